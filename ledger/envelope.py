@@ -1,0 +1,76 @@
+"""Envelopes: an event on its way into the log (`NewEvent`) and one read back (`RecordedEvent`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ledger.events.base import EventModel
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event a caller asks to append.
+
+    `effective_at` is valid time (aware). `expected_version` is the stream version the caller
+    last saw, checked at append. `where` names the input location for error messages.
+    """
+
+    event: EventModel
+    effective_at: datetime
+    actor: str
+    source: str
+    idempotency_key: str | None = None
+    event_id: str | None = None
+    expected_version: int | None = None
+    where: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored: its payload, both times, its place in the log and in the chain.
+
+    `effective_at` is valid time, `recorded_at` transaction time; both aware UTC datetimes.
+    """
+
+    seq: int
+    event_id: str
+    type: str
+    schema_version: int
+    stream_id: str
+    stream_version: int
+    effective_at: datetime
+    recorded_at: datetime
+    actor: str
+    source: str
+    idempotency_key: str | None
+    payload: EventModel
+    prev_hash: str
+    hash: str
+
+    @property
+    def replay_key(self) -> tuple[datetime, int]:
+        """Return the deterministic replay order key `(effective_at, seq)`."""
+        return (self.effective_at, self.seq)
+
+
+ENVELOPE_COLUMNS: tuple[str, ...] = (
+    "seq",
+    "event_id",
+    "type",
+    "schema_version",
+    "stream_id",
+    "stream_version",
+    "effective_at",
+    "recorded_at",
+    "actor",
+    "source",
+    "idempotency_key",
+    "payload",
+    "prev_hash",
+    "hash",
+)
+"""The envelope fields of SPEC §3.1, in export order; `payload` is canonical JSON text."""
+
+EnvelopeRow = dict[str, Any]

@@ -1,0 +1,115 @@
+"""The errors a user can cause, each with the process exit code the CLI documents.
+
+Every error renders as one sentence. Input errors name where the bad value came from
+(line, field and value) so the user can fix the source without guessing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_VALIDATION = 3
+EXIT_CONFLICT = 4
+EXIT_INTEGRITY = 5
+EXIT_STORAGE = 6
+
+
+class RevledgerError(Exception):
+    """Base class of every error meant for the user; `exit_code` is the CLI's exit status."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(RevledgerError):
+    """A command was called with options that do not make sense together."""
+
+    exit_code = EXIT_USAGE
+
+
+def _show(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return repr(text) if isinstance(value, str) else text
+
+
+class InputError(RevledgerError):
+    """An event or input line that fails validation; nothing was written.
+
+    `where` is a location such as "line 17" or "OpportunityHistory.csv line 4 column Amount".
+    """
+
+    exit_code = EXIT_VALIDATION
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        where: str | None = None,
+        field: str | None = None,
+        value: Any = None,
+        has_value: bool = False,
+    ) -> None:
+        self.reason = reason
+        self.where = where
+        self.field = field
+        self.value = value
+        self.has_value = has_value
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        parts: list[str] = []
+        if self.where:
+            parts.append(self.where)
+        if self.field:
+            subject = f"field '{self.field}'"
+            if self.has_value:
+                subject += f" = {_show(self.value)}"
+            parts.append(subject)
+        prefix = ": ".join(parts)
+        sentence = f"{prefix}: {self.reason}" if prefix else self.reason
+        return sentence if sentence.endswith(".") else sentence + "."
+
+    def located(self, where: str) -> InputError:
+        """Return the same error with `where` set (kept if already set)."""
+        if self.where:
+            return self
+        return InputError(
+            self.reason, where=where, field=self.field, value=self.value, has_value=self.has_value
+        )
+
+
+class ConflictError(RevledgerError):
+    """An append raced another writer or reused an idempotency key with different content."""
+
+    exit_code = EXIT_CONFLICT
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        text = f"{where}: {message}" if where else message
+        super().__init__(text if text.endswith(".") else text + ".")
+
+
+class IntegrityError(RevledgerError):
+    """The stored log does not verify: a hash, link or sequence number is wrong."""
+
+    exit_code = EXIT_INTEGRITY
+
+    def __init__(self, message: str, *, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+class StorageError(RevledgerError):
+    """The database cannot be opened, is not a ledger, or is from a newer release."""
+
+    exit_code = EXIT_STORAGE

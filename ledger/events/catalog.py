@@ -1,0 +1,124 @@
+"""The event catalog: one discriminated union of every event type, and its upcasters.
+
+Type names are stable. When a payload's shape changes, its class's `schema_version` goes up and
+an upcaster is registered that turns the stored older payload (a dict) into the current shape;
+stored bytes are never rewritten, so hashes stay valid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Annotated, Any, Union
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from ledger.errors import InputError
+from ledger.events.account import ACCOUNT_EVENTS
+from ledger.events.base import EventModel
+from ledger.events.deal import DEAL_EVENTS
+from ledger.events.ledger_stream import LEDGER_EVENTS
+
+ALL_EVENT_CLASSES: tuple[type[EventModel], ...] = (*DEAL_EVENTS, *ACCOUNT_EVENTS, *LEDGER_EVENTS)
+
+EVENT_TYPES: dict[str, type[EventModel]] = {
+    cls.model_fields["type"].default: cls for cls in ALL_EVENT_CLASSES
+}
+
+Event = Annotated[Union[tuple(ALL_EVENT_CLASSES)], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+"""Any event of the catalog, discriminated by its `type` field."""
+
+EVENT_ADAPTER: TypeAdapter[EventModel] = TypeAdapter(Event)
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+"""(type, stored schema_version) -> function returning the payload one version later."""
+
+
+def register_upcaster(type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register `fn` to turn a stored `type_name` payload of `from_version` into the next one."""
+
+    def decorate(fn: Upcaster) -> Upcaster:
+        UPCASTERS[(type_name, from_version)] = fn
+        return fn
+
+    return decorate
+
+
+def upcast(type_name: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """Return `payload` brought from `version` up to the type's current schema version."""
+    current = EVENT_TYPES[type_name].schema_version
+    while version < current:
+        step = UPCASTERS.get((type_name, version))
+        if step is None:
+            raise InputError(
+                f"no upcaster registered for {type_name} schema_version {version} -> {version + 1}"
+            )
+        payload = step(dict(payload))
+        version += 1
+    return payload
+
+
+def event_class(type_name: Any, *, where: str | None = None) -> type[EventModel]:
+    """Return the event class for `type_name`, or raise an InputError naming the known types."""
+    cls = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        raise InputError(
+            "is not an event type; known types: " + ", ".join(sorted(EVENT_TYPES)),
+            where=where,
+            field="type",
+            value=type_name,
+            has_value=True,
+        )
+    return cls
+
+
+def _first_error(exc: ValidationError, data: Mapping[str, Any], where: str | None) -> InputError:
+    err = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith("function-")]
+    kind = err.get("type", "")
+    msg = str(err.get("msg", "is invalid"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    if kind == "extra_forbidden":
+        return InputError(
+            "is not a field of this event", where=where, field=".".join(loc) or None
+        )
+    if kind == "missing":
+        return InputError("is required", where=where, field=".".join(loc) or None)
+    if kind == "literal_error":
+        msg = msg.replace("Input should be", "must be one of")
+    if not loc:
+        return InputError(msg, where=where)
+    value: Any = data
+    for part in loc:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            value = err.get("input")
+            break
+    # Never echo a value the PHI guard flagged: the message must not carry it either.
+    echo = "(PHI)" not in msg
+    return InputError(msg, where=where, field=".".join(loc), value=value, has_value=echo)
+
+
+def build_event(type_name: Any, fields: Mapping[str, Any], *, where: str | None = None) -> EventModel:
+    """Return the validated event of `type_name` with payload `fields`, or raise InputError."""
+    cls = event_class(type_name, where=where)
+    try:
+        return cls.model_validate(dict(fields))
+    except ValidationError as exc:
+        raise _first_error(exc, fields, where) from None
+
+
+def decode_payload(type_name: str, version: int, payload_json: str) -> EventModel:
+    """Return the typed event stored as canonical `payload_json` at schema `version`."""
+    cls = EVENT_TYPES[type_name]
+    if version == cls.schema_version:
+        return cls.model_validate_json(payload_json)
+    data = upcast(type_name, version, json.loads(payload_json, parse_float=Decimal))
+    return cls.model_validate(data)

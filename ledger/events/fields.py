@@ -1,0 +1,175 @@
+"""Annotated field types shared by every event family.
+
+Each type accepts exactly the spellings a user or an import file would give and rejects the rest
+with a short reason; pydantic adds the field name. Money is `Decimal`, never float.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+from ledger.phi import MAX_FREE_TEXT, phi_finding
+from ledger.timeutil import TimeParseError, parse_date
+
+MONEY_LIMIT = Decimal("1000000000000")  # one trillion in the ledger currency
+_SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def normalize_decimal(d: Decimal) -> Decimal:
+    """Return `d` without trailing zeros or exponent, so equal amounts encode identically."""
+    if d.is_zero():
+        return Decimal(0)
+    text = format(d.normalize(), "f")
+    return Decimal(text)
+
+
+def _to_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError('must be a decimal string such as "1200.50", not a floating-point number')
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        d = value
+    elif isinstance(value, str):
+        try:
+            d = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError("is not a decimal number") from None
+    else:
+        raise ValueError("must be a decimal number")
+    if not d.is_finite():
+        raise ValueError("must be a finite number")
+    return d
+
+
+def _money(value: Any, *, positive: bool) -> Decimal:
+    d = _to_decimal(value)
+    if d < 0 or (d.is_zero() and d.is_signed()):
+        raise ValueError("must not be negative")
+    if positive and d == 0:
+        raise ValueError("must be greater than zero")
+    if d >= MONEY_LIMIT:
+        raise ValueError("is beyond the ledger's limit of 1,000,000,000,000")
+    if d != d.quantize(Decimal("0.01")):
+        raise ValueError("has more than 2 decimal places")
+    return normalize_decimal(d)
+
+
+def _nonneg_money(value: Any) -> Decimal:
+    return _money(value, positive=False)
+
+
+def _pos_money(value: Any) -> Decimal:
+    return _money(value, positive=True)
+
+
+def _probability(value: Any) -> Decimal:
+    d = _to_decimal(value)
+    if not Decimal(0) <= d <= Decimal(1):
+        raise ValueError("must be between 0 and 1")
+    if d != d.quantize(Decimal("0.0001")):
+        raise ValueError("has more than 4 decimal places")
+    return normalize_decimal(d)
+
+
+def _identifier(value: Any) -> str:
+    if not isinstance(value, str):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        else:
+            raise ValueError("must be a text identifier")
+    text = value.strip()
+    if not text:
+        raise ValueError("must not be empty")
+    if len(text) > 100:
+        raise ValueError("is longer than 100 characters")
+    if _CONTROL_RE.search(text):
+        raise ValueError("contains control characters")
+    return text
+
+
+def _slug(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    text = value.strip()
+    if not _SLUG_RE.match(text):
+        raise ValueError(
+            "must be a lower-case name of letters, digits and underscores (e.g. 'health_system')"
+        )
+    return text
+
+
+def _channel(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    text = value.strip()
+    if text == "direct":
+        return text
+    if text.startswith("partner:") and _SLUG_RE.match(text[len("partner:") :]):
+        return text
+    raise ValueError("must be 'direct' or 'partner:<name>' (e.g. 'partner:epic')")
+
+
+def _calendar_date(value: Any) -> date:
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a date in the form YYYY-MM-DD")
+    try:
+        return parse_date(value)
+    except TimeParseError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _free_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    text = value.strip()
+    if not text:
+        raise ValueError("must not be empty")
+    if len(text) > MAX_FREE_TEXT:
+        raise ValueError(f"is longer than {MAX_FREE_TEXT} characters")
+    if _CONTROL_RE.search(text.replace("\n", " ")):
+        raise ValueError("contains control characters")
+    finding = phi_finding(text)
+    if finding:
+        raise ValueError(
+            f"looks like {finding}; free text must never contain patient identifiers (PHI)"
+        )
+    return text
+
+
+def _strict_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError("must be true or false")
+
+
+def _strict_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{1,6}\s*", value):
+        return int(value)
+    raise ValueError("must be a whole number")
+
+
+Money = Annotated[Decimal, BeforeValidator(_nonneg_money)]
+PositiveMoney = Annotated[Decimal, BeforeValidator(_pos_money)]
+Probability = Annotated[Decimal, BeforeValidator(_probability)]
+Identifier = Annotated[str, BeforeValidator(_identifier)]
+Slug = Annotated[str, BeforeValidator(_slug)]
+Channel = Annotated[str, BeforeValidator(_channel)]
+CalendarDate = Annotated[date, BeforeValidator(_calendar_date)]
+FreeText = Annotated[str, BeforeValidator(_free_text)]
+Flag = Annotated[bool, BeforeValidator(_strict_bool)]
+WholeNumber = Annotated[int, BeforeValidator(_strict_int)]

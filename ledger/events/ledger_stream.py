@@ -1,0 +1,162 @@
+"""Ledger events: configuration, quotas, forecast calls and retractions (stream `ledger`)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+
+from ledger.events.base import LEDGER_STREAM, EventModel
+from ledger.events.deal import ForecastCategory
+from ledger.events.fields import FreeText, Money, PositiveMoney, Probability, Slug, WholeNumber
+from ledger.timeutil import TimeParseError, zone
+
+_PERIOD_RE = re.compile(r"^(\d{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")
+
+
+def _period(value: Any) -> str:
+    if not isinstance(value, str) or not _PERIOD_RE.match(value.strip()):
+        raise ValueError("must be a period such as 2026-Q4, 2026-11 or 2026")
+    return value.strip()
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value.strip()):
+        raise ValueError("must be a three-letter ISO 4217 code such as USD")
+    return value.strip()
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be an IANA time zone name such as America/New_York")
+    try:
+        zone(value.strip())
+    except TimeParseError as exc:
+        raise ValueError(str(exc)) from None
+    return value.strip()
+
+
+def _event_id(value: Any) -> str:
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError:
+        raise ValueError("must be the event_id (a UUID) of an event in this ledger") from None
+
+
+Period = Annotated[str, BeforeValidator(_period)]
+Currency = Annotated[str, BeforeValidator(_currency)]
+TimeZoneName = Annotated[str, BeforeValidator(_timezone)]
+EventId = Annotated[str, BeforeValidator(_event_id)]
+
+
+class LedgerEvent(EventModel):
+    """An event on the ledger's own stream."""
+
+    family = "ledger"
+
+    def stream_id(self) -> str:
+        return LEDGER_STREAM
+
+
+class StageSpec(BaseModel):
+    """One stage of the pipeline: its name, win probability and default forecast category."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Slug
+    probability: Probability
+    forecast_category: ForecastCategory = "pipeline"
+
+
+DEFAULT_STAGES: tuple[StageSpec, ...] = tuple(
+    StageSpec(name=n, probability=Decimal(p), forecast_category=c)
+    for n, p, c in (
+        ("qualification", "0.10", "pipeline"),
+        ("discovery", "0.20", "pipeline"),
+        ("demo", "0.30", "pipeline"),
+        ("clinical_validation", "0.40", "best_case"),
+        ("security_review", "0.55", "best_case"),
+        ("legal_review", "0.70", "commit"),
+        ("negotiation", "0.85", "commit"),
+    )
+)
+
+
+class LedgerConfigured(LedgerEvent):
+    """The ledger's currency, time zone, fiscal year and ordered pipeline stages."""
+
+    type: Literal["ledger_configured"] = "ledger_configured"
+    currency: Currency = "USD"
+    timezone: TimeZoneName = "UTC"
+    fiscal_year_start_month: WholeNumber = 1
+    stages: tuple[StageSpec, ...] = DEFAULT_STAGES
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LedgerConfigured:
+        if not 1 <= self.fiscal_year_start_month <= 12:
+            raise ValueError("fiscal_year_start_month must be between 1 and 12")
+        if not self.stages:
+            raise ValueError("stages must list at least one stage")
+        names = [s.name for s in self.stages]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"stages names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def stage_names(self) -> tuple[str, ...]:
+        """Return the pipeline's stage names in order."""
+        return tuple(s.name for s in self.stages)
+
+
+class QuotaSet(LedgerEvent):
+    """The bookings quota (new ARR) for a period such as 2026-Q4."""
+
+    type: Literal["quota_set"] = "quota_set"
+    period: Period
+    amount: PositiveMoney
+
+
+class ForecastSubmitted(LedgerEvent):
+    """A revenue leader's forecast call for a period."""
+
+    type: Literal["forecast_submitted"] = "forecast_submitted"
+    period: Period
+    commit: Money
+    best_case: Money
+    note: FreeText | None = None
+
+    @model_validator(mode="after")
+    def _best_case_covers_commit(self) -> ForecastSubmitted:
+        if self.best_case < self.commit:
+            raise ValueError("best_case must not be below commit")
+        return self
+
+
+class EventRetracted(LedgerEvent):
+    """The event `retracts` no longer counts, from this event's recorded_at on."""
+
+    type: Literal["event_retracted"] = "event_retracted"
+    retracts: EventId
+    reason: FreeText
+
+
+LEDGER_EVENTS: tuple[type[LedgerEvent], ...] = (
+    LedgerConfigured,
+    QuotaSet,
+    ForecastSubmitted,
+    EventRetracted,
+)
+
+__all__ = [
+    "DEFAULT_STAGES",
+    "LEDGER_EVENTS",
+    "EventRetracted",
+    "ForecastSubmitted",
+    "LedgerConfigured",
+    "LedgerEvent",
+    "QuotaSet",
+    "StageSpec",
+]

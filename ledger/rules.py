@@ -1,0 +1,481 @@
+"""Domain rules, checked against stream state at append.
+
+Every rule is judged in business order: the stream's events sorted by `(effective_at, seq)` with
+the new event in its place. An event appended in order is applied to the stream's current state;
+a backdated one makes the whole stream replay, so it is rejected both when it is wrong itself and
+when it would make a later event wrong (e.g. a `deal_lost` backdated before the deal's signature).
+
+The rules:
+- every event but `ledger_configured` needs a configured ledger; stages must be in its pipeline;
+- a deal is opened once; stage changes, losses and signatures need an open deal; a lost deal
+  takes `deal_reopened` before anything else moves it; a won deal is final;
+- `go_live` needs that deal's contract, signed for this account on or before the go-live;
+- expansion and contraction need live ARR, and a contraction never takes ARR below zero; churn
+  needs live or signed ARR;
+- a retraction names an existing event that is not yet retracted, is not itself a retraction,
+  and whose absence leaves the stream valid.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from datetime import datetime
+from typing import Protocol
+
+from ledger.errors import ConflictError, InputError
+from ledger.events import (
+    LEDGER_STREAM,
+    Churn,
+    Contraction,
+    ContractSigned,
+    DealEvent,
+    DealLost,
+    DealOpened,
+    DealReopened,
+    EventModel,
+    EventRetracted,
+    Expansion,
+    GoLive,
+    LedgerConfigured,
+    StageChanged,
+)
+from ledger.events.account import AccountEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """An event placed in business order; `account_id` is the account it concerns, if known."""
+
+    effective_at: datetime
+    seq: int
+    event_id: str
+    event: EventModel
+    account_id: str | None = None
+
+    @property
+    def key(self) -> tuple[datetime, int]:
+        return (self.effective_at, self.seq)
+
+
+class RuleViolation(Exception):
+    """A rule broken at `fact`; the message is a sentence fragment for the user."""
+
+    def __init__(self, message: str, fact: Fact) -> None:
+        super().__init__(message)
+        self.fact = fact
+
+
+def _day(fact: Fact) -> str:
+    return fact.effective_at.date().isoformat()
+
+
+@dataclass
+class DealState:
+    """One deal's status in business order: open, won or lost, its stage and its account."""
+
+    deal_id: str
+    exists: bool = False
+    opened: bool = False
+    status: str | None = None
+    stage: str | None = None
+    account_id: str | None = None
+    last_key: tuple[datetime, int] | None = None
+
+    def apply(self, fact: Fact) -> None:
+        """Apply one deal event, raising RuleViolation when it breaks a rule."""
+        e = fact.event
+        d = self.deal_id
+        if isinstance(e, DealOpened):
+            if self.exists:
+                raise RuleViolation(f"deal {d} already exists; a deal is opened once", fact)
+            self.exists = self.opened = True
+            self.status, self.stage, self.account_id = "open", e.stage, e.account_id
+        elif isinstance(e, StageChanged):
+            self._require_open(fact, "change its stage")
+            if e.stage == self.stage:
+                raise RuleViolation(f"deal {d} is already in stage {e.stage}", fact)
+            self.stage = e.stage
+        elif isinstance(e, ContractSigned):
+            if self.status == "won":
+                raise RuleViolation(f"deal {d} is already signed", fact)
+            if self.status == "lost":
+                raise RuleViolation(
+                    f"deal {d} is lost; record deal_reopened before signing it", fact
+                )
+            if not self.exists and e.account_id is None:
+                raise RuleViolation(
+                    f"deal {d} was never opened, so contract_signed must name its account_id",
+                    fact,
+                )
+            if e.account_id is not None and self.account_id not in (None, e.account_id):
+                raise RuleViolation(
+                    f"deal {d} belongs to account {self.account_id}, not {e.account_id}", fact
+                )
+            self.exists = True
+            self.status = "won"
+            self.account_id = self.account_id or e.account_id
+        elif isinstance(e, DealLost):
+            self._require_open(fact, "lose it")
+            self.status = "lost"
+        elif isinstance(e, DealReopened):
+            if self.status != "lost":
+                state = "not opened" if not self.exists else self.status
+                raise RuleViolation(f"deal {d} is {state}; only a lost deal can reopen", fact)
+            self.status, self.stage = "open", e.stage
+        elif not self.exists:
+            raise RuleViolation(
+                f"deal {d} does not exist on {_day(fact)}; record deal_opened first", fact
+            )
+        self.last_key = fact.key
+
+    def _require_open(self, fact: Fact, action: str) -> None:
+        d = self.deal_id
+        if not self.opened and self.status != "won":
+            raise RuleViolation(
+                f"deal {d} was never opened (as of {_day(fact)}); record deal_opened first", fact
+            )
+        if self.status == "won":
+            raise RuleViolation(
+                f"deal {d} is already won, so you cannot {action}; retract its contract_signed "
+                "first if the signature was recorded in error",
+                fact,
+            )
+        if self.status == "lost":
+            raise RuleViolation(f"deal {d} is lost; record deal_reopened before you {action}", fact)
+
+
+@dataclass
+class AccountState:
+    """One account's live and signed-but-pending ARR in business order."""
+
+    account_id: str
+    live: Decimal = Decimal(0)
+    pending: dict[str, Decimal] = field(default_factory=dict)
+    went_live: set[str] = field(default_factory=set)
+    last_key: tuple[datetime, int] | None = None
+
+    def apply(self, fact: Fact) -> None:
+        """Apply an account event or a contract signed for this account; raise on a violation."""
+        e = fact.event
+        a = self.account_id
+        if isinstance(e, ContractSigned):
+            self.pending[e.deal_id] = e.arr
+        elif isinstance(e, GoLive):
+            if e.deal_id in self.went_live:
+                raise RuleViolation(f"deal {e.deal_id} is already live for account {a}", fact)
+            if e.deal_id not in self.pending:
+                raise RuleViolation(
+                    f"deal {e.deal_id} has no contract signed for account {a} on or before "
+                    f"{_day(fact)}; go-live needs a signed contract",
+                    fact,
+                )
+            self.live += self.pending.pop(e.deal_id)
+            self.went_live.add(e.deal_id)
+        elif isinstance(e, Expansion | Contraction):
+            kind = "an expansion" if isinstance(e, Expansion) else "a contraction"
+            if self.live <= 0:
+                raise RuleViolation(
+                    f"account {a} has no live ARR on {_day(fact)}; {kind} needs a live customer",
+                    fact,
+                )
+            if isinstance(e, Contraction) and e.arr > self.live:
+                raise RuleViolation(
+                    f"the contraction of {e.arr} exceeds account {a}'s live ARR of {self.live} "
+                    f"on {_day(fact)}",
+                    fact,
+                )
+            self.live += e.arr if isinstance(e, Expansion) else -e.arr
+        elif isinstance(e, Churn):
+            if self.live <= 0 and not self.pending:
+                raise RuleViolation(
+                    f"account {a} has no ARR on {_day(fact)} (nothing live or signed); "
+                    "only a customer can churn",
+                    fact,
+                )
+            self.live = Decimal(0)
+            self.pending.clear()
+        self.last_key = fact.key
+
+
+class FactSource(Protocol):
+    """What the rules need to read from the stored log (the store implements it)."""
+
+    def facts_for_deals(self, deal_ids: Collection[str]) -> dict[str, list[Fact]]:
+        """Return each deal stream's non-retracted facts."""
+        ...
+
+    def facts_for_accounts(self, account_ids: Collection[str]) -> dict[str, list[Fact]]:
+        """Return each account's stream facts plus contracts signed for it, non-retracted."""
+        ...
+
+    def facts_by_event_id(self, event_ids: Collection[str]) -> dict[str, Fact]:
+        """Return stored facts by event id (retracted or not)."""
+        ...
+
+    def stream_versions(self, stream_ids: Collection[str]) -> dict[str, int]:
+        """Return the current version of each stream (absent streams are at 0)."""
+        ...
+
+    def retracted_ids(self) -> set[str]:
+        """Return the ids of all retracted events."""
+        ...
+
+    def configurations(self) -> list[Fact]:
+        """Return every non-retracted `ledger_configured` fact in seq order."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """The outcome of admitting one event: its stream version and index references."""
+
+    stream_version: int
+    deal_id: str | None
+    account_id: str | None
+
+
+StateT = DealState | AccountState
+
+
+class _Streams:
+    """Facts and end state of a family of streams (deals or accounts), kept in business order."""
+
+    def __init__(self, make: Callable[[str], StateT]) -> None:
+        self._make = make
+        self.facts: dict[str, list[Fact]] = {}
+        self.tail: dict[str, StateT] = {}
+
+    def load(self, key: str, facts: Iterable[Fact]) -> None:
+        ordered = sorted(facts, key=lambda f: f.key)
+        self.facts[key] = ordered
+        self.tail[key] = self._replay(key, ordered)
+
+    def _replay(self, key: str, facts: list[Fact]) -> StateT:
+        state = self._make(key)
+        for f in facts:
+            state.apply(f)
+        return state
+
+    def add(self, key: str, fact: Fact) -> None:
+        """Place `fact` in the stream, raising RuleViolation if the stream becomes invalid."""
+        facts = self.facts[key]
+        tail = self.tail[key]
+        if tail.last_key is None or fact.key > tail.last_key:
+            tail.apply(fact)
+            facts.append(fact)
+            return
+        keys = [f.key for f in facts]
+        pos = bisect.bisect(keys, fact.key)
+        candidate = [*facts[:pos], fact, *facts[pos:]]
+        self.tail[key] = self._replay(key, candidate)
+        self.facts[key] = candidate
+
+    def remove(self, key: str, event_id: str) -> None:
+        """Take a fact out of the stream, raising RuleViolation if what remains is invalid."""
+        remaining = [f for f in self.facts[key] if f.event_id != event_id]
+        self.tail[key] = self._replay(key, remaining)
+        self.facts[key] = remaining
+
+
+class RuleBook:
+    """Admits new events one by one against the stored state plus the events admitted so far."""
+
+    def __init__(self, source: FactSource) -> None:
+        self._source = source
+        self._deals = _Streams(lambda k: DealState(k))
+        self._accounts = _Streams(lambda k: AccountState(k))
+        self._versions: dict[str, int] = {}
+        self._retracted = source.retracted_ids()
+        self._configs = source.configurations()
+        self._by_id: dict[str, Fact] = {}
+        self._stream_of: dict[str, str] = {}
+
+    # -- loading ---------------------------------------------------------------------------
+    def prefetch(self, events: Iterable[EventModel]) -> None:
+        """Load, in bulk, the stored state every one of `events` will need."""
+        deal_ids: set[str] = set()
+        account_ids: set[str] = set()
+        target_ids: set[str] = set()
+        streams: set[str] = set()
+        for e in events:
+            streams.add(e.stream_id())
+            if isinstance(e, DealEvent):
+                deal_ids.add(e.deal_id)
+                if isinstance(e, DealOpened | ContractSigned) and e.account_id:
+                    account_ids.add(e.account_id)
+            elif isinstance(e, AccountEvent):
+                account_ids.add(e.account_id)
+                if isinstance(e, GoLive):
+                    deal_ids.add(e.deal_id)
+            elif isinstance(e, EventRetracted):
+                target_ids.add(e.retracts)
+        self._load_targets(target_ids - self._by_id.keys())
+        for f in (self._by_id[t] for t in target_ids if t in self._by_id):
+            if isinstance(f.event, DealEvent):
+                deal_ids.add(f.event.deal_id)
+            if f.account_id:
+                account_ids.add(f.account_id)
+        self._load_deals(deal_ids - self._deals.facts.keys())
+        for did in deal_ids:
+            acct = self._deals.tail[did].account_id  # type: ignore[union-attr]
+            if acct:
+                account_ids.add(acct)
+        self._load_accounts(account_ids - self._accounts.facts.keys())
+        missing = streams - self._versions.keys()
+        if missing:
+            self._versions.update(self._source.stream_versions(missing))
+
+    def _load_targets(self, ids: set[str]) -> None:
+        if ids:
+            self._by_id.update(self._source.facts_by_event_id(ids))
+
+    def _load_deals(self, ids: set[str]) -> None:
+        if ids:
+            loaded = self._source.facts_for_deals(ids)
+            for did in ids:
+                self._deals.load(did, loaded.get(did, []))
+
+    def _load_accounts(self, ids: set[str]) -> None:
+        if ids:
+            loaded = self._source.facts_for_accounts(ids)
+            for aid in ids:
+                self._accounts.load(aid, loaded.get(aid, []))
+
+    # -- admission -------------------------------------------------------------------------
+    @property
+    def config(self) -> LedgerConfigured | None:
+        """Return the configuration in force (the latest non-retracted one)."""
+        return self._configs[-1].event if self._configs else None  # type: ignore[return-value]
+
+    def admit(self, fact: Fact, *, expected_version: int | None, where: str | None) -> Admitted:
+        """Check `fact` against every rule and take it into the state; return its placement.
+
+        Raises InputError for a broken rule and ConflictError for a stale expected version.
+        """
+        e = fact.event
+        self.prefetch([e])
+        stream = e.stream_id()
+        current = self._versions.get(stream, 0)
+        if expected_version is not None and expected_version != current:
+            raise ConflictError(
+                f"stream {stream} is at version {current}, not the expected {expected_version}; "
+                "another append got there first, so re-read it and retry",
+                where=where,
+            )
+        self._check_configured(e, where)
+        account_id: str | None = None
+        try:
+            if isinstance(e, DealEvent):
+                self._deals.add(e.deal_id, fact)
+                account_id = self._deals.tail[e.deal_id].account_id  # type: ignore[union-attr]
+                if isinstance(e, ContractSigned) and account_id:
+                    self._ensure_account(account_id)
+                    self._accounts.add(account_id, _with_account(fact, account_id))
+            elif isinstance(e, AccountEvent):
+                account_id = e.account_id
+                if isinstance(e, GoLive):
+                    owner = self._deals.tail[e.deal_id].account_id  # type: ignore[union-attr]
+                    if owner not in (None, account_id):
+                        raise RuleViolation(
+                            f"deal {e.deal_id} belongs to account {owner}, not {account_id}", fact
+                        )
+                self._accounts.add(account_id, fact)
+            elif isinstance(e, EventRetracted):
+                self._retract(e, fact)
+            elif isinstance(e, LedgerConfigured):
+                self._configs.append(fact)
+        except RuleViolation as violation:
+            raise _explain(violation, fact, where) from None
+        self._versions[stream] = current + 1
+        placed = _with_account(fact, account_id)
+        self._by_id[fact.event_id] = placed
+        self._stream_of[fact.event_id] = stream
+        return Admitted(current + 1, e.deal_ref(), account_id)
+
+    def _ensure_account(self, account_id: str) -> None:
+        if account_id not in self._accounts.facts:
+            self._load_accounts({account_id})
+
+    def _check_configured(self, e: EventModel, where: str | None) -> None:
+        if isinstance(e, LedgerConfigured):
+            return
+        config = self.config
+        if config is None:
+            raise InputError(
+                "the ledger has no configuration yet; run `revledger init` first", where=where
+            )
+        stage = getattr(e, "stage", None)
+        if stage is not None and stage not in config.stage_names():
+            raise InputError(
+                "is not a stage of the configured pipeline ("
+                + ", ".join(config.stage_names())
+                + ")",
+                where=where,
+                field="stage",
+                value=stage,
+                has_value=True,
+            )
+
+    def _retract(self, e: EventRetracted, fact: Fact) -> None:
+        target = self._by_id.get(e.retracts)
+        if target is None:
+            raise RuleViolation(f"there is no event {e.retracts} in this ledger", fact)
+        if e.retracts in self._retracted:
+            raise RuleViolation(f"event {e.retracts} is already retracted", fact)
+        t = target.event
+        if isinstance(t, EventRetracted):
+            raise RuleViolation(
+                "a retraction cannot be retracted; record the event again instead", fact
+            )
+        if isinstance(t, LedgerConfigured):
+            remaining = [c for c in self._configs if c.event_id != e.retracts]
+            if not remaining:
+                raise RuleViolation("the ledger's only configuration cannot be retracted", fact)
+            self._configs = remaining
+        try:
+            if isinstance(t, DealEvent):
+                self._deals.remove(t.deal_id, e.retracts)
+                if isinstance(t, ContractSigned) and target.account_id:
+                    self._ensure_account(target.account_id)
+                    self._accounts.remove(target.account_id, e.retracts)
+            elif isinstance(t, AccountEvent):
+                self._accounts.remove(t.account_id, e.retracts)
+        except RuleViolation as later:
+            raise RuleViolation(
+                f"retracting that {t.event_type} (seq {target.seq}) would leave the later "
+                f"{later.fact.event.event_type} (seq {later.fact.seq}) invalid: {later}",
+                fact,
+            ) from None
+        self._retracted.add(e.retracts)
+
+
+def _with_account(fact: Fact, account_id: str | None) -> Fact:
+    if fact.account_id == account_id:
+        return fact
+    return Fact(fact.effective_at, fact.seq, fact.event_id, fact.event, account_id)
+
+
+def _explain(violation: RuleViolation, new: Fact, where: str | None) -> InputError:
+    if violation.fact.event_id == new.event_id:
+        return InputError(str(violation), where=where)
+    later = violation.fact
+    return InputError(
+        f"this {new.event.event_type} would make the later {later.event.event_type} "
+        f"(seq {later.seq}, effective {_day(later)}) invalid: {violation}",
+        where=where,
+    )
+
+
+__all__ = [
+    "LEDGER_STREAM",
+    "AccountState",
+    "Admitted",
+    "DealState",
+    "Fact",
+    "FactSource",
+    "RuleBook",
+    "RuleViolation",
+]

@@ -1,0 +1,18 @@
+"""The append-only, hash-chained event store on SQLite or PostgreSQL."""
+
+from ledger.store.engine import DEFAULT_DB, resolve_url
+from ledger.store.schema import SCHEMA_VERSION
+from ledger.store.store import Appended, BatchResult, Head, LedgerStore
+from ledger.store.verify import VerifyReport, verify_rows
+
+__all__ = [
+    "DEFAULT_DB",
+    "SCHEMA_VERSION",
+    "Appended",
+    "BatchResult",
+    "Head",
+    "LedgerStore",
+    "VerifyReport",
+    "resolve_url",
+    "verify_rows",
+]

@@ -1,0 +1,75 @@
+"""Conversions between stored rows and envelopes, and the derived index columns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Row
+
+from ledger.events import ContractSigned, DealEvent, DealOpened, EventModel, decode_payload
+from ledger.envelope import RecordedEvent
+from ledger.timeutil import read_instant
+
+SELECT_ORDER = (
+    "seq",
+    "event_id",
+    "type",
+    "schema_version",
+    "stream_id",
+    "stream_version",
+    "effective_at",
+    "recorded_at",
+    "actor",
+    "source",
+    "idempotency_key",
+    "payload",
+    "prev_hash",
+    "hash",
+)
+
+
+def row_to_event(row: Row[Any] | tuple[Any, ...]) -> RecordedEvent:
+    """Return the typed envelope of a row selected in SELECT_ORDER."""
+    (seq, eid, typ, ver, stream, sver, eff, rec, actor, source, key, payload, prev, h) = row
+    return RecordedEvent(
+        seq,
+        eid,
+        typ,
+        ver,
+        stream,
+        sver,
+        read_instant(eff),
+        read_instant(rec),
+        actor,
+        source,
+        key,
+        decode_payload(typ, ver, payload),
+        prev,
+        h,
+    )
+
+
+class DealAccounts:
+    """Tracks which account each deal belongs to while walking the log in seq order.
+
+    In seq order a deal's first event always names its account (`deal_opened`, or a
+    `contract_signed` for a deal never opened), so this map yields the `account_id` index
+    column of every deal event.
+    """
+
+    def __init__(self) -> None:
+        self._by_deal: dict[str, str] = {}
+
+    def index_refs(self, event: EventModel) -> tuple[str | None, str | None]:
+        """Return the (deal_id, account_id) index columns of `event`, learning as it goes."""
+        if isinstance(event, DealEvent):
+            if isinstance(event, DealOpened | ContractSigned) and event.account_id:
+                self._by_deal.setdefault(event.deal_id, event.account_id)
+            return event.deal_id, self._by_deal.get(event.deal_id)
+        return event.deal_ref(), event.account_ref()
+
+
+def envelope_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the arguments of `canonical.envelope_bytes` taken from a stored row mapping."""
+    return {k: row[k] for k in SELECT_ORDER if k not in ("prev_hash", "hash")}

@@ -1,0 +1,78 @@
+"""Database engines: a SQLite file by default (WAL, serialised writers) or PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from ledger.errors import StorageError
+
+DEFAULT_DB = "revledger.db"
+WRITE_OPTION = "revledger_write"
+SQLITE_BUSY_TIMEOUT_MS = 120_000
+
+
+def resolve_url(db: str) -> str:
+    """Return an SQLAlchemy URL for `db`: a SQLite file path or a URL given as is."""
+    if "://" in db:
+        return db
+    return f"sqlite:///{os.path.abspath(db)}"
+
+
+def sqlite_path(url: str) -> str | None:
+    """Return the file path of a SQLite URL, or None for other backends and memory databases."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return u.database
+
+
+def make_engine(url: str) -> Engine:
+    """Return an engine for `url` configured for the ledger's transaction discipline.
+
+    SQLite: WAL journal, full fsync at commit, foreign keys on, and write transactions opened
+    with BEGIN IMMEDIATE so concurrent writers queue instead of failing. PostgreSQL: write
+    transactions take a table lock (see the store) so `seq` order is commit order.
+    """
+    try:
+        u = make_url(url)
+    except ArgumentError as exc:
+        raise StorageError(f"'{url}' is not a database path or an SQLAlchemy URL") from exc
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url)
+    if backend == "postgresql":
+        if u.drivername == "postgresql":
+            u = u.set(drivername="postgresql+psycopg")
+        try:
+            return create_engine(u, pool_pre_ping=False)
+        except ModuleNotFoundError as exc:
+            raise StorageError(
+                "PostgreSQL needs the psycopg driver: pip install 'revledger[postgres]'"
+            ) from exc
+    raise StorageError(f"unsupported database backend '{backend}'; use SQLite or PostgreSQL")
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = FULL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

@@ -1,0 +1,117 @@
+"""The rule book's view of the stored log: facts read inside the append transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from ledger.events import decode_payload
+from ledger.rules import Fact
+from ledger.store.schema import events
+from ledger.timeutil import read_instant
+
+CHUNK = 500
+T = TypeVar("T")
+
+_FACT_COLUMNS = (
+    events.c.effective_at,
+    events.c.seq,
+    events.c.event_id,
+    events.c.type,
+    events.c.schema_version,
+    events.c.payload,
+    events.c.account_id,
+    events.c.stream_id,
+)
+
+
+def chunks(items: Collection[T], size: int = CHUNK) -> Iterator[list[T]]:
+    """Yield `items` in lists of at most `size` (for IN clauses of bounded length)."""
+    seq: Sequence[T] = list(items)
+    for i in range(0, len(seq), size):
+        yield list(seq[i : i + size])
+
+
+def _fact(row: Any) -> Fact:
+    eff, seq, eid, typ, ver, payload, account_id, _stream = row
+    return Fact(read_instant(eff), seq, eid, decode_payload(typ, ver, payload), account_id)
+
+
+class SqlFacts:
+    """Implements `ledger.rules.FactSource` over an open connection (inside the write lock)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._retracted: set[str] | None = None
+
+    def retracted_ids(self) -> set[str]:
+        if self._retracted is None:
+            rows = self._conn.execute(
+                select(events.c.payload).where(events.c.type == "event_retracted")
+            )
+            self._retracted = {json.loads(p)["retracts"] for (p,) in rows}
+        return set(self._retracted)
+
+    def _live(self, rows: Any) -> Iterator[tuple[Any, Fact]]:
+        retracted = self.retracted_ids()
+        for row in rows:
+            if row.event_id not in retracted:
+                yield row, _fact(row)
+
+    def facts_for_deals(self, deal_ids: Collection[str]) -> dict[str, list[Fact]]:
+        out: dict[str, list[Fact]] = {}
+        for chunk in chunks(deal_ids):
+            rows = self._conn.execute(
+                select(*_FACT_COLUMNS).where(events.c.stream_id.in_([f"deal:{d}" for d in chunk]))
+            )
+            for row, fact in self._live(rows):
+                out.setdefault(row.stream_id[len("deal:") :], []).append(fact)
+        return out
+
+    def facts_for_accounts(self, account_ids: Collection[str]) -> dict[str, list[Fact]]:
+        out: dict[str, list[Fact]] = {}
+        for chunk in chunks(account_ids):
+            streams = [f"account:{a}" for a in chunk]
+            rows = self._conn.execute(
+                select(*_FACT_COLUMNS).where(
+                    or_(
+                        events.c.stream_id.in_(streams),
+                        and_(
+                            events.c.type == "contract_signed", events.c.account_id.in_(chunk)
+                        ),
+                    )
+                )
+            )
+            for row, fact in self._live(rows):
+                out.setdefault(row.account_id, []).append(fact)
+        return out
+
+    def facts_by_event_id(self, event_ids: Collection[str]) -> dict[str, Fact]:
+        out: dict[str, Fact] = {}
+        for chunk in chunks(event_ids):
+            rows = self._conn.execute(select(*_FACT_COLUMNS).where(events.c.event_id.in_(chunk)))
+            for row in rows:
+                out[row.event_id] = _fact(row)
+        return out
+
+    def stream_versions(self, stream_ids: Collection[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for chunk in chunks(stream_ids):
+            rows = self._conn.execute(
+                select(events.c.stream_id, func.max(events.c.stream_version))
+                .where(events.c.stream_id.in_(chunk))
+                .group_by(events.c.stream_id)
+            )
+            out.update({s: int(v) for s, v in rows})
+        return out
+
+    def configurations(self) -> list[Fact]:
+        rows = self._conn.execute(
+            select(*_FACT_COLUMNS)
+            .where(events.c.type == "ledger_configured")
+            .order_by(events.c.seq)
+        )
+        return [fact for _row, fact in self._live(rows)]

@@ -1,0 +1,462 @@
+"""The event store: append (single, batch, restore), read back in order, and the log head.
+
+Every write runs in one transaction that first takes the ledger's write lock (BEGIN IMMEDIATE on
+SQLite, a SHARE ROW EXCLUSIVE table lock on PostgreSQL), so `seq` is gapless and its order is
+commit order under any number of concurrent writers.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ledger.canonical import (
+    GENESIS_HASH,
+    chain_hash,
+    content_digest,
+    envelope_bytes,
+    payload_json,
+)
+from ledger.envelope import NewEvent, RecordedEvent
+from ledger.errors import ConflictError, StorageError
+from ledger.events import LedgerConfigured, decode_payload
+from ledger.rules import Fact, RuleBook
+from ledger.store.codec import SELECT_ORDER, row_to_event
+from ledger.store.engine import WRITE_OPTION, make_engine, resolve_url, sqlite_path
+from ledger.store.facts import SqlFacts, chunks
+from ledger.store.schema import create_schema, events, migrate, stored_version
+from ledger.timeutil import format_instant, read_instant, utc_now
+
+COPY_THRESHOLD = 2000
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The last event of the log: its seq, hash and recorded_at (seq 0 for an empty log)."""
+
+    seq: int
+    hash: str
+    recorded_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What one requested append became: a new event, or the original it duplicates."""
+
+    seq: int
+    event_id: str
+    type: str
+    stream_id: str
+    stream_version: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The outcome of a batch: one `Appended` per request, and the head after it."""
+
+    results: list[Appended]
+    head: Head
+    dry_run: bool
+
+    @property
+    def appended(self) -> int:
+        return sum(1 for r in self.results if not r.duplicate)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for r in self.results if r.duplicate)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    digest: str
+    seq: int
+    event_id: str
+    type: str
+    stream_id: str
+    stream_version: int
+
+
+class LedgerStore:
+    """An open ledger database."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, db: str, *, create: bool = False) -> LedgerStore:
+        """Open the ledger at `db` (a SQLite path or SQLAlchemy URL); create it if `create`.
+
+        Raises StorageError when there is no ledger there (and `create` is false), when the
+        database cannot be reached, or when its schema is newer than this release.
+        """
+        url = resolve_url(db)
+        path = sqlite_path(url)
+        if path is not None and not create and not os.path.exists(path):
+            raise StorageError(
+                f"there is no ledger at {db}; run `revledger init` or point --db at one"
+            )
+        if path is not None and create:
+            parent = os.path.dirname(path)
+            if parent and not os.path.isdir(parent):
+                raise StorageError(f"cannot create {db}: the folder {parent} does not exist")
+        store = cls(make_engine(url), url)
+        try:
+            with store._write() as conn:
+                found = stored_version(conn)
+                if found is None:
+                    if not create:
+                        raise StorageError(f"{db} is not a revledger ledger")
+                    create_schema(conn)
+                else:
+                    migrate(conn, found)
+        except (OperationalError, DBAPIError) as exc:
+            store.close()
+            raise StorageError(f"cannot open the database {db}: {_db_reason(exc)}") from exc
+        except StorageError:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> LedgerStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def backend(self) -> str:
+        """Return 'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+            with conn.begin():
+                if conn.dialect.name == "postgresql" and _has_events(conn):
+                    conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # -- head and configuration ----------------------------------------------------------------
+    def head(self) -> Head:
+        """Return the last event's seq, hash and recorded_at (transaction time)."""
+        with self._read() as conn:
+            return _head(conn)
+
+    def config(self, known_at: datetime | None = None) -> LedgerConfigured | None:
+        """Return the configuration in force as known at `known_at` (default: now)."""
+        with self._read() as conn:
+            q = select(*[events.c[c] for c in SELECT_ORDER]).where(
+                events.c.type.in_(("ledger_configured", "event_retracted"))
+            )
+            if known_at is not None:
+                q = q.where(events.c.recorded_at <= format_instant(known_at))
+            rows = [row_to_event(r) for r in conn.execute(q.order_by(events.c.seq))]
+        retracted = {
+            getattr(r.payload, "retracts", None) for r in rows if r.type == "event_retracted"
+        }
+        configs = [r for r in rows if r.type == "ledger_configured" and r.event_id not in retracted]
+        return configs[-1].payload if configs else None  # type: ignore[return-value]
+
+    def count(self) -> int:
+        """Return the number of events in the log."""
+        return self.head().seq
+
+    # -- appending -----------------------------------------------------------------------------
+    def append(self, new: NewEvent) -> Appended:
+        """Append one event (or return the original it duplicates by idempotency key)."""
+        return self.append_batch([new]).results[0]
+
+    def append_batch(
+        self,
+        news: Sequence[NewEvent],
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> BatchResult:
+        """Append every event of `news` in one transaction, or none of them.
+
+        Each event is validated against the stored state plus the events before it in the
+        batch. All events of a batch share one recorded_at (transaction time). With `dry_run`
+        everything is checked and nothing is written.
+        """
+        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+            trans = conn.begin()
+            try:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
+                result, rows = self._prepare(conn, news, progress)
+                if dry_run:
+                    trans.rollback()
+                else:
+                    _insert(conn, rows)
+                    trans.commit()
+            except BaseException:
+                if trans.is_active:
+                    trans.rollback()
+                raise
+        return BatchResult(result.results, result.head, dry_run)
+
+    def _prepare(
+        self, conn: Connection, news: Sequence[NewEvent], progress: Progress | None
+    ) -> tuple[BatchResult, list[dict[str, Any]]]:
+        head = _head(conn)
+        recorded = format_instant(utc_now())
+        if head.recorded_at and head.recorded_at > recorded:
+            recorded = head.recorded_at
+        encoded = [(payload_json(n.event), format_instant(n.effective_at)) for n in news]
+        by_key = _stored_by(
+            conn, events.c.idempotency_key, {n.idempotency_key for n in news if n.idempotency_key}
+        )
+        by_id = _stored_by(conn, events.c.event_id, {n.event_id for n in news if n.event_id})
+        book = RuleBook(SqlFacts(conn))
+        book.prefetch(n.event for n in news)
+        seq, prev = head.seq, head.hash
+        rows: list[dict[str, Any]] = []
+        results: list[Appended] = []
+        for i, (n, (pj, eff)) in enumerate(zip(news, encoded, strict=True)):
+            if progress is not None and i and i % 1000 == 0:
+                progress(1000)
+            typ = n.event.event_type
+            digest = content_digest(typ, eff, pj)
+            original = _original(n, digest, by_key, by_id)
+            if original is not None:
+                results.append(
+                    Appended(
+                        original.seq,
+                        original.event_id,
+                        original.type,
+                        original.stream_id,
+                        original.stream_version,
+                        True,
+                    )
+                )
+                continue
+            seq += 1
+            event_id = n.event_id or str(uuid.uuid4())
+            admitted = book.admit(
+                Fact(n.effective_at, seq, event_id, n.event),
+                expected_version=n.expected_version,
+                where=n.where,
+            )
+            stream = n.event.stream_id()
+            fields: dict[str, Any] = {
+                "seq": seq,
+                "event_id": event_id,
+                "type": typ,
+                "schema_version": type(n.event).schema_version,
+                "stream_id": stream,
+                "stream_version": admitted.stream_version,
+                "effective_at": eff,
+                "recorded_at": recorded,
+                "actor": n.actor,
+                "source": n.source,
+                "idempotency_key": n.idempotency_key,
+                "payload": pj,
+            }
+            h = chain_hash(prev, envelope_bytes(**fields))
+            fields.update(
+                prev_hash=prev, hash=h, deal_id=admitted.deal_id, account_id=admitted.account_id
+            )
+            rows.append(fields)
+            prev = h
+            stored = _Stored(digest, seq, event_id, typ, stream, admitted.stream_version)
+            if n.idempotency_key:
+                by_key[n.idempotency_key] = stored
+            by_id[event_id] = stored
+            results.append(Appended(seq, event_id, typ, stream, admitted.stream_version, False))
+        if progress is not None and news:
+            progress(len(news) % 1000 or 1000)
+        new_head = Head(seq, prev, recorded if rows else head.recorded_at)
+        return BatchResult(results, new_head, False), rows
+
+    # -- reading -------------------------------------------------------------------------------
+    def read(
+        self,
+        *,
+        known_at: datetime | None = None,
+        after_seq: int = 0,
+        stream_id: str | None = None,
+        deal_id: str | None = None,
+        account_id: str | None = None,
+        types: Sequence[str] | None = None,
+        effective_from: datetime | None = None,
+        effective_before: datetime | None = None,
+        batch: int = 10_000,
+    ) -> Iterator[RecordedEvent]:
+        """Yield typed events in seq order, filtered; `known_at` bounds recorded_at (inclusive).
+
+        `effective_from` (inclusive) and `effective_before` (exclusive) bound valid time.
+        """
+        q = select(*[events.c[c] for c in SELECT_ORDER]).where(events.c.seq > after_seq)
+        if known_at is not None:
+            q = q.where(events.c.recorded_at <= format_instant(known_at))
+        if stream_id is not None:
+            q = q.where(events.c.stream_id == stream_id)
+        if deal_id is not None:
+            q = q.where(events.c.deal_id == deal_id)
+        if account_id is not None:
+            q = q.where(events.c.account_id == account_id)
+        if types:
+            q = q.where(events.c.type.in_(list(types)))
+        if effective_from is not None:
+            q = q.where(events.c.effective_at >= format_instant(effective_from))
+        if effective_before is not None:
+            q = q.where(events.c.effective_at < format_instant(effective_before))
+        for row in self._stream(q.order_by(events.c.seq), batch):
+            yield row_to_event(row)
+
+    def raw_rows(self, *, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+        """Yield every stored envelope as a mapping of SELECT_ORDER columns, in seq order."""
+        q = select(*[events.c[c] for c in SELECT_ORDER]).order_by(events.c.seq)
+        for row in self._stream(q, batch):
+            yield dict(zip(SELECT_ORDER, row, strict=True))
+
+    def _stream(self, q: Select[Any], batch: int) -> Iterator[Any]:
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=batch).execute(q)
+            for partition in result.partitions():
+                yield from partition
+
+    def index_rows(self, *, batch: int = 10_000) -> Iterator[tuple[int, str | None, str | None]]:
+        """Yield (seq, deal_id, account_id) index columns in seq order (for `verify`)."""
+        q = select(events.c.seq, events.c.deal_id, events.c.account_id).order_by(events.c.seq)
+        for row in self._stream(q, batch):
+            yield row[0], row[1], row[2]
+
+    def restore(self, rows: Sequence[tuple[str, dict[str, Any]]]) -> Head:
+        """Insert exported envelopes verbatim into an empty ledger, after checking the chain.
+
+        `rows` pairs a location (for messages) with an envelope mapping. Raises
+        ConflictError if the ledger is not empty and IntegrityError/InputError on a bad row.
+        """
+        from ledger.store.verify import check_restore_rows
+
+        with self._write() as conn:
+            if _head(conn).seq != 0:
+                raise ConflictError(
+                    "restore needs an empty ledger: this one already has events "
+                    "(restore into a new --db without running init)"
+                )
+            checked = check_restore_rows(rows)
+            _insert(conn, checked)
+            return _head(conn)
+
+
+def _db_reason(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None)
+    text_ = str(orig if orig is not None else exc).strip().splitlines()
+    return text_[0] if text_ else type(exc).__name__
+
+
+def _has_events(conn: Connection) -> bool:
+    from sqlalchemy import inspect
+
+    return inspect(conn).has_table("events")
+
+
+def _head(conn: Connection) -> Head:
+    row = conn.execute(
+        select(events.c.seq, events.c.hash, events.c.recorded_at)
+        .order_by(events.c.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return Head(0, GENESIS_HASH, None)
+    return Head(int(row[0]), row[1], row[2])
+
+
+def _stored_by(conn: Connection, column: Any, values: set[str]) -> dict[str, _Stored]:
+    out: dict[str, _Stored] = {}
+    for chunk in chunks(values):
+        rows = conn.execute(
+            select(
+                column,
+                events.c.type,
+                events.c.effective_at,
+                events.c.payload,
+                events.c.seq,
+                events.c.event_id,
+                events.c.stream_id,
+                events.c.stream_version,
+            ).where(column.in_(chunk))
+        )
+        for value, typ, eff, payload, seq, eid, stream, sver in rows:
+            out[value] = _Stored(content_digest(typ, eff, payload), seq, eid, typ, stream, sver)
+    return out
+
+
+def _original(
+    n: NewEvent, digest: str, by_key: dict[str, _Stored], by_id: dict[str, _Stored]
+) -> _Stored | None:
+    """Return the stored event `n` duplicates, None if it is new; raise on a conflict."""
+    found: _Stored | None = None
+    if n.idempotency_key and n.idempotency_key in by_key:
+        found = by_key[n.idempotency_key]
+        if found.digest != digest:
+            raise ConflictError(
+                f"idempotency key '{n.idempotency_key}' was already used by event seq "
+                f"{found.seq} with different content",
+                where=n.where,
+            )
+    if n.event_id and n.event_id in by_id:
+        same = by_id[n.event_id]
+        if same.digest != digest:
+            raise ConflictError(
+                f"event_id {n.event_id} already exists (seq {same.seq}) with different content",
+                where=n.where,
+            )
+        found = found or same
+    return found
+
+
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        _copy_rows(conn, rows)
+        return
+    for chunk in chunks(rows, 5000):
+        conn.execute(events.insert(), chunk)
+
+
+def _copy_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert with PostgreSQL COPY, in the current transaction (fastest bulk path)."""
+    cols = [c.name for c in events.columns]
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cur:  # type: ignore[attr-defined]
+        with cur.copy(f"COPY events ({', '.join(cols)}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(tuple(r[c] for c in cols))
+
+
+__all__ = [
+    "Appended",
+    "BatchResult",
+    "Head",
+    "LedgerStore",
+    "decode_payload",
+    "read_instant",
+]

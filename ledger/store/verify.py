@@ -1,0 +1,134 @@
+"""Walking the hash chain: `verify` for a stored log, and the same checks for a restore."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.canonical import GENESIS_HASH, canonical_json, chain_hash, envelope_bytes
+from ledger.envelope import ENVELOPE_COLUMNS
+from ledger.errors import InputError, IntegrityError, RevledgerError
+from ledger.events import EVENT_TYPES, decode_payload
+from ledger.store.codec import DealAccounts, envelope_fields
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of walking the chain: how far it verified and the first bad seq, if any."""
+
+    events: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_seq is None
+
+
+class ChainWalker:
+    """Checks envelopes one by one in seq order: seq, link, hash, times, payload, index columns."""
+
+    def __init__(self) -> None:
+        self.expected_seq = 1
+        self.prev_hash = GENESIS_HASH
+        self.last_recorded: str | None = None
+        self.accounts = DealAccounts()
+
+    def check(self, row: dict[str, Any]) -> tuple[str | None, str | None]:
+        """Check one envelope; return its (deal_id, account_id) index columns.
+
+        Raises IntegrityError naming the seq at fault.
+        """
+        seq = row["seq"]
+        if seq != self.expected_seq:
+            raise IntegrityError(
+                f"seq {self.expected_seq} is missing: the next event has seq {seq}",
+                seq=self.expected_seq,
+            )
+        if row["prev_hash"] != self.prev_hash:
+            raise IntegrityError(
+                f"seq {seq}: prev_hash does not link to the hash of seq {seq - 1}", seq=seq
+            )
+        if chain_hash(self.prev_hash, envelope_bytes(**envelope_fields(row))) != row["hash"]:
+            raise IntegrityError(f"seq {seq}: stored hash does not match its content", seq=seq)
+        if self.last_recorded is not None and row["recorded_at"] < self.last_recorded:
+            raise IntegrityError(f"seq {seq}: recorded_at goes backwards", seq=seq)
+        if row["type"] not in EVENT_TYPES:
+            raise IntegrityError(f"seq {seq}: unknown event type {row['type']!r}", seq=seq)
+        try:
+            event = decode_payload(row["type"], row["schema_version"], row["payload"])
+        except (ValueError, RevledgerError) as exc:
+            raise IntegrityError(f"seq {seq}: payload does not decode ({exc})", seq=seq) from None
+        if event.stream_id() != row["stream_id"]:
+            raise IntegrityError(f"seq {seq}: stream_id does not match the payload", seq=seq)
+        self.expected_seq = seq + 1
+        self.prev_hash = row["hash"]
+        self.last_recorded = row["recorded_at"]
+        return self.accounts.index_refs(event)
+
+
+def verify_rows(
+    rows: Iterable[dict[str, Any]],
+    index: Iterator[tuple[int, str | None, str | None]] | None = None,
+) -> VerifyReport:
+    """Walk stored envelopes in seq order; return how far the chain verifies.
+
+    When `index` yields the stored (seq, deal_id, account_id) columns alongside, they are
+    checked against the values derived from the payloads.
+    """
+    walker = ChainWalker()
+    count = 0
+    last_hash = GENESIS_HASH
+    for row in rows:
+        try:
+            refs = walker.check(row)
+            if index is not None:
+                stored = next(index, None)
+                if stored is None or stored[0] != row["seq"] or tuple(stored[1:]) != refs:
+                    raise IntegrityError(
+                        f"seq {row['seq']}: index columns deal_id/account_id do not match "
+                        "the payload",
+                        seq=row["seq"],
+                    )
+        except IntegrityError as exc:
+            return VerifyReport(count, count, last_hash, exc.seq, str(exc))
+        count += 1
+        last_hash = row["hash"]
+    return VerifyReport(count, count, last_hash)
+
+
+def check_restore_rows(rows: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Return insertable rows for an export file, after checking fields and the whole chain.
+
+    Raises InputError for a malformed envelope and IntegrityError for a broken chain, both
+    naming the line.
+    """
+    walker = ChainWalker()
+    out: list[dict[str, Any]] = []
+    for where, env in rows:
+        missing = [c for c in ENVELOPE_COLUMNS if c not in env]
+        if missing:
+            raise InputError("is required in an exported envelope", where=where, field=missing[0])
+        extra = sorted(set(env) - set(ENVELOPE_COLUMNS))
+        if extra:
+            raise InputError("is not an envelope field", where=where, field=extra[0])
+        row = {c: env[c] for c in ENVELOPE_COLUMNS}
+        for c in ("seq", "schema_version", "stream_version"):
+            if not isinstance(row[c], int) or isinstance(row[c], bool):
+                raise InputError(
+                    "must be an integer", where=where, field=c, value=row[c], has_value=True
+                )
+        if isinstance(row["payload"], dict):
+            row["payload"] = canonical_json(row["payload"])
+        else:
+            raise InputError("must be a JSON object", where=where, field="payload")
+        try:
+            deal_id, account_id = walker.check(row)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{where}: {exc}", seq=exc.seq) from None
+        row["deal_id"], row["account_id"] = deal_id, account_id
+        out.append(row)
+    return out

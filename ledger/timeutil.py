@@ -1,0 +1,99 @@
+"""Parsing and formatting of the two time axes.
+
+Instants are stored and hashed as fixed-width UTC strings, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, which
+sort lexicographically in time order on every backend. A bare date given by a user means the
+start of that day in the ledger's time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import pendulum
+
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_INSTANT_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+MIN_YEAR = 1900
+MAX_YEAR = 2199
+
+
+class TimeParseError(ValueError):
+    """A date or instant that cannot be read; the message is one user-facing sentence."""
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> ZoneInfo:
+    """Return the IANA time zone `name`; raises TimeParseError when it does not exist."""
+    try:
+        tz = pendulum.timezone(name)
+    except Exception as exc:  # pendulum raises its own InvalidTimezone subclasses
+        raise TimeParseError(f"'{name}' is not an IANA time zone name such as 'UTC'") from exc
+    if not isinstance(tz, ZoneInfo):
+        raise TimeParseError(f"'{name}' is a fixed offset, not an IANA time zone name")
+    return tz
+
+
+def parse_date(text: str) -> date:
+    """Return the calendar date written as `YYYY-MM-DD`."""
+    m = _DATE_RE.match(text.strip())
+    if not m:
+        raise TimeParseError("is not a date in the form YYYY-MM-DD")
+    try:
+        d = date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError as exc:
+        raise TimeParseError(f"is not a real calendar date ({exc})") from exc
+    if not MIN_YEAR <= d.year <= MAX_YEAR:
+        raise TimeParseError(f"has a year outside {MIN_YEAR}-{MAX_YEAR}")
+    return d
+
+
+def start_of_day(d: date, tz_name: str) -> datetime:
+    """Return the UTC instant at which day `d` starts in time zone `tz_name`."""
+    local = datetime(d.year, d.month, d.day, tzinfo=zone(tz_name))
+    return local.astimezone(UTC)
+
+
+def end_of_day(d: date, tz_name: str) -> datetime:
+    """Return the UTC instant just after day `d` ends in `tz_name` (exclusive bound)."""
+    return start_of_day(d + timedelta(days=1), tz_name)
+
+
+def parse_instant(text: str, tz_name: str = "UTC") -> datetime:
+    """Return the UTC instant for a bare date (start of day in `tz_name`) or an RFC 3339 time."""
+    s = text.strip()
+    if _DATE_RE.match(s):
+        return start_of_day(parse_date(s), tz_name)
+    if not _INSTANT_RE.match(s):
+        if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", s):
+            raise TimeParseError(
+                "has no UTC offset; write it as RFC 3339 (e.g. 2026-03-01T09:30:00Z) "
+                "or give a bare date"
+            )
+        raise TimeParseError("is not a date (YYYY-MM-DD) or an RFC 3339 instant")
+    try:
+        dt = datetime.fromisoformat(s.replace("z", "Z").replace("t", "T"))
+    except ValueError as exc:
+        raise TimeParseError(f"is not a real instant ({exc})") from exc
+    if not MIN_YEAR <= dt.year <= MAX_YEAR:
+        raise TimeParseError(f"has a year outside {MIN_YEAR}-{MAX_YEAR}")
+    return dt.astimezone(UTC)
+
+
+def format_instant(dt: datetime) -> str:
+    """Return the canonical fixed-width UTC text of an aware instant."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def read_instant(text: str) -> datetime:
+    """Return the aware UTC datetime of a canonical stored instant."""
+    return datetime.fromisoformat(text)
+
+
+def utc_now() -> datetime:
+    """Return the current instant, in UTC, truncated to microseconds."""
+    return datetime.now(UTC)
