@@ -37,7 +37,9 @@ def _object(text: str, where: str) -> dict[str, Any]:
     try:
         obj = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
-        raise InputError(f"is not valid JSON ({exc.msg} at column {exc.colno})", where=where) from None
+        raise InputError(
+            f"is not valid JSON ({exc.msg} at column {exc.colno})", where=where
+        ) from None
     if not isinstance(obj, dict):
         raise InputError("must be a JSON object", where=where)
     return obj

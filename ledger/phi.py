@@ -14,7 +14,10 @@ MAX_FREE_TEXT = 500
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), "a social security number"),
     (re.compile(r"\b(ssn|social security)\b", re.I), "a social security number"),
-    (re.compile(r"\b(mrn|medical record|patient (id|number|#))\b", re.I), "a medical record number"),
+    (
+        re.compile(r"\b(mrn|medical record|patient (id|number|#))\b", re.I),
+        "a medical record number",
+    ),
     (re.compile(r"\b(dob|date of birth|born on)\b", re.I), "a date of birth"),
     (re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b"), "a date of birth"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "an e-mail address"),

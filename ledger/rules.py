@@ -21,8 +21,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from ledger.errors import ConflictError, InputError
@@ -320,7 +320,7 @@ class RuleBook:
                 account_ids.add(f.account_id)
         self._load_deals(deal_ids - self._deals.facts.keys())
         for did in deal_ids:
-            acct = self._deals.tail[did].account_id  # type: ignore[union-attr]
+            acct = self._deals.tail[did].account_id
             if acct:
                 account_ids.add(acct)
         self._load_accounts(account_ids - self._accounts.facts.keys())
@@ -370,14 +370,14 @@ class RuleBook:
         try:
             if isinstance(e, DealEvent):
                 self._deals.add(e.deal_id, fact)
-                account_id = self._deals.tail[e.deal_id].account_id  # type: ignore[union-attr]
+                account_id = self._deals.tail[e.deal_id].account_id
                 if isinstance(e, ContractSigned) and account_id:
                     self._ensure_account(account_id)
                     self._accounts.add(account_id, _with_account(fact, account_id))
             elif isinstance(e, AccountEvent):
                 account_id = e.account_id
                 if isinstance(e, GoLive):
-                    owner = self._deals.tail[e.deal_id].account_id  # type: ignore[union-attr]
+                    owner = self._deals.tail[e.deal_id].account_id
                     if owner not in (None, account_id):
                         raise RuleViolation(
                             f"deal {e.deal_id} belongs to account {owner}, not {account_id}", fact

@@ -1,6 +1,13 @@
 """The event catalog of SPEC §3.3: deal, account and ledger event families."""
 
-from ledger.events.account import ACCOUNT_EVENTS, AccountEvent, Churn, Contraction, Expansion, GoLive
+from ledger.events.account import (
+    ACCOUNT_EVENTS,
+    AccountEvent,
+    Churn,
+    Contraction,
+    Expansion,
+    GoLive,
+)
 from ledger.events.base import LEDGER_STREAM, EventModel
 from ledger.events.catalog import (
     EVENT_ADAPTER,
@@ -46,8 +53,8 @@ __all__ = [
     "LEDGER_STREAM",
     "AccountEvent",
     "Churn",
-    "Contraction",
     "ContractSigned",
+    "Contraction",
     "DealEvent",
     "DealLost",
     "DealOpened",

@@ -29,7 +29,7 @@ EVENT_TYPES: dict[str, type[EventModel]] = {
 Event = Annotated[Union[tuple(ALL_EVENT_CLASSES)], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 """Any event of the catalog, discriminated by its `type` field."""
 
-EVENT_ADAPTER: TypeAdapter[EventModel] = TypeAdapter(Event)
+EVENT_ADAPTER: TypeAdapter[EventModel] = TypeAdapter(Event)  # type: ignore[arg-type]
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
@@ -83,9 +83,7 @@ def _first_error(exc: ValidationError, data: Mapping[str, Any], where: str | Non
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]
     if kind == "extra_forbidden":
-        return InputError(
-            "is not a field of this event", where=where, field=".".join(loc) or None
-        )
+        return InputError("is not a field of this event", where=where, field=".".join(loc) or None)
     if kind == "missing":
         return InputError("is required", where=where, field=".".join(loc) or None)
     if kind == "literal_error":
@@ -106,7 +104,9 @@ def _first_error(exc: ValidationError, data: Mapping[str, Any], where: str | Non
     return InputError(msg, where=where, field=".".join(loc), value=value, has_value=echo)
 
 
-def build_event(type_name: Any, fields: Mapping[str, Any], *, where: str | None = None) -> EventModel:
+def build_event(
+    type_name: Any, fields: Mapping[str, Any], *, where: str | None = None
+) -> EventModel:
     """Return the validated event of `type_name` with payload `fields`, or raise InputError."""
     cls = event_class(type_name, where=where)
     try:

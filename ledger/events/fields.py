@@ -30,7 +30,7 @@ def normalize_decimal(d: Decimal) -> Decimal:
 
 
 def _to_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValueError('must be a decimal string such as "1200.50", not a floating-point number')
     if isinstance(value, int):
         return Decimal(value)
@@ -79,12 +79,9 @@ def _probability(value: Any) -> Decimal:
 
 
 def _identifier(value: Any) -> str:
-    if not isinstance(value, str):
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        else:
-            raise ValueError("must be a text identifier")
-    text = value.strip()
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("must be a text identifier")
+    text = str(value).strip()
     if not text:
         raise ValueError("must not be empty")
     if len(text) > 100:

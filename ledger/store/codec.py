@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row
-
-from ledger.events import ContractSigned, DealEvent, DealOpened, EventModel, decode_payload
 from ledger.envelope import RecordedEvent
+from ledger.events import ContractSigned, DealEvent, DealOpened, EventModel, decode_payload
 from ledger.timeutil import read_instant
 
 SELECT_ORDER = (
@@ -29,7 +27,7 @@ SELECT_ORDER = (
 )
 
 
-def row_to_event(row: Row[Any] | tuple[Any, ...]) -> RecordedEvent:
+def row_to_event(row: Sequence[Any]) -> RecordedEvent:
     """Return the typed envelope of a row selected in SELECT_ORDER."""
     (seq, eid, typ, ver, stream, sver, eff, rec, actor, source, key, payload, prev, h) = row
     return RecordedEvent(

@@ -79,9 +79,7 @@ class SqlFacts:
                 select(*_FACT_COLUMNS).where(
                     or_(
                         events.c.stream_id.in_(streams),
-                        and_(
-                            events.c.type == "contract_signed", events.c.account_id.in_(chunk)
-                        ),
+                        and_(events.c.type == "contract_signed", events.c.account_id.in_(chunk)),
                     )
                 )
             )

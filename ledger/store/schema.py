@@ -34,7 +34,9 @@ metadata = MetaData()
 events = Table(
     "events",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     Column("event_id", String(36), nullable=False),
     Column("type", String(40), nullable=False),
     Column("schema_version", Integer, nullable=False),
@@ -125,6 +127,4 @@ def migrate(conn: Connection, found: int) -> None:
             raise StorageError(f"no migration from schema version {version}")
         step(conn)
         version += 1
-        conn.execute(
-            meta.update().where(meta.c.key == "schema_version").values(value=str(version))
-        )
+        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(version)))

@@ -147,11 +147,11 @@ class LedgerStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
-            with conn.begin():
-                if conn.dialect.name == "postgresql" and _has_events(conn):
-                    conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
-                yield conn
+        conn_ = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+        with conn_ as conn, conn.begin():
+            if conn.dialect.name == "postgresql" and _has_events(conn):
+                conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -446,10 +446,10 @@ def _copy_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     cols = [c.name for c in events.columns]
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
-    with dbapi.cursor() as cur:  # type: ignore[attr-defined]
-        with cur.copy(f"COPY events ({', '.join(cols)}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row(tuple(r[c] for c in cols))
+    copy_sql = f"COPY events ({', '.join(cols)}) FROM STDIN"
+    with dbapi.cursor() as cur, cur.copy(copy_sql) as copy:
+        for r in rows:
+            copy.write_row(tuple(r[c] for c in cols))
 
 
 __all__ = [

@@ -1,0 +1,1 @@
+"""The `revledger` command line: thin click commands over the ledger and projections."""

@@ -1,0 +1,126 @@
+"""The `revledger` group: global options, store opening, and error handling.
+
+Every user mistake ends as one sentence on stderr and a documented exit code:
+0 ok · 1 internal error · 2 usage · 3 invalid input · 4 conflict · 5 integrity · 6 storage.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from ledger.errors import EXIT_INTERNAL, EXIT_STORAGE, EXIT_USAGE, RevledgerError
+from ledger.store import DEFAULT_DB, LedgerStore
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    message = " ".join(message.split())
+    click.echo(f"revledger: {message}", err=True)
+    sys.exit(code)
+
+
+def _db_message(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+class RevledgerGroup(click.Group):
+    """A click group whose every failure is one line on stderr with a documented exit code."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            rv = super().main(
+                args=args, prog_name=prog_name or "revledger", standalone_mode=False, **extra
+            )
+        except click.exceptions.Abort:
+            _fail("interrupted", 130)
+        except click.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            _fail(exc.format_message().rstrip(".") + "." + hint, EXIT_USAGE)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except RevledgerError as exc:
+            _fail(str(exc), exc.exit_code)
+        except DBAPIError as exc:
+            _fail(f"database error: {_db_message(exc)}", EXIT_STORAGE)
+        except SQLAlchemyError as exc:
+            _fail(f"database error: {_db_message(exc)}", EXIT_STORAGE)
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(0)
+        except Exception as exc:
+            if os.environ.get("REVLEDGER_DEBUG"):
+                raise
+            _fail(
+                f"internal error ({type(exc).__name__}: {exc}); this is a bug in revledger, "
+                "rerun with REVLEDGER_DEBUG=1 to see where",
+                EXIT_INTERNAL,
+            )
+        code = rv if isinstance(rv, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+class Ctx:
+    """What every command gets: the database the user chose."""
+
+    def __init__(self, db: str) -> None:
+        self.db = db
+
+    def store(self) -> LedgerStore:
+        """Open the existing ledger (never creates one)."""
+        return LedgerStore.open(self.db)
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group(cls=RevledgerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    envvar="REVLEDGER_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    help="SQLite file path, or an SQLAlchemy URL such as postgresql+psycopg://user@host/db "
+    "(env REVLEDGER_DB).",
+)
+@click.version_option(package_name="revledger")
+@click.pass_context
+def cli(ctx: click.Context, db: str) -> None:
+    """revledger: an event-sourced, bitemporal revenue ledger.
+
+    Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 conflict,
+    5 integrity failure, 6 storage (no ledger, unreachable database).
+    """
+    ctx.obj = Ctx(db)
+
+
+def format_param() -> click.Option:
+    """Return the --format option shared by every command that prints a report."""
+    return click.Option(
+        ["--format", "fmt"],
+        type=click.Choice(["table", "json", "csv"]),
+        default="table",
+        show_default=True,
+        help="table for people, json for scripts, csv for spreadsheets.",
+    )
+
+
+def format_option(fn: Any) -> Any:
+    """Decorate a command with --format (see `format_param`)."""
+    click.decorators._param_memo(fn, format_param())
+    return fn

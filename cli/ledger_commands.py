@@ -1,0 +1,275 @@
+"""Commands that create, fill, inspect and check the log: init, import, export, log, verify."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.app import Ctx, format_option, pass_ctx
+from cli.render import Column, Report, render
+from ledger.canonical import payload_json
+from ledger.envelope import RecordedEvent
+from ledger.errors import EXIT_INTEGRITY, UsageError
+from ledger.operations import (
+    LogQuery,
+    default_actor,
+    export_events,
+    import_file,
+    init_ledger,
+    list_events,
+    load_stages,
+    restore_file,
+    verify_ledger,
+)
+
+PROGRESS_MIN_LINES = 20_000
+
+
+@click.command("init")
+@click.option("--currency", default="USD", show_default=True, help="ISO 4217 currency code.")
+@click.option(
+    "--timezone", default="UTC", show_default=True, help="IANA zone that bare dates refer to."
+)
+@click.option(
+    "--fiscal-year-start",
+    type=click.IntRange(1, 12),
+    default=1,
+    show_default=True,
+    help="Month (1-12) in which the fiscal year starts.",
+)
+@click.option(
+    "--stages-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON list of {name, probability, forecast_category}; default: the standard pipeline.",
+)
+@click.option("--actor", help="Who initialises the ledger (default $REVLEDGER_ACTOR or your user).")
+@pass_ctx
+def init(
+    ctx: Ctx,
+    currency: str,
+    timezone: str,
+    fiscal_year_start: int,
+    stages_file: Path | None,
+    actor: str | None,
+) -> None:
+    """Create a ledger and record its configuration (currency, time zone, pipeline)."""
+    stages = load_stages(stages_file) if stages_file else None
+    done = init_ledger(
+        ctx.db,
+        currency=currency,
+        timezone=timezone,
+        fiscal_year_start_month=fiscal_year_start,
+        stages=stages,
+        actor=actor or default_actor(),
+    )
+    click.echo(f"initialised {ctx.db}: seq {done.seq} ledger_configured {done.event_id}")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@click.option(
+    "--restore",
+    is_flag=True,
+    help="FILE is a `revledger export`: rebuild it verbatim (same seq, times, hashes) into an "
+    "empty ledger.",
+)
+@click.option(
+    "--actor", help="Actor for lines without one (default $REVLEDGER_ACTOR or your user)."
+)
+@pass_ctx
+def import_(ctx: Ctx, file: Path, dry_run: bool, restore: bool, actor: str | None) -> None:
+    """Import events from a JSON Lines FILE, atomically (all lines or none)."""
+    if restore:
+        if dry_run:
+            raise UsageError("--restore and --dry-run cannot be combined")
+        from ledger.store import LedgerStore
+
+        with LedgerStore.open(ctx.db, create=True) as store:
+            head = restore_file(store, file)
+        click.echo(f"restored {head.seq} events; head seq {head.seq} hash {head.hash}")
+        return
+    with ctx.store() as store:
+        total = _count_lines(file)
+        show = total >= PROGRESS_MIN_LINES and sys.stderr.isatty()
+        with click.progressbar(
+            length=2 * total, label="importing", file=sys.stderr, hidden=not show
+        ) as bar:
+            summary = import_file(
+                store, file, actor=actor or default_actor(), dry_run=dry_run, progress=bar.update
+            )
+    verb = "would append" if summary.dry_run else "appended"
+    click.echo(
+        f"{file.name}: {summary.lines} events read, {verb} {summary.appended}, "
+        f"{summary.duplicates} already recorded; head seq {summary.head.seq}"
+        + (" (dry run: nothing written)" if summary.dry_run else "")
+    )
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for _ in fh)
+
+
+@click.command("export")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@pass_ctx
+def export(ctx: Ctx, output: Path | None) -> None:
+    """Export every event as a JSON line with its full envelope (seq, times, hashes)."""
+    with ctx.store() as store:
+        if output is None:
+            export_events(store, sys.stdout)
+            return
+        with output.open("w", encoding="utf-8") as fh:
+            n = export_events(store, fh)
+    click.echo(f"exported {n} events to {output}", err=True)
+
+
+LOG_COLUMNS = [
+    Column("seq", "seq", "int"),
+    Column("effective_at", "effective", "instant"),
+    Column("recorded_at", "recorded", "instant"),
+    Column("type", "type"),
+    Column("stream_id", "stream"),
+    Column("actor", "actor"),
+    Column("payload", "payload"),
+]
+LOG_JSON_COLUMNS = [
+    Column(k, k, "int" if k in ("seq", "schema_version", "stream_version") else "text")
+    for k in (
+        "seq",
+        "event_id",
+        "type",
+        "schema_version",
+        "stream_id",
+        "stream_version",
+        "effective_at",
+        "recorded_at",
+        "actor",
+        "source",
+        "idempotency_key",
+        "payload",
+        "prev_hash",
+        "hash",
+    )
+]
+
+
+def _summary(e: RecordedEvent) -> str:
+    data = e.payload.model_dump(mode="json", exclude={"type"}, exclude_none=True)
+    return " ".join(
+        f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in data.items()
+        if k != "stages" and v != []
+    )
+
+
+def _log_row(e: RecordedEvent, full: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "seq": e.seq,
+        "effective_at": e.effective_at,
+        "recorded_at": e.recorded_at,
+        "type": e.type,
+        "stream_id": e.stream_id,
+        "actor": e.actor,
+    }
+    if full:
+        import json
+
+        row.update(
+            event_id=e.event_id,
+            schema_version=e.schema_version,
+            stream_version=e.stream_version,
+            source=e.source,
+            idempotency_key=e.idempotency_key,
+            payload=json.loads(payload_json(e.payload)),
+            prev_hash=e.prev_hash,
+            hash=e.hash,
+        )
+    else:
+        row["payload"] = _summary(e)
+    return row
+
+
+@click.command("log")
+@click.option("--deal", "deal_id", help="Only events of this deal (incl. its go-live).")
+@click.option("--account", "account_id", help="Only events of this account and its deals.")
+@click.option("--type", "types", multiple=True, help="Only events of this type (repeatable).")
+@click.option("--from", "effective_from", metavar="YYYY-MM-DD", help="Effective on or after.")
+@click.option("--to", "effective_to", metavar="YYYY-MM-DD", help="Effective on or before.")
+@click.option(
+    "--known-at",
+    metavar="DATE|INSTANT",
+    help="Only what was recorded by then (a date means the end of that day).",
+)
+@format_option
+@pass_ctx
+def log(
+    ctx: Ctx,
+    deal_id: str | None,
+    account_id: str | None,
+    types: tuple[str, ...],
+    effective_from: str | None,
+    effective_to: str | None,
+    known_at: str | None,
+    fmt: str,
+) -> None:
+    """List events in recording order (seq), with filters."""
+    query = LogQuery(deal_id, account_id, types, effective_from, effective_to, known_at)
+    with ctx.store() as store:
+        rows = [_log_row(e, full=fmt != "table") for e in list_events(store, query)]
+        head = store.head()
+    meta = {
+        "query": {
+            "deal": deal_id,
+            "account": account_id,
+            "types": list(types),
+            "from": effective_from,
+            "to": effective_to,
+            "known_at": known_at,
+        },
+        "head": {"seq": head.seq, "hash": head.hash},
+    }
+    cols = LOG_COLUMNS if fmt == "table" else LOG_JSON_COLUMNS
+    click.echo(render(Report(f"{len(rows)} events", cols, rows, meta), fmt), nl=False)
+
+
+@click.command("verify")
+@format_option
+@pass_ctx
+def verify(ctx: Ctx, fmt: str) -> None:
+    """Walk the hash chain; name the first bad seq (exit 5) or confirm the log is intact."""
+    with ctx.store() as store:
+        report = verify_ledger(store)
+    if fmt != "table":
+        row = {
+            "ok": report.ok,
+            "events": report.events,
+            "head_seq": report.head_seq,
+            "head_hash": report.head_hash,
+            "first_bad_seq": report.first_bad_seq,
+            "problem": report.problem,
+        }
+        click.echo(render(Report("", [Column(k, k) for k in row], [row]), fmt), nl=False)
+    elif report.ok:
+        click.echo(
+            f"ok: {report.events} events, hash chain intact; head seq {report.head_seq} "
+            f"hash {report.head_hash}"
+        )
+    if not report.ok:
+        click.echo(
+            f"revledger: integrity failure at seq {report.first_bad_seq}: {report.problem}",
+            err=True,
+        )
+        sys.exit(EXIT_INTEGRITY)
+
+
+COMMANDS = [init, import_, export, log, verify]

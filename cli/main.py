@@ -1,0 +1,19 @@
+"""Entry point of the `revledger` console script."""
+
+from __future__ import annotations
+
+from cli.app import cli
+from cli.ledger_commands import COMMANDS
+from cli.record import record
+
+for _command in [*COMMANDS, record]:
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Run the command line (exits with the documented exit code)."""
+    cli.main(prog_name="revledger")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""`revledger record <type>`: one sub-command per event type, options generated from its schema."""
+
+from __future__ import annotations
+
+import types
+import typing
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+from pydantic.fields import FieldInfo
+
+from cli.app import Ctx, format_param, pass_ctx
+from cli.render import Column, Report, render
+from ledger.events import EVENT_TYPES, EventModel
+from ledger.operations import default_actor, load_stages, record_event
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _option_for(name: str, info: FieldInfo) -> click.Option | None:
+    """Return the click option for one payload field, or None for fields given another way."""
+    if name in ("type", "stages"):
+        return None
+    flag = "--" + name.replace("_", "-")
+    annotation = _unwrap_optional(info.annotation)
+    required = info.is_required()
+    help_text = (info.description or "").strip() or None
+    if annotation is bool:
+        return click.Option([f"{flag}/--no-{name.replace('_', '-')}"], default=None, help=help_text)
+    if typing.get_origin(annotation) is tuple:
+        return click.Option([flag], multiple=True, help=(help_text or "") + " (repeatable)")
+    if typing.get_origin(annotation) is Literal:
+        choices = [str(c) for c in typing.get_args(annotation)]
+        return click.Option([flag], type=click.Choice(choices), required=required, help=help_text)
+    metavar = {Decimal: "AMOUNT", date: "YYYY-MM-DD", int: "N"}.get(annotation, "TEXT")
+    return click.Option([flag], required=required, metavar=metavar, help=help_text)
+
+
+def _describe(cls: type[EventModel]) -> str:
+    doc = (cls.__doc__ or "").strip().splitlines()
+    return doc[0] if doc else cls.__name__
+
+
+def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
+    params: list[click.Parameter] = []
+    for name, info in cls.model_fields.items():
+        opt = _option_for(name, info)
+        if opt is not None:
+            params.append(opt)
+    if type_name == "ledger_configured":
+        params.append(
+            click.Option(
+                ["--stages-file"],
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                help="JSON list of {name, probability, forecast_category}; default pipeline "
+                "when omitted.",
+            )
+        )
+
+    @pass_ctx
+    def run(
+        ctx: Ctx,
+        /,
+        effective: str | None,
+        actor: str | None,
+        expect_version: int | None,
+        idempotency_key: str | None,
+        fmt: str,
+        **values: Any,
+    ) -> None:
+        fields = {k: v for k, v in values.items() if v is not None and v != ()}
+        stages_file = fields.pop("stages_file", None)
+        if stages_file is not None:
+            fields["stages"] = load_stages(stages_file)
+        with ctx.store() as store:
+            done = record_event(
+                store,
+                type_name,
+                fields,
+                effective=effective,
+                actor=actor or default_actor(),
+                expected_version=expect_version,
+                idempotency_key=idempotency_key,
+            )
+        row = {
+            "seq": done.seq,
+            "event_id": done.event_id,
+            "type": done.type,
+            "stream_id": done.stream_id,
+            "stream_version": done.stream_version,
+            "duplicate": done.duplicate,
+        }
+        if fmt == "table":
+            note = " (already recorded: idempotency key matched)" if done.duplicate else ""
+            click.echo(f"seq {done.seq}  event_id {done.event_id}{note}")
+            return
+        cols = [Column(k, k, "int" if k in ("seq", "stream_version") else "text") for k in row]
+        click.echo(render(Report("", cols, [row]), fmt), nl=False)
+
+    params += [
+        click.Option(
+            ["--effective"],
+            metavar="DATE|INSTANT",
+            help="When it happened: YYYY-MM-DD (start of day, ledger time zone) or RFC 3339. "
+            "Default: now.",
+        ),
+        click.Option(["--actor"], help="Who records it (default $REVLEDGER_ACTOR or your user)."),
+        click.Option(
+            ["--expect-version"],
+            type=click.IntRange(min=0),
+            help="Fail with a conflict unless the stream is at this version.",
+        ),
+        click.Option(
+            ["--idempotency-key"],
+            help="A key that makes a retry of this append harmless.",
+        ),
+    ]
+    params.append(format_param())
+    return click.Command(
+        type_name, params=params, callback=run, help=_describe(cls), short_help=_describe(cls)
+    )
+
+
+class RecordGroup(click.Group):
+    """Accepts type names with dashes too (`contract-signed`)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name.replace("-", "_"))
+
+
+@click.group("record", cls=RecordGroup)
+def record() -> None:
+    """Record one event: revledger record <type> --field value ..."""
+
+
+for _name, _cls in sorted(EVENT_TYPES.items()):
+    record.add_command(_make_command(_name, _cls))

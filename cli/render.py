@@ -1,0 +1,145 @@
+"""The one renderer: a report as an aligned table (people), JSON (scripts) or CSV (sheets).
+
+JSON writes money and ratios as exact decimal strings, dates as ISO text, and keeps keys in
+column order; the `meta` block says what was asked and of which log head it was computed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Literal
+
+Kind = Literal["text", "int", "money", "ratio", "date", "instant"]
+FORMATS = ("table", "json", "csv")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One output column: its JSON/CSV key, its table title and how to show its values."""
+
+    key: str
+    title: str
+    kind: Kind = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Rows to show, with the meta data that makes the output reproducible."""
+
+    title: str
+    columns: Sequence[Column]
+    rows: Sequence[Mapping[str, Any]]
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _plain(value: Any, kind: Kind) -> Any:
+    """Return a JSON-ready value: exact decimal strings, ISO dates, plain ints and text."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        if kind == "ratio":
+            return str(value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN))
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {k: _plain(v, "text") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, "text") for v in value]
+    return value
+
+
+def _cell(value: Any, kind: Kind) -> str:
+    """Return the table text of one value: thousands separators, percentages, short times."""
+    if value is None:
+        return "-"
+    if kind == "money" and isinstance(value, Decimal | int):
+        return f"{Decimal(value):,.2f}"
+    if kind == "ratio" and isinstance(value, Decimal):
+        pct = (value * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
+        return f"{pct}%"
+    if kind == "int" and isinstance(value, int):
+        return f"{value:,}"
+    if kind == "instant" and isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _table(report: Report) -> str:
+    cols = report.columns
+    cells = [[_cell(r.get(c.key), c.kind) for c in cols] for r in report.rows]
+    widths = [max([len(c.title), *(len(row[i]) for row in cells)]) for i, c in enumerate(cols)]
+    right = [c.kind in ("int", "money", "ratio") for c in cols]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [report.title, ""] if report.title else []
+    out.append(line([c.title for c in cols]))
+    out.append(line(["-" * w for w in widths]))
+    out.extend(line(row) for row in cells)
+    if not cells:
+        out.append("(no rows)")
+    footer = _footer(report.meta)
+    if footer:
+        out += ["", footer]
+    return "\n".join(out) + "\n"
+
+
+def _footer(meta: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in meta.items():
+        if isinstance(value, Mapping):
+            inner = ", ".join(
+                f"{k} {_cell(_plain(v, 'text'), 'text')}"
+                for k, v in value.items()
+                if v not in (None, [], ())
+            )
+            if inner:
+                parts.append(f"{key}: {inner}")
+        elif value is not None:
+            parts.append(f"{key}: {_plain(value, 'text')}")
+    return "\n".join(parts)
+
+
+def render(report: Report, fmt: str) -> str:
+    """Return `report` rendered as `fmt` ('table', 'json' or 'csv'), ending with a newline."""
+    if fmt == "table":
+        return _table(report)
+    if fmt == "json":
+        doc = {
+            "meta": _plain(report.meta, "text"),
+            "rows": [
+                {c.key: _plain(r.get(c.key), c.kind) for c in report.columns} for r in report.rows
+            ],
+        }
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow([c.key for c in report.columns])
+        for r in report.rows:
+            row = []
+            for c in report.columns:
+                v = _plain(r.get(c.key), c.kind)
+                row.append(
+                    "" if v is None else (json.dumps(v) if isinstance(v, dict | list) else v)
+                )
+            writer.writerow(row)
+        return buf.getvalue()
+    raise ValueError(f"unknown format {fmt!r}")

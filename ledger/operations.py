@@ -1,0 +1,262 @@
+"""The ledger's use cases, one function each; the CLI parses, calls one of these, and renders."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from ledger.envelope import NewEvent, RecordedEvent
+from ledger.errors import ConflictError, InputError, StorageError
+from ledger.events import LedgerConfigured, StageSpec, build_event
+from ledger.jsonl import ImportParser, export_line, read_export
+from ledger.store import BatchResult, Head, LedgerStore, VerifyReport, verify_rows
+from ledger.store.store import Appended
+from ledger.timeutil import (
+    TimeParseError,
+    end_of_day,
+    parse_date,
+    parse_instant,
+    start_of_day,
+    utc_now,
+)
+
+
+def default_actor() -> str:
+    """Return the actor for appends: $REVLEDGER_ACTOR, else the operating-system user."""
+    actor = os.environ.get("REVLEDGER_ACTOR")
+    if actor and actor.strip():
+        return actor.strip()
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def ledger_timezone(store: LedgerStore) -> str:
+    """Return the configured time zone, or raise if the ledger was never initialised."""
+    config = store.config()
+    if config is None:
+        raise StorageError("the ledger has no configuration yet; run `revledger init` first")
+    return config.timezone
+
+
+# -- time options -------------------------------------------------------------------------------
+def parse_when(text: str, tz: str, *, option: str, end_of_day_if_date: bool) -> datetime:
+    """Return the instant a user meant by a date or RFC 3339 `text` given for `option`.
+
+    A bare date means its start in `tz`, or (with `end_of_day_if_date`) the last microsecond
+    of that day: "as known at 2026-10-05" includes everything recorded that day.
+    """
+    try:
+        if end_of_day_if_date and len(text.strip()) == 10:
+            return end_of_day(parse_date(text), tz) - timedelta(microseconds=1)
+        return parse_instant(text, tz)
+    except TimeParseError as exc:
+        raise InputError(str(exc), field=option, value=text, has_value=True) from None
+
+
+# -- init -----------------------------------------------------------------------------------------
+def load_stages(path: Path) -> tuple[StageSpec, ...]:
+    """Return the pipeline stages listed in a JSON file (a list of {name, probability, …})."""
+    where = str(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"is not valid JSON ({exc.msg} on line {exc.lineno})", where=where
+        ) from None
+    if isinstance(data, dict) and "stages" in data:
+        data = data["stages"]
+    if not isinstance(data, list):
+        raise InputError("must hold a JSON list of stages", where=where)
+    config = build_event("ledger_configured", {"stages": data}, where=where)
+    assert isinstance(config, LedgerConfigured)
+    return config.stages
+
+
+def init_ledger(
+    db: str,
+    *,
+    currency: str,
+    timezone: str,
+    fiscal_year_start_month: int,
+    stages: tuple[StageSpec, ...] | None,
+    actor: str,
+) -> Appended:
+    """Create the ledger at `db` and record its first `ledger_configured`; return that event."""
+    fields: dict[str, Any] = {
+        "currency": currency,
+        "timezone": timezone,
+        "fiscal_year_start_month": fiscal_year_start_month,
+    }
+    if stages is not None:
+        fields["stages"] = stages
+    config = build_event("ledger_configured", fields)
+    with LedgerStore.open(db, create=True) as store:
+        if store.head().seq:
+            raise ConflictError(
+                f"{db} is already initialised; change its configuration with "
+                "`revledger record ledger_configured`"
+            )
+        return store.append(NewEvent(config, utc_now(), actor, "cli:init"))
+
+
+# -- record ---------------------------------------------------------------------------------------
+def record_event(
+    store: LedgerStore,
+    type_name: str,
+    fields: Mapping[str, Any],
+    *,
+    effective: str | None,
+    actor: str,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> Appended:
+    """Validate and append one event given as field values; return where it landed."""
+    event = build_event(type_name, fields)
+    tz = event.timezone if isinstance(event, LedgerConfigured) else ledger_timezone(store)
+    when = (
+        parse_when(effective, tz, option="--effective", end_of_day_if_date=False)
+        if effective
+        else utc_now()
+    )
+    return store.append(
+        NewEvent(
+            event,
+            when,
+            actor,
+            "cli",
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
+    )
+
+
+# -- import, restore, export ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    """What an import did (or, for a dry run, would do)."""
+
+    lines: int
+    appended: int
+    duplicates: int
+    head: Head
+    dry_run: bool
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"is not UTF-8 text (byte {exc.start} cannot be decoded)", where=str(path)
+        ) from None
+
+
+def import_file(
+    store: LedgerStore,
+    path: Path,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Import a JSON Lines file atomically: every event is appended, or none is.
+
+    Lines already in the ledger (same idempotency key and content) are skipped, so an import
+    can be re-run safely. `progress` is called with the number of lines handled since its
+    last call (parsing counts for one half, appending for the other).
+    """
+    lines = _read_lines(path)
+    config = store.config()
+    parser = ImportParser(
+        timezone=config.timezone if config else "UTC", actor=actor, source_name=path.name
+    )
+    news: list[NewEvent] = []
+    for n, line in enumerate(lines, start=1):
+        if line.strip():
+            news.append(parser.parse(line, n))
+        if progress is not None and n % 1000 == 0:
+            progress(1000)
+    if progress is not None:
+        progress(len(lines) % 1000)
+    result: BatchResult = store.append_batch(news, dry_run=dry_run, progress=progress)
+    return ImportSummary(len(news), result.appended, result.duplicates, result.head, dry_run)
+
+
+def restore_file(store: LedgerStore, path: Path) -> Head:
+    """Restore an export into an empty ledger: identical seq, times and hashes."""
+    with path.open(encoding="utf-8") as fh:
+        return store.restore(read_export(fh))
+
+
+def export_events(store: LedgerStore, out: TextIO) -> int:
+    """Write every envelope as a JSON line to `out`; return how many were written."""
+    n = 0
+    for row in store.raw_rows():
+        out.write(export_line(row))
+        out.write("\n")
+        n += 1
+    return n
+
+
+# -- inspect --------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """Filters of `revledger log`; dates are inclusive days in the ledger's time zone."""
+
+    deal_id: str | None = None
+    account_id: str | None = None
+    types: Sequence[str] = ()
+    effective_from: str | None = None
+    effective_to: str | None = None
+    known_at: str | None = None
+
+
+def list_events(store: LedgerStore, query: LogQuery) -> Iterator[RecordedEvent]:
+    """Yield the events matching `query` in seq order (as known at `query.known_at`)."""
+    tz = ledger_timezone(store)
+    for t in query.types:
+        build_type_check(t)
+    known = (
+        parse_when(query.known_at, tz, option="--known-at", end_of_day_if_date=True)
+        if query.known_at
+        else None
+    )
+
+    def day(text: str, option: str, *, end: bool) -> datetime:
+        try:
+            d = parse_date(text)
+        except TimeParseError as exc:
+            raise InputError(str(exc), field=option, value=text, has_value=True) from None
+        return end_of_day(d, tz) if end else start_of_day(d, tz)
+
+    start = day(query.effective_from, "--from", end=False) if query.effective_from else None
+    stop = day(query.effective_to, "--to", end=True) if query.effective_to else None
+    return store.read(
+        known_at=known,
+        deal_id=query.deal_id,
+        account_id=query.account_id,
+        types=list(query.types) or None,
+        effective_from=start,
+        effective_before=stop,
+    )
+
+
+def build_type_check(type_name: str) -> None:
+    """Raise InputError unless `type_name` is an event type of the catalog."""
+    from ledger.events import event_class
+
+    event_class(type_name)
+
+
+def verify_ledger(store: LedgerStore) -> VerifyReport:
+    """Walk the whole chain and the index columns; return the report (first bad seq, if any)."""
+    return verify_rows(store.raw_rows(), store.index_rows())
