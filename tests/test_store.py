@@ -1,0 +1,264 @@
+"""The store's guarantees (SPEC §3.2), each on a SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ledger.canonical import GENESIS_HASH, chain_hash, envelope_bytes, payload_json
+from ledger.envelope import NewEvent
+from ledger.errors import ConflictError, InputError
+from ledger.events import DealOpened, Expansion, LedgerConfigured, StageChanged
+from ledger.operations import verify_ledger
+from ledger.store import LedgerStore
+from ledger.store.codec import envelope_fields
+from ledger.timeutil import parse_instant
+from tests.conftest import events_from
+
+OPEN_D1 = (
+    '{"type":"deal_opened","effective_at":"2026-01-05","deal_id":"D-1","account_id":"A-1",'
+    '"stage":"demo","amount":"100000","expected_close":"2026-06-30"}'
+)
+SIGN_D1 = '{"type":"contract_signed","effective_at":"2026-03-01","deal_id":"D-1","arr":"100000"}'
+LIVE_D1 = '{"type":"go_live","effective_at":"2026-04-01","account_id":"A-1","deal_id":"D-1"}'
+
+
+def _stage(
+    deal: str,
+    stage: str,
+    when: str,
+    *,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> NewEvent:
+    return NewEvent(
+        StageChanged(deal_id=deal, stage=stage),
+        parse_instant(when),
+        "t",
+        "t",
+        idempotency_key=idempotency_key,
+        expected_version=expected_version,
+    )
+
+
+def test_seq_is_gapless_and_the_chain_links_every_event(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+    rows = list(store.raw_rows())
+    assert [r["seq"] for r in rows] == [1, 2, 3, 4]
+    prev = GENESIS_HASH
+    for r in rows:
+        assert r["prev_hash"] == prev
+        assert r["hash"] == chain_hash(prev, envelope_bytes(**envelope_fields(r)))
+        prev = r["hash"]
+    assert store.head().hash == prev
+    assert verify_ledger(store).ok
+
+
+def test_stream_versions_count_per_stream(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+    versions = {(e.stream_id, e.stream_version) for e in store.read()}
+    assert versions == {("ledger", 1), ("deal:D-1", 1), ("deal:D-1", 2), ("account:A-1", 1)}
+
+
+def test_a_batch_shares_one_recorded_at_and_recorded_at_never_decreases(
+    store: LedgerStore,
+) -> None:
+    store.append_batch(events_from([OPEN_D1, SIGN_D1]))
+    store.append_batch(events_from([LIVE_D1]))
+    recorded = [e.recorded_at for e in store.read()]
+    assert recorded == sorted(recorded)
+    assert recorded[1] == recorded[2]
+    assert recorded[3] >= recorded[2]
+
+
+def test_expected_version_mismatch_is_a_conflict_and_writes_nothing(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1]))
+    head = store.head()
+    with pytest.raises(ConflictError, match="deal:D-1 is at version 1, not the expected 0"):
+        store.append(_stage("D-1", "negotiation", "2026-02-01", expected_version=0))
+    assert store.head() == head
+    done = store.append(_stage("D-1", "negotiation", "2026-02-01", expected_version=1))
+    assert done.stream_version == 2
+
+
+def test_same_idempotency_key_and_content_returns_the_original(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1]))
+    a = store.append(_stage("D-1", "negotiation", "2026-02-01", idempotency_key="k1"))
+    b = store.append(_stage("D-1", "negotiation", "2026-02-01", idempotency_key="k1"))
+    assert not a.duplicate and b.duplicate
+    assert (b.seq, b.event_id) == (a.seq, a.event_id)
+    assert store.head().seq == a.seq
+
+
+def test_same_idempotency_key_with_other_content_is_a_conflict(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1]))
+    store.append(_stage("D-1", "negotiation", "2026-02-01", idempotency_key="k1"))
+    head = store.head()
+    with pytest.raises(ConflictError, match="idempotency key 'k1' was already used"):
+        store.append(_stage("D-1", "legal_review", "2026-02-01", idempotency_key="k1"))
+    assert store.head() == head
+
+
+def test_a_batch_is_atomic(store: LedgerStore) -> None:
+    head = store.head()
+    bad = '{"type":"go_live","effective_at":"2026-04-01","account_id":"A-1","deal_id":"D-9"}'
+    with pytest.raises(InputError, match="line 3: deal D-9 has no contract signed"):
+        store.append_batch(events_from([OPEN_D1, SIGN_D1, bad]))
+    assert store.head() == head
+    assert list(store.read(after_seq=1)) == []
+
+
+def test_dry_run_checks_everything_and_writes_nothing(store: LedgerStore) -> None:
+    head = store.head()
+    result = store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]), dry_run=True)
+    assert result.appended == 3 and result.dry_run
+    assert store.head() == head
+
+
+def test_the_database_rejects_update_and_delete(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1]))
+    for sql in (
+        "UPDATE events SET payload = '{}' WHERE seq = 2",
+        "UPDATE events SET actor = 'mallory'",
+        "DELETE FROM events WHERE seq = 2",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(text(sql))
+    if store.backend == "postgresql":
+        with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(text("TRUNCATE events"))
+    assert store.head().seq == 2
+    assert verify_ledger(store).ok
+
+
+def _drop_guards(store: LedgerStore) -> None:
+    with store.engine.begin() as conn:
+        if store.backend == "postgresql":
+            conn.execute(text("DROP TRIGGER events_reject_update_delete ON events"))
+        else:
+            conn.execute(text("DROP TRIGGER events_reject_update"))
+            conn.execute(text("DROP TRIGGER events_reject_delete"))
+
+
+def test_verify_names_the_seq_whose_payload_was_edited(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+    _drop_guards(store)
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE events SET payload = :p WHERE seq = 3"),
+            {
+                "p": '{"arr":"900000","baa_signed":false,"deal_id":"D-1","standard_terms":false,'
+                '"term_months":12}'
+            },
+        )
+    report = verify_ledger(store)
+    assert not report.ok
+    assert report.first_bad_seq == 3
+    assert "stored hash does not match its content" in (report.problem or "")
+
+
+def test_verify_names_a_deleted_seq(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+    _drop_guards(store)
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM events WHERE seq = 2"))
+    report = verify_ledger(store)
+    assert (report.ok, report.first_bad_seq) == (False, 2)
+
+
+def test_verify_detects_a_rehashed_edit_by_the_broken_link(store: LedgerStore) -> None:
+    """Recomputing the edited event's own hash is not enough: the next link breaks."""
+    store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+    _drop_guards(store)
+    row = next(r for r in store.raw_rows() if r["seq"] == 2)
+    row["actor"] = "mallory"
+    forged = chain_hash(row["prev_hash"], envelope_bytes(**envelope_fields(row)))
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE events SET actor = 'mallory', hash = :h WHERE seq = 2"), {"h": forged}
+        )
+    report = verify_ledger(store)
+    assert report.first_bad_seq == 3
+    assert "prev_hash does not link" in (report.problem or "")
+
+
+def test_index_columns_follow_the_deal_to_its_account(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+    by_account = [e.type for e in store.read(account_id="A-1")]
+    assert by_account == ["deal_opened", "contract_signed", "go_live"]
+    assert [e.type for e in store.read(deal_id="D-1")] == [
+        "deal_opened",
+        "contract_signed",
+        "go_live",
+    ]
+
+
+def test_read_filters_by_type_valid_time_and_known_at(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1, SIGN_D1]))
+    cut = store.head().recorded_at
+    assert cut is not None
+    store.append_batch(events_from([LIVE_D1]))
+    known = parse_instant(cut)
+    assert [e.type for e in store.read(known_at=known)] == [
+        "ledger_configured",
+        "deal_opened",
+        "contract_signed",
+    ]
+    assert [e.type for e in store.read(types=["go_live"])] == ["go_live"]
+    march = parse_instant("2026-03-01")
+    assert [e.type for e in store.read(effective_from=march)] == ["contract_signed", "go_live"]
+    assert [e.type for e in store.read(effective_before=march)][-1] == "deal_opened"
+    assert list(store.read(known_at=known - timedelta(days=10_000))) == []
+
+
+def test_typed_read_back_equals_what_was_appended(store: LedgerStore) -> None:
+    opened = DealOpened(
+        deal_id="D-7",
+        account_id="A-7",
+        stage="discovery",
+        amount="250000.50",
+        expected_close="2027-01-31",
+        segment="health_system",
+        channel="partner:epic",
+        personas=("cmio", "it_security"),
+    )
+    store.append(NewEvent(opened, parse_instant("2026-05-01T09:30:00-04:00"), "ann", "cli"))
+    [back] = list(store.read(deal_id="D-7"))
+    assert back.payload == opened
+    assert back.effective_at == parse_instant("2026-05-01T13:30:00Z")
+    assert back.actor == "ann"
+
+
+def test_configuration_is_the_latest_not_retracted(store: LedgerStore) -> None:
+    tz = LedgerConfigured(timezone="America/New_York")
+    done = store.append(NewEvent(tz, parse_instant("2026-01-01"), "t", "t"))
+    assert store.config() == tz
+    retract = (
+        f'{{"type":"event_retracted","effective_at":"2026-01-02","retracts":"{done.event_id}",'
+        '"reason":"wrong zone"}'
+    )
+    store.append_batch(events_from([retract]))
+    config = store.config()
+    assert config is not None and config.timezone == "UTC"
+
+
+def test_opening_an_existing_ledger_keeps_its_events(db_url: str) -> None:
+    with LedgerStore.open(db_url, create=True) as s:
+        s.append(NewEvent(LedgerConfigured(), parse_instant("2026-01-01"), "t", "t"))
+        head = s.head()
+    with LedgerStore.open(db_url) as again:
+        assert again.head() == head
+
+
+def test_payload_text_is_canonical(store: LedgerStore) -> None:
+    e = Expansion(account_id="A-1", arr="1200.50")
+    assert payload_json(e) == '{"account_id":"A-1","arr":"1200.5"}'
+    store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+    store.append(NewEvent(e, parse_instant("2026-05-01"), "t", "t"))
+    stored = list(store.raw_rows())[-1]["payload"]
+    assert stored == payload_json(e)
+    assert json.loads(stored) == {"account_id": "A-1", "arr": "1200.5"}
