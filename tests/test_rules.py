@@ -1,0 +1,286 @@
+"""Domain rules, judged in business order, on inline histories with no database at all."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from typing import Any
+
+import pytest
+
+from ledger.errors import ConflictError, InputError
+from ledger.events import (
+    ContractSigned,
+    DealEvent,
+    EventModel,
+    EventRetracted,
+    LedgerConfigured,
+    build_event,
+)
+from ledger.events.account import AccountEvent
+from ledger.rules import Fact, RuleBook
+from ledger.timeutil import parse_instant
+
+
+class MemoryFacts:
+    """A FactSource over a list of already admitted facts (what the store would hold)."""
+
+    def __init__(self, facts: list[Fact]) -> None:
+        self.facts = facts
+
+    def _retracted(self) -> set[str]:
+        return {f.event.retracts for f in self.facts if isinstance(f.event, EventRetracted)}
+
+    def retracted_ids(self) -> set[str]:
+        return self._retracted()
+
+    def facts_for_deals(self, deal_ids: Collection[str]) -> dict[str, list[Fact]]:
+        out: dict[str, list[Fact]] = {}
+        retracted = self._retracted()
+        for f in self.facts:
+            e = f.event
+            if isinstance(e, DealEvent) and e.deal_id in deal_ids and f.event_id not in retracted:
+                out.setdefault(e.deal_id, []).append(f)
+        return out
+
+    def facts_for_accounts(self, account_ids: Collection[str]) -> dict[str, list[Fact]]:
+        out: dict[str, list[Fact]] = {}
+        for f in self.facts:
+            e = f.event
+            mine = (isinstance(e, AccountEvent) and e.account_id in account_ids) or (
+                isinstance(e, ContractSigned) and f.account_id in account_ids
+            )
+            if mine and f.event_id not in self._retracted():
+                out.setdefault(f.account_id or "", []).append(f)
+        return out
+
+    def facts_by_event_id(self, event_ids: Collection[str]) -> dict[str, Fact]:
+        return {f.event_id: f for f in self.facts if f.event_id in event_ids}
+
+    def stream_versions(self, stream_ids: Collection[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.facts:
+            s = f.event.stream_id()
+            if s in stream_ids:
+                out[s] = out.get(s, 0) + 1
+        return out
+
+    def configurations(self) -> list[Fact]:
+        return [
+            f
+            for f in self.facts
+            if isinstance(f.event, LedgerConfigured) and f.event_id not in self._retracted()
+        ]
+
+
+class Ledger:
+    """Admits events one by one, the way the store does, keeping what was admitted."""
+
+    def __init__(self) -> None:
+        self.facts: list[Fact] = []
+        self.admit("ledger_configured", "2020-01-01")
+
+    def admit(
+        self, type_name: str, when: str, *, expected_version: int | None = None, **fields: Any
+    ) -> Fact:
+        event: EventModel = build_event(type_name, fields)
+        book = RuleBook(MemoryFacts(self.facts))
+        fact = Fact(parse_instant(when), len(self.facts) + 1, str(uuid.uuid4()), event)
+        placed = book.admit(fact, expected_version=expected_version, where=None)
+        stored = Fact(fact.effective_at, fact.seq, fact.event_id, event, placed.account_id)
+        self.facts.append(stored)
+        return stored
+
+
+@pytest.fixture
+def ledger() -> Ledger:
+    return Ledger()
+
+
+def open_deal(ledger: Ledger, deal: str = "D-1", account: str = "A-1", when: str = "2026-01-05"):
+    return ledger.admit(
+        "deal_opened",
+        when,
+        deal_id=deal,
+        account_id=account,
+        stage="demo",
+        amount="100000",
+        expected_close="2026-09-30",
+    )
+
+
+def live_customer(ledger: Ledger, deal: str = "D-1", account: str = "A-1") -> None:
+    open_deal(ledger, deal, account)
+    ledger.admit("contract_signed", "2026-03-01", deal_id=deal, arr="100000")
+    ledger.admit("go_live", "2026-04-01", account_id=account, deal_id=deal)
+
+
+def test_a_customer_life_is_accepted(ledger: Ledger) -> None:
+    live_customer(ledger)
+    ledger.admit("expansion", "2026-06-01", account_id="A-1", arr="20000")
+    ledger.admit("contraction", "2026-08-01", account_id="A-1", arr="120000")
+    ledger.admit("contract_signed", "2026-09-01", deal_id="D-2", account_id="A-1", arr="50000")
+    ledger.admit("churn", "2026-10-01", account_id="A-1", reason="budget cut")
+    assert [f.event.event_type for f in ledger.facts][-2:] == ["contract_signed", "churn"]
+
+
+def test_every_event_but_the_configuration_needs_a_configured_ledger() -> None:
+    empty = Ledger.__new__(Ledger)
+    empty.facts = []
+    with pytest.raises(InputError, match="no configuration yet"):
+        open_deal(empty)
+
+
+def test_stage_must_be_in_the_pipeline(ledger: Ledger) -> None:
+    with pytest.raises(InputError, match=r"field 'stage' = 'pilot': is not a stage"):
+        ledger.admit(
+            "deal_opened",
+            "2026-01-05",
+            deal_id="D-1",
+            account_id="A-1",
+            stage="pilot",
+            amount="1",
+            expected_close="2026-09-30",
+        )
+
+
+def test_a_reconfigured_pipeline_is_the_one_in_force(ledger: Ledger) -> None:
+    stages = [
+        {"name": "pilot", "probability": "0.5"},
+        {"name": "contracting", "probability": "0.9"},
+    ]
+    ledger.admit("ledger_configured", "2026-01-01", stages=stages)
+    ledger.admit(
+        "deal_opened",
+        "2026-01-05",
+        deal_id="D-1",
+        account_id="A-1",
+        stage="pilot",
+        amount="1",
+        expected_close="2026-09-30",
+    )
+    with pytest.raises(InputError, match="is not a stage"):
+        ledger.admit("stage_changed", "2026-02-01", deal_id="D-1", stage="demo")
+
+
+def test_a_deal_is_opened_once(ledger: Ledger) -> None:
+    open_deal(ledger)
+    with pytest.raises(InputError, match="deal D-1 already exists"):
+        open_deal(ledger, when="2026-02-01")
+
+
+def test_closed_deals_do_not_move_until_reopened(ledger: Ledger) -> None:
+    open_deal(ledger)
+    ledger.admit("deal_lost", "2026-02-01", deal_id="D-1", reason="went with a competitor")
+    with pytest.raises(InputError, match="deal D-1 is lost; record deal_reopened"):
+        ledger.admit("stage_changed", "2026-03-01", deal_id="D-1", stage="negotiation")
+    with pytest.raises(InputError, match="deal D-1 is lost; record deal_reopened before signing"):
+        ledger.admit("contract_signed", "2026-03-01", deal_id="D-1", arr="1")
+    ledger.admit("deal_reopened", "2026-03-01", deal_id="D-1", stage="discovery")
+    ledger.admit("stage_changed", "2026-04-01", deal_id="D-1", stage="negotiation")
+    ledger.admit("contract_signed", "2026-05-01", deal_id="D-1", arr="90000")
+    with pytest.raises(InputError, match="deal D-1 is already won"):
+        ledger.admit("stage_changed", "2026-06-01", deal_id="D-1", stage="demo")
+    with pytest.raises(InputError, match="only a lost deal can reopen"):
+        ledger.admit("deal_reopened", "2026-06-01", deal_id="D-1", stage="demo")
+
+
+def test_rules_are_judged_in_business_order_not_recording_order(ledger: Ledger) -> None:
+    open_deal(ledger)
+    ledger.admit("stage_changed", "2026-03-01", deal_id="D-1", stage="negotiation")
+    # A loss backdated before the stage change would make that change invalid.
+    with pytest.raises(InputError, match=r"would make the later stage_changed \(seq 3"):
+        ledger.admit("deal_lost", "2026-02-01", deal_id="D-1")
+    # A loss after it is fine, and so is a backdated stage change before it.
+    ledger.admit("deal_lost", "2026-04-01", deal_id="D-1")
+    ledger.admit("stage_changed", "2026-02-01", deal_id="D-1", stage="security_review")
+
+
+def test_a_deal_event_before_the_deal_was_opened_is_rejected(ledger: Ledger) -> None:
+    open_deal(ledger, when="2026-03-01")
+    with pytest.raises(InputError, match="deal D-1 does not exist on 2026-02-01"):
+        ledger.admit("persona_engaged", "2026-02-01", deal_id="D-1", persona="cmio")
+
+
+def test_a_contract_for_a_never_opened_deal_names_its_account(ledger: Ledger) -> None:
+    with pytest.raises(InputError, match="must name its account_id"):
+        ledger.admit("contract_signed", "2026-03-01", deal_id="D-9", arr="1000")
+    ledger.admit("contract_signed", "2026-03-01", deal_id="D-9", account_id="A-9", arr="1000")
+    ledger.admit("go_live", "2026-03-15", account_id="A-9", deal_id="D-9")
+
+
+def test_go_live_needs_a_contract_signed_on_or_before_it(ledger: Ledger) -> None:
+    open_deal(ledger)
+    ledger.admit("contract_signed", "2026-03-01", deal_id="D-1", arr="100000")
+    with pytest.raises(InputError, match="no contract signed for account A-1 on or before"):
+        ledger.admit("go_live", "2026-02-01", account_id="A-1", deal_id="D-1")
+    with pytest.raises(InputError, match="deal D-1 belongs to account A-1, not A-2"):
+        ledger.admit("go_live", "2026-04-01", account_id="A-2", deal_id="D-1")
+    ledger.admit("go_live", "2026-04-01", account_id="A-1", deal_id="D-1")
+    with pytest.raises(InputError, match="deal D-1 is already live"):
+        ledger.admit("go_live", "2026-05-01", account_id="A-1", deal_id="D-1")
+
+
+def test_arr_changes_need_a_customer_and_never_go_below_zero(ledger: Ledger) -> None:
+    with pytest.raises(InputError, match="account A-1 has no live ARR"):
+        ledger.admit("expansion", "2026-05-01", account_id="A-1", arr="10")
+    with pytest.raises(InputError, match="only a customer can churn"):
+        ledger.admit("churn", "2026-05-01", account_id="A-1")
+    live_customer(ledger)
+    with pytest.raises(InputError, match="exceeds account A-1's live ARR of 100000"):
+        ledger.admit("contraction", "2026-05-01", account_id="A-1", arr="100000.01")
+    with pytest.raises(InputError, match="has no live ARR on 2026-03-15"):
+        ledger.admit("expansion", "2026-03-15", account_id="A-1", arr="10")
+
+
+def test_a_churn_notice_is_judged_at_its_effective_date(ledger: Ledger) -> None:
+    live_customer(ledger)
+    ledger.admit("churn", "2027-03-31", account_id="A-1", reason="notice given")
+    ledger.admit("expansion", "2026-12-01", account_id="A-1", arr="5000")
+    with pytest.raises(InputError, match="has no live ARR on 2027-04-15"):
+        ledger.admit("expansion", "2027-04-15", account_id="A-1", arr="5000")
+
+
+def test_a_backdated_churn_cannot_strand_later_expansions(ledger: Ledger) -> None:
+    live_customer(ledger)
+    ledger.admit("expansion", "2026-06-01", account_id="A-1", arr="5000")
+    with pytest.raises(InputError, match=r"would make the later expansion"):
+        ledger.admit("churn", "2026-05-01", account_id="A-1")
+
+
+def test_retractions(ledger: Ledger) -> None:
+    live_customer(ledger)
+    exp = ledger.admit("expansion", "2026-06-01", account_id="A-1", arr="5000")
+    signed = next(f for f in ledger.facts if f.event.event_type == "contract_signed")
+    with pytest.raises(InputError, match=f"there is no event {uuid.UUID(int=7)}"):
+        ledger.admit("event_retracted", "2026-07-01", retracts=str(uuid.UUID(int=7)), reason="x")
+    with pytest.raises(InputError, match=r"would leave the later go_live .* without|go_live"):
+        ledger.admit("event_retracted", "2026-07-01", retracts=signed.event_id, reason="typo")
+    r = ledger.admit("event_retracted", "2026-07-01", retracts=exp.event_id, reason="typo")
+    with pytest.raises(InputError, match="is already retracted"):
+        ledger.admit("event_retracted", "2026-07-02", retracts=exp.event_id, reason="again")
+    with pytest.raises(InputError, match="a retraction cannot be retracted"):
+        ledger.admit("event_retracted", "2026-07-02", retracts=r.event_id, reason="undo")
+    # With the expansion gone, a contraction of the whole original ARR is allowed again.
+    ledger.admit("contraction", "2026-08-01", account_id="A-1", arr="100000")
+
+
+def test_the_only_configuration_cannot_be_retracted(ledger: Ledger) -> None:
+    config = ledger.facts[0]
+    with pytest.raises(InputError, match="only configuration cannot be retracted"):
+        ledger.admit("event_retracted", "2026-01-02", retracts=config.event_id, reason="oops")
+
+
+def test_expected_version_is_checked_per_stream(ledger: Ledger) -> None:
+    open_deal(ledger)
+    with pytest.raises(ConflictError, match="deal:D-1 is at version 1, not the expected 3"):
+        ledger.admit(
+            "stage_changed", "2026-02-01", expected_version=3, deal_id="D-1", stage="negotiation"
+        )
+    ledger.admit(
+        "stage_changed", "2026-02-01", expected_version=1, deal_id="D-1", stage="negotiation"
+    )
+    # A new stream is at version 0.
+    ledger.admit(
+        "contract_signed", "2026-02-01", expected_version=0, deal_id="D-2", account_id="A-2", arr=1
+    )
