@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from cli.app import cli
+
+__all__ = ["cli", "main"]
 from cli.ledger_commands import COMMANDS
 from cli.record import record
 
