@@ -1,0 +1,223 @@
+"""Revenue projections on inline ledgers: ARR, backlog, CARR, movements, NRR/GRR and cohorts.
+
+`day("2026-03-31")` is the exclusive bound "at the close of 2026-03-31" (UTC ledger).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ledger.timeutil import parse_instant, start_of_day
+from projections.arr import arr_snapshot
+from projections.cohorts import cohorts
+from projections.movements import movements
+from projections.retention import retention
+from projections.revenue_book import RevenueBook, revenue_view
+from tests.inline_log import InlineLog, day
+
+D = Decimal
+
+
+def life_of_a_customer() -> InlineLog:
+    log = InlineLog()
+    log.add("ledger_configured", "2020-01-01")
+    log.add(
+        "deal_opened",
+        "2025-11-01",
+        deal_id="D-1",
+        account_id="A",
+        stage="demo",
+        amount="100000",
+        expected_close="2026-01-31",
+    )
+    log.add("contract_signed", "2026-01-15", deal_id="D-1", arr="100000")
+    log.add("go_live", "2026-03-01", account_id="A", deal_id="D-1")
+    log.add("expansion", "2026-05-01", account_id="A", arr="20000")
+    log.add("contraction", "2026-07-01", account_id="A", arr="50000")
+    log.add("churn", "2026-09-30", account_id="A", reason="budget cut")
+    log.add("contract_signed", "2026-11-01", deal_id="D-2", account_id="A", arr="40000")
+    log.add("go_live", "2026-12-01", account_id="A", deal_id="D-2")
+    return log
+
+
+def test_each_step_of_a_customer_life_lands_in_its_bucket() -> None:
+    view = revenue_view(life_of_a_customer().events)
+    steps = [
+        ("2026-01-31", "2026-03-31", "new", D(100000)),
+        ("2026-03-31", "2026-05-31", "expansion", D(20000)),
+        ("2026-05-31", "2026-07-31", "contraction", D(50000)),
+        ("2026-07-31", "2026-10-31", "churn", D(70000)),
+        ("2026-10-31", "2026-12-31", "reactivation", D(40000)),
+    ]
+    for start, end, bucket, amount in steps:
+        bridge = movements(view, day(start), day(end)).total
+        others = {
+            k: getattr(bridge, k)
+            for k in ("new", "reactivation", "expansion", "contraction", "churn")
+            if k != bucket
+        }
+        assert getattr(bridge, bucket) == amount, (start, bucket)
+        assert set(others.values()) == {D(0)}, (start, others)
+        assert bridge.bridged_end() == bridge.end
+
+
+def test_signed_not_live_is_backlog_and_counts_in_carr_only() -> None:
+    view = revenue_view(life_of_a_customer().events)
+    snap = arr_snapshot(view, day("2026-02-01"))
+    assert (snap.total.arr, snap.total.backlog, snap.total.carr) == (D(0), D(100000), D(100000))
+    live = arr_snapshot(view, day("2026-03-01"))
+    assert (live.total.arr, live.total.backlog) == (D(100000), D(0))
+
+
+def test_a_second_contract_stays_pending_until_its_own_go_live() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100000", "2026-01-10", "2026-02-01")
+    log.add("contract_signed", "2026-04-01", deal_id="D-2", account_id="A", arr="30000")
+    log.add("go_live", "2026-06-01", account_id="A", deal_id="D-2")
+    view = revenue_view(log.events)
+    april = arr_snapshot(view, day("2026-04-30")).total
+    assert (april.arr, april.backlog, april.carr) == (D(100000), D(30000), D(130000))
+    june = arr_snapshot(view, day("2026-06-01")).total
+    assert (june.arr, june.backlog) == (D(130000), D(0))
+    assert movements(view, day("2026-04-30"), day("2026-06-30")).total.expansion == D(30000)
+
+
+def test_a_churn_notice_is_projected_churn_before_its_date_and_churn_after() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100000", "2026-01-10", "2026-02-01")
+    log.signed_and_live("B", "D-2", "50000", "2026-01-10", "2026-02-01")
+    log.add("churn", "2026-12-31", recorded="2026-06-15T00:00:00Z", account_id="A")
+    view = revenue_view(log.events)
+    before = arr_snapshot(view, day("2026-09-30")).total
+    assert (before.arr, before.projected_churn, before.carr) == (D(150000), D(100000), D(50000))
+    after = arr_snapshot(view, day("2026-12-31")).total
+    assert (after.arr, after.projected_churn, after.carr) == (D(50000), D(0), D(50000))
+    assert movements(view, day("2026-09-30"), day("2026-12-31")).total.churn == D(100000)
+    # As known before the notice was recorded, nothing was projected to churn.
+    earlier = revenue_view(log.events, known_at=parse_instant("2026-06-01"))
+    assert arr_snapshot(earlier, day("2026-09-30")).total.projected_churn == D(0)
+
+
+def test_a_scheduled_contraction_is_projected_churn_of_its_amount() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100000", "2026-01-10", "2026-02-01")
+    log.add("contraction", "2027-01-01", account_id="A", arr="25000")
+    snap = arr_snapshot(revenue_view(log.events), day("2026-06-30")).total
+    assert (snap.projected_churn, snap.carr) == (D(25000), D(75000))
+
+
+def test_grr_is_capped_per_account_so_expansion_never_hides_a_loss() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100000", "2025-01-10", "2025-02-01")
+    log.signed_and_live("B", "D-2", "100000", "2025-01-10", "2025-02-01")
+    log.add("expansion", "2025-09-01", account_id="A", arr="50000")
+    log.add("contraction", "2025-10-01", account_id="B", arr="30000")
+    # Not in the cohort: live only after the window's start.
+    log.signed_and_live("C", "D-3", "80000", "2025-03-01", "2025-04-01")
+    r = retention(revenue_view(log.events), day("2025-02-28"), day("2026-02-28")).total
+    assert (r.accounts, r.start, r.end, r.retained) == (2, D(200000), D(220000), D(170000))
+    assert r.nrr == D("1.1") and r.grr == D("0.85")
+
+
+def test_a_backdated_expansion_changes_nrr_as_known_today_but_not_as_known_before() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100000", "2025-01-10", "2025-02-01")
+    log.signed_and_live("B", "D-2", "100000", "2025-01-10", "2025-02-01")
+    reported = log.now
+    log.add("expansion", "2025-12-01", recorded="2026-03-10T00:00:00Z", account_id="A", arr="40000")
+    start, end = day("2025-02-28"), day("2025-12-31")
+    today = retention(revenue_view(log.events), start, end).total
+    then = retention(revenue_view(log.events, known_at=reported), start, end).total
+    assert then.nrr == D(1) and then.grr == D(1)
+    assert today.nrr == D("1.2") and today.grr == D(1)
+
+
+def test_a_retraction_restores_the_earlier_answer() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100000", "2025-01-10", "2025-02-01")
+    before = log.now
+    wrong = log.add("churn", "2025-06-01", account_id="A")
+    log.add("event_retracted", "2025-06-02", retracts=wrong.event_id, reason="recorded in error")
+    at = day("2025-12-31")
+    assert arr_snapshot(revenue_view(log.events), at).total.arr == D(100000)
+    mid = revenue_view(log.events, known_at=log.events[-2].recorded_at)
+    assert arr_snapshot(mid, at).total.arr == D(0)
+    assert arr_snapshot(revenue_view(log.events, known_at=before), at).total.arr == D(100000)
+
+
+def test_book_views_answer_for_any_prefix_of_the_log() -> None:
+    log = life_of_a_customer()
+    book = RevenueBook().absorb(log.events)
+    for i, e in enumerate(log.events, start=1):
+        prefix = revenue_view(log.events[:i])
+        assert book.view(upto_seq=e.seq).accounts == prefix.accounts
+
+
+def test_arr_by_segment_and_channel_follow_the_first_signed_deal() -> None:
+    log = InlineLog()
+    log.signed_and_live(
+        "A", "D-1", "100000", "2026-01-10", "2026-02-01", segment="health_system", channel="direct"
+    )
+    log.signed_and_live(
+        "B", "D-2", "40000", "2026-01-10", "2026-02-01", segment="clinic", channel="partner:epic"
+    )
+    log.signed_and_live("C", "D-3", "10000", "2026-01-10", "2026-02-01", segment="clinic")
+    view = revenue_view(log.events)
+    by_segment = arr_snapshot(view, day("2026-03-01"), by="segment").lines
+    assert [(x.key, x.accounts, x.arr) for x in by_segment] == [
+        ("health_system", 1, D(100000)),
+        ("clinic", 2, D(50000)),
+    ]
+    by_channel = arr_snapshot(view, day("2026-03-01"), by="channel").lines
+    assert [(x.key, x.arr) for x in by_channel] == [
+        ("direct", D(100000)),
+        ("partner:epic", D(40000)),
+        ("(none)", D(10000)),
+    ]
+
+
+def test_cohorts_by_quarter_of_first_go_live() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100000", "2025-01-10", "2025-02-01")
+    log.signed_and_live("B", "D-2", "50000", "2025-01-10", "2025-03-01")
+    log.signed_and_live("C", "D-3", "80000", "2025-04-10", "2025-05-01")
+    log.add("expansion", "2025-05-15", account_id="A", arr="50000")
+    log.add("churn", "2025-08-01", account_id="B")
+    rows = cohorts(
+        revenue_view(log.events),
+        day("2025-10-15"),
+        grain="quarter",
+        fiscal_start=1,
+        day_of=lambda t: t.date(),
+        bound_of=lambda d: start_of_day(d, "UTC"),
+    )
+    assert [(r.cohort.label, r.accounts, r.start_arr) for r in rows] == [
+        ("2025-Q1", 2, D(150000)),
+        ("2025-Q2", 1, D(80000)),
+    ]
+    q1 = rows[0]
+    assert q1.arr == [D(150000), D(200000), D(150000), D(150000)]
+    assert q1.revenue == [D(1), D(200000) / D(150000), D(1), D(1)]
+    assert q1.logos == [D(1), D(1), D("0.5"), D("0.5")]
+    assert rows[1].revenue == [D(1), D(1), D(1)]
+
+
+def test_no_change_in_the_window_means_nrr_and_grr_of_one() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100000", "2025-01-10", "2025-02-01")
+    r = retention(revenue_view(log.events), day("2025-03-31"), day("2026-03-31")).total
+    assert r.nrr == r.grr == D(1)
+    assert (
+        retention(revenue_view(log.events), day("2024-03-31"), day("2025-03-31")).total.nrr is None
+    )
+
+
+def test_book_round_trips_through_json() -> None:
+    log = life_of_a_customer()
+    wrong = log.add("expansion", "2026-12-15", account_id="A", arr="1000")
+    log.add("event_retracted", "2026-12-16", retracts=wrong.event_id, reason="duplicate")
+    book = RevenueBook().absorb(log.events)
+    again = RevenueBook.from_json(book.to_json())
+    assert again.to_json() == book.to_json()
+    for seq in (None, 5, len(log.events) - 1):
+        assert again.view(seq).accounts == book.view(seq).accounts
