@@ -7,8 +7,9 @@ from cli.app import cli
 __all__ = ["cli", "main"]
 from cli.ledger_commands import COMMANDS
 from cli.record import record
+from cli.revenue_commands import COMMANDS as REVENUE_COMMANDS
 
-for _command in [*COMMANDS, record]:
+for _command in [*COMMANDS, record, *REVENUE_COMMANDS]:
     cli.add_command(_command)
 
 

@@ -1,5 +1,6 @@
 """The append-only, hash-chained event store on SQLite or PostgreSQL."""
 
+from ledger.store.checkpoints import Checkpoint
 from ledger.store.engine import DEFAULT_DB, resolve_url
 from ledger.store.schema import SCHEMA_VERSION
 from ledger.store.store import Appended, BatchResult, Head, LedgerStore
@@ -10,6 +11,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Appended",
     "BatchResult",
+    "Checkpoint",
     "Head",
     "LedgerStore",
     "VerifyReport",

@@ -27,7 +27,7 @@ from sqlalchemy import (
 
 from ledger.errors import StorageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -60,6 +60,7 @@ events = Table(
     Index("ix_events_deal_id", "deal_id"),
     Index("ix_events_account_id", "account_id"),
     Index("ix_events_type", "type"),
+    Index("ix_events_recorded_at", "recorded_at"),
 )
 
 meta = Table(
@@ -67,6 +68,19 @@ meta = Table(
     metadata,
     Column("key", String(60), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    # Persisted read-model state, keyed by name. Derived data, never part of the log: it can be
+    # dropped and rebuilt at any time; `absorbed_seq`/`absorbed_hash` pin the log prefix it
+    # was computed from.
+    Column("name", String(60), primary_key=True),
+    Column("absorbed_seq", BigInteger, nullable=False),
+    Column("absorbed_hash", String(64), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("saved_at", String(27), nullable=False),
 )
 
 _APPEND_ONLY = "revledger: the events table is append-only"
@@ -89,8 +103,16 @@ POSTGRES_GUARDS = [
 ]
 
 Migration = Callable[[Connection], None]
-MIGRATIONS: dict[int, Migration] = {}
-"""from_version -> step that brings the schema to from_version + 1 (none yet)."""
+
+
+def _v1_to_v2(conn: Connection) -> None:
+    """Version 2 adds the read-model checkpoints table and an index on recorded_at."""
+    checkpoints.create(conn, checkfirst=True)
+    Index("ix_events_recorded_at", events.c.recorded_at).create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+"""from_version -> step that brings the schema to from_version + 1."""
 
 
 def _guards(conn: Connection) -> list[str]:

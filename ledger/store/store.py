@@ -29,6 +29,12 @@ from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ConflictError, StorageError
 from ledger.events import LedgerConfigured, decode_payload
 from ledger.rules import Fact, RuleBook
+from ledger.store.checkpoints import (
+    Checkpoint,
+    drop_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 from ledger.store.codec import SELECT_ORDER, row_to_event
 from ledger.store.engine import WRITE_OPTION, make_engine, resolve_url, sqlite_path
 from ledger.store.facts import SqlFacts, chunks
@@ -179,6 +185,31 @@ class LedgerStore:
         configs = [r for r in rows if r.type == "ledger_configured" and r.event_id not in retracted]
         return configs[-1].payload if configs else None  # type: ignore[return-value]
 
+    def head_known_at(self, known_at: datetime) -> Head:
+        """Return the last event recorded at or before `known_at` (the head of that view)."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(events.c.seq, events.c.hash, events.c.recorded_at)
+                .where(events.c.recorded_at <= format_instant(known_at))
+                .order_by(events.c.seq.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            return Head(0, GENESIS_HASH, None)
+        return Head(int(row[0]), row[1], row[2])
+
+    def load_checkpoint(self, name: str) -> Checkpoint | None:
+        """Return the read-model checkpoint `name` if it still matches the log."""
+        return load_checkpoint(self.engine, name)
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Persist a read-model checkpoint (kept only if it covers more than the stored one)."""
+        save_checkpoint(self.engine, checkpoint)
+
+    def drop_checkpoints(self) -> int:
+        """Delete all read-model checkpoints; return how many there were."""
+        return drop_checkpoints(self.engine)
+
     def count(self) -> int:
         """Return the number of events in the log."""
         return self.head().seq
@@ -297,6 +328,7 @@ class LedgerStore:
         *,
         known_at: datetime | None = None,
         after_seq: int = 0,
+        upto_seq: int | None = None,
         stream_id: str | None = None,
         deal_id: str | None = None,
         account_id: str | None = None,
@@ -310,6 +342,8 @@ class LedgerStore:
         `effective_from` (inclusive) and `effective_before` (exclusive) bound valid time.
         """
         q = select(*[events.c[c] for c in SELECT_ORDER]).where(events.c.seq > after_seq)
+        if upto_seq is not None:
+            q = q.where(events.c.seq <= upto_seq)
         if known_at is not None:
             q = q.where(events.c.recorded_at <= format_instant(known_at))
         if stream_id is not None:

@@ -1,0 +1,268 @@
+"""Revenue commands: arr, movements, nrr, cohorts, and rebuilding the read model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from cli.app import Ctx, format_option, pass_ctx
+from cli.render import Column, Report, render
+from projections.arr import ArrLine
+from projections.movements import Bridge
+from projections.retention import RetentionLine
+from queries.readmodel import rebuild as rebuild_read_model
+from queries.revenue import (
+    TimeQuery,
+    arr_query,
+    cohorts_query,
+    movements_query,
+    retention_query,
+)
+
+AS_OF = click.option(
+    "--as-of",
+    metavar="YYYY-MM-DD",
+    help="Valid time: at the close of this day (ledger time zone). Default: today.",
+)
+KNOWN_AT = click.option(
+    "--known-at",
+    metavar="DATE|INSTANT",
+    help="Transaction time: only what was recorded by then (a date: end of that day). "
+    "Default: everything recorded.",
+)
+
+
+def by_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Return the --by option offering `choices`."""
+    return click.option(
+        "--by", type=click.Choice(list(choices)), help="Break the answer down by this."
+    )
+
+
+def _echo(report: Report, fmt: str) -> None:
+    click.echo(render(report, fmt), nl=False)
+
+
+def _title(label: str, meta: dict[str, Any]) -> str:
+    known = meta["known_at"] or "the start of the ledger"
+    return f"{label} as of {meta['as_of']} (known at {known}; head seq {meta['head']['seq']})"
+
+
+ARR_COLUMNS = [
+    Column("key", "group"),
+    Column("accounts", "accounts", "int"),
+    Column("arr", "ARR", "money"),
+    Column("backlog", "backlog", "money"),
+    Column("projected_churn", "projected churn", "money"),
+    Column("carr", "CARR", "money"),
+]
+
+
+def _arr_row(line: ArrLine) -> dict[str, Any]:
+    return {
+        "key": line.key,
+        "accounts": line.accounts,
+        "arr": line.arr,
+        "backlog": line.backlog,
+        "projected_churn": line.projected_churn,
+        "carr": line.carr,
+    }
+
+
+@click.command("arr")
+@AS_OF
+@KNOWN_AT
+@by_option("account", "segment", "channel")
+@format_option
+@pass_ctx
+def arr(ctx: Ctx, as_of: str | None, known_at: str | None, by: Any, fmt: str) -> None:
+    """ARR, backlog, projected churn and CARR at the close of a day."""
+    with ctx.store() as store:
+        snap, prov = arr_query(store, TimeQuery(as_of, known_at), by=by)
+    meta = prov.as_meta()
+    rows = [*(_arr_row(x) for x in snap.lines), _arr_row(snap.total)]
+    _echo(Report(_title("ARR", meta), ARR_COLUMNS, rows, meta), fmt)
+
+
+MOVEMENT_COLUMNS = [
+    Column("key", "group"),
+    Column("start", "start ARR", "money"),
+    Column("new", "new", "money"),
+    Column("reactivation", "reactivation", "money"),
+    Column("expansion", "expansion", "money"),
+    Column("contraction", "contraction", "money"),
+    Column("churn", "churn", "money"),
+    Column("end", "end ARR", "money"),
+]
+
+
+def _bridge_row(b: Bridge) -> dict[str, Any]:
+    return {c.key: getattr(b, c.key) for c in MOVEMENT_COLUMNS}
+
+
+@click.command("movements")
+@click.option(
+    "--from",
+    "start",
+    metavar="YYYY-MM-DD",
+    help="Start: close of this day (default: three months before --to).",
+)
+@click.option(
+    "--to", "as_of", metavar="YYYY-MM-DD", help="End: close of this day (default: today)."
+)
+@KNOWN_AT
+@by_option("account", "segment", "channel")
+@format_option
+@pass_ctx
+def movements(
+    ctx: Ctx, start: str | None, as_of: str | None, known_at: str | None, by: Any, fmt: str
+) -> None:
+    """The ARR bridge between two days: new, reactivation, expansion, contraction, churn."""
+    with ctx.store() as store:
+        result, prov = movements_query(store, TimeQuery(as_of, known_at), start=start, by=by)
+    meta = prov.as_meta()
+    rows = [*(_bridge_row(b) for b in result.lines), _bridge_row(result.total)]
+    title = _title(f"ARR movements from {meta['options']['start']}", meta)
+    _echo(Report(title, MOVEMENT_COLUMNS, rows, meta), fmt)
+
+
+NRR_COLUMNS = [
+    Column("key", "group"),
+    Column("accounts", "accounts", "int"),
+    Column("start", "start", "money"),
+    Column("end", "end", "money"),
+    Column("retained", "retained", "money"),
+    Column("nrr", "NRR", "ratio"),
+    Column("grr", "GRR", "ratio"),
+]
+
+
+def _retention_row(line: RetentionLine) -> dict[str, Any]:
+    return {
+        "key": line.key,
+        "accounts": line.accounts,
+        "start": line.start,
+        "end": line.end,
+        "retained": line.retained,
+        "nrr": line.nrr,
+        "grr": line.grr,
+    }
+
+
+@click.command("nrr")
+@AS_OF
+@KNOWN_AT
+@click.option(
+    "--window", default="12m", show_default=True, help="Look-back: e.g. 12m, 3m, 1q, 1y, 90d."
+)
+@click.option(
+    "--basis",
+    type=click.Choice(["arr", "carr"]),
+    default="arr",
+    show_default=True,
+    help="Measure live ARR or contracted ARR.",
+)
+@by_option("account", "segment", "channel")
+@format_option
+@pass_ctx
+def nrr(
+    ctx: Ctx,
+    as_of: str | None,
+    known_at: str | None,
+    window: str,
+    basis: Any,
+    by: Any,
+    fmt: str,
+) -> None:
+    """Net and gross revenue retention of the accounts live one window earlier."""
+    with ctx.store() as store:
+        result, prov = retention_query(
+            store, TimeQuery(as_of, known_at), window=window, basis=basis, by=by
+        )
+    meta = prov.as_meta()
+    rows = [*(_retention_row(x) for x in result.lines), _retention_row(result.total)]
+    title = _title(
+        f"NRR/GRR over {window} ({basis}, cohort live on {meta['options']['start']})", meta
+    )
+    _echo(Report(title, NRR_COLUMNS, rows, meta), fmt)
+
+
+@click.command("cohorts")
+@AS_OF
+@KNOWN_AT
+@click.option(
+    "--grain",
+    type=click.Choice(["quarter", "month"]),
+    default="quarter",
+    show_default=True,
+    help="Cohort by quarter or month of first go-live.",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["revenue", "logos"]),
+    default="revenue",
+    show_default=True,
+    help="Which retention the table shows (JSON has both).",
+)
+@format_option
+@pass_ctx
+def cohorts(
+    ctx: Ctx, as_of: str | None, known_at: str | None, grain: Any, metric: str, fmt: str
+) -> None:
+    """Revenue and logo retention of customers by period of first go-live."""
+    with ctx.store() as store:
+        rows, prov = cohorts_query(store, TimeQuery(as_of, known_at), grain=grain)
+    meta = prov.as_meta()
+    width = max((len(r.revenue) for r in rows), default=0)
+    columns = [
+        Column("cohort", "cohort"),
+        Column("accounts", "accounts", "int"),
+        Column("start_arr", "first-period ARR", "money"),
+    ]
+    if fmt == "json":
+        columns += [Column("revenue", "revenue"), Column("logos", "logos"), Column("arr", "arr")]
+        data: list[dict[str, Any]] = [
+            {
+                "cohort": r.cohort.label,
+                "accounts": r.accounts,
+                "start_arr": r.start_arr,
+                "revenue": [_ratio(x) for x in r.revenue],
+                "logos": [_ratio(x) for x in r.logos],
+                "arr": [format(x, "f") for x in r.arr],
+            }
+            for r in rows
+        ]
+    else:
+        columns += [Column(f"p{k}", f"+{k}", "ratio") for k in range(width)]
+        data = []
+        for r in rows:
+            values = r.revenue if metric == "revenue" else r.logos
+            row: dict[str, Any] = {
+                "cohort": r.cohort.label,
+                "accounts": r.accounts,
+                "start_arr": r.start_arr,
+            }
+            row.update({f"p{k}": v for k, v in enumerate(values)})
+            data.append(row)
+    title = _title(f"{metric.capitalize()} retention by {grain} of first go-live", meta)
+    _echo(Report(title, columns, data, meta), fmt)
+
+
+def _ratio(x: Any) -> str | None:
+    from decimal import ROUND_HALF_EVEN, Decimal
+
+    return None if x is None else str(Decimal(x).quantize(Decimal("0.0001"), ROUND_HALF_EVEN))
+
+
+@click.command("rebuild")
+@pass_ctx
+def rebuild(ctx: Ctx) -> None:
+    """Drop the persisted read models and rebuild them from the whole log."""
+    with ctx.store() as store:
+        head = rebuild_read_model(store)
+    click.echo(f"rebuilt the revenue read model from {head.seq} events (head seq {head.seq})")
+
+
+COMMANDS = [arr, movements, nrr, cohorts, rebuild]

@@ -1,0 +1,88 @@
+"""Persisted read-model state ("checkpoints"): opaque text tied to the log prefix it absorbed.
+
+The ledger does not know what a checkpoint holds; a reader validates it by checking that the
+event at `absorbed_seq` still has `absorbed_hash`, then extends it with the events after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from ledger.store.engine import WRITE_OPTION
+from ledger.store.schema import checkpoints, events
+from ledger.timeutil import format_instant, utc_now
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A saved read-model state and the log prefix (seq and that event's hash) it covers."""
+
+    name: str
+    absorbed_seq: int
+    absorbed_hash: str
+    state: str
+
+
+def load_checkpoint(engine: Engine, name: str) -> Checkpoint | None:
+    """Return the checkpoint `name` if it still matches the log, else None."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(
+                checkpoints.c.absorbed_seq, checkpoints.c.absorbed_hash, checkpoints.c.state
+            ).where(checkpoints.c.name == name)
+        ).first()
+        if row is None:
+            return None
+        seq, h, state = int(row[0]), row[1], row[2]
+        if seq:
+            stored = conn.execute(select(events.c.hash).where(events.c.seq == seq)).scalar()
+            if stored != h:
+                return None
+    return Checkpoint(name, seq, h, state)
+
+
+def save_checkpoint(engine: Engine, checkpoint: Checkpoint) -> None:
+    """Store `checkpoint` unless a checkpoint of the same name already covers more of the log."""
+    values = {
+        "absorbed_seq": checkpoint.absorbed_seq,
+        "absorbed_hash": checkpoint.absorbed_hash,
+        "state": checkpoint.state,
+        "saved_at": format_instant(utc_now()),
+    }
+    with _writing(engine) as conn:
+        done = conn.execute(
+            update(checkpoints)
+            .where(checkpoints.c.name == checkpoint.name)
+            .where(checkpoints.c.absorbed_seq < checkpoint.absorbed_seq)
+            .values(**values)
+        ).rowcount
+        if done:
+            return
+        exists = conn.execute(
+            select(checkpoints.c.name).where(checkpoints.c.name == checkpoint.name)
+        ).first()
+        if exists is not None:
+            return
+    try:
+        with _writing(engine) as conn:
+            conn.execute(insert(checkpoints).values(name=checkpoint.name, **values))
+    except SqlIntegrityError:
+        return  # another reader saved it first; either copy is a valid checkpoint
+
+
+def drop_checkpoints(engine: Engine) -> int:
+    """Delete every checkpoint (they are derived data); return how many there were."""
+    with _writing(engine) as conn:
+        return conn.execute(delete(checkpoints)).rowcount or 0
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in a write transaction (BEGIN IMMEDIATE on SQLite)."""
+    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+        yield conn
