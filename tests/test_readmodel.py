@@ -1,0 +1,122 @@
+"""The persisted revenue read model equals a full replay, on both backends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ledger.store import Checkpoint, LedgerStore
+from ledger.timeutil import parse_instant
+from projections.arr import arr_snapshot
+from projections.movements import movements
+from projections.revenue_book import RevenueBook, revenue_view
+from queries.readmodel import NAME, current_book, rebuild
+from tests.conftest import events_from
+
+DAYS = ["2025-03-31", "2025-06-30", "2025-12-31", "2026-03-31", "2026-12-31"]
+
+
+def _customer(deal: str, account: str, arr: str, signed: str, live: str) -> list[str]:
+    return [
+        f'{{"type":"contract_signed","effective_at":"{signed}","deal_id":"{deal}",'
+        f'"account_id":"{account}","arr":"{arr}"}}',
+        f'{{"type":"go_live","effective_at":"{live}","account_id":"{account}","deal_id":"{deal}"}}',
+    ]
+
+
+def _same_answers(store: LedgerStore) -> None:
+    book, head = current_book(store)
+    replay = revenue_view(store.read())
+    view = book.view()
+    assert view.accounts == replay.accounts
+    for d in DAYS:
+        at = parse_instant(d) + timedelta(days=1)
+        assert arr_snapshot(view, at) == arr_snapshot(replay, at)
+    bridge = movements(view, parse_instant("2025-01-01"), parse_instant("2027-01-01"))
+    assert bridge.total.bridged_end() == bridge.total.end
+    assert head == store.head()
+
+
+def test_the_first_query_saves_a_checkpoint_at_the_head(store: LedgerStore) -> None:
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    assert store.load_checkpoint(NAME) is None
+    _same_answers(store)
+    saved = store.load_checkpoint(NAME)
+    assert saved is not None and saved.absorbed_seq == store.head().seq == 3
+
+
+def test_extending_the_checkpoint_with_backdated_events_equals_a_full_replay(
+    store: LedgerStore,
+) -> None:
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    _same_answers(store)
+    # Backdated before everything the checkpoint holds, and a churn notice in the future.
+    store.append_batch(
+        events_from(
+            [
+                *_customer("D-0", "A-0", "50000", "2024-06-01", "2024-07-01"),
+                '{"type":"expansion","effective_at":"2024-09-01","account_id":"A-0","arr":"5000"}',
+                '{"type":"churn","effective_at":"2026-06-30","account_id":"A-1"}',
+            ]
+        )
+    )
+    _same_answers(store)
+    saved = store.load_checkpoint(NAME)
+    assert saved is not None and saved.absorbed_seq == store.head().seq
+
+
+def test_a_retraction_after_the_checkpoint_is_honoured(store: LedgerStore) -> None:
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    done = store.append_batch(
+        events_from(
+            ['{"type":"expansion","effective_at":"2025-05-01","account_id":"A-1","arr":"7"}']
+        )
+    )
+    _same_answers(store)
+    eid = done.results[0].event_id
+    store.append_batch(
+        events_from(
+            [
+                f'{{"type":"event_retracted","effective_at":"2025-05-02","retracts":"{eid}",'
+                '"reason":"typo"}'
+            ]
+        )
+    )
+    _same_answers(store)
+    book, _ = current_book(store)
+    at = parse_instant("2025-12-31")
+    assert arr_snapshot(book.view(), at).total.arr == 100000
+
+
+def test_a_checkpoint_that_no_longer_matches_the_log_is_ignored(store: LedgerStore) -> None:
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    forged = RevenueBook()  # empty state claiming to cover the whole log
+    forged.absorbed_seq = store.head().seq
+    store.save_checkpoint(Checkpoint(NAME, forged.absorbed_seq, "0" * 64, forged.to_json()))
+    assert store.load_checkpoint(NAME) is None
+    _same_answers(store)
+
+
+def test_rebuild_replaces_the_checkpoint_with_a_full_replay(store: LedgerStore) -> None:
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    stale = RevenueBook()
+    store.save_checkpoint(Checkpoint(NAME, 1, store.head().hash, stale.to_json()))
+    head = rebuild(store)
+    saved = store.load_checkpoint(NAME)
+    assert saved is not None and saved.absorbed_seq == head.seq
+    assert RevenueBook.from_json(saved.state).view().accounts == revenue_view(store.read()).accounts
+
+
+def test_a_past_known_at_view_equals_a_replay_of_what_was_known(store: LedgerStore) -> None:
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    first = store.head()
+    store.append_batch(
+        events_from(['{"type":"churn","effective_at":"2025-03-01","account_id":"A-1"}'])
+    )
+    book, _ = current_book(store)
+    assert first.recorded_at is not None
+    known = parse_instant(first.recorded_at)
+    then = book.view(store.head_known_at(known).seq)
+    assert then.accounts == revenue_view(store.read(), known_at=known).accounts
+    at = parse_instant("2025-06-30")
+    assert arr_snapshot(then, at).total.arr == 100000
+    assert arr_snapshot(book.view(), at).total.arr == 0
