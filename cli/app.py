@@ -20,6 +20,8 @@ from ledger.store import DEFAULT_DB, LedgerStore
 
 def _fail(message: str, code: int) -> NoReturn:
     message = " ".join(message.split())
+    if not message.endswith((".", "?", "!", ")")):
+        message += "."
     click.echo(f"revledger: {message}", err=True)
     sys.exit(code)
 
@@ -49,7 +51,8 @@ class RevledgerGroup(click.Group):
             _fail("interrupted", 130)
         except click.UsageError as exc:
             hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-            _fail(exc.format_message().rstrip(".") + "." + hint, EXIT_USAGE)
+            text = exc.format_message().rstrip(".")
+            _fail(text + ("" if text.endswith(("?", ")")) else ".") + hint, EXIT_USAGE)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
         except RevledgerError as exc:

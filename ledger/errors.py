@@ -72,7 +72,8 @@ class InputError(RevledgerError):
         if self.where:
             parts.append(self.where)
         if self.field:
-            subject = f"field '{self.field}'"
+            noun = "option" if self.field.startswith("--") else "field"
+            subject = f"{noun} '{self.field}'"
             if self.has_value:
                 subject += f" = {_show(self.value)}"
             parts.append(subject)

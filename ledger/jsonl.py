@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
 from typing import Any, TextIO
 
 from ledger.canonical import canonical_json, content_digest, payload_json
@@ -35,10 +34,12 @@ def _object(text: str, where: str) -> dict[str, Any]:
     if len(text) > MAX_LINE:
         raise InputError(f"is longer than {MAX_LINE} characters", where=where)
     try:
-        obj = json.loads(text, parse_float=Decimal)
+        # A JSON float stays a float, so decimal fields reject it: money is never a float.
+        obj = json.loads(text, parse_float=float)
     except json.JSONDecodeError as exc:
         raise InputError(
-            f"is not valid JSON ({exc.msg} at column {exc.colno})", where=where
+            f"is not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})",
+            where=where,
         ) from None
     if not isinstance(obj, dict):
         raise InputError("must be a JSON object", where=where)

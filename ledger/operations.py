@@ -155,8 +155,10 @@ def _read_lines(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
         raise InputError(
-            f"is not UTF-8 text (byte {exc.start} cannot be decoded)", where=str(path)
+            f"line {line} is not UTF-8 text (byte {exc.start} of the file cannot be decoded)",
+            where=str(path),
         ) from None
 
 
@@ -254,7 +256,10 @@ def build_type_check(type_name: str) -> None:
     """Raise InputError unless `type_name` is an event type of the catalog."""
     from ledger.events import event_class
 
-    event_class(type_name)
+    try:
+        event_class(type_name)
+    except InputError as exc:
+        raise InputError(exc.reason, field="--type", value=type_name, has_value=True) from None
 
 
 def verify_ledger(store: LedgerStore) -> VerifyReport:

@@ -88,6 +88,10 @@ def _first_error(exc: ValidationError, data: Mapping[str, Any], where: str | Non
         return InputError("is required", where=where, field=".".join(loc) or None)
     if kind == "literal_error":
         msg = msg.replace("Input should be", "must be one of")
+    elif kind in ("tuple_type", "list_type"):
+        msg = "must be a list"
+    elif kind in ("model_type", "dict_type"):
+        msg = "must be an object"
     if not loc:
         return InputError(msg, where=where)
     value: Any = data

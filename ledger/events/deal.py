@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from ledger.events.base import EventModel
 from ledger.events.fields import (
@@ -109,11 +109,12 @@ class ContractSigned(DealEvent):
     baa_signed: Flag = False
     standard_terms: Flag = False
 
-    @model_validator(mode="after")
-    def _term_is_plausible(self) -> ContractSigned:
-        if not 1 <= self.term_months <= 120:
-            raise ValueError("term_months must be between 1 and 120")
-        return self
+    @field_validator("term_months")
+    @classmethod
+    def _term_is_plausible(cls, term_months: int) -> int:
+        if not 1 <= term_months <= 120:
+            raise ValueError("must be between 1 and 120")
+        return term_months
 
 
 class DealLost(DealEvent):

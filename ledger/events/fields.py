@@ -30,7 +30,9 @@ def normalize_decimal(d: Decimal) -> Decimal:
 
 
 def _to_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool | float):
+    if isinstance(value, bool):
+        raise ValueError('must be a decimal string such as "1200.50", not true or false')
+    if isinstance(value, float):
         raise ValueError('must be a decimal string such as "1200.50", not a floating-point number')
     if isinstance(value, int):
         return Decimal(value)

@@ -7,7 +7,14 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ledger.events.base import LEDGER_STREAM, EventModel
 from ledger.events.deal import ForecastCategory
@@ -128,11 +135,13 @@ class ForecastSubmitted(LedgerEvent):
     best_case: Money
     note: FreeText | None = None
 
-    @model_validator(mode="after")
-    def _best_case_covers_commit(self) -> ForecastSubmitted:
-        if self.best_case < self.commit:
-            raise ValueError("best_case must not be below commit")
-        return self
+    @field_validator("best_case")
+    @classmethod
+    def _best_case_covers_commit(cls, best_case: Decimal, info: ValidationInfo) -> Decimal:
+        commit = info.data.get("commit")
+        if commit is not None and best_case < commit:
+            raise ValueError(f"must not be below commit ({commit})")
+        return best_case
 
 
 class EventRetracted(LedgerEvent):

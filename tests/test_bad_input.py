@@ -1,0 +1,833 @@
+"""Errors are part of the product: every malformed input, run through the real command line.
+
+Each case is given to `revledger` (click's test runner on the real `cli` group) against an
+initialised ledger that already holds a few events, on SQLite and on PostgreSQL. Every case must
+end in exactly one line on stderr that starts with `revledger: ` and names the line, field and
+value where there is one; the documented exit code; no traceback; and nothing written: the head
+seq and hash are unchanged. Import cases put the bad line between two good ones, so the good
+lines must not be written either.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import cli
+from ledger.errors import EXIT_CONFLICT, EXIT_STORAGE, EXIT_USAGE, EXIT_VALIDATION
+from ledger.store import LedgerStore
+from tests.conftest import pg_schema_url
+
+# -- the ledger every case starts from ------------------------------------------------------------
+E_SIGNED_D2 = "00000000-0000-4000-8000-000000000005"
+E_OPENED_D5 = "00000000-0000-4000-8000-000000000011"
+E_RETRACTION = "00000000-0000-4000-8000-000000000012"
+E_UNKNOWN = "00000000-0000-4000-8000-000000000099"
+
+SEED: list[dict[str, Any]] = [
+    # seq 2-3: D-1 is open (A-1, no contract), moved to demo on 2026-02-01.
+    {
+        "type": "deal_opened",
+        "effective_at": "2026-01-05",
+        "deal_id": "D-1",
+        "account_id": "A-1",
+        "stage": "discovery",
+        "amount": "100000",
+        "expected_close": "2026-06-30",
+    },
+    {"type": "stage_changed", "effective_at": "2026-02-01", "deal_id": "D-1", "stage": "demo"},
+    # seq 4-6: D-2 is won and live: A-2 is a customer with 50,000 live ARR.
+    {
+        "type": "deal_opened",
+        "effective_at": "2026-01-05",
+        "deal_id": "D-2",
+        "account_id": "A-2",
+        "stage": "demo",
+        "amount": "50000",
+        "expected_close": "2026-03-31",
+    },
+    {
+        "type": "contract_signed",
+        "effective_at": "2026-02-01",
+        "event_id": E_SIGNED_D2,
+        "idempotency_key": "sig-D-2",
+        "deal_id": "D-2",
+        "arr": "50000",
+        "baa_signed": True,
+    },
+    {"type": "go_live", "effective_at": "2026-03-01", "account_id": "A-2", "deal_id": "D-2"},
+    # seq 7-8: D-3 is lost.
+    {
+        "type": "deal_opened",
+        "effective_at": "2026-01-05",
+        "deal_id": "D-3",
+        "account_id": "A-3",
+        "stage": "demo",
+        "amount": "20000",
+        "expected_close": "2026-03-31",
+    },
+    {"type": "deal_lost", "effective_at": "2026-02-01", "deal_id": "D-3"},
+    # seq 9-10: D-4 is signed for A-4 but not live.
+    {
+        "type": "deal_opened",
+        "effective_at": "2026-01-05",
+        "deal_id": "D-4",
+        "account_id": "A-4",
+        "stage": "negotiation",
+        "amount": "30000",
+        "expected_close": "2026-03-31",
+    },
+    {"type": "contract_signed", "effective_at": "2026-02-15", "deal_id": "D-4", "arr": "30000"},
+    # seq 11-12: D-5 was opened, and that opening retracted.
+    {
+        "type": "deal_opened",
+        "effective_at": "2026-01-05",
+        "event_id": E_OPENED_D5,
+        "deal_id": "D-5",
+        "account_id": "A-5",
+        "stage": "demo",
+        "amount": "10000",
+        "expected_close": "2026-03-31",
+    },
+    {
+        "type": "event_retracted",
+        "effective_at": "2026-03-05",
+        "event_id": E_RETRACTION,
+        "retracts": E_OPENED_D5,
+        "reason": "opened on the wrong account",
+    },
+]
+
+GOOD_BEFORE = {
+    "type": "deal_opened",
+    "effective_at": "2026-03-01",
+    "deal_id": "D-90",
+    "account_id": "A-90",
+    "stage": "qualification",
+    "amount": "75000",
+    "expected_close": "2026-12-31",
+}
+GOOD_AFTER = {**GOOD_BEFORE, "deal_id": "D-91", "account_id": "A-91"}
+
+PIPELINE = (
+    "qualification, discovery, demo, clinical_validation, security_review, legal_review, "
+    "negotiation"
+)
+
+
+# -- the table -------------------------------------------------------------------------------------
+Line = dict[str, Any] | str
+
+
+@dataclass(frozen=True)
+class Case:
+    """One malformed input and what the user must see.
+
+    `line` is an import line placed at line 2 between two good lines; `raw` is a whole import
+    file as bytes; `argv` is any other command line (after `--db`). `message` pins the whole
+    stderr line; `expect` lists fragments it must contain; `secret` must not appear at all.
+    `db` picks the --db: the seeded ledger, a missing SQLite file, or a place with no ledger.
+    """
+
+    id: str
+    code: int
+    line: Line | None = None
+    raw: bytes | None = None
+    argv: tuple[str, ...] = ()
+    message: str | None = None
+    expect: tuple[str, ...] = ()
+    secret: str | None = None
+    db: str = "ledger"
+
+
+def imp(id: str, line: Line, code: int = EXIT_VALIDATION, **kw: Any) -> Case:
+    """An `import FILE` case whose file is GOOD_BEFORE, `line`, GOOD_AFTER."""
+    return Case(id, code, line=line, **kw)
+
+
+def rec(id: str, command_line: str, code: int = EXIT_VALIDATION, **kw: Any) -> Case:
+    """A `record <type> --field …` case, written as a shell would split it."""
+    return Case(id, code, argv=("record", *shlex.split(command_line)), **kw)
+
+
+def cmd(id: str, command_line: str, code: int, **kw: Any) -> Case:
+    """Any other command line, written as a shell would split it."""
+    return Case(id, code, argv=tuple(shlex.split(command_line)), **kw)
+
+
+def at(type_name: str, effective_at: str = "2026-04-01", **fields: Any) -> dict[str, Any]:
+    """An import line of `type_name` effective on `effective_at`."""
+    return {"type": type_name, "effective_at": effective_at, **fields}
+
+
+CASES: list[Case] = [
+    # -- the shape of a line ----------------------------------------------------------------------
+    imp(
+        "bad-json",
+        '{"type": "deal_lost", "deal_id": "D-1",}',
+        message="revledger: line 2: is not valid JSON "
+        "(Expecting property name enclosed in double quotes at column 40).",
+    ),
+    imp(
+        "control-character-in-json",
+        '{"type": "deal_lost", "effective_at": "2026-04-01", "deal_id": "D-1\x00"}',
+        message="revledger: line 2: is not valid JSON (Invalid control character at column 68).",
+    ),
+    imp("not-an-object", "[1, 2]", message="revledger: line 2: must be a JSON object."),
+    imp("json-string", '"deal_lost D-1"', message="revledger: line 2: must be a JSON object."),
+    imp(
+        "missing-type",
+        {"effective_at": "2026-04-01", "deal_id": "D-1"},
+        message="revledger: line 2: field 'type': is required.",
+    ),
+    imp(
+        "unknown-type",
+        at("deal_won", deal_id="D-1"),
+        expect=("line 2: field 'type' = 'deal_won': is not an event type; known types: churn,",),
+    ),
+    imp(
+        "type-not-text",
+        at("x") | {"type": 7},
+        expect=("line 2: field 'type' = 7: is not an event type",),
+    ),
+    imp(
+        "unknown-field",
+        at("stage_changed", deal_id="D-1", stage="negotiation", colour="red"),
+        message="revledger: line 2: field 'colour': is not a field of this event.",
+    ),
+    imp(
+        "missing-required-field",
+        at("stage_changed", deal_id="D-1"),
+        message="revledger: line 2: field 'stage': is required.",
+    ),
+    imp(
+        "missing-effective-at",
+        {"type": "stage_changed", "deal_id": "D-1", "stage": "negotiation"},
+        message="revledger: line 2: field 'effective_at': is required.",
+    ),
+    imp(
+        "empty-id",
+        at("stage_changed", deal_id="", stage="negotiation"),
+        message="revledger: line 2: field 'deal_id' = '': must not be empty.",
+    ),
+    imp(
+        "list-given-as-text",
+        {**GOOD_BEFORE, "deal_id": "D-92", "account_id": "A-92", "personas": "cmio"},
+        message="revledger: line 2: field 'personas' = 'cmio': must be a list.",
+    ),
+    imp(
+        "reserved-event-id-not-uuid",
+        at("stage_changed", deal_id="D-1", stage="negotiation", event_id="evt-1"),
+        message="revledger: line 2: field 'event_id' = 'evt-1': must be a UUID.",
+    ),
+    # -- money ------------------------------------------------------------------------------------
+    imp(
+        "money-too-many-decimals",
+        at("expansion", account_id="A-2", arr="1200.125"),
+        message="revledger: line 2: field 'arr' = '1200.125': has more than 2 decimal places.",
+    ),
+    imp(
+        "money-negative",
+        at("expansion", account_id="A-2", arr="-5"),
+        message="revledger: line 2: field 'arr' = '-5': must not be negative.",
+    ),
+    imp(
+        "money-not-a-number",
+        at("expansion", account_id="A-2", arr="twelve hundred"),
+        message="revledger: line 2: field 'arr' = 'twelve hundred': is not a decimal number.",
+    ),
+    imp(
+        "money-json-float",
+        '{"type": "expansion", "effective_at": "2026-04-01", "account_id": "A-2", "arr": 1200.5}',
+        message="revledger: line 2: field 'arr' = 1200.5: must be a decimal string such as "
+        '"1200.50", not a floating-point number.',
+    ),
+    imp(
+        "money-json-float-too-many-decimals",
+        '{"type": "expansion", "effective_at": "2026-04-01", "account_id": "A-2", "arr": 1200.125}',
+        expect=("line 2: field 'arr' = 1200.125: ", "not a floating-point number"),
+    ),
+    imp(
+        "money-boolean",
+        at("expansion", account_id="A-2", arr=True),
+        message="revledger: line 2: field 'arr' = True: must be a decimal string such as "
+        '"1200.50", not true or false.',
+    ),
+    imp(
+        "money-not-finite",
+        at("expansion", account_id="A-2", arr="NaN"),
+        message="revledger: line 2: field 'arr' = 'NaN': must be a finite number.",
+    ),
+    imp(
+        "contract-zero-arr",
+        at("contract_signed", deal_id="D-1", arr="0"),
+        message="revledger: line 2: field 'arr' = '0': must be greater than zero.",
+    ),
+    imp(
+        "contract-term-out-of-range",
+        at("contract_signed", deal_id="D-1", arr="1000", term_months=0),
+        message="revledger: line 2: field 'term_months' = 0: must be between 1 and 120.",
+    ),
+    imp(
+        "probability-above-one",
+        at("deal_updated", deal_id="D-1", probability="1.5"),
+        message="revledger: line 2: field 'probability' = '1.5': must be between 0 and 1.",
+    ),
+    imp(
+        "flag-not-boolean",
+        at("contract_signed", deal_id="D-1", arr="1000", baa_signed="yes"),
+        message="revledger: line 2: field 'baa_signed' = 'yes': must be true or false.",
+    ),
+    imp(
+        "forecast-best-case-below-commit",
+        at("forecast_submitted", period="2026-Q2", commit="100", best_case="50"),
+        message="revledger: line 2: field 'best_case' = '50': must not be below commit (100).",
+    ),
+    imp(
+        "deal-updated-without-fields",
+        at("deal_updated", deal_id="D-1"),
+        message="revledger: line 2: deal_updated needs at least one of amount, expected_close, "
+        "forecast_category, probability, owner, segment.",
+    ),
+    # -- dates ------------------------------------------------------------------------------------
+    imp(
+        "date-february-30",
+        at("deal_updated", deal_id="D-1", expected_close="2026-02-30"),
+        message="revledger: line 2: field 'expected_close' = '2026-02-30': is not a real "
+        "calendar date (day is out of range for month).",
+    ),
+    imp(
+        "date-month-13",
+        at("stage_changed", "2026-13-01", deal_id="D-1", stage="negotiation"),
+        message="revledger: line 2: field 'effective_at' = '2026-13-01': is not a real "
+        "calendar date (month must be in 1..12).",
+    ),
+    imp(
+        "date-us-format",
+        at("stage_changed", "03/01/2026", deal_id="D-1", stage="negotiation"),
+        message="revledger: line 2: field 'effective_at' = '03/01/2026': is not a date "
+        "(YYYY-MM-DD) or an RFC 3339 instant.",
+    ),
+    imp(
+        "instant-without-offset",
+        at("stage_changed", "2026-03-01T09:30:00", deal_id="D-1", stage="negotiation"),
+        message="revledger: line 2: field 'effective_at' = '2026-03-01T09:30:00': has no UTC "
+        "offset; write it as RFC 3339 (e.g. 2026-03-01T09:30:00Z) or give a bare date.",
+    ),
+    imp(
+        "effective-at-not-text",
+        at("stage_changed", deal_id="D-1", stage="negotiation") | {"effective_at": 20260401},
+        message="revledger: line 2: field 'effective_at' = 20260401: must be a date or an "
+        "RFC 3339 instant in quotes.",
+    ),
+    # -- the pipeline and a deal's life ----------------------------------------------------------
+    imp(
+        "stage-outside-pipeline",
+        at("stage_changed", deal_id="D-1", stage="closed_won"),
+        message="revledger: line 2: field 'stage' = 'closed_won': is not a stage of the "
+        f"configured pipeline ({PIPELINE}).",
+    ),
+    imp(
+        "stage-not-a-name",
+        at("stage_changed", deal_id="D-1", stage="Negotiation"),
+        expect=("line 2: field 'stage' = 'Negotiation': must be a lower-case name",),
+    ),
+    imp(
+        "stage-change-on-lost-deal",
+        at("stage_changed", deal_id="D-3", stage="negotiation"),
+        message="revledger: line 2: deal D-3 is lost; record deal_reopened before you change "
+        "its stage.",
+    ),
+    imp(
+        "stage-change-on-won-deal",
+        at("stage_changed", deal_id="D-2", stage="negotiation"),
+        message="revledger: line 2: deal D-2 is already won, so you cannot change its stage; "
+        "retract its contract_signed first if the signature was recorded in error.",
+    ),
+    imp(
+        "deal-opened-twice",
+        {**GOOD_BEFORE, "deal_id": "D-1", "account_id": "A-1"},
+        message="revledger: line 2: deal D-1 already exists; a deal is opened once.",
+    ),
+    imp(
+        "reopen-an-open-deal",
+        at("deal_reopened", deal_id="D-1", stage="demo"),
+        message="revledger: line 2: deal D-1 is open; only a lost deal can reopen.",
+    ),
+    imp(
+        "event-on-unknown-deal",
+        at("persona_engaged", deal_id="D-404", persona="cmio"),
+        message="revledger: line 2: deal D-404 does not exist on 2026-04-01; record "
+        "deal_opened first.",
+    ),
+    imp(
+        "backdated-loss-before-stage-change",
+        at("deal_lost", "2026-01-20", deal_id="D-1"),
+        message="revledger: line 2: this deal_lost would make the later stage_changed (seq 3, "
+        "effective 2026-02-01) invalid: deal D-1 is lost; record deal_reopened before you "
+        "change its stage.",
+    ),
+    # -- accounts ---------------------------------------------------------------------------------
+    imp(
+        "go-live-without-contract",
+        at("go_live", account_id="A-1", deal_id="D-1"),
+        message="revledger: line 2: deal D-1 has no contract signed for account A-1 on or "
+        "before 2026-04-01; go-live needs a signed contract.",
+    ),
+    imp(
+        "go-live-for-another-accounts-deal",
+        at("go_live", account_id="A-2", deal_id="D-4"),
+        message="revledger: line 2: deal D-4 belongs to account A-4, not A-2.",
+    ),
+    imp(
+        "go-live-twice",
+        at("go_live", account_id="A-2", deal_id="D-2"),
+        message="revledger: line 2: deal D-2 is already live for account A-2.",
+    ),
+    imp(
+        "expansion-of-non-customer",
+        at("expansion", account_id="A-1", arr="5000"),
+        message="revledger: line 2: account A-1 has no live ARR on 2026-04-01; an expansion "
+        "needs a live customer.",
+    ),
+    imp(
+        "contraction-of-signed-but-not-live",
+        at("contraction", account_id="A-4", arr="5000"),
+        message="revledger: line 2: account A-4 has no live ARR on 2026-04-01; a contraction "
+        "needs a live customer.",
+    ),
+    imp(
+        "churn-of-non-customer",
+        at("churn", account_id="A-1"),
+        message="revledger: line 2: account A-1 has no ARR on 2026-04-01 (nothing live or "
+        "signed); only a customer can churn.",
+    ),
+    imp(
+        "contraction-beyond-live-arr",
+        at("contraction", account_id="A-2", arr="50000.01"),
+        message="revledger: line 2: the contraction of 50000.01 exceeds account A-2's live ARR "
+        "of 50000 on 2026-04-01.",
+    ),
+    # -- free text and PHI -----------------------------------------------------------------------
+    imp(
+        "phi-ssn-in-reason",
+        at("deal_lost", deal_id="D-1", reason="patient 123-45-6789 called about pricing"),
+        message="revledger: line 2: field 'reason': looks like a social security number; free "
+        "text must never contain patient identifiers (PHI).",
+        secret="123-45-6789",
+    ),
+    imp(
+        "phi-mrn-in-reason",
+        at("deal_lost", deal_id="D-1", reason="MRN 4471-A escalated"),
+        expect=("line 2: field 'reason': looks like a medical record number",),
+        secret="4471-A",
+    ),
+    imp(
+        "phi-date-of-birth-in-reason",
+        at("churn", account_id="A-2", reason="pilot patient born 04/12/1961"),
+        expect=("line 2: field 'reason': looks like a date of birth",),
+        secret="04/12/1961",
+    ),
+    imp(
+        "phi-email-in-note",
+        at("forecast_submitted", period="2026-Q2", commit="100", best_case="200")
+        | {"note": "per jane.doe@example.org"},
+        expect=("line 2: field 'note': looks like an e-mail address",),
+        secret="jane.doe@example.org",
+    ),
+    imp(
+        "phi-phone-in-reason",
+        at("deal_lost", deal_id="D-1", reason="call her back on 555-867-5309"),
+        expect=("line 2: field 'reason': looks like a phone number",),
+        secret="555-867-5309",
+    ),
+    imp(
+        "reason-too-long",
+        at("deal_lost", deal_id="D-1", reason="budget " * 80),
+        expect=("line 2: field 'reason' = 'budget budget", "is longer than 500 characters."),
+        secret="budget " * 80,
+    ),
+    # -- idempotency and retractions ------------------------------------------------------------
+    imp(
+        "idempotency-key-reused-with-other-content",
+        at("contract_signed", "2026-02-01", deal_id="D-2", arr="60000", baa_signed=True)
+        | {"idempotency_key": "sig-D-2"},
+        code=EXIT_CONFLICT,
+        message="revledger: line 2: idempotency key 'sig-D-2' was already used by event seq 5 "
+        "with different content.",
+    ),
+    imp(
+        "retraction-of-unknown-event",
+        at("event_retracted", retracts=E_UNKNOWN, reason="typo"),
+        message=f"revledger: line 2: there is no event {E_UNKNOWN} in this ledger.",
+    ),
+    imp(
+        "retraction-target-not-a-uuid",
+        at("event_retracted", retracts="seq-5", reason="typo"),
+        message="revledger: line 2: field 'retracts' = 'seq-5': must be the event_id (a UUID) "
+        "of an event in this ledger.",
+    ),
+    imp(
+        "retraction-of-a-retraction",
+        at("event_retracted", retracts=E_RETRACTION, reason="undo"),
+        message="revledger: line 2: a retraction cannot be retracted; record the event again "
+        "instead.",
+    ),
+    imp(
+        "retraction-of-retracted-event",
+        at("event_retracted", retracts=E_OPENED_D5, reason="typo"),
+        message=f"revledger: line 2: event {E_OPENED_D5} is already retracted.",
+    ),
+    imp(
+        "retraction-leaving-later-event-invalid",
+        at("event_retracted", retracts=E_SIGNED_D2, reason="signed in error"),
+        message="revledger: line 2: retracting that contract_signed (seq 5) would leave the "
+        "later go_live (seq 6) invalid: deal D-2 has no contract signed for account A-2 on or "
+        "before 2026-03-01; go-live needs a signed contract.",
+    ),
+    # -- the file itself ------------------------------------------------------------------------
+    Case(
+        "file-not-utf8",
+        EXIT_VALIDATION,
+        raw=json.dumps(GOOD_BEFORE).encode()
+        + b'\n{"type": "deal_lost", "effective_at": "2026-04-01", "deal_id": "D-1", '
+        b'"reason": "caf\xe9 budget"}\n' + json.dumps(GOOD_AFTER).encode() + b"\n",
+        expect=("input.jsonl: line 2 is not UTF-8 text (byte ", "cannot be decoded)."),
+    ),
+    # -- record <type> --field value ------------------------------------------------------------
+    rec(
+        "record-negative-money",
+        "expansion --account-id A-2 --arr -5 --effective 2026-04-01",
+        message="revledger: field 'arr' = '-5': must not be negative.",
+    ),
+    rec(
+        "record-money-too-many-decimals",
+        "expansion --account-id A-2 --arr 1200.125",
+        message="revledger: field 'arr' = '1200.125': has more than 2 decimal places.",
+    ),
+    rec(
+        "record-bad-effective-date",
+        "deal_lost --deal-id D-1 --effective 2026-02-30",
+        message="revledger: option '--effective' = '2026-02-30': is not a real calendar date "
+        "(day is out of range for month).",
+    ),
+    rec(
+        "record-effective-us-format",
+        "deal_lost --deal-id D-1 --effective 03/01/2026",
+        message="revledger: option '--effective' = '03/01/2026': is not a date (YYYY-MM-DD) or "
+        "an RFC 3339 instant.",
+    ),
+    rec(
+        "record-effective-without-offset",
+        "deal_lost --deal-id D-1 --effective '2026-04-01 09:30'",
+        expect=("option '--effective' = '2026-04-01 09:30': has no UTC offset",),
+    ),
+    rec(
+        "record-stale-expect-version",
+        "stage_changed --deal-id D-1 --stage negotiation --effective 2026-04-01 --expect-version 1",
+        code=EXIT_CONFLICT,
+        message="revledger: stream deal:D-1 is at version 2, not the expected 1; another append "
+        "got there first, so re-read it and retry.",
+    ),
+    rec(
+        "record-idempotency-key-reused",
+        "contract_signed --deal-id D-4 --arr 1000 --idempotency-key sig-D-2",
+        code=EXIT_CONFLICT,
+        message="revledger: idempotency key 'sig-D-2' was already used by event seq 5 with "
+        "different content.",
+    ),
+    rec(
+        "record-stage-change-on-lost-deal",
+        "stage_changed --deal-id D-3 --stage negotiation --effective 2026-04-01",
+        message="revledger: deal D-3 is lost; record deal_reopened before you change its stage.",
+    ),
+    rec(
+        "record-stage-outside-pipeline",
+        "stage_changed --deal-id D-1 --stage won",
+        message=f"revledger: field 'stage' = 'won': is not a stage of the configured pipeline "
+        f"({PIPELINE}).",
+    ),
+    rec(
+        "record-deal-updated-without-fields",
+        "deal_updated --deal-id D-1",
+        message="revledger: deal_updated needs at least one of amount, expected_close, "
+        "forecast_category, probability, owner, segment.",
+    ),
+    rec(
+        "record-probability-above-one",
+        "deal_updated --deal-id D-1 --probability 1.01",
+        message="revledger: field 'probability' = '1.01': must be between 0 and 1.",
+    ),
+    rec(
+        "record-forecast-best-case-below-commit",
+        "forecast_submitted --period 2026-Q3 --commit 250000 --best-case 200000",
+        message="revledger: field 'best_case' = '200000': must not be below commit (250000).",
+    ),
+    rec(
+        "record-phi-email-in-reason",
+        "deal_lost --deal-id D-1 --reason 'champion left, ask j.smith@hospital.org'",
+        expect=("revledger: field 'reason': looks like an e-mail address",),
+        secret="j.smith@hospital.org",
+    ),
+    rec(
+        "record-phi-ssn-in-reason",
+        "churn --account-id A-2 --reason 'member SSN on file'",
+        expect=("revledger: field 'reason': looks like a social security number",),
+        secret="member SSN",
+    ),
+    rec(
+        "record-go-live-twice",
+        "go_live --account-id A-2 --deal-id D-2 --effective 2026-04-01",
+        message="revledger: deal D-2 is already live for account A-2.",
+    ),
+    rec(
+        "record-retraction-leaving-later-event-invalid",
+        f"event_retracted --retracts {E_SIGNED_D2} --reason 'signed in error'",
+        expect=("retracting that contract_signed (seq 5) would leave the later go_live (seq 6)",),
+    ),
+    rec(
+        "record-unknown-type",
+        "deal_won",
+        code=EXIT_USAGE,
+        message="revledger: No such command 'deal_won'. (Did you mean one of: 'deal_lost', "
+        "'deal_opened', 'deal_reopened'?) (see `revledger record --help`)",
+    ),
+    rec(
+        "record-unknown-option",
+        "deal_lost --deal-id D-1 --colour red",
+        code=EXIT_USAGE,
+        expect=(
+            "revledger: No such option '--colour'",
+            "? (see `revledger record deal_lost --help`)",
+        ),
+    ),
+    rec(
+        "record-missing-required-option",
+        "deal_opened --deal-id D-9",
+        code=EXIT_USAGE,
+        expect=("revledger: Missing option '--account-id'.",),
+    ),
+    rec(
+        "record-choice-outside-list",
+        "security_review_started --deal-id D-1 --framework iso27001",
+        code=EXIT_USAGE,
+        expect=("Invalid value for '--framework': 'iso27001' is not one of",),
+    ),
+    # -- other commands -------------------------------------------------------------------------
+    cmd(
+        "log-unknown-type",
+        "log --type nope",
+        code=EXIT_VALIDATION,
+        expect=("revledger: option '--type' = 'nope': is not an event type; known types: churn,",),
+    ),
+    cmd(
+        "log-bad-from-date",
+        "log --from 2026-13-01",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--from' = '2026-13-01': is not a real calendar date "
+        "(month must be in 1..12).",
+    ),
+    cmd(
+        "log-bad-known-at",
+        "log --known-at yesterday",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--known-at' = 'yesterday': is not a date (YYYY-MM-DD) or an "
+        "RFC 3339 instant.",
+    ),
+    cmd("init-twice", "init", code=EXIT_CONFLICT, expect=("is already initialised",)),
+    cmd(
+        "restore-into-non-empty-ledger",
+        "import --restore {export}",
+        code=EXIT_CONFLICT,
+        message="revledger: restore needs an empty ledger: this one already has events "
+        "(restore into a new --db without running init).",
+    ),
+    cmd(
+        "restore-with-dry-run",
+        "import --restore --dry-run {export}",
+        code=EXIT_USAGE,
+        message="revledger: --restore and --dry-run cannot be combined.",
+    ),
+    cmd(
+        "import-missing-file",
+        "import {missing_file}",
+        code=EXIT_USAGE,
+        expect=("revledger: Invalid value for 'FILE':", "does not exist."),
+    ),
+    cmd(
+        "db-is-a-missing-sqlite-file",
+        "log",
+        code=EXIT_STORAGE,
+        db="missing_sqlite",
+        expect=("revledger: there is no ledger at ", "missing.db; run `revledger init` or point"),
+    ),
+    cmd(
+        "db-without-a-ledger",
+        "import {good_file}",
+        code=EXIT_STORAGE,
+        db="no_ledger",
+        expect=(" is not a ",),
+    ),
+]
+
+
+# -- running ---------------------------------------------------------------------------------------
+def invoke(db: str, *argv: str) -> Result:
+    """Run `revledger --db DB argv…` through click's runner (stderr kept apart)."""
+    return CliRunner().invoke(cli, ["--db", db, *argv], prog_name="revledger")
+
+
+def head_of(db: str) -> tuple[int, str]:
+    """Return the ledger's head (seq, hash)."""
+    with LedgerStore.open(db) as store:
+        head = store.head()
+    return head.seq, head.hash
+
+
+def write_lines(path: Path, lines: list[Line]) -> Path:
+    """Write import lines (dicts as JSON, strings verbatim) to `path`."""
+    text = "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def assert_one_clear_line(result: Result, code: int) -> str:
+    """Assert the documented failure shape; return the message line (without its newline)."""
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    err = result.stderr
+    assert err.startswith("revledger: "), err
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    line = err.rstrip("\n")
+    assert line.endswith((".", "?", ")")), line
+    assert "?." not in line and "?)." not in line, line
+    return line
+
+
+@pytest.fixture
+def ledger(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """An initialised ledger with the SEED events: open, won-and-live, lost, signed, retracted."""
+    assert_ok(invoke(db_url, "init"))
+    assert_ok(invoke(db_url, "import", str(write_lines(tmp_path / "seed.jsonl", list(SEED)))))
+    assert head_of(db_url)[0] == 1 + len(SEED)
+    yield db_url
+
+
+def assert_ok(result: Result) -> None:
+    assert result.exit_code == 0, (result.exit_code, result.output)
+
+
+def _resolve_db(case: Case, ledger: str, db_url: str, tmp_path: Path) -> str:
+    if case.db == "missing_sqlite":
+        return str(tmp_path / "missing.db")
+    if case.db == "no_ledger":
+        if db_url.startswith("postgresql"):
+            return pg_schema_url(f"rl_absent_{uuid.uuid4().hex[:12]}")
+        notes = tmp_path / "notes.txt"
+        notes.write_text("not a database\n", encoding="utf-8")
+        return str(notes)
+    return ledger
+
+
+def _resolve_argv(case: Case, db: str, tmp_path: Path) -> list[str]:
+    if case.line is not None:
+        path = write_lines(tmp_path / "input.jsonl", [GOOD_BEFORE, case.line, GOOD_AFTER])
+        return ["import", str(path)]
+    if case.raw is not None:
+        path = tmp_path / "input.jsonl"
+        path.write_bytes(case.raw)
+        return ["import", str(path)]
+    argv = list(case.argv)
+    for i, arg in enumerate(argv):
+        if arg == "{export}":
+            export = tmp_path / "export.jsonl"
+            assert_ok(invoke(db, "export", "--output", str(export)))
+            argv[i] = str(export)
+        elif arg == "{missing_file}":
+            argv[i] = str(tmp_path / "no-such-file.jsonl")
+        elif arg == "{good_file}":
+            argv[i] = str(write_lines(tmp_path / "good.jsonl", [GOOD_BEFORE]))
+    return argv
+
+
+# -- the tests -------------------------------------------------------------------------------------
+def test_the_table_is_large_and_has_unique_ids() -> None:
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids))
+    assert len(CASES) >= 30
+    assert sum(1 for c in CASES if c.line is not None) >= 30
+    assert sum(1 for c in CASES if c.argv[:1] == ("record",)) >= 10
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_clear_line_and_writes_nothing(
+    case: Case, ledger: str, db_url: str, tmp_path: Path
+) -> None:
+    before = head_of(ledger)
+    db = _resolve_db(case, ledger, db_url, tmp_path)
+    argv = _resolve_argv(case, ledger, tmp_path)
+
+    line = assert_one_clear_line(invoke(db, *argv), case.code)
+
+    if case.message is not None:
+        assert line == case.message
+    for fragment in case.expect:
+        assert fragment in line, (fragment, line)
+    if case.secret is not None:
+        assert case.secret not in line
+        assert case.secret.strip() not in line
+    assert head_of(ledger) == before, "a rejected input must write nothing"
+    if case.db == "missing_sqlite":
+        assert not Path(db).exists(), "opening a missing ledger must not create one"
+
+
+def test_a_bad_line_after_many_good_ones_writes_none_of_them(ledger: str, tmp_path: Path) -> None:
+    good = [{**GOOD_BEFORE, "deal_id": f"D-{n}", "account_id": f"A-{n}"} for n in range(100, 140)]
+    bad = at("contract_signed", deal_id="D-139", arr="-1")
+    path = write_lines(tmp_path / "batch.jsonl", [*good, bad])
+    before = head_of(ledger)
+
+    line = assert_one_clear_line(invoke(ledger, "import", str(path)), EXIT_VALIDATION)
+
+    assert line == "revledger: line 41: field 'arr' = '-1': must not be negative."
+    assert head_of(ledger) == before
+    result = invoke(ledger, "log", "--deal", "D-100", "--format", "json")
+    assert_ok(result)
+    assert json.loads(result.stdout)["rows"] == []
+
+
+def test_the_good_lines_and_options_alone_are_accepted(ledger: str, tmp_path: Path) -> None:
+    """The harness can fail: the lines around each bad one, and a plain record, do append."""
+    seq, _ = head_of(ledger)
+    path = write_lines(tmp_path / "good.jsonl", [GOOD_BEFORE, GOOD_AFTER])
+    assert_ok(invoke(ledger, "import", str(path)))
+    assert head_of(ledger)[0] == seq + 2
+    result = invoke(
+        ledger, "record", "expansion", "--account-id", "A-2", "--arr", "1200.50",
+        "--effective", "2026-04-01",
+    )  # fmt: skip
+    assert_ok(result)
+    assert result.stderr == ""
+    assert head_of(ledger)[0] == seq + 3
+
+
+def test_a_rejected_line_can_be_fixed_and_imported(ledger: str, tmp_path: Path) -> None:
+    """The message points at the fault: correcting that one value makes the import succeed."""
+    bad = at("expansion", account_id="A-2", arr="-5")
+    path = write_lines(tmp_path / "fix.jsonl", [GOOD_BEFORE, bad, GOOD_AFTER])
+    line = assert_one_clear_line(invoke(ledger, "import", str(path)), EXIT_VALIDATION)
+    assert line == "revledger: line 2: field 'arr' = '-5': must not be negative."
+    seq, _ = head_of(ledger)
+    write_lines(path, [GOOD_BEFORE, {**bad, "arr": "5"}, GOOD_AFTER])
+    assert_ok(invoke(ledger, "import", str(path)))
+    assert head_of(ledger)[0] == seq + 3
