@@ -312,21 +312,26 @@ class RuleBook:
                     deal_ids.add(e.deal_id)
             elif isinstance(e, EventRetracted):
                 target_ids.add(e.retracts)
-        self._load_targets(target_ids - self._by_id.keys())
+        # Set differences are written as comprehensions: `set - dict.keys()` walks the whole
+        # dict, which made admitting a large batch quadratic.
+        self._load_targets({t for t in target_ids if t not in self._by_id})
         for f in (self._by_id[t] for t in target_ids if t in self._by_id):
             if isinstance(f.event, DealEvent):
                 deal_ids.add(f.event.deal_id)
             if f.account_id:
                 account_ids.add(f.account_id)
-        self._load_deals(deal_ids - self._deals.facts.keys())
+        self._load_deals({d for d in deal_ids if d not in self._deals.facts})
         for did in deal_ids:
             acct = self._deals.tail[did].account_id
             if acct:
                 account_ids.add(acct)
-        self._load_accounts(account_ids - self._accounts.facts.keys())
-        missing = streams - self._versions.keys()
+        self._load_accounts({a for a in account_ids if a not in self._accounts.facts})
+        missing = {s for s in streams if s not in self._versions}
         if missing:
-            self._versions.update(self._source.stream_versions(missing))
+            found = self._source.stream_versions(missing)
+            # Absent streams are at version 0; remember that too, so that admitting the first
+            # event of a new stream does not look it up again, one query per new stream.
+            self._versions.update({s: found.get(s, 0) for s in missing})
 
     def _load_targets(self, ids: set[str]) -> None:
         if ids:
