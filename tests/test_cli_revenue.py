@@ -1,0 +1,245 @@
+"""Revenue commands on the sample ledger: exact output in each format."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import cli
+
+SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "sample-ledger.jsonl"
+CLOCK = datetime(2026, 11, 2, 15, 4, 5, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> list[datetime]:
+    """The current time of the ledger under test; tests may move it forward."""
+    return [CLOCK]
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, db_url: str, clock: list[datetime]):
+    for where in ("ledger.store.store", "ledger.operations", "queries.revenue"):
+        monkeypatch.setattr(f"{where}.utc_now", lambda: clock[0])
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--db", db_url, *args])
+
+    assert invoke("init").exit_code == 0
+    assert invoke("import", str(SAMPLE)).exit_code == 0
+    return invoke
+
+
+def _head(run) -> str:
+    return str(json.loads(run("verify", "--format", "json").stdout)["rows"][0]["head_hash"])
+
+
+def _footer(run, metric: str, definition: str, options: str | None, as_of: str) -> str:
+    lines = [f"metric: {metric}", f"definition: {definition}"]
+    if options:
+        lines.append(f"options: {options}")
+    lines += [
+        f"as_of: {as_of}",
+        "known_at: 2026-11-02T15:04:05.123456Z",
+        f"head: seq 43, hash {_head(run)}",
+        "currency: USD",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_arr_table(run) -> None:
+    out = run("arr", "--as-of", "2026-06-30", "--by", "segment")
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout == (
+        "ARR as of 2026-06-30 (known at 2026-11-02T15:04:05.123456Z; head seq 43)\n"
+        "\n"
+        "group          accounts         ARR     backlog  projected churn        CARR\n"
+        "-------------  --------  ----------  ----------  ---------------  ----------\n"
+        "health_system         1  260,000.00  110,000.00             0.00  370,000.00\n"
+        "payer                 1  150,000.00        0.00             0.00  150,000.00\n"
+        "life_sciences         1   60,000.00        0.00        60,000.00        0.00\n"
+        "clinic                1   48,000.00        0.00             0.00   48,000.00\n"
+        "total                 4  518,000.00  110,000.00        60,000.00  568,000.00\n"
+        "\n" + _footer(run, "arr", "revledger.arr/1", "by segment", "2026-06-30")
+    )
+
+
+def test_arr_json(run) -> None:
+    doc = json.loads(run("arr", "--as-of", "2026-06-30", "--format", "json").stdout)
+    assert doc == {
+        "meta": {
+            "metric": "arr",
+            "definition": "revledger.arr/1",
+            "options": {"by": None},
+            "as_of": "2026-06-30",
+            "known_at": "2026-11-02T15:04:05.123456Z",
+            "head": {"seq": 43, "hash": _head(run)},
+            "currency": "USD",
+        },
+        "rows": [
+            {
+                "key": "total",
+                "accounts": 4,
+                "arr": "518000",
+                "backlog": "110000",
+                "projected_churn": "60000",
+                "carr": "568000",
+            }
+        ],
+    }
+
+
+def test_arr_csv(run) -> None:
+    out = run("arr", "--as-of", "2025-12-31", "--by", "channel", "--format", "csv")
+    assert out.stdout == (
+        "key,accounts,arr,backlog,projected_churn,carr\n"
+        "direct,2,260000,150000,0,410000\n"
+        "partner:veeva,1,90000,0,90000,0\n"
+        "partner:epic,1,48000,0,0,48000\n"
+        "total,4,398000,150000,90000,458000\n"
+    )
+
+
+def test_the_same_question_gives_the_same_bytes(run) -> None:
+    first = run("nrr", "--as-of", "2026-06-30", "--format", "json").stdout
+    run("rebuild")
+    assert run("nrr", "--as-of", "2026-06-30", "--format", "json").stdout == first
+
+
+def test_movements_table(run) -> None:
+    out = run("movements", "--from", "2025-06-30", "--to", "2026-06-30")
+    assert out.stdout == (
+        "ARR movements from 2025-06-30 as of 2026-06-30 "
+        "(known at 2026-11-02T15:04:05.123456Z; head seq 43)\n"
+        "\n"
+        "group   start ARR         new  reactivation  expansion  contraction  churn     end ARR\n"
+        "-----  ----------  ----------  ------------  ---------  -----------  -----  ----------\n"
+        "total  296,000.00  210,000.00          0.00  12,000.00         0.00   0.00  518,000.00\n"
+        "\n" + _footer(run, "movements", "revledger.movements/1", "start 2025-06-30", "2026-06-30")
+    )
+
+
+def test_movements_by_account_csv_sums_to_the_total(run) -> None:
+    out = run(
+        "movements",
+        "--from",
+        "2025-12-31",
+        "--to",
+        "2026-12-31",
+        "--by",
+        "account",
+        "--format",
+        "csv",
+    )
+    lines = out.stdout.splitlines()
+    assert lines[0] == "key,start,new,reactivation,expansion,contraction,churn,end"
+    assert lines[1:] == [
+        "A-MERCY,260000,0,0,0,0,0,260000",
+        "A-NORTHWIND,0,150000,0,0,0,0,150000",
+        "A-LAKESIDE,48000,0,0,0,0,0,48000",
+        "A-HELIX,90000,0,0,0,0,90000,0",
+        "total,398000,150000,0,0,0,90000,458000",
+    ]
+
+
+def test_nrr_table_and_json(run) -> None:
+    out = run("nrr", "--as-of", "2026-06-30")
+    assert out.stdout.splitlines()[2:5] == [
+        "group  accounts       start         end    retained     NRR     GRR",
+        "-----  --------  ----------  ----------  ----------  ------  ------",
+        "total         2  296,000.00  308,000.00  296,000.00  104.1%  100.0%",
+    ]
+    doc = json.loads(
+        run("nrr", "--as-of", "2026-06-30", "--window", "1q", "--format", "json").stdout
+    )
+    assert doc["meta"]["options"] == {
+        "window": "1q",
+        "basis": "arr",
+        "start": "2026-03-30",
+        "by": None,
+    }
+    assert doc["rows"] == [
+        {
+            "key": "total",
+            "accounts": 4,
+            "start": "518000",
+            "end": "518000",
+            "retained": "518000",
+            "nrr": "1.0000",
+            "grr": "1.0000",
+        }
+    ]
+
+
+def test_nrr_on_carr_counts_the_churn_notice(run) -> None:
+    doc = json.loads(
+        run(
+            "nrr", "--as-of", "2026-06-30", "--basis", "carr", "--window", "1q", "--format", "json"
+        ).stdout
+    )
+    [row] = doc["rows"]
+    # Mercy's CARR includes its pending 110k; Helix's CARR is 0 once its churn is known.
+    assert (row["start"], row["end"]) == ("568000", "568000")
+
+
+def test_cohorts_table(run) -> None:
+    out = run("cohorts", "--as-of", "2026-06-30")
+    assert out.stdout.splitlines()[2:8] == [
+        "cohort   accounts  first-period ARR      +0      +1      +2      +3      +4      +5",
+        "-------  --------  ----------------  ------  ------  ------  ------  ------  ------",
+        "2025-Q1         1         36,000.00  100.0%  100.0%  133.3%  133.3%  133.3%  133.3%",
+        "2025-Q2         1        260,000.00  100.0%  100.0%  100.0%  100.0%  100.0%       -",
+        "2025-Q3         1         90,000.00  100.0%  100.0%   66.7%   66.7%       -       -",
+        "2026-Q1         1        150,000.00  100.0%  100.0%       -       -       -       -",
+    ]
+    doc = json.loads(run("cohorts", "--as-of", "2026-06-30", "--format", "json").stdout)
+    assert doc["rows"][2] == {
+        "cohort": "2025-Q3",
+        "accounts": 1,
+        "start_arr": "90000",
+        "revenue": ["1.0000", "1.0000", "0.6667", "0.6667"],
+        "logos": ["1.0000", "1.0000", "1.0000", "1.0000"],
+        "arr": ["90000", "90000", "60000", "60000"],
+    }
+
+
+def test_known_at_before_a_late_event(run, tmp_path: Path, clock: list[datetime]) -> None:
+    late = tmp_path / "late.jsonl"
+    late.write_text(
+        '{"type":"expansion","effective_at":"2026-05-01","account_id":"A-MERCY","arr":"40000"}\n',
+        encoding="utf-8",
+    )
+    before = json.loads(run("arr", "--as-of", "2026-06-30", "--format", "json").stdout)
+    clock[0] = datetime(2026, 11, 20, tzinfo=UTC)
+    assert run("import", str(late)).exit_code == 0
+    now = json.loads(run("arr", "--as-of", "2026-06-30", "--format", "json").stdout)
+    then = json.loads(
+        run(
+            "arr",
+            "--as-of",
+            "2026-06-30",
+            "--known-at",
+            "2026-11-02T15:04:05.123456Z",
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert now["rows"][0]["arr"] == "558000"
+    assert then["rows"] == before["rows"]
+    assert then["meta"]["head"] == before["meta"]["head"]
+
+
+def test_bad_window_and_dates_are_usage_mistakes(run) -> None:
+    bad = run("nrr", "--window", "12 months")
+    assert (bad.exit_code, bad.stderr) == (
+        3,
+        "revledger: option '--window' = '12 months': is not a window such as 12m, 3m, 1q, 1y "
+        "or 90d.\n",
+    )
+    order = run("movements", "--from", "2026-07-01", "--to", "2026-06-30")
+    assert order.exit_code == 3 and "must not be after --to (2026-06-30)" in order.stderr
+    assert run("arr", "--as-of", "2026-02-30").exit_code == 3
