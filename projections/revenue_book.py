@@ -40,7 +40,7 @@ from projections.account_timeline import (
 )
 from projections.logged import LoggedEvent, known_by
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
@@ -58,7 +58,9 @@ class RevenueBook:
 
     def __init__(self) -> None:
         self.absorbed_seq = 0
-        self.deals: dict[str, list[str | None]] = {}  # deal -> [account, segment, channel]
+        # deal -> [account, channel, [[seq, segment], ...]]: the segment as it changed in seq
+        # order, so a view of a log prefix groups by the segment known then.
+        self.deals: dict[str, list[Any]] = {}
         self.accounts: dict[str, list[RevenueFact]] = {}
         self._by_event: dict[str, str] = {}  # event_id -> account of a revenue fact
         self._timelines: dict[str, AccountTimeline] = {}
@@ -76,13 +78,13 @@ class RevenueBook:
     def _absorb_one(self, e: LoggedEvent) -> None:
         p = e.payload
         if isinstance(p, DealOpened):
-            self.deals[p.deal_id] = [p.account_id, p.segment, p.channel]
+            self.deals[p.deal_id] = [p.account_id, p.channel, [[e.seq, p.segment]]]
         elif isinstance(p, DealUpdated) and p.segment is not None and p.deal_id in self.deals:
-            self.deals[p.deal_id][1] = p.segment
+            self.deals[p.deal_id][2].append([e.seq, p.segment])
         elif isinstance(p, ContractSigned):
             account = p.account_id or self._deal_account(p.deal_id)
             if p.deal_id not in self.deals:
-                self.deals[p.deal_id] = [account, None, None]
+                self.deals[p.deal_id] = [account, None, [[e.seq, None]]]
             self._file(
                 account, RevenueFact(e.effective_at, e.seq, SIGNED, p.deal_id, p.arr, e.event_id)
             )
@@ -118,7 +120,7 @@ class RevenueBook:
             raise ValueError(
                 f"contract for deal {deal_id} names no account and the deal is unknown"
             )
-        return info[0]
+        return str(info[0])
 
     def _file(self, account: str, fact: RevenueFact) -> None:
         facts = self.accounts.setdefault(account, [])
@@ -131,12 +133,18 @@ class RevenueBook:
         self._timelines.pop(account, None)
 
     # -- views ------------------------------------------------------------------------------
-    def _attributes(self, facts: list[RevenueFact]) -> tuple[str | None, str | None]:
-        """Return (segment, channel) of the account: those of its first signed deal."""
+    def _attributes(
+        self, facts: list[RevenueFact], upto_seq: int | None
+    ) -> tuple[str | None, str | None]:
+        """Return (segment, channel) of the account: those of its first signed deal.
+
+        The segment is the deal's latest as of the log prefix ending at `upto_seq`.
+        """
         for f in facts:
             if f.kind == SIGNED and f.deal_id in self.deals:
-                _account, segment, channel = self.deals[f.deal_id]
-                return segment, channel
+                _account, channel, segments = self.deals[f.deal_id]
+                known = [seg for seq, seg in segments if upto_seq is None or seq <= upto_seq]
+                return (known[-1] if known else None), channel
         return None, None
 
     def timeline(self, account: str, upto_seq: int | None = None) -> AccountTimeline:
@@ -151,7 +159,7 @@ class RevenueBook:
 
     def _fold(self, account: str, upto_seq: int | None) -> AccountTimeline:
         facts = [f for f in self.accounts[account] if f.counts_at(upto_seq)]
-        segment, channel = self._attributes(facts)
+        segment, channel = self._attributes(facts, upto_seq)
         return fold_account(account, facts, segment=segment, channel=channel)
 
     def view(self, upto_seq: int | None = None) -> RevenueView:
