@@ -1,0 +1,771 @@
+"""Hypothesis strategies that generate random, valid ledger histories as JSON import lines.
+
+`ledgers()` draws a `GeneratedLedger`: a list of import-line dicts (ready for `json.dumps`)
+that a fresh ledger accepts in full, in one batch or split into several. The first line
+configures the ledger (default or custom pipeline, a time zone); the others cover the whole
+catalog: deals opened, moved forward and backward, updated, lost, reopened and won (with or
+without a prior `deal_opened`), buyer personas, security reviews, go-lives, expansions,
+contractions, churn and re-signing after churn, quotas, forecast calls, reconfigurations, and
+retractions of earlier events.
+
+How validity is kept. The rules (`ledger.rules`) are judged per stream in business order
+`(effective_at, seq)`, and the log is appended in line order, so every prefix of the lines must
+be valid in business order. The generator keeps a small model of the rule state and one clock
+per *entity*: each deal (its stream), and each account (its stream plus the contracts signed
+for it). A new event of an entity is effective at or after that entity's clock, so within an
+entity line order equals business order and the model can apply events as it emits them.
+Entities are independent in valid time: a new deal or account starts anywhere in the horizon,
+so many events are backdated relative to events generated before them (`backdated` counts
+them), and equal instants occur, so ties are broken by seq. Retractions are generated only
+where the rest of the stream stays valid: events that change no rule state (personas,
+security reviews, deal updates, quotas, forecasts, a non-last configuration) and events that
+are the latest of their entity (an expansion, a contraction, a `deal_lost`), whose effect the
+model then undoes.
+
+Every event carries an explicit `event_id` (a UUID, sometimes written in upper case), so
+retractions can name their target. No two events share their content (type, effective_at and
+payload), so each line's derived idempotency key is its own.
+
+`new_events()` parses the lines the way `revledger import` does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from hypothesis import strategies as st
+
+from ledger.envelope import NewEvent
+from ledger.jsonl import ImportParser
+from ledger.timeutil import start_of_day, zone
+
+Line = dict[str, Any]
+"""One import line: `type`, `effective_at`, `event_id` and the payload fields."""
+
+T = TypeVar("T")
+
+DEFAULT_STAGE_NAMES: tuple[str, ...] = (
+    "qualification",
+    "discovery",
+    "demo",
+    "clinical_validation",
+    "security_review",
+    "legal_review",
+    "negotiation",
+)
+CUSTOM_STAGE_POOL: tuple[str, ...] = (
+    "lead",
+    "intro_call",
+    "pilot",
+    "value_case",
+    "procurement",
+    "redlines",
+    "board_approval",
+)
+PERSONAS: tuple[str, ...] = (
+    "cmio",
+    "cfo",
+    "cio",
+    "it_security",
+    "legal",
+    "procurement",
+    "clinical_champion",
+)
+SEGMENTS: tuple[str, ...] = ("health_system", "payer", "physician_group", "life_sciences")
+CHANNELS: tuple[str, ...] = ("direct", "partner:epic", "partner:oracle_health")
+FRAMEWORKS: tuple[str, ...] = ("hitrust", "soc2", "hecvat", "custom")
+FORECAST_CATEGORIES: tuple[str, ...] = ("pipeline", "best_case", "commit", "omitted")
+OWNERS: tuple[str, ...] = ("ana.ruiz", "Zoë Kowalski", "rep-17", "北村 健")
+REASONS: tuple[str, ...] = (
+    "chose a competitor",
+    "budget frozen until next fiscal year",
+    "recorded against the wrong deal",
+    "duplicate of a CRM entry",
+    "clinical leadership changed",
+)
+TIMEZONES: tuple[str, ...] = ("UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata")
+CURRENCIES: tuple[str, ...] = ("USD", "EUR", "GBP")
+OFFSETS: tuple[timedelta, ...] = tuple(timedelta(minutes=m) for m in (0, -300, -480, 60, 330, 540))
+
+EPOCH = datetime(2023, 1, 1, tzinfo=UTC)
+"""Valid time of generated histories starts here…"""
+HORIZON_DAYS = 3 * 365
+"""…and a new deal, account or ledger event lands anywhere in this many days after it."""
+STEP_DAYS = 60
+"""An entity's next event is at most this many days (plus a day) after its previous one."""
+
+
+# -- the generated history ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class DealOutcome:
+    """A deal at the end of the history (in business order, all retractions applied)."""
+
+    deal_id: str
+    account_id: str
+    opened: bool
+    status: str
+    """`open`, `won` or `lost`."""
+    stage: str | None
+
+
+@dataclass(frozen=True)
+class AccountOutcome:
+    """An account at the end of the history (in business order, all retractions applied)."""
+
+    account_id: str
+    live: Decimal
+    pending: Mapping[str, Decimal]
+    """ARR of contracts signed and not yet live, by deal."""
+    churned: bool
+    reactivated: bool
+    """A contract was signed for the account after it churned."""
+
+
+@dataclass(frozen=True)
+class GeneratedLedger:
+    """A valid history as import lines, and what the model knows about its end state."""
+
+    lines: list[Line]
+    timezone: str
+    """The time zone in which the first line's bare dates are read."""
+    stage_names: tuple[str, ...]
+    deals: Mapping[str, DealOutcome]
+    accounts: Mapping[str, AccountOutcome]
+    retracted: frozenset[str]
+    """Event ids named by the history's retractions."""
+    backdated: int
+    """How many events are effective before some event of an earlier line."""
+
+    def json_lines(self) -> list[str]:
+        """Return the lines as JSON text, one object per line."""
+        return [json.dumps(line, ensure_ascii=False) for line in self.lines]
+
+    def event_ids(self) -> list[str]:
+        """Return each line's event id, in canonical (lower-case) form."""
+        return [str(uuid.UUID(line["event_id"])) for line in self.lines]
+
+    def types(self) -> list[str]:
+        """Return each line's event type."""
+        return [str(line["type"]) for line in self.lines]
+
+    def new_events(
+        self, *, actor: str = "test", source_name: str = "generated.jsonl"
+    ) -> list[NewEvent]:
+        """Return the lines parsed as `revledger import` would (see `new_events`)."""
+        return new_events(self.lines, timezone=self.timezone, actor=actor, source_name=source_name)
+
+
+def new_events(
+    lines: Sequence[Mapping[str, Any]],
+    *,
+    timezone: str = "UTC",
+    actor: str = "test",
+    source_name: str = "generated.jsonl",
+    start_line: int = 1,
+) -> list[NewEvent]:
+    """Return `NewEvent`s parsed from import-line dicts with `ledger.jsonl.ImportParser`.
+
+    `timezone` is the zone bare dates are read in until a `ledger_configured` line changes it.
+    Parse a history in one go even when it is appended in several batches: the parser carries
+    the time zone from line to line.
+    """
+    parser = ImportParser(timezone=timezone, actor=actor, source_name=source_name)
+    return [
+        parser.parse(json.dumps(dict(line), ensure_ascii=False), n)
+        for n, line in enumerate(lines, start=start_line)
+    ]
+
+
+# -- the model ---------------------------------------------------------------------------------
+@dataclass
+class _Deal:
+    deal_id: str
+    account_id: str
+    opened: bool
+    status: str
+    stage: str | None
+    clock: datetime
+    last_id: str | None = None
+
+
+@dataclass
+class _Account:
+    account_id: str
+    live: Decimal = Decimal(0)
+    pending: dict[str, Decimal] = field(default_factory=dict)
+    clock: datetime | None = None
+    last_id: str | None = None
+    churned: bool = False
+    reactivated: bool = False
+
+
+@dataclass(frozen=True)
+class _Emitted:
+    event_id: str
+    type: str
+    deal_id: str | None = None
+    account_id: str | None = None
+    arr: Decimal | None = None
+
+
+def _cents(n: int) -> Decimal:
+    return Decimal(n) / 100
+
+
+def _key_value(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_key_value(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _key_value(v)) for k, v in value.items()))
+    return value
+
+
+class _Builder:
+    """Draws one history step by step, keeping the rule state of every entity."""
+
+    def __init__(
+        self, draw: Callable[[st.SearchStrategy[Any]], Any], *, max_deals: int, max_accounts: int
+    ) -> None:
+        self.draw = draw
+        self.max_deals = max_deals
+        self.max_accounts = max_accounts
+        self.salt: uuid.UUID = draw(st.uuids(version=4))
+        self.lines: list[Line] = []
+        self.deals: dict[str, _Deal] = {}
+        self.accounts: dict[str, _Account] = {}
+        self.emitted: dict[str, _Emitted] = {}
+        self.retracted: set[str] = set()
+        self.configs: list[str] = []
+        self.contents: set[Any] = set()
+        self.latest: datetime | None = None
+        self.backdated = 0
+        self.tz = "UTC"
+        self.stages: tuple[str, ...] = DEFAULT_STAGE_NAMES
+        self.custom_stages: list[dict[str, str]] | None = None
+
+    # -- drawing helpers -----------------------------------------------------------------------
+    def pick(self, options: Sequence[T]) -> T:
+        """Return one of `options` (shrinking towards the first)."""
+        index: int = self.draw(st.integers(0, len(options) - 1))
+        return options[index]
+
+    def flag(self) -> bool:
+        return bool(self.draw(st.booleans()))
+
+    def money(self, low_cents: int, high_cents: int) -> Decimal:
+        return _cents(self.draw(st.integers(low_cents, high_cents)))
+
+    def money_json(self, amount: Decimal) -> str | int:
+        """Return `amount` spelled as an import file might: `"1200.5"`, `"1200.50"` or 1200."""
+        style = self.pick(("plain", "two_places", "integer"))
+        if style == "integer" and amount == amount.to_integral_value():
+            return int(amount)
+        if style == "two_places":
+            return format(amount.quantize(Decimal("0.01")), "f")
+        return format(amount.normalize(), "f") if amount else "0"
+
+    def when(self, lower: datetime | None) -> tuple[datetime, str]:
+        """Return an instant at or after `lower` (anywhere in the horizon if None) and its text.
+
+        The text is a bare date (start of that day in the current parse time zone), an instant
+        in UTC (`…Z`), or an instant with a UTC offset.
+        """
+        base = lower if lower is not None else EPOCH
+        span = STEP_DAYS if lower is not None else HORIZON_DAYS
+        days = self.draw(st.integers(0, span))
+        style = self.pick(("date", "utc", "offset"))
+        if style == "date":
+            tz = zone(self.tz)
+            d: date = (base.astimezone(tz) + timedelta(days=days)).date()
+            instant = start_of_day(d, self.tz)
+            if instant < base:
+                d += timedelta(days=1)
+                instant = start_of_day(d, self.tz)
+            return instant, d.isoformat()
+        instant = base + timedelta(days=days, seconds=self.draw(st.integers(0, 86_399)))
+        return instant, self.instant_text(instant, style)
+
+    def instant_text(self, instant: datetime, style: str) -> str:
+        if style == "utc":
+            return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        offset = self.pick(OFFSETS)
+        return instant.astimezone(timezone(offset)).isoformat(timespec="seconds")
+
+    # -- emitting ------------------------------------------------------------------------------
+    def emit(
+        self,
+        type_name: str,
+        payload: dict[str, Any],
+        lower: datetime | None,
+        *,
+        deal_id: str | None = None,
+        account_id: str | None = None,
+        arr: Decimal | None = None,
+        at: date | None = None,
+    ) -> tuple[str, datetime]:
+        """Append one line at or after `lower`; return its event id and effective instant.
+
+        `at` fixes the effective date instead. `payload` holds model values (Decimal money,
+        date objects); they are spelled out here.
+        """
+        if at is not None:
+            instant, text = start_of_day(at, self.tz), at.isoformat()
+        else:
+            instant, text = self.when(lower)
+        content = tuple(sorted((k, _key_value(v)) for k, v in payload.items()))
+        while (type_name, instant, content) in self.contents:
+            instant += timedelta(seconds=1)
+            text = self.instant_text(instant, "utc")
+        self.contents.add((type_name, instant, content))
+        if self.latest is not None and instant < self.latest:
+            self.backdated += 1
+        self.latest = instant if self.latest is None else max(self.latest, instant)
+
+        event_id = str(uuid.uuid5(self.salt, f"event-{len(self.lines)}"))
+        line: Line = {
+            "type": type_name,
+            "effective_at": text,
+            "event_id": event_id.upper() if self.draw(st.integers(0, 4)) == 0 else event_id,
+        }
+        for k, v in payload.items():
+            if isinstance(v, Decimal):
+                line[k] = self.money_json(v) if k != "probability" else format(v, "f")
+            elif isinstance(v, date):
+                line[k] = v.isoformat()
+            else:
+                line[k] = v
+        extra = self.draw(st.integers(0, 9))
+        if extra == 0:
+            line["idempotency_key"] = f"crm:{event_id}"
+        elif extra == 1:
+            line["actor"] = "crm-sync"
+        self.lines.append(line)
+        self.emitted[event_id] = _Emitted(event_id, type_name, deal_id, account_id, arr)
+        return event_id, instant
+
+    # -- the configuration ---------------------------------------------------------------------
+    def configure(self, *, first: bool) -> None:
+        payload: dict[str, Any] = {}
+        if first and self.flag():
+            names = self.draw(
+                st.lists(st.sampled_from(CUSTOM_STAGE_POOL), min_size=2, max_size=5, unique=True)
+            )
+            self.stages = tuple(names)
+            self.custom_stages = [
+                {
+                    "name": n,
+                    "probability": format(Decimal(i + 1) / (len(names) + 1), ".2f"),
+                    "forecast_category": self.pick(FORECAST_CATEGORIES[:3]),
+                }
+                for i, n in enumerate(names)
+            ]
+        if self.custom_stages is not None:
+            payload["stages"] = self.custom_stages
+        tz = self.pick(TIMEZONES)
+        if tz != "UTC" or self.flag():
+            payload["timezone"] = tz
+        if not first or self.flag():
+            payload["currency"] = self.pick(CURRENCIES)
+            payload["fiscal_year_start_month"] = self.draw(st.integers(1, 12))
+        # The first configuration precedes every other event in valid time too.
+        at = (EPOCH - timedelta(days=31)).date() if first else None
+        event_id, _ = self.emit("ledger_configured", payload, None, at=at)
+        self.configs.append(event_id)
+        self.tz = tz
+
+    # -- the actions ---------------------------------------------------------------------------
+    def actions(self) -> list[Callable[[], None]]:
+        """Return the actions that are valid in the current state (one event each)."""
+        acts: list[Callable[[], None]] = [self.quota_set, self.forecast_submitted]
+        deals = list(self.deals.values())
+        if len(self.deals) < self.max_deals:
+            acts += [self.deal_opened, self.deal_opened, self.sign_unopened_deal]
+        if deals:
+            acts += [self.deal_updated, self.persona_engaged, self.security_event]
+        if any(d.status == "open" for d in deals):
+            acts += [self.stage_changed, self.stage_changed, self.contract_signed, self.deal_lost]
+        if any(d.status == "lost" for d in deals):
+            acts.append(self.deal_reopened)
+        accounts = list(self.accounts.values())
+        if any(a.pending for a in accounts):
+            acts += [self.go_live, self.go_live]
+        if any(a.live > 0 for a in accounts):
+            acts += [self.expansion, self.expansion, self.contraction]
+        if any(a.live > 0 or a.pending for a in accounts):
+            acts.append(self.churn)
+        retractable = {self.emitted[c].type for c in self.retractable()}
+        if retractable:
+            acts.append(self.event_retracted)
+        if retractable & {"expansion", "contraction", "deal_lost", "ledger_configured"}:
+            acts.append(self.event_retracted)
+        if self.draw(st.integers(0, 4)) == 0:
+            acts.append(self.reconfigure)
+        return acts
+
+    def new_account_or_existing(self, *, prefer_churned: bool = False) -> _Account:
+        existing = sorted(self.accounts)
+        churned = [a for a in existing if self.accounts[a].churned]
+        if prefer_churned and churned:
+            return self.accounts[self.pick(churned)]
+        if existing and (len(existing) >= self.max_accounts or self.flag()):
+            return self.accounts[self.pick(existing)]
+        n = len(self.accounts) + 1
+        account_id = self.pick((f"A-{n:03d}", f"acme-health-{n}", f"Mercy Clinics {n}"))
+        account = _Account(account_id)
+        self.accounts[account_id] = account
+        return account
+
+    def new_deal_id(self) -> str:
+        n = len(self.deals) + 1
+        return str(self.pick((f"D-{n:04d}", f"opp:{n}", f"Renewal {n} FY")))
+
+    def deal(self, status: str | None = None) -> _Deal:
+        ids = sorted(d for d, m in self.deals.items() if status is None or m.status == status)
+        return self.deals[self.pick(ids)]
+
+    def touch_deal(self, deal: _Deal, event_id: str, instant: datetime) -> None:
+        deal.clock = instant
+        deal.last_id = event_id
+
+    def deal_opened(self) -> None:
+        account = self.new_account_or_existing(prefer_churned=self.flag())
+        deal_id = self.new_deal_id()
+        stage = self.pick(self.stages)
+        payload: dict[str, Any] = {
+            "deal_id": deal_id,
+            "account_id": account.account_id,
+            "stage": stage,
+            "amount": self.money(0, 250_000_000),
+            "expected_close": EPOCH.date() + timedelta(days=self.draw(st.integers(0, 1500))),
+        }
+        if self.flag():
+            payload["segment"] = self.pick(SEGMENTS)
+        if self.flag():
+            payload["channel"] = self.pick(CHANNELS)
+        if self.flag():
+            payload["owner"] = self.pick(OWNERS)
+        if self.flag():
+            payload["personas"] = self.draw(
+                st.lists(st.sampled_from(PERSONAS), max_size=3, unique=True)
+            )
+        event_id, instant = self.emit("deal_opened", payload, None, deal_id=deal_id)
+        deal = _Deal(deal_id, account.account_id, True, "open", stage, instant)
+        self.deals[deal_id] = deal
+        self.touch_deal(deal, event_id, instant)
+
+    def signature(self, deal: _Deal, account: _Account, *, name_account: bool) -> None:
+        lower = max(deal.clock, account.clock) if account.clock else deal.clock
+        arr = self.money(100, 300_000_000)
+        payload: dict[str, Any] = {"deal_id": deal.deal_id, "arr": arr}
+        if name_account:
+            payload["account_id"] = account.account_id
+        if self.flag():
+            payload["term_months"] = self.pick((12, 24, 36, 1, 120))
+        if self.flag():
+            payload["tcv"] = arr * self.draw(st.integers(1, 3))
+        if self.flag():
+            payload["baa_signed"] = self.flag()
+        if self.flag():
+            payload["standard_terms"] = self.flag()
+        event_id, instant = self.emit(
+            "contract_signed", payload, lower, deal_id=deal.deal_id, account_id=account.account_id
+        )
+        deal.status = "won"
+        self.touch_deal(deal, event_id, instant)
+        account.pending[deal.deal_id] = arr
+        account.clock, account.last_id = instant, event_id
+        if account.churned:
+            account.reactivated = True
+
+    def sign_unopened_deal(self) -> None:
+        account = self.new_account_or_existing(prefer_churned=self.flag())
+        deal_id = self.new_deal_id()
+        start = account.clock or EPOCH + timedelta(days=self.draw(st.integers(0, HORIZON_DAYS)))
+        deal = _Deal(deal_id, account.account_id, False, "open", None, start)
+        self.deals[deal_id] = deal
+        self.signature(deal, account, name_account=True)
+
+    def contract_signed(self) -> None:
+        deal = self.deal("open")
+        self.signature(deal, self.accounts[deal.account_id], name_account=self.flag())
+
+    def stage_changed(self) -> None:
+        deal = self.deal("open")
+        others = [s for s in self.stages if s != deal.stage]
+        stage = self.pick(others)
+        event_id, instant = self.emit(
+            "stage_changed",
+            {"deal_id": deal.deal_id, "stage": stage},
+            deal.clock,
+            deal_id=deal.deal_id,
+        )
+        deal.stage = stage
+        self.touch_deal(deal, event_id, instant)
+
+    def deal_lost(self) -> None:
+        deal = self.deal("open")
+        payload: dict[str, Any] = {"deal_id": deal.deal_id}
+        if self.flag():
+            payload["reason"] = self.pick(REASONS)
+        event_id, instant = self.emit("deal_lost", payload, deal.clock, deal_id=deal.deal_id)
+        deal.status = "lost"
+        self.touch_deal(deal, event_id, instant)
+
+    def deal_reopened(self) -> None:
+        deal = self.deal("lost")
+        stage = self.pick(self.stages)
+        event_id, instant = self.emit(
+            "deal_reopened",
+            {"deal_id": deal.deal_id, "stage": stage},
+            deal.clock,
+            deal_id=deal.deal_id,
+        )
+        deal.status, deal.stage = "open", stage
+        self.touch_deal(deal, event_id, instant)
+
+    def deal_updated(self) -> None:
+        deal = self.deal()
+        names = sorted(
+            self.draw(
+                st.sets(
+                    st.sampled_from(
+                        (
+                            "amount",
+                            "expected_close",
+                            "forecast_category",
+                            "probability",
+                            "owner",
+                            "segment",
+                        )
+                    ),
+                    min_size=1,
+                )
+            )
+        )
+        payload: dict[str, Any] = {"deal_id": deal.deal_id}
+        for name in names:
+            if name == "amount":
+                payload[name] = self.money(0, 250_000_000)
+            elif name == "expected_close":
+                payload[name] = EPOCH.date() + timedelta(days=self.draw(st.integers(0, 1500)))
+            elif name == "forecast_category":
+                payload[name] = self.pick(FORECAST_CATEGORIES)
+            elif name == "probability":
+                payload[name] = Decimal(self.draw(st.integers(0, 10_000))) / 10_000
+            elif name == "owner":
+                payload[name] = self.pick(OWNERS)
+            else:
+                payload[name] = self.pick(SEGMENTS)
+        event_id, instant = self.emit("deal_updated", payload, deal.clock, deal_id=deal.deal_id)
+        self.touch_deal(deal, event_id, instant)
+
+    def persona_engaged(self) -> None:
+        deal = self.deal()
+        payload = {"deal_id": deal.deal_id, "persona": self.pick(PERSONAS)}
+        event_id, instant = self.emit("persona_engaged", payload, deal.clock, deal_id=deal.deal_id)
+        self.touch_deal(deal, event_id, instant)
+
+    def security_event(self) -> None:
+        deal = self.deal()
+        type_name = self.pick(("security_review_started", "security_questionnaire_completed"))
+        payload = {"deal_id": deal.deal_id, "framework": self.pick(FRAMEWORKS)}
+        event_id, instant = self.emit(type_name, payload, deal.clock, deal_id=deal.deal_id)
+        self.touch_deal(deal, event_id, instant)
+
+    def account_event(
+        self, account: _Account, type_name: str, payload: dict[str, Any], arr: Decimal | None
+    ) -> None:
+        event_id, instant = self.emit(
+            type_name,
+            {"account_id": account.account_id, **payload},
+            account.clock,
+            account_id=account.account_id,
+            arr=arr,
+        )
+        account.clock, account.last_id = instant, event_id
+
+    def go_live(self) -> None:
+        account = self.accounts[self.pick(sorted(a for a, m in self.accounts.items() if m.pending))]
+        deal_id = self.pick(sorted(account.pending))
+        arr = account.pending.pop(deal_id)
+        self.account_event(account, "go_live", {"deal_id": deal_id}, None)
+        account.live += arr
+
+    def expansion(self) -> None:
+        account = self.accounts[self.pick(sorted(a for a, m in self.accounts.items() if m.live))]
+        arr = self.money(1, 50_000_000)
+        self.account_event(account, "expansion", {"arr": arr}, arr)
+        account.live += arr
+
+    def contraction(self) -> None:
+        account = self.accounts[self.pick(sorted(a for a, m in self.accounts.items() if m.live))]
+        arr = self.money(1, int(account.live * 100))
+        self.account_event(account, "contraction", {"arr": arr}, arr)
+        account.live -= arr
+
+    def churn(self) -> None:
+        candidates = sorted(a for a, m in self.accounts.items() if m.live or m.pending)
+        account = self.accounts[self.pick(candidates)]
+        payload: dict[str, Any] = {}
+        if self.flag():
+            payload["reason"] = self.pick(REASONS)
+        self.account_event(account, "churn", payload, None)
+        account.live = Decimal(0)
+        account.pending.clear()
+        account.churned = True
+
+    def quota_set(self) -> None:
+        payload = {"period": self.period(), "amount": self.money(1, 2_000_000_000)}
+        self.emit("quota_set", payload, None)
+
+    def forecast_submitted(self) -> None:
+        commit = self.money(0, 1_000_000_000)
+        payload: dict[str, Any] = {
+            "period": self.period(),
+            "commit": commit,
+            "best_case": commit + self.money(0, 500_000_000),
+        }
+        if self.flag():
+            payload["note"] = self.pick(("two commits slipped to Q+1", "CFO asked for a haircut"))
+        self.emit("forecast_submitted", payload, None)
+
+    def period(self) -> str:
+        year = self.draw(st.integers(2023, 2026))
+        kind = self.pick(("quarter", "month", "year"))
+        if kind == "quarter":
+            return f"{year}-Q{self.draw(st.integers(1, 4))}"
+        if kind == "month":
+            return f"{year}-{self.draw(st.integers(1, 12)):02d}"
+        return str(year)
+
+    def reconfigure(self) -> None:
+        self.configure(first=False)
+
+    # -- retractions ---------------------------------------------------------------------------
+    def retractable(self) -> list[str]:
+        """Return the ids of events whose retraction leaves every stream valid."""
+        out: list[str] = []
+        live_configs = [c for c in self.configs if c not in self.retracted]
+        for e in self.emitted.values():
+            if e.event_id in self.retracted or e.type == "event_retracted":
+                continue
+            if e.type in (
+                "persona_engaged",
+                "deal_updated",
+                "security_review_started",
+                "security_questionnaire_completed",
+                "quota_set",
+                "forecast_submitted",
+            ):
+                out.append(e.event_id)
+            elif e.type == "ledger_configured":
+                if len(live_configs) > 1:
+                    out.append(e.event_id)
+            elif e.type in ("expansion", "contraction"):
+                assert e.account_id is not None
+                if self.accounts[e.account_id].last_id == e.event_id:
+                    out.append(e.event_id)
+            elif e.type == "deal_lost":
+                assert e.deal_id is not None
+                if self.deals[e.deal_id].last_id == e.event_id:
+                    out.append(e.event_id)
+        return out
+
+    def event_retracted(self) -> None:
+        candidates = self.retractable()
+        # Pick the kind first, so the rarer retractions that undo state are drawn often too.
+        kind = self.pick(sorted({self.emitted[c].type for c in candidates}))
+        target = self.emitted[self.pick([c for c in candidates if self.emitted[c].type == kind])]
+        retracts = target.event_id.upper() if self.flag() else target.event_id
+        self.emit("event_retracted", {"retracts": retracts, "reason": self.pick(REASONS)}, None)
+        self.retracted.add(target.event_id)
+        if target.type in ("expansion", "contraction"):
+            assert target.account_id is not None and target.arr is not None
+            account = self.accounts[target.account_id]
+            account.live += -target.arr if target.type == "expansion" else target.arr
+            account.last_id = None
+        elif target.type == "deal_lost":
+            assert target.deal_id is not None
+            deal = self.deals[target.deal_id]
+            deal.status, deal.last_id = "open", None
+
+    # -- the result ----------------------------------------------------------------------------
+    def result(self, timezone_: str) -> GeneratedLedger:
+        deals = {
+            d.deal_id: DealOutcome(d.deal_id, d.account_id, d.opened, d.status, d.stage)
+            for d in self.deals.values()
+        }
+        accounts = {
+            a.account_id: AccountOutcome(
+                a.account_id, a.live, dict(a.pending), a.churned, a.reactivated
+            )
+            for a in self.accounts.values()
+        }
+        return GeneratedLedger(
+            lines=self.lines,
+            timezone=timezone_,
+            stage_names=self.stages,
+            deals=deals,
+            accounts=accounts,
+            retracted=frozenset(self.retracted),
+            backdated=self.backdated,
+        )
+
+
+@st.composite
+def ledgers(
+    draw: st.DrawFn,
+    *,
+    min_events: int = 1,
+    max_events: int = 40,
+    max_deals: int = 8,
+    max_accounts: int = 5,
+    with_config: bool = True,
+) -> GeneratedLedger:
+    """Draw a valid history of `min_events`..`max_events` events after its configuration line.
+
+    With `with_config` (the default) the first line is a `ledger_configured` (default or custom
+    pipeline, some time zone), so the lines make a whole ledger when appended to an empty store.
+    Without it the history assumes a ledger already configured with the default pipeline in
+    UTC (such as the `store` fixture) and has only the events. Parse the lines with
+    `GeneratedLedger.new_events()`.
+    """
+    builder = _Builder(draw, max_deals=max_deals, max_accounts=max_accounts)
+    if with_config:
+        builder.configure(first=True)
+    size = draw(st.integers(min_events, max_events)) + len(builder.lines)
+    while len(builder.lines) < size:
+        builder.pick(builder.actions())()
+    return builder.result("UTC")
+
+
+def batch_splits(n: int) -> st.SearchStrategy[list[int]]:
+    """Return a strategy for sorted cut points that split `n` items into one or more batches."""
+    if n < 2:
+        return st.just([])
+    return st.lists(st.integers(1, n - 1), max_size=4, unique=True).map(sorted)
+
+
+def split(items: Sequence[T], cuts: Sequence[int]) -> list[list[T]]:
+    """Return `items` cut at the indices `cuts` (sorted, each in 1..len-1)."""
+    bounds = [0, *cuts, len(items)]
+    return [list(items[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+__all__ = [
+    "AccountOutcome",
+    "DealOutcome",
+    "GeneratedLedger",
+    "Line",
+    "batch_splits",
+    "ledgers",
+    "new_events",
+    "split",
+]
