@@ -6,32 +6,64 @@ A timeline is folded from the account's revenue facts in `(effective_at, seq)` o
 - `expansion` adds to live; `contraction` takes from live (never below zero);
 - `churn` sets live and pending to zero.
 Values "at t" count facts effective strictly before the exclusive bound `t`.
+
+Timelines are stored in columns shared by every account of a view (times as epoch
+microseconds, money as integer cents — exact, since amounts have at most two decimal places),
+so a view loads and answers fast; every value handed out is a `Decimal` again.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 ZERO = Decimal(0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
-SIGNED, LIVE, EXPAND, CONTRACT, CHURN = "signed", "live", "expand", "contract", "churn"
+SIGNED, LIVE, EXPAND, CONTRACT, CHURN = "S", "L", "E", "C", "X"
+"""Kinds of revenue fact: contract signed, go-live, expansion, contraction, churn."""
+
+
+def to_us(t: datetime) -> int:
+    """Return an aware instant as integer microseconds since the Unix epoch."""
+    return (t - _EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    """Return the aware UTC instant of epoch microseconds `us`."""
+    return _EPOCH + us * _US
+
+
+def to_cents(amount: Decimal) -> int:
+    """Return a money amount (at most two decimal places) as exact integer cents."""
+    c = amount * 100
+    if c != c.to_integral_value():
+        raise ValueError(f"{amount} has more than two decimal places")
+    return int(c)
+
+
+def money(cents: int) -> Decimal:
+    """Return integer cents as an exact Decimal amount (12345 -> 123.45, 500 -> 5)."""
+    return Decimal(cents) / 100
 
 
 @dataclass(slots=True)
 class RevenueFact:
     """A revenue-relevant fact of one account, in the compact form the read model keeps.
 
-    `retracted_seq` is the seq of the retraction that removed it, if any (transaction time).
+    `effective_us` is valid time in epoch microseconds, `cents` the amount; `retracted_seq`
+    is the seq of the retraction that removed it, if any (transaction time).
     """
 
-    effective_at: datetime
+    effective_us: int
     seq: int
     kind: str
     deal_id: str | None
-    amount: Decimal
+    cents: int
     event_id: str
     retracted_seq: int | None = None
 
@@ -44,105 +76,146 @@ class RevenueFact:
         return self.retracted_seq is None or self.retracted_seq > upto_seq
 
 
-@dataclass(frozen=True, slots=True)
+class TimelineColumns:
+    """Columns holding the timelines of many accounts, one row per fact."""
+
+    __slots__ = ("amounts", "effective", "kinds", "live", "pending")
+
+    def __init__(self) -> None:
+        self.effective: list[int] = []
+        self.live: list[int] = []
+        self.pending: list[int] = []
+        self.kinds: list[str] = []
+        self.amounts: list[int] = []
+
+
 class AccountTimeline:
     """Live and pending ARR of one account after each fact, for lookups at any valid time."""
 
-    account_id: str
-    effective: tuple[datetime, ...]
-    live: tuple[Decimal, ...]
-    pending: tuple[Decimal, ...]
-    kinds: tuple[str, ...]
-    amounts: tuple[Decimal, ...]
-    segment: str | None = None
-    channel: str | None = None
+    __slots__ = ("_c", "_first_live", "_hi", "_lo", "account_id", "channel", "segment")
+
+    def __init__(
+        self,
+        account_id: str,
+        columns: TimelineColumns,
+        lo: int,
+        hi: int,
+        segment: str | None = None,
+        channel: str | None = None,
+    ) -> None:
+        self.account_id = account_id
+        self.segment = segment
+        self.channel = channel
+        self._c = columns
+        self._lo = lo
+        self._hi = hi
+        self._first_live: int | None = next(
+            (columns.effective[i] for i in range(lo, hi) if columns.live[i] > 0), None
+        )
+
+    def __len__(self) -> int:
+        return self._hi - self._lo
 
     def _index(self, bound: datetime) -> int:
-        return bisect_left(self.effective, bound)
+        return bisect_left(self._c.effective, to_us(bound), self._lo, self._hi)
 
     def live_at(self, bound: datetime) -> Decimal:
         """Return live ARR counting facts effective before `bound`."""
         i = self._index(bound)
-        return self.live[i - 1] if i else ZERO
+        return money(self._c.live[i - 1]) if i > self._lo else ZERO
 
     def pending_at(self, bound: datetime) -> Decimal:
         """Return signed-not-live ARR (backlog) counting facts effective before `bound`."""
         i = self._index(bound)
-        return self.pending[i - 1] if i else ZERO
+        return money(self._c.pending[i - 1]) if i > self._lo else ZERO
 
     def was_live_before(self, bound: datetime) -> bool:
         """Return whether the account had live ARR at any point before `bound`."""
-        i = self._index(bound)
-        return any(v > 0 for v in self.live[:i])
+        return self._first_live is not None and self._first_live < to_us(bound)
 
     def first_live(self) -> datetime | None:
         """Return the effective time of the account's first go-live (live ARR > 0)."""
-        for when, value in zip(self.effective, self.live, strict=True):
-            if value > 0:
-                return when
-        return None
+        return None if self._first_live is None else from_us(self._first_live)
 
     def projected_churn(self, bound: datetime) -> Decimal:
         """Return the live ARR at `bound` that known later churns and contractions remove."""
-        live = self.live_at(bound)
+        i = self._index(bound)
+        live = self._c.live[i - 1] if i > self._lo else 0
         if live <= 0:
             return ZERO
-        reduction = ZERO
-        for kind, amount in zip(
-            self.kinds[self._index(bound) :], self.amounts[self._index(bound) :], strict=True
-        ):
+        reduction = 0
+        for j in range(i, self._hi):
+            kind = self._c.kinds[j]
             if kind == CHURN:
-                return live
+                return money(live)
             if kind == CONTRACT:
-                reduction += amount
-        return min(reduction, live)
+                reduction += self._c.amounts[j]
+        return money(min(reduction, live))
 
     def carr_at(self, bound: datetime) -> Decimal:
         """Return contracted ARR: live + pending - projected churn, at `bound`."""
         return self.live_at(bound) + self.pending_at(bound) - self.projected_churn(bound)
 
+    def rows(self) -> list[tuple[datetime, str, Decimal, Decimal]]:
+        """Return (effective_at, kind, live, pending) after each fact, for people and tests."""
+        c = self._c
+        return [
+            (from_us(c.effective[i]), c.kinds[i], money(c.live[i]), money(c.pending[i]))
+            for i in range(self._lo, self._hi)
+        ]
+
+    def _key(self) -> tuple[Any, ...]:
+        c, lo, hi = self._c, self._lo, self._hi
+        return (
+            self.account_id,
+            self.segment,
+            self.channel,
+            c.effective[lo:hi],
+            c.live[lo:hi],
+            c.pending[lo:hi],
+            c.kinds[lo:hi],
+            c.amounts[lo:hi],
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AccountTimeline) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self.account_id)
+
+    def __repr__(self) -> str:
+        return f"AccountTimeline({self.account_id!r}, {self.rows()!r})"
+
 
 def fold_account(
     account_id: str,
     facts: list[RevenueFact],
+    columns: TimelineColumns,
     *,
     segment: str | None = None,
     channel: str | None = None,
 ) -> AccountTimeline:
-    """Return the timeline of `facts` (already in (effective_at, seq) order and visible)."""
-    live = ZERO
-    pending: dict[str | None, Decimal] = {}
-    effective: list[datetime] = []
-    lives: list[Decimal] = []
-    pendings: list[Decimal] = []
-    kinds: list[str] = []
-    amounts: list[Decimal] = []
+    """Append the timeline of `facts` (visible, in (effective_at, seq) order) to `columns`."""
+    live = 0
+    pending: dict[str | None, int] = {}
+    lo = len(columns.effective)
     for f in facts:
-        amount = ZERO
+        amount = 0
         if f.kind == SIGNED:
-            pending[f.deal_id] = f.amount
+            pending[f.deal_id] = f.cents
         elif f.kind == LIVE:
-            live += pending.pop(f.deal_id, ZERO)
+            live += pending.pop(f.deal_id, 0)
         elif f.kind == EXPAND:
-            live += f.amount
+            live += f.cents
         elif f.kind == CONTRACT:
-            amount = min(f.amount, live)
+            amount = min(f.cents, live)
             live -= amount
         elif f.kind == CHURN:
-            live = ZERO
+            live = 0
             pending.clear()
-        effective.append(f.effective_at)
-        lives.append(live)
-        pendings.append(sum(pending.values(), ZERO))
-        kinds.append(f.kind)
-        amounts.append(amount)
-    return AccountTimeline(
-        account_id,
-        tuple(effective),
-        tuple(lives),
-        tuple(pendings),
-        tuple(kinds),
-        tuple(amounts),
-        segment,
-        channel,
-    )
+        columns.effective.append(f.effective_us)
+        columns.live.append(live)
+        columns.pending.append(sum(pending.values()))
+        columns.kinds.append(f.kind)
+        columns.amounts.append(amount)
+    return AccountTimeline(account_id, columns, lo, len(columns.effective), segment, channel)

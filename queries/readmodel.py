@@ -1,20 +1,23 @@
 """The persisted revenue read model: load the checkpoint, absorb only the new events, save.
 
-A checkpoint is the `RevenueBook` of a log prefix plus that prefix's last seq and hash. A query
-loads it, reads just the events recorded after it (backdated ones included: they land in
-business order inside the book), and saves the extended book when it has grown. Equality with a
-full replay follows from `RevenueBook` absorbing any split of the log identically (tested).
+Two checkpoints are kept, both pinned to the same log prefix (last seq and its hash):
+`revenue` holds the `RevenueBook` (every revenue fact, enough to absorb more events, backdated
+ones included: they land in business order inside the book), and `revenue-view` holds the
+timelines of that prefix, ready to answer. A query whose head has not moved loads only the view;
+otherwise it loads the book, reads just the events recorded after it, and saves both. Equality
+with a full replay follows from `RevenueBook` absorbing any split of the log identically, and
+from the view's serialisation round trip (both tested).
 """
 
 from __future__ import annotations
 
 from ledger.store import Checkpoint, Head, LedgerStore
-from projections.revenue_book import RevenueBook
+from projections.revenue_book import RevenueBook, RevenueView
 
-NAME = "revenue"
+BOOK = "revenue"
+VIEW = "revenue-view"
 REVENUE_TYPES = (
     "deal_opened",
-    "deal_updated",
     "contract_signed",
     "go_live",
     "expansion",
@@ -22,23 +25,38 @@ REVENUE_TYPES = (
     "churn",
     "event_retracted",
 )
-SAVE_AFTER = 1
-"""Save the extended book once it absorbed at least this many new log positions."""
+SEGMENT_UPDATES = {"deal_updated": "segment"}
+"""Of `deal_updated`, only the events that change a deal's segment matter to revenue."""
 
 
 def _absorb_to(store: LedgerStore, book: RevenueBook, head: Head) -> RevenueBook:
-    book.absorb(store.read(after_seq=book.absorbed_seq, upto_seq=head.seq, types=REVENUE_TYPES))
+    book.absorb(
+        store.read(
+            after_seq=book.absorbed_seq,
+            upto_seq=head.seq,
+            types=REVENUE_TYPES,
+            types_with_field=SEGMENT_UPDATES,
+        )
+    )
     book.absorbed_seq = head.seq
     return book
 
 
-def current_book(store: LedgerStore, *, persist: bool = True) -> tuple[RevenueBook, Head]:
+def _save(store: LedgerStore, book: RevenueBook, head: Head) -> RevenueView:
+    view = book.view()
+    store.save_checkpoint(Checkpoint(BOOK, head.seq, head.hash, book.to_json()))
+    store.save_checkpoint(Checkpoint(VIEW, head.seq, head.hash, view.to_json()))
+    return view
+
+
+def current_book(store: LedgerStore) -> tuple[RevenueBook, Head]:
     """Return the revenue book covering the whole log now, and the head it covers.
 
-    Starts from the saved checkpoint when it still matches the log; saves the extended book.
+    Starts from the saved checkpoint when it still matches the log; saves the extended book
+    (and its view) when it absorbed anything new.
     """
     head = store.head()
-    saved = store.load_checkpoint(NAME)
+    saved = store.load_checkpoint(BOOK)
     book = RevenueBook()
     if saved is not None and saved.absorbed_seq <= head.seq:
         try:
@@ -47,15 +65,35 @@ def current_book(store: LedgerStore, *, persist: bool = True) -> tuple[RevenueBo
             book = RevenueBook()
     start = book.absorbed_seq
     _absorb_to(store, book, head)
-    if persist and head.seq - start >= SAVE_AFTER:
-        store.save_checkpoint(Checkpoint(NAME, head.seq, head.hash, book.to_json()))
+    if head.seq > start or saved is None:
+        _save(store, book, head)
     return book, head
+
+
+def revenue_view(store: LedgerStore, upto_seq: int | None = None) -> tuple[RevenueView, Head]:
+    """Return the revenue timelines as of the log prefix ending at `upto_seq` (None: now).
+
+    The whole-log view comes straight from its checkpoint when the log has not moved.
+    """
+    head = store.head()
+    if upto_seq is None or upto_seq >= head.seq:
+        saved = store.load_checkpoint(VIEW)
+        if saved is not None and saved.absorbed_seq == head.seq:
+            try:
+                return RevenueView.from_json(saved.state), head
+            except (ValueError, KeyError, TypeError):
+                pass
+        book, head = current_book(store)
+        view = book.view()
+        store.save_checkpoint(Checkpoint(VIEW, head.seq, head.hash, view.to_json()))
+        return view, head
+    book, _ = current_book(store)
+    return book.view(upto_seq), head
 
 
 def rebuild(store: LedgerStore) -> Head:
     """Drop every checkpoint and rebuild the revenue read model from the whole log."""
     store.drop_checkpoints()
     head = store.head()
-    book = _absorb_to(store, RevenueBook(), head)
-    store.save_checkpoint(Checkpoint(NAME, head.seq, head.hash, book.to_json()))
+    _save(store, _absorb_to(store, RevenueBook(), head), head)
     return head

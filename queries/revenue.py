@@ -27,7 +27,7 @@ from projections.arr import By
 from projections.periods import Grain, parse_window
 from projections.retention import Basis
 from projections.revenue_book import RevenueView
-from queries.readmodel import current_book
+from queries.readmodel import revenue_view
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,32 +91,28 @@ def _day(text: str | None, option: str, default: date) -> date:
         raise InputError(str(exc), field=option, value=text, has_value=True) from None
 
 
+def _known_at(text: str, tz: str) -> datetime:
+    try:
+        if len(text.strip()) == 10:
+            return end_of_day(parse_date(text), tz) - timedelta(microseconds=1)
+        return parse_instant(text, tz)
+    except TimeParseError as exc:
+        raise InputError(str(exc), field="--known-at", value=text, has_value=True) from None
+
+
 def _frame(store: LedgerStore, known_at_text: str | None) -> _Frame:
     config = store.config()
     if config is None:
         raise StorageError("the ledger has no configuration yet; run `revledger init` first")
-    book, head = current_book(store)
-    known_at: datetime | None = None
-    if known_at_text is not None:
-        try:
-            if len(known_at_text.strip()) == 10:
-                known_at = end_of_day(parse_date(known_at_text), config.timezone) - timedelta(
-                    microseconds=1
-                )
-            else:
-                known_at = parse_instant(known_at_text, config.timezone)
-        except TimeParseError as exc:
-            raise InputError(
-                str(exc), field="--known-at", value=known_at_text, has_value=True
-            ) from None
-        if known_at < (read_instant(head.recorded_at) if head.recorded_at else known_at):
-            head = store.head_known_at(known_at)
-    view = book.view(head.seq)
-    effective_known = (
-        known_at if known_at else (read_instant(head.recorded_at) if head.recorded_at else None)
-    )
+    known_at = _known_at(known_at_text, config.timezone) if known_at_text else None
+    known_head = store.head_known_at(known_at) if known_at is not None else None
+    view, head = revenue_view(store, known_head.seq if known_head else None)
+    if known_head is not None:
+        head = known_head
+    elif head.recorded_at:
+        known_at = read_instant(head.recorded_at)
     today = utc_now().astimezone(zone(config.timezone)).date()
-    return _Frame(config, view, head, effective_known, today)
+    return _Frame(config, view, head, known_at, today)
 
 
 def _provenance(

@@ -9,7 +9,8 @@ from ledger.timeutil import parse_instant
 from projections.arr import arr_snapshot
 from projections.movements import movements
 from projections.revenue_book import RevenueBook, revenue_view
-from queries.readmodel import NAME, current_book, rebuild
+from queries.readmodel import BOOK, VIEW, current_book, rebuild
+from queries.readmodel import revenue_view as stored_view
 from tests.conftest import events_from
 
 DAYS = ["2025-03-31", "2025-06-30", "2025-12-31", "2026-03-31", "2026-12-31"]
@@ -34,13 +35,19 @@ def _same_answers(store: LedgerStore) -> None:
     bridge = movements(view, parse_instant("2025-01-01"), parse_instant("2027-01-01"))
     assert bridge.total.bridged_end() == bridge.total.end
     assert head == store.head()
+    # The persisted view answers the same, first computed and then loaded from its checkpoint.
+    for _ in range(2):
+        loaded, loaded_head = stored_view(store)
+        assert loaded.accounts == replay.accounts and loaded_head == head
+    saved = store.load_checkpoint(VIEW)
+    assert saved is not None and saved.absorbed_seq == head.seq
 
 
 def test_the_first_query_saves_a_checkpoint_at_the_head(store: LedgerStore) -> None:
     store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
-    assert store.load_checkpoint(NAME) is None
+    assert store.load_checkpoint(BOOK) is None
     _same_answers(store)
-    saved = store.load_checkpoint(NAME)
+    saved = store.load_checkpoint(BOOK)
     assert saved is not None and saved.absorbed_seq == store.head().seq == 3
 
 
@@ -60,7 +67,7 @@ def test_extending_the_checkpoint_with_backdated_events_equals_a_full_replay(
         )
     )
     _same_answers(store)
-    saved = store.load_checkpoint(NAME)
+    saved = store.load_checkpoint(BOOK)
     assert saved is not None and saved.absorbed_seq == store.head().seq
 
 
@@ -91,17 +98,17 @@ def test_a_checkpoint_that_no_longer_matches_the_log_is_ignored(store: LedgerSto
     store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
     forged = RevenueBook()  # empty state claiming to cover the whole log
     forged.absorbed_seq = store.head().seq
-    store.save_checkpoint(Checkpoint(NAME, forged.absorbed_seq, "0" * 64, forged.to_json()))
-    assert store.load_checkpoint(NAME) is None
+    store.save_checkpoint(Checkpoint(BOOK, forged.absorbed_seq, "0" * 64, forged.to_json()))
+    assert store.load_checkpoint(BOOK) is None
     _same_answers(store)
 
 
 def test_rebuild_replaces_the_checkpoint_with_a_full_replay(store: LedgerStore) -> None:
     store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
     stale = RevenueBook()
-    store.save_checkpoint(Checkpoint(NAME, 1, store.head().hash, stale.to_json()))
+    store.save_checkpoint(Checkpoint(BOOK, 1, store.head().hash, stale.to_json()))
     head = rebuild(store)
-    saved = store.load_checkpoint(NAME)
+    saved = store.load_checkpoint(BOOK)
     assert saved is not None and saved.absorbed_seq == head.seq
     assert RevenueBook.from_json(saved.state).view().accounts == revenue_view(store.read()).accounts
 
