@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, select, text
+from sqlalchemy import Connection, Engine, Select, and_, bindparam, or_, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.sql.elements import ColumnElement
 
 from ledger.canonical import (
     GENESIS_HASH,
     chain_hash,
-    content_digest,
     envelope_bytes,
     payload_json,
 )
@@ -85,7 +86,9 @@ class BatchResult:
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
-    digest: str
+    # The business content (type, effective_at, payload JSON). Comparing it is comparing the
+    # content digest of `canonical.content_digest`, without hashing every event of a batch.
+    content: tuple[str, str, str]
     seq: int
     event_id: str
     type: str
@@ -156,7 +159,7 @@ class LedgerStore:
         conn_ = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with conn_ as conn, conn.begin():
             if conn.dialect.name == "postgresql" and _has_events(conn):
-                conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
+                conn.execute(_LOCK)
             yield conn
 
     @contextmanager
@@ -236,7 +239,7 @@ class LedgerStore:
             trans = conn.begin()
             try:
                 if conn.dialect.name == "postgresql":
-                    conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
+                    conn.execute(_LOCK)
                 result, rows = self._prepare(conn, news, progress)
                 if dry_run:
                     trans.rollback()
@@ -270,8 +273,8 @@ class LedgerStore:
             if progress is not None and i and i % 1000 == 0:
                 progress(1000)
             typ = n.event.event_type
-            digest = content_digest(typ, eff, pj)
-            original = _original(n, digest, by_key, by_id)
+            content = (typ, eff, pj)
+            original = _original(n, content, by_key, by_id)
             if original is not None:
                 results.append(
                     Appended(
@@ -312,7 +315,7 @@ class LedgerStore:
             )
             rows.append(fields)
             prev = h
-            stored = _Stored(digest, seq, event_id, typ, stream, admitted.stream_version)
+            stored = _Stored(content, seq, event_id, typ, stream, admitted.stream_version)
             if n.idempotency_key:
                 by_key[n.idempotency_key] = stored
             by_id[event_id] = stored
@@ -333,13 +336,15 @@ class LedgerStore:
         deal_id: str | None = None,
         account_id: str | None = None,
         types: Sequence[str] | None = None,
+        types_with_field: Mapping[str, str] | None = None,
         effective_from: datetime | None = None,
         effective_before: datetime | None = None,
         batch: int = 10_000,
     ) -> Iterator[RecordedEvent]:
         """Yield typed events in seq order, filtered; `known_at` bounds recorded_at (inclusive).
 
-        `effective_from` (inclusive) and `effective_before` (exclusive) bound valid time.
+        `effective_from` (inclusive) and `effective_before` (exclusive) bound valid time;
+        `types` and `types_with_field` (type -> payload field it must have) select types.
         """
         q = select(*[events.c[c] for c in SELECT_ORDER]).where(events.c.seq > after_seq)
         if upto_seq is not None:
@@ -352,8 +357,15 @@ class LedgerStore:
             q = q.where(events.c.deal_id == deal_id)
         if account_id is not None:
             q = q.where(events.c.account_id == account_id)
-        if types:
-            q = q.where(events.c.type.in_(list(types)))
+        if types or types_with_field:
+            # `types_with_field` adds events of a type only when their payload has that field;
+            # the canonical payload encoding writes every key as `"name":`, so this is exact.
+            wanted: list[ColumnElement[bool]] = [events.c.type.in_(list(types or ()))]
+            wanted += [
+                and_(events.c.type == t, events.c.payload.like(f'%"{name}":%'))
+                for t, name in (types_with_field or {}).items()
+            ]
+            q = q.where(or_(*wanted))
         if effective_from is not None:
             q = q.where(events.c.effective_at >= format_instant(effective_from))
         if effective_before is not None:
@@ -410,12 +422,28 @@ def _has_events(conn: Connection) -> bool:
     return inspect(conn).has_table("events")
 
 
+# Statements of the append path, built once (see `ledger.store.facts`).
+_LOCK = text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+_HEAD_Q = (
+    select(events.c.seq, events.c.hash, events.c.recorded_at).order_by(events.c.seq.desc()).limit(1)
+)
+_STORED_BY_Q = {
+    column.key: select(
+        column,
+        events.c.type,
+        events.c.effective_at,
+        events.c.payload,
+        events.c.seq,
+        events.c.event_id,
+        events.c.stream_id,
+        events.c.stream_version,
+    ).where(column.in_(bindparam("values", expanding=True)))
+    for column in (events.c.idempotency_key, events.c.event_id)
+}
+
+
 def _head(conn: Connection) -> Head:
-    row = conn.execute(
-        select(events.c.seq, events.c.hash, events.c.recorded_at)
-        .order_by(events.c.seq.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(_HEAD_Q).first()
     if row is None:
         return Head(0, GENESIS_HASH, None)
     return Head(int(row[0]), row[1], row[2])
@@ -424,31 +452,23 @@ def _head(conn: Connection) -> Head:
 def _stored_by(conn: Connection, column: Any, values: set[str]) -> dict[str, _Stored]:
     out: dict[str, _Stored] = {}
     for chunk in chunks(values):
-        rows = conn.execute(
-            select(
-                column,
-                events.c.type,
-                events.c.effective_at,
-                events.c.payload,
-                events.c.seq,
-                events.c.event_id,
-                events.c.stream_id,
-                events.c.stream_version,
-            ).where(column.in_(chunk))
-        )
+        rows = conn.execute(_STORED_BY_Q[column.key], {"values": chunk})
         for value, typ, eff, payload, seq, eid, stream, sver in rows:
-            out[value] = _Stored(content_digest(typ, eff, payload), seq, eid, typ, stream, sver)
+            out[value] = _Stored((typ, eff, payload), seq, eid, typ, stream, sver)
     return out
 
 
 def _original(
-    n: NewEvent, digest: str, by_key: dict[str, _Stored], by_id: dict[str, _Stored]
+    n: NewEvent,
+    content: tuple[str, str, str],
+    by_key: dict[str, _Stored],
+    by_id: dict[str, _Stored],
 ) -> _Stored | None:
     """Return the stored event `n` duplicates, None if it is new; raise on a conflict."""
     found: _Stored | None = None
     if n.idempotency_key and n.idempotency_key in by_key:
         found = by_key[n.idempotency_key]
-        if found.digest != digest:
+        if found.content != content:
             raise ConflictError(
                 f"idempotency key '{n.idempotency_key}' was already used by event seq "
                 f"{found.seq} with different content",
@@ -456,7 +476,7 @@ def _original(
             )
     if n.event_id and n.event_id in by_id:
         same = by_id[n.event_id]
-        if same.digest != digest:
+        if same.content != content:
             raise ConflictError(
                 f"event_id {n.event_id} already exists (seq {same.seq}) with different content",
                 where=n.where,
@@ -465,11 +485,24 @@ def _original(
     return found
 
 
+_COLUMNS = tuple(c.name for c in events.columns)
+_row_values = itemgetter(*_COLUMNS)
+_SQLITE_INSERT = (
+    f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
+
+
 def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
         _copy_rows(conn, rows)
+        return
+    if conn.dialect.name == "sqlite":
+        # Positional rows straight to the driver: SQLAlchemy's per-row parameter handling was a
+        # large share of a bulk import, and no events column has a bind processor on SQLite.
+        for chunk in chunks(rows, 5000):
+            conn.exec_driver_sql(_SQLITE_INSERT, [_row_values(r) for r in chunk])
         return
     for chunk in chunks(rows, 5000):
         conn.execute(events.insert(), chunk)
@@ -477,13 +510,12 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 def _copy_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert with PostgreSQL COPY, in the current transaction (fastest bulk path)."""
-    cols = [c.name for c in events.columns]
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
-    copy_sql = f"COPY events ({', '.join(cols)}) FROM STDIN"
+    copy_sql = f"COPY events ({', '.join(_COLUMNS)}) FROM STDIN"
     with dbapi.cursor() as cur, cur.copy(copy_sql) as copy:
         for r in rows:
-            copy.write_row(tuple(r[c] for c in cols))
+            copy.write_row(_row_values(r))
 
 
 __all__ = [
