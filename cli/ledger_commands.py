@@ -11,7 +11,7 @@ import click
 from cli.app import Ctx, format_option, pass_ctx
 from cli.render import Column, Report, render
 from ledger.canonical import payload_json
-from ledger.envelope import RecordedEvent
+from ledger.envelope import ENVELOPE_COLUMNS, RecordedEvent
 from ledger.errors import EXIT_INTEGRITY, UsageError
 from ledger.operations import (
     LogQuery,
@@ -144,22 +144,7 @@ LOG_COLUMNS = [
 ]
 LOG_JSON_COLUMNS = [
     Column(k, k, "int" if k in ("seq", "schema_version", "stream_version") else "text")
-    for k in (
-        "seq",
-        "event_id",
-        "type",
-        "schema_version",
-        "stream_id",
-        "stream_version",
-        "effective_at",
-        "recorded_at",
-        "actor",
-        "source",
-        "idempotency_key",
-        "payload",
-        "prev_hash",
-        "hash",
-    )
+    for k in ENVELOPE_COLUMNS
 ]
 
 

@@ -51,6 +51,16 @@ def money(cents: int) -> Decimal:
     return Decimal(cents) / 100
 
 
+def visible_in_prefix(seq: int, retracted_seq: int | None, upto_seq: int | None) -> bool:
+    """Return whether the event at `seq`, retracted at `retracted_seq` (if ever), counts in the
+    log prefix ending at `upto_seq` (None: the whole log)."""
+    if upto_seq is None:
+        return retracted_seq is None
+    if seq > upto_seq:
+        return False
+    return retracted_seq is None or retracted_seq > upto_seq
+
+
 @dataclass(slots=True)
 class RevenueFact:
     """A revenue-relevant fact of one account, in the compact form the read model keeps.
@@ -69,11 +79,7 @@ class RevenueFact:
 
     def counts_at(self, upto_seq: int | None) -> bool:
         """Return whether this fact is part of the log prefix ending at `upto_seq`."""
-        if upto_seq is None:
-            return self.retracted_seq is None
-        if self.seq > upto_seq:
-            return False
-        return self.retracted_seq is None or self.retracted_seq > upto_seq
+        return visible_in_prefix(self.seq, self.retracted_seq, upto_seq)
 
 
 class TimelineColumns:

@@ -42,6 +42,7 @@ from projections.account_timeline import (
     fold_account,
     to_cents,
     to_us,
+    visible_in_prefix,
 )
 from projections.logged import LoggedEvent, known_by
 
@@ -69,11 +70,7 @@ class DealAttributes:
 
     def counts_at(self, upto_seq: int | None) -> bool:
         """Return whether this fact is part of the log prefix ending at `upto_seq`."""
-        if upto_seq is None:
-            return self.retracted_seq is None
-        if self.seq > upto_seq:
-            return False
-        return self.retracted_seq is None or self.retracted_seq > upto_seq
+        return visible_in_prefix(self.seq, self.retracted_seq, upto_seq)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,26 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ledger.envelope import RecordedEvent
+from ledger.envelope import ENVELOPE_COLUMNS, RecordedEvent
 from ledger.events import ContractSigned, DealEvent, DealOpened, EventModel, decode_payload
 from ledger.timeutil import read_instant
 
-SELECT_ORDER = (
-    "seq",
-    "event_id",
-    "type",
-    "schema_version",
-    "stream_id",
-    "stream_version",
-    "effective_at",
-    "recorded_at",
-    "actor",
-    "source",
-    "idempotency_key",
-    "payload",
-    "prev_hash",
-    "hash",
-)
+SELECT_ORDER = ENVELOPE_COLUMNS
+"""The envelope columns, in the order every read selects them."""
 
 
 def row_to_event(row: Sequence[Any]) -> RecordedEvent:
