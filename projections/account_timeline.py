@@ -28,9 +28,16 @@ SIGNED, LIVE, EXPAND, CONTRACT, CHURN = "S", "L", "E", "C", "X"
 """Kinds of revenue fact: contract signed, go-live, expansion, contraction, churn."""
 
 
+_last: list[Any] = [None, 0]
+
+
 def to_us(t: datetime) -> int:
     """Return an aware instant as integer microseconds since the Unix epoch."""
-    return (t - _EPOCH) // _US
+    if t is _last[0]:  # a query asks every account about the same bound
+        return int(_last[1])
+    us = (t - _EPOCH) // _US
+    _last[0], _last[1] = t, us
+    return us
 
 
 def from_us(us: int) -> datetime:
@@ -98,7 +105,16 @@ class TimelineColumns:
 class AccountTimeline:
     """Live and pending ARR of one account after each fact, for lookups at any valid time."""
 
-    __slots__ = ("_c", "_first_live", "_hi", "_lo", "account_id", "channel", "segment")
+    __slots__ = (
+        "_c",
+        "_first_live",
+        "_first_live_known",
+        "_hi",
+        "_lo",
+        "account_id",
+        "channel",
+        "segment",
+    )
 
     def __init__(
         self,
@@ -115,9 +131,17 @@ class AccountTimeline:
         self._c = columns
         self._lo = lo
         self._hi = hi
-        self._first_live: int | None = next(
-            (columns.effective[i] for i in range(lo, hi) if columns.live[i] > 0), None
-        )
+        self._first_live: int | None = None
+        self._first_live_known = False
+
+    def _first_live_us(self) -> int | None:
+        if not self._first_live_known:
+            c = self._c
+            self._first_live = next(
+                (c.effective[i] for i in range(self._lo, self._hi) if c.live[i] > 0), None
+            )
+            self._first_live_known = True
+        return self._first_live
 
     def __len__(self) -> int:
         return self._hi - self._lo
@@ -137,11 +161,13 @@ class AccountTimeline:
 
     def was_live_before(self, bound: datetime) -> bool:
         """Return whether the account had live ARR at any point before `bound`."""
-        return self._first_live is not None and self._first_live < to_us(bound)
+        first = self._first_live_us()
+        return first is not None and first < to_us(bound)
 
     def first_live(self) -> datetime | None:
         """Return the effective time of the account's first go-live (live ARR > 0)."""
-        return None if self._first_live is None else from_us(self._first_live)
+        first = self._first_live_us()
+        return None if first is None else from_us(first)
 
     def projected_churn(self, bound: datetime) -> Decimal:
         """Return the live ARR at `bound` that known later churns and contractions remove."""
