@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 
 from ledger.envelope import NewEvent
@@ -19,6 +20,11 @@ from ledger.events import LedgerConfigured
 from ledger.jsonl import ImportParser
 from ledger.store import LedgerStore
 from ledger.timeutil import parse_instant
+
+# Property tests judge correctness, not speed: on a busy two-core machine generating a history
+# can be slow, which must not fail a run.
+settings.register_profile("revledger", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("revledger")
 
 PG_URL = os.environ.get("REVLEDGER_TEST_PG_URL")
 PG_SKIP_REASON = "REVLEDGER_TEST_PG_URL is not set, so the PostgreSQL variant is skipped"
