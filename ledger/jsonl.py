@@ -35,7 +35,8 @@ def _object(text: str, where: str) -> dict[str, Any]:
         raise InputError(f"is longer than {MAX_LINE} characters", where=where)
     try:
         # A JSON float stays a float, so decimal fields reject it: money is never a float.
-        obj = json.loads(text, parse_float=float)
+        # (`json.loads` does that by default; passing parse_float builds a decoder per line.)
+        obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"is not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})",

@@ -313,19 +313,23 @@ class RuleBook:
             elif isinstance(e, EventRetracted):
                 target_ids.add(e.retracts)
         # Set differences are written as comprehensions: `set - dict.keys()` walks the whole
-        # dict, which made admitting a large batch quadratic.
-        self._load_targets({t for t in target_ids if t not in self._by_id})
-        for f in (self._by_id[t] for t in target_ids if t in self._by_id):
-            if isinstance(f.event, DealEvent):
-                deal_ids.add(f.event.deal_id)
-            if f.account_id:
-                account_ids.add(f.account_id)
-        self._load_deals({d for d in deal_ids if d not in self._deals.facts})
-        for did in deal_ids:
-            acct = self._deals.tail[did].account_id
-            if acct:
-                account_ids.add(acct)
-        self._load_accounts({a for a in account_ids if a not in self._accounts.facts})
+        # dict, which made admitting a large batch quadratic. Empty sets are skipped: `admit`
+        # calls this for every single event, almost always with everything loaded already.
+        if target_ids:
+            self._load_targets({t for t in target_ids if t not in self._by_id})
+            for f in (self._by_id[t] for t in target_ids if t in self._by_id):
+                if isinstance(f.event, DealEvent):
+                    deal_ids.add(f.event.deal_id)
+                if f.account_id:
+                    account_ids.add(f.account_id)
+        if deal_ids:
+            self._load_deals({d for d in deal_ids if d not in self._deals.facts})
+            for did in deal_ids:
+                acct = self._deals.tail[did].account_id
+                if acct:
+                    account_ids.add(acct)
+        if account_ids:
+            self._load_accounts({a for a in account_ids if a not in self._accounts.facts})
         missing = {s for s in streams if s not in self._versions}
         if missing:
             found = self._source.stream_versions(missing)

@@ -39,13 +39,14 @@ from ledger.events import (
     EventRetracted,
     LedgerConfigured,
     PersonaEngaged,
+    build_event,
     catalog,
     decode_payload,
     register_upcaster,
     upcast,
 )
 from ledger.events.catalog import UPCASTERS
-from ledger.jsonl import read_export
+from ledger.jsonl import RESERVED, read_export
 from ledger.operations import export_events, restore_file, verify_ledger
 from ledger.rules import AccountState, DealState, Fact
 from ledger.store import LedgerStore, resolve_url
@@ -602,3 +603,18 @@ def test_a_failed_migration_leaves_the_ledger_at_its_version(
         LedgerStore.open(db_url)
     assert _meta_version(db_url) == str(current)
     assert not _has_table(db_url, "revledger_probe")
+
+
+# -- the canonical payload encoding ---------------------------------------------------------------
+@given(generated=ledgers())
+def test_payload_json_fast_path_writes_what_the_general_encoding_writes(
+    generated: GeneratedLedger,
+) -> None:
+    """The stored payload text is the documented canonical JSON of the event's fields."""
+    for line in generated.lines:
+        fields = {k: v for k, v in line.items() if k not in RESERVED}
+        event = build_event(line["type"], fields)
+        general = canonical_json(
+            event.model_dump(mode="python", exclude={"type"}, exclude_none=True)
+        )
+        assert payload_json(event) == general

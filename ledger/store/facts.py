@@ -6,7 +6,7 @@ import json
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
 from ledger.events import decode_payload
 from ledger.rules import Fact
@@ -25,6 +25,34 @@ _FACT_COLUMNS = (
     events.c.payload,
     events.c.account_id,
     events.c.stream_id,
+)
+
+
+# The statements are built once: building a SELECT costs more than running it on SQLite, and
+# an append runs several of them.
+_RETRACTED_Q = select(events.c.payload).where(events.c.type == "event_retracted")
+_DEAL_FACTS_Q = select(*_FACT_COLUMNS).where(
+    events.c.stream_id.in_(bindparam("streams", expanding=True))
+)
+_ACCOUNT_FACTS_Q = select(*_FACT_COLUMNS).where(
+    or_(
+        events.c.stream_id.in_(bindparam("streams", expanding=True)),
+        and_(
+            events.c.type == "contract_signed",
+            events.c.account_id.in_(bindparam("accounts", expanding=True)),
+        ),
+    )
+)
+_BY_EVENT_ID_Q = select(*_FACT_COLUMNS).where(
+    events.c.event_id.in_(bindparam("event_ids", expanding=True))
+)
+_VERSIONS_Q = (
+    select(events.c.stream_id, func.max(events.c.stream_version))
+    .where(events.c.stream_id.in_(bindparam("streams", expanding=True)))
+    .group_by(events.c.stream_id)
+)
+_CONFIGURATIONS_Q = (
+    select(*_FACT_COLUMNS).where(events.c.type == "ledger_configured").order_by(events.c.seq)
 )
 
 
@@ -49,9 +77,7 @@ class SqlFacts:
 
     def retracted_ids(self) -> set[str]:
         if self._retracted is None:
-            rows = self._conn.execute(
-                select(events.c.payload).where(events.c.type == "event_retracted")
-            )
+            rows = self._conn.execute(_RETRACTED_Q)
             self._retracted = {json.loads(p)["retracts"] for (p,) in rows}
         return set(self._retracted)
 
@@ -64,9 +90,7 @@ class SqlFacts:
     def facts_for_deals(self, deal_ids: Collection[str]) -> dict[str, list[Fact]]:
         out: dict[str, list[Fact]] = {}
         for chunk in chunks(deal_ids):
-            rows = self._conn.execute(
-                select(*_FACT_COLUMNS).where(events.c.stream_id.in_([f"deal:{d}" for d in chunk]))
-            )
+            rows = self._conn.execute(_DEAL_FACTS_Q, {"streams": [f"deal:{d}" for d in chunk]})
             for row, fact in self._live(rows):
                 out.setdefault(row.stream_id[len("deal:") :], []).append(fact)
         return out
@@ -75,14 +99,7 @@ class SqlFacts:
         out: dict[str, list[Fact]] = {}
         for chunk in chunks(account_ids):
             streams = [f"account:{a}" for a in chunk]
-            rows = self._conn.execute(
-                select(*_FACT_COLUMNS).where(
-                    or_(
-                        events.c.stream_id.in_(streams),
-                        and_(events.c.type == "contract_signed", events.c.account_id.in_(chunk)),
-                    )
-                )
-            )
+            rows = self._conn.execute(_ACCOUNT_FACTS_Q, {"streams": streams, "accounts": chunk})
             for row, fact in self._live(rows):
                 out.setdefault(row.account_id, []).append(fact)
         return out
@@ -90,7 +107,7 @@ class SqlFacts:
     def facts_by_event_id(self, event_ids: Collection[str]) -> dict[str, Fact]:
         out: dict[str, Fact] = {}
         for chunk in chunks(event_ids):
-            rows = self._conn.execute(select(*_FACT_COLUMNS).where(events.c.event_id.in_(chunk)))
+            rows = self._conn.execute(_BY_EVENT_ID_Q, {"event_ids": chunk})
             for row in rows:
                 out[row.event_id] = _fact(row)
         return out
@@ -98,18 +115,10 @@ class SqlFacts:
     def stream_versions(self, stream_ids: Collection[str]) -> dict[str, int]:
         out: dict[str, int] = {}
         for chunk in chunks(stream_ids):
-            rows = self._conn.execute(
-                select(events.c.stream_id, func.max(events.c.stream_version))
-                .where(events.c.stream_id.in_(chunk))
-                .group_by(events.c.stream_id)
-            )
+            rows = self._conn.execute(_VERSIONS_Q, {"streams": chunk})
             out.update({s: int(v) for s, v in rows})
         return out
 
     def configurations(self) -> list[Fact]:
-        rows = self._conn.execute(
-            select(*_FACT_COLUMNS)
-            .where(events.c.type == "ledger_configured")
-            .order_by(events.c.seq)
-        )
+        rows = self._conn.execute(_CONFIGURATIONS_Q)
         return [fact for _row, fact in self._live(rows)]
