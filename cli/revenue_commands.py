@@ -12,9 +12,9 @@ from cli.render import Column, Report, render
 from projections.arr import ArrLine
 from projections.movements import Bridge
 from projections.retention import RetentionLine
+from queries.common import TimeQuery
 from queries.readmodel import rebuild as rebuild_read_model
 from queries.revenue import (
-    TimeQuery,
     arr_query,
     cohorts_query,
     movements_query,

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Protocol
 
-from ledger.events import EventModel
+from ledger.events import EventModel, EventRetracted
 
 
 class LoggedEvent(Protocol):
@@ -29,6 +29,9 @@ class LoggedEvent(Protocol):
     def recorded_at(self) -> datetime: ...
 
     @property
+    def actor(self) -> str: ...
+
+    @property
     def payload(self) -> EventModel: ...
 
 
@@ -41,3 +44,25 @@ def known_by(events: Iterable[LoggedEvent], known_at: datetime | None) -> Iterat
         if known_at is not None and e.recorded_at > known_at:
             return
         yield e
+
+
+def replay_key(e: LoggedEvent) -> tuple[datetime, int]:
+    """Return the one deterministic replay order key, `(effective_at, seq)`."""
+    return (e.effective_at, e.seq)
+
+
+def visible(events: Iterable[LoggedEvent], known_at: datetime | None) -> list[LoggedEvent]:
+    """Return the events that count as known at `known_at`, in replay order.
+
+    That is the log prefix recorded by `known_at` (transaction time), without the retractions
+    themselves and without every event a retraction in that prefix names.
+    """
+    known = list(known_by(events, known_at))
+    retracted = {e.payload.retracts for e in known if isinstance(e.payload, EventRetracted)}
+    kept = [
+        e
+        for e in known
+        if e.event_id not in retracted and not isinstance(e.payload, EventRetracted)
+    ]
+    kept.sort(key=replay_key)
+    return kept

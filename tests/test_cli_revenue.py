@@ -23,7 +23,7 @@ def clock() -> list[datetime]:
 
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch, db_url: str, clock: list[datetime]):
-    for where in ("ledger.store.store", "ledger.operations", "queries.revenue"):
+    for where in ("ledger.store.store", "ledger.operations", "queries.common"):
         monkeypatch.setattr(f"{where}.utc_now", lambda: clock[0])
 
     def invoke(*args: str) -> Result:

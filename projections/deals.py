@@ -1,0 +1,278 @@
+"""Deal histories on both time axes: each deal's stage visits, moves, attributes and outcome.
+
+A deal is replayed from the events that count as known at `known_at` (see
+`projections.logged.visible`) in the one replay order `(effective_at, seq)`, up to an exclusive
+valid-time bound (a query's "close of as_of"):
+- `deal_opened` starts the deal and its first stage visit; `stage_changed` ends the current
+  visit and starts the next (a move, backward when the new stage comes earlier in the
+  configured pipeline); `deal_reopened` brings a lost deal back at a stage;
+- `contract_signed` (won) and `deal_lost` end the open visit and close the deal;
+- `deal_updated` changes amount, expected close, forecast category, probability, owner, segment;
+- `persona_engaged` adds a buyer persona; `security_review_started` /
+  `security_questionnaire_completed` open and complete a security review per framework;
+- `go_live` (on the account's stream) records when the deal's signed contract went live;
+- `quota_set` sets the bookings quota of a period (the last one in replay order counts).
+The pipeline (stage order, probabilities, forecast categories) is the last configuration known
+at `known_at`, whatever its effective time: stages are named, not dated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from ledger.events import (
+    DEFAULT_STAGES,
+    ContractSigned,
+    DealLost,
+    DealOpened,
+    DealReopened,
+    DealUpdated,
+    GoLive,
+    LedgerConfigured,
+    PersonaEngaged,
+    QuotaSet,
+    SecurityQuestionnaireCompleted,
+    SecurityReviewStarted,
+    StageChanged,
+)
+from ledger.events.deal import ForecastCategory
+from projections.logged import LoggedEvent, visible
+
+Status = Literal["open", "won", "lost"]
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """The configured stages in order, with each stage's probability and forecast category."""
+
+    stages: tuple[str, ...]
+    probabilities: dict[str, Decimal]
+    categories: dict[str, ForecastCategory]
+
+    @classmethod
+    def of(cls, config: LedgerConfigured | None) -> Pipeline:
+        """Return the pipeline of `config` (the default pipeline when there is none)."""
+        specs = config.stages if config is not None else DEFAULT_STAGES
+        return cls(
+            tuple(s.name for s in specs),
+            {s.name: s.probability for s in specs},
+            {s.name: s.forecast_category for s in specs},
+        )
+
+    def position(self, stage: str) -> int:
+        """Return the stage's 0-based place in the pipeline (unknown stages sort last)."""
+        try:
+            return self.stages.index(stage)
+        except ValueError:
+            return len(self.stages)
+
+    def is_backward(self, from_stage: str, to_stage: str) -> bool:
+        """Return whether moving `from_stage` → `to_stage` goes to an earlier stage."""
+        return self.position(to_stage) < self.position(from_stage)
+
+
+@dataclass(frozen=True, slots=True)
+class StageVisit:
+    """One stay of a deal in a stage, `[entered_at, left_at)` in valid time.
+
+    `left_at` is None while the deal is still in the stage at the replay bound.
+    """
+
+    stage: str
+    entered_at: datetime
+    left_at: datetime | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.left_at is not None
+
+    def end(self, until: datetime) -> datetime:
+        """Return when the visit ended, or `until` for a visit still open."""
+        return self.left_at if self.left_at is not None else until
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A `stage_changed` from one stage to another, effective `at`, recorded as event `seq`."""
+
+    from_stage: str
+    to_stage: str
+    at: datetime
+    seq: int
+    backward: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityReview:
+    """A security review under one framework: started, and completed once its questionnaire is."""
+
+    framework: str
+    started_at: datetime
+    completed_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Deal:
+    """One deal as replayed up to a valid-time bound, as known at a transaction time.
+
+    `stage` is the current stage while open and the last stage before closing once closed.
+    `forecast_category` and `probability` are the deal's own overrides (None: the stage's).
+    `events` are the events that shaped the deal, in replay order.
+    """
+
+    deal_id: str
+    account_id: str | None = None
+    opened_at: datetime | None = None
+    status: Status = "open"
+    stage: str | None = None
+    amount: Decimal = ZERO
+    expected_close: date | None = None
+    forecast_category: ForecastCategory | None = None
+    probability: Decimal | None = None
+    owner: str | None = None
+    segment: str | None = None
+    channel: str | None = None
+    personas: tuple[str, ...] = ()
+    closed_at: datetime | None = None
+    contract: ContractSigned | None = None
+    live_at: datetime | None = None
+    visits: list[StageVisit] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+    reopened_at: list[datetime] = field(default_factory=list)
+    reviews: list[SecurityReview] = field(default_factory=list)
+    events: list[LoggedEvent] = field(default_factory=list)
+
+    def stage_probability(self, pipeline: Pipeline) -> Decimal:
+        """Return the win probability: the deal's override, else its stage's (0 if unknown)."""
+        if self.probability is not None:
+            return self.probability
+        return pipeline.probabilities.get(self.stage or "", ZERO)
+
+    def category(self, pipeline: Pipeline) -> ForecastCategory:
+        """Return the forecast category: the deal's override, else its stage's."""
+        if self.forecast_category is not None:
+            return self.forecast_category
+        return pipeline.categories.get(self.stage or "", "pipeline")
+
+    def _enter(self, stage: str, at: datetime) -> None:
+        self.stage = stage
+        self.visits.append(StageVisit(stage, at))
+
+    def _leave(self, at: datetime) -> None:
+        if self.visits and self.visits[-1].left_at is None:
+            v = self.visits[-1]
+            self.visits[-1] = StageVisit(v.stage, v.entered_at, at)
+
+
+@dataclass(frozen=True, slots=True)
+class DealBook:
+    """Every deal replayed to one bound as known at one time, with the pipeline and quotas."""
+
+    deals: dict[str, Deal]
+    pipeline: Pipeline
+    quotas: dict[str, Decimal]
+    bound: datetime | None
+    known_at: datetime | None
+
+
+def _configuration(events: list[LoggedEvent]) -> LedgerConfigured | None:
+    """Return the configuration recorded last among `events` (None if there is none)."""
+    last: tuple[int, LedgerConfigured] | None = None
+    for e in events:
+        if isinstance(e.payload, LedgerConfigured) and (last is None or e.seq > last[0]):
+            last = (e.seq, e.payload)
+    return last[1] if last else None
+
+
+def replay_deals(
+    events: Iterable[LoggedEvent], bound: datetime | None = None, known_at: datetime | None = None
+) -> DealBook:
+    """Return every deal as of the exclusive valid-time `bound` (None: all), known at `known_at`.
+
+    `known_at` bounds transaction time (None: everything recorded); events are filtered and
+    ordered by `projections.logged.visible`.
+    """
+    seen = visible(events, known_at)
+    pipeline = Pipeline.of(_configuration(seen))
+    deals: dict[str, Deal] = {}
+    quotas: dict[str, Decimal] = {}
+    for e in seen:
+        if bound is not None and e.effective_at >= bound:
+            break
+        p = e.payload
+        if isinstance(p, QuotaSet):
+            quotas[p.period] = p.amount
+            continue
+        if isinstance(p, GoLive):
+            d = deals.get(p.deal_id)
+            if d is not None and d.live_at is None:
+                d.live_at = e.effective_at
+                d.events.append(e)
+            continue
+        deal_id = getattr(p, "deal_id", None)
+        if deal_id is None or p.family != "deal":
+            continue
+        d = deals.get(deal_id)
+        if d is None:
+            d = deals[deal_id] = Deal(deal_id)
+        d.events.append(e)
+        _apply(d, e, pipeline)
+    return DealBook(deals, pipeline, quotas, bound, known_at)
+
+
+def _apply(d: Deal, e: LoggedEvent, pipeline: Pipeline) -> None:
+    p, at = e.payload, e.effective_at
+    if isinstance(p, DealOpened):
+        d.account_id, d.opened_at, d.status = p.account_id, at, "open"
+        d.amount, d.expected_close = p.amount, p.expected_close
+        d.segment, d.channel, d.owner = p.segment, p.channel, p.owner
+        d.personas = _merge(d.personas, p.personas)
+        d._enter(p.stage, at)
+    elif isinstance(p, StageChanged):
+        if d.stage is not None and d.stage != p.stage:
+            d.moves.append(
+                Move(d.stage, p.stage, at, e.seq, pipeline.is_backward(d.stage, p.stage))
+            )
+        d._leave(at)
+        d._enter(p.stage, at)
+    elif isinstance(p, DealReopened):
+        d.status, d.closed_at = "open", None
+        d.reopened_at.append(at)
+        d._enter(p.stage, at)
+    elif isinstance(p, ContractSigned):
+        d._leave(at)
+        d.status, d.closed_at, d.contract = "won", at, p
+        d.account_id = p.account_id or d.account_id
+    elif isinstance(p, DealLost):
+        d._leave(at)
+        d.status, d.closed_at = "lost", at
+    elif isinstance(p, DealUpdated):
+        d.amount = p.amount if p.amount is not None else d.amount
+        d.expected_close = p.expected_close or d.expected_close
+        d.forecast_category = p.forecast_category or d.forecast_category
+        d.probability = p.probability if p.probability is not None else d.probability
+        d.owner = p.owner or d.owner
+        d.segment = p.segment or d.segment
+    elif isinstance(p, PersonaEngaged):
+        d.personas = _merge(d.personas, (p.persona,))
+    elif isinstance(p, SecurityReviewStarted):
+        d.reviews.append(SecurityReview(p.framework, at))
+    elif isinstance(p, SecurityQuestionnaireCompleted):
+        for i in range(len(d.reviews) - 1, -1, -1):
+            r = d.reviews[i]
+            if r.framework == p.framework and r.completed_at is None:
+                d.reviews[i] = SecurityReview(r.framework, r.started_at, at)
+                break
+
+
+def _merge(have: tuple[str, ...], more: Iterable[str]) -> tuple[str, ...]:
+    out = list(have)
+    for m in more:
+        if m not in out:
+            out.append(m)
+    return tuple(out)

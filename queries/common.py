@@ -1,0 +1,127 @@
+"""What every query shares: the two time coordinates as typed, the time frame of an answer,
+and the provenance that says what an answer is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from ledger.errors import InputError, StorageError
+from ledger.events import LedgerConfigured
+from ledger.store import Head, LedgerStore
+from ledger.timeutil import (
+    TimeParseError,
+    end_of_day,
+    format_instant,
+    parse_date,
+    parse_instant,
+    read_instant,
+    utc_now,
+    zone,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """What an answer is: the metric definition, the options, both time coordinates, the head."""
+
+    metric: str
+    definition: str
+    options: dict[str, Any]
+    as_of: date
+    known_at: datetime | None
+    head: Head
+    currency: str
+
+    def as_meta(self) -> dict[str, Any]:
+        """Return the provenance as the `meta` block of a report (stable keys)."""
+        return {
+            "metric": self.metric,
+            "definition": self.definition,
+            "options": self.options,
+            "as_of": self.as_of.isoformat(),
+            "known_at": format_instant(self.known_at) if self.known_at else None,
+            "head": {"seq": self.head.seq, "hash": self.head.hash},
+            "currency": self.currency,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TimeQuery:
+    """The two time coordinates as the user typed them (None: today / everything recorded)."""
+
+    as_of: str | None = None
+    known_at: str | None = None
+
+
+def parse_day(text: str | None, option: str, default: date) -> date:
+    """Return the day the user typed for `option`, or `default` when none was given."""
+    if text is None:
+        return default
+    try:
+        return parse_date(text)
+    except TimeParseError as exc:
+        raise InputError(str(exc), field=option, value=text, has_value=True) from None
+
+
+def parse_known_at(text: str, tz: str) -> datetime:
+    """Return the transaction-time instant typed for --known-at (a date: the end of that day)."""
+    try:
+        if len(text.strip()) == 10:
+            return end_of_day(parse_date(text), tz) - timedelta(microseconds=1)
+        return parse_instant(text, tz)
+    except TimeParseError as exc:
+        raise InputError(str(exc), field="--known-at", value=text, has_value=True) from None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeFrame:
+    """The frame of one answer: configuration, the log head it reads, and its transaction time.
+
+    `known_at` is the transaction time the answer stands at (the head's recorded_at when the
+    user gave none); `today` is today's date in the ledger's time zone.
+    """
+
+    config: LedgerConfigured
+    head: Head
+    known_at: datetime | None
+    upto_seq: int | None
+    today: date
+
+    def bound(self, d: date) -> datetime:
+        """Return the exclusive valid-time bound 'at the close of day d' (ledger time zone)."""
+        return end_of_day(d, self.config.timezone)
+
+    def start_bound(self, d: date) -> datetime:
+        """Return the exclusive bound at the close of the day before `d` (its first instant)."""
+        return self.bound(d - timedelta(days=1))
+
+    def day_of(self, t: datetime) -> date:
+        """Return the ledger-time-zone day of the instant `t`."""
+        return t.astimezone(zone(self.config.timezone)).date()
+
+    def provenance(self, metric: str, definition: str, as_of: date, **options: Any) -> Provenance:
+        """Return the provenance of an answer computed in this frame."""
+        return Provenance(
+            metric, definition, options, as_of, self.known_at, self.head, self.config.currency
+        )
+
+
+def time_frame(store: LedgerStore, known_at_text: str | None) -> TimeFrame:
+    """Return the frame of a query standing at `--known-at` (None: everything recorded).
+
+    `upto_seq` is the last seq recorded by then (None when the whole log counts).
+    """
+    config = store.config()
+    if config is None:
+        raise StorageError("the ledger has no configuration yet; run `revledger init` first")
+    known_at = parse_known_at(known_at_text, config.timezone) if known_at_text else None
+    if known_at is not None:
+        head = store.head_known_at(known_at)
+        upto: int | None = head.seq
+    else:
+        head, upto = store.head(), None
+        known_at = read_instant(head.recorded_at) if head.recorded_at else None
+    today = utc_now().astimezone(zone(config.timezone)).date()
+    return TimeFrame(config, head, known_at, upto, today)

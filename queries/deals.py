@@ -1,0 +1,43 @@
+"""Reading what deal questions need: deal, go-live, configuration, quota, forecast-call and
+retraction events of the log prefix a query stands at, replayed by `projections.deals`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from ledger.envelope import RecordedEvent
+from ledger.events import EVENT_TYPES
+from ledger.store import LedgerStore
+from projections.deals import DealBook, replay_deals
+from queries.common import TimeFrame, time_frame
+
+DEAL_QUESTION_TYPES: tuple[str, ...] = (
+    *(name for name, cls in EVENT_TYPES.items() if cls.family == "deal"),
+    "go_live",
+    "ledger_configured",
+    "quota_set",
+    "forecast_submitted",
+    "event_retracted",
+)
+"""The event types deal projections read (revenue-only account events are left out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DealFrame:
+    """A query's time frame and the deal-relevant events of the log prefix it stands at."""
+
+    time: TimeFrame
+    events: list[RecordedEvent]
+
+    def book(self, as_of: date) -> DealBook:
+        """Return every deal at the close of `as_of` (valid time), as known in this frame."""
+        return replay_deals(self.events, self.time.bound(as_of), self.time.known_at)
+
+
+def deal_frame(store: LedgerStore, known_at_text: str | None) -> DealFrame:
+    """Return the frame of a deal question at `--known-at` and the events it reads."""
+    frame = time_frame(store, known_at_text)
+    upto = frame.upto_seq if frame.upto_seq is not None else frame.head.seq
+    events = list(store.read(upto_seq=upto, types=DEAL_QUESTION_TYPES))
+    return DealFrame(frame, events)
