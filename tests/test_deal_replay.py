@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from projections.deals import Pipeline, StageVisit, replay_deals
 from projections.logged import visible
 from tests.inline_log import InlineLog, day
 
 
-def _opened(log: InlineLog, deal: str = "D-1", when: str = "2025-01-01", **extra: object) -> None:
+def _opened(log: InlineLog, deal: str = "D-1", when: str = "2025-01-01", **extra: Any) -> None:
     log.add(
         "deal_opened",
         when,
