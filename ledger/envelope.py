@@ -15,6 +15,8 @@ class NewEvent:
 
     `effective_at` is valid time (aware). `expected_version` is the stream version the caller
     last saw, checked at append. `where` names the input location for error messages.
+    `recorded_at` is None for a normal append (the ledger assigns transaction time); a backfill
+    (history imported from another system) supplies it, see `LedgerStore.append_batch`.
     """
 
     event: EventModel
@@ -25,6 +27,7 @@ class NewEvent:
     event_id: str | None = None
     expected_version: int | None = None
     where: str | None = None
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from ledger.events import DealOpened, Expansion, LedgerConfigured, StageChanged
 from ledger.operations import verify_ledger
 from ledger.store import LedgerStore
 from ledger.store.codec import envelope_fields
-from ledger.timeutil import parse_instant
+from ledger.timeutil import format_instant, parse_instant
 from tests.conftest import events_from
 
 OPEN_D1 = (
@@ -262,3 +263,67 @@ def test_payload_text_is_canonical(store: LedgerStore) -> None:
     stored = list(store.raw_rows())[-1]["payload"]
     assert stored == payload_json(e)
     assert json.loads(stored) == {"account_id": "A-1", "arr": "1200.5"}
+
+
+# -- backfilled knowledge time ------------------------------------------------------------------
+def _backfilled(events: list[NewEvent], *recorded: str) -> list[NewEvent]:
+    return [replace(n, recorded_at=parse_instant(r)) for n, r in zip(events, recorded, strict=True)]
+
+
+def test_a_backfill_keeps_its_recorded_at_and_is_marked(db_url: str) -> None:
+    s = LedgerStore.open(db_url, create=True)
+    try:
+        config = NewEvent(
+            LedgerConfigured(), parse_instant("2020-01-01"), "t", "t", idempotency_key="init"
+        )
+        news = _backfilled(
+            [config, *events_from([OPEN_D1, SIGN_D1])],
+            "2021-01-01T00:00:00Z",
+            "2026-01-05T09:00:00Z",
+            "2026-03-01T17:30:00Z",
+        )
+        s.append_batch(news)
+        s.append_batch(events_from([LIVE_D1]))
+        got = list(s.read())
+        assert [format_instant(e.recorded_at) for e in got[:3]] == [
+            "2021-01-01T00:00:00.000000Z",
+            "2026-01-05T09:00:00.000000Z",
+            "2026-03-01T17:30:00.000000Z",
+        ]
+        assert [e.source for e in got] == [
+            "backfill:t",
+            "backfill:import:inline.jsonl:1",
+            "backfill:import:inline.jsonl:2",
+            "import:inline.jsonl:1",
+        ]
+        assert got[3].recorded_at > got[2].recorded_at
+        assert verify_ledger(s).ok
+        # Re-running the same backfill appends nothing.
+        again = s.append_batch(news)
+        assert all(r.duplicate for r in again.results)
+        assert s.head().seq == 4
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize(
+    ("recorded", "message"),
+    [
+        (("2019-06-01", "2019-07-01"), "field 'recorded_at' .* is before 2020-01-01T00:00:00"),
+        (("2020-06-01", "2020-05-01"), "line 2: field 'recorded_at' .* is before 2020-06-01"),
+        (("2020-06-01", "2199-01-01"), "line 2: field 'recorded_at' .* is in the future"),
+    ],
+)
+def test_a_backfill_never_goes_back_in_time_nor_into_the_future(
+    db_url: str, recorded: tuple[str, str], message: str
+) -> None:
+    s = LedgerStore.open(db_url, create=True)
+    try:
+        config = NewEvent(LedgerConfigured(), parse_instant("2020-01-01"), "t", "t")
+        s.append_batch(_backfilled([config], "2020-01-01"))
+        head = s.head()
+        with pytest.raises(InputError, match=message):
+            s.append_batch(_backfilled(events_from([OPEN_D1, SIGN_D1]), *recorded))
+        assert s.head() == head
+    finally:
+        s.close()

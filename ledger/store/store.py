@@ -27,7 +27,7 @@ from ledger.canonical import (
     payload_json,
 )
 from ledger.envelope import NewEvent, RecordedEvent
-from ledger.errors import ConflictError, StorageError
+from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, decode_payload
 from ledger.rules import Fact, RuleBook
 from ledger.store.checkpoints import (
@@ -232,8 +232,11 @@ class LedgerStore:
         """Append every event of `news` in one transaction, or none of them.
 
         Each event is validated against the stored state plus the events before it in the
-        batch. All events of a batch share one recorded_at (transaction time). With `dry_run`
-        everything is checked and nothing is written.
+        batch. All events of a batch share one recorded_at (transaction time), except backfilled
+        events: those that supply their own `recorded_at` (history from another system) keep
+        it, provided it is not in the future, not before the log's last recorded_at and not
+        before the previous event's; their `source` is marked with the prefix `backfill:`.
+        With `dry_run` everything is checked and nothing is written.
         """
         with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
             trans = conn.begin()
@@ -256,9 +259,9 @@ class LedgerStore:
         self, conn: Connection, news: Sequence[NewEvent], progress: Progress | None
     ) -> tuple[BatchResult, list[dict[str, Any]]]:
         head = _head(conn)
-        recorded = format_instant(utc_now())
-        if head.recorded_at and head.recorded_at > recorded:
-            recorded = head.recorded_at
+        now = format_instant(utc_now())
+        recorded = max(now, head.recorded_at or now)
+        last_recorded = head.recorded_at or ""
         encoded = [(payload_json(n.event), format_instant(n.effective_at)) for n in news]
         by_key = _stored_by(
             conn, events.c.idempotency_key, {n.idempotency_key for n in news if n.idempotency_key}
@@ -289,6 +292,12 @@ class LedgerStore:
                 continue
             seq += 1
             event_id = n.event_id or str(uuid.uuid4())
+            when, source = recorded, n.source
+            if n.recorded_at is not None:
+                when = _backfilled_at(n, last_recorded, now)
+                if not source.startswith(BACKFILL_PREFIX):
+                    source = BACKFILL_PREFIX + source
+            last_recorded = when
             admitted = book.admit(
                 Fact(n.effective_at, seq, event_id, n.event),
                 expected_version=n.expected_version,
@@ -303,9 +312,9 @@ class LedgerStore:
                 "stream_id": stream,
                 "stream_version": admitted.stream_version,
                 "effective_at": eff,
-                "recorded_at": recorded,
+                "recorded_at": when,
                 "actor": n.actor,
-                "source": n.source,
+                "source": source,
                 "idempotency_key": n.idempotency_key,
                 "payload": pj,
             }
@@ -322,7 +331,7 @@ class LedgerStore:
             results.append(Appended(seq, event_id, typ, stream, admitted.stream_version, False))
         if progress is not None and news:
             progress(len(news) % 1000 or 1000)
-        new_head = Head(seq, prev, recorded if rows else head.recorded_at)
+        new_head = Head(seq, prev, last_recorded or None)
         return BatchResult(results, new_head, False), rows
 
     # -- reading -------------------------------------------------------------------------------
@@ -408,6 +417,34 @@ class LedgerStore:
             checked = check_restore_rows(rows)
             _insert(conn, checked)
             return _head(conn)
+
+
+BACKFILL_PREFIX = "backfill:"
+"""The mark on the `source` of an event whose recorded_at came from another system."""
+
+
+def _backfilled_at(n: NewEvent, last_recorded: str, now: str) -> str:
+    """Return the supplied recorded_at of a backfilled event as stored text, if admissible."""
+    assert n.recorded_at is not None
+    when = format_instant(n.recorded_at)
+    if when > now:
+        raise InputError(
+            f"is in the future (now is {now}); a backfill cannot record what is not yet known",
+            field="recorded_at",
+            value=when,
+            has_value=True,
+            where=n.where,
+        )
+    if when < last_recorded:
+        raise InputError(
+            f"is before {last_recorded}, the ledger's last recorded_at; a backfill only goes "
+            "into a ledger that has recorded nothing later, in non-decreasing order",
+            field="recorded_at",
+            value=when,
+            has_value=True,
+            where=n.where,
+        )
+    return when
 
 
 def _db_reason(exc: Exception) -> str:
