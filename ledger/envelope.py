@@ -58,6 +58,10 @@ class RecordedEvent:
         return (self.effective_at, self.seq)
 
 
+StoredPayload = tuple[int, str, str, int, str, str]
+"""A stored event left undecoded: seq, event_id, type, schema_version, effective_at (the stored
+instant text, valid time) and payload (the canonical JSON text)."""
+
 ENVELOPE_COLUMNS: tuple[str, ...] = (
     "seq",
     "event_id",

@@ -15,21 +15,15 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from ledger.events import (
-    Churn,
-    Contraction,
-    ContractSigned,
-    DealOpened,
-    DealUpdated,
-    EventRetracted,
-    Expansion,
-    GoLive,
-)
+from ledger.envelope import StoredPayload
+from ledger.events import EVENT_TYPES, decode_payload
+from ledger.timeutil import read_instant
 from projections.account_timeline import (
     CHURN,
     CONTRACT,
@@ -47,6 +41,13 @@ from projections.account_timeline import (
 from projections.logged import LoggedEvent, known_by
 
 FORMAT_VERSION = 4
+_KINDS = {
+    "contract_signed": SIGNED,
+    "go_live": LIVE,
+    "expansion": EXPAND,
+    "contraction": CONTRACT,
+    "churn": CHURN,
+}
 _SEP = "\n"  # identifiers never contain control characters
 
 
@@ -154,39 +155,62 @@ class RevenueBook:
             self.absorbed_seq = e.seq
         return self
 
+    def absorb_stored(self, rows: Iterable[StoredPayload]) -> RevenueBook:
+        """Take stored rows (seq order, continuing after `absorbed_seq`) into the book.
+
+        Each row is (seq, event_id, type, schema_version, effective_at text, payload JSON) as
+        the store keeps it: the same facts as `absorb` of the decoded events, read from the
+        canonical payload's fields without building typed events (payloads were validated at
+        append; an older schema version is decoded and upcast first).
+        """
+        for seq, event_id, type_name, version, effective_at, payload in rows:
+            if seq <= self.absorbed_seq:
+                raise ValueError(f"seq {seq} was already absorbed (book at {self.absorbed_seq})")
+            if version == EVENT_TYPES[type_name].schema_version:
+                fields = json.loads(payload)
+            else:
+                fields = decode_payload(type_name, version, payload).__dict__
+            self._absorb_fields(seq, event_id, type_name, effective_at, fields)
+            self.absorbed_seq = seq
+        return self
+
     def _absorb_one(self, e: LoggedEvent) -> None:
         p = e.payload
-        if isinstance(p, DealOpened):
-            self.deal_accounts[p.deal_id] = p.account_id
-            self._attribute(p.deal_id, DealAttributes(e.seq, e.event_id, p.segment, p.channel))
+        self._absorb_fields(e.seq, e.event_id, p.event_type, e.effective_at, p.__dict__)
+
+    def _absorb_fields(
+        self,
+        seq: int,
+        event_id: str,
+        type_name: str,
+        effective_at: datetime | str,
+        f: Mapping[str, Any],
+    ) -> None:
+        """File one event's revenue fact, given its type and payload fields (by field name)."""
+        if type_name == "deal_opened":
+            self.deal_accounts[f["deal_id"]] = f["account_id"]
+            attrs = DealAttributes(seq, event_id, f.get("segment"), f.get("channel"))
+            self._attribute(f["deal_id"], attrs)
             return
-        if isinstance(p, DealUpdated):
-            if p.segment is not None:
-                self._attribute(p.deal_id, DealAttributes(e.seq, e.event_id, p.segment, None))
+        if type_name == "deal_updated":
+            if f.get("segment") is not None:
+                self._attribute(f["deal_id"], DealAttributes(seq, event_id, f["segment"], None))
             return
-        if isinstance(p, EventRetracted):
-            self._retract(p.retracts, e.seq)
+        if type_name == "event_retracted":
+            self._retract(f["retracts"], seq)
             return
-        when = to_us(e.effective_at)
-        if isinstance(p, ContractSigned):
-            account = p.account_id or self._deal_account(p.deal_id)
-            self.deal_accounts.setdefault(p.deal_id, account)
-            fact = RevenueFact(when, e.seq, SIGNED, p.deal_id, to_cents(p.arr), e.event_id)
-        elif isinstance(p, GoLive):
-            account = p.account_id
-            fact = RevenueFact(when, e.seq, LIVE, p.deal_id, 0, e.event_id)
-        elif isinstance(p, Expansion):
-            account = p.account_id
-            fact = RevenueFact(when, e.seq, EXPAND, None, to_cents(p.arr), e.event_id)
-        elif isinstance(p, Contraction):
-            account = p.account_id
-            fact = RevenueFact(when, e.seq, CONTRACT, None, to_cents(p.arr), e.event_id)
-        elif isinstance(p, Churn):
-            account = p.account_id
-            fact = RevenueFact(when, e.seq, CHURN, None, 0, e.event_id)
+        kind = _KINDS.get(type_name)
+        if kind is None:
+            return
+        when = to_us(read_instant(effective_at) if isinstance(effective_at, str) else effective_at)
+        deal_id = f.get("deal_id") if kind in (SIGNED, LIVE) else None
+        cents = to_cents(Decimal(f["arr"])) if kind in (SIGNED, EXPAND, CONTRACT) else 0
+        if kind == SIGNED:
+            account = f.get("account_id") or self._deal_account(f["deal_id"])
+            self.deal_accounts.setdefault(f["deal_id"], account)
         else:
-            return
-        self._file(account, fact)
+            account = f["account_id"]
+        self._file(account, RevenueFact(when, seq, kind, deal_id, cents, event_id))
 
     def _attribute(self, deal_id: str, fact: DealAttributes) -> None:
         self.deal_facts.setdefault(deal_id, []).append(fact)

@@ -30,8 +30,8 @@ SEGMENT_UPDATES = {"deal_updated": "segment"}
 
 
 def _absorb_to(store: LedgerStore, book: RevenueBook, head: Head) -> RevenueBook:
-    book.absorb(
-        store.read(
+    book.absorb_stored(
+        store.read_stored(
             after_seq=book.absorbed_seq,
             upto_seq=head.seq,
             types=REVENUE_TYPES,

@@ -26,7 +26,7 @@ from ledger.canonical import (
     envelope_bytes,
     payload_json,
 )
-from ledger.envelope import NewEvent, RecordedEvent
+from ledger.envelope import NewEvent, RecordedEvent, StoredPayload
 from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, decode_payload
 from ledger.rules import Fact, RuleBook
@@ -355,32 +355,46 @@ class LedgerStore:
         `effective_from` (inclusive) and `effective_before` (exclusive) bound valid time;
         `types` and `types_with_field` (type -> payload field it must have) select types.
         """
-        q = select(*[events.c[c] for c in SELECT_ORDER]).where(events.c.seq > after_seq)
-        if upto_seq is not None:
-            q = q.where(events.c.seq <= upto_seq)
-        if known_at is not None:
-            q = q.where(events.c.recorded_at <= format_instant(known_at))
-        if stream_id is not None:
-            q = q.where(events.c.stream_id == stream_id)
-        if deal_id is not None:
-            q = q.where(events.c.deal_id == deal_id)
-        if account_id is not None:
-            q = q.where(events.c.account_id == account_id)
-        if types or types_with_field:
-            # `types_with_field` adds events of a type only when their payload has that field;
-            # the canonical payload encoding writes every key as `"name":`, so this is exact.
-            wanted: list[ColumnElement[bool]] = [events.c.type.in_(list(types or ()))]
-            wanted += [
-                and_(events.c.type == t, events.c.payload.like(f'%"{name}":%'))
-                for t, name in (types_with_field or {}).items()
-            ]
-            q = q.where(or_(*wanted))
-        if effective_from is not None:
-            q = q.where(events.c.effective_at >= format_instant(effective_from))
-        if effective_before is not None:
-            q = q.where(events.c.effective_at < format_instant(effective_before))
+        q = _filtered(
+            select(*[events.c[c] for c in SELECT_ORDER]),
+            after_seq=after_seq,
+            upto_seq=upto_seq,
+            known_at=known_at,
+            stream_id=stream_id,
+            deal_id=deal_id,
+            account_id=account_id,
+            types=types,
+            types_with_field=types_with_field,
+            effective_from=effective_from,
+            effective_before=effective_before,
+        )
         for row in self._stream(q.order_by(events.c.seq), batch):
             yield row_to_event(row)
+
+    def read_stored(
+        self,
+        *,
+        after_seq: int = 0,
+        upto_seq: int | None = None,
+        types: Sequence[str] | None = None,
+        types_with_field: Mapping[str, str] | None = None,
+        batch: int = 10_000,
+    ) -> Iterator[StoredPayload]:
+        """Yield (seq, event_id, type, schema_version, effective_at, payload) in seq order.
+
+        The payload is the stored canonical JSON text and effective_at the stored instant text
+        (valid time), not decoded: for read models that need a few fields of many events.
+        Payloads were validated at append and are covered by the hash chain (`verify`).
+        """
+        q = _filtered(
+            select(*[events.c[c] for c in STORED_PAYLOAD_COLUMNS]),
+            after_seq=after_seq,
+            upto_seq=upto_seq,
+            types=types,
+            types_with_field=types_with_field,
+        )
+        for row in self._stream(q.order_by(events.c.seq), batch):
+            yield tuple(row)
 
     def raw_rows(self, *, batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """Yield every stored envelope as a mapping of SELECT_ORDER columns, in seq order."""
@@ -417,6 +431,51 @@ class LedgerStore:
             checked = check_restore_rows(rows)
             _insert(conn, checked)
             return _head(conn)
+
+
+STORED_PAYLOAD_COLUMNS = ("seq", "event_id", "type", "schema_version", "effective_at", "payload")
+
+
+def _filtered(
+    q: Select[Any],
+    *,
+    after_seq: int = 0,
+    upto_seq: int | None = None,
+    known_at: datetime | None = None,
+    stream_id: str | None = None,
+    deal_id: str | None = None,
+    account_id: str | None = None,
+    types: Sequence[str] | None = None,
+    types_with_field: Mapping[str, str] | None = None,
+    effective_from: datetime | None = None,
+    effective_before: datetime | None = None,
+) -> Select[Any]:
+    """Return `q` restricted by the filters of `LedgerStore.read`."""
+    q = q.where(events.c.seq > after_seq)
+    if upto_seq is not None:
+        q = q.where(events.c.seq <= upto_seq)
+    if known_at is not None:
+        q = q.where(events.c.recorded_at <= format_instant(known_at))
+    if stream_id is not None:
+        q = q.where(events.c.stream_id == stream_id)
+    if deal_id is not None:
+        q = q.where(events.c.deal_id == deal_id)
+    if account_id is not None:
+        q = q.where(events.c.account_id == account_id)
+    if types or types_with_field:
+        # `types_with_field` adds events of a type only when their payload has that field;
+        # the canonical payload encoding writes every key as `"name":`, so this is exact.
+        wanted: list[ColumnElement[bool]] = [events.c.type.in_(list(types or ()))]
+        wanted += [
+            and_(events.c.type == t, events.c.payload.like(f'%"{name}":%'))
+            for t, name in (types_with_field or {}).items()
+        ]
+        q = q.where(or_(*wanted))
+    if effective_from is not None:
+        q = q.where(events.c.effective_at >= format_instant(effective_from))
+    if effective_before is not None:
+        q = q.where(events.c.effective_at < format_instant(effective_before))
+    return q
 
 
 BACKFILL_PREFIX = "backfill:"
