@@ -6,10 +6,11 @@ from cli.app import cli
 
 __all__ = ["cli", "main"]
 from cli.ledger_commands import COMMANDS
+from cli.pipeline_commands import COMMANDS as PIPELINE_COMMANDS
 from cli.record import record
 from cli.revenue_commands import COMMANDS as REVENUE_COMMANDS
 
-for _command in [*COMMANDS, record, *REVENUE_COMMANDS]:
+for _command in [*COMMANDS, record, *REVENUE_COMMANDS, *PIPELINE_COMMANDS]:
     cli.add_command(_command)
 
 

@@ -1,7 +1,8 @@
 """The one renderer: a report as an aligned table (people), JSON (scripts) or CSV (sheets).
 
-JSON writes money and ratios as exact decimal strings, dates as ISO text, and keeps keys in
-column order; the `meta` block says what was asked and of which log head it was computed.
+JSON writes money, ratios and days as exact decimal strings, dates as ISO text, and keeps keys
+in column order; tables round days half-even to one decimal. The `meta` block says what was
+asked and of which log head it was computed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
-Kind = Literal["text", "int", "money", "ratio", "date", "instant"]
+Kind = Literal["text", "int", "money", "ratio", "days", "date", "instant"]
 FORMATS = ("table", "json", "csv")
 
 
@@ -66,6 +67,8 @@ def _cell(value: Any, kind: Kind) -> str:
     if kind == "ratio" and isinstance(value, Decimal):
         pct = (value * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
         return f"{pct}%"
+    if kind == "days" and isinstance(value, Decimal):
+        return f"{value:,.1f}"
     if kind == "int" and isinstance(value, int):
         return f"{value:,}"
     if kind == "instant" and isinstance(value, datetime):
@@ -81,7 +84,7 @@ def _table(report: Report) -> str:
     cols = report.columns
     cells = [[_cell(r.get(c.key), c.kind) for c in cols] for r in report.rows]
     widths = [max([len(c.title), *(len(row[i]) for row in cells)]) for i, c in enumerate(cols)]
-    right = [c.kind in ("int", "money", "ratio") for c in cols]
+    right = [c.kind in ("int", "money", "ratio", "days") for c in cols]
 
     def line(values: Sequence[str]) -> str:
         parts = [

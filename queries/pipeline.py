@@ -1,0 +1,155 @@
+"""Pipeline questions (time in stage, aging, regressions, conversion, win rate, velocity,
+coverage, health-tech metrics), each answered from the deal book at the close of `--as-of` as
+known at `--known-at`, with the provenance of the answer.
+
+Windows are inclusive days `--from`..`--to` (ledger time zone), counted as the valid-time span
+`[start of --from, close of --to)`. `--to` defaults to `--as-of` and may not lie after it;
+`--from` defaults to the day after the date three months before `--to`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from ledger.errors import InputError
+from ledger.store import LedgerStore
+from projections import regressions as regressions_p
+from projections import stages as stages_p
+from projections.deals import DealBook
+from projections.periods import parse_window
+from projections.slices import By, Span
+from queries.common import Provenance, TimeFrame, TimeQuery, parse_day
+from queries.deals import deal_frame
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a pipeline question stands on: its time frame, as-of day and deal book."""
+
+    time: TimeFrame
+    as_of: date
+    book: DealBook
+
+    @property
+    def until(self) -> datetime:
+        """Return the exclusive valid-time bound: the close of the as-of day."""
+        return self.time.bound(self.as_of)
+
+
+def ask(store: LedgerStore, when: TimeQuery) -> Asked:
+    """Return the frame, as-of day and deal book of a question at (`as_of`, `known_at`)."""
+    frame = deal_frame(store, when.known_at)
+    as_of = parse_day(when.as_of, "--as-of", frame.time.today)
+    return Asked(frame.time, as_of, frame.book(as_of))
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The inclusive days of a window and the valid-time span they make."""
+
+    first: date
+    last: date
+    span: Span
+
+    def options(self) -> dict[str, str | None]:
+        """Return the window as provenance options (`from`, `to`)."""
+        return {"from": self.first.isoformat(), "to": self.last.isoformat()}
+
+
+def window(asked: Asked, start: str | None, end: str | None) -> Window:
+    """Return the window `--from`..`--to` of a question (see the module docstring)."""
+    last = parse_day(end, "--to", asked.as_of)
+    if last > asked.as_of:
+        raise InputError(
+            f"must not be after --as-of ({asked.as_of.isoformat()})",
+            field="--to",
+            value=last.isoformat(),
+            has_value=True,
+        )
+    default_first = parse_window("3m").before(last) + timedelta(days=1)
+    first = parse_day(start, "--from", default_first)
+    if first > last:
+        raise InputError(
+            f"must not be after --to ({last.isoformat()})",
+            field="--from",
+            value=first.isoformat(),
+            has_value=True,
+        )
+    span = Span(asked.time.start_bound(first), asked.time.bound(last))
+    return Window(first, last, span)
+
+
+def _optional_window(asked: Asked, start: str | None, end: str | None) -> Window | None:
+    return window(asked, start, end) if start is not None or end is not None else None
+
+
+def _window_options(w: Window | None) -> dict[str, str | None]:
+    return w.options() if w is not None else {"from": None, "to": None}
+
+
+def stages_query(
+    store: LedgerStore,
+    when: TimeQuery,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    by: By | None = None,
+) -> tuple[list[stages_p.StageLine], Provenance]:
+    """Return time in stage per group and stage at the close of `as_of`.
+
+    With `--from`/`--to` only the visits that ended in that window count.
+    """
+    asked = ask(store, when)
+    w = _optional_window(asked, start, end)
+    lines = stages_p.time_in_stage(asked.book, asked.until, span=w.span if w else None, by=by)
+    return lines, asked.time.provenance(
+        "stages", stages_p.DEFINITION, asked.as_of, **_window_options(w), by=by
+    )
+
+
+def deal_stages_query(
+    store: LedgerStore, when: TimeQuery, *, start: str | None = None, end: str | None = None
+) -> tuple[list[stages_p.DealStage], Provenance]:
+    """Return each deal's visits, cumulative and latest-visit days per stage at `as_of`."""
+    asked = ask(store, when)
+    w = _optional_window(asked, start, end)
+    rows = stages_p.deal_stages(asked.book, asked.until, w.span if w else None)
+    return rows, asked.time.provenance(
+        "stages", stages_p.DEFINITION, asked.as_of, **_window_options(w), view="deals"
+    )
+
+
+def aging_query(
+    store: LedgerStore, when: TimeQuery, *, older_than_days: int = 180
+) -> tuple[list[stages_p.AgingLine], Provenance]:
+    """Return the deals open at the close of `as_of` and older than the threshold."""
+    if older_than_days < 0:
+        raise InputError(
+            "must be a number of days, 0 or more",
+            field="--days",
+            value=older_than_days,
+            has_value=True,
+        )
+    asked = ask(store, when)
+    rows = stages_p.aging(asked.book, asked.until, older_than_days)
+    return rows, asked.time.provenance(
+        "aging", stages_p.AGING_DEFINITION, asked.as_of, older_than_days=older_than_days
+    )
+
+
+def regressions_query(
+    store: LedgerStore,
+    when: TimeQuery,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    by: By | None = None,
+) -> tuple[regressions_p.Regressions, Provenance]:
+    """Return transitions and regressions effective in the window `--from`..`--to`."""
+    asked = ask(store, when)
+    w = window(asked, start, end)
+    result = regressions_p.regressions(asked.book, w.span, by)
+    return result, asked.time.provenance(
+        "regressions", regressions_p.DEFINITION, asked.as_of, **w.options(), by=by
+    )

@@ -1,0 +1,127 @@
+"""Properties of the pipeline projections over random valid ledgers (no database).
+
+Each property compares a projection with a brute-force count straight from the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger.envelope import RecordedEvent
+from ledger.events import (
+    ContractSigned,
+    DealLost,
+    DealOpened,
+    DealReopened,
+    LedgerConfigured,
+    StageChanged,
+)
+from projections.deals import replay_deals
+from projections.logged import visible
+from projections.regressions import regressions
+from projections.slices import Span
+from projections.stages import stage_durations, time_in_stage
+from tests.strategies import GeneratedLedger, ledgers
+from tests.test_revenue_properties import SETTINGS, instants, log_of
+
+DEAL_LEDGERS = ledgers(max_events=40, max_deals=6, max_accounts=4)
+
+
+def known_ats(log: Sequence[RecordedEvent]) -> st.SearchStrategy[datetime | None]:
+    """Everything recorded, or the moment some event was recorded."""
+    return st.one_of(st.none(), st.sampled_from([e.recorded_at for e in log]))
+
+
+def in_pipeline(
+    log: Sequence[RecordedEvent], deal_id: str, until: datetime, known_at: datetime | None
+) -> timedelta:
+    """Brute force: the deal's time from each opening or reopening to its next close, or to
+    `until` while it is still open."""
+    since: datetime | None = None
+    total = timedelta()
+    for e in visible(log, known_at):
+        p = e.payload
+        if e.effective_at >= until or getattr(p, "deal_id", None) != deal_id:
+            continue
+        if isinstance(p, DealOpened | DealReopened):
+            since = e.effective_at
+        elif isinstance(p, ContractSigned | DealLost) and since is not None:
+            total += e.effective_at - since
+            since = None
+    return total + (until - since if since is not None else timedelta())
+
+
+@SETTINGS
+@given(DEAL_LEDGERS, st.data())
+def test_stage_durations_add_up_to_the_time_each_deal_was_in_the_pipeline(
+    ledger: GeneratedLedger, data: st.DataObject
+) -> None:
+    log = log_of(ledger)
+    until = data.draw(instants(log))
+    known_at = data.draw(known_ats(log))
+    book = replay_deals(log, until, known_at)
+    for deal in book.deals.values():
+        durations = stage_durations(deal, until)
+        assert sum(durations.values(), timedelta()) == in_pipeline(
+            log, deal.deal_id, until, known_at
+        )
+    lines = time_in_stage(book, until)
+    assert sum(x.visits for x in lines) == sum(len(d.visits) for d in book.deals.values())
+    assert sum(x.open.count for x in lines) == sum(
+        1 for d in book.deals.values() if d.status == "open" and d.visits
+    )
+
+
+def brute_force_moves(
+    log: Sequence[RecordedEvent], span: Span, known_at: datetime | None
+) -> tuple[int, int, set[str], set[str]]:
+    """Return (transitions, backward transitions, deals moved, deals regressed) in `span`,
+    replaying stages and the last known configuration straight from the events."""
+    seen = visible(log, known_at)
+    configs = sorted(
+        (e for e in seen if isinstance(e.payload, LedgerConfigured)), key=lambda e: e.seq
+    )
+    config = configs[-1].payload if configs else LedgerConfigured()
+    assert isinstance(config, LedgerConfigured)
+    order = {name: i for i, name in enumerate(config.stage_names())}
+    stage: dict[str, str] = {}
+    transitions = backward = 0
+    moved: set[str] = set()
+    regressed: set[str] = set()
+    for e in seen:
+        p = e.payload
+        if isinstance(p, DealOpened | DealReopened):
+            stage[p.deal_id] = p.stage
+        elif isinstance(p, StageChanged):
+            before, stage[p.deal_id] = stage[p.deal_id], p.stage
+            if span.start <= e.effective_at < span.end:
+                transitions += 1
+                moved.add(p.deal_id)
+                if order[p.stage] < order[before]:
+                    backward += 1
+                    regressed.add(p.deal_id)
+    return transitions, backward, moved, regressed
+
+
+@SETTINGS
+@given(DEAL_LEDGERS, st.data())
+def test_regressions_equal_a_brute_force_count_of_backward_moves(
+    ledger: GeneratedLedger, data: st.DataObject
+) -> None:
+    log = log_of(ledger)
+    start, end = sorted([data.draw(instants(log)), data.draw(instants(log))])
+    known_at = data.draw(known_ats(log))
+    span = Span(start, end)
+    result = regressions(replay_deals(log, None, known_at), span)
+
+    transitions, backward, moved, regressed = brute_force_moves(log, span, known_at)
+    t = result.total
+    assert (t.transitions, t.backward) == (transitions, backward)
+    assert (t.deals_moved, t.deals_regressed) == (len(moved), len(regressed))
+    assert {m.deal_id for m in result.regressions} == regressed
+    assert sum(p.transitions for p in result.pairs) == transitions
+    assert sum(p.transitions for p in result.pairs if p.backward) == backward
