@@ -11,12 +11,15 @@ import click
 from cli.app import Ctx, format_option, pass_ctx
 from cli.render import Column, Report, render
 from ledger.canonical import payload_json
+from ledger.crm import MAP_OPTION, SOURCES, CrmRequest
 from ledger.envelope import ENVELOPE_COLUMNS, RecordedEvent
 from ledger.errors import EXIT_INTEGRITY, UsageError
 from ledger.operations import (
+    CrmSummary,
     LogQuery,
     default_actor,
     export_events,
+    import_crm,
     import_file,
     init_ledger,
     list_events,
@@ -46,6 +49,12 @@ PROGRESS_MIN_LINES = 20_000
     help="JSON list of {name, probability, forecast_category}; default: the standard pipeline.",
 )
 @click.option("--actor", help="Who initialises the ledger (default $REVLEDGER_ACTOR or your user).")
+@click.option(
+    "--backfill-from",
+    metavar="YYYY-MM-DD",
+    help="Record the configuration as of the start of this past day instead of now, so that "
+    "`import --from … --backfill` can record a CRM history with its own times after it.",
+)
 @pass_ctx
 def init(
     ctx: Ctx,
@@ -54,6 +63,7 @@ def init(
     fiscal_year_start: int,
     stages_file: Path | None,
     actor: str | None,
+    backfill_from: str | None,
 ) -> None:
     """Create a ledger and record its configuration (currency, time zone, pipeline)."""
     stages = load_stages(stages_file) if stages_file else None
@@ -64,6 +74,7 @@ def init(
         fiscal_year_start_month=fiscal_year_start,
         stages=stages,
         actor=actor or default_actor(),
+        backfill_from=backfill_from,
     )
     click.echo(f"initialised {ctx.db}: seq {done.seq} ledger_configured {done.event_id}")
 
@@ -80,9 +91,56 @@ def init(
 @click.option(
     "--actor", help="Actor for lines without one (default $REVLEDGER_ACTOR or your user)."
 )
+@click.option(
+    "--from",
+    "crm",
+    type=click.Choice(SOURCES),
+    help="FILE is a CRM history export: Salesforce OpportunityHistory CSV, or HubSpot deal "
+    "property history CSV.",
+)
+@click.option(
+    "--opportunities",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --from: a deals CSV giving each deal's account (Salesforce Opportunity.csv: "
+    "Id, AccountId, OwnerId; HubSpot: dealId, companyId).",
+)
+@click.option(
+    "--stage-map",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --from salesforce: CSV lines `salesforce stage,ledger stage` (or won/lost).",
+)
+@click.option(
+    "--pipeline",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --from hubspot: CSV lines `stage id,ledger stage` (or won/lost).",
+)
+@click.option(
+    "--backfill",
+    is_flag=True,
+    help="With --from: record each event at the CRM's own change time instead of now.",
+)
 @pass_ctx
-def import_(ctx: Ctx, file: Path, dry_run: bool, restore: bool, actor: str | None) -> None:
-    """Import events from a JSON Lines FILE, atomically (all lines or none)."""
+def import_(
+    ctx: Ctx,
+    file: Path,
+    dry_run: bool,
+    restore: bool,
+    actor: str | None,
+    crm: str | None,
+    opportunities: Path | None,
+    stage_map: Path | None,
+    pipeline: Path | None,
+    backfill: bool,
+) -> None:
+    """Import events from a JSON Lines FILE, or a CRM history with --from, atomically."""
+    if crm is not None or opportunities or stage_map or pipeline or backfill:
+        if restore:
+            raise UsageError("--restore and --from cannot be combined")
+        request = _crm_request(crm, file, opportunities, stage_map, pipeline, backfill)
+        with ctx.store() as store:
+            done = import_crm(store, request, actor=actor or default_actor(), dry_run=dry_run)
+        _crm_report(file, done)
+        return
     if restore:
         if dry_run:
             raise UsageError("--restore and --dry-run cannot be combined")
@@ -107,6 +165,42 @@ def import_(ctx: Ctx, file: Path, dry_run: bool, restore: bool, actor: str | Non
         f"{summary.duplicates} already recorded; head seq {summary.head.seq}"
         + (" (dry run: nothing written)" if summary.dry_run else "")
     )
+
+
+def _crm_request(
+    crm: str | None,
+    file: Path,
+    opportunities: Path | None,
+    stage_map: Path | None,
+    pipeline: Path | None,
+    backfill: bool,
+) -> CrmRequest:
+    """Return the CRM import the options ask for; raise UsageError when they do not fit."""
+    if crm is None:
+        given = "--opportunities" if opportunities else "--stage-map" if stage_map else None
+        given = given or ("--pipeline" if pipeline else "--backfill")
+        raise UsageError(f"{given} needs --from salesforce or --from hubspot")
+    misplaced = pipeline if crm == "salesforce" else stage_map
+    if misplaced is not None:
+        wrong = "--pipeline" if crm == "salesforce" else "--stage-map"
+        raise UsageError(
+            f"{wrong} does not go with --from {crm}; its stage map is {MAP_OPTION[crm]}"
+        )
+    return CrmRequest(crm, file, opportunities, stage_map or pipeline, backfill)
+
+
+def _crm_report(file: Path, done: CrmSummary) -> None:
+    verb = "would append" if done.dry_run else "appended"
+    click.echo(
+        f"{file.name}: {done.rows} rows read ({done.skipped} skipped) on {done.deals} deals, "
+        f"{done.events} events derived, {verb} {done.appended}, {done.duplicates} already "
+        f"recorded; head seq {done.head.seq}"
+        + (" (dry run: nothing written)" if done.dry_run else "")
+    )
+    if not done.accounts_given:
+        click.echo(
+            "note: without --opportunities each deal is recorded as its own account", err=True
+        )
 
 
 def _count_lines(path: Path) -> int:

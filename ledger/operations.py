@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from ledger.crm import CrmRequest, crm_batch, explain_backfill
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, StageSpec, build_event
@@ -89,8 +90,14 @@ def init_ledger(
     fiscal_year_start_month: int,
     stages: tuple[StageSpec, ...] | None,
     actor: str,
+    backfill_from: str | None = None,
 ) -> Appended:
-    """Create the ledger at `db` and record its first `ledger_configured`; return that event."""
+    """Create the ledger at `db` and record its first `ledger_configured`; return that event.
+
+    With `backfill_from` (a date, or an instant), the configuration is effective and recorded
+    at the start of that day in the ledger's time zone instead of now, so that a history
+    imported with its own recorded_at (a CRM backfill) can follow it.
+    """
     fields: dict[str, Any] = {
         "currency": currency,
         "timezone": timezone,
@@ -99,13 +106,27 @@ def init_ledger(
     if stages is not None:
         fields["stages"] = stages
     config = build_event("ledger_configured", fields)
+    now = utc_now()
+    new = NewEvent(config, now, actor, "cli:init")
+    if backfill_from is not None:
+        when = parse_when(
+            backfill_from, timezone, option="--backfill-from", end_of_day_if_date=False
+        )
+        if when > now:
+            raise InputError(
+                "is in the future; a backfill starts on a past day",
+                field="--backfill-from",
+                value=backfill_from,
+                has_value=True,
+            )
+        new = NewEvent(config, when, actor, "cli:init", recorded_at=when)
     with LedgerStore.open(db, create=True) as store:
         if store.head().seq:
             raise ConflictError(
                 f"{db} is already initialised; change its configuration with "
                 "`revledger record ledger_configured`"
             )
-        return store.append(NewEvent(config, utc_now(), actor, "cli:init"))
+        return store.append(new)
 
 
 # -- record ---------------------------------------------------------------------------------------
@@ -191,6 +212,51 @@ def import_file(
         progress(len(lines) % 1000)
     result: BatchResult = store.append_batch(news, dry_run=dry_run, progress=progress)
     return ImportSummary(len(news), result.appended, result.duplicates, result.head, dry_run)
+
+
+@dataclass(frozen=True, slots=True)
+class CrmSummary:
+    """What a CRM import did (or, for a dry run, would do)."""
+
+    rows: int
+    skipped: int
+    deals: int
+    events: int
+    appended: int
+    duplicates: int
+    head: Head
+    dry_run: bool
+    accounts_given: bool
+
+
+def import_crm(
+    store: LedgerStore, request: CrmRequest, *, actor: str, dry_run: bool = False
+) -> CrmSummary:
+    """Import a CRM history export atomically (see `ledger.crm`): every event, or none.
+
+    Re-running it appends nothing: each event's idempotency key comes from the deal, the
+    source row and the event type.
+    """
+    config = store.config()
+    if config is None:
+        raise StorageError("the ledger has no configuration yet; run `revledger init` first")
+    batch = crm_batch(request, config, actor)
+    try:
+        result = store.append_batch(batch.news, dry_run=dry_run)
+    except InputError as exc:
+        raise explain_backfill(exc) from None
+    h = batch.history
+    return CrmSummary(
+        h.rows,
+        h.skipped,
+        len(h.snapshots),
+        len(batch.news),
+        result.appended,
+        result.duplicates,
+        result.head,
+        dry_run,
+        request.deals_file is not None,
+    )
 
 
 def restore_file(store: LedgerStore, path: Path) -> Head:

@@ -1,0 +1,135 @@
+"""CSV files as CRM exports write them: any encoding of a few, quoted or not, with a header.
+
+Encoding: a UTF-8 byte-order mark is honoured (and dropped), a UTF-16 one too; otherwise the
+file is read as UTF-8 and, when it is not valid UTF-8, as ISO-8859-1 (every byte is a character
+there, so a Latin-1 export such as `Clôture gagnée` always reads). Every value may be quoted;
+values are trimmed. Columns are found by name, ignoring case, spaces and punctuation
+(`OpportunityId`, `Opportunity ID` and `opportunity_id` are one column). Line numbers are the
+file's physical lines, so a value spanning lines is reported where its record starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from ledger.errors import InputError
+
+T = TypeVar("T")
+
+
+def column_key(name: str) -> str:
+    """Return the form in which column names (and labels) are compared: lower-case alphanumerics."""
+    return re.sub(r"[^a-z0-9]", "", name.casefold())
+
+
+def decode(data: bytes) -> str:
+    """Return the text of a CRM export: UTF-8 (BOM optional), UTF-16 with a BOM, else ISO-8859-1."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("iso-8859-1")
+
+
+def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number where the record starts, trimmed values) of every non-blank record."""
+    try:
+        text = decode(path.read_bytes())
+    except UnicodeDecodeError as exc:
+        raise InputError(f"is not readable text ({exc.reason})", where=path.name) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1
+    try:
+        for record in reader:
+            values = [v.strip() for v in record]
+            if any(values):
+                yield start, values
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"is not valid CSV ({exc})", where=f"{path.name} line {start}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One data record: the line it starts on and its values by header name."""
+
+    line: int
+    values: dict[str, str]
+
+
+class CsvTable:
+    """A CSV file with a header row; every error names the file, the line and the column."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = path.name
+        records = read_records(path)
+        first = next(records, None)
+        if first is None:
+            raise InputError("is empty; it needs a header row and data rows", where=self.name)
+        self.header = first[1]
+        self.rows: list[Row] = []
+        width = len(self.header)
+        for line, values in records:
+            if len(values) != width:
+                raise InputError(
+                    f"has {len(values)} values but the header has {width} columns",
+                    where=f"{self.name} line {line}",
+                )
+            self.rows.append(Row(line, dict(zip(self.header, values, strict=True))))
+
+    def column(self, *names: str, required: bool = True) -> str | None:
+        """Return the header of the first of `names` the file has (compared by `column_key`).
+
+        Raises InputError naming the expected column when it is required and absent.
+        """
+        have = {column_key(h): h for h in self.header}
+        for name in names:
+            found = have.get(column_key(name))
+            if found is not None:
+                return found
+        if required:
+            raise InputError(
+                f"has no column {names[0]} (its columns are: {', '.join(self.header)})",
+                where=f"{self.name} line 1",
+            )
+        return None
+
+    def where(self, row: Row, column: str | None = None) -> str:
+        """Return the location of `row` (and `column`) for messages."""
+        at = f"{self.name} line {row.line}"
+        return f"{at} column {column}" if column else at
+
+    def cell(self, row: Row, column: str | None, parse: Callable[[str], T | None]) -> T | None:
+        """Return `parse` of the value in `column` (None when blank or the column is absent).
+
+        A ValueError of `parse` becomes an InputError naming file, line, column and value.
+        """
+        if column is None:
+            return None
+        text = row.values[column]
+        if not text:
+            return None
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise InputError(f"{_quoted(text)} {exc}", where=self.where(row, column)) from None
+
+    def required(self, row: Row, column: str | None, parse: Callable[[str], T]) -> T:
+        """Return `parse` of the value in a column that must not be blank (see `cell`)."""
+        value = self.cell(row, column, parse)
+        if value is None:
+            raise InputError("must not be blank", where=self.where(row, column))
+        return value
+
+
+def _quoted(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")

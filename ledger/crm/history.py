@@ -1,0 +1,81 @@
+"""A CRM history read from files, and the ledger events it comes to.
+
+`CrmHistory` is what a source reader (Salesforce, HubSpot) returns: each deal's snapshots in
+order and what is known of the deal (its account and owner). `history_events` derives every
+deal's events and merges them into one batch in time order (stable, so a deal's own events
+keep their order), which is also the non-decreasing recorded_at order a backfill needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledger.crm.csvfile import CsvTable
+from ledger.crm.snapshots import Columns, DealSource, Derived, Snapshot, derive_deal
+from ledger.crm.values import identifier
+
+
+@dataclass
+class CrmHistory:
+    """The snapshots of every deal in one export, in order, and the deals' accounts."""
+
+    source: str
+    file: str
+    columns: Columns
+    rows: int = 0
+    skipped: int = 0
+    snapshots: dict[str, list[Snapshot]] = field(default_factory=dict)
+    deals: dict[str, DealSource] = field(default_factory=dict)
+
+    def deal(self, deal_id: str) -> DealSource:
+        """Return what is known of `deal_id`; without a deals file its account is itself."""
+        return self.deals.get(deal_id) or DealSource(account_id=deal_id)
+
+
+def history_events(history: CrmHistory, first_stage: str) -> list[Derived]:
+    """Return the events of every deal of `history`, merged in time order (valid time)."""
+    out: list[Derived] = []
+    for deal_id, snaps in history.snapshots.items():
+        out += derive_deal(
+            snaps,
+            history.deal(deal_id),
+            source=history.source,
+            first_stage=first_stage,
+            columns=history.columns,
+        )
+    out.sort(key=lambda d: d.at)
+    return out
+
+
+ID_COLUMNS = ("Id", "Opportunity ID", "OpportunityId", "dealId", "Deal ID", "Record ID")
+ACCOUNT_COLUMNS = (
+    "AccountId",
+    "Account ID",
+    "companyId",
+    "Company ID",
+    "associatedcompanyid",
+    "Associated Company ID",
+)
+OWNER_COLUMNS = ("OwnerId", "Owner ID", "hubspot_owner_id", "Deal owner ID")
+
+
+def read_deals(path: Path) -> dict[str, DealSource]:
+    """Return each deal's account (and owner) from a deals file such as Opportunity.csv.
+
+    Columns: `Id` (or `dealId`), `AccountId` (or `companyId`), optional `OwnerId` (or
+    `hubspot_owner_id`); any others (Name, Type, LeadSource, …) are ignored. A deal with a
+    blank account is its own account.
+    """
+    table = CsvTable(path)
+    id_col = table.column(*ID_COLUMNS)
+    account_col = table.column(*ACCOUNT_COLUMNS)
+    owner_col = table.column(*OWNER_COLUMNS, required=False)
+    deals: dict[str, DealSource] = {}
+    for row in table.rows:
+        deal_id = table.cell(row, id_col, identifier)
+        if deal_id is None:
+            continue
+        account = table.cell(row, account_col, identifier) or deal_id
+        deals[deal_id] = DealSource(account, table.cell(row, owner_col, identifier))
+    return deals

@@ -1,0 +1,83 @@
+"""A CRM import as one batch: read the export, derive the events, wrap them for the store.
+
+Without `backfill`, every event is recorded at the import (the ledger's transaction time).
+With it, each event's recorded_at is the source's own change time (the Salesforce row's
+CreatedDate, the HubSpot change's timestamp) and the store marks it `backfill:`; the store
+accepts that only into a ledger whose last recorded_at is not later, never in the future and
+non-decreasing, which the time-ordered batch is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from ledger.crm.history import CrmHistory, history_events, read_deals
+from ledger.crm.hubspot import read_hubspot
+from ledger.crm.salesforce import read_salesforce
+from ledger.crm.stage_map import StageMap
+from ledger.envelope import NewEvent
+from ledger.errors import InputError
+from ledger.events import LedgerConfigured
+
+SOURCES: Final = ("salesforce", "hubspot")
+MAP_OPTION: Final = {"salesforce": "--stage-map", "hubspot": "--pipeline"}
+"""The option that names each source's stage map file."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrmRequest:
+    """What to import: the source, its history file, the optional deals and stage map files."""
+
+    source: str
+    history: Path
+    deals_file: Path | None = None
+    stage_map: Path | None = None
+    backfill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CrmBatch:
+    """The history read and the events to append, in time order."""
+
+    history: CrmHistory
+    news: list[NewEvent]
+
+
+def crm_batch(request: CrmRequest, config: LedgerConfigured, actor: str) -> CrmBatch:
+    """Return the batch of ledger events that `request`'s files come to (nothing is written)."""
+    stages = config.stage_names()
+    stage_map = StageMap.load(request.stage_map, stages) if request.stage_map else StageMap(stages)
+    deals = read_deals(request.deals_file) if request.deals_file else {}
+    read = read_salesforce if request.source == "salesforce" else read_hubspot
+    history = read(request.history, stage_map, deals)
+    news = [
+        NewEvent(
+            event=d.event,
+            effective_at=d.at,
+            actor=actor,
+            source=f"{history.source}:{d.where}",
+            idempotency_key=d.key,
+            event_id=d.event_id,
+            where=d.where,
+            recorded_at=d.at if request.backfill else None,
+        )
+        for d in history_events(history, stages[0])
+    ]
+    return CrmBatch(history, news)
+
+
+def explain_backfill(exc: InputError) -> InputError:
+    """Return `exc` with how to backfill into a new ledger, when a recorded_at was refused."""
+    if exc.field != "recorded_at" or "is before" not in exc.reason:
+        return exc
+    day = str(exc.value)[:10]
+    return InputError(
+        exc.reason.rstrip(".") + "; to backfill this history into a new ledger, create it with "
+        f"`revledger init --backfill-from {day}` (or any earlier day)",
+        where=exc.where,
+        field=exc.field,
+        value=exc.value,
+        has_value=exc.has_value,
+    )

@@ -1,0 +1,223 @@
+"""Deal events derived from CRM snapshots: what changed between consecutive states of a deal.
+
+A CRM history is a series of snapshots per deal (a Salesforce OpportunityHistory row, or the
+HubSpot properties after one timestamp): its stage, amount, close date, probability and
+forecast category at that instant. Comparing each snapshot with the deal's state before it
+gives the ledger events, all effective at the snapshot's instant (valid time):
+
+- the first snapshot opens the deal (`deal_opened`, blank amount = 0; the close date is
+  required), plus a `deal_updated` with its probability and forecast category when it has any;
+  a first snapshot at a closing stage opens the deal at the pipeline's first stage and closes
+  it at the same instant;
+- a move between open stages -> `stage_changed` (two CRM stages mapped to one ledger stage are
+  no move);
+- a changed amount, close date, probability or forecast category -> one `deal_updated` with
+  the changed values (a blank value changes nothing; on a closing snapshot, probability and
+  forecast category are implied by the outcome and not recorded);
+- open -> won: `contract_signed` with `arr` = the amount (a blank amount means the deal's last
+  known amount; none, or zero, is an error naming the amount column);
+- open -> lost: `deal_lost`; lost -> an open stage: `deal_reopened` at that stage; lost -> won:
+  `deal_reopened` at the deal's last open stage, then `contract_signed`;
+- won -> lost: the ledger treats a signature as final, so the `contract_signed` is retracted
+  (`event_retracted`) and the deal is lost; won -> an open stage: the contract is retracted and
+  the deal continues (with a `stage_changed` if the stage differs from its last open one).
+
+In one snapshot the `deal_updated` comes first, then the stage or outcome event. Every event
+has an idempotency key made of the source, the deal id, the snapshot's own id and the event
+type, and an event_id derived from that key, so importing the same history twice appends
+nothing, and a retraction names its contract in any run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ledger.crm.stage_map import CLOSING, LOST, WON
+from ledger.errors import InputError
+from ledger.events import (
+    ContractSigned,
+    DealLost,
+    DealOpened,
+    DealReopened,
+    DealUpdated,
+    EventModel,
+    EventRetracted,
+    StageChanged,
+)
+from ledger.events.deal import ForecastCategory
+
+EVENT_ID_NAMESPACE = uuid.UUID("5b8a1c1e-3f5e-4d0c-9d8e-7c0e2a6f4b21")
+RETRACTION_REASONS = {
+    LOST: "the CRM history moved this deal from won to lost",
+    "open": "the CRM history moved this deal from won back to an open stage",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The state of one deal in the CRM at instant `at` (UTC), as one source row gave it.
+
+    `stage` is already a ledger stage or `won`/`lost`; `ref` identifies the snapshot within
+    its deal for good (a row id, or the source timestamp); `where` is its place in the file.
+    """
+
+    deal_id: str
+    at: datetime
+    ref: str
+    where: str
+    stage: str
+    amount: Decimal | None = None
+    close_date: date | None = None
+    probability: Decimal | None = None
+    forecast_category: ForecastCategory | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """A ledger event derived from a snapshot, with its idempotency key and event_id."""
+
+    event: EventModel
+    at: datetime
+    key: str
+    event_id: str
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class DealSource:
+    """What a history says about a deal besides its snapshots."""
+
+    account_id: str
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The source's names for the fields an error may point at."""
+
+    amount: str
+    close_date: str
+
+
+@dataclass
+class _Track:
+    status: str = "open"
+    stage: str = ""
+    amount: Decimal | None = None
+    close_date: date | None = None
+    probability: Decimal | None = None
+    forecast_category: str | None = None
+    contract_id: str | None = None
+    out: list[Derived] = field(default_factory=list)
+
+
+Emit = Callable[[Snapshot, EventModel], str]
+"""Records one derived event of a snapshot and returns its event_id."""
+
+
+def event_key(source: str, deal_id: str, ref: str, type_name: str) -> str:
+    """Return the idempotency key of the `type_name` event of snapshot `ref` of a deal."""
+    key = f"{source}:{deal_id}:{ref}:{type_name}"
+    if len(key) <= 200:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return f"{source}:{digest}"
+
+
+def derive_deal(
+    snapshots: list[Snapshot],
+    deal: DealSource,
+    *,
+    source: str,
+    first_stage: str,
+    columns: Columns,
+) -> list[Derived]:
+    """Return the events of one deal whose `snapshots` are in order (see the module rules)."""
+    t = _Track()
+
+    def emit(snap: Snapshot, event: EventModel) -> str:
+        key = event_key(source, snap.deal_id, snap.ref, event.event_type)
+        event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+        t.out.append(Derived(event, snap.at, key, event_id, snap.where))
+        return event_id
+
+    first, rest = snapshots[0], snapshots[1:]
+    if first.close_date is None:
+        raise InputError(
+            f"the first row of deal {first.deal_id} has no close date; the ledger needs an "
+            "expected close to open a deal",
+            where=f"{first.where} column {columns.close_date}",
+        )
+    opened_at = first_stage if first.stage in CLOSING else first.stage
+    emit(
+        first,
+        DealOpened(
+            deal_id=first.deal_id,
+            account_id=deal.account_id,
+            stage=opened_at,
+            amount=first.amount or Decimal(0),
+            expected_close=first.close_date,
+            owner=deal.owner,
+        ),
+    )
+    t.stage, t.amount, t.close_date = opened_at, first.amount, first.close_date
+    _update(t, first, emit)
+    _move(t, first, emit, columns)
+    for snap in rest:
+        _update(t, snap, emit)
+        _move(t, snap, emit, columns)
+    return t.out
+
+
+def _update(t: _Track, snap: Snapshot, emit: Emit) -> None:
+    changes: dict[str, Any] = {}
+    if snap.amount is not None and snap.amount != t.amount:
+        changes["amount"] = t.amount = snap.amount
+    if snap.close_date is not None and snap.close_date != t.close_date:
+        changes["expected_close"] = t.close_date = snap.close_date
+    if snap.stage not in CLOSING:
+        if snap.probability is not None and snap.probability != t.probability:
+            changes["probability"] = t.probability = snap.probability
+        fc = snap.forecast_category
+        if fc is not None and fc != t.forecast_category:
+            changes["forecast_category"] = t.forecast_category = fc
+    if changes:
+        emit(snap, DealUpdated(deal_id=snap.deal_id, **changes))
+
+
+def _move(t: _Track, snap: Snapshot, emit: Emit, columns: Columns) -> None:
+    d, to = snap.deal_id, snap.stage
+    if t.status == WON and to != WON:
+        assert t.contract_id is not None
+        reason = RETRACTION_REASONS[LOST if to == LOST else "open"]
+        emit(snap, EventRetracted(retracts=t.contract_id, reason=reason))
+        t.status, t.contract_id = "open", None
+    if to == WON:
+        if t.status == WON:
+            return
+        if t.status == LOST:
+            emit(snap, DealReopened(deal_id=d, stage=t.stage))
+        if not t.amount:
+            raise InputError(
+                f"deal {d} is won here but has no positive amount so far; the ledger records a "
+                "signature with its ARR, so give the won row an amount",
+                where=f"{snap.where} column {columns.amount}",
+            )
+        t.contract_id = emit(snap, ContractSigned(deal_id=d, arr=t.amount))
+        t.status = WON
+    elif to == LOST:
+        if t.status != LOST:
+            emit(snap, DealLost(deal_id=d))
+            t.status = LOST
+    elif t.status == LOST:
+        emit(snap, DealReopened(deal_id=d, stage=to))
+        t.status, t.stage = "open", to
+    elif to != t.stage:
+        emit(snap, StageChanged(deal_id=d, stage=to))
+        t.stage = to

@@ -1,0 +1,555 @@
+"""Salesforce history import: each export quirk, on a hand-made file, and the events it gives.
+
+Most scenarios derive the batch without a database (`crm_batch`); those about what the ledger
+accepts (retractions, idempotency, atomicity, backfill) append it on both backends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from ledger.crm import CrmRequest, crm_batch
+from ledger.crm.snapshots import EVENT_ID_NAMESPACE
+from ledger.envelope import NewEvent
+from ledger.errors import InputError
+from ledger.events import DEFAULT_STAGES, LedgerConfigured
+from ledger.operations import export_events, import_crm
+from ledger.store import LedgerStore
+from ledger.timeutil import format_instant, parse_instant
+from projections.deals import replay_deals
+
+SF = Path(__file__).resolve().parent.parent / "fixtures" / "crm" / "salesforce"
+STAGE_MAP = SF / "stage-map.csv"
+
+
+def sf(name: str, **options: Any) -> CrmRequest:
+    """Return a Salesforce import of fixture `name` with the standard stage map."""
+    options.setdefault("stage_map", STAGE_MAP)
+    return CrmRequest("salesforce", SF / name, **options)
+
+
+def derive(request: CrmRequest, config: LedgerConfigured | None = None) -> list[NewEvent]:
+    """Return the events a CRM import would append (no database)."""
+    return crm_batch(request, config or LedgerConfigured(), "test").news
+
+
+def brief(n: NewEvent) -> tuple[str, str, dict[str, Any]]:
+    """Return (effective instant, type, payload fields that differ from their defaults)."""
+    payload = n.event.model_dump(mode="json", exclude_defaults=True)
+    return (format_instant(n.effective_at)[:19], n.event.event_type, payload)
+
+
+def briefs(news: list[NewEvent]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [brief(n) for n in news]
+
+
+def open_store(db_url: str, since: str = "2020-01-01") -> LedgerStore:
+    """Return a new ledger whose configuration was recorded at `since` (so backfills fit)."""
+    store = LedgerStore.open(db_url, create=True)
+    at = parse_instant(since)
+    store.append(NewEvent(LedgerConfigured(), at, "test", "test", recorded_at=at))
+    return store
+
+
+# -- the rows of one opportunity become its events ---------------------------------------------
+def test_each_change_between_consecutive_rows_becomes_an_event() -> None:
+    news = derive(sf("OpportunityHistory.csv", deals_file=SF / "Opportunity.csv"))
+    a, b = "006A", "006B"
+    assert briefs(news) == [
+        (
+            "2024-01-10T09:00:00",
+            "deal_opened",
+            {
+                "deal_id": a,
+                "account_id": "001NORTH",
+                "stage": "qualification",
+                "amount": "100000",
+                "expected_close": "2024-09-30",
+                "owner": "005U1",
+            },
+        ),
+        (
+            "2024-01-10T09:00:00",
+            "deal_updated",
+            {"deal_id": a, "probability": "0.1", "forecast_category": "pipeline"},
+        ),
+        ("2024-02-15T14:30:00", "deal_updated", {"deal_id": a, "probability": "0.2"}),
+        ("2024-02-15T14:30:00", "stage_changed", {"deal_id": a, "stage": "discovery"}),
+        (
+            "2024-03-01T08:00:00",
+            "deal_opened",
+            {
+                "deal_id": b,
+                "account_id": "001MERCY",
+                "stage": "qualification",
+                "amount": "50000",
+                "expected_close": "2024-12-31",
+                "owner": "005U2",
+            },
+        ),
+        (
+            "2024-03-01T08:00:00",
+            "deal_updated",
+            {"deal_id": b, "probability": "0.1", "forecast_category": "pipeline"},
+        ),
+        (
+            "2024-04-01T10:00:00",
+            "deal_updated",
+            {
+                "deal_id": a,
+                "amount": "120000",
+                "expected_close": "2024-10-31",
+                "probability": "0.55",
+                "forecast_category": "best_case",
+            },
+        ),
+        ("2024-04-01T10:00:00", "stage_changed", {"deal_id": a, "stage": "security_review"}),
+        ("2024-05-02T12:00:00", "deal_updated", {"deal_id": b, "expected_close": "2024-05-02"}),
+        ("2024-05-02T12:00:00", "deal_lost", {"deal_id": b}),
+        (
+            "2024-06-20T16:45:00",
+            "deal_updated",
+            {"deal_id": a, "probability": "0.85", "forecast_category": "commit"},
+        ),
+        ("2024-06-20T16:45:00", "stage_changed", {"deal_id": a, "stage": "negotiation"}),
+        (
+            "2024-07-15T11:00:00",
+            "deal_updated",
+            {"deal_id": a, "amount": "125000", "expected_close": "2024-07-15"},
+        ),
+        ("2024-07-15T11:00:00", "contract_signed", {"deal_id": a, "arr": "125000"}),
+        (
+            "2024-08-01T09:30:00",
+            "deal_updated",
+            {"deal_id": b, "amount": "60000", "expected_close": "2025-03-31", "probability": "0.3"},
+        ),
+        ("2024-08-01T09:30:00", "deal_reopened", {"deal_id": b, "stage": "demo"}),
+    ]
+    assert all(n.recorded_at is None for n in news)
+    assert news[0].source == "salesforce:OpportunityHistory.csv line 2"
+    assert news[0].idempotency_key == "salesforce:006A:008A1:deal_opened"
+    assert news[0].event_id == str(
+        uuid.uuid5(EVENT_ID_NAMESPACE, "salesforce:006A:008A1:deal_opened")
+    )
+
+
+def test_without_an_opportunities_file_each_opportunity_is_its_own_account() -> None:
+    opened = [
+        n.event for n in derive(sf("OpportunityHistory.csv")) if n.event.event_type == "deal_opened"
+    ]
+    assert [(e.deal_id, e.account_id, e.owner) for e in opened] == [  # type: ignore[attr-defined]
+        ("006A", "006A", None),
+        ("006B", "006B", None),
+    ]
+
+
+def test_an_iso_8859_1_file_and_stage_map_are_read() -> None:
+    news = derive(sf("latin1-OpportunityHistory.csv", stage_map=SF / "latin1-stage-map.csv"))
+    assert [(t, p.get("stage"), p.get("arr")) for _, t, p in briefs(news)] == [
+        ("deal_opened", "qualification", None),
+        ("deal_updated", None, None),
+        ("deal_updated", None, None),
+        ("stage_changed", "negotiation", None),
+        ("deal_updated", None, None),  # the close date became the day it was won
+        ("contract_signed", None, "42000"),
+    ]
+
+
+def test_a_utf8_bom_unquoted_values_and_stages_mapped_by_their_own_name() -> None:
+    news = derive(CrmRequest("salesforce", SF / "bom-OpportunityHistory.csv"))
+    assert briefs(news) == [
+        (
+            "2024-05-06T07:08:09",
+            "deal_opened",
+            {
+                "deal_id": "006M",
+                "account_id": "006M",
+                "stage": "discovery",
+                "amount": "30000",
+                "expected_close": "2024-12-20",
+            },
+        ),
+        ("2024-06-07T08:09:10", "stage_changed", {"deal_id": "006M", "stage": "security_review"}),
+    ]
+
+
+def test_forecast_categories_as_api_names_and_closed_implied_by_the_outcome() -> None:
+    news = derive(sf("forecast-api-names.csv"))
+    got = [(t, p.get("forecast_category")) for _, t, p in briefs(news) if t != "stage_changed"]
+    assert got == [
+        ("deal_opened", None),
+        ("deal_updated", "pipeline"),
+        ("deal_updated", "best_case"),  # BestCase
+        ("deal_updated", "commit"),  # Forecast is the API name of Commit
+        ("deal_updated", "omitted"),
+        ("deal_updated", None),  # the close date moved; Closed is not recorded
+        ("contract_signed", None),
+    ]
+
+
+def test_close_dates_are_stripped_of_their_midnight_never_shifted() -> None:
+    config = LedgerConfigured(timezone="America/Los_Angeles")
+    news = derive(sf("forecast-api-names.csv"), config)
+    assert brief(news[0])[2]["expected_close"] == "2024-12-31"
+    # CreatedDate has no zone: it is UTC whatever the ledger's zone.
+    assert news[0].effective_at == datetime(2024, 1, 8, 9, tzinfo=UTC)
+
+
+def test_blank_amounts_open_at_zero_and_a_won_row_signs_the_last_known_amount() -> None:
+    got = briefs(derive(sf("blank-amounts.csv")))
+    assert got[0][2]["amount"] == "0"
+    assert [
+        (t, p.get("amount"), p.get("arr")) for _, t, p in got if "amount" in p or "arr" in p
+    ] == [
+        ("deal_opened", "0", None),
+        ("deal_updated", "80000", None),
+        ("contract_signed", None, "80000"),
+    ]
+
+
+def test_a_won_row_without_any_amount_is_an_error_naming_file_line_and_column() -> None:
+    with pytest.raises(InputError) as err:
+        derive(sf("won-without-amount.csv"))
+    assert str(err.value) == (
+        "won-without-amount.csv line 3 column Amount: deal 006W is won here but has no positive "
+        "amount so far; the ledger records a signature with its ARR, so give the won row an "
+        "amount."
+    )
+
+
+def test_rows_with_the_same_created_date_are_ordered_by_their_id() -> None:
+    stages = [
+        p["stage"] for _, t, p in briefs(derive(sf("same-timestamp.csv"))) if t == "stage_changed"
+    ]
+    assert stages == ["demo", "security_review"]  # 008S2 before 008S3, whatever the file order
+
+
+def test_without_an_id_column_same_instant_rows_keep_their_file_order() -> None:
+    news = derive(sf("no-id-column.csv"))
+    moves = [
+        (n.idempotency_key, brief(n)[2]["stage"])
+        for n in news
+        if n.event.event_type == "stage_changed"
+    ]
+    assert moves == [
+        ("salesforce:006J:2024-03-05T09:00:00.000000Z#0:stage_changed", "demo"),
+        ("salesforce:006J:2024-03-05T09:00:00.000000Z#1:stage_changed", "discovery"),
+    ]
+
+
+def test_a_file_not_in_time_order_gives_events_in_time_order() -> None:
+    got = [(at, t, p["deal_id"]) for at, t, p in briefs(derive(sf("unordered.csv")))]
+    assert got == [
+        ("2024-01-08T09:00:00", "deal_opened", "006U"),
+        ("2024-01-08T09:00:00", "deal_updated", "006U"),
+        ("2024-01-15T09:00:00", "deal_opened", "006V"),
+        ("2024-01-15T09:00:00", "deal_updated", "006V"),
+        ("2024-02-12T09:00:00", "deal_updated", "006U"),
+        ("2024-02-12T09:00:00", "stage_changed", "006U"),
+        ("2024-04-15T09:00:00", "deal_updated", "006V"),
+        ("2024-04-15T09:00:00", "stage_changed", "006V"),
+        ("2024-06-03T09:00:00", "deal_updated", "006U"),
+        ("2024-06-03T09:00:00", "deal_lost", "006U"),
+    ]
+
+
+def test_deleted_rows_are_skipped_whether_written_1_or_true() -> None:
+    batch = crm_batch(sf("deleted-rows.csv"), LedgerConfigured(), "test")
+    assert (batch.history.rows, batch.history.skipped) == (4, 2)
+    assert [p.get("stage") for _, t, p in briefs(batch.news) if "stage" in p] == [
+        "qualification",
+        "discovery",
+    ]
+
+
+def test_a_first_row_at_a_closing_stage_opens_at_the_first_stage_and_closes_at_once() -> None:
+    assert briefs(derive(sf("first-row-closed.csv"))) == [
+        (
+            "2024-02-05T09:00:00",
+            "deal_opened",
+            {
+                "deal_id": "006C",
+                "account_id": "006C",
+                "stage": "qualification",
+                "amount": "33000",
+                "expected_close": "2024-02-05",
+            },
+        ),
+        ("2024-02-05T09:00:00", "contract_signed", {"deal_id": "006C", "arr": "33000"}),
+        (
+            "2024-02-06T09:00:00",
+            "deal_opened",
+            {
+                "deal_id": "006E",
+                "account_id": "006E",
+                "stage": "qualification",
+                "amount": "12000",
+                "expected_close": "2024-02-06",
+            },
+        ),
+        ("2024-02-06T09:00:00", "deal_lost", {"deal_id": "006E"}),
+    ]
+
+
+# -- stage maps ------------------------------------------------------------------------------------
+def test_unmapped_stages_are_listed_together_with_their_first_place() -> None:
+    with pytest.raises(InputError) as err:
+        derive(sf("unmapped-stages.csv"))
+    assert str(err.value) == (
+        "2 stages of the CRM are not mapped to the ledger's pipeline: 'Discovery Call' "
+        "(unmapped-stages.csv line 2 column StageName); 'Pilot' (unmapped-stages.csv line 3 "
+        "column StageName). Map each in a --stage-map file, one `crm stage,ledger stage` a "
+        "line, to one of: qualification, discovery, demo, clinical_validation, "
+        "security_review, legal_review, negotiation, won, lost."
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "salesforce stage,ledger stage\nPilot,pilot\n",
+            "map.csv line 2 column 2: 'pilot' is not a stage of the configured pipeline nor won "
+            "or lost (one of: qualification, discovery, demo, clinical_validation, "
+            "security_review, legal_review, negotiation, won, lost).",
+        ),
+        (
+            "Pilot,demo\nPILOT,discovery\n",
+            "map.csv line 2: maps 'PILOT' to 'discovery', but an earlier line maps it to 'demo'.",
+        ),
+        ("Pilot\n", "map.csv line 1: must be `crm stage,ledger stage` (e.g. `Closed Won,won`)."),
+    ],
+)
+def test_a_bad_stage_map_line_is_named(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "map.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        derive(sf("OpportunityHistory.csv", stage_map=tmp_path / "map.csv"))
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '"OpportunityId","StageName"\n"006A","Prospecting"\n',
+            "h.csv line 1: has no column CreatedDate (its columns are: OpportunityId, StageName).",
+        ),
+        (
+            '"OpportunityId","CreatedDate","StageName","CloseDate"\n'
+            '"006A","2024-01-01 10:00:00","Prospecting"\n',
+            "h.csv line 2: has 3 values but the header has 4 columns.",
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate\n006A,2024-01-01,Prospecting,2024-13-01\n",
+            "h.csv line 2 column CloseDate: '2024-13-01' is not a real calendar date (month must "
+            "be in 1..12).",
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate\n006A,2024-01-01,Prospecting,"
+            "2024-12-01 08:00:00\n",
+            "h.csv line 2 column CloseDate: '2024-12-01 08:00:00' is not a date (yyyy-MM-dd, "
+            "optionally followed by 00:00:00).",
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate\n006A,01/02/2024 10:00,Prospecting,"
+            "2024-12-01\n",
+            "h.csv line 2 column CreatedDate: '01/02/2024 10:00' is not a timestamp (yyyy-MM-dd "
+            "HH:mm:ss (UTC), an ISO 8601 instant or epoch milliseconds).",
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate,Probability\n"
+            "006A,2024-01-01,Prospecting,2024-12-01,120\n",
+            "h.csv line 2 column Probability: '120' must be a percentage between 0 and 100.",
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate,ForecastCategory\n"
+            "006A,2024-01-01,Prospecting,2024-12-01,Maybe\n",
+            "h.csv line 2 column ForecastCategory: 'Maybe' is not a forecast category (Pipeline, "
+            "Best Case/BestCase, Commit/Forecast, Omitted, Closed).",
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate\n,2024-01-01,Prospecting,2024-12-01\n",
+            "h.csv line 2 column OpportunityId: must not be blank.",
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate\n006A,2024-01-01,Prospecting,\n",
+            "h.csv line 2 column CloseDate: the first row of deal 006A has no close date; the "
+            "ledger needs an expected close to open a deal.",
+        ),
+    ],
+)
+def test_a_bad_value_names_file_line_and_column(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "h.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        derive(CrmRequest("salesforce", tmp_path / "h.csv", stage_map=STAGE_MAP))
+    assert str(err.value) == message
+
+
+# -- what the ledger accepts -------------------------------------------------------------------
+def test_a_won_deal_flipped_to_lost_retracts_its_signature_and_is_lost(db_url: str) -> None:
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, sf("won-then-lost.csv", backfill=True), actor="test")
+        events = list(store.read())
+    signed: dict[str, str] = {}
+    for e in events:
+        if e.type == "contract_signed":
+            signed.setdefault(e.stream_id, e.event_id)  # each deal's first signature
+    retractions = [
+        e.payload.model_dump(mode="json", exclude_defaults=True)
+        for e in events
+        if e.type == "event_retracted"
+    ]
+    assert retractions == [
+        {
+            "retracts": signed["deal:006Y"],
+            "reason": "the CRM history moved this deal from won back to an open stage",
+        },
+        {
+            "retracts": signed["deal:006X"],
+            "reason": "the CRM history moved this deal from won to lost",
+        },
+    ]
+    book = replay_deals(events)
+    x, y = book.deals["006X"], book.deals["006Y"]
+    assert (x.status, x.contract) == ("lost", None)
+    assert x.closed_at == datetime(2024, 7, 9, 10, tzinfo=UTC)
+    assert y.status == "won" and y.contract is not None
+    assert y.contract.arr == Decimal("70000")
+    assert [(m.from_stage, m.to_stage) for m in y.moves] == [("legal_review", "negotiation")]
+    # As known on 2024-07-05 (a backfill), X was still won and Y's signature already withdrawn.
+    then = replay_deals(events, known_at=parse_instant("2024-07-05")).deals
+    assert (then["006X"].status, then["006Y"].status, then["006Y"].stage) == (
+        "won",
+        "open",
+        "negotiation",
+    )
+
+
+def test_an_import_is_idempotent_and_a_longer_export_appends_only_its_new_rows(
+    db_url: str, tmp_path: Path
+) -> None:
+    rows = (SF / "OpportunityHistory.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    early = tmp_path / "early.csv"
+    early.write_text("".join(rows[:5]), encoding="utf-8")
+    with open_store(db_url) as store:
+        part = import_crm(store, CrmRequest("salesforce", early, stage_map=STAGE_MAP), actor="t")
+        full = import_crm(store, sf("OpportunityHistory.csv"), actor="test")
+        dump = _export(store)
+        again = import_crm(store, sf("OpportunityHistory.csv"), actor="test")
+        assert _export(store) == dump
+    assert (part.appended, full.appended, full.duplicates) == (8, 8, 8)
+    assert (again.appended, again.duplicates) == (0, 16)
+
+
+def _export(store: LedgerStore) -> str:
+    import io
+
+    out = io.StringIO()
+    export_events(store, out)
+    return out.getvalue()
+
+
+def test_a_bad_row_writes_nothing(db_url: str) -> None:
+    with open_store(db_url) as store:
+        head = store.head()
+        with pytest.raises(
+            InputError,
+            match=r"bad-amount.csv line 3 column Amount: '25,000.00' is not a decimal number\.",
+        ):
+            import_crm(store, sf("bad-amount.csv"), actor="test")
+        with pytest.raises(InputError, match="not mapped"):
+            import_crm(store, sf("unmapped-stages.csv"), actor="test")
+        assert store.head() == head
+
+
+def test_backfill_records_each_event_at_its_row_and_marks_it(db_url: str) -> None:
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, sf("OpportunityHistory.csv", backfill=True), actor="test")
+        events = list(store.read())[1:]
+    assert all(e.recorded_at == e.effective_at for e in events)
+    assert events[0].source == "backfill:salesforce:OpportunityHistory.csv line 2"
+    assert format_instant(events[-1].recorded_at) == "2024-08-01T09:30:00.000000Z"
+    # What was known on 2024-05-01: deal B was still open, A in security review.
+    book = replay_deals(events, known_at=parse_instant("2024-05-01"))
+    assert (book.deals["006A"].stage, book.deals["006B"].status) == ("security_review", "open")
+
+
+def test_without_backfill_everything_is_recorded_at_the_import(db_url: str) -> None:
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, sf("OpportunityHistory.csv"), actor="test")
+        events = list(store.read())[1:]
+    assert len({e.recorded_at for e in events}) == 1
+    assert events[0].recorded_at > datetime(2025, 1, 1, tzinfo=UTC)
+    assert not any(e.source.startswith("backfill:") for e in events)
+
+
+def test_a_backfill_into_a_ledger_that_knows_later_things_says_how_to_start_one(
+    db_url: str,
+) -> None:
+    with open_store(db_url, since="2024-03-01") as store:
+        with pytest.raises(InputError) as err:
+            import_crm(store, sf("OpportunityHistory.csv", backfill=True), actor="test")
+        assert store.head().seq == 1
+    assert str(err.value).startswith(
+        "OpportunityHistory.csv line 2: field 'recorded_at' = '2024-01-10T09:00:00.000000Z': is "
+        "before 2024-03-01T00:00:00.000000Z, the ledger's last recorded_at;"
+    )
+    assert str(err.value).endswith(
+        "create it with `revledger init --backfill-from 2024-01-10` (or any earlier day)."
+    )
+
+
+# -- any history of one deal is accepted and ends where its last row says -----------------------
+OPEN_STAGES = [s.name for s in DEFAULT_STAGES]
+SF_NAME = {s: s.replace("_", " ").title() for s in OPEN_STAGES} | {
+    "won": "Closed Won",
+    "lost": "Closed Lost",
+}
+rows_strategy = st.lists(
+    st.tuples(
+        st.sampled_from([*OPEN_STAGES, "won", "lost"]),
+        st.one_of(st.none(), st.integers(1, 500).map(lambda k: k * 1000)),
+        st.integers(0, 3),  # hours after the previous row (0: the same instant)
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=25)
+@given(rows=rows_strategy)
+def test_any_row_sequence_is_accepted_and_ends_in_the_last_rows_state(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[str, int | None, int]]
+) -> None:
+    path = tmp_path_factory.mktemp("h") / "h.csv"
+    lines = ["Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate"]
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    for i, (stage, amount, gap) in enumerate(rows):
+        at += timedelta(hours=gap)
+        created = format_instant(at)
+        lines.append(f"R{i:03d},006P,{created},{SF_NAME[stage]},{amount or ''},2024-12-31")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    amounts = [a for _, a, _ in rows if a]
+    first_amount = next((i for i, (_, a, _) in enumerate(rows) if a), len(rows))
+    # A signature before any amount is refused (tested above).
+    assume(all(stage != "won" for stage, _, _ in rows[:first_amount]))
+    request = CrmRequest("salesforce", path)
+    with open_store(str(path.parent / "l.db")) as store:
+        summary = import_crm(store, request, actor="test")
+        assert import_crm(store, request, actor="test").appended == 0
+        deal = replay_deals(store.read()).deals["006P"]
+    assert summary.appended == summary.events
+    last = rows[-1][0]
+    assert deal.status == (last if last in ("won", "lost") else "open")
+    if last not in ("won", "lost"):
+        assert deal.stage == last
+    if amounts:
+        assert deal.amount == Decimal(amounts[-1])
