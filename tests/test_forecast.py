@@ -1,0 +1,160 @@
+"""The forecast of a period: closed won, the open pipeline closing in it, quota and coverage."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from ledger.timeutil import zone
+from projections.deals import replay_deals
+from projections.forecast import Contribution, forecast
+from projections.periods import parse_period
+from tests.inline_log import InlineLog, day
+
+Q4 = parse_period("2026-Q4")
+
+
+def open_deal(
+    log: InlineLog,
+    deal: str,
+    stage: str,
+    amount: str,
+    expected_close: str,
+    *,
+    when: str = "2026-03-01",
+    recorded: str | None = None,
+    **extra: Any,
+) -> None:
+    """Open `deal` for account A-`deal` at `stage`."""
+    log.add(
+        "deal_opened",
+        when,
+        recorded=recorded,
+        deal_id=deal,
+        account_id=f"A-{deal}",
+        stage=stage,
+        amount=amount,
+        expected_close=expected_close,
+        **extra,
+    )
+
+
+def q4_ledger() -> InlineLog:
+    """One deal of each kind around 2026-Q4 (see the figures in the tests)."""
+    log = InlineLog()
+    open_deal(log, "D-WON", "negotiation", "200000", "2026-10-31")
+    log.add("contract_signed", "2026-10-20", deal_id="D-WON", arr="180000")
+    open_deal(log, "D-Q3WON", "negotiation", "50000", "2026-09-30")
+    log.add("contract_signed", "2026-09-15", deal_id="D-Q3WON", arr="50000")
+    open_deal(log, "D-COMMIT", "legal_review", "100000", "2026-11-15")
+    open_deal(log, "D-BEST", "security_review", "80000", "2026-12-31")
+    open_deal(log, "D-PIPE", "demo", "60000", "2026-10-01")
+    log.add("deal_updated", "2026-04-01", deal_id="D-PIPE", probability="0.25")
+    open_deal(log, "D-OMIT", "negotiation", "500000", "2026-12-01")
+    log.add("deal_updated", "2026-04-01", deal_id="D-OMIT", forecast_category="omitted")
+    open_deal(log, "D-NEXT", "negotiation", "90000", "2027-01-01")
+    open_deal(log, "D-LOST", "discovery", "70000", "2026-11-01")
+    log.add("deal_lost", "2026-10-05", deal_id="D-LOST")
+    open_deal(log, "D-CAT", "discovery", "40000", "2026-11-30")
+    log.add("deal_updated", "2026-04-01", deal_id="D-CAT", forecast_category="commit")
+    log.add("quota_set", "2026-09-01", period="2026-Q4", amount="600000")
+    return log
+
+
+def test_closed_won_and_the_open_pipeline_closing_in_the_period() -> None:
+    f = forecast(replay_deals(q4_ledger().events, day("2026-12-31")), Q4)
+
+    # closed won: D-WON's contract (not its amount), not D-Q3WON (signed in Q3).
+    # open: D-COMMIT 100000 × 0.70, D-BEST 80000 × 0.55, D-PIPE 60000 × 0.25 (override),
+    # D-CAT 40000 × 0.20 (commit by override); D-OMIT omitted, D-NEXT next quarter, D-LOST lost.
+    assert f.total == Contribution(
+        closed_won=Decimal("180000"),
+        unweighted=Decimal("280000"),
+        weighted=Decimal("137000"),
+        commit=Decimal("140000"),
+        best_case=Decimal("80000"),
+    )
+    assert (f.won_deals, f.open_deals, f.omitted_deals) == (1, 4, 1)
+    assert [(x.deal_id, x.category) for x in f.lines] == [
+        ("D-WON", "commit"),
+        ("D-COMMIT", "commit"),
+        ("D-CAT", "commit"),
+        ("D-BEST", "best_case"),
+        ("D-PIPE", "pipeline"),
+        ("D-OMIT", "omitted"),
+    ]
+    won = f.lines[0]
+    assert (won.status, won.close, won.amount) == ("won", date(2026, 10, 20), Decimal("180000"))
+    omitted = f.lines[-1]
+    assert omitted.contribution == Contribution()
+
+
+def test_quota_attainment_and_coverage_of_what_is_left_to_close() -> None:
+    f = forecast(replay_deals(q4_ledger().events, day("2026-12-31")), Q4)
+
+    assert f.quota == Decimal("600000")
+    assert f.attainment == Decimal("0.3")
+    # 600000 - 180000 = 420000 still to close.
+    assert f.coverage == Decimal("280000") / Decimal("420000")
+    assert f.weighted_coverage == Decimal("137000") / Decimal("420000")
+
+
+def test_no_quota_or_quota_reached_leaves_coverage_undefined() -> None:
+    log = q4_ledger()
+    f = forecast(replay_deals(log.events, day("2026-12-31")), parse_period("2026-11"))
+    assert (f.quota, f.attainment, f.coverage) == (None, None, None)
+
+    log.add("quota_set", "2026-09-02", period="2026-Q4", amount="150000")
+    f = forecast(replay_deals(log.events, day("2026-12-31")), Q4)
+    assert f.attainment == Decimal("1.2")
+    assert (f.coverage, f.weighted_coverage) == (None, None)
+
+
+def test_the_as_of_bound_decides_won_or_still_open() -> None:
+    before_signing = forecast(replay_deals(q4_ledger().events, day("2026-10-19")), Q4)
+
+    assert before_signing.total.closed_won == 0
+    assert before_signing.total.unweighted == Decimal("480000")  # D-WON open at 200000
+    assert before_signing.total.weighted == Decimal("137000") + Decimal("170000")
+
+
+def test_known_at_leaves_out_what_was_recorded_later() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "demo", "100000", "2026-11-30")
+    known = log.now
+    log.add("stage_changed", "2026-05-01", deal_id="D-1", stage="negotiation")  # backdated
+
+    then = forecast(replay_deals(log.events, day("2026-09-30"), known), Q4)
+    now = forecast(replay_deals(log.events, day("2026-09-30")), Q4)
+
+    assert then.total.weighted == Decimal("30000")
+    assert now.total.weighted == Decimal("85000")
+    assert now.total.commit == Decimal("100000")
+
+
+def test_months_and_fiscal_quarters() -> None:
+    log = InlineLog()
+    open_deal(log, "D-APR", "demo", "1000", "2026-04-30")
+    open_deal(log, "D-MAY", "demo", "2000", "2026-05-01")
+    book = replay_deals(log.events)
+
+    # Fiscal year starting in February: FY2027 Q1 = 2026-02-01 .. 2026-04-30.
+    fq1 = forecast(book, parse_period("2027-Q1", fiscal_start=2))
+    assert [x.deal_id for x in fq1.lines] == ["D-APR"]
+    assert [x.deal_id for x in forecast(book, parse_period("2026-05")).lines] == ["D-MAY"]
+    assert forecast(book, parse_period("2026")).total.unweighted == Decimal("3000")
+
+
+def test_a_win_counts_in_the_period_of_its_day_in_the_ledger_time_zone() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "negotiation", "100000", "2026-12-31")
+    # 23:30 on Dec 31 in New York is already Jan 1 in UTC.
+    log.add("contract_signed", "2027-01-01T04:30:00Z", deal_id="D-1", arr="100000")
+    book = replay_deals(log.events)
+    new_york = zone("America/New_York")
+
+    assert forecast(book, Q4).total.closed_won == 0
+    ny = forecast(book, Q4, day_of=lambda t: t.astimezone(new_york).date())
+    assert ny.total.closed_won == Decimal("100000")
+    assert ny.lines[0].close == date(2026, 12, 31)
