@@ -27,7 +27,7 @@ _INSTANT_RE = re.compile(
 _DATE_SUFFIX_RE = re.compile(
     r"^(\d{4}-\d{2}-\d{2})(?:[Tt ]00:00(?::00(?:\.0{1,6})?)?(?:Z|\+00:?00)?)?$"
 )
-_EPOCH_MS_RE = re.compile(r"^\d{10,13}$")
+_EPOCH_MS_RE = re.compile(r"^\d{13}$")  # epoch milliseconds from 2001 to 2286
 T = TypeVar("T")
 _MONEY: TypeAdapter[Decimal] = TypeAdapter(Money)
 _PROBABILITY: TypeAdapter[Decimal] = TypeAdapter(Probability)

@@ -1,0 +1,154 @@
+"""HubSpot history import: property-history rows folded into snapshots, and the events they give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ledger.crm import CrmRequest, crm_batch
+from ledger.errors import InputError
+from ledger.events import LedgerConfigured
+from ledger.operations import import_crm
+from ledger.timeutil import format_instant, parse_instant
+from projections.deals import replay_deals
+from tests.test_import_salesforce import briefs, derive, open_store
+
+HS = Path(__file__).resolve().parent.parent / "fixtures" / "crm" / "hubspot"
+HISTORY = HS / "property-history.csv"
+
+
+def hs(path: Path = HISTORY, deals_file: Path | None = None, backfill: bool = False) -> CrmRequest:
+    """Return a HubSpot import of `path` with the fixture pipeline file."""
+    return CrmRequest("hubspot", path, deals_file, HS / "pipeline.csv", backfill)
+
+
+def test_property_changes_at_one_timestamp_make_one_snapshot() -> None:
+    assert briefs(derive(hs(deals_file=HS / "deals.csv"))) == [
+        (
+            "2024-01-10T10:00:00",
+            "deal_opened",
+            {
+                "deal_id": "9001",
+                "account_id": "5001",
+                "stage": "qualification",
+                "amount": "90000",
+                "expected_close": "2024-09-30",  # epoch milliseconds of its midnight
+                "owner": "301",
+            },
+        ),
+        ("2024-01-10T10:00:00", "deal_updated", {"deal_id": "9001", "probability": "0.2"}),
+        (
+            # The amount and close date came 250 ms before the stage: they open the deal with it.
+            "2024-01-29T10:00:00",
+            "deal_opened",
+            {
+                "deal_id": "9002",
+                "account_id": "5002",
+                "stage": "qualification",
+                "amount": "40000",
+                "expected_close": "2024-08-30",
+                "owner": "302",
+            },
+        ),
+        ("2024-02-20T15:30:00", "deal_updated", {"deal_id": "9001", "probability": "0.4"}),
+        ("2024-02-20T15:30:00", "stage_changed", {"deal_id": "9001", "stage": "discovery"}),
+        (
+            "2024-03-01T00:00:00",
+            "deal_updated",
+            {"deal_id": "9002", "forecast_category": "best_case"},
+        ),
+        ("2024-03-05T09:00:00", "deal_updated", {"deal_id": "9001", "amount": "95000"}),
+        ("2024-04-11T09:00:00", "stage_changed", {"deal_id": "9001", "stage": "security_review"}),
+        ("2024-05-15T12:00:00", "deal_lost", {"deal_id": "9002"}),
+        (
+            # An instant as close date is its UTC day; the won stage implies the probability.
+            "2024-06-28T17:00:00",
+            "deal_updated",
+            {"deal_id": "9001", "expected_close": "2024-06-28"},
+        ),
+        ("2024-06-28T17:00:00", "contract_signed", {"deal_id": "9001", "arr": "95000"}),
+    ]
+
+
+def test_keys_are_the_deal_the_change_timestamp_and_the_type() -> None:
+    news = derive(hs())
+    assert news[2].effective_at == parse_instant("2024-01-29T10:00:00.250Z")
+    assert news[2].idempotency_key == "hubspot:9002:1706522400250:deal_opened"
+    assert news[2].source == "hubspot:property-history.csv line 12"
+
+
+def test_other_properties_are_counted_and_skipped() -> None:
+    batch = crm_batch(hs(), LedgerConfigured(), "test")
+    assert (batch.history.rows, batch.history.skipped) == (18, 2)  # dealname, pipeline
+    assert len(batch.history.snapshots["9001"]) == 5
+
+
+def test_stage_ids_without_a_pipeline_file_are_listed() -> None:
+    with pytest.raises(InputError) as err:
+        derive(CrmRequest("hubspot", HISTORY))
+    assert str(err.value) == (
+        "3 stages of the CRM are not mapped to the ledger's pipeline: 'appointmentscheduled' "
+        "(property-history.csv line 3 column value); 'qualifiedtobuy' (property-history.csv "
+        "line 8 column value); '12345678' (property-history.csv line 15 column value). Map each "
+        "in a --pipeline file, one `crm stage,ledger stage` a line, to one of: qualification, "
+        "discovery, demo, clinical_validation, security_review, legal_review, negotiation, won, "
+        "lost."
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("9003,amount,lots,1704880800000", "column value: 'lots' is not a decimal number."),
+        (
+            "9003,dealstage,closedwon,1704880800",
+            "column timestamp: '1704880800' is not a timestamp (yyyy-MM-dd HH:mm:ss (UTC), an "
+            "ISO 8601 instant or epoch milliseconds).",
+        ),
+        (
+            "9003,hs_deal_stage_probability,40,1704880800000",
+            "column value: '40' must be between 0 and 1.",
+        ),
+        (",dealstage,closedwon,1704880800000", "column dealId: must not be blank."),
+    ],
+)
+def test_a_bad_value_names_file_line_and_column(tmp_path: Path, row: str, message: str) -> None:
+    path = tmp_path / "hs.csv"
+    path.write_text(f"dealId,property,value,timestamp\n{row}\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        derive(hs(path))
+    assert str(err.value) == f"hs.csv line 2 {message}"
+
+
+def test_a_won_deal_without_an_amount_points_at_the_value_column(tmp_path: Path) -> None:
+    path = tmp_path / "hs.csv"
+    path.write_text(
+        "dealId,property,value,timestamp\n"
+        "9004,dealstage,appointmentscheduled,1704880800000\n"
+        "9004,closedate,2024-06-30,1704880800000\n"
+        "9004,dealstage,closedwon,1714880800000\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        InputError, match=r"^hs.csv line 4 column value \(amount\): deal 9004 is won"
+    ):
+        derive(hs(path))
+
+
+def test_a_hubspot_backfill_is_recorded_at_each_change_and_idempotent(db_url: str) -> None:
+    with open_store(db_url, since="2024-01-01") as store:
+        first = import_crm(store, hs(backfill=True), actor="test")
+        again = import_crm(store, hs(backfill=True), actor="test")
+        events = list(store.read())[1:]
+    assert (first.appended, again.appended, again.duplicates) == (11, 0, 11)
+    assert [format_instant(e.recorded_at) for e in events][:3] == [
+        "2024-01-10T10:00:00.000000Z",
+        "2024-01-10T10:00:00.000000Z",
+        "2024-01-29T10:00:00.250000Z",
+    ]
+    assert all(e.source.startswith("backfill:hubspot:property-history.csv line ") for e in events)
+    known_in_may = replay_deals(events, known_at=parse_instant("2024-05-01")).deals
+    assert (known_in_may["9001"].stage, known_in_may["9002"].status) == ("security_review", "open")
+    final = replay_deals(events).deals
+    assert (final["9001"].status, final["9002"].status) == ("won", "lost")
