@@ -1,0 +1,213 @@
+"""`revledger import --from salesforce|hubspot` and `init --backfill-from`: exact output."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import cli
+
+CRM = Path(__file__).resolve().parent.parent / "fixtures" / "crm"
+SF, HS = CRM / "salesforce", CRM / "hubspot"
+CLOCK = datetime(2026, 11, 2, 15, 4, 5, 123456, tzinfo=UTC)
+IMPORT_SF = ["import", "--from", "salesforce"]
+IMPORT_HS = ["import", "--from", "hubspot"]
+SALESFORCE = [
+    "import",
+    "--from",
+    "salesforce",
+    str(SF / "OpportunityHistory.csv"),
+    "--opportunities",
+    str(SF / "Opportunity.csv"),
+    "--stage-map",
+    str(SF / "stage-map.csv"),
+    "--actor",
+    "ops",
+]
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, db_url: str):
+    for where in ("ledger.store.store", "ledger.operations", "queries.common"):
+        monkeypatch.setattr(f"{where}.utc_now", lambda: CLOCK)
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--db", db_url, *args], prog_name="revledger")
+
+    return invoke
+
+
+def test_a_salesforce_import_says_what_it_did_and_a_rerun_appends_nothing(run) -> None:
+    assert run("init").exit_code == 0
+    dry = run(*SALESFORCE, "--dry-run")
+    assert (dry.exit_code, dry.stderr) == (0, "")
+    assert dry.stdout == (
+        "OpportunityHistory.csv: 8 rows read (0 skipped) on 2 deals, 16 events derived, would "
+        "append 16, 0 already recorded; head seq 17 (dry run: nothing written)\n"
+    )
+    first = run(*SALESFORCE)
+    assert first.stdout == (
+        "OpportunityHistory.csv: 8 rows read (0 skipped) on 2 deals, 16 events derived, "
+        "appended 16, 0 already recorded; head seq 17\n"
+    )
+    again = run(*SALESFORCE)
+    assert (again.exit_code, again.stdout) == (
+        0,
+        "OpportunityHistory.csv: 8 rows read (0 skipped) on 2 deals, 16 events derived, "
+        "appended 0, 16 already recorded; head seq 17\n",
+    )
+    assert run("verify").exit_code == 0
+
+
+def test_without_opportunities_a_note_says_each_deal_is_its_own_account(run) -> None:
+    assert run("init").exit_code == 0
+    out = run("import", "--from", "salesforce", str(SF / "bom-OpportunityHistory.csv"))
+    assert out.exit_code == 0
+    assert out.stdout == (
+        "bom-OpportunityHistory.csv: 2 rows read (0 skipped) on 1 deals, 2 events derived, "
+        "appended 2, 0 already recorded; head seq 3\n"
+    )
+    assert out.stderr == "note: without --opportunities each deal is recorded as its own account\n"
+
+
+def test_a_backfill_into_a_ledger_started_with_backfill_from(run) -> None:
+    init = run("init", "--backfill-from", "2024-01-01", "--actor", "ops")
+    assert init.exit_code == 0, init.stderr
+    out = run(*SALESFORCE, "--backfill")
+    assert out.exit_code == 0, out.stderr
+    log = run("log", "--deal", "006B")
+    assert log.stdout.splitlines()[:10] == [
+        "6 events",
+        "",
+        "seq  effective            recorded             type           stream     actor  payload",
+        "---  -------------------  -------------------  -------------  ---------  -----  "
+        + "-" * 103,
+        "  6  2024-03-01 08:00:00  2024-03-01 08:00:00  deal_opened    deal:006B  ops    "
+        "deal_id=006B account_id=001MERCY stage=qualification amount=50000 "
+        "expected_close=2024-12-31 owner=005U2",
+        "  7  2024-03-01 08:00:00  2024-03-01 08:00:00  deal_updated   deal:006B  ops    "
+        "deal_id=006B forecast_category=pipeline probability=0.1",
+        " 10  2024-05-02 12:00:00  2024-05-02 12:00:00  deal_updated   deal:006B  ops    "
+        "deal_id=006B expected_close=2024-05-02",
+        " 11  2024-05-02 12:00:00  2024-05-02 12:00:00  deal_lost      deal:006B  ops    "
+        "deal_id=006B",
+        " 16  2024-08-01 09:30:00  2024-08-01 09:30:00  deal_updated   deal:006B  ops    "
+        "deal_id=006B amount=60000 expected_close=2025-03-31 probability=0.3",
+        " 17  2024-08-01 09:30:00  2024-08-01 09:30:00  deal_reopened  deal:006B  ops    "
+        "deal_id=006B stage=demo",
+    ]
+    # What the ledger knew on 2024-06-01: the deal was lost.
+    then = run("log", "--deal", "006B", "--known-at", "2024-06-01", "--format", "csv")
+    assert [line.split(",")[2] for line in then.stdout.splitlines()[1:]] == [
+        "deal_opened",
+        "deal_updated",
+        "deal_updated",
+        "deal_lost",
+    ]
+
+
+def test_a_backfill_into_a_ledger_initialised_today_says_how_to_start_one(run) -> None:
+    assert run("init").exit_code == 0
+    out = run(*SALESFORCE, "--backfill")
+    assert out.exit_code == 3
+    assert out.stderr == (
+        "revledger: OpportunityHistory.csv line 2: field 'recorded_at' = "
+        "'2024-01-10T09:00:00.000000Z': is before 2026-11-02T15:04:05.123456Z, the ledger's last "
+        "recorded_at; a backfill only goes into a ledger that has recorded nothing later, in "
+        "non-decreasing order; to backfill this history into a new ledger, create it with "
+        "`revledger init --backfill-from 2024-01-10` (or any earlier day).\n"
+    )
+    assert run("log", "--format", "csv").stdout.count("\n") == 2  # header + configuration
+
+
+def test_a_hubspot_import(run) -> None:
+    assert run("init").exit_code == 0
+    out = run(
+        "import",
+        "--from",
+        "hubspot",
+        str(HS / "property-history.csv"),
+        "--pipeline",
+        str(HS / "pipeline.csv"),
+        "--opportunities",
+        str(HS / "deals.csv"),
+    )
+    assert (out.exit_code, out.stderr) == (0, "")
+    assert out.stdout == (
+        "property-history.csv: 18 rows read (2 skipped) on 2 deals, 11 events derived, "
+        "appended 11, 0 already recorded; head seq 12\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["import", "--from", "salesforce", str(SF / "unmapped-stages.csv")],
+            3,
+            "revledger: 3 stages of the CRM are not mapped to the ledger's pipeline: 'Discovery "
+            "Call' (unmapped-stages.csv line 2 column StageName); 'Pilot' (unmapped-stages.csv "
+            "line 3 column StageName); 'Negotiation/Review' (unmapped-stages.csv line 4 column "
+            "StageName). Map each in a "
+            "--stage-map file, one `crm stage,ledger stage` a line, to one of: qualification, "
+            "discovery, demo, clinical_validation, security_review, legal_review, negotiation, "
+            "won, lost.",
+        ),
+        (
+            [*IMPORT_SF, str(SF / "bad-amount.csv"), "--stage-map", str(SF / "stage-map.csv")],
+            3,
+            "revledger: bad-amount.csv line 3 column Amount: '25,000.00' is not a decimal number.",
+        ),
+        (
+            [*IMPORT_SF, str(SF / "won-then-lost.csv"), "--pipeline", str(HS / "pipeline.csv")],
+            2,
+            "revledger: --pipeline does not go with --from salesforce; its stage map is "
+            "--stage-map.",
+        ),
+        (
+            [
+                *IMPORT_HS,
+                str(HS / "property-history.csv"),
+                "--stage-map",
+                str(SF / "stage-map.csv"),
+            ],
+            2,
+            "revledger: --stage-map does not go with --from hubspot; its stage map is --pipeline.",
+        ),
+        (
+            ["import", str(SF / "won-then-lost.csv"), "--backfill"],
+            2,
+            "revledger: --backfill needs --from salesforce or --from hubspot.",
+        ),
+        (
+            ["import", "--from", "salesforce", str(SF / "won-then-lost.csv"), "--restore"],
+            2,
+            "revledger: --restore and --from cannot be combined.",
+        ),
+        (
+            ["import", "--from", "dynamics", str(SF / "won-then-lost.csv")],
+            2,
+            "revledger: Invalid value for '--from': 'dynamics' is not one of 'salesforce', "
+            "'hubspot'. (see `revledger import --help`)",
+        ),
+    ],
+)
+def test_mistakes_are_one_sentence_and_write_nothing(
+    run, args: list[str], code: int, message: str
+) -> None:
+    assert run("init").exit_code == 0
+    out = run(*args)
+    assert (out.exit_code, out.stderr) == (code, message + "\n")
+    assert run("log", "--format", "csv").stdout.count("\n") == 2
+
+
+def test_init_backfill_from_refuses_a_future_day(run, db_url: str) -> None:
+    out = run("init", "--backfill-from", "2027-01-01")
+    assert (out.exit_code, out.stderr) == (
+        3,
+        "revledger: option '--backfill-from' = '2027-01-01': is in the future; a backfill starts "
+        "on a past day.\n",
+    )
