@@ -11,14 +11,24 @@ from cli.app import Ctx, format_option, pass_ctx
 from cli.render import Column, Report
 from cli.revenue_commands import AS_OF, KNOWN_AT, _echo, _title, by_option
 from ledger.errors import UsageError
+from projections.conversion import ConversionLine
+from projections.health import AwaitingGoLive, HealthLine
 from projections.regressions import DealMove, PairLine, RegressionLine
 from projections.stages import AgingLine, DealStage, StageLine
+from projections.velocity import VelocityLine
+from projections.win_rate import WinLine
 from queries.common import TimeQuery
 from queries.pipeline import (
     aging_query,
+    awaiting_go_live_query,
+    conversion_query,
+    coverage_query,
     deal_stages_query,
+    health_query,
     regressions_query,
     stages_query,
+    velocity_query,
+    win_rate_query,
 )
 
 FROM = click.option(
@@ -282,4 +292,293 @@ def regressions(
     _echo(Report(_title(label + _window_label(meta), meta), columns, data, meta), fmt)
 
 
-COMMANDS = [stages, aging, regressions]
+CONVERSION_COLUMNS = [
+    Column("key", "group"),
+    Column("from_stage", "from"),
+    Column("to_stage", "to"),
+    Column("reached", "reached from", "int"),
+    Column("advanced", "reached to", "int"),
+    Column("rate", "conversion", "ratio"),
+]
+
+
+def _conversion_row(x: ConversionLine) -> dict[str, Any]:
+    return {c.key: getattr(x, c.key) for c in CONVERSION_COLUMNS}
+
+
+@click.command("conversion")
+@AS_OF
+@KNOWN_AT
+@click.option(
+    "--from", "start", metavar="YYYY-MM-DD", help="Only deals opened on or after this day."
+)
+@click.option("--to", "end", metavar="YYYY-MM-DD", help="Only deals opened on or before this day.")
+@by_option(*SLICES)
+@format_option
+@pass_ctx
+def conversion(
+    ctx: Ctx,
+    as_of: str | None,
+    known_at: str | None,
+    start: str | None,
+    end: str | None,
+    by: Any,
+    fmt: str,
+) -> None:
+    """Stage-to-stage conversion: of the deals that reached a stage, how many reached the next."""
+    with ctx.store() as store:
+        lines, prov = conversion_query(
+            store, TimeQuery(as_of, known_at), start=start, end=end, by=by
+        )
+    meta = prov.as_meta()
+    window = _window_label(meta)
+    title = _title(f"Stage conversion{' of deals opened' + window if window else ''}", meta)
+    _echo(Report(title, CONVERSION_COLUMNS, [_conversion_row(x) for x in lines], meta), fmt)
+
+
+WIN_RATE_COLUMNS = [
+    Column("key", "group"),
+    Column("won", "won", "int"),
+    Column("lost", "lost", "int"),
+    Column("win_rate", "win rate", "ratio"),
+    Column("won_value", "won ARR", "money"),
+    Column("lost_value", "lost amount", "money"),
+    Column("value_win_rate", "win rate by value", "ratio"),
+    Column("cycle_median_days", "cycle median", "days"),
+    Column("cycle_mean_days", "cycle mean", "days"),
+    Column("cycle_p90_days", "cycle p90", "days"),
+]
+
+
+def _win_row(x: WinLine) -> dict[str, Any]:
+    cycle = x.cycle
+    return {
+        "key": x.key,
+        "won": x.won,
+        "lost": x.lost,
+        "win_rate": x.win_rate,
+        "won_value": x.won_value,
+        "lost_value": x.lost_value,
+        "value_win_rate": x.value_win_rate,
+        "cycle_median_days": cycle.median,
+        "cycle_mean_days": cycle.mean,
+        "cycle_p90_days": cycle.p90,
+    }
+
+
+@click.command("win-rate")
+@AS_OF
+@KNOWN_AT
+@FROM
+@TO
+@by_option(*SLICES, "persona-combination")
+@format_option
+@pass_ctx
+def win_rate(
+    ctx: Ctx,
+    as_of: str | None,
+    known_at: str | None,
+    start: str | None,
+    end: str | None,
+    by: Any,
+    fmt: str,
+) -> None:
+    """Win rate by count and by value, and sales cycle days, of the deals closed in a window."""
+    with ctx.store() as store:
+        result, prov = win_rate_query(
+            store, TimeQuery(as_of, known_at), start=start, end=end, by=by
+        )
+    meta = prov.as_meta()
+    rows = [*(_win_row(x) for x in result.lines), _win_row(result.total)]
+    title = _title(f"Win rate of deals closed{_window_label(meta)}", meta)
+    _echo(Report(title, WIN_RATE_COLUMNS, rows, meta), fmt)
+
+
+VELOCITY_COLUMNS = [
+    Column("key", "group"),
+    Column("open_deals", "open deals", "int"),
+    Column("won", "won", "int"),
+    Column("closed", "closed", "int"),
+    Column("win_rate", "win rate", "ratio"),
+    Column("average_won", "avg won ARR", "money"),
+    Column("cycle_mean_days", "avg cycle", "days"),
+    Column("velocity", "ARR per day", "money"),
+]
+
+
+def _velocity_row(x: VelocityLine) -> dict[str, Any]:
+    return {
+        "key": x.key,
+        "open_deals": x.open_deals,
+        "won": x.closed.won,
+        "closed": x.closed.closed,
+        "win_rate": x.closed.win_rate,
+        "average_won": x.average_won,
+        "cycle_mean_days": x.closed.cycle.mean,
+        "velocity": x.velocity,
+    }
+
+
+@click.command("velocity")
+@AS_OF
+@KNOWN_AT
+@FROM
+@TO
+@by_option(*SLICES)
+@format_option
+@pass_ctx
+def velocity(
+    ctx: Ctx,
+    as_of: str | None,
+    known_at: str | None,
+    start: str | None,
+    end: str | None,
+    by: Any,
+    fmt: str,
+) -> None:
+    """Sales velocity: open deals × win rate × average won ARR / average cycle days."""
+    with ctx.store() as store:
+        lines, prov = velocity_query(store, TimeQuery(as_of, known_at), start=start, end=end, by=by)
+    meta = prov.as_meta()
+    title = _title(f"Sales velocity (rates of deals closed{_window_label(meta)})", meta)
+    _echo(Report(title, VELOCITY_COLUMNS, [_velocity_row(x) for x in lines], meta), fmt)
+
+
+COVERAGE_COLUMNS = [
+    Column("period", "period"),
+    Column("quota", "quota", "money"),
+    Column("closed_won", "closed won", "money"),
+    Column("remaining", "remaining", "money"),
+    Column("open_deals", "open deals", "int"),
+    Column("pipeline", "pipeline", "money"),
+    Column("weighted", "weighted", "money"),
+    Column("coverage", "coverage", "ratio"),
+    Column("weighted_coverage", "weighted coverage", "ratio"),
+]
+
+
+@click.command("coverage")
+@AS_OF
+@KNOWN_AT
+@click.option(
+    "--period",
+    metavar="PERIOD",
+    help="2026-Q4, 2026-11 or 2026 (fiscal when configured). Default: the quarter of --as-of.",
+)
+@format_option
+@pass_ctx
+def coverage(
+    ctx: Ctx, as_of: str | None, known_at: str | None, period: str | None, fmt: str
+) -> None:
+    """Pipeline coverage: open pipeline closing in a period / (quota − closed won)."""
+    with ctx.store() as store:
+        c, prov = coverage_query(store, TimeQuery(as_of, known_at), period=period)
+    meta = prov.as_meta()
+    row = {
+        "period": c.period.label,
+        "quota": c.quota,
+        "closed_won": c.closed_won,
+        "remaining": c.remaining,
+        "open_deals": c.open_deals,
+        "pipeline": c.pipeline,
+        "weighted": c.weighted,
+        "coverage": c.coverage,
+        "weighted_coverage": c.weighted_coverage,
+    }
+    title = _title(f"Pipeline coverage of {c.period.label}", meta)
+    _echo(Report(title, COVERAGE_COLUMNS, [row], meta), fmt)
+
+
+HEALTH_COLUMNS = [
+    Column("metric", "metric"),
+    Column("key", "key"),
+    Column("count", "count", "int"),
+    Column("median_days", "median", "days"),
+    Column("p90_days", "p90", "days"),
+    Column("max_days", "max", "days"),
+    Column("rate", "rate", "ratio"),
+    Column("amount", "amount", "money"),
+]
+AWAITING_COLUMNS = [
+    Column("deal_id", "deal"),
+    Column("account_id", "account"),
+    Column("signed_at", "signed", "instant"),
+    Column("arr", "ARR", "money"),
+    Column("age", "waiting", "days"),
+]
+
+
+def _health_row(x: HealthLine) -> dict[str, Any]:
+    days = x.days
+    return {
+        "metric": x.metric,
+        "key": x.key,
+        "count": x.count,
+        "median_days": days.median if days else None,
+        "p90_days": days.p90 if days else None,
+        "max_days": days.max if days else None,
+        "rate": x.rate,
+        "amount": x.amount,
+    }
+
+
+def _awaiting_row(x: AwaitingGoLive) -> dict[str, Any]:
+    return {c.key: getattr(x, c.key) for c in AWAITING_COLUMNS}
+
+
+@click.command("health")
+@AS_OF
+@KNOWN_AT
+@FROM
+@TO
+@click.option(
+    "--view",
+    type=click.Choice(["summary", "awaiting-go-live"]),
+    default="summary",
+    show_default=True,
+    help="summary: every metric; awaiting-go-live: each signed contract not live yet.",
+)
+@format_option
+@pass_ctx
+def health(
+    ctx: Ctx,
+    as_of: str | None,
+    known_at: str | None,
+    start: str | None,
+    end: str | None,
+    view: str,
+    fmt: str,
+) -> None:
+    """Health-tech metrics: security reviews, BAA and standard terms, time to value, partners.
+
+    With --from/--to only what finished in the window counts (what is open is measured at
+    --as-of).
+    """
+    when = TimeQuery(as_of, known_at)
+    with ctx.store() as store:
+        if view == "awaiting-go-live":
+            if start is not None or end is not None:
+                raise UsageError("--view awaiting-go-live takes no --from/--to")
+            waiting, prov = awaiting_go_live_query(store, when)
+            columns, data = AWAITING_COLUMNS, [_awaiting_row(x) for x in waiting]
+            label = "Signed contracts awaiting go-live"
+        else:
+            lines, prov = health_query(store, when, start=start, end=end)
+            columns, data = HEALTH_COLUMNS, [_health_row(x) for x in lines]
+            label = "Health-tech metrics"
+    meta = prov.as_meta()
+    window = _window_label(meta)
+    title = _title(f"{label}{' (finished' + window + ')' if window else ''}", meta)
+    _echo(Report(title, columns, data, meta), fmt)
+
+
+COMMANDS = [
+    stages,
+    aging,
+    regressions,
+    conversion,
+    win_rate,
+    velocity,
+    coverage,
+    health,
+]

@@ -14,10 +14,15 @@ from datetime import date, datetime, timedelta
 
 from ledger.errors import InputError
 from ledger.store import LedgerStore
+from projections import conversion as conversion_p
+from projections import coverage as coverage_p
+from projections import health as health_p
 from projections import regressions as regressions_p
 from projections import stages as stages_p
+from projections import velocity as velocity_p
+from projections import win_rate as win_rate_p
 from projections.deals import DealBook
-from projections.periods import parse_window
+from projections.periods import parse_period, parse_window, period_of
 from projections.slices import By, Span
 from queries.common import Provenance, TimeFrame, TimeQuery, parse_day
 from queries.deals import deal_frame
@@ -152,4 +157,95 @@ def regressions_query(
     result = regressions_p.regressions(asked.book, w.span, by)
     return result, asked.time.provenance(
         "regressions", regressions_p.DEFINITION, asked.as_of, **w.options(), by=by
+    )
+
+
+def conversion_query(
+    store: LedgerStore,
+    when: TimeQuery,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    by: By | None = None,
+) -> tuple[list[conversion_p.ConversionLine], Provenance]:
+    """Return stage-to-stage conversion at the close of `as_of` (a window: deals opened in it)."""
+    asked = ask(store, when)
+    w = _optional_window(asked, start, end)
+    lines = conversion_p.conversion(asked.book, w.span if w else None, by)
+    return lines, asked.time.provenance(
+        "conversion", conversion_p.DEFINITION, asked.as_of, **_window_options(w), by=by
+    )
+
+
+def win_rate_query(
+    store: LedgerStore,
+    when: TimeQuery,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    by: By | None = None,
+) -> tuple[win_rate_p.WinRates, Provenance]:
+    """Return win rates and sales cycles of the deals closed in the window `--from`..`--to`."""
+    asked = ask(store, when)
+    w = window(asked, start, end)
+    result = win_rate_p.win_rates(asked.book, w.span, by)
+    return result, asked.time.provenance(
+        "win-rate", win_rate_p.DEFINITION, asked.as_of, **w.options(), by=by
+    )
+
+
+def velocity_query(
+    store: LedgerStore,
+    when: TimeQuery,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    by: By | None = None,
+) -> tuple[list[velocity_p.VelocityLine], Provenance]:
+    """Return sales velocity: deals open at `as_of`, rates of the deals closed in the window."""
+    asked = ask(store, when)
+    w = window(asked, start, end)
+    lines = velocity_p.velocity(asked.book, w.span, by)
+    return lines, asked.time.provenance(
+        "velocity", velocity_p.DEFINITION, asked.as_of, **w.options(), by=by
+    )
+
+
+def coverage_query(
+    store: LedgerStore, when: TimeQuery, *, period: str | None = None
+) -> tuple[coverage_p.Coverage, Provenance]:
+    """Return the pipeline coverage of `--period` (default: the quarter of `as_of`)."""
+    asked = ask(store, when)
+    fiscal_start = asked.time.config.fiscal_year_start_month
+    p = (
+        parse_period(period, fiscal_start)
+        if period is not None
+        else period_of(asked.as_of, "quarter", fiscal_start)
+    )
+    result = coverage_p.coverage(asked.book, p, asked.time.day_of)
+    return result, asked.time.provenance(
+        "coverage", coverage_p.DEFINITION, asked.as_of, period=p.label
+    )
+
+
+def health_query(
+    store: LedgerStore, when: TimeQuery, *, start: str | None = None, end: str | None = None
+) -> tuple[list[health_p.HealthLine], Provenance]:
+    """Return the health-tech metrics at the close of `as_of` (finished in the window if any)."""
+    asked = ask(store, when)
+    w = _optional_window(asked, start, end)
+    lines = health_p.health(asked.book, asked.until, w.span if w else None)
+    return lines, asked.time.provenance(
+        "health", health_p.DEFINITION, asked.as_of, **_window_options(w)
+    )
+
+
+def awaiting_go_live_query(
+    store: LedgerStore, when: TimeQuery
+) -> tuple[list[health_p.AwaitingGoLive], Provenance]:
+    """Return the contracts signed and not live at the close of `as_of`, with their age."""
+    asked = ask(store, when)
+    rows = health_p.awaiting_go_live(asked.book, asked.until)
+    return rows, asked.time.provenance(
+        "health", health_p.DEFINITION, asked.as_of, view="awaiting-go-live"
     )

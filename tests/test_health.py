@@ -1,0 +1,123 @@
+"""Health-tech metrics on a small inline ledger: security reviews, contracts, time to value,
+channel partners (medians and shares checked by hand)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from projections.deals import replay_deals
+from projections.health import awaiting_go_live, health
+from projections.slices import Span
+from tests.inline_log import InlineLog, day
+
+UNTIL = day("2025-12-31")
+
+
+def _open(log: InlineLog, deal: str, when: str, amount: str, **extra: Any) -> None:
+    log.add(
+        "deal_opened",
+        when,
+        deal_id=deal,
+        account_id=f"A-{deal}",
+        stage="security_review",
+        amount=amount,
+        expected_close="2025-12-31",
+        **extra,
+    )
+
+
+def _review(log: InlineLog, deal: str, framework: str, started: str, done: str | None) -> None:
+    log.add("security_review_started", started, deal_id=deal, framework=framework)
+    if done is not None:
+        log.add("security_questionnaire_completed", done, deal_id=deal, framework=framework)
+
+
+def _ledger() -> InlineLog:
+    log = InlineLog()
+    _open(log, "D-1", "2025-01-01", "100000", channel="partner:epic")
+    _review(log, "D-1", "hitrust", "2025-02-01", "2025-04-02")  # 60 days
+    log.add("contract_signed", "2025-05-01", deal_id="D-1", arr="120000", baa_signed=True)
+    log.add("go_live", "2025-07-30", account_id="A-D-1", deal_id="D-1")  # 90 days
+    _open(log, "D-2", "2025-01-01", "100000")
+    _review(log, "D-2", "soc2", "2025-02-01", "2025-02-21")  # 20 days
+    _review(log, "D-2", "hitrust", "2025-02-01", "2025-03-13")  # 40 days
+    log.add("contract_signed", "2025-06-30", deal_id="D-2", arr="80000", standard_terms=True)
+    log.add("go_live", "2025-07-10", account_id="A-D-2", deal_id="D-2")  # 10 days
+    _open(log, "D-3", "2025-03-01", "50000", channel="direct")
+    log.add("contract_signed", "2025-04-30", deal_id="D-3", arr="50000", baa_signed=True)
+    _open(log, "D-4", "2025-06-01", "300000", channel="partner:epic")
+    _review(log, "D-4", "hecvat", "2025-12-01", None)  # open, 31 days at the close of Dec 31
+    _open(log, "D-5", "2025-06-01", "100000", channel="partner:veeva")
+    _open(log, "D-6", "2025-06-01", "100000")
+    _review(log, "D-6", "custom", "2025-07-01", None)
+    log.add("deal_lost", "2025-08-01", deal_id="D-6")  # an abandoned review is not open
+    return log
+
+
+def _lines(span: Span | None = None) -> dict[tuple[str, str], Any]:
+    book = replay_deals(_ledger().events, UNTIL)
+    return {(x.metric, x.key): x for x in health(book, UNTIL, span)}
+
+
+def test_security_questionnaire_cycle_median_and_p90_by_framework() -> None:
+    lines = _lines()
+
+    hitrust = lines[("security_questionnaire", "hitrust")]
+    assert (hitrust.count, hitrust.days.median, hitrust.days.p90) == (2, Decimal(50), Decimal(60))
+    every = lines[("security_questionnaire", "all")]
+    assert (every.count, every.days.median, every.days.p90) == (3, Decimal(40), Decimal(60))
+    assert lines[("security_questionnaire", "soc2")].days.median == Decimal(20)
+    still_open = lines[("security_review_open", "all")]
+    assert (still_open.count, still_open.days.max) == (1, Decimal(31))
+    assert ("security_review_open", "custom") not in lines
+
+
+def test_won_cycles_with_and_without_a_security_review() -> None:
+    lines = _lines()
+
+    with_review = lines[("won_cycle", "with security review")]
+    assert (with_review.count, with_review.days.median) == (2, Decimal("150"))  # 120 and 180
+    without = lines[("won_cycle", "without security review")]
+    assert (without.count, without.days.median) == (1, Decimal(60))
+
+
+def test_baa_and_standard_terms_rates_among_signed_contracts() -> None:
+    lines = _lines()
+
+    assert lines[("baa_rate", "signed contracts")].rate == Decimal(2) / Decimal(3)
+    assert lines[("standard_terms_rate", "signed contracts")].rate == Decimal(1) / Decimal(3)
+
+
+def test_time_to_value_median_and_contracts_still_waiting() -> None:
+    lines = _lines()
+
+    ttv = lines[("time_to_value", "live")]
+    assert (ttv.count, ttv.days.median, ttv.days.p90) == (2, Decimal(50), Decimal(90))
+    waiting = lines[("awaiting_go_live", "signed, not live")]
+    # D-3 signed Apr 30, still not live at the close of Dec 31: 246 days.
+    assert (waiting.count, waiting.days.max, waiting.amount) == (1, Decimal(246), Decimal(50000))
+    rows = awaiting_go_live(replay_deals(_ledger().events, UNTIL), UNTIL)
+    assert [(r.deal_id, r.arr, r.age) for r in rows] == [("D-3", Decimal(50000), Decimal(246))]
+
+
+def test_channel_partner_share_of_pipeline_and_of_won_arr() -> None:
+    lines = _lines()
+
+    # Open pipeline: D-4 300k (epic), D-5 100k (veeva): 400k of 400k.
+    assert lines[("partner_share_pipeline", "partner:epic")].rate == Decimal("0.75")
+    assert lines[("partner_share_pipeline", "all partners")].amount == Decimal(400000)
+    # Won ARR: D-1 120k (epic) of 250k.
+    epic = lines[("partner_share_won_arr", "partner:epic")]
+    assert (epic.count, epic.amount, epic.rate) == (1, Decimal(120000), Decimal("0.48"))
+
+
+def test_a_window_keeps_what_finished_in_it_and_measures_what_is_open_at_the_bound() -> None:
+    second_quarter = Span(day("2025-03-31"), day("2025-06-30"))
+    lines = _lines(second_quarter)
+
+    assert lines[("security_questionnaire", "all")].count == 1  # D-1, completed Apr 2
+    assert lines[("baa_rate", "signed contracts")].count == 3
+    assert lines[("time_to_value", "live")].count == 0
+    assert lines[("security_review_open", "all")].count == 1
+    assert lines[("partner_share_won_arr", "all partners")].rate == Decimal("0.48")

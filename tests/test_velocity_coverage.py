@@ -1,0 +1,144 @@
+"""Sales velocity and pipeline coverage against numbers computed by hand."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from projections.coverage import coverage
+from projections.deals import replay_deals
+from projections.periods import parse_period
+from projections.slices import Span
+from projections.velocity import velocity
+from tests.inline_log import InlineLog, day
+
+H1 = Span(day("2024-12-31"), day("2025-06-30"))
+
+
+def _open(log: InlineLog, deal: str, when: str, stage: str, amount: str, close: str, **kw: str):
+    log.add(
+        "deal_opened",
+        when,
+        deal_id=deal,
+        account_id=f"A-{deal}",
+        stage=stage,
+        amount=amount,
+        expected_close=close,
+        **kw,
+    )
+
+
+def _velocity_ledger() -> InlineLog:
+    log = InlineLog()
+    # Closed in the first half of 2025: two won (cycles 60 and 120 days), one lost.
+    _open(log, "W-1", "2025-01-01", "demo", "100000", "2025-03-01", segment="idn")
+    log.add("contract_signed", "2025-03-02", deal_id="W-1", arr="100000")
+    _open(log, "W-2", "2025-01-01", "demo", "200000", "2025-05-01", segment="idn")
+    log.add("contract_signed", "2025-05-01", deal_id="W-2", arr="200000")
+    _open(log, "L-1", "2025-01-01", "demo", "50000", "2025-05-01", segment="payer")
+    log.add("deal_lost", "2025-04-01", deal_id="L-1")
+    # Open at the end of June: five deals.
+    for n, segment in enumerate(("idn", "idn", "idn", "payer", "payer"), start=1):
+        _open(log, f"O-{n}", "2025-02-01", "discovery", "10000", "2025-09-30", segment=segment)
+    return log
+
+
+def test_velocity_is_open_deals_times_win_rate_times_average_size_over_average_cycle() -> None:
+    book = replay_deals(_velocity_ledger().events, day("2025-06-30"))
+    total = velocity(book, H1)[-1]
+
+    assert (total.key, total.open_deals, total.closed.won, total.closed.closed) == (
+        "total",
+        5,
+        2,
+        3,
+    )
+    assert total.average_won == Decimal("150000.00")
+    assert total.closed.cycle.mean == Decimal(90)
+    # 5 open × 2/3 won × 150,000 average / 90 days = 5,555.555… a day.
+    assert total.velocity == Decimal("5555.56")
+
+
+def test_velocity_by_segment() -> None:
+    book = replay_deals(_velocity_ledger().events, day("2025-06-30"))
+    idn, payer, total = velocity(book, H1, by="segment")
+
+    # idn: 3 open × 2/2 won × 150,000 / 90 days = 5,000 a day.
+    assert (idn.key, idn.open_deals, idn.velocity) == ("idn", 3, Decimal("5000.00"))
+    # payer: nothing won, so no velocity (and no average size).
+    assert (payer.key, payer.open_deals, payer.velocity, payer.average_won) == (
+        "payer",
+        2,
+        None,
+        None,
+    )
+    assert total.velocity == Decimal("5555.56")
+
+
+def _utc_day(t: datetime) -> date:
+    return t.date()
+
+
+def _coverage_ledger() -> InlineLog:
+    log = InlineLog()
+    log.add("quota_set", "2025-06-01", period="2025-Q3", amount="500000")
+    _open(log, "W-1", "2025-05-01", "negotiation", "80000", "2025-07-15")
+    log.add("contract_signed", "2025-07-10", deal_id="W-1", arr="100000")
+    _open(log, "W-0", "2025-05-01", "negotiation", "80000", "2025-06-30")
+    log.add("contract_signed", "2025-06-30", deal_id="W-0", arr="77000")  # won in Q2
+    # Open, expected to close in Q3: 200k at negotiation (0.85), 300k at demo with a 0.5 override.
+    _open(log, "O-1", "2025-05-01", "negotiation", "200000", "2025-09-30")
+    _open(log, "O-2", "2025-05-01", "demo", "300000", "2025-07-01")
+    log.add("deal_updated", "2025-06-01", deal_id="O-2", probability="0.5")
+    # Open but expected in Q4, and a Q3 deal lost: neither counts.
+    _open(log, "O-3", "2025-05-01", "negotiation", "900000", "2025-10-01")
+    _open(log, "L-1", "2025-05-01", "negotiation", "400000", "2025-08-01")
+    log.add("deal_lost", "2025-07-20", deal_id="L-1")
+    return log
+
+
+def test_coverage_unweighted_and_weighted_against_quota_minus_closed_won() -> None:
+    book = replay_deals(_coverage_ledger().events, day("2025-07-31"))
+    c = coverage(book, parse_period("2025-Q3"), _utc_day)
+
+    assert (c.quota, c.closed_won, c.won_deals, c.remaining) == (
+        Decimal(500000),
+        Decimal(100000),
+        1,
+        Decimal(400000),
+    )
+    assert (c.open_deals, c.pipeline) == (2, Decimal(500000))
+    assert c.weighted == Decimal(170000) + Decimal(150000)
+    assert c.coverage == Decimal("1.25")
+    assert c.weighted_coverage == Decimal("0.8")
+
+
+def test_coverage_has_no_ratio_without_a_quota_or_once_the_quota_is_met() -> None:
+    log = _coverage_ledger()
+    c = coverage(replay_deals(log.events, day("2025-07-31")), parse_period("2025-Q4"), _utc_day)
+    assert (c.quota, c.pipeline, c.coverage, c.weighted_coverage) == (
+        None,
+        Decimal(900000),
+        None,
+        None,
+    )
+    log.add("contract_signed", "2025-08-01", deal_id="O-2", arr="450000")
+    met = coverage(replay_deals(log.events, day("2025-08-31")), parse_period("2025-Q3"), _utc_day)
+    assert (met.closed_won, met.remaining, met.coverage) == (
+        Decimal(550000),
+        Decimal(-50000),
+        None,
+    )
+
+
+def test_coverage_as_of_the_quarter_start_sees_the_quota_and_the_whole_pipeline() -> None:
+    book = replay_deals(_coverage_ledger().events, day("2025-06-30"))
+    c = coverage(book, parse_period("2025-Q3"), _utc_day)
+
+    # W-1 and L-1 are still open with Q3 dates; W-0 was won in Q2 and does not count.
+    assert (c.closed_won, c.open_deals, c.pipeline) == (
+        Decimal(0),
+        4,
+        Decimal(80000 + 200000 + 300000 + 400000),
+    )
+    assert c.coverage == Decimal("1.96")

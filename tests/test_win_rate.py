@@ -1,0 +1,142 @@
+"""Win rate, sales cycle and stage conversion on small inline ledgers (checked by hand)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from projections.conversion import conversion
+from projections.deals import replay_deals
+from projections.slices import Span
+from projections.win_rate import win_rates
+from tests.inline_log import InlineLog, day
+
+H1 = Span(day("2024-12-31"), day("2025-06-30"))
+
+
+def _open(
+    log: InlineLog,
+    deal: str,
+    when: str,
+    *,
+    amount: str = "100000",
+    stage: str = "qualification",
+    **extra: Any,
+) -> None:
+    log.add(
+        "deal_opened",
+        when,
+        deal_id=deal,
+        account_id=f"A-{deal}",
+        stage=stage,
+        amount=amount,
+        expected_close="2025-12-31",
+        **extra,
+    )
+
+
+def _won(log: InlineLog, deal: str, when: str, arr: str) -> None:
+    log.add("contract_signed", when, deal_id=deal, arr=arr)
+
+
+def _lost(log: InlineLog, deal: str, when: str) -> None:
+    log.add("deal_lost", when, deal_id=deal)
+
+
+def _committee_ledger() -> InlineLog:
+    log = InlineLog()
+    _open(log, "D-1", "2025-01-01", personas=["cmio", "cfo"])
+    _won(log, "D-1", "2025-04-11", "200000")  # 100 days
+    _open(log, "D-2", "2025-01-01", amount="50000", personas=["cfo", "cmio"])
+    _lost(log, "D-2", "2025-03-01")
+    _open(log, "D-3", "2025-02-01", personas=["cmio"])
+    _won(log, "D-3", "2025-03-03", "80000")  # 30 days
+    _open(log, "D-4", "2025-01-01", amount="300000", personas=["it_security"])
+    _lost(log, "D-4", "2025-02-01")
+    _open(log, "D-5", "2025-01-01", amount="70000")
+    _won(log, "D-5", "2025-07-01", "70000")  # closed after the window
+    _open(log, "D-6", "2025-01-01", amount="999999")  # still open
+    return log
+
+
+def test_win_rate_by_count_and_by_value_among_deals_closed_in_the_window() -> None:
+    t = win_rates(replay_deals(_committee_ledger().events), H1).total
+
+    assert (t.won, t.lost, t.closed) == (2, 2, 4)
+    assert t.win_rate == Decimal("0.5")
+    assert (t.won_value, t.lost_value) == (Decimal(280000), Decimal(350000))
+    assert t.value_win_rate == Decimal(280000) / Decimal(630000)
+    # Sales cycles of the won deals: 100 and 30 days.
+    assert (t.cycle.count, t.cycle.median, t.cycle.mean, t.cycle.p90) == (
+        2,
+        Decimal(65),
+        Decimal(65),
+        Decimal(100),
+    )
+
+
+def test_win_rate_by_persona_combination_and_by_persona() -> None:
+    book = replay_deals(_committee_ledger().events)
+
+    combos = win_rates(book, H1, by="persona-combination").lines
+    assert [(x.key, x.won, x.lost, x.win_rate) for x in combos] == [
+        ("cfo+cmio", 1, 1, Decimal("0.5")),
+        ("cmio", 1, 0, Decimal(1)),
+        ("it_security", 0, 1, Decimal(0)),
+    ]
+    personas = win_rates(book, H1, by="persona").lines
+    assert [(x.key, x.won, x.lost) for x in personas] == [
+        ("cfo", 1, 1),
+        ("cmio", 2, 1),
+        ("it_security", 0, 1),
+    ]
+
+
+def test_a_lost_deal_reopened_and_won_counts_once_with_its_whole_cycle() -> None:
+    log = InlineLog()
+    _open(log, "D-1", "2025-01-01")
+    _lost(log, "D-1", "2025-02-01")
+    log.add("deal_reopened", "2025-03-01", deal_id="D-1", stage="demo")
+    _won(log, "D-1", "2025-04-01", "90000")
+
+    lost_then = win_rates(replay_deals(log.events, day("2025-02-15")), H1).total
+    assert (lost_then.won, lost_then.lost) == (0, 1)
+    reopened = win_rates(replay_deals(log.events, day("2025-03-15")), H1).total
+    assert reopened.closed == 0 and reopened.win_rate is None
+    won = win_rates(replay_deals(log.events), H1).total
+    assert (won.won, won.lost, won.cycle.median) == (1, 0, Decimal(90))
+
+
+def test_a_deal_signed_without_being_opened_wins_but_has_no_cycle() -> None:
+    log = InlineLog()
+    log.add("contract_signed", "2025-02-01", deal_id="D-9", account_id="A-9", arr="5000")
+    t = win_rates(replay_deals(log.events), H1).total
+
+    assert (t.won, t.won_value, t.cycle.count, t.cycle.median) == (1, Decimal(5000), 0, None)
+
+
+def test_conversion_counts_skipped_stages_as_passed_and_won_as_past_the_last() -> None:
+    log = InlineLog()
+    _open(log, "D-1", "2025-01-01")
+    log.add("stage_changed", "2025-01-10", deal_id="D-1", stage="demo")  # skips discovery
+    _lost(log, "D-1", "2025-02-01")
+    _open(log, "D-2", "2025-01-01", stage="discovery")
+    log.add("stage_changed", "2025-01-10", deal_id="D-2", stage="negotiation")
+    log.add("stage_changed", "2025-01-20", deal_id="D-2", stage="demo")  # a regression
+    _open(log, "D-3", "2025-01-01", stage="negotiation")
+    _won(log, "D-3", "2025-02-01", "1000")
+    _open(log, "D-4", "2025-01-01")  # still in qualification
+    lines = conversion(replay_deals(log.events))
+
+    assert [(x.from_stage, x.to_stage, x.reached, x.advanced) for x in lines] == [
+        ("qualification", "discovery", 4, 3),
+        ("discovery", "demo", 3, 3),
+        ("demo", "clinical_validation", 3, 2),
+        ("clinical_validation", "security_review", 2, 2),
+        ("security_review", "legal_review", 2, 2),
+        ("legal_review", "negotiation", 2, 2),
+        ("negotiation", "won", 2, 1),
+    ]
+    assert lines[0].rate == Decimal("0.75")
+    opened_later = conversion(replay_deals(log.events), Span(day("2025-01-01"), day("2025-12-31")))
+    assert opened_later == []
