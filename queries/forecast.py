@@ -1,0 +1,125 @@
+"""Forecast questions: a period's forecast, how it changed between two views, and the calls
+submitted for it, each with the provenance of the answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ledger.errors import InputError, UsageError
+from ledger.store import LedgerStore
+from ledger.timeutil import format_instant
+from projections import forecast as forecast_p
+from projections import forecast_calls as calls_p
+from projections import forecast_diff as diff_p
+from projections.periods import Period, parse_period
+from queries.common import (
+    Provenance,
+    TimeFrame,
+    TimeQuery,
+    parse_day,
+    parse_known_at,
+    time_frame,
+)
+from queries.deals import deal_frame
+
+
+def frame_period(frame: TimeFrame, text: str) -> Period:
+    """Return the period typed for --period, read with the ledger's fiscal year start."""
+    return parse_period(text, frame.config.fiscal_year_start_month)
+
+
+def period_options(p: Period) -> dict[str, str]:
+    """Return the options that name a period in an answer's provenance (first and last day)."""
+    return {"period": p.label, "start": p.start.isoformat(), "end": p.last_day.isoformat()}
+
+
+def parse_known_option(text: str, frame: TimeFrame, option: str) -> datetime:
+    """Return the transaction time typed for `option` (a date: the end of that day)."""
+    try:
+        return parse_known_at(text, frame.config.timezone)
+    except InputError as exc:
+        raise InputError(exc.reason, field=option, value=text, has_value=True) from None
+
+
+def forecast_query(
+    store: LedgerStore, when: TimeQuery, *, period: str
+) -> tuple[forecast_p.Forecast, Provenance]:
+    """Return the forecast of `period` at the close of `as_of`, as known at `known_at`."""
+    deals = deal_frame(store, when.known_at)
+    frame = deals.time
+    p = frame_period(frame, period)
+    as_of = parse_day(when.as_of, "--as-of", frame.today)
+    result = forecast_p.forecast(deals.book(as_of), p, frame.day_of)
+    return result, frame.provenance("forecast", forecast_p.DEFINITION, as_of, **period_options(p))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditViews:
+    """The two views of a forecast audit as typed; a missing `from_*` takes its `to_*` value,
+    a missing `to_as_of` is today and a missing `to_known_at` is everything recorded."""
+
+    from_as_of: str | None = None
+    to_as_of: str | None = None
+    from_known_at: str | None = None
+    to_known_at: str | None = None
+
+
+def forecast_diff_query(
+    store: LedgerStore, views: AuditViews, *, period: str
+) -> tuple[diff_p.ForecastDiff, Provenance]:
+    """Return how the forecast of `period` changed from view A (from) to view B (to)."""
+    if all(v is None for v in (views.from_as_of, views.from_known_at)):
+        raise UsageError(
+            "give --from-as-of and/or --from-known-at: the view to compare with "
+            "(the other view defaults to today, as known now)"
+        )
+    deals = deal_frame(store, None)
+    frame_b = time_frame(store, views.to_known_at) if views.to_known_at else deals.time
+    p = frame_period(frame_b, period)
+    to_as_of = parse_day(views.to_as_of, "--to-as-of", frame_b.today)
+    from_as_of = parse_day(views.from_as_of, "--from-as-of", to_as_of)
+    known_b = frame_b.known_at
+    known_a = (
+        parse_known_option(views.from_known_at, frame_b, "--from-known-at")
+        if views.from_known_at
+        else known_b
+    )
+    a = diff_p.View(frame_b.bound(from_as_of), known_a)
+    b = diff_p.View(frame_b.bound(to_as_of), known_b)
+    if a == b:
+        raise UsageError(
+            "the two views are the same; give a different --from-as-of or --from-known-at"
+        )
+    result = diff_p.forecast_diff(deals.events, p, a, b, frame_b.day_of)
+    return result, frame_b.provenance(
+        "forecast-diff",
+        diff_p.DEFINITION,
+        to_as_of,
+        period=p.label,
+        from_as_of=from_as_of.isoformat(),
+        from_known_at=format_instant(known_a) if known_a else None,
+    )
+
+
+def forecast_history_query(
+    store: LedgerStore, when: TimeQuery, *, period: str
+) -> tuple[calls_p.CallHistory, Provenance]:
+    """Return the calls submitted for `period` by the close of `as_of`, as known at
+    `known_at`, each beside the pipeline forecast as known when it was recorded."""
+    deals = deal_frame(store, when.known_at)
+    frame = deals.time
+    p = frame_period(frame, period)
+    as_of = parse_day(when.as_of, "--as-of", frame.today)
+    result = calls_p.forecast_calls(
+        deals.events,
+        p,
+        bound=frame.bound(as_of),
+        known_at=frame.known_at,
+        bound_of=frame.bound,
+        day_of=frame.day_of,
+        over=as_of >= p.last_day,
+    )
+    return result, frame.provenance(
+        "forecast-calls", calls_p.DEFINITION, as_of, **period_options(p)
+    )
