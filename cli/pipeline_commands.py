@@ -35,12 +35,19 @@ FROM = click.option(
     "--from",
     "start",
     metavar="YYYY-MM-DD",
-    help="Window start, inclusive (default: three months before --to).",
+    help="Window start, inclusive (default: the three months ending on --to).",
 )
 TO = click.option(
     "--to", "end", metavar="YYYY-MM-DD", help="Window end, inclusive (default: --as-of)."
 )
 SLICES = ("segment", "channel", "persona")
+
+
+def windowed(fn: Any) -> Any:
+    """Decorate a command with --as-of, --known-at, --from and --to (in that order)."""
+    for option in (TO, FROM, KNOWN_AT, AS_OF):
+        fn = option(fn)
+    return fn
 
 
 def _window_label(meta: dict[str, Any]) -> str:
@@ -105,10 +112,7 @@ def _deal_stage_row(r: DealStage) -> dict[str, Any]:
 
 
 @click.command("stages")
-@AS_OF
-@KNOWN_AT
-@FROM
-@TO
+@windowed
 @by_option(*SLICES)
 @click.option(
     "--deals", "per_deal", is_flag=True, help="One row per deal and stage instead of per stage."
@@ -246,14 +250,19 @@ def _pair_row(p: PairLine) -> dict[str, Any]:
 
 
 def _move_row(m: DealMove) -> dict[str, Any]:
-    return {c.key: getattr(m, c.key) for c in MOVE_COLUMNS}
+    move = m.move
+    return {
+        "deal_id": m.deal_id,
+        "account_id": m.account_id,
+        "from_stage": move.from_stage,
+        "to_stage": move.to_stage,
+        "at": move.at,
+        "seq": move.seq,
+    }
 
 
 @click.command("regressions")
-@AS_OF
-@KNOWN_AT
-@FROM
-@TO
+@windowed
 @by_option(*SLICES)
 @click.option(
     "--view",
@@ -367,10 +376,7 @@ def _win_row(x: WinLine) -> dict[str, Any]:
 
 
 @click.command("win-rate")
-@AS_OF
-@KNOWN_AT
-@FROM
-@TO
+@windowed
 @by_option(*SLICES, "persona-combination")
 @format_option
 @pass_ctx
@@ -420,10 +426,7 @@ def _velocity_row(x: VelocityLine) -> dict[str, Any]:
 
 
 @click.command("velocity")
-@AS_OF
-@KNOWN_AT
-@FROM
-@TO
+@windowed
 @by_option(*SLICES)
 @format_option
 @pass_ctx
@@ -527,10 +530,7 @@ def _awaiting_row(x: AwaitingGoLive) -> dict[str, Any]:
 
 
 @click.command("health")
-@AS_OF
-@KNOWN_AT
-@FROM
-@TO
+@windowed
 @click.option(
     "--view",
     type=click.Choice(["summary", "awaiting-go-live"]),

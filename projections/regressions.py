@@ -14,7 +14,6 @@ sort last). Over a window `[start of --from, close of --to)`:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 
 from projections.deals import DealBook, Move, Pipeline
@@ -58,15 +57,11 @@ class PairLine:
 
 @dataclass(frozen=True, slots=True)
 class DealMove:
-    """One transition of one deal: from, to, when (effective) and the event's seq."""
+    """One transition of one deal (its `move`: from, to, effective time, event seq)."""
 
     deal_id: str
     account_id: str | None
-    from_stage: str
-    to_stage: str
-    at: datetime
-    seq: int
-    backward: bool
+    move: Move
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +77,13 @@ class Regressions:
 def moves_in(book: DealBook, span: Span) -> list[DealMove]:
     """Return every transition effective within `span`, in replay order (time, then seq)."""
     out = [
-        _deal_move(d.deal_id, d.account_id, m)
+        DealMove(d.deal_id, d.account_id, m)
         for d in book.deals.values()
         for m in d.moves
         if m.at in span
     ]
-    out.sort(key=lambda m: (m.at, m.seq))
+    out.sort(key=lambda m: (m.move.at, m.move.seq))
     return out
-
-
-def _deal_move(deal_id: str, account_id: str | None, m: Move) -> DealMove:
-    return DealMove(deal_id, account_id, m.from_stage, m.to_stage, m.at, m.seq, m.backward)
 
 
 def regressions(book: DealBook, span: Span, by: By | None = None) -> Regressions:
@@ -104,7 +95,7 @@ def regressions(book: DealBook, span: Span, by: By | None = None) -> Regressions
     pair_deals: dict[tuple[str, str], set[str]] = {}
     for deal_id in sorted({m.deal_id for m in moves}):
         mine = [m for m in moves if m.deal_id == deal_id]
-        back = sum(m.backward for m in mine)
+        back = sum(m.move.backward for m in mine)
         lines = [total]
         if by is not None:
             keys = group_keys(book.deals[deal_id], by)
@@ -114,7 +105,7 @@ def regressions(book: DealBook, span: Span, by: By | None = None) -> Regressions
             line.deals_regressed += back > 0
             line.transitions += len(mine)
             line.backward += back
-        for m in mine:
+        for m in (x.move for x in mine):
             pair = (m.from_stage, m.to_stage)
             p = pairs.setdefault(pair, PairLine(m.from_stage, m.to_stage, m.backward))
             p.transitions += 1
@@ -125,7 +116,7 @@ def regressions(book: DealBook, span: Span, by: By | None = None) -> Regressions
         total,
         [groups[k] for k in ordered_groups(set(groups))],
         sorted(pairs.values(), key=lambda p: _pair_order(book.pipeline, p)),
-        [m for m in moves if m.backward],
+        [m for m in moves if m.move.backward],
     )
 
 

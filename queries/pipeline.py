@@ -9,8 +9,10 @@ Windows are inclusive days `--from`..`--to` (ledger time zone), counted as the v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from ledger.errors import InputError
 from ledger.store import LedgerStore
@@ -26,6 +28,8 @@ from projections.periods import parse_period, parse_window, period_of
 from projections.slices import By, Span
 from queries.common import Provenance, TimeFrame, TimeQuery, parse_day
 from queries.deals import deal_frame
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +89,38 @@ def window(asked: Asked, start: str | None, end: str | None) -> Window:
     return Window(first, last, span)
 
 
-def _optional_window(asked: Asked, start: str | None, end: str | None) -> Window | None:
-    return window(asked, start, end) if start is not None or end is not None else None
+def _windowed(
+    store: LedgerStore,
+    when: TimeQuery,
+    window_days: tuple[str | None, str | None],
+    answer: Callable[[Asked, Span], T],
+    provenance: tuple[str, str],
+    **options: Any,
+) -> tuple[T, Provenance]:
+    """Return `answer` over the window `--from`..`--to` and its provenance (metric, definition)."""
+    asked = ask(store, when)
+    w = window(asked, *window_days)
+    return answer(asked, w.span), _provenance(asked, provenance, {**w.options(), **options})
 
 
-def _window_options(w: Window | None) -> dict[str, str | None]:
-    return w.options() if w is not None else {"from": None, "to": None}
+def _maybe_windowed(
+    store: LedgerStore,
+    when: TimeQuery,
+    window_days: tuple[str | None, str | None],
+    answer: Callable[[Asked, Span | None], T],
+    provenance: tuple[str, str],
+    **options: Any,
+) -> tuple[T, Provenance]:
+    """Like `_windowed`, but without `--from` and `--to` there is no window (span None)."""
+    asked = ask(store, when)
+    w = window(asked, *window_days) if window_days != (None, None) else None
+    days = w.options() if w is not None else {"from": None, "to": None}
+    return answer(asked, w.span if w else None), _provenance(asked, provenance, {**days, **options})
+
+
+def _provenance(asked: Asked, what: tuple[str, str], options: dict[str, Any]) -> Provenance:
+    metric, definition = what
+    return asked.time.provenance(metric, definition, asked.as_of, **options)
 
 
 def stages_query(
@@ -105,11 +135,13 @@ def stages_query(
 
     With `--from`/`--to` only the visits that ended in that window count.
     """
-    asked = ask(store, when)
-    w = _optional_window(asked, start, end)
-    lines = stages_p.time_in_stage(asked.book, asked.until, span=w.span if w else None, by=by)
-    return lines, asked.time.provenance(
-        "stages", stages_p.DEFINITION, asked.as_of, **_window_options(w), by=by
+    return _maybe_windowed(
+        store,
+        when,
+        (start, end),
+        lambda a, span: stages_p.time_in_stage(a.book, a.until, span=span, by=by),
+        ("stages", stages_p.DEFINITION),
+        by=by,
     )
 
 
@@ -117,11 +149,13 @@ def deal_stages_query(
     store: LedgerStore, when: TimeQuery, *, start: str | None = None, end: str | None = None
 ) -> tuple[list[stages_p.DealStage], Provenance]:
     """Return each deal's visits, cumulative and latest-visit days per stage at `as_of`."""
-    asked = ask(store, when)
-    w = _optional_window(asked, start, end)
-    rows = stages_p.deal_stages(asked.book, asked.until, w.span if w else None)
-    return rows, asked.time.provenance(
-        "stages", stages_p.DEFINITION, asked.as_of, **_window_options(w), view="deals"
+    return _maybe_windowed(
+        store,
+        when,
+        (start, end),
+        lambda a, span: stages_p.deal_stages(a.book, a.until, span),
+        ("stages", stages_p.DEFINITION),
+        view="deals",
     )
 
 
@@ -152,11 +186,13 @@ def regressions_query(
     by: By | None = None,
 ) -> tuple[regressions_p.Regressions, Provenance]:
     """Return transitions and regressions effective in the window `--from`..`--to`."""
-    asked = ask(store, when)
-    w = window(asked, start, end)
-    result = regressions_p.regressions(asked.book, w.span, by)
-    return result, asked.time.provenance(
-        "regressions", regressions_p.DEFINITION, asked.as_of, **w.options(), by=by
+    return _windowed(
+        store,
+        when,
+        (start, end),
+        lambda a, span: regressions_p.regressions(a.book, span, by),
+        ("regressions", regressions_p.DEFINITION),
+        by=by,
     )
 
 
@@ -169,11 +205,13 @@ def conversion_query(
     by: By | None = None,
 ) -> tuple[list[conversion_p.ConversionLine], Provenance]:
     """Return stage-to-stage conversion at the close of `as_of` (a window: deals opened in it)."""
-    asked = ask(store, when)
-    w = _optional_window(asked, start, end)
-    lines = conversion_p.conversion(asked.book, w.span if w else None, by)
-    return lines, asked.time.provenance(
-        "conversion", conversion_p.DEFINITION, asked.as_of, **_window_options(w), by=by
+    return _maybe_windowed(
+        store,
+        when,
+        (start, end),
+        lambda a, span: conversion_p.conversion(a.book, span, by),
+        ("conversion", conversion_p.DEFINITION),
+        by=by,
     )
 
 
@@ -186,11 +224,13 @@ def win_rate_query(
     by: By | None = None,
 ) -> tuple[win_rate_p.WinRates, Provenance]:
     """Return win rates and sales cycles of the deals closed in the window `--from`..`--to`."""
-    asked = ask(store, when)
-    w = window(asked, start, end)
-    result = win_rate_p.win_rates(asked.book, w.span, by)
-    return result, asked.time.provenance(
-        "win-rate", win_rate_p.DEFINITION, asked.as_of, **w.options(), by=by
+    return _windowed(
+        store,
+        when,
+        (start, end),
+        lambda a, span: win_rate_p.win_rates(a.book, span, by),
+        ("win-rate", win_rate_p.DEFINITION),
+        by=by,
     )
 
 
@@ -203,11 +243,13 @@ def velocity_query(
     by: By | None = None,
 ) -> tuple[list[velocity_p.VelocityLine], Provenance]:
     """Return sales velocity: deals open at `as_of`, rates of the deals closed in the window."""
-    asked = ask(store, when)
-    w = window(asked, start, end)
-    lines = velocity_p.velocity(asked.book, w.span, by)
-    return lines, asked.time.provenance(
-        "velocity", velocity_p.DEFINITION, asked.as_of, **w.options(), by=by
+    return _windowed(
+        store,
+        when,
+        (start, end),
+        lambda a, span: velocity_p.velocity(a.book, span, by),
+        ("velocity", velocity_p.DEFINITION),
+        by=by,
     )
 
 
@@ -232,11 +274,12 @@ def health_query(
     store: LedgerStore, when: TimeQuery, *, start: str | None = None, end: str | None = None
 ) -> tuple[list[health_p.HealthLine], Provenance]:
     """Return the health-tech metrics at the close of `as_of` (finished in the window if any)."""
-    asked = ask(store, when)
-    w = _optional_window(asked, start, end)
-    lines = health_p.health(asked.book, asked.until, w.span if w else None)
-    return lines, asked.time.provenance(
-        "health", health_p.DEFINITION, asked.as_of, **_window_options(w)
+    return _maybe_windowed(
+        store,
+        when,
+        (start, end),
+        lambda a, span: health_p.health(a.book, a.until, span),
+        ("health", health_p.DEFINITION),
     )
 
 

@@ -282,7 +282,7 @@ def test_regressions_deals_json_and_pairs_csv(run) -> None:
         ],
     }
     pairs = run("regressions", "--as-of", "2026-06-30", "--view", "pairs", "--format", "csv")
-    # The default window is the three months up to --as-of: Apr 1 .. Jun 30 2026.
+    # The default window is the three months ending on --as-of: Mar 31 .. Jun 30 2026.
     assert pairs.stdout == (
         "from_stage,to_stage,direction,transitions,deals\nsecurity_review,negotiation,forward,1,1\n"
     )

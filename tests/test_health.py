@@ -10,21 +10,9 @@ from projections.deals import replay_deals
 from projections.health import awaiting_go_live, health
 from projections.slices import Span
 from tests.inline_log import InlineLog, day
+from tests.pipeline_log import open_deal
 
 UNTIL = day("2025-12-31")
-
-
-def _open(log: InlineLog, deal: str, when: str, amount: str, **extra: Any) -> None:
-    log.add(
-        "deal_opened",
-        when,
-        deal_id=deal,
-        account_id=f"A-{deal}",
-        stage="security_review",
-        amount=amount,
-        expected_close="2025-12-31",
-        **extra,
-    )
 
 
 def _review(log: InlineLog, deal: str, framework: str, started: str, done: str | None) -> None:
@@ -35,21 +23,27 @@ def _review(log: InlineLog, deal: str, framework: str, started: str, done: str |
 
 def _ledger() -> InlineLog:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01", "100000", channel="partner:epic")
+    open_deal(
+        log, "D-1", "2025-01-01", stage="security_review", amount="100000", channel="partner:epic"
+    )
     _review(log, "D-1", "hitrust", "2025-02-01", "2025-04-02")  # 60 days
     log.add("contract_signed", "2025-05-01", deal_id="D-1", arr="120000", baa_signed=True)
     log.add("go_live", "2025-07-30", account_id="A-D-1", deal_id="D-1")  # 90 days
-    _open(log, "D-2", "2025-01-01", "100000")
+    open_deal(log, "D-2", "2025-01-01", stage="security_review", amount="100000")
     _review(log, "D-2", "soc2", "2025-02-01", "2025-02-21")  # 20 days
     _review(log, "D-2", "hitrust", "2025-02-01", "2025-03-13")  # 40 days
     log.add("contract_signed", "2025-06-30", deal_id="D-2", arr="80000", standard_terms=True)
     log.add("go_live", "2025-07-10", account_id="A-D-2", deal_id="D-2")  # 10 days
-    _open(log, "D-3", "2025-03-01", "50000", channel="direct")
+    open_deal(log, "D-3", "2025-03-01", stage="security_review", amount="50000", channel="direct")
     log.add("contract_signed", "2025-04-30", deal_id="D-3", arr="50000", baa_signed=True)
-    _open(log, "D-4", "2025-06-01", "300000", channel="partner:epic")
+    open_deal(
+        log, "D-4", "2025-06-01", stage="security_review", amount="300000", channel="partner:epic"
+    )
     _review(log, "D-4", "hecvat", "2025-12-01", None)  # open, 31 days at the close of Dec 31
-    _open(log, "D-5", "2025-06-01", "100000", channel="partner:veeva")
-    _open(log, "D-6", "2025-06-01", "100000")
+    open_deal(
+        log, "D-5", "2025-06-01", stage="security_review", amount="100000", channel="partner:veeva"
+    )
+    open_deal(log, "D-6", "2025-06-01", stage="security_review", amount="100000")
     _review(log, "D-6", "custom", "2025-07-01", None)
     log.add("deal_lost", "2025-08-01", deal_id="D-6")  # an abandoned review is not open
     return log

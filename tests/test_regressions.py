@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from projections.deals import replay_deals
 from projections.regressions import regressions
 from projections.slices import Span
 from tests.inline_log import InlineLog, day
+from tests.pipeline_log import open_deal
 
 Q1 = Span(day("2024-12-31"), day("2025-03-31"))
-
-
-def _open(log: InlineLog, deal: str, when: str, stage: str = "qualification", **extra: Any) -> None:
-    log.add(
-        "deal_opened",
-        when,
-        deal_id=deal,
-        account_id=f"A-{deal}",
-        stage=stage,
-        amount="100000",
-        expected_close="2025-12-31",
-        **extra,
-    )
 
 
 def _move(log: InlineLog, deal: str, when: str, stage: str) -> None:
@@ -32,7 +19,7 @@ def _move(log: InlineLog, deal: str, when: str, stage: str) -> None:
 
 def test_a_regression_counts_once_per_backward_move_and_the_deal_once() -> None:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01", stage="demo")
+    open_deal(log, "D-1", "2025-01-01", stage="demo")
     _move(log, "D-1", "2025-01-10", "discovery")  # backward
     _move(log, "D-1", "2025-01-20", "security_review")  # forward
     _move(log, "D-1", "2025-02-01", "qualification")  # backward
@@ -42,7 +29,7 @@ def test_a_regression_counts_once_per_backward_move_and_the_deal_once() -> None:
     assert (t.deals_moved, t.deals_regressed, t.transitions, t.backward) == (1, 1, 3, 2)
     assert t.regression_rate == 1
     assert t.backward_share == Decimal(2) / Decimal(3)
-    assert [(m.from_stage, m.to_stage) for m in result.regressions] == [
+    assert [(m.move.from_stage, m.move.to_stage) for m in result.regressions] == [
         ("demo", "discovery"),
         ("security_review", "qualification"),
     ]
@@ -50,16 +37,16 @@ def test_a_regression_counts_once_per_backward_move_and_the_deal_once() -> None:
 
 def test_the_regression_rate_counts_only_moves_effective_in_the_window() -> None:
     log = InlineLog()
-    _open(log, "D-1", "2024-11-01")
+    open_deal(log, "D-1", "2024-11-01")
     _move(log, "D-1", "2024-12-31", "demo")  # the day before the window
     _move(log, "D-1", "2025-01-01", "discovery")  # first day, backward
-    _open(log, "D-2", "2024-11-01")
+    open_deal(log, "D-2", "2024-11-01")
     _move(log, "D-2", "2025-03-31", "demo")  # last day, forward
-    _open(log, "D-3", "2024-11-01", stage="negotiation")
+    open_deal(log, "D-3", "2024-11-01", stage="negotiation")
     _move(log, "D-3", "2025-02-15", "legal_review")  # backward
     _move(log, "D-3", "2025-04-01", "demo")  # the day after: backward, not counted
-    _open(log, "D-4", "2025-01-05")  # opened in the window but never moved
-    _open(log, "D-5", "2024-11-01")
+    open_deal(log, "D-4", "2025-01-05")  # opened in the window but never moved
+    open_deal(log, "D-5", "2024-11-01")
     _move(log, "D-5", "2025-03-01", "discovery")
     result = regressions(replay_deals(log.events), Q1)
 
@@ -77,14 +64,14 @@ def test_the_regression_rate_counts_only_moves_effective_in_the_window() -> None
 
 def test_a_reopening_is_no_transition_but_later_moves_are() -> None:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01", stage="negotiation")
+    open_deal(log, "D-1", "2025-01-01", stage="negotiation")
     log.add("deal_lost", "2025-01-15", deal_id="D-1")
     log.add("deal_reopened", "2025-02-01", deal_id="D-1", stage="discovery")
     _move(log, "D-1", "2025-02-10", "qualification")  # backward from the reopening stage
     result = regressions(replay_deals(log.events), Q1)
 
     assert (result.total.transitions, result.total.backward) == (1, 1)
-    assert [(m.from_stage, m.to_stage) for m in result.regressions] == [
+    assert [(m.move.from_stage, m.move.to_stage) for m in result.regressions] == [
         ("discovery", "qualification")
     ]
 
@@ -92,11 +79,11 @@ def test_a_reopening_is_no_transition_but_later_moves_are() -> None:
 def test_transitions_by_stage_pair_in_pipeline_order() -> None:
     log = InlineLog()
     for deal in ("D-1", "D-2"):
-        _open(log, deal, "2025-01-01", stage="demo")
+        open_deal(log, deal, "2025-01-01", stage="demo")
         _move(log, deal, "2025-01-10", "discovery")
         _move(log, deal, "2025-01-20", "demo")
     _move(log, "D-1", "2025-01-30", "discovery")
-    _open(log, "D-3", "2025-01-01")
+    open_deal(log, "D-3", "2025-01-01")
     _move(log, "D-3", "2025-01-10", "negotiation")
     pairs = regressions(replay_deals(log.events), Q1).pairs
 
@@ -114,11 +101,11 @@ def test_slices_by_segment_and_the_configured_stage_order() -> None:
         "2024-01-01",
         stages=[{"name": "intro", "probability": "0.2"}, {"name": "pilot", "probability": "0.5"}],
     )
-    _open(log, "D-1", "2025-01-01", stage="pilot", segment="idn")
+    open_deal(log, "D-1", "2025-01-01", stage="pilot", segment="idn")
     _move(log, "D-1", "2025-01-10", "intro")
-    _open(log, "D-2", "2025-01-01", stage="intro", segment="payer")
+    open_deal(log, "D-2", "2025-01-01", stage="intro", segment="payer")
     _move(log, "D-2", "2025-01-10", "pilot")
-    _open(log, "D-3", "2025-01-01", stage="intro")
+    open_deal(log, "D-3", "2025-01-01", stage="intro")
     _move(log, "D-3", "2025-01-10", "pilot")
     result = regressions(replay_deals(log.events), Q1, by="segment")
 

@@ -11,19 +11,7 @@ from projections.slices import Span
 from projections.stages import aging, deal_stages, stage_durations, time_in_stage
 from projections.stats import summarize, to_days
 from tests.inline_log import InlineLog, day
-
-
-def _open(log: InlineLog, deal: str, when: str, stage: str = "qualification", **extra: Any) -> None:
-    log.add(
-        "deal_opened",
-        when,
-        deal_id=deal,
-        account_id=f"A-{deal}",
-        stage=stage,
-        amount="100000",
-        expected_close="2025-12-31",
-        **extra,
-    )
+from tests.pipeline_log import open_deal
 
 
 def _line(lines: list[Any], stage: str, key: str = "total") -> Any:
@@ -32,7 +20,7 @@ def _line(lines: list[Any], stage: str, key: str = "total") -> Any:
 
 def test_a_deal_that_visits_a_stage_twice_has_cumulative_and_latest_days() -> None:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01")
+    open_deal(log, "D-1", "2025-01-01")
     log.add("stage_changed", "2025-01-11", deal_id="D-1", stage="demo")
     log.add("stage_changed", "2025-01-21", deal_id="D-1", stage="discovery")
     log.add("stage_changed", "2025-02-10", deal_id="D-1", stage="demo")
@@ -56,7 +44,7 @@ def test_a_deal_that_visits_a_stage_twice_has_cumulative_and_latest_days() -> No
 
 def test_an_open_visit_has_an_age_at_the_close_of_as_of() -> None:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01")
+    open_deal(log, "D-1", "2025-01-01")
     log.add("stage_changed", "2025-03-01", deal_id="D-1", stage="demo")
     until = day("2025-03-10")
     lines = time_in_stage(replay_deals(log.events, until), until)
@@ -75,7 +63,7 @@ def test_an_open_visit_has_an_age_at_the_close_of_as_of() -> None:
 def test_median_mean_and_p90_over_completed_visits_of_several_deals() -> None:
     log = InlineLog()
     for deal, days in (("D-1", 10), ("D-2", 20), ("D-3", 60)):
-        _open(log, deal, "2025-01-01")
+        open_deal(log, deal, "2025-01-01")
         moved = (day("2024-12-31") + timedelta(days=days)).date().isoformat()
         log.add("stage_changed", moved, deal_id=deal, stage="demo")
     until = day("2025-06-30")
@@ -103,7 +91,7 @@ def test_summaries_use_the_nearest_rank_p90_and_exact_fractional_days() -> None:
 
 def test_a_backdated_stage_change_shifts_durations_as_known_today_not_as_known_before() -> None:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01")
+    open_deal(log, "D-1", "2025-01-01")
     log.add("stage_changed", "2025-03-01", deal_id="D-1", stage="negotiation")
     before = log.now
     log.add("stage_changed", "2025-02-01", deal_id="D-1", stage="demo")
@@ -121,7 +109,7 @@ def test_a_backdated_stage_change_shifts_durations_as_known_today_not_as_known_b
 
 def test_a_reopened_lost_deal_has_no_visit_while_lost() -> None:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01")
+    open_deal(log, "D-1", "2025-01-01")
     log.add("deal_lost", "2025-02-01", deal_id="D-1")
     log.add("deal_reopened", "2025-04-01", deal_id="D-1", stage="demo")
     until = day("2025-04-30")
@@ -141,10 +129,10 @@ def test_a_reopened_lost_deal_has_no_visit_while_lost() -> None:
 
 def test_a_window_counts_only_the_visits_that_ended_in_it() -> None:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01")
+    open_deal(log, "D-1", "2025-01-01")
     log.add("stage_changed", "2025-02-01", deal_id="D-1", stage="demo")
     log.add("stage_changed", "2025-03-01", deal_id="D-1", stage="negotiation")
-    _open(log, "D-2", "2025-01-15")
+    open_deal(log, "D-2", "2025-01-15")
     log.add("stage_changed", "2025-03-31", deal_id="D-2", stage="demo")
     until = day("2025-04-30")
     book = replay_deals(log.events, until)
@@ -165,11 +153,11 @@ def test_a_window_counts_only_the_visits_that_ended_in_it() -> None:
 
 def test_slices_by_segment_and_by_persona() -> None:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01", segment="idn", personas=["cmio", "cfo"])
+    open_deal(log, "D-1", "2025-01-01", segment="idn", personas=["cmio", "cfo"])
     log.add("stage_changed", "2025-01-11", deal_id="D-1", stage="demo")
-    _open(log, "D-2", "2025-01-01", segment="payer", personas=["cfo"])
+    open_deal(log, "D-2", "2025-01-01", segment="payer", personas=["cfo"])
     log.add("stage_changed", "2025-01-21", deal_id="D-2", stage="demo")
-    _open(log, "D-3", "2025-01-01")
+    open_deal(log, "D-3", "2025-01-01")
     log.add("stage_changed", "2025-01-31", deal_id="D-3", stage="demo")
     until = day("2025-02-28")
     book = replay_deals(log.events, until)
@@ -204,13 +192,13 @@ def test_a_deal_signed_without_being_opened_has_no_timeline() -> None:
 
 def test_aging_lists_open_deals_older_than_the_threshold_oldest_first() -> None:
     log = InlineLog()
-    _open(log, "D-old", "2024-01-01", owner="ana")
+    open_deal(log, "D-old", "2024-01-01", owner="ana")
     log.add("stage_changed", "2024-06-01", deal_id="D-old", stage="demo")
-    _open(log, "D-older", "2023-06-01")
-    _open(log, "D-young", "2024-05-01")
-    _open(log, "D-won", "2023-01-01")
+    open_deal(log, "D-older", "2023-06-01")
+    open_deal(log, "D-young", "2024-05-01")
+    open_deal(log, "D-won", "2023-01-01")
     log.add("contract_signed", "2024-01-01", deal_id="D-won", arr="1")
-    _open(log, "D-edge", "2024-06-13")  # exactly 180 days before the close of 2024-12-09
+    open_deal(log, "D-edge", "2024-06-13")  # exactly 180 days before the close of 2024-12-09
     until = day("2024-12-09")
     rows = aging(replay_deals(log.events, until), until, 180)
 

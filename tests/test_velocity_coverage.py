@@ -11,35 +11,37 @@ from projections.periods import parse_period
 from projections.slices import Span
 from projections.velocity import velocity
 from tests.inline_log import InlineLog, day
+from tests.pipeline_log import open_deal
 
 H1 = Span(day("2024-12-31"), day("2025-06-30"))
-
-
-def _open(log: InlineLog, deal: str, when: str, stage: str, amount: str, close: str, **kw: str):
-    log.add(
-        "deal_opened",
-        when,
-        deal_id=deal,
-        account_id=f"A-{deal}",
-        stage=stage,
-        amount=amount,
-        expected_close=close,
-        **kw,
-    )
 
 
 def _velocity_ledger() -> InlineLog:
     log = InlineLog()
     # Closed in the first half of 2025: two won (cycles 60 and 120 days), one lost.
-    _open(log, "W-1", "2025-01-01", "demo", "100000", "2025-03-01", segment="idn")
+    open_deal(
+        log, "W-1", "2025-01-01", stage="demo", amount="100000", close="2025-03-01", segment="idn"
+    )
     log.add("contract_signed", "2025-03-02", deal_id="W-1", arr="100000")
-    _open(log, "W-2", "2025-01-01", "demo", "200000", "2025-05-01", segment="idn")
+    open_deal(
+        log, "W-2", "2025-01-01", stage="demo", amount="200000", close="2025-05-01", segment="idn"
+    )
     log.add("contract_signed", "2025-05-01", deal_id="W-2", arr="200000")
-    _open(log, "L-1", "2025-01-01", "demo", "50000", "2025-05-01", segment="payer")
+    open_deal(
+        log, "L-1", "2025-01-01", stage="demo", amount="50000", close="2025-05-01", segment="payer"
+    )
     log.add("deal_lost", "2025-04-01", deal_id="L-1")
     # Open at the end of June: five deals.
     for n, segment in enumerate(("idn", "idn", "idn", "payer", "payer"), start=1):
-        _open(log, f"O-{n}", "2025-02-01", "discovery", "10000", "2025-09-30", segment=segment)
+        open_deal(
+            log,
+            f"O-{n}",
+            "2025-02-01",
+            stage="discovery",
+            amount="10000",
+            close="2025-09-30",
+            segment=segment,
+        )
     return log
 
 
@@ -82,17 +84,17 @@ def _utc_day(t: datetime) -> date:
 def _coverage_ledger() -> InlineLog:
     log = InlineLog()
     log.add("quota_set", "2025-06-01", period="2025-Q3", amount="500000")
-    _open(log, "W-1", "2025-05-01", "negotiation", "80000", "2025-07-15")
+    open_deal(log, "W-1", "2025-05-01", stage="negotiation", amount="80000", close="2025-07-15")
     log.add("contract_signed", "2025-07-10", deal_id="W-1", arr="100000")
-    _open(log, "W-0", "2025-05-01", "negotiation", "80000", "2025-06-30")
+    open_deal(log, "W-0", "2025-05-01", stage="negotiation", amount="80000", close="2025-06-30")
     log.add("contract_signed", "2025-06-30", deal_id="W-0", arr="77000")  # won in Q2
     # Open, expected to close in Q3: 200k at negotiation (0.85), 300k at demo with a 0.5 override.
-    _open(log, "O-1", "2025-05-01", "negotiation", "200000", "2025-09-30")
-    _open(log, "O-2", "2025-05-01", "demo", "300000", "2025-07-01")
+    open_deal(log, "O-1", "2025-05-01", stage="negotiation", amount="200000", close="2025-09-30")
+    open_deal(log, "O-2", "2025-05-01", stage="demo", amount="300000", close="2025-07-01")
     log.add("deal_updated", "2025-06-01", deal_id="O-2", probability="0.5")
     # Open but expected in Q4, and a Q3 deal lost: neither counts.
-    _open(log, "O-3", "2025-05-01", "negotiation", "900000", "2025-10-01")
-    _open(log, "L-1", "2025-05-01", "negotiation", "400000", "2025-08-01")
+    open_deal(log, "O-3", "2025-05-01", stage="negotiation", amount="900000", close="2025-10-01")
+    open_deal(log, "L-1", "2025-05-01", stage="negotiation", amount="400000", close="2025-08-01")
     log.add("deal_lost", "2025-07-20", deal_id="L-1")
     return log
 

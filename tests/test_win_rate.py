@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from projections.conversion import conversion
 from projections.deals import replay_deals
 from projections.slices import Span
 from projections.win_rate import win_rates
 from tests.inline_log import InlineLog, day
+from tests.pipeline_log import open_deal
 
 H1 = Span(day("2024-12-31"), day("2025-06-30"))
-
-
-def _open(
-    log: InlineLog,
-    deal: str,
-    when: str,
-    *,
-    amount: str = "100000",
-    stage: str = "qualification",
-    **extra: Any,
-) -> None:
-    log.add(
-        "deal_opened",
-        when,
-        deal_id=deal,
-        account_id=f"A-{deal}",
-        stage=stage,
-        amount=amount,
-        expected_close="2025-12-31",
-        **extra,
-    )
 
 
 def _won(log: InlineLog, deal: str, when: str, arr: str) -> None:
@@ -45,17 +24,17 @@ def _lost(log: InlineLog, deal: str, when: str) -> None:
 
 def _committee_ledger() -> InlineLog:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01", personas=["cmio", "cfo"])
+    open_deal(log, "D-1", "2025-01-01", personas=["cmio", "cfo"])
     _won(log, "D-1", "2025-04-11", "200000")  # 100 days
-    _open(log, "D-2", "2025-01-01", amount="50000", personas=["cfo", "cmio"])
+    open_deal(log, "D-2", "2025-01-01", amount="50000", personas=["cfo", "cmio"])
     _lost(log, "D-2", "2025-03-01")
-    _open(log, "D-3", "2025-02-01", personas=["cmio"])
+    open_deal(log, "D-3", "2025-02-01", personas=["cmio"])
     _won(log, "D-3", "2025-03-03", "80000")  # 30 days
-    _open(log, "D-4", "2025-01-01", amount="300000", personas=["it_security"])
+    open_deal(log, "D-4", "2025-01-01", amount="300000", personas=["it_security"])
     _lost(log, "D-4", "2025-02-01")
-    _open(log, "D-5", "2025-01-01", amount="70000")
+    open_deal(log, "D-5", "2025-01-01", amount="70000")
     _won(log, "D-5", "2025-07-01", "70000")  # closed after the window
-    _open(log, "D-6", "2025-01-01", amount="999999")  # still open
+    open_deal(log, "D-6", "2025-01-01", amount="999999")  # still open
     return log
 
 
@@ -94,7 +73,7 @@ def test_win_rate_by_persona_combination_and_by_persona() -> None:
 
 def test_a_lost_deal_reopened_and_won_counts_once_with_its_whole_cycle() -> None:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01")
+    open_deal(log, "D-1", "2025-01-01")
     _lost(log, "D-1", "2025-02-01")
     log.add("deal_reopened", "2025-03-01", deal_id="D-1", stage="demo")
     _won(log, "D-1", "2025-04-01", "90000")
@@ -117,15 +96,15 @@ def test_a_deal_signed_without_being_opened_wins_but_has_no_cycle() -> None:
 
 def test_conversion_counts_skipped_stages_as_passed_and_won_as_past_the_last() -> None:
     log = InlineLog()
-    _open(log, "D-1", "2025-01-01")
+    open_deal(log, "D-1", "2025-01-01")
     log.add("stage_changed", "2025-01-10", deal_id="D-1", stage="demo")  # skips discovery
     _lost(log, "D-1", "2025-02-01")
-    _open(log, "D-2", "2025-01-01", stage="discovery")
+    open_deal(log, "D-2", "2025-01-01", stage="discovery")
     log.add("stage_changed", "2025-01-10", deal_id="D-2", stage="negotiation")
     log.add("stage_changed", "2025-01-20", deal_id="D-2", stage="demo")  # a regression
-    _open(log, "D-3", "2025-01-01", stage="negotiation")
+    open_deal(log, "D-3", "2025-01-01", stage="negotiation")
     _won(log, "D-3", "2025-02-01", "1000")
-    _open(log, "D-4", "2025-01-01")  # still in qualification
+    open_deal(log, "D-4", "2025-01-01")  # still in qualification
     lines = conversion(replay_deals(log.events))
 
     assert [(x.from_stage, x.to_stage, x.reached, x.advanced) for x in lines] == [
