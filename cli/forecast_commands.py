@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.render import Column, Report, render
-from cli.revenue_commands import AS_OF, KNOWN_AT, _title
+from cli.render import Column, Report
+from cli.revenue_commands import AS_OF, KNOWN_AT, _echo, _title
 from ledger.timeutil import format_instant
 from projections.forecast import Contribution, DealLine, Forecast
 from projections.forecast_diff import Cause, DealChange, ForecastDiff, describe
@@ -23,10 +23,6 @@ from queries.forecast import (
 )
 
 PERIOD_HELP = "The period: YYYY-Qn, YYYY-MM or YYYY (fiscal quarters and years when configured)."
-
-
-def _echo(report: Report, fmt: str) -> None:
-    click.echo(render(report, fmt), nl=False)
 
 
 SUMMARY_COLUMNS = [

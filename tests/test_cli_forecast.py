@@ -336,6 +336,183 @@ def test_forecast_history_as_known_before_the_second_call(run) -> None:
     assert [r["commit"] for r in doc["rows"]] == ["300000"]
 
 
+# -- restatements and history on the sample ledger and the forecast ledger --------------------
+REPORTED = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
+CHURN_RECORDED = datetime(2026, 10, 20, 14, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sample(monkeypatch: pytest.MonkeyPatch, db_url: str):
+    """The sample ledger imported on Oct 5, then a churn backdated to Sep 15 recorded Oct 20."""
+    clock = [REPORTED]
+    for where in ("ledger.store.store", "ledger.operations", "queries.common"):
+        monkeypatch.setattr(f"{where}.utc_now", lambda: clock[0])
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--db", db_url, *args])
+
+    assert invoke("init", "--actor", "admin").exit_code == 0
+    sample_file = FIXTURES / "sample-ledger.jsonl"
+    assert invoke("import", str(sample_file), "--actor", "importer").exit_code == 0
+    clock[0] = CHURN_RECORDED
+    churn = invoke(
+        "record", "churn", "--account-id", "A-LAKESIDE", "--reason", "merged into a health system",
+        "--effective", "2026-09-15", "--actor", "controller",
+    )  # fmt: skip
+    assert churn.exit_code == 0, churn.stderr
+    clock[0] = TODAY
+    return invoke
+
+
+Q3_NRR = ["restatements", "--metric", "nrr", "--as-of", "2026-09-30", "--reported-at", "2026-10-05"]
+
+
+def test_q3_nrr_reported_on_oct_5_and_the_backdated_churn_that_restated_it(sample) -> None:
+    out = sample(*Q3_NRR)
+    assert out.exit_code == 0, out.stderr
+    # Cohort live on 2025-09-30: Mercy 260000, Lakeside 48000, Helix 90000 = 398000.
+    # Reported: Helix churned on Aug 31 -> (260000 + 48000) / 398000 = 77.4 %.
+    # Known now, Lakeside churned on Sep 15 -> 260000 / 398000 = 65.3 %; effect -48000 / 398000.
+    assert out.stdout == (
+        "NRR as of 2026-09-30: reported at 2026-10-05T23:59:59.999999Z vs known at "
+        "2026-10-20T14:00:00.000000Z (head seq 44): 1 event recorded since moved it\n"
+        "\n"
+        "line      seq  type   effective            recorded             actor          nrr  note\n"
+        "--------  ---  -----  -------------------  -------------------  ----------  ------  ----\n"
+        "reported   43  -      -                    2026-10-05 23:59:59  -            77.4%  -\n"
+        "effect     44  churn  2026-09-15 00:00:00  2026-10-20 14:00:00  controller  -12.1%  -\n"
+        "now        44  -      -                    2026-10-20 14:00:00  -            65.3%  -\n"
+        "\n"
+        "metric: nrr\n"
+        "definition: revledger.restatements/1\n"
+        "options: reported_at 2026-10-05T23:59:59.999999Z, window 12m, start 2025-09-30\n"
+        "as_of: 2026-09-30\n"
+        "known_at: 2026-10-20T14:00:00.000000Z\n"
+        f"head: seq 44, hash {_head(sample)}\n"
+        "currency: USD\n"
+    )
+
+
+def test_restatement_json_names_the_churn_and_both_values(sample) -> None:
+    doc = json.loads(sample(*Q3_NRR, "--format", "json").stdout)
+    assert doc["rows"] == [
+        {
+            "line": "reported",
+            "seq": 43,
+            "type": None,
+            "effective_at": None,
+            "recorded_at": "2026-10-05T23:59:59.999999Z",
+            "actor": None,
+            "nrr": "0.7739",
+            "note": None,
+        },
+        {
+            "line": "effect",
+            "seq": 44,
+            "type": "churn",
+            "effective_at": "2026-09-15T00:00:00Z",
+            "recorded_at": "2026-10-20T14:00:00Z",
+            "actor": "controller",
+            "nrr": "-0.1206",
+            "note": None,
+        },
+        {
+            "line": "now",
+            "seq": 44,
+            "type": None,
+            "effective_at": None,
+            "recorded_at": "2026-10-20T14:00:00Z",
+            "actor": None,
+            "nrr": "0.6533",
+            "note": None,
+        },
+    ]
+
+
+def test_restatement_csv_of_arr_and_no_change_before_the_churn(sample) -> None:
+    arr = ["restatements", "--metric", "arr", "--as-of", "2026-09-30", "--format", "csv"]
+    # ARR on Sep 30: Mercy 260000 + Lakeside 48000 + Northwind 150000 (Helix churned).
+    assert sample(*arr, "--reported-at", "2026-10-05").stdout == (
+        "line,seq,type,effective_at,recorded_at,actor,arr,note\n"
+        "reported,43,,,2026-10-05T23:59:59.999999Z,,458000,\n"
+        "effect,44,churn,2026-09-15T00:00:00Z,2026-10-20T14:00:00Z,controller,-48000,\n"
+        "now,44,,,2026-10-20T14:00:00Z,,410000,\n"
+    )
+    unchanged = sample(*arr, "--reported-at", "2026-10-05", "--known-at", "2026-10-19")
+    assert unchanged.stdout == (
+        "line,seq,type,effective_at,recorded_at,actor,arr,note\n"
+        "reported,43,,,2026-10-05T23:59:59.999999Z,,458000,\n"
+        "now,43,,,2026-10-19T23:59:59.999999Z,,458000,no change since reported\n"
+    )
+
+
+def test_forecast_restatement_table(run) -> None:
+    out = run(
+        "restatements", "--metric", "forecast", "--period", "2026-Q4", "--as-of", "2026-10-01",
+        "--reported-at", "2026-10-01",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout.startswith(
+        "Forecast 2026-Q4 as of 2026-10-01: reported at 2026-10-01T23:59:59.999999Z vs known at "
+        "2026-11-01T18:00:00.000000Z (head seq 23): 2 events recorded since moved it\n"
+        "\n"
+        "line      seq  type             effective            recorded             actor  "
+        "  closed won  unweighted    weighted  note\n"
+        "--------  ---  ---------------  -------------------  -------------------  -------  "
+        "----------  ----------  ----------  -------------------------\n"
+        "reported   12  -                -                    2026-10-01 23:59:59  -        "
+        "      0.00  630,000.00  327,000.00  -\n"
+        "effect     16  stage_changed    2026-09-15 00:00:00  2026-11-01 18:00:00  rep-sam  "
+        "      0.00        0.00   50,000.00  -\n"
+        "effect     21  event_retracted  2026-10-22 00:00:00  2026-11-01 18:00:00  revops   "
+        "      0.00  -30,000.00   -9,000.00  retracts #11 deal_updated\n"
+        "now        23  -                -                    2026-11-01 18:00:00  -        "
+        "      0.00  600,000.00  368,000.00  -\n"
+    )
+
+
+def test_history_csv_marks_the_retraction_on_both_sides(run) -> None:
+    out = run("history", "--deal", "D-RETRACT", "--format", "csv")
+    assert out.stdout == (
+        "happened,recorded,seq,effective_at,recorded_at,lag_days,event_id,stream_id,type,actor,"
+        "details,out_of_order,retracted_by,retracted_at,retracts,note\n"
+        "1,1,10,2026-03-11T00:00:00Z,2026-10-01T18:00:00Z,204.75,"
+        "5e0c0008-0000-4000-8000-000000000000,deal:D-RETRACT,deal_opened,rep-sam,"
+        "deal_id=D-RETRACT account_id=A-BIRCH stage=demo amount=60000 expected_close=2026-11-20 "
+        "segment=payer owner=rep-sam,False,,,,\n"
+        "2,2,11,2026-08-01T00:00:00Z,2026-10-01T18:00:00Z,61.75,"
+        "7d1f3c2a-5b8e-4f0a-9c6d-2e4b8a1f0c93,deal:D-RETRACT,deal_updated,rep-sam,"
+        "deal_id=D-RETRACT amount=90000,False,21,2026-11-01T18:00:00Z,,"
+        "retracted by #21 (recorded 2026-11-01 18:00:00)\n"
+        "3,3,21,2026-10-22T00:00:00Z,2026-11-01T18:00:00Z,10.75,"
+        "5e0c1008-0000-4000-8000-000000001000,ledger,event_retracted,revops,"
+        "retracts=7d1f3c2a-5b8e-4f0a-9c6d-2e4b8a1f0c93 reason=recorded against the wrong deal,"
+        "False,,,11,retracts #11 deal_updated\n"
+    )
+
+
+def test_history_table_of_an_account_known_before_its_churn(sample) -> None:
+    out = sample(
+        "history", "--account", "A-LAKESIDE", "--order", "recorded", "--known-at", "2026-10-19"
+    )
+    assert out.exit_code == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == (
+        "History of account A-LAKESIDE as recorded (known at 2026-10-19T23:59:59.999999Z; "
+        "head seq 43): 6 events"
+    )
+    assert [line.split()[:3] for line in lines[4:10]] == [
+        ["1", "1", "16"],
+        ["2", "2", "17"],
+        ["3", "3", "18"],
+        ["4", "4", "19"],
+        ["5", "5", "20"],
+        ["6", "6", "21"],
+    ]
+    # Imported on Oct 5 09:00: the expansion of Aug 1, 2025 was recorded 430.375 days late.
+    assert "2025-08-01 00:00:00  2026-10-05 09:00:00     430.4  expansion" in lines[9]
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
@@ -360,13 +537,51 @@ def test_forecast_history_as_known_before_the_second_call(run) -> None:
             3,
             "option '--from-as-of' = '2026-02-30': is not a real calendar date",
         ),
+        (["restatements", "--metric", "nrr"], 2, "Missing option '--reported-at'."),
+        (
+            ["restatements", "--metric", "mrr", "--reported-at", "2026-10-05"],
+            2,
+            "'mrr' is not one of",
+        ),
+        (
+            ["restatements", "--metric", "forecast", "--reported-at", "2026-10-05"],
+            2,
+            "--metric forecast needs --period",
+        ),
+        (
+            [
+                "restatements",
+                "--metric",
+                "arr",
+                "--reported-at",
+                "2026-11-05",
+                "--known-at",
+                "2026-11-01",
+            ],
+            3,
+            "option '--reported-at' = '2026-11-05': must not be after the time the comparison",
+        ),
+        (
+            ["restatements", "--metric", "nrr", "--reported-at", "soon"],
+            3,
+            "option '--reported-at' = 'soon': is not a date",
+        ),
+        (
+            ["restatements", "--metric", "nrr", "--reported-at", "2026-10-05", "--window", "2x"],
+            3,
+            "option '--window' = '2x'",
+        ),
+        (["history"], 2, "give exactly one of --deal and --account"),
+        (["history", "--deal", "D-PULL", "--account", "A-PINE"], 2, "give exactly one of"),
+        (["history", "--deal", "D-NONE"], 3, "option '--deal' = 'D-NONE': names no events"),
+        (["history", "--account", "A-PINE", "--order", "sideways"], 2, "'sideways' is not one of"),
     ],
 )
 def test_mistakes_are_one_sentence_with_the_documented_exit_code(
     run, args: list[str], code: int, message: str
 ) -> None:
     out = run(*args)
-    assert out.exit_code == code
+    assert out.exit_code == code, out.stderr
     assert out.stdout == ""
     assert out.stderr.startswith("revledger: ") and message in out.stderr
     assert out.stderr.count("\n") == 1

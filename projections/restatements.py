@@ -1,0 +1,234 @@
+"""Restatements: a metric as reported at a past transaction time, as known now, and each event
+recorded in between that moved it.
+
+Definition `revledger.restatements/1`. The metric is computed for one as-of day on the log
+prefix known at `reported_at` (the value reported then) and on the prefix known now. Every
+event recorded in between that can move the metric is replayed in recording (seq) order; its
+effect is the metric on the prefix ending with it minus the metric on the prefix just before
+it. Events whose effect is zero are left out, and the effects telescope:
+reported + Σ effects = now, checked on every call (an `IntegrityError` otherwise).
+
+Metrics: `arr` and `carr` (`projections.arr`), `nrr` and `grr` (`projections.retention`, live-ARR
+basis, over a window) from the revenue book, and `forecast` (closed won, unweighted and
+weighted forecast of a period, `projections.forecast`) from the deal replay. A ratio has no
+value with an empty cohort (None); an effect to or from None is None, and such steps are shown
+but not summed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, localcontext
+
+from ledger.errors import IntegrityError
+from ledger.events import EventRetracted, LedgerConfigured
+from projections.arr import arr_snapshot
+from projections.deals import replay_deals
+from projections.forecast import NOTHING, Contribution, DayOf, contribution
+from projections.logged import LoggedEvent
+from projections.periods import Period
+from projections.retention import retention
+from projections.revenue_book import RevenueBook, RevenueView
+
+DEFINITION = "revledger.restatements/1"
+Values = dict[str, Decimal | None]
+RevenueMetric = str
+REVENUE_FIGURES: dict[str, tuple[str, ...]] = {
+    "arr": ("arr",),
+    "carr": ("carr",),
+    "nrr": ("nrr",),
+    "grr": ("grr",),
+}
+FORECAST_FIGURES = ("closed_won", "unweighted", "weighted")
+REVENUE_EVENT_TYPES = ("contract_signed", "go_live", "expansion", "contraction", "churn")
+"""The events that can move a revenue metric (besides retractions of them)."""
+_PRECISION = 60  # exact differences and sums of 28-digit ratios
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One event recorded in between and what it changed in each figure (None: undefined).
+
+    `retracts` is the event a retraction took out.
+    """
+
+    event: LoggedEvent
+    effect: Values
+    retracts: LoggedEvent | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Restatement:
+    """A metric as reported and as known now, and the events in between that moved it."""
+
+    figures: tuple[str, ...]
+    reported: Values
+    now: Values
+    effects: list[Effect] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Return whether the value known now differs from the value reported."""
+        return self.reported != self.now
+
+
+def _difference(after: Decimal | None, before: Decimal | None) -> Decimal | None:
+    if after is None or before is None:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        return after - before
+
+
+def restate(
+    figures: tuple[str, ...],
+    reported: Values,
+    now: Values,
+    steps: Iterable[tuple[LoggedEvent, Values]],
+    targets: Mapping[str, LoggedEvent],
+) -> Restatement:
+    """Return the restatement from `reported` to `now` through `steps`.
+
+    `steps` are the events recorded in between, in seq order, each with the metric on the log
+    prefix ending with it; `targets` maps event ids to events (to name what a retraction took
+    out). Raises IntegrityError unless the last step's value is `now` and, for every figure
+    defined throughout, reported + Σ effects = now.
+    """
+    effects: list[Effect] = []
+    previous = reported
+    for e, value in steps:
+        if value != previous:
+            retracts = (
+                targets.get(e.payload.retracts) if isinstance(e.payload, EventRetracted) else None
+            )
+            delta = {f: _difference(value[f], previous[f]) for f in figures}
+            effects.append(Effect(e, delta, retracts))
+        previous = value
+    if previous != now:
+        raise IntegrityError(
+            f"the restatement does not reach the value known now: {previous} after the last "
+            f"event, {now} known now"
+        )
+    for f in figures:
+        start, end = reported[f], now[f]
+        if start is None or end is None or any(x.effect[f] is None for x in effects):
+            continue
+        with localcontext() as ctx:
+            ctx.prec = _PRECISION
+            total = start + sum((x.effect[f] or Decimal(0) for x in effects), Decimal(0))
+        if total != end:
+            raise IntegrityError(
+                f"the restatement of {f} does not sum: {start} reported + effects gives "
+                f"{total}, but {end} is known now"
+            )
+    return Restatement(figures, reported, now, effects)
+
+
+# -- revenue metrics -------------------------------------------------------------------------
+def revenue_values(
+    metric: RevenueMetric, view: RevenueView, bound: datetime, start: datetime
+) -> Values:
+    """Return the revenue metric on `view` at the exclusive bound `bound`.
+
+    `start` is the bound of the retention window's start (nrr, grr).
+    """
+    if metric in ("arr", "carr"):
+        line = arr_snapshot(view, bound).total
+        return {"arr": line.arr} if metric == "arr" else {"carr": line.carr}
+    total = retention(view, start, bound).total
+    return {"nrr": total.nrr} if metric == "nrr" else {"grr": total.grr}
+
+
+def revenue_steps(
+    book: RevenueBook, candidates: Iterable[LoggedEvent], value_of: Callable[[RevenueView], Values]
+) -> Iterator[tuple[LoggedEvent, Values]]:
+    """Yield each candidate event with the metric on the log prefix ending with it.
+
+    `book` has absorbed at least up to the last candidate; `candidates` are in seq order.
+    """
+    for e in candidates:
+        yield e, value_of(book.view(e.seq))
+
+
+# -- the forecast ----------------------------------------------------------------------------
+def forecast_values(total: Contribution) -> Values:
+    """Return the forecast figures a restatement follows."""
+    return {f: getattr(total, f) for f in FORECAST_FIGURES}
+
+
+class _DealSlices:
+    """The events of each deal, and those every deal's replay needs (configurations and
+    retractions), so a step re-replays only the deals an event touches."""
+
+    def __init__(self, events: Sequence[LoggedEvent]) -> None:
+        self.deal_of: dict[str, str] = {}
+        self.by_deal: dict[str, list[LoggedEvent]] = {}
+        self.shared: list[LoggedEvent] = []
+        self.configs: set[str] = set()
+        for e in events:
+            p = e.payload
+            if isinstance(p, EventRetracted | LedgerConfigured):
+                self.shared.append(e)
+                if isinstance(p, LedgerConfigured):
+                    self.configs.add(e.event_id)
+                continue
+            deal_id = getattr(p, "deal_id", None)
+            if deal_id is not None and p.family == "deal":
+                self.by_deal.setdefault(deal_id, []).append(e)
+                self.deal_of[e.event_id] = deal_id
+
+    def touched(self, e: LoggedEvent) -> set[str] | None:
+        """Return the deals whose forecast `e` can change (None: every deal)."""
+        p = e.payload
+        if isinstance(p, LedgerConfigured):
+            return None
+        if isinstance(p, EventRetracted):
+            if p.retracts in self.configs:
+                return None
+            deal = self.deal_of.get(p.retracts)
+            return {deal} if deal is not None else set()
+        deal = self.deal_of.get(e.event_id)
+        return {deal} if deal is not None else set()
+
+    def prefix(self, deal_id: str, upto_seq: int) -> list[LoggedEvent]:
+        """Return what replaying `deal_id` on the log prefix ending at `upto_seq` reads."""
+        mine = [e for e in self.by_deal.get(deal_id, ()) if e.seq <= upto_seq]
+        shared = [e for e in self.shared if e.seq <= upto_seq]
+        return sorted(mine + shared, key=lambda e: e.seq)
+
+
+def forecast_steps(
+    events: Sequence[LoggedEvent],
+    period: Period,
+    bound: datetime,
+    reported_seq: int,
+    day_of: DayOf,
+) -> Iterator[tuple[LoggedEvent, Values]]:
+    """Yield each event recorded after `reported_seq` that can move the period's forecast at
+    `bound`, with the forecast on the log prefix ending with it.
+
+    `events` are the deal-question events of the log up to now, in seq order.
+    """
+    slices = _DealSlices(events)
+
+    def part(deal_id: str, upto: int) -> Contribution:
+        book = replay_deals(slices.prefix(deal_id, upto), bound)
+        return contribution(book.deals.get(deal_id), book.pipeline, period, day_of)
+
+    parts = {d: part(d, reported_seq) for d in slices.by_deal}
+    total = NOTHING
+    for c in parts.values():
+        total += c
+    for e in events:
+        if e.seq <= reported_seq:
+            continue
+        touched = slices.touched(e)
+        if touched is not None and not touched:
+            continue
+        for d in list(parts) if touched is None else touched:
+            new = part(d, e.seq)
+            total += new - parts[d]
+            parts[d] = new
+        yield e, forecast_values(total)

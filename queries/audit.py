@@ -1,0 +1,159 @@
+"""Audit questions: how a reported metric was restated since, and the history of one stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ledger.errors import InputError, UsageError
+from ledger.store import LedgerStore
+from ledger.timeutil import format_instant
+from projections import restatements as restate_p
+from projections import stream_history as history_p
+from projections.deals import replay_deals
+from projections.forecast import forecast
+from projections.periods import parse_window
+from projections.revenue_book import RevenueView
+from queries.common import Provenance, TimeFrame, TimeQuery, parse_day, time_frame
+from queries.deals import deal_frame
+from queries.forecast import frame_period, parse_known_option, period_options
+from queries.readmodel import current_book
+
+METRICS = ("arr", "carr", "nrr", "grr", "forecast")
+
+
+@dataclass(frozen=True, slots=True)
+class RestatementAnswer:
+    """A restatement and the two log prefixes it compares (reported, and known now)."""
+
+    result: restate_p.Restatement
+    reported_at: datetime
+    reported_seq: int
+    now_seq: int
+
+
+def _reported(store: LedgerStore, frame: TimeFrame, text: str) -> tuple[datetime, int]:
+    """Return the --reported-at instant and the last seq recorded by then."""
+    reported = parse_known_option(text, frame, "--reported-at")
+    if frame.known_at is not None and reported > frame.known_at:
+        raise InputError(
+            f"must not be after the time the comparison stands at "
+            f"({format_instant(frame.known_at)})",
+            field="--reported-at",
+            value=text,
+            has_value=True,
+        )
+    return reported, store.head_known_at(reported).seq
+
+
+def restatement_query(
+    store: LedgerStore,
+    when: TimeQuery,
+    *,
+    metric: str,
+    reported_at: str,
+    period: str | None = None,
+    window: str = "12m",
+) -> tuple[RestatementAnswer, Provenance]:
+    """Return `metric` at the close of `as_of` as known at `reported_at` and as known at
+    `known_at` (default: now), with every event recorded in between that moved it."""
+    if metric not in METRICS:
+        raise InputError(f"must be one of {', '.join(METRICS)}", field="--metric", value=metric)
+    if metric == "forecast" and period is None:
+        raise UsageError("--metric forecast needs --period (e.g. --period 2026-Q4)")
+    if metric == "forecast":
+        return _forecast_restatement(store, when, reported_at, period or "")
+    frame = time_frame(store, when.known_at)
+    as_of = parse_day(when.as_of, "--as-of", frame.today)
+    reported, reported_seq = _reported(store, frame, reported_at)
+    now_seq = frame.upto_seq if frame.upto_seq is not None else frame.head.seq
+    book, _ = current_book(store)
+    w = parse_window(window)
+    start = w.before(as_of)
+    bound, start_bound = frame.bound(as_of), frame.bound(start)
+
+    def value_of(view: RevenueView) -> restate_p.Values:
+        return restate_p.revenue_values(metric, view, bound, start_bound)
+
+    types = (*restate_p.REVENUE_EVENT_TYPES, "event_retracted")
+    candidates = list(store.read(after_seq=reported_seq, upto_seq=now_seq, types=types))
+    targets = {}
+    if any(e.type == "event_retracted" for e in candidates):
+        targets = {
+            e.event_id: e for e in store.read(upto_seq=now_seq, types=restate_p.REVENUE_EVENT_TYPES)
+        }
+    result = restate_p.restate(
+        restate_p.REVENUE_FIGURES[metric],
+        value_of(book.view(reported_seq)),
+        value_of(book.view(now_seq)),
+        restate_p.revenue_steps(book, candidates, value_of),
+        targets,
+    )
+    options: dict[str, str] = {"reported_at": format_instant(reported)}
+    if metric in ("nrr", "grr"):
+        options.update(window=w.label, start=start.isoformat())
+    prov = frame.provenance(metric, restate_p.DEFINITION, as_of, **options)
+    return RestatementAnswer(result, reported, reported_seq, now_seq), prov
+
+
+def _forecast_restatement(
+    store: LedgerStore, when: TimeQuery, reported_at: str, period: str
+) -> tuple[RestatementAnswer, Provenance]:
+    deals = deal_frame(store, when.known_at)
+    frame = deals.time
+    p = frame_period(frame, period)
+    as_of = parse_day(when.as_of, "--as-of", frame.today)
+    reported, reported_seq = _reported(store, frame, reported_at)
+    now_seq = frame.upto_seq if frame.upto_seq is not None else frame.head.seq
+    bound = frame.bound(as_of)
+
+    def value_at(seq: int) -> restate_p.Values:
+        book = replay_deals([e for e in deals.events if e.seq <= seq], bound)
+        return restate_p.forecast_values(forecast(book, p, frame.day_of).total)
+
+    result = restate_p.restate(
+        restate_p.FORECAST_FIGURES,
+        value_at(reported_seq),
+        value_at(now_seq),
+        restate_p.forecast_steps(deals.events, p, bound, reported_seq, frame.day_of),
+        {e.event_id: e for e in deals.events},
+    )
+    prov = frame.provenance(
+        "forecast",
+        restate_p.DEFINITION,
+        as_of,
+        reported_at=format_instant(reported),
+        **period_options(p),
+    )
+    return RestatementAnswer(result, reported, reported_seq, now_seq), prov
+
+
+def history_query(
+    store: LedgerStore, *, deal: str | None, account: str | None, known_at: str | None
+) -> tuple[list[history_p.HistoryLine], Provenance]:
+    """Return the events of one deal (with its go-live) or one account (with its deals), as
+    known at `known_at`, with the retractions that name them."""
+    if (deal is None) == (account is None):
+        raise UsageError("give exactly one of --deal and --account")
+    frame = time_frame(store, known_at)
+    upto = frame.upto_seq if frame.upto_seq is not None else frame.head.seq
+    stream = list(store.read(upto_seq=upto, deal_id=deal, account_id=account))
+    if not stream:
+        option, value = ("--deal", deal) if deal is not None else ("--account", account)
+        raise InputError(
+            "names no events in the ledger (as known then)",
+            field=option,
+            value=value,
+            has_value=True,
+        )
+    ids = {e.event_id for e in stream}
+    retractions = [
+        e
+        for e in store.read(upto_seq=upto, types=["event_retracted"])
+        if getattr(e.payload, "retracts", None) in ids
+    ]
+    events = sorted([*stream, *retractions], key=lambda e: e.seq)
+    lines = history_p.stream_history(events, frame.known_at)
+    return lines, frame.provenance(
+        "history", history_p.DEFINITION, frame.today, deal=deal, account=account
+    )
