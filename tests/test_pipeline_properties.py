@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,6 +26,7 @@ from projections.logged import visible
 from projections.regressions import regressions
 from projections.slices import Span
 from projections.stages import stage_durations, time_in_stage
+from projections.win_rate import win_rates
 from tests.strategies import GeneratedLedger, ledgers
 from tests.test_revenue_properties import SETTINGS, instants, log_of
 
@@ -125,3 +127,34 @@ def test_regressions_equal_a_brute_force_count_of_backward_moves(
     assert {m.deal_id for m in result.regressions} == regressed
     assert sum(p.transitions for p in result.pairs) == transitions
     assert sum(p.transitions for p in result.pairs if p.backward) == backward
+
+
+@SETTINGS
+@given(DEAL_LEDGERS, st.data())
+def test_win_rate_counts_every_close_once_and_combinations_partition_the_total(
+    ledger: GeneratedLedger, data: st.DataObject
+) -> None:
+    log = log_of(ledger)
+    start, end = sorted([data.draw(instants(log)), data.draw(instants(log))])
+    until = data.draw(instants(log))
+    book = replay_deals(log, until)
+    rates = win_rates(book, Span(start, end), by="persona-combination")
+
+    # Brute force: each deal's last close (won or lost) before `until`, unless reopened after.
+    closes: dict[str, tuple[str, datetime] | None] = {}
+    for e in visible(log, None):
+        p = e.payload
+        if e.effective_at >= until or getattr(p, "deal_id", None) is None:
+            continue
+        if isinstance(p, ContractSigned):
+            closes[p.deal_id] = ("won", e.effective_at)
+        elif isinstance(p, DealLost):
+            closes[p.deal_id] = ("lost", e.effective_at)
+        elif isinstance(p, DealReopened):
+            closes[p.deal_id] = None
+    closed = [c for c in closes.values() if c is not None and start <= c[1] < end]
+    assert rates.total.won == sum(1 for status, _ in closed if status == "won")
+    assert rates.total.lost == sum(1 for status, _ in closed if status == "lost")
+    assert sum(x.won for x in rates.lines) == rates.total.won
+    assert sum(x.lost for x in rates.lines) == rates.total.lost
+    assert sum((x.won_value for x in rates.lines), Decimal(0)) == rates.total.won_value
