@@ -6,6 +6,7 @@ from cli.app import cli
 
 __all__ = ["cli", "main"]
 from cli.audit_commands import COMMANDS as AUDIT_COMMANDS
+from cli.demo_commands import COMMANDS as DEMO_COMMANDS
 from cli.forecast_commands import COMMANDS as FORECAST_COMMANDS
 from cli.ledger_commands import COMMANDS
 from cli.pipeline_commands import COMMANDS as PIPELINE_COMMANDS
@@ -19,6 +20,7 @@ for _command in [
     *PIPELINE_COMMANDS,
     *FORECAST_COMMANDS,
     *AUDIT_COMMANDS,
+    *DEMO_COMMANDS,
 ]:
     cli.add_command(_command)
 
