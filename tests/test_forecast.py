@@ -6,9 +6,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ledger.timeutil import zone
+from ledger.timeutil import parse_instant, zone
 from projections.deals import replay_deals
-from projections.forecast import Contribution, forecast
+from projections.forecast import Contribution, forecast, utc_day
+from projections.forecast_calls import CallHistory, forecast_calls
 from projections.periods import parse_period
 from tests.inline_log import InlineLog, day
 
@@ -158,3 +159,68 @@ def test_a_win_counts_in_the_period_of_its_day_in_the_ledger_time_zone() -> None
     ny = forecast(book, Q4, day_of=lambda t: t.astimezone(new_york).date())
     assert ny.total.closed_won == Decimal("100000")
     assert ny.lines[0].close == date(2026, 12, 31)
+
+
+def test_each_call_beside_the_pipeline_as_known_when_it_was_recorded() -> None:
+    log = InlineLog("2026-09-30T00:00:00Z")
+    open_deal(log, "D-1", "negotiation", "100000", "2026-11-30", recorded="2026-09-30T01:00:00Z")
+    first = log.add(
+        "forecast_submitted",
+        "2026-10-01",
+        recorded="2026-10-01T09:00:00Z",
+        period="2026-Q4",
+        commit="100000",
+        best_case="150000",
+    )
+    log.add(
+        "contract_signed", "2026-10-20", recorded="2026-10-20T09:00:00Z", deal_id="D-1", arr="90000"
+    )
+    # Opened backdated to Oct 1, recorded just before the second call: that call saw it.
+    open_deal(
+        log, "D-2", "legal_review", "50000", "2026-12-15", when="2026-10-01",
+        recorded="2026-10-25T08:00:00Z",
+    )  # fmt: skip
+    second = log.add(
+        "forecast_submitted",
+        "2026-10-25",
+        recorded="2026-10-25T09:00:00Z",
+        period="2026-Q4",
+        commit="90000",
+        best_case="120000",
+    )
+    # Recorded after the second call, backdated before it: not what that call saw.
+    log.add("deal_updated", "2026-10-20", recorded="2026-10-26T08:00:00Z", deal_id="D-2",
+            amount="70000")  # fmt: skip
+    log.add("forecast_submitted", "2026-10-26", recorded="2026-10-26T09:00:00Z", period="2027-Q1",
+            commit="1", best_case="1")  # fmt: skip
+    log.add("event_retracted", "2026-10-27", recorded="2026-10-27T09:00:00Z",
+            retracts=first.event_id, reason="duplicate of a CRM entry")  # fmt: skip
+
+    def calls(known: str | None, as_of: str) -> CallHistory:
+        return forecast_calls(
+            log.events,
+            Q4,
+            bound=day(as_of),
+            known_at=parse_instant(known) if known else None,
+            bound_of=lambda d: day(d.isoformat()),
+            day_of=utc_day,
+            over=as_of >= "2026-12-31",
+        )
+
+    before_retraction = calls("2026-10-26T00:00:00Z", "2026-11-01")
+    assert [c.event for c in before_retraction.calls] == [first, second]
+    assert before_retraction.outcome is None
+    one, two = before_retraction.calls
+    assert (one.pipeline_commit, one.pipeline_best_case) == (Decimal("100000"), Decimal("100000"))
+    assert one.pipeline_weighted == Decimal("85000")  # 100000 × 0.85, open on Oct 1
+    # Oct 25: D-1 won (90000) and D-2 in legal review, commit: 90000 + 50000.
+    assert (two.pipeline.total.closed_won, two.pipeline_commit) == (
+        Decimal("90000"),
+        Decimal("140000"),
+    )
+    assert two.pipeline_weighted == Decimal("125000")
+
+    now = calls(None, "2026-12-31")
+    assert [c.event for c in now.calls] == [second]  # the first call was retracted
+    assert now.outcome == Decimal("90000")
+    assert now.calls[0].pipeline_commit == Decimal("140000")

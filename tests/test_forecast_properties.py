@@ -1,14 +1,16 @@
-"""Forecast audit properties over random valid ledgers and random pairs of views.
+"""Forecast audit and restatement properties over random valid ledgers and views.
 
 For any two views A and B of any history: the deltas sum to forecast(B) − forecast(A) in every
 figure, every deal whose contribution differs appears exactly once (and no other), every cited
 event lies between the two views, and the categories follow the two axes (same as-of: only
-`restated`; same known-at: never `restated`).
+`restated`; same known-at: never `restated`). A forecast restatement's effects are those of
+full replays of the log prefixes around each event.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -19,6 +21,7 @@ from projections.deals import replay_deals
 from projections.forecast import NOTHING, contribution, forecast, utc_day
 from projections.forecast_diff import View, forecast_diff
 from projections.periods import Grain, Period, period_of
+from projections.restatements import FORECAST_FIGURES, forecast_steps, forecast_values, restate
 from tests.strategies import EPOCH, GeneratedLedger, ledgers
 
 RECORDED_FROM = datetime(2026, 1, 1, tzinfo=UTC)
@@ -138,3 +141,26 @@ def test_the_audit_explains_every_change_between_any_two_views(
         assert categories <= {"restated"}
     if a.known_at == b.known_at:
         assert "restated" not in categories
+
+
+@settings(max_examples=40)
+@given(audits(), st.data())
+def test_forecast_restatements_match_full_replays_of_each_prefix(
+    case: tuple[list[RecordedEvent], Period, View, View], data: st.DataObject
+) -> None:
+    log, period, view, _ = case
+    reported_seq = data.draw(st.integers(0, len(log)))
+
+    def value(seq: int) -> dict[str, Decimal | None]:
+        book = replay_deals([e for e in log if e.seq <= seq], view.bound)
+        return forecast_values(forecast(book, period).total)
+
+    steps = forecast_steps(log, period, view.bound, reported_seq, utc_day)
+    targets = {e.event_id: e for e in log}
+    r = restate(FORECAST_FIGURES, value(reported_seq), value(len(log)), steps, targets)
+
+    for x in r.effects:
+        assert x.event.seq > reported_seq
+        before, after = value(x.event.seq - 1), value(x.event.seq)
+        assert x.effect == {f: (after[f] or 0) - (before[f] or 0) for f in FORECAST_FIGURES}
+        assert any(v != 0 for v in x.effect.values())
