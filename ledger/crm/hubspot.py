@@ -57,7 +57,7 @@ def read_hubspot(
     """
     t = CsvTable(path)
     deal_col = t.column("dealId", "Deal ID", "objectId")
-    prop_col = t.column("property", "propertyName")
+    prop_col = t.column("property", "propertyName", "name")
     value_col = t.column("value")
     time_col = t.column("timestamp", "updatedAt")
     columns = Columns(amount=f"{value_col} (amount)", close_date=f"{value_col} (closedate)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import TypeVar
 
 from pydantic import TypeAdapter, ValidationError
@@ -32,6 +33,9 @@ T = TypeVar("T")
 _MONEY: TypeAdapter[Decimal] = TypeAdapter(Money)
 _PROBABILITY: TypeAdapter[Decimal] = TypeAdapter(Probability)
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+CACHED = 4096
+"""Parsed values kept per parser: exports repeat amounts, dates and ids on many rows."""
 
 INSTANT_FORMS = "yyyy-MM-dd HH:mm:ss (UTC), an ISO 8601 instant or epoch milliseconds"
 
@@ -66,11 +70,13 @@ def _decimal(text: str) -> Decimal:
     return d
 
 
+@lru_cache(maxsize=CACHED)
 def money(text: str) -> Decimal:
     """Return an amount such as `120000` or `120000.50` (never negative, at most 2 places)."""
     return _checked(_MONEY, _decimal(text))
 
 
+@lru_cache(maxsize=CACHED)
 def percent(text: str) -> Decimal:
     """Return a Salesforce probability, a percentage 0-100, as a fraction 0-1."""
     d = _decimal(text)
@@ -79,6 +85,7 @@ def percent(text: str) -> Decimal:
     return _checked(_PROBABILITY, d / 100)
 
 
+@lru_cache(maxsize=CACHED)
 def fraction(text: str) -> Decimal:
     """Return a HubSpot probability, already a fraction 0-1."""
     return _checked(_PROBABILITY, _decimal(text))
@@ -122,6 +129,7 @@ def instant(text: str) -> datetime:
     return _in_range(dt)
 
 
+@lru_cache(maxsize=CACHED)
 def calendar_date(text: str) -> date:
     """Return a date written `yyyy-MM-dd`, with or without a midnight time (` 00:00:00`).
 
@@ -139,6 +147,7 @@ def calendar_date(text: str) -> date:
     return d
 
 
+@lru_cache(maxsize=CACHED)
 def date_or_instant(text: str) -> date:
     """Return the date of a HubSpot date property: a date, or the UTC day of an instant."""
     if _DATE_SUFFIX_RE.match(text):
@@ -156,6 +165,7 @@ def flag(text: str) -> bool:
     raise ValueError("is not a boolean (0, 1, true or false)")
 
 
+@lru_cache(maxsize=CACHED)
 def forecast_category(text: str) -> ForecastCategory | None:
     """Return the ledger's forecast category for a label or API name (None for `Closed`)."""
     key = column_key(text)
@@ -167,6 +177,7 @@ def forecast_category(text: str) -> ForecastCategory | None:
     return FORECAST_CATEGORIES[key]
 
 
+@lru_cache(maxsize=CACHED)
 def identifier(text: str) -> str:
     """Return a record id (non-empty text of at most 100 characters)."""
     return _checked(_IDENTIFIER, text)
