@@ -4,7 +4,7 @@ win-backs, year by year from its first signature.
 A signed contract goes live after an implementation lag of weeks to months. Each contract year
 may bring a seat or module expansion, a cross-sell deal (a second contract, live on its own
 go-live), and at the renewal a price uplift, a contraction or churn (given notice weeks ahead).
-About a third of churned customers are won back by a new deal months later.
+Half of the churned customers are won back by a new deal months later.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ CHURN_REASONS: tuple[str, ...] = (
     "program ended",
     "adoption stayed low after go-live",
 )
-WIN_BACK_SHARE = 0.35
+WIN_BACK_SHARE = 0.5
 UPSELL_SHARE = 0.22
 EXPANSION_SHARE = 0.5
 LARGE_CUSTOMER = Decimal(200_000)
@@ -171,6 +171,6 @@ def _contract_years(
         if churns:
             if rng.random() >= WIN_BACK_SHARE:
                 return None
-            win_back = open_deal("win_back", renewal + timedelta(days=rng.randint(90, 300)))
+            win_back = open_deal("win_back", renewal + timedelta(days=rng.randint(30, 150)))
             return win_back if win_back.signed_on is not None else None
         year += 1

@@ -107,7 +107,7 @@ def _visits(
         if not (s == "clinical_validation" and skip_validation)
         and not (s == "security_review" and framework is None)
     ]
-    win_rate = {"new_logo": seg.win_rate, "upsell": 0.65, "win_back": 0.75}[plan.kind]
+    win_rate = {"new_logo": seg.win_rate, "upsell": 0.65, "win_back": 0.8}[plan.kind]
     if rng.random() < win_rate:
         return path, True
     loss = pick(rng, tuple((s, w) for s, w in LOSS_STAGES if s in path))
@@ -185,7 +185,7 @@ def deal_story(rng: Random, plan: DealPlan) -> DealStory:
     else:
         framework = "custom" if plan.kind == "upsell" and rng.random() < 0.3 else None
     path, won = _visits(rng, plan, framework)
-    factor = seg.cycle * (1.0 if plan.kind == "new_logo" else 0.45)
+    factor = seg.cycle * {"new_logo": 1.0, "upsell": 0.45, "win_back": 0.3}[plan.kind]
     questionnaire = round(triangle(rng, QUESTIONNAIRE_DAYS[framework or "custom"], 1.0))
     stays = _with_regression(rng, [(s, _days(rng, s, factor, questionnaire)) for s in path])
     if not won:

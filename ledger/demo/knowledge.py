@@ -86,6 +86,7 @@ def add_mistakes(rng: Random, drafts: list[Draft]) -> list[Draft]:
             after=(wrong,),
         )
         retraction.recorded_at = retraction.effective_at
+        retraction.event_id = event_id(rng)
         out += [wrong, retraction]
     return out
 
