@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import click
@@ -114,6 +114,7 @@ def _forecast(tour: Tour) -> str:
 
 def _next_steps(db: str, tour: Tour) -> str:
     q_end = tour.nrr_as_of.isoformat()
+    reported = (tour.nrr_as_of + timedelta(days=5)).isoformat()
     base = f"revledger --db {shlex.quote(db)}"
     tries = [
         f"{base} arr --by segment",
@@ -126,7 +127,7 @@ def _next_steps(db: str, tour: Tour) -> str:
         f"{base} health",
         f"{base} cohorts --grain quarter",
         f"{base} log --type event_retracted",
-        f"{base} arr --as-of {q_end} --known-at {q_end}   # as it was known that day",
+        f"{base} restatements --metric arr --as-of {q_end} --reported-at {reported}",
     ]
     return "Try next:\n" + "".join(f"  {t}\n" for t in tries)
 

@@ -54,7 +54,8 @@ def load_demo(db: str, *, seed: int, today: date) -> DemoLoad:
         head = store.head()
         if head.seq:
             raise ConflictError(
-                f"{db} already holds {head.seq} events; the demo needs a new ledger, so give "
+                f"{db} already holds {head.seq} event{'s' if head.seq > 1 else ''}; the demo "
+                "needs a new ledger, so give "
                 "another --db (or remove that file)"
             )
         history = generate(seed, today)
