@@ -198,3 +198,19 @@ def test_the_history_cannot_end_after_today(run) -> None:
     assert bad.stderr == (
         "revledger: option '--today' = 'soon': is not a date in the form YYYY-MM-DD.\n"
     )
+
+
+def test_the_readme_newcomer_command_loads_the_demo_and_tours_it(tmp_path: Path) -> None:
+    """The first command of README "Get going": its revledger steps, run in a fresh folder."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Get going", 1)[1]
+    command = section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    steps = [s.strip().split() for s in command.split("&&") if s.strip().startswith("revledger")]
+    assert steps == [["revledger", "--db", "demo.db", "demo"]]
+    db = str(tmp_path / "demo.db")
+    out = CliRunner().invoke(cli, [db if a == "demo.db" else a for a in steps[0][1:]])
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout.startswith(f"Created the demo ledger {db} (seed 1): ")
+    for heading in ("ARR and CARR today", "NRR as of", "the slowest stage is", "Regressions from"):
+        assert heading in out.stdout
+    assert "forecast changed from" in out.stdout and "Try next:" in out.stdout
