@@ -155,13 +155,6 @@ LOSS_REASONS: tuple[str, ...] = (
     "could not agree on BAA terms",
 )
 
-REGRESSION_REASONS: dict[str, str] = {
-    "clinical_validation": "new clinical stakeholders asked for another validation round",
-    "security_review": "legal redlines reopened the security review",
-    "legal_review": "procurement sent the contract back to legal",
-    "demo": "a new committee member asked for a demo",
-}
-
 
 def pick(rng: Random, weighted: tuple[tuple[str | None, float], ...]) -> str | None:
     """Return one value of `weighted` (value, weight) pairs, drawn by weight."""

@@ -61,9 +61,8 @@ class DemoHistory:
 class _Company:
     """Opens deals (numbered in opening order) and keeps every draft written so far."""
 
-    def __init__(self, rng: Random, until: date) -> None:
+    def __init__(self, rng: Random) -> None:
         self.rng = rng
-        self.until = until
         self.drafts: list[Draft] = []
         self.next_deal = 1001
 
@@ -107,7 +106,7 @@ def generate(seed: int, today: date) -> DemoHistory:
     first_day = add_months(today, -12 * YEARS)
     begins = start_of_day(first_day, TIMEZONE) + timedelta(hours=8)
     cutoff = start_of_day(today, TIMEZONE)
-    company = _Company(rng, today)
+    company = _Company(rng)
     config = Draft(
         LedgerConfigured(
             currency=CURRENCY, timezone=TIMEZONE, fiscal_year_start_month=FISCAL_YEAR_START_MONTH
@@ -121,20 +120,16 @@ def generate(seed: int, today: date) -> DemoHistory:
         _opening_day(rng, first_day + timedelta(days=3), days - 3)
         for _ in range(rng.randint(*NEW_LOGO_DEALS))
     )
-    segments = [s for s in SEGMENTS]
+    segments = list(SEGMENTS)
     for opened in openings:
         seg = rng.choices(segments, [s.weight for s in segments])[0]
         account = account_id(account_name(rng, seg.name, taken))
         story = company.open_deal(account, seg, "new_logo", opened, _channel(rng, seg))
         if story.signed_on is None:
             continue
-
-        def more(
-            kind: DealKind, day: date, account: str = account, seg: Segment = seg
-        ) -> DealStory:
-            return company.open_deal(account, seg, kind, day, "direct")
-
-        company.drafts += customer_life(rng, account, seg, story, today, more)
+        company.drafts += customer_life(
+            rng, account, seg, story, today, company.opener(account, seg)
+        )
     drafts = [config, *company.drafts]
     drafts += calendar_drafts(rng, first_day, today, bookings(company.drafts), begins)
     for d in drafts:
