@@ -6,10 +6,11 @@ Each measurement is a fresh `revledger` process, as a user runs it:
 - warm: the checkpoints are in place and the log has not moved;
 - warm after one append: one event was appended since the checkpoint (a backdated contract),
   so the process loads the book, absorbs the tail and saves.
-Wall time and peak resident memory come from the operating system's accounting of the child
-process (`wait4`). The in-process latency of a warm query (without interpreter start-up and
-imports) is measured separately. Ledgers are built once per size and backend and reused from
-`bench/out/` (SQLite) or a schema named after the size (PostgreSQL).
+Wall time is measured around the child process; peak resident memory is the child's own
+high-water mark (see `bench.peak`). The in-process latency of a warm query (without
+interpreter start-up and imports) is measured separately. Ledgers are built once per size
+and backend and reused from `bench/out/` (SQLite) or a schema named after the size
+(PostgreSQL).
 
 Run: `python -m bench.queries --events 100000 1000000 --backends sqlite,postgresql`
 """
@@ -68,19 +69,22 @@ def _reset(backend: str, n: int) -> None:
 
 
 def _run(db: str, args: list[str]) -> tuple[float, int]:
-    """Run one revledger process; return (wall seconds, peak RSS in MiB)."""
+    """Run one revledger process; return (wall seconds, its own peak RSS in MiB)."""
+    peak_file = OUT / "peak.txt"
+    peak_file.unlink(missing_ok=True)
+    env = {**os.environ, "REVLEDGER_BENCH_PEAK_FILE": str(peak_file)}
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "--db", db, *args],
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.peak", "--db", db, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env=env,
+        check=False,
     )
-    _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    if status != 0:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise RuntimeError(f"revledger {' '.join(args)} failed: {err}")
-    return wall, usage.ru_maxrss // 1024
+    if proc.returncode != 0:
+        raise RuntimeError(f"revledger {' '.join(args)} failed: {proc.stderr.decode()}")
+    return wall, int(peak_file.read_text(encoding="ascii")) // 1024
 
 
 def ensure_ledger(backend: str, n: int, seed: int) -> str:
