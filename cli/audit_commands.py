@@ -9,9 +9,8 @@ import click
 
 from cli.app import Ctx, format_option, pass_ctx
 from cli.forecast_commands import PERIOD_HELP, money
-from cli.ledger_commands import _summary
+from cli.options import AS_OF, KNOWN_AT, echo_report, event_summary
 from cli.render import Column, Kind, Report
-from cli.revenue_commands import AS_OF, KNOWN_AT, _echo
 from ledger.envelope import RecordedEvent
 from projections.restatements import Values
 from queries.audit import METRICS, history_query, restatement_query
@@ -122,7 +121,7 @@ def restatements(
         f"{what} as of {meta['as_of']}: reported at {meta['options']['reported_at']} vs known at "
         f"{meta['known_at']} (head seq {meta['head']['seq']}): {verdict}"
     )
-    _echo(Report(title, columns, rows, meta), fmt)
+    echo_report(Report(title, columns, rows, meta), fmt)
 
 
 HISTORY_COLUMNS = [
@@ -203,7 +202,7 @@ def history(
                 "stream_id": e.payload.stream_id(),
                 "type": e.payload.event_type,
                 "actor": e.actor,
-                "details": _summary(e),
+                "details": event_summary(e),
                 "lag_days": x.lag_days,
                 "out_of_order": x.out_of_order,
                 "retracted_by": x.retracted_by.seq if x.retracted_by else None,
@@ -218,7 +217,7 @@ def history(
         f"head seq {meta['head']['seq']}): {len(rows)} event{'' if len(rows) == 1 else 's'}"
     )
     columns = HISTORY_COLUMNS if fmt == "table" else HISTORY_JSON_COLUMNS
-    _echo(Report(title, columns, rows, meta), fmt)
+    echo_report(Report(title, columns, rows, meta), fmt)
 
 
 COMMANDS = [restatements, history]

@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
+from cli.options import AS_OF, KNOWN_AT, echo_report, report_title
 from cli.render import Column, Report
-from cli.revenue_commands import AS_OF, KNOWN_AT, _echo, _title
 from ledger.timeutil import format_instant
 from projections.forecast import Contribution, DealLine, Forecast
 from projections.forecast_diff import Cause, DealChange, ForecastDiff, describe
@@ -121,11 +121,11 @@ def forecast(
     if deals:
         rows = [_deal_row(x) for x in result.lines]
         rows.append({"deal_id": "total", **_figures(result.total)})
-        title = _title(f"Deals in the {result.period.label} forecast", meta)
-        _echo(Report(title, DEAL_COLUMNS, rows, meta), fmt)
+        title = report_title(f"Deals in the {result.period.label} forecast", meta)
+        echo_report(Report(title, DEAL_COLUMNS, rows, meta), fmt)
         return
-    title = _title(f"Forecast {result.period.label}", meta)
-    _echo(Report(title, SUMMARY_COLUMNS, [_summary_row(result)], meta), fmt)
+    title = report_title(f"Forecast {result.period.label}", meta)
+    echo_report(Report(title, SUMMARY_COLUMNS, [_summary_row(result)], meta), fmt)
 
 
 HISTORY_COLUMNS = [
@@ -171,8 +171,8 @@ def history(ctx: Ctx, period: str, as_of: str | None, known_at: str | None, fmt:
         }
         for c in result.calls
     ]
-    title = _title(f"Forecast calls for {result.period.label}", meta)
-    _echo(Report(title, HISTORY_COLUMNS, rows, meta), fmt)
+    title = report_title(f"Forecast calls for {result.period.label}", meta)
+    echo_report(Report(title, HISTORY_COLUMNS, rows, meta), fmt)
 
 
 DIFF_COLUMNS = [
@@ -282,7 +282,7 @@ def forecast_diff(
         f"{opts['from_known_at']}) to {meta['as_of']} (known at {meta['known_at']}; "
         f"head seq {meta['head']['seq']})"
     )
-    _echo(Report(title, DIFF_COLUMNS, _diff_rows(result, fmt), meta), fmt)
+    echo_report(Report(title, DIFF_COLUMNS, _diff_rows(result, fmt), meta), fmt)
 
 
 COMMANDS = [forecast, forecast_diff]

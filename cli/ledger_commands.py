@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
+from cli.options import event_summary
 from cli.render import Column, Report, render
 from ledger.canonical import payload_json
 from ledger.crm import MAP_OPTION, SOURCES, CrmRequest
@@ -242,15 +243,6 @@ LOG_JSON_COLUMNS = [
 ]
 
 
-def _summary(e: RecordedEvent) -> str:
-    data = e.payload.model_dump(mode="json", exclude={"type"}, exclude_none=True)
-    return " ".join(
-        f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in data.items()
-        if k != "stages" and v != []
-    )
-
-
 def _log_row(e: RecordedEvent, full: bool) -> dict[str, Any]:
     row: dict[str, Any] = {
         "seq": e.seq,
@@ -274,7 +266,7 @@ def _log_row(e: RecordedEvent, full: bool) -> dict[str, Any]:
             hash=e.hash,
         )
     else:
-        row["payload"] = _summary(e)
+        row["payload"] = event_summary(e)
     return row
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
+from cli.options import AS_OF, KNOWN_AT, by_option, echo_report, report_title
 from cli.render import Column, Report
-from cli.revenue_commands import AS_OF, KNOWN_AT, _echo, _title, by_option
 from ledger.errors import UsageError
 from projections.conversion import ConversionLine
 from projections.health import AwaitingGoLive, HealthLine
@@ -145,8 +145,8 @@ def stages(
             columns, data = STAGE_COLUMNS, [_stage_row(x) for x in lines]
     meta = prov.as_meta()
     ended = f" (visits ended{_window_label(meta)})" if _window_label(meta) else ""
-    title = _title(f"Time in stage, days{ended}", meta)
-    _echo(Report(title, columns, data, meta), fmt)
+    title = report_title(f"Time in stage, days{ended}", meta)
+    echo_report(Report(title, columns, data, meta), fmt)
 
 
 AGING_COLUMNS = [
@@ -197,8 +197,8 @@ def aging(ctx: Ctx, as_of: str | None, known_at: str | None, days: int, fmt: str
     with ctx.store() as store:
         rows, prov = aging_query(store, TimeQuery(as_of, known_at), older_than_days=days)
     meta = prov.as_meta()
-    title = _title(f"Open deals older than {days} days", meta)
-    _echo(Report(title, AGING_COLUMNS, [_aging_row(x) for x in rows], meta), fmt)
+    title = report_title(f"Open deals older than {days} days", meta)
+    echo_report(Report(title, AGING_COLUMNS, [_aging_row(x) for x in rows], meta), fmt)
 
 
 REGRESSION_COLUMNS = [
@@ -298,7 +298,7 @@ def regressions(
     else:
         label, columns = "Regressions", REGRESSION_COLUMNS
         data = [*(_regression_row(x) for x in result.lines), _regression_row(result.total)]
-    _echo(Report(_title(label + _window_label(meta), meta), columns, data, meta), fmt)
+    echo_report(Report(report_title(label + _window_label(meta), meta), columns, data, meta), fmt)
 
 
 CONVERSION_COLUMNS = [
@@ -341,8 +341,8 @@ def conversion(
         )
     meta = prov.as_meta()
     window = _window_label(meta)
-    title = _title(f"Stage conversion{' of deals opened' + window if window else ''}", meta)
-    _echo(Report(title, CONVERSION_COLUMNS, [_conversion_row(x) for x in lines], meta), fmt)
+    title = report_title(f"Stage conversion{' of deals opened' + window if window else ''}", meta)
+    echo_report(Report(title, CONVERSION_COLUMNS, [_conversion_row(x) for x in lines], meta), fmt)
 
 
 WIN_RATE_COLUMNS = [
@@ -396,8 +396,8 @@ def win_rate(
         )
     meta = prov.as_meta()
     rows = [*(_win_row(x) for x in result.lines), _win_row(result.total)]
-    title = _title(f"Win rate of deals closed{_window_label(meta)}", meta)
-    _echo(Report(title, WIN_RATE_COLUMNS, rows, meta), fmt)
+    title = report_title(f"Win rate of deals closed{_window_label(meta)}", meta)
+    echo_report(Report(title, WIN_RATE_COLUMNS, rows, meta), fmt)
 
 
 VELOCITY_COLUMNS = [
@@ -443,8 +443,8 @@ def velocity(
     with ctx.store() as store:
         lines, prov = velocity_query(store, TimeQuery(as_of, known_at), start=start, end=end, by=by)
     meta = prov.as_meta()
-    title = _title(f"Sales velocity (rates of deals closed{_window_label(meta)})", meta)
-    _echo(Report(title, VELOCITY_COLUMNS, [_velocity_row(x) for x in lines], meta), fmt)
+    title = report_title(f"Sales velocity (rates of deals closed{_window_label(meta)})", meta)
+    echo_report(Report(title, VELOCITY_COLUMNS, [_velocity_row(x) for x in lines], meta), fmt)
 
 
 COVERAGE_COLUMNS = [
@@ -488,8 +488,8 @@ def coverage(
         "coverage": c.coverage,
         "weighted_coverage": c.weighted_coverage,
     }
-    title = _title(f"Pipeline coverage of {c.period.label}", meta)
-    _echo(Report(title, COVERAGE_COLUMNS, [row], meta), fmt)
+    title = report_title(f"Pipeline coverage of {c.period.label}", meta)
+    echo_report(Report(title, COVERAGE_COLUMNS, [row], meta), fmt)
 
 
 HEALTH_COLUMNS = [
@@ -568,8 +568,8 @@ def health(
             label = "Health-tech metrics"
     meta = prov.as_meta()
     window = _window_label(meta)
-    title = _title(f"{label}{' (finished' + window + ')' if window else ''}", meta)
-    _echo(Report(title, columns, data, meta), fmt)
+    title = report_title(f"{label}{' (finished' + window + ')' if window else ''}", meta)
+    echo_report(Report(title, columns, data, meta), fmt)
 
 
 COMMANDS = [

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.render import Column, Report, render
+from cli.options import AS_OF, KNOWN_AT, by_option, echo_report, report_title
+from cli.render import Column, Report
 from projections.arr import ArrLine
 from projections.movements import Bridge
 from projections.retention import RetentionLine
@@ -20,35 +20,6 @@ from queries.revenue import (
     movements_query,
     retention_query,
 )
-
-AS_OF = click.option(
-    "--as-of",
-    metavar="YYYY-MM-DD",
-    help="Valid time: at the close of this day (ledger time zone). Default: today.",
-)
-KNOWN_AT = click.option(
-    "--known-at",
-    metavar="DATE|INSTANT",
-    help="Transaction time: only what was recorded by then (a date: end of that day). "
-    "Default: everything recorded.",
-)
-
-
-def by_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Return the --by option offering `choices`."""
-    return click.option(
-        "--by", type=click.Choice(list(choices)), help="Break the answer down by this."
-    )
-
-
-def _echo(report: Report, fmt: str) -> None:
-    click.echo(render(report, fmt), nl=False)
-
-
-def _title(label: str, meta: dict[str, Any]) -> str:
-    known = meta["known_at"] or "the start of the ledger"
-    return f"{label} as of {meta['as_of']} (known at {known}; head seq {meta['head']['seq']})"
-
 
 ARR_COLUMNS = [
     Column("key", "group"),
@@ -83,7 +54,7 @@ def arr(ctx: Ctx, as_of: str | None, known_at: str | None, by: Any, fmt: str) ->
         snap, prov = arr_query(store, TimeQuery(as_of, known_at), by=by)
     meta = prov.as_meta()
     rows = [*(_arr_row(x) for x in snap.lines), _arr_row(snap.total)]
-    _echo(Report(_title("ARR", meta), ARR_COLUMNS, rows, meta), fmt)
+    echo_report(Report(report_title("ARR", meta), ARR_COLUMNS, rows, meta), fmt)
 
 
 MOVEMENT_COLUMNS = [
@@ -124,8 +95,8 @@ def movements(
         result, prov = movements_query(store, TimeQuery(as_of, known_at), start=start, by=by)
     meta = prov.as_meta()
     rows = [*(_bridge_row(b) for b in result.lines), _bridge_row(result.total)]
-    title = _title(f"ARR movements from {meta['options']['start']}", meta)
-    _echo(Report(title, MOVEMENT_COLUMNS, rows, meta), fmt)
+    title = report_title(f"ARR movements from {meta['options']['start']}", meta)
+    echo_report(Report(title, MOVEMENT_COLUMNS, rows, meta), fmt)
 
 
 NRR_COLUMNS = [
@@ -183,10 +154,10 @@ def nrr(
         )
     meta = prov.as_meta()
     rows = [*(_retention_row(x) for x in result.lines), _retention_row(result.total)]
-    title = _title(
+    title = report_title(
         f"NRR/GRR over {window} ({basis}, cohort live on {meta['options']['start']})", meta
     )
-    _echo(Report(title, NRR_COLUMNS, rows, meta), fmt)
+    echo_report(Report(title, NRR_COLUMNS, rows, meta), fmt)
 
 
 @click.command("cohorts")
@@ -246,8 +217,8 @@ def cohorts(
             }
             row.update({f"p{k}": v for k, v in enumerate(values)})
             data.append(row)
-    title = _title(f"{metric.capitalize()} retention by {grain} of first go-live", meta)
-    _echo(Report(title, columns, data, meta), fmt)
+    title = report_title(f"{metric.capitalize()} retention by {grain} of first go-live", meta)
+    echo_report(Report(title, columns, data, meta), fmt)
 
 
 def _ratio(x: Any) -> str | None:

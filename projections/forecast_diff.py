@@ -42,7 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 from ledger.errors import IntegrityError
 from ledger.events import (
@@ -84,19 +84,7 @@ Category = Literal[
     "category_change",
     "restated",
 ]
-CATEGORIES: tuple[Category, ...] = (
-    "won",
-    "lost",
-    "new",
-    "pulled_in",
-    "pushed_out",
-    "stage_forward",
-    "stage_backward",
-    "amount_up",
-    "amount_down",
-    "category_change",
-    "restated",
-)
+CATEGORIES: tuple[Category, ...] = get_args(Category)
 """The categories in order of precedence."""
 Axis = Literal["valid", "known"]
 _FORECAST_FIELDS = ("amount", "expected_close", "forecast_category", "probability")

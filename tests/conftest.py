@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 
+from cli.main import cli
 from ledger.envelope import NewEvent
 from ledger.events import LedgerConfigured
 from ledger.jsonl import ImportParser
@@ -75,3 +78,24 @@ def events_from(lines: list[str], *, start_line: int = 1) -> list[NewEvent]:
     """Return NewEvents parsed from JSON import lines (UTC, actor 'test')."""
     parser = ImportParser(timezone="UTC", actor="test", source_name="inline.jsonl")
     return [parser.parse(line, n) for n, line in enumerate(lines, start=start_line)]
+
+
+CLOCK_MODULES = ("ledger.store.store", "ledger.operations", "queries.common")
+"""The modules whose `utc_now` a CLI test pins (recording time, and "today" of queries)."""
+
+
+@pytest.fixture
+def cli_at_clock(
+    monkeypatch: pytest.MonkeyPatch, db_url: str, clock: list[datetime]
+) -> Callable[..., Result]:
+    """Run `revledger --db <test ledger> ARGS` in-process, the clock pinned to `clock[0]`.
+
+    Each test module defines `clock` (its starting time); a test may move `clock[0]`.
+    """
+    for where in CLOCK_MODULES:
+        monkeypatch.setattr(f"{where}.utc_now", lambda: clock[0])
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--db", db_url, *args])
+
+    return invoke

@@ -31,13 +31,8 @@ def clock() -> list[datetime]:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, db_url: str, clock: list[datetime]):
-    for where in ("ledger.store.store", "ledger.operations", "queries.common"):
-        monkeypatch.setattr(f"{where}.utc_now", lambda: clock[0])
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, ["--db", db_url, *args])
-
+def run(cli_at_clock, clock: list[datetime]):
+    invoke = cli_at_clock
     assert invoke("init", "--actor", "admin").exit_code == 0
     assert invoke("import", str(SEPTEMBER)).exit_code == 0
     clock[0] = SECOND_IMPORT

@@ -12,9 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-
-from cli.main import cli
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "pipeline-ledger.jsonl"
 CLOCK = datetime(2026, 7, 6, 9, 30, 0, 123456, tzinfo=UTC)
@@ -28,13 +25,8 @@ def clock() -> list[datetime]:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, db_url: str, clock: list[datetime]):
-    for where in ("ledger.store.store", "ledger.operations", "queries.common"):
-        monkeypatch.setattr(f"{where}.utc_now", lambda: clock[0])
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, ["--db", db_url, *args])
-
+def run(cli_at_clock):
+    invoke = cli_at_clock
     assert invoke("init").exit_code == 0
     assert invoke("import", str(FIXTURE)).exit_code == 0
     return invoke

@@ -7,9 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-
-from cli.main import cli
 
 SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "sample-ledger.jsonl"
 CLOCK = datetime(2026, 11, 2, 15, 4, 5, 123456, tzinfo=UTC)
@@ -22,13 +19,8 @@ def clock() -> list[datetime]:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, db_url: str, clock: list[datetime]):
-    for where in ("ledger.store.store", "ledger.operations", "queries.common"):
-        monkeypatch.setattr(f"{where}.utc_now", lambda: clock[0])
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, ["--db", db_url, *args])
-
+def run(cli_at_clock):
+    invoke = cli_at_clock
     assert invoke("init").exit_code == 0
     assert invoke("import", str(SAMPLE)).exit_code == 0
     return invoke

@@ -1,0 +1,51 @@
+"""What query commands share: the time-coordinate and --by options, titles, and output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from cli.render import Report, render
+from ledger.envelope import RecordedEvent
+
+AS_OF = click.option(
+    "--as-of",
+    metavar="YYYY-MM-DD",
+    help="Valid time: at the close of this day (ledger time zone). Default: today.",
+)
+KNOWN_AT = click.option(
+    "--known-at",
+    metavar="DATE|INSTANT",
+    help="Transaction time: only what was recorded by then (a date: end of that day). "
+    "Default: everything recorded.",
+)
+
+
+def by_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Return the --by option offering `choices`."""
+    return click.option(
+        "--by", type=click.Choice(list(choices)), help="Break the answer down by this."
+    )
+
+
+def echo_report(report: Report, fmt: str) -> None:
+    """Write `report` to standard output as a table, JSON or CSV."""
+    click.echo(render(report, fmt), nl=False)
+
+
+def report_title(label: str, meta: dict[str, Any]) -> str:
+    """Return a report title that names both time coordinates and the log head."""
+    known = meta["known_at"] or "the start of the ledger"
+    return f"{label} as of {meta['as_of']} (known at {known}; head seq {meta['head']['seq']})"
+
+
+def event_summary(e: RecordedEvent) -> str:
+    """Return an event's payload fields as one line of `key=value` pairs (lists comma-joined)."""
+    data = e.payload.model_dump(mode="json", exclude={"type"}, exclude_none=True)
+    return " ".join(
+        f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in data.items()
+        if k != "stages" and v != []
+    )
