@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from ledger.envelope import StoredPayload
@@ -41,6 +42,7 @@ from projections.account_timeline import (
 from projections.logged import LoggedEvent, known_by
 
 FORMAT_VERSION = 4
+_DECODE_BATCH = 5000
 _KINDS = {
     "contract_signed": SIGNED,
     "go_live": LIVE,
@@ -49,6 +51,13 @@ _KINDS = {
     "churn": CHURN,
 }
 _SEP = "\n"  # identifiers never contain control characters
+
+
+def batched(items: Iterable[StoredPayload], size: int) -> Iterator[Sequence[StoredPayload]]:
+    """Yield `items` in lists of at most `size`."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def _join(items: Iterable[str]) -> str:
@@ -163,15 +172,27 @@ class RevenueBook:
         canonical payload's fields without building typed events (payloads were validated at
         append; an older schema version is decoded and upcast first).
         """
-        for seq, event_id, type_name, version, effective_at, payload in rows:
-            if seq <= self.absorbed_seq:
-                raise ValueError(f"seq {seq} was already absorbed (book at {self.absorbed_seq})")
-            if version == EVENT_TYPES[type_name].schema_version:
-                fields = json.loads(payload)
-            else:
-                fields = decode_payload(type_name, version, payload).__dict__
-            self._absorb_fields(seq, event_id, type_name, effective_at, fields)
-            self.absorbed_seq = seq
+        for chunk in batched(rows, _DECODE_BATCH):
+            # One JSON array per chunk: a json.loads call per small payload costs more in call
+            # overhead than in decoding. Payloads at an older schema version decode one by one.
+            current = [EVENT_TYPES[r[2]].schema_version == r[3] for r in chunk]
+            decoded = iter(
+                json.loads(
+                    "[" + ",".join(r[5] for r, c in zip(chunk, current, strict=True) if c) + "]"
+                )
+            )
+            for (seq, event_id, type_name, version, effective_at, payload), now in zip(
+                chunk, current, strict=True
+            ):
+                if seq <= self.absorbed_seq:
+                    raise ValueError(
+                        f"seq {seq} was already absorbed (book at {self.absorbed_seq})"
+                    )
+                fields = (
+                    next(decoded) if now else decode_payload(type_name, version, payload).__dict__
+                )
+                self._absorb_fields(seq, event_id, type_name, effective_at, fields)
+                self.absorbed_seq = seq
         return self
 
     def _absorb_one(self, e: LoggedEvent) -> None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
+import pytest
+
+from ledger.canonical import payload_json
+from ledger.events.catalog import UPCASTERS
 from ledger.store import Checkpoint, LedgerStore
-from ledger.timeutil import parse_instant
+from ledger.timeutil import format_instant, parse_instant
 from projections.arr import arr_snapshot
 from projections.movements import movements
 from projections.revenue_book import RevenueBook, revenue_view
 from queries.readmodel import BOOK, VIEW, current_book, rebuild
 from queries.readmodel import revenue_view as stored_view
 from tests.conftest import events_from
+from tests.inline_log import InlineLog, day
 
 DAYS = ["2025-03-31", "2025-06-30", "2025-12-31", "2026-03-31", "2026-12-31"]
 
@@ -127,3 +133,30 @@ def test_a_past_known_at_view_equals_a_replay_of_what_was_known(store: LedgerSto
     at = parse_instant("2025-06-30")
     assert arr_snapshot(then, at).total.arr == 100000
     assert arr_snapshot(book.view(), at).total.arr == 0
+
+
+def test_stored_rows_give_the_book_typed_events_give_also_at_an_older_schema_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The book reads stored payload fields; a payload stored at an older schema version is
+    upcast first, so both feeds file the same facts."""
+    log = InlineLog()
+    log.signed_and_live("A-1", "D-1", "1000", "2025-01-01", "2025-02-01")
+    log.add("expansion", "2025-03-01", account_id="A-1", arr="250.5")
+    log.add("expansion", "2025-04-01", account_id="A-1", arr="100")
+    # The last expansion as a release with `amount` instead of `arr` stored it (version 0).
+    monkeypatch.setitem(
+        UPCASTERS, ("expansion", 0), lambda d: {"account_id": d["account_id"], "arr": d["amount"]}
+    )
+    rows = [
+        (e.seq, e.event_id, e.type, 1, format_instant(e.effective_at), payload_json(e.payload))
+        for e in log.events
+    ]
+    rows[-1] = (*rows[-1][:3], 0, rows[-1][4], '{"account_id":"A-1","amount":"100"}')
+
+    stored = RevenueBook().absorb_stored(rows)
+    typed = RevenueBook().absorb(log.events)
+
+    assert stored.to_json() == typed.to_json()
+    at = day("2025-04-30")
+    assert arr_snapshot(stored.view(), at).total.arr == Decimal("1350.5")

@@ -393,8 +393,7 @@ class LedgerStore:
             types=types,
             types_with_field=types_with_field,
         )
-        for row in self._stream(q.order_by(events.c.seq), batch):
-            yield tuple(row)
+        yield from self._stream(q.order_by(events.c.seq), batch)
 
     def raw_rows(self, *, batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """Yield every stored envelope as a mapping of SELECT_ORDER columns, in seq order."""
