@@ -15,6 +15,7 @@ so a view loads and answers fast; every value handed out is a `Decimal` again.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -90,16 +91,52 @@ class RevenueFact:
 
 
 class TimelineColumns:
-    """Columns holding the timelines of many accounts, one row per fact."""
+    """Columns holding the timelines of many accounts, one row per fact.
 
-    __slots__ = ("amounts", "effective", "kinds", "live", "pending")
+    Each row holds the fact's effective time, live and pending ARR after it, its kind, and
+    `ahead`: what the account's facts from this row on take from live ARR, -1 if one of them
+    is a churn, else the cents their contractions took (lists while folding; a loaded view may
+    hold arrays).
+    """
+
+    __slots__ = ("ahead", "effective", "kinds", "live", "pending")
 
     def __init__(self) -> None:
-        self.effective: list[int] = []
-        self.live: list[int] = []
-        self.pending: list[int] = []
+        self.effective: MutableSequence[int] = []
+        self.live: MutableSequence[int] = []
+        self.pending: MutableSequence[int] = []
         self.kinds: list[str] = []
-        self.amounts: list[int] = []
+        self.ahead: MutableSequence[int] = []
+
+    def projected_churn(self, i: int, hi: int, live: int) -> int:
+        """Return the cents of `live` that the churns and contractions in rows [i, hi) remove.
+
+        Rows [i, hi) are the rest of one account's rows.
+        """
+        if live <= 0 or i >= hi:
+            return 0
+        ahead = self.ahead[i]
+        return live if ahead < 0 else min(ahead, live)
+
+    def states_at(
+        self, los: Sequence[int], his: Sequence[int], at_us: int, *, churn: bool = True
+    ) -> list[tuple[int, int, int]]:
+        """Return (live, pending, projected churn) in cents of each account's rows [lo, hi).
+
+        Each counts the facts effective before the valid-time bound `at_us` (epoch µs);
+        projected churn is 0 throughout when `churn` is False (not asked for).
+        """
+        effective, live, pending = self.effective, self.live, self.pending
+        out: list[tuple[int, int, int]] = []
+        for lo, hi in zip(los, his, strict=True):
+            i = bisect_left(effective, at_us, lo, hi)
+            if i == lo:
+                out.append((0, 0, 0))
+                continue
+            now = live[i - 1]
+            later = self.projected_churn(i, hi, now) if churn else 0
+            out.append((now, pending[i - 1], later))
+        return out
 
 
 class AccountTimeline:
@@ -146,6 +183,10 @@ class AccountTimeline:
     def __len__(self) -> int:
         return self._hi - self._lo
 
+    def span(self) -> tuple[TimelineColumns, int, int]:
+        """Return the columns holding this timeline and its rows [lo, hi) in them."""
+        return self._c, self._lo, self._hi
+
     def _index(self, bound: datetime) -> int:
         return bisect_left(self._c.effective, to_us(bound), self._lo, self._hi)
 
@@ -175,14 +216,7 @@ class AccountTimeline:
         live = self._c.live[i - 1] if i > self._lo else 0
         if live <= 0:
             return ZERO
-        reduction = 0
-        for j in range(i, self._hi):
-            kind = self._c.kinds[j]
-            if kind == CHURN:
-                return money(live)
-            if kind == CONTRACT:
-                reduction += self._c.amounts[j]
-        return money(min(reduction, live))
+        return money(self._c.projected_churn(i, self._hi, live))
 
     def carr_at(self, bound: datetime) -> Decimal:
         """Return contracted ARR: live + pending - projected churn, at `bound`."""
@@ -202,11 +236,11 @@ class AccountTimeline:
             self.account_id,
             self.segment,
             self.channel,
-            c.effective[lo:hi],
-            c.live[lo:hi],
-            c.pending[lo:hi],
+            list(c.effective[lo:hi]),
+            list(c.live[lo:hi]),
+            list(c.pending[lo:hi]),
             c.kinds[lo:hi],
-            c.amounts[lo:hi],
+            list(c.ahead[lo:hi]),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -230,6 +264,7 @@ def fold_account(
     """Append the timeline of `facts` (visible, in (effective_at, seq) order) to `columns`."""
     live = 0
     pending: dict[str | None, int] = {}
+    amounts: list[int] = []  # what each contraction took, then what is ahead of each row
     lo = len(columns.effective)
     for f in facts:
         amount = 0
@@ -249,5 +284,13 @@ def fold_account(
         columns.live.append(live)
         columns.pending.append(sum(pending.values()))
         columns.kinds.append(f.kind)
-        columns.amounts.append(amount)
+        amounts.append(amount)
+    ahead = 0
+    for j in range(len(amounts) - 1, -1, -1):  # from the account's last fact back
+        if facts[j].kind == CHURN:
+            ahead = -1
+        elif ahead >= 0:
+            ahead += amounts[j]
+        amounts[j] = ahead
+    columns.ahead.extend(amounts)
     return AccountTimeline(account_id, columns, lo, len(columns.effective), segment, channel)

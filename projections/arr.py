@@ -7,13 +7,15 @@ the as-of bound will remove; CARR = ARR + backlog − projected churn.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from itertools import repeat
 from typing import Literal
 
 from projections.account_timeline import ZERO, AccountTimeline
+from projections.money_sums import Tallies, places
 from projections.revenue_book import RevenueView
 
 DEFINITION = "revledger.arr/1"
@@ -55,22 +57,30 @@ def group_key(by: By | None) -> Callable[[AccountTimeline], str]:
     return lambda t: "total"
 
 
+def group_names(view: RevenueView, by: By | None) -> Iterable[str]:
+    """Return the group of each account of `view` for `by`, in the view's account order.
+
+    The same names as `group_key` gives for each account's timeline.
+    """
+    if by == "account":
+        return view.ids
+    if by == "segment":
+        return [s or "(none)" for s in view.segments]
+    if by == "channel":
+        return [c or "(none)" for c in view.channels]
+    return repeat("total", len(view.ids))
+
+
 def arr_snapshot(view: RevenueView, at: datetime, by: By | None = None) -> ArrSnapshot:
     """Return ARR, backlog, projected churn and CARR counting facts effective before `at`.
 
-    Accounts with nothing live, pending or churning are left out of the lines.
+    Accounts with nothing live, pending or churning are left out of the lines. Sums are
+    taken in cents in one pass over the view's columns (see `projections.money_sums`).
     """
-    key = group_key(by)
-    total = ArrLine("total")
-    lines: dict[str, ArrLine] = {}
-    for t in view.accounts.values():
-        arr, backlog, churn = t.live_at(at), t.pending_at(at), t.projected_churn(at)
-        if not (arr or backlog or churn):
-            continue
-        for line in (total, lines.setdefault(key(t), ArrLine(key(t)))):
-            line.accounts += 1
-            line.arr += arr
-            line.backlog += backlog
-            line.projected_churn += churn
-    ordered = sorted(lines.values(), key=lambda line: (-line.arr, line.key))
-    return ArrSnapshot(at, total, ordered if by else [])
+    tallies = Tallies()
+    for key, (arr, backlog, churn) in zip(group_names(view, by), view.states_at(at), strict=True):
+        if arr or backlog or churn:
+            tallies.add(key, arr, places(arr), backlog, places(backlog), churn, places(churn))
+    lines = [ArrLine(key, *sums) for key, sums in tallies.lines().items()]
+    ordered = sorted(lines, key=lambda line: (-line.arr, line.key))
+    return ArrSnapshot(at, ArrLine("total", *tallies.total()), ordered if by else [])

@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import Literal
 
 from projections.account_timeline import ZERO, AccountTimeline
-from projections.arr import By, group_key
+from projections.arr import By, group_names
+from projections.money_sums import Tallies, places
 from projections.revenue_book import RevenueView
 
 DEFINITION = "revledger.retention/1"
@@ -57,22 +58,40 @@ class Retention:
     lines: list[RetentionLine] = field(default_factory=list)
 
 
+def values_at(view: RevenueView, at: datetime, basis: Basis) -> list[tuple[int, int]]:
+    """Return each account's retention value at the exclusive bound `at` as (cents, places).
+
+    In the view's account order; the same amounts as `value_at` (see `projections.money_sums`).
+    """
+    if basis == "arr":
+        return [(live, places(live)) for live, _p, _c in view.states_at(at, churn=False)]
+    states = view.states_at(at)
+    return [
+        (live + pending - churn, max(places(live), places(pending), places(churn)))
+        for live, pending, churn in states
+    ]
+
+
 def retention(
     view: RevenueView, start: datetime, end: datetime, basis: Basis = "arr", by: By | None = None
 ) -> Retention:
-    """Return NRR and GRR of the cohort live at `start`, measured at `end` (exclusive bounds)."""
-    key = group_key(by)
-    total = RetentionLine("total")
-    lines: dict[str, RetentionLine] = {}
-    for t in view.accounts.values():
-        s = value_at(t, start, basis)
-        if s <= 0:
-            continue
-        e = value_at(t, end, basis)
-        for line in (total, lines.setdefault(key(t), RetentionLine(key(t)))):
-            line.accounts += 1
-            line.start += s
-            line.end += e
-            line.retained += min(s, e)
-    ordered = sorted(lines.values(), key=lambda line: (-line.start, line.key))
-    return Retention(start, end, basis, total, ordered if by else [])
+    """Return NRR and GRR of the cohort live at `start`, measured at `end` (exclusive bounds).
+
+    Sums are taken in cents in one pass over the view's columns.
+    """
+    tallies = Tallies()
+    for key, (s, ps), (e, pe) in zip(
+        group_names(view, by),
+        values_at(view, start, basis),
+        values_at(view, end, basis),
+        strict=True,
+    ):
+        if s > 0:
+            # min(start, end) of Decimals: the start value unless the end one is less
+            r, pr = (e, pe) if e < s else (s, ps)
+            tallies.add(key, s, ps, e, pe, r, pr)
+    lines = [RetentionLine(key, *sums) for key, sums in tallies.lines().items()]
+    ordered = sorted(lines, key=lambda line: (-line.start, line.key))
+    return Retention(
+        start, end, basis, RetentionLine("total", *tallies.total()), ordered if by else []
+    )

@@ -40,8 +40,9 @@ from projections.account_timeline import (
     visible_in_prefix,
 )
 from projections.logged import LoggedEvent, known_by
+from projections.packed import pack_ints, unpack_ints
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 _DECODE_BATCH = 5000
 _KINDS = {
     "contract_signed": SIGNED,
@@ -83,37 +84,99 @@ class DealAttributes:
         return visible_in_prefix(self.seq, self.retracted_seq, upto_seq)
 
 
-@dataclass(frozen=True, slots=True)
 class RevenueView:
-    """Every account's timeline for one log prefix ending at `upto_seq`."""
+    """Every account's timeline for one log prefix ending at `upto_seq`, in shared columns.
 
-    accounts: dict[str, AccountTimeline]
-    upto_seq: int
+    Account `ids[k]` owns the rows `los[k]` to `his[k]` (exclusive) of `columns`; its segment
+    and channel are `segments[k]` and `channels[k]`. Whole-view questions read the columns in
+    one pass (`states_at`); `accounts` hands out one `AccountTimeline` per account.
+    """
+
+    __slots__ = ("_accounts", "channels", "columns", "his", "ids", "los", "segments", "upto_seq")
+
+    def __init__(
+        self,
+        columns: TimelineColumns,
+        ids: Sequence[str],
+        los: Sequence[int],
+        his: Sequence[int],
+        segments: Sequence[str | None],
+        channels: Sequence[str | None],
+        upto_seq: int,
+    ) -> None:
+        self.columns = columns
+        self.ids = ids
+        self.los = los
+        self.his = his
+        self.segments = segments
+        self.channels = channels
+        self.upto_seq = upto_seq
+        self._accounts: dict[str, AccountTimeline] | None = None
+
+    @classmethod
+    def of(
+        cls, timelines: Iterable[AccountTimeline], columns: TimelineColumns, upto_seq: int
+    ) -> RevenueView:
+        """Return the view of `timelines` (all held in `columns`), leaving out empty ones."""
+        kept = [t for t in timelines if len(t)]
+        spans = [t.span() for t in kept]
+        if any(c is not columns for c, _lo, _hi in spans):
+            raise ValueError("every timeline of a view must be held in its columns")
+        view = cls(
+            columns,
+            [t.account_id for t in kept],
+            [lo for _c, lo, _hi in spans],
+            [hi for _c, _lo, hi in spans],
+            [t.segment for t in kept],
+            [t.channel for t in kept],
+            upto_seq,
+        )
+        view._accounts = {t.account_id: t for t in kept}
+        return view
+
+    @property
+    def accounts(self) -> dict[str, AccountTimeline]:
+        """Return each account's timeline by account id (built on first use)."""
+        if self._accounts is None:
+            self._accounts = {
+                a: AccountTimeline(a, self.columns, lo, hi, seg, chan)
+                for a, lo, hi, seg, chan in zip(
+                    self.ids, self.los, self.his, self.segments, self.channels, strict=True
+                )
+            }
+        return self._accounts
+
+    def states_at(self, bound: datetime, *, churn: bool = True) -> list[tuple[int, int, int]]:
+        """Return (live, pending, projected churn) in cents of each account, in `ids` order.
+
+        Each counts the facts effective before the exclusive valid-time bound `bound`;
+        projected churn is 0 throughout when `churn` is False (not asked for).
+        """
+        return self.columns.states_at(self.los, self.his, to_us(bound), churn=churn)
 
     def to_json(self) -> str:
-        """Return the view as flat JSON (times in epoch microseconds, money in cents)."""
-        cols = TimelineColumns()
+        """Return the view as flat JSON (times in epoch microseconds, money in cents).
+
+        Number columns are packed (`pack_ints`); each account's rows are written contiguously.
+        """
+        c = self.columns
+        rows = [range(lo, hi) for lo, hi in zip(self.los, self.his, strict=True)]
         bounds = [0]
-        for t in self.accounts.values():
-            key = t._key()
-            cols.effective += key[3]
-            cols.live += key[4]
-            cols.pending += key[5]
-            cols.kinds += key[6]
-            cols.amounts += key[7]
-            bounds.append(len(cols.effective))
+        for r in rows:
+            bounds.append(bounds[-1] + len(r))
+        order = [i for r in rows for i in r]
         doc = {
             "format": FORMAT_VERSION,
             "upto_seq": self.upto_seq,
-            "accounts": _join(self.accounts),
-            "segments": [t.segment for t in self.accounts.values()],
-            "channels": [t.channel for t in self.accounts.values()],
-            "bounds": bounds,
-            "effective": cols.effective,
-            "live": cols.live,
-            "pending": cols.pending,
-            "kinds": "".join(cols.kinds),
-            "amounts": cols.amounts,
+            "accounts": _join(self.ids),
+            "segments": list(self.segments),
+            "channels": list(self.channels),
+            "bounds": pack_ints(bounds),
+            "effective": pack_ints([c.effective[i] for i in order]),
+            "live": pack_ints([c.live[i] for i in order]),
+            "pending": pack_ints([c.pending[i] for i in order]),
+            "kinds": "".join([c.kinds[i] for i in order]),
+            "ahead": pack_ints([c.ahead[i] for i in order]),
         }
         return json.dumps(doc, separators=(",", ":"))
 
@@ -124,19 +187,24 @@ class RevenueView:
         if doc.get("format") != FORMAT_VERSION:
             raise ValueError(f"read model format {doc.get('format')} is not {FORMAT_VERSION}")
         cols = TimelineColumns()
-        cols.effective = doc["effective"]
-        cols.live = doc["live"]
-        cols.pending = doc["pending"]
+        cols.effective = unpack_ints(doc["effective"])
+        cols.live = unpack_ints(doc["live"])
+        cols.pending = unpack_ints(doc["pending"])
         cols.kinds = list(doc["kinds"])
-        cols.amounts = doc["amounts"]
-        bounds = doc["bounds"]
-        accounts = {
-            a: AccountTimeline(a, cols, bounds[i], bounds[i + 1], seg, chan)
-            for i, (a, seg, chan) in enumerate(
-                zip(_split(doc["accounts"]), doc["segments"], doc["channels"], strict=True)
-            )
-        }
-        return cls(accounts, int(doc["upto_seq"]))
+        cols.ahead = unpack_ints(doc["ahead"])
+        bounds = unpack_ints(doc["bounds"])
+        ids = _split(doc["accounts"])
+        if not len(cols.effective) == len(cols.live) == len(cols.kinds) == bounds[-1]:
+            raise ValueError("read model columns differ in length")
+        return cls(
+            cols,
+            ids,
+            bounds[:-1],
+            bounds[1:],
+            doc["segments"],
+            doc["channels"],
+            int(doc["upto_seq"]),
+        )
 
 
 class RevenueBook:
@@ -304,13 +372,13 @@ class RevenueBook:
         if upto_seq is not None and upto_seq < self.absorbed_seq:
             columns = TimelineColumns()
             timelines = [self._fold(a, upto_seq, columns) for a in self.accounts]
-            return RevenueView({t.account_id: t for t in timelines if len(t)}, upto_seq)
+            return RevenueView.of(timelines, columns, upto_seq)
         if len(self._columns.effective) > 4 * sum(len(f) for f in self.accounts.values()) + 64:
             self._columns, self._timelines = TimelineColumns(), {}  # drop stale rows
         for a in self.accounts:
             if a not in self._timelines:
                 self._timelines[a] = self._fold(a, None, self._columns)
-        return RevenueView({a: t for a, t in self._timelines.items() if len(t)}, self.absorbed_seq)
+        return RevenueView.of(self._timelines.values(), self._columns, self.absorbed_seq)
 
     # -- persistence ------------------------------------------------------------------------
     def to_json(self) -> str:

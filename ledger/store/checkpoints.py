@@ -47,7 +47,10 @@ def load_checkpoint(engine: Engine, name: str) -> Checkpoint | None:
 
 
 def save_checkpoint(engine: Engine, checkpoint: Checkpoint) -> None:
-    """Store `checkpoint` unless a checkpoint of the same name already covers more of the log."""
+    """Store `checkpoint` unless a checkpoint of the same name already covers more of the log.
+
+    One covering the same prefix is replaced (it may be in a format its reader no longer reads).
+    """
     values = {
         "absorbed_seq": checkpoint.absorbed_seq,
         "absorbed_hash": checkpoint.absorbed_hash,
@@ -58,7 +61,7 @@ def save_checkpoint(engine: Engine, checkpoint: Checkpoint) -> None:
         done = conn.execute(
             update(checkpoints)
             .where(checkpoints.c.name == checkpoint.name)
-            .where(checkpoints.c.absorbed_seq < checkpoint.absorbed_seq)
+            .where(checkpoints.c.absorbed_seq <= checkpoint.absorbed_seq)
             .values(**values)
         ).rowcount
         if done:
