@@ -394,18 +394,18 @@ class RevenueBook:
             "deal_ids": _join(self.deal_accounts),
             "deal_accounts": _join(self.deal_accounts.values()),
             "attr_deals": _join(deal for deal, _a in attrs),
-            "attr_seq": [a.seq for _d, a in attrs],
+            "attr_seq": pack_ints([a.seq for _d, a in attrs]),
             "attr_ids": _join(a.event_id for _d, a in attrs),
             "attr_segments": [a.segment for _d, a in attrs],
             "attr_channels": [a.channel for _d, a in attrs],
             "attr_retracted": [a.retracted_seq for _d, a in attrs],
             "accounts": _join(self.accounts),
-            "bounds": bounds,
-            "effective": [f.effective_us for f in facts],
-            "seq": [f.seq for f in facts],
+            "bounds": pack_ints(bounds),
+            "effective": pack_ints([f.effective_us for f in facts]),
+            "seq": pack_ints([f.seq for f in facts]),
             "kinds": "".join(f.kind for f in facts),
             "deals": [f.deal_id for f in facts],
-            "cents": [f.cents for f in facts],
+            "cents": pack_ints([f.cents for f in facts]),
             "event_ids": _join(f.event_id for f in facts),
             "retracted": [f.retracted_seq for f in facts],
         }
@@ -424,7 +424,7 @@ class RevenueBook:
         )
         for deal, seq, eid, segment, channel, retracted in zip(
             _split(doc["attr_deals"]),
-            doc["attr_seq"],
+            unpack_ints(doc["attr_seq"]),
             _split(doc["attr_ids"]),
             doc["attr_segments"],
             doc["attr_channels"],
@@ -438,17 +438,17 @@ class RevenueBook:
         facts = [
             RevenueFact(*row)
             for row in zip(
-                doc["effective"],
-                doc["seq"],
+                unpack_ints(doc["effective"]),
+                unpack_ints(doc["seq"]),
                 doc["kinds"],
                 doc["deals"],
-                doc["cents"],
+                unpack_ints(doc["cents"]),
                 _split(doc["event_ids"]),
                 doc["retracted"],
                 strict=True,
             )
         ]
-        bounds = doc["bounds"]
+        bounds = unpack_ints(doc["bounds"])
         for i, account in enumerate(_split(doc["accounts"])):
             mine = facts[bounds[i] : bounds[i + 1]]
             book.accounts[account] = mine

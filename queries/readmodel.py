@@ -11,6 +11,11 @@ from the view's serialisation round trip (both tested).
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
 from ledger.store import Checkpoint, Head, LedgerStore
 from projections.revenue_book import RevenueBook, RevenueView
 
@@ -27,6 +32,31 @@ REVENUE_TYPES = (
 )
 SEGMENT_UPDATES = {"deal_updated": "segment"}
 """Of `deal_updated`, only the events that change a deal's segment matter to revenue."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _bulk(fn: Callable[P, R]) -> Callable[P, R]:
+    """Return `fn` run with Python's cyclic garbage collector paused (if it was running).
+
+    The book and its views are hundreds of thousands of small objects without reference
+    cycles; while they are created, the collector would walk all of them again and again (about
+    half the time of building the book of a million-event ledger). Reference counting still
+    frees them; anything cyclic waits for the collector's next run.
+    """
+
+    @wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        running = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if running:
+                gc.enable()
+
+    return run
 
 
 def _absorb_to(store: LedgerStore, book: RevenueBook, head: Head) -> RevenueBook:
@@ -49,6 +79,7 @@ def _save(store: LedgerStore, book: RevenueBook, head: Head) -> RevenueView:
     return view
 
 
+@_bulk
 def current_book(store: LedgerStore) -> tuple[RevenueBook, Head]:
     """Return the revenue book covering the whole log now, and the head it covers.
 
@@ -70,6 +101,7 @@ def current_book(store: LedgerStore) -> tuple[RevenueBook, Head]:
     return book, head
 
 
+@_bulk
 def revenue_view(store: LedgerStore, upto_seq: int | None = None) -> tuple[RevenueView, Head]:
     """Return the revenue timelines as of the log prefix ending at `upto_seq` (None: now).
 
@@ -91,6 +123,7 @@ def revenue_view(store: LedgerStore, upto_seq: int | None = None) -> tuple[Reven
     return book.view(upto_seq), head
 
 
+@_bulk
 def rebuild(store: LedgerStore) -> Head:
     """Drop every checkpoint and rebuild the revenue read model from the whole log."""
     store.drop_checkpoints()
