@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,6 +27,7 @@ from projections.revenue_book import FORMAT_VERSION, RevenueView, revenue_view
 from queries.readmodel import VIEW, current_book
 from queries.readmodel import revenue_view as stored_view
 from tests.conftest import events_from
+from tests.inline_log import InlineLog, day
 from tests.strategies import GeneratedLedger, ledgers
 from tests.test_revenue_properties import SETTINGS, instants, log_of
 
@@ -174,3 +176,25 @@ def test_a_checkpoint_in_an_older_format_is_rebuilt_and_replaced(store: LedgerSt
     assert book.absorbed_seq == head.seq and set(book.accounts) == {"A-1"}
     saved = store.load_checkpoint(VIEW)
     assert saved is not None and RevenueView.from_json(saved.state).accounts == view.accounts
+
+
+def test_equal_start_and_end_values_keep_the_start_value_as_retained() -> None:
+    # Contracted ARR is 1.25 live + 0.25 pending at the start, 1.50 live at the end: equal
+    # amounts, written 1.50 and 1.5, as the Decimal sums are; min() keeps the start value.
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "1.25", "2025-01-10", "2025-02-01")
+    log.signed_and_live("A", "D-2", "0.25", "2025-02-10", "2025-06-01")
+    total = retention(revenue_view(log.events), day("2025-03-31"), day("2025-12-31"), "carr").total
+    assert _texts(total.start, total.end, total.retained) == ["1.50", "1.5", "1.50"]
+
+
+def test_a_damaged_packed_column_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="damaged"):
+        unpack_ints("qAAAA")
+
+
+def test_a_column_is_packed_in_32_bits_when_every_value_fits() -> None:
+    assert str(pack_ints([0, 2**31 - 1, -(2**31)]))[0] == "i"
+    assert str(pack_ints([2**31]))[0] == "q"
+    with pytest.raises(ValueError, match="type code"):
+        unpack_ints("xAAAA")
