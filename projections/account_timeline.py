@@ -134,7 +134,7 @@ class TimelineColumns:
                 out.append((0, 0, 0))
                 continue
             now = live[i - 1]
-            later = self.projected_churn(i, hi, now) if churn else 0
+            later = self.projected_churn(i, hi, now) if churn and now > 0 else 0
             out.append((now, pending[i - 1], later))
         return out
 

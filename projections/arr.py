@@ -15,7 +15,7 @@ from itertools import repeat
 from typing import Literal
 
 from projections.account_timeline import ZERO, AccountTimeline
-from projections.money_sums import Tallies, places
+from projections.money_sums import summed
 from projections.revenue_book import RevenueView
 
 DEFINITION = "revledger.arr/1"
@@ -77,10 +77,24 @@ def arr_snapshot(view: RevenueView, at: datetime, by: By | None = None) -> ArrSn
     Accounts with nothing live, pending or churning are left out of the lines. Sums are
     taken in cents in one pass over the view's columns (see `projections.money_sums`).
     """
-    tallies = Tallies()
-    for key, (arr, backlog, churn) in zip(group_names(view, by), view.states_at(at), strict=True):
-        if arr or backlog or churn:
-            tallies.add(key, arr, places(arr), backlog, places(backlog), churn, places(churn))
-    lines = [ArrLine(key, *sums) for key, sums in tallies.lines().items()]
-    ordered = sorted(lines, key=lambda line: (-line.arr, line.key))
-    return ArrSnapshot(at, ArrLine("total", *tallies.total()), ordered if by else [])
+    states = view.states_at(at)
+    groups: dict[str, list[tuple[int, int, int]]] = {}
+    if by is None:
+        groups["total"] = list(filter(any, states))
+    else:
+        for key, state in zip(group_names(view, by), states, strict=True):
+            if any(state):
+                groups.setdefault(key, []).append(state)
+    total = _line("total", [state for rows in groups.values() for state in rows])
+    lines = sorted(
+        (_line(key, rows) for key, rows in groups.items()), key=lambda x: (-x.arr, x.key)
+    )
+    return ArrSnapshot(at, total, lines if by else [])
+
+
+def _line(key: str, states: list[tuple[int, int, int]]) -> ArrLine:
+    """Return the line of the accounts in `states` ((live, pending, projected churn) cents)."""
+    if not states:
+        return ArrLine(key)
+    arr, backlog, churn = zip(*states, strict=True)
+    return ArrLine(key, len(states), summed(arr), summed(backlog), summed(churn))

@@ -8,6 +8,7 @@ places instead gives the same Decimal, digit for digit, without a Decimal operat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 
@@ -29,6 +30,11 @@ def as_decimal(cents: int, places: int) -> Decimal:
     if cents % step:
         raise ValueError(f"{cents} cents need more than {places} decimal places")
     return Decimal(cents // step).scaleb(-places)
+
+
+def summed(cents: Sequence[int]) -> Decimal:
+    """Return the sum of the amounts of `cents` as the Decimal that summing each one gives."""
+    return as_decimal(sum(cents), max(map(places, cents), default=0))
 
 
 class Tallies:

@@ -22,8 +22,9 @@ _BIG_ENDIAN = sys.byteorder == "big"
 
 
 def pack_ints(values: Iterable[int]) -> str | list[int]:
-    """Return `values` as text: the narrowest fitting type code (32 or 64 bits), then base64 of
-    the deflated little-endian integers.
+    """Return `values` as text: the narrowest fitting type code (32 or 64 bits), "z" if the
+    little-endian integers are deflated (only where that makes them a quarter smaller) else
+    "r", then base64 of the bytes.
 
     Returns the list itself if a value does not fit in 64 bits.
     """
@@ -35,7 +36,11 @@ def pack_ints(values: Iterable[int]) -> str | list[int]:
             continue
         if _BIG_ENDIAN:
             packed.byteswap()
-        return code + b64encode(zlib.compress(packed.tobytes(), 1)).decode("ascii")
+        raw = packed.tobytes()
+        deflated = zlib.compress(raw, 1)
+        if len(deflated) * 4 < len(raw) * 3:
+            return code + "z" + b64encode(deflated).decode("ascii")
+        return code + "r" + b64encode(raw).decode("ascii")
     return items
 
 
@@ -45,11 +50,12 @@ def unpack_ints(stored: str | list[int]) -> MutableSequence[int]:
         return stored
     if not isinstance(stored, str):
         raise TypeError(f"a packed integer column is text or a list, not {type(stored).__name__}")
-    code = stored[:1]
-    if code not in _TYPECODES:
-        raise ValueError(f"a packed integer column has an unknown type code {code!r}")
+    code, how = stored[:1], stored[1:2]
+    if code not in _TYPECODES or how not in ("z", "r"):
+        raise ValueError(f"a packed integer column starts with an unknown mark {stored[:2]!r}")
     try:
-        unpacked = array(code, zlib.decompress(b64decode(stored[1:], validate=True)))
+        raw = b64decode(stored[2:], validate=True)
+        unpacked = array(code, zlib.decompress(raw) if how == "z" else raw)
     except zlib.error as e:
         raise ValueError(f"a packed integer column is damaged: {e}") from e
     if _BIG_ENDIAN:

@@ -42,7 +42,7 @@ from projections.account_timeline import (
 from projections.logged import LoggedEvent, known_by
 from projections.packed import pack_ints, unpack_ints
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 _DECODE_BATCH = 5000
 _KINDS = {
     "contract_signed": SIGNED,
