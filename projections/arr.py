@@ -78,18 +78,17 @@ def arr_snapshot(view: RevenueView, at: datetime, by: By | None = None) -> ArrSn
     taken in cents in one pass over the view's columns (see `projections.money_sums`).
     """
     states = view.states_at(at)
-    groups: dict[str, list[tuple[int, int, int]]] = {}
     if by is None:
-        groups["total"] = list(filter(any, states))
-    else:
-        for key, state in zip(group_names(view, by), states, strict=True):
-            if any(state):
-                groups.setdefault(key, []).append(state)
+        return ArrSnapshot(at, _line("total", list(filter(any, states))))
+    groups: dict[str, list[tuple[int, int, int]]] = {}
+    for key, state in zip(group_names(view, by), states, strict=True):
+        if any(state):
+            groups.setdefault(key, []).append(state)
     total = _line("total", [state for rows in groups.values() for state in rows])
     lines = sorted(
         (_line(key, rows) for key, rows in groups.items()), key=lambda x: (-x.arr, x.key)
     )
-    return ArrSnapshot(at, total, lines if by else [])
+    return ArrSnapshot(at, total, lines)
 
 
 def _line(key: str, states: list[tuple[int, int, int]]) -> ArrLine:
