@@ -332,7 +332,8 @@ class RevenueBook:
 
     def _file(self, account: str, fact: RevenueFact) -> None:
         facts = self.accounts.setdefault(account, [])
-        if facts and (facts[-1].effective_us, facts[-1].seq) > (fact.effective_us, fact.seq):
+        # Facts arrive in seq order, so one effective no later than the last one's goes last.
+        if facts and facts[-1].effective_us > fact.effective_us:
             bisect.insort(facts, fact, key=lambda f: (f.effective_us, f.seq))
         else:
             facts.append(fact)
