@@ -9,11 +9,10 @@ import click
 
 from cli.app import Ctx, format_option, pass_ctx
 from cli.options import AS_OF, KNOWN_AT, by_option, echo_report, report_title
-from cli.render import Column, Report
+from cli.render import Column, Report, attribute_row
 from ledger.errors import UsageError
-from projections.conversion import ConversionLine
-from projections.health import AwaitingGoLive, HealthLine
-from projections.regressions import DealMove, PairLine, RegressionLine
+from projections.health import HealthLine
+from projections.regressions import DealMove, PairLine
 from projections.stages import AgingLine, DealStage, StageLine
 from projections.velocity import VelocityLine
 from projections.win_rate import WinLine
@@ -227,18 +226,6 @@ MOVE_COLUMNS = [
 ]
 
 
-def _regression_row(x: RegressionLine) -> dict[str, Any]:
-    return {
-        "key": x.key,
-        "deals_moved": x.deals_moved,
-        "deals_regressed": x.deals_regressed,
-        "regression_rate": x.regression_rate,
-        "transitions": x.transitions,
-        "backward": x.backward,
-        "backward_share": x.backward_share,
-    }
-
-
 def _pair_row(p: PairLine) -> dict[str, Any]:
     return {
         "from_stage": p.from_stage,
@@ -297,7 +284,10 @@ def regressions(
         data = [_move_row(m) for m in result.regressions]
     else:
         label, columns = "Regressions", REGRESSION_COLUMNS
-        data = [*(_regression_row(x) for x in result.lines), _regression_row(result.total)]
+        data = [
+            *(attribute_row(x, REGRESSION_COLUMNS) for x in result.lines),
+            attribute_row(result.total, REGRESSION_COLUMNS),
+        ]
     echo_report(Report(report_title(label + _window_label(meta), meta), columns, data, meta), fmt)
 
 
@@ -309,10 +299,6 @@ CONVERSION_COLUMNS = [
     Column("advanced", "reached to", "int"),
     Column("rate", "conversion", "ratio"),
 ]
-
-
-def _conversion_row(x: ConversionLine) -> dict[str, Any]:
-    return {c.key: getattr(x, c.key) for c in CONVERSION_COLUMNS}
 
 
 @click.command("conversion")
@@ -342,7 +328,12 @@ def conversion(
     meta = prov.as_meta()
     window = _window_label(meta)
     title = report_title(f"Stage conversion{' of deals opened' + window if window else ''}", meta)
-    echo_report(Report(title, CONVERSION_COLUMNS, [_conversion_row(x) for x in lines], meta), fmt)
+    echo_report(
+        Report(
+            title, CONVERSION_COLUMNS, [attribute_row(x, CONVERSION_COLUMNS) for x in lines], meta
+        ),
+        fmt,
+    )
 
 
 WIN_RATE_COLUMNS = [
@@ -525,10 +516,6 @@ def _health_row(x: HealthLine) -> dict[str, Any]:
     }
 
 
-def _awaiting_row(x: AwaitingGoLive) -> dict[str, Any]:
-    return {c.key: getattr(x, c.key) for c in AWAITING_COLUMNS}
-
-
 @click.command("health")
 @windowed
 @click.option(
@@ -560,7 +547,7 @@ def health(
             if start is not None or end is not None:
                 raise UsageError("--view awaiting-go-live takes no --from/--to")
             waiting, prov = awaiting_go_live_query(store, when)
-            columns, data = AWAITING_COLUMNS, [_awaiting_row(x) for x in waiting]
+            columns, data = AWAITING_COLUMNS, [attribute_row(x, AWAITING_COLUMNS) for x in waiting]
             label = "Signed contracts awaiting go-live"
         else:
             lines, prov = health_query(store, when, start=start, end=end)

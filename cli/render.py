@@ -39,6 +39,11 @@ class Report:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
+def attribute_row(item: Any, columns: Sequence[Column]) -> dict[str, Any]:
+    """Return a report row of `item`'s attributes named by the columns' keys."""
+    return {c.key: getattr(item, c.key) for c in columns}
+
+
 def _plain(value: Any, kind: Kind) -> Any:
     """Return a JSON-ready value: exact decimal strings, ISO dates, plain ints and text."""
     if value is None:

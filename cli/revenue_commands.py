@@ -8,10 +8,7 @@ import click
 
 from cli.app import Ctx, format_option, pass_ctx
 from cli.options import AS_OF, KNOWN_AT, by_option, echo_report, report_title
-from cli.render import Column, Report
-from projections.arr import ArrLine
-from projections.movements import Bridge
-from projections.retention import RetentionLine
+from cli.render import Column, Report, attribute_row
 from queries.common import TimeQuery
 from queries.readmodel import rebuild as rebuild_read_model
 from queries.revenue import (
@@ -31,17 +28,6 @@ ARR_COLUMNS = [
 ]
 
 
-def _arr_row(line: ArrLine) -> dict[str, Any]:
-    return {
-        "key": line.key,
-        "accounts": line.accounts,
-        "arr": line.arr,
-        "backlog": line.backlog,
-        "projected_churn": line.projected_churn,
-        "carr": line.carr,
-    }
-
-
 @click.command("arr")
 @AS_OF
 @KNOWN_AT
@@ -53,7 +39,10 @@ def arr(ctx: Ctx, as_of: str | None, known_at: str | None, by: Any, fmt: str) ->
     with ctx.store() as store:
         snap, prov = arr_query(store, TimeQuery(as_of, known_at), by=by)
     meta = prov.as_meta()
-    rows = [*(_arr_row(x) for x in snap.lines), _arr_row(snap.total)]
+    rows = [
+        *(attribute_row(x, ARR_COLUMNS) for x in snap.lines),
+        attribute_row(snap.total, ARR_COLUMNS),
+    ]
     echo_report(Report(report_title("ARR", meta), ARR_COLUMNS, rows, meta), fmt)
 
 
@@ -67,10 +56,6 @@ MOVEMENT_COLUMNS = [
     Column("churn", "churn", "money"),
     Column("end", "end ARR", "money"),
 ]
-
-
-def _bridge_row(b: Bridge) -> dict[str, Any]:
-    return {c.key: getattr(b, c.key) for c in MOVEMENT_COLUMNS}
 
 
 @click.command("movements")
@@ -94,7 +79,10 @@ def movements(
     with ctx.store() as store:
         result, prov = movements_query(store, TimeQuery(as_of, known_at), start=start, by=by)
     meta = prov.as_meta()
-    rows = [*(_bridge_row(b) for b in result.lines), _bridge_row(result.total)]
+    rows = [
+        *(attribute_row(b, MOVEMENT_COLUMNS) for b in result.lines),
+        attribute_row(result.total, MOVEMENT_COLUMNS),
+    ]
     title = report_title(f"ARR movements from {meta['options']['start']}", meta)
     echo_report(Report(title, MOVEMENT_COLUMNS, rows, meta), fmt)
 
@@ -108,18 +96,6 @@ NRR_COLUMNS = [
     Column("nrr", "NRR", "ratio"),
     Column("grr", "GRR", "ratio"),
 ]
-
-
-def _retention_row(line: RetentionLine) -> dict[str, Any]:
-    return {
-        "key": line.key,
-        "accounts": line.accounts,
-        "start": line.start,
-        "end": line.end,
-        "retained": line.retained,
-        "nrr": line.nrr,
-        "grr": line.grr,
-    }
 
 
 @click.command("nrr")
@@ -153,7 +129,10 @@ def nrr(
             store, TimeQuery(as_of, known_at), window=window, basis=basis, by=by
         )
     meta = prov.as_meta()
-    rows = [*(_retention_row(x) for x in result.lines), _retention_row(result.total)]
+    rows = [
+        *(attribute_row(x, NRR_COLUMNS) for x in result.lines),
+        attribute_row(result.total, NRR_COLUMNS),
+    ]
     title = report_title(
         f"NRR/GRR over {window} ({basis}, cohort live on {meta['options']['start']})", meta
     )

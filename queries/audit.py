@@ -66,7 +66,7 @@ def restatement_query(
     frame = time_frame(store, when.known_at)
     as_of = parse_day(when.as_of, "--as-of", frame.today)
     reported, reported_seq = _reported(store, frame, reported_at)
-    now_seq = frame.upto_seq if frame.upto_seq is not None else frame.head.seq
+    now_seq = frame.head.seq
     book, _ = current_book(store)
     w = parse_window(window)
     start = w.before(as_of)
@@ -104,7 +104,7 @@ def _forecast_restatement(
     p = frame_period(frame, period)
     as_of = parse_day(when.as_of, "--as-of", frame.today)
     reported, reported_seq = _reported(store, frame, reported_at)
-    now_seq = frame.upto_seq if frame.upto_seq is not None else frame.head.seq
+    now_seq = frame.head.seq
     bound = frame.bound(as_of)
 
     def value_at(seq: int) -> restate_p.Values:
@@ -136,7 +136,7 @@ def history_query(
     if (deal is None) == (account is None):
         raise UsageError("give exactly one of --deal and --account")
     frame = time_frame(store, known_at)
-    upto = frame.upto_seq if frame.upto_seq is not None else frame.head.seq
+    upto = frame.head.seq
     stream = list(store.read(upto_seq=upto, deal_id=deal, account_id=account))
     if not stream:
         option, value = ("--deal", deal) if deal is not None else ("--account", account)

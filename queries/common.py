@@ -79,8 +79,11 @@ def parse_known_at(text: str, tz: str) -> datetime:
 class TimeFrame:
     """The frame of one answer: configuration, the log head it reads, and its transaction time.
 
-    `known_at` is the transaction time the answer stands at (the head's recorded_at when the
-    user gave none); `today` is today's date in the ledger's time zone.
+    `head` is the last event of the log prefix the answer reads (the head known at
+    `--known-at`, else the log's head), so `head.seq` bounds every read of the answer;
+    `upto_seq` is that seq only when a `--known-at` cut the log. `known_at` is the transaction
+    time the answer stands at (the head's recorded_at when the user gave none); `today` is
+    today's date in the ledger's time zone.
     """
 
     config: LedgerConfigured

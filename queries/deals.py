@@ -38,6 +38,6 @@ class DealFrame:
 def deal_frame(store: LedgerStore, known_at_text: str | None) -> DealFrame:
     """Return the frame of a deal question at `--known-at` and the events it reads."""
     frame = time_frame(store, known_at_text)
-    upto = frame.upto_seq if frame.upto_seq is not None else frame.head.seq
+    upto = frame.head.seq
     events = list(store.read(upto_seq=upto, types=DEAL_QUESTION_TYPES))
     return DealFrame(frame, events)
