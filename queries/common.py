@@ -9,13 +9,13 @@ from typing import Any
 
 from ledger.errors import InputError, StorageError
 from ledger.events import LedgerConfigured
+from ledger.operations import parse_when
 from ledger.store import Head, LedgerStore
 from ledger.timeutil import (
     TimeParseError,
     end_of_day,
     format_instant,
     parse_date,
-    parse_instant,
     read_instant,
     utc_now,
     zone,
@@ -65,14 +65,9 @@ def parse_day(text: str | None, option: str, default: date) -> date:
         raise InputError(str(exc), field=option, value=text, has_value=True) from None
 
 
-def parse_known_at(text: str, tz: str) -> datetime:
-    """Return the transaction-time instant typed for --known-at (a date: the end of that day)."""
-    try:
-        if len(text.strip()) == 10:
-            return end_of_day(parse_date(text), tz) - timedelta(microseconds=1)
-        return parse_instant(text, tz)
-    except TimeParseError as exc:
-        raise InputError(str(exc), field="--known-at", value=text, has_value=True) from None
+def parse_known_at(text: str, tz: str, option: str = "--known-at") -> datetime:
+    """Return the transaction-time instant typed for `option` (a date: the end of that day)."""
+    return parse_when(text, tz, option=option, end_of_day_if_date=True)
 
 
 @dataclass(frozen=True, slots=True)

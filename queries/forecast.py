@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ledger.errors import InputError, UsageError
+from ledger.errors import UsageError
 from ledger.store import LedgerStore
 from ledger.timeutil import format_instant
 from projections import forecast as forecast_p
@@ -36,10 +36,7 @@ def period_options(p: Period) -> dict[str, str]:
 
 def parse_known_option(text: str, frame: TimeFrame, option: str) -> datetime:
     """Return the transaction time typed for `option` (a date: the end of that day)."""
-    try:
-        return parse_known_at(text, frame.config.timezone)
-    except InputError as exc:
-        raise InputError(exc.reason, field=option, value=text, has_value=True) from None
+    return parse_known_at(text, frame.config.timezone, option)
 
 
 def forecast_query(
