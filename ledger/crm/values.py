@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from ledger.crm.csvfile import column_key
 from ledger.events.deal import ForecastCategory
 from ledger.events.fields import Identifier, Money, Probability
-from ledger.timeutil import MAX_YEAR, MIN_YEAR
+from ledger.timeutil import MAX_YEAR, MIN_YEAR, parse_date
 
 _INSTANT_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
@@ -138,13 +138,7 @@ def calendar_date(text: str) -> date:
     m = _DATE_SUFFIX_RE.match(text)
     if not m:
         raise ValueError("is not a date (yyyy-MM-dd, optionally followed by 00:00:00)")
-    try:
-        d = date.fromisoformat(m.group(1))
-    except ValueError as exc:
-        raise ValueError(f"is not a real calendar date ({exc})") from None
-    if not MIN_YEAR <= d.year <= MAX_YEAR:
-        raise ValueError(f"has a year outside {MIN_YEAR}-{MAX_YEAR}")
-    return d
+    return parse_date(m.group(1))
 
 
 @lru_cache(maxsize=CACHED)
