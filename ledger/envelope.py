@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ledger.canonical import payload_json
 from ledger.events.base import EventModel
+from ledger.timeutil import format_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,16 @@ class NewEvent:
     expected_version: int | None = None
     where: str | None = None
     recorded_at: datetime | None = None
+    # The cache of `stored_texts()`; a caller that already encoded this very event may pass it.
+    _texts: tuple[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def stored_texts(self) -> tuple[str, str]:
+        """Return (canonical payload JSON, canonical effective_at text), computed once."""
+        if self._texts is None:
+            texts = (payload_json(self.event), format_instant(self.effective_at))
+            object.__setattr__(self, "_texts", texts)
+            return texts
+        return self._texts
 
 
 @dataclass(frozen=True, slots=True)

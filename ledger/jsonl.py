@@ -106,9 +106,10 @@ class ImportParser:
                 raise InputError(
                     "must be a UUID", where=where, field="event_id", value=event_id, has_value=True
                 ) from None
-        key = _text_key(obj, "idempotency_key", where)
-        if key is None:
-            key = derived_key(event.event_type, format_instant(effective), payload_json(event))
+        texts = (payload_json(event), format_instant(effective))
+        key = _text_key(obj, "idempotency_key", where) or derived_key(
+            event.event_type, texts[1], texts[0]
+        )
         if isinstance(event, LedgerConfigured):
             self.timezone = event.timezone
         return NewEvent(
@@ -119,6 +120,7 @@ class ImportParser:
             idempotency_key=key,
             event_id=event_id,
             where=where,
+            _texts=texts,
         )
 
     def parse_lines(self, lines: Iterable[str]) -> Iterator[NewEvent]:

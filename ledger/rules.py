@@ -291,7 +291,7 @@ class RuleBook:
         self._retracted = source.retracted_ids()
         self._configs = source.configurations()
         self._by_id: dict[str, Fact] = {}
-        self._stream_of: dict[str, str] = {}
+        self._stages: tuple[LedgerConfigured | None, frozenset[str]] = (None, frozenset())
 
     # -- loading ---------------------------------------------------------------------------
     def prefetch(self, events: Iterable[EventModel]) -> None:
@@ -337,6 +337,18 @@ class RuleBook:
             # event of a new stream does not look it up again, one query per new stream.
             self._versions.update({s: found.get(s, 0) for s in missing})
 
+    def _loaded(self, e: EventModel, stream: str) -> bool:
+        """True when the state `admit` reads for `e` is loaded already (the common case)."""
+        if stream not in self._versions:
+            return False
+        if isinstance(e, DealEvent):
+            return e.deal_id in self._deals.facts
+        if isinstance(e, AccountEvent):
+            return e.account_id in self._accounts.facts and (
+                not isinstance(e, GoLive) or e.deal_id in self._deals.facts
+            )
+        return not isinstance(e, EventRetracted)
+
     def _load_targets(self, ids: set[str]) -> None:
         if ids:
             self._by_id.update(self._source.facts_by_event_id(ids))
@@ -365,8 +377,9 @@ class RuleBook:
         Raises InputError for a broken rule and ConflictError for a stale expected version.
         """
         e = fact.event
-        self.prefetch([e])
         stream = e.stream_id()
+        if not self._loaded(e, stream):
+            self.prefetch([e])
         current = self._versions.get(stream, 0)
         if expected_version is not None and expected_version != current:
             raise ConflictError(
@@ -401,7 +414,6 @@ class RuleBook:
         self._versions[stream] = current + 1
         placed = _with_account(fact, account_id)
         self._by_id[fact.event_id] = placed
-        self._stream_of[fact.event_id] = stream
         return Admitted(current + 1, e.deal_ref(), account_id)
 
     def _ensure_account(self, account_id: str) -> None:
@@ -417,7 +429,7 @@ class RuleBook:
                 "the ledger has no configuration yet; run `revledger init` first", where=where
             )
         stage = getattr(e, "stage", None)
-        if stage is not None and stage not in config.stage_names():
+        if stage is not None and stage not in self._stage_set(config):
             raise InputError(
                 "is not a stage of the configured pipeline ("
                 + ", ".join(config.stage_names())
@@ -427,6 +439,11 @@ class RuleBook:
                 value=stage,
                 has_value=True,
             )
+
+    def _stage_set(self, config: LedgerConfigured) -> frozenset[str]:
+        if self._stages[0] is not config:
+            self._stages = (config, frozenset(config.stage_names()))
+        return self._stages[1]
 
     def _retract(self, e: EventRetracted, fact: Fact) -> None:
         target = self._by_id.get(e.retracts)

@@ -11,11 +11,11 @@ from the view's serialisation round trip (both tested).
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
+from ledger.gc_pause import gc_paused
 from ledger.store import Checkpoint, Head, LedgerStore
 from projections.revenue_book import RevenueBook, RevenueView
 
@@ -38,23 +38,12 @@ R = TypeVar("R")
 
 
 def _bulk(fn: Callable[P, R]) -> Callable[P, R]:
-    """Return `fn` run with Python's cyclic garbage collector paused (if it was running).
-
-    The book and its views are hundreds of thousands of small objects without reference
-    cycles; while they are created, the collector would walk all of them again and again (about
-    half the time of building the book of a million-event ledger). Reference counting still
-    frees them; anything cyclic waits for the collector's next run.
-    """
+    """Return `fn` run with the cyclic garbage collector paused (see `gc_paused`)."""
 
     @wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        running = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             return fn(*args, **kwargs)
-        finally:
-            if running:
-                gc.enable()
 
     return run
 

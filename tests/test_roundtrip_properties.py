@@ -46,6 +46,7 @@ from ledger.events import (
     upcast,
 )
 from ledger.events.catalog import UPCASTERS
+from ledger.events.stored import decode_stored, decode_stored_many
 from ledger.jsonl import RESERVED, read_export
 from ledger.operations import export_events, restore_file, verify_ledger
 from ledger.rules import AccountState, DealState, Fact
@@ -618,3 +619,42 @@ def test_payload_json_fast_path_writes_what_the_general_encoding_writes(
             event.model_dump(mode="python", exclude={"type"}, exclude_none=True)
         )
         assert payload_json(event) == general
+
+
+# -- decoding stored payloads -------------------------------------------------------------------
+def _same_model(a: Any, b: Any, *, fields_set: bool = True) -> bool:
+    """True when two event models are the same class with the same values (and set fields)."""
+    return (
+        type(a) is type(b)
+        and a == b
+        and repr(a) == repr(b)
+        and (not fields_set or a.model_fields_set == b.model_fields_set)
+        and all(type(getattr(a, f)) is type(getattr(b, f)) for f in type(a).model_fields)
+        and [type(s) for s in getattr(a, "stages", ())]
+        == [type(s) for s in getattr(b, "stages", ())]
+    )
+
+
+@given(generated=ledgers())
+def test_a_stored_payload_decodes_to_the_event_that_was_validated(
+    generated: GeneratedLedger,
+) -> None:
+    """Reading the log back skips the input checks and yields exactly the validated event."""
+    built = [
+        build_event(line["type"], {k: v for k, v in line.items() if k not in RESERVED})
+        for line in generated.lines
+    ]
+    items = [(e.event_type, type(e).schema_version, payload_json(e)) for e in built]
+    decoded = decode_stored_many(items)
+    for event, (type_name, version, payload), fast in zip(built, items, decoded, strict=True):
+        assert _same_model(fast, event, fields_set=False)  # a stored payload spells defaults
+        assert _same_model(fast, decode_payload(type_name, version, payload))
+        assert payload_json(fast) == payload
+
+
+def test_a_stored_payload_out_of_its_class_shape_is_still_refused() -> None:
+    """A payload that lacks a required field or has an unknown one does not decode silently."""
+    with pytest.raises(ValueError, match="deal_id"):
+        decode_stored("stage_changed", 1, '{"stage":"demo"}')
+    with pytest.raises(ValueError, match="colour"):
+        decode_stored("stage_changed", 1, '{"colour":"red","deal_id":"D-1","stage":"demo"}')

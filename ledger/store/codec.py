@@ -3,35 +3,67 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from ledger.envelope import ENVELOPE_COLUMNS, RecordedEvent
-from ledger.events import ContractSigned, DealEvent, DealOpened, EventModel, decode_payload
-from ledger.timeutil import read_instant
+from ledger.events import ContractSigned, DealEvent, DealOpened, EventModel
+from ledger.events.stored import decode_stored_many
+from ledger.gc_pause import gc_paused
+
+fromisoformat = datetime.fromisoformat  # reads a canonical stored instant (`read_instant`)
 
 SELECT_ORDER = ENVELOPE_COLUMNS
 """The envelope columns, in the order every read selects them."""
 
 
+def rows_to_events(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
+    """Return the typed envelopes of rows selected in SELECT_ORDER, in the same order.
+
+    Payloads are decoded as stored payloads (`decode_stored_many`: validated at append,
+    guarded by the hash chain), with the garbage collector paused while the objects are made.
+    """
+    with gc_paused():
+        payloads = decode_stored_many([(r[2], r[3], r[11]) for r in rows])
+        return [
+            RecordedEvent(
+                seq,
+                eid,
+                typ,
+                ver,
+                stream,
+                sver,
+                fromisoformat(eff),
+                fromisoformat(rec),
+                actor,
+                source,
+                key,
+                payload,
+                prev,
+                h,
+            )
+            for (
+                seq,
+                eid,
+                typ,
+                ver,
+                stream,
+                sver,
+                eff,
+                rec,
+                actor,
+                source,
+                key,
+                _,
+                prev,
+                h,
+            ), payload in zip(rows, payloads, strict=True)
+        ]
+
+
 def row_to_event(row: Sequence[Any]) -> RecordedEvent:
-    """Return the typed envelope of a row selected in SELECT_ORDER."""
-    (seq, eid, typ, ver, stream, sver, eff, rec, actor, source, key, payload, prev, h) = row
-    return RecordedEvent(
-        seq,
-        eid,
-        typ,
-        ver,
-        stream,
-        sver,
-        read_instant(eff),
-        read_instant(rec),
-        actor,
-        source,
-        key,
-        decode_payload(typ, ver, payload),
-        prev,
-        h,
-    )
+    """Return the typed envelope of one row selected in SELECT_ORDER."""
+    return rows_to_events([row])[0]
 
 
 class DealAccounts:

@@ -14,6 +14,8 @@ from ledger.errors import StorageError
 DEFAULT_DB = "revledger.db"
 WRITE_OPTION = "revledger_write"
 SQLITE_BUSY_TIMEOUT_MS = 120_000
+SQLITE_CACHE_KIB = 65_536
+"""Page cache per connection: a bulk import touches every index; the default 2 MiB thrashes."""
 
 
 def resolve_url(db: str) -> str:
@@ -34,9 +36,10 @@ def sqlite_path(url: str) -> str | None:
 def make_engine(url: str) -> Engine:
     """Return an engine for `url` configured for the ledger's transaction discipline.
 
-    SQLite: WAL journal, full fsync at commit, foreign keys on, and write transactions opened
-    with BEGIN IMMEDIATE so concurrent writers queue instead of failing. PostgreSQL: write
-    transactions take a table lock (see the store) so `seq` order is commit order.
+    SQLite: WAL journal, full fsync at commit, foreign keys on, a 64 MiB page cache, and write
+    transactions opened with BEGIN IMMEDIATE so concurrent writers queue instead of failing.
+    PostgreSQL: write transactions take a table lock (see the store) so `seq` order is commit
+    order.
     """
     try:
         u = make_url(url)
@@ -68,6 +71,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = FULL")
         cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cur.close()
 
     @event.listens_for(engine, "begin")

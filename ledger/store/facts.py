@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
-from ledger.events import decode_payload
+from ledger.events.stored import decode_stored
 from ledger.rules import Fact
 from ledger.store.schema import events
 from ledger.timeutil import read_instant
@@ -65,7 +65,7 @@ def chunks(items: Collection[T], size: int = CHUNK) -> Iterator[list[T]]:
 
 def _fact(row: Any) -> Fact:
     eff, seq, eid, typ, ver, payload, account_id, _stream = row
-    return Fact(read_instant(eff), seq, eid, decode_payload(typ, ver, payload), account_id)
+    return Fact(read_instant(eff), seq, eid, decode_stored(typ, ver, payload), account_id)
 
 
 class SqlFacts:

@@ -8,7 +8,6 @@ commit order under any number of concurrent writers.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,11 +23,11 @@ from ledger.canonical import (
     GENESIS_HASH,
     chain_hash,
     envelope_bytes,
-    payload_json,
 )
 from ledger.envelope import NewEvent, RecordedEvent, StoredPayload
 from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, decode_payload
+from ledger.ids import EventIds
 from ledger.rules import Fact, RuleBook
 from ledger.store.checkpoints import (
     Checkpoint,
@@ -36,7 +35,7 @@ from ledger.store.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-from ledger.store.codec import SELECT_ORDER, row_to_event
+from ledger.store.codec import SELECT_ORDER, rows_to_events
 from ledger.store.engine import WRITE_OPTION, make_engine, resolve_url, sqlite_path
 from ledger.store.facts import SqlFacts, chunks
 from ledger.store.schema import create_schema, events, migrate, stored_version
@@ -181,7 +180,7 @@ class LedgerStore:
             )
             if known_at is not None:
                 q = q.where(events.c.recorded_at <= format_instant(known_at))
-            rows = [row_to_event(r) for r in conn.execute(q.order_by(events.c.seq))]
+            rows = rows_to_events(list(conn.execute(q.order_by(events.c.seq))))
         retracted = {
             getattr(r.payload, "retracts", None) for r in rows if r.type == "event_retracted"
         }
@@ -262,7 +261,7 @@ class LedgerStore:
         now = format_instant(utc_now())
         recorded = max(now, head.recorded_at or now)
         last_recorded = head.recorded_at or ""
-        encoded = [(payload_json(n.event), format_instant(n.effective_at)) for n in news]
+        encoded = [n.stored_texts() for n in news]
         by_key = _stored_by(
             conn, events.c.idempotency_key, {n.idempotency_key for n in news if n.idempotency_key}
         )
@@ -270,6 +269,7 @@ class LedgerStore:
         book = RuleBook(SqlFacts(conn))
         book.prefetch(n.event for n in news)
         seq, prev = head.seq, head.hash
+        ids = EventIds()
         rows: list[dict[str, Any]] = []
         results: list[Appended] = []
         for i, (n, (pj, eff)) in enumerate(zip(news, encoded, strict=True)):
@@ -291,7 +291,7 @@ class LedgerStore:
                 )
                 continue
             seq += 1
-            event_id = n.event_id or str(uuid.uuid4())
+            event_id = n.event_id or ids.new()
             when, source = recorded, n.source
             if n.recorded_at is not None:
                 when = _backfilled_at(n, last_recorded, now)
@@ -348,7 +348,7 @@ class LedgerStore:
         types_with_field: Mapping[str, str] | None = None,
         effective_from: datetime | None = None,
         effective_before: datetime | None = None,
-        batch: int = 10_000,
+        batch: int = 2_000,
     ) -> Iterator[RecordedEvent]:
         """Yield typed events in seq order, filtered; `known_at` bounds recorded_at (inclusive).
 
@@ -368,8 +368,8 @@ class LedgerStore:
             effective_from=effective_from,
             effective_before=effective_before,
         )
-        for row in self._stream(q.order_by(events.c.seq), batch):
-            yield row_to_event(row)
+        for partition in self._partitions(q.order_by(events.c.seq), batch):
+            yield from rows_to_events(partition)
 
     def read_stored(
         self,
@@ -402,10 +402,13 @@ class LedgerStore:
             yield dict(zip(SELECT_ORDER, row, strict=True))
 
     def _stream(self, q: Select[Any], batch: int) -> Iterator[Any]:
+        for partition in self._partitions(q, batch):
+            yield from partition
+
+    def _partitions(self, q: Select[Any], batch: int) -> Iterator[Sequence[Any]]:
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=batch).execute(q)
-            for partition in result.partitions():
-                yield from partition
+            yield from result.partitions()
 
     def index_rows(self, *, batch: int = 10_000) -> Iterator[tuple[int, str | None, str | None]]:
         """Yield (seq, deal_id, account_id) index columns in seq order (for `verify`)."""
