@@ -293,6 +293,19 @@ class RuleBook:
         self._by_id: dict[str, Fact] = {}
         self._stages: tuple[LedgerConfigured | None, frozenset[str]] = (None, frozenset())
 
+    def rebind(self, source: FactSource) -> None:
+        """Read what is not loaded yet from `source` (the same log, seen by a new transaction).
+
+        Only valid when the log has not changed since this book's last admitted event was
+        stored: the store checks that by the head it saw then (see `LedgerStore`).
+        """
+        self._source = source
+
+    @property
+    def size(self) -> int:
+        """Return a measure of the state held: facts by id plus loaded deal and account streams."""
+        return len(self._by_id) + len(self._deals.facts) + len(self._accounts.facts)
+
     # -- loading ---------------------------------------------------------------------------
     def prefetch(self, events: Iterable[EventModel]) -> None:
         """Load, in bulk, the stored state every one of `events` will need."""

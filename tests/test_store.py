@@ -327,3 +327,49 @@ def test_a_backfill_never_goes_back_in_time_nor_into_the_future(
         assert s.head() == head
     finally:
         s.close()
+
+
+# -- rule state kept between appends --------------------------------------------------------------
+LOSE_D1 = '{"type":"deal_lost","effective_at":"2026-02-01","deal_id":"D-1"}'
+
+
+def test_an_append_after_another_writer_judges_by_what_that_writer_stored(
+    store: LedgerStore, db_url: str
+) -> None:
+    """A store's rule state from its own last append is not trusted once the log moved."""
+    store.append_batch(events_from([OPEN_D1]))
+    with LedgerStore.open(db_url) as other:
+        other.append_batch(events_from([LOSE_D1]))
+    with pytest.raises(InputError, match="deal D-1 is lost"):
+        store.append(_stage("D-1", "negotiation", "2026-03-01"))
+    assert store.head().seq == 3
+
+
+def test_a_refused_batch_leaves_no_trace_in_the_rule_state(store: LedgerStore) -> None:
+    """Events admitted before the failing one of a batch are not remembered as stored."""
+    bad_stage = _stage("D-1", "no_such_stage", "2026-02-01")
+    with pytest.raises(InputError, match="pipeline"):
+        store.append_batch([*events_from([OPEN_D1]), bad_stage])
+    with pytest.raises(InputError, match="deal D-1 was never opened"):
+        store.append(_stage("D-1", "negotiation", "2026-02-01"))
+    store.append_batch(events_from([OPEN_D1]))
+    assert store.append(_stage("D-1", "negotiation", "2026-02-01")).stream_version == 2
+
+
+def test_a_dry_run_leaves_no_trace_in_the_rule_state(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1]), dry_run=True)
+    with pytest.raises(InputError, match="deal D-1 was never opened"):
+        store.append(_stage("D-1", "negotiation", "2026-02-01"))
+    assert store.head().seq == 1
+
+
+def test_appends_one_by_one_follow_the_rules_as_one_batch_does(store: LedgerStore) -> None:
+    """Each single append builds on the state the previous one left, across streams."""
+    for line in [OPEN_D1, SIGN_D1, LIVE_D1]:
+        store.append_batch(events_from([line]))
+    with pytest.raises(InputError, match="deal D-1 is already live"):
+        store.append_batch(events_from([LIVE_D1.replace("04-01", "05-01")]))
+    with pytest.raises(InputError, match="already won"):
+        store.append(_stage("D-1", "negotiation", "2026-06-01"))
+    expand = '{"type":"expansion","effective_at":"2026-05-01","account_id":"A-1","arr":"5000"}'
+    assert store.append_batch(events_from([expand])).results[0].stream_version == 2

@@ -42,6 +42,10 @@ from ledger.store.schema import create_schema, events, migrate, stored_version
 from ledger.timeutil import format_instant, read_instant, utc_now
 
 COPY_THRESHOLD = 2000
+WARM_BATCH = 1000
+"""Batches up to this size leave their rule state warm for the next append (see `_warm`)."""
+WARM_SIZE = 200_000
+"""A warm rule state larger than this (`RuleBook.size`) is dropped rather than kept."""
 Progress = Callable[[int], None]
 
 
@@ -101,6 +105,10 @@ class LedgerStore:
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
         self.url = url
+        # The rule state after this store's last committed append, and the head it left. An
+        # append that finds the same head under the write lock knows nothing was written since,
+        # so the state is still exact and only what it lacks is read from the database.
+        self._warm: tuple[Head, RuleBook] | None = None
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -237,17 +245,26 @@ class LedgerStore:
         before the previous event's; their `source` is marked with the prefix `backfill:`.
         With `dry_run` everything is checked and nothing is written.
         """
+        warm, self._warm = self._warm, None
         with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
             trans = conn.begin()
             try:
                 if conn.dialect.name == "postgresql":
                     conn.execute(_LOCK)
-                result, rows = self._prepare(conn, news, progress)
+                head = _head(conn)
+                if warm is not None and warm[0] == head:
+                    book = warm[1]
+                    book.rebind(SqlFacts(conn))
+                else:
+                    book = RuleBook(SqlFacts(conn))
+                result, rows = self._prepare(conn, head, book, news, progress)
                 if dry_run:
                     trans.rollback()
                 else:
                     _insert(conn, rows)
                     trans.commit()
+                    if len(news) <= WARM_BATCH and book.size <= WARM_SIZE:
+                        self._warm = (result.head, book)
             except BaseException:
                 if trans.is_active:
                     trans.rollback()
@@ -255,9 +272,13 @@ class LedgerStore:
         return BatchResult(result.results, result.head, dry_run)
 
     def _prepare(
-        self, conn: Connection, news: Sequence[NewEvent], progress: Progress | None
+        self,
+        conn: Connection,
+        head: Head,
+        book: RuleBook,
+        news: Sequence[NewEvent],
+        progress: Progress | None,
     ) -> tuple[BatchResult, list[dict[str, Any]]]:
-        head = _head(conn)
         now = format_instant(utc_now())
         recorded = max(now, head.recorded_at or now)
         last_recorded = head.recorded_at or ""
@@ -266,7 +287,6 @@ class LedgerStore:
             conn, events.c.idempotency_key, {n.idempotency_key for n in news if n.idempotency_key}
         )
         by_id = _stored_by(conn, events.c.event_id, {n.event_id for n in news if n.event_id})
-        book = RuleBook(SqlFacts(conn))
         book.prefetch(n.event for n in news)
         seq, prev = head.seq, head.hash
         ids = EventIds()
