@@ -16,6 +16,7 @@ from ledger.crm import CrmRequest, crm_batch, explain_backfill
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, StageSpec, build_event
+from ledger.gc_pause import gc_paused
 from ledger.jsonl import ImportParser, export_line, read_export
 from ledger.store import BatchResult, Head, LedgerStore, VerifyReport, verify_rows
 from ledger.store.store import Appended
@@ -203,11 +204,12 @@ def import_file(
         timezone=config.timezone if config else "UTC", actor=actor, source_name=path.name
     )
     news: list[NewEvent] = []
-    for n, line in enumerate(lines, start=1):
-        if line.strip():
-            news.append(parser.parse(line, n))
-        if progress is not None and n % 1000 == 0:
-            progress(1000)
+    with gc_paused():
+        for n, line in enumerate(lines, start=1):
+            if line.strip():
+                news.append(parser.parse(line, n))
+            if progress is not None and n % 1000 == 0:
+                progress(1000)
     if progress is not None:
         progress(len(lines) % 1000)
     result: BatchResult = store.append_batch(news, dry_run=dry_run, progress=progress)

@@ -441,7 +441,7 @@ class RuleBook:
             raise InputError(
                 "the ledger has no configuration yet; run `revledger init` first", where=where
             )
-        stage = getattr(e, "stage", None)
+        stage = e.__dict__.get("stage")  # the field, where the event has one
         if stage is not None and stage not in self._stage_set(config):
             raise InputError(
                 "is not a stage of the configured pipeline ("

@@ -24,7 +24,7 @@ class EventModel(BaseModel):
     @property
     def event_type(self) -> str:
         """Return the stable type name of this event."""
-        return str(getattr(self, "type"))  # noqa: B009 - every concrete event defines it
+        return self.__dict__["type"]  # type: ignore[no-any-return]  # every event defines it
 
     def stream_id(self) -> str:
         """Return the id of the stream this event belongs to (`deal:…`, `account:…`, `ledger`)."""
@@ -32,8 +32,8 @@ class EventModel(BaseModel):
 
     def deal_ref(self) -> str | None:
         """Return the deal this event names, if any (an index column, not part of the hash)."""
-        return getattr(self, "deal_id", None)
+        return self.__dict__.get("deal_id")
 
     def account_ref(self) -> str | None:
         """Return the account this event names in its own payload, if any."""
-        return getattr(self, "account_id", None)
+        return self.__dict__.get("account_id")

@@ -27,6 +27,7 @@ from ledger.canonical import (
 from ledger.envelope import NewEvent, RecordedEvent, StoredPayload
 from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, decode_payload
+from ledger.gc_pause import gc_paused
 from ledger.ids import EventIds
 from ledger.rules import Fact, RuleBook
 from ledger.store.checkpoints import (
@@ -246,7 +247,10 @@ class LedgerStore:
         With `dry_run` everything is checked and nothing is written.
         """
         warm, self._warm = self._warm, None
-        with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+        with (
+            gc_paused(),
+            self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
+        ):
             trans = conn.begin()
             try:
                 if conn.dialect.name == "postgresql":
