@@ -42,7 +42,7 @@ from projections.account_timeline import (
 from projections.logged import LoggedEvent, known_by
 from projections.packed import pack_ints, unpack_ints
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 _DECODE_BATCH = 5000
 _KINDS = {
     "contract_signed": SIGNED,
@@ -67,6 +67,26 @@ def _join(items: Iterable[str]) -> str:
 
 def _split(text: str) -> list[str]:
     return text.split(_SEP) if text else []
+
+
+# Optional columns: an absent text is written as "" (identifiers and slugs are never empty) and
+# an absent seq as 0 (seqs start at 1); joined text and packed integers load far faster than
+# JSON lists of strings, numbers and nulls.
+def _join_optional(items: Iterable[str | None]) -> list[str] | str:
+    values = [v or "" for v in items]
+    return _join(values) if values else []
+
+
+def _split_optional(stored: list[str] | str) -> list[str | None]:
+    return [v or None for v in (stored.split(_SEP) if isinstance(stored, str) else stored)]
+
+
+def _pack_optional(items: Iterable[int | None]) -> str | list[int]:
+    return pack_ints([v or 0 for v in items])
+
+
+def _unpack_optional(stored: str | list[int]) -> list[int | None]:
+    return [v or None for v in unpack_ints(stored)]
 
 
 @dataclass(slots=True)
@@ -169,8 +189,8 @@ class RevenueView:
             "format": FORMAT_VERSION,
             "upto_seq": self.upto_seq,
             "accounts": _join(self.ids),
-            "segments": list(self.segments),
-            "channels": list(self.channels),
+            "segments": _join_optional(self.segments),
+            "channels": _join_optional(self.channels),
             "bounds": pack_ints(bounds),
             "effective": pack_ints([c.effective[i] for i in order]),
             "live": pack_ints([c.live[i] for i in order]),
@@ -201,8 +221,8 @@ class RevenueView:
             ids,
             bounds[:-1],
             bounds[1:],
-            doc["segments"],
-            doc["channels"],
+            _split_optional(doc["segments"]),
+            _split_optional(doc["channels"]),
             int(doc["upto_seq"]),
         )
 
@@ -397,18 +417,18 @@ class RevenueBook:
             "attr_deals": _join(deal for deal, _a in attrs),
             "attr_seq": pack_ints([a.seq for _d, a in attrs]),
             "attr_ids": _join(a.event_id for _d, a in attrs),
-            "attr_segments": [a.segment for _d, a in attrs],
-            "attr_channels": [a.channel for _d, a in attrs],
-            "attr_retracted": [a.retracted_seq for _d, a in attrs],
+            "attr_segments": _join_optional(a.segment for _d, a in attrs),
+            "attr_channels": _join_optional(a.channel for _d, a in attrs),
+            "attr_retracted": _pack_optional(a.retracted_seq for _d, a in attrs),
             "accounts": _join(self.accounts),
             "bounds": pack_ints(bounds),
             "effective": pack_ints([f.effective_us for f in facts]),
             "seq": pack_ints([f.seq for f in facts]),
             "kinds": "".join(f.kind for f in facts),
-            "deals": [f.deal_id for f in facts],
+            "deals": _join_optional(f.deal_id for f in facts),
             "cents": pack_ints([f.cents for f in facts]),
             "event_ids": _join(f.event_id for f in facts),
-            "retracted": [f.retracted_seq for f in facts],
+            "retracted": _pack_optional(f.retracted_seq for f in facts),
         }
         return json.dumps(doc, separators=(",", ":"))
 
@@ -427,9 +447,9 @@ class RevenueBook:
             _split(doc["attr_deals"]),
             unpack_ints(doc["attr_seq"]),
             _split(doc["attr_ids"]),
-            doc["attr_segments"],
-            doc["attr_channels"],
-            doc["attr_retracted"],
+            _split_optional(doc["attr_segments"]),
+            _split_optional(doc["attr_channels"]),
+            _unpack_optional(doc["attr_retracted"]),
             strict=True,
         ):
             book.deal_facts.setdefault(deal, []).append(
@@ -442,10 +462,10 @@ class RevenueBook:
                 unpack_ints(doc["effective"]),
                 unpack_ints(doc["seq"]),
                 doc["kinds"],
-                doc["deals"],
+                _split_optional(doc["deals"]),
                 unpack_ints(doc["cents"]),
                 _split(doc["event_ids"]),
-                doc["retracted"],
+                _unpack_optional(doc["retracted"]),
                 strict=True,
             )
         ]

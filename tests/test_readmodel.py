@@ -14,6 +14,7 @@ from ledger.timeutil import format_instant, parse_instant
 from projections.arr import arr_snapshot
 from projections.movements import movements
 from projections.revenue_book import RevenueBook, revenue_view
+from queries import readmodel
 from queries.readmodel import BOOK, VIEW, current_book, rebuild
 from queries.readmodel import revenue_view as stored_view
 from tests.conftest import events_from
@@ -73,8 +74,26 @@ def test_extending_the_checkpoint_with_backdated_events_equals_a_full_replay(
         )
     )
     _same_answers(store)
+    # A short tail is read again by the next query rather than the whole book written again.
     saved = store.load_checkpoint(BOOK)
-    assert saved is not None and saved.absorbed_seq == store.head().seq
+    assert saved is not None and saved.absorbed_seq == 3 < store.head().seq
+
+
+def test_the_book_checkpoint_moves_on_once_its_tail_is_long(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readmodel, "BOOK_RESAVE_MIN_TAIL", 3)
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    _same_answers(store)
+    store.append_batch(events_from(_customer("D-2", "A-2", "500", "2025-03-10", "2025-04-01")))
+    _same_answers(store)
+    saved = store.load_checkpoint(BOOK)
+    assert saved is not None and saved.absorbed_seq == 3  # a tail of 2: read again
+    expand = '{"type":"expansion","effective_at":"2025-05-01","account_id":"A-2","arr":"5"}'
+    store.append_batch(events_from([expand]))
+    _same_answers(store)
+    saved = store.load_checkpoint(BOOK)
+    assert saved is not None and saved.absorbed_seq == store.head().seq == 6
 
 
 def test_a_retraction_after_the_checkpoint_is_honoured(store: LedgerStore) -> None:
