@@ -25,6 +25,7 @@ _FACT_COLUMNS = (
     events.c.payload,
     events.c.account_id,
     events.c.stream_id,
+    events.c.stream_version,
 )
 
 
@@ -64,7 +65,7 @@ def chunks(items: Collection[T], size: int = CHUNK) -> Iterator[list[T]]:
 
 
 def _fact(row: Any) -> Fact:
-    eff, seq, eid, typ, ver, payload, account_id, _stream = row
+    eff, seq, eid, typ, ver, payload, account_id, _stream, _version = row
     return Fact(read_instant(eff), seq, eid, decode_stored(typ, ver, payload), account_id)
 
 
@@ -74,6 +75,9 @@ class SqlFacts:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._retracted: set[str] | None = None
+        # Versions of the streams whose every row a facts query read (0 for a new stream), so
+        # `stream_versions` need not ask again for them: one query fewer per new deal.
+        self._versions: dict[str, int] = {}
 
     def retracted_ids(self) -> set[str]:
         if self._retracted is None:
@@ -81,26 +85,36 @@ class SqlFacts:
             self._retracted = {json.loads(p)["retracts"] for (p,) in rows}
         return set(self._retracted)
 
-    def _live(self, rows: Any) -> Iterator[tuple[Any, Fact]]:
+    def _live(self, rows: Any, whole: Collection[str] = ()) -> Iterator[tuple[Any, Fact]]:
+        """Yield the non-retracted rows with their facts, noting the versions of the streams
+        in `whole` (streams all of whose rows are among `rows`)."""
         retracted = self.retracted_ids()
+        versions = self._versions
+        for stream in whole:
+            versions.setdefault(stream, 0)
         for row in rows:
+            if row.stream_id in whole and row.stream_version > versions[row.stream_id]:
+                versions[row.stream_id] = row.stream_version
             if row.event_id not in retracted:
                 yield row, _fact(row)
 
     def facts_for_deals(self, deal_ids: Collection[str]) -> dict[str, list[Fact]]:
         out: dict[str, list[Fact]] = {}
         for chunk in chunks(deal_ids):
-            rows = self._conn.execute(_DEAL_FACTS_Q, {"streams": [f"deal:{d}" for d in chunk]})
-            for row, fact in self._live(rows):
+            streams = {f"deal:{d}" for d in chunk}
+            rows = self._conn.execute(_DEAL_FACTS_Q, {"streams": list(streams)})
+            for row, fact in self._live(rows, streams):
                 out.setdefault(row.stream_id[len("deal:") :], []).append(fact)
         return out
 
     def facts_for_accounts(self, account_ids: Collection[str]) -> dict[str, list[Fact]]:
         out: dict[str, list[Fact]] = {}
         for chunk in chunks(account_ids):
-            streams = [f"account:{a}" for a in chunk]
-            rows = self._conn.execute(_ACCOUNT_FACTS_Q, {"streams": streams, "accounts": chunk})
-            for row, fact in self._live(rows):
+            streams = {f"account:{a}" for a in chunk}
+            rows = self._conn.execute(
+                _ACCOUNT_FACTS_Q, {"streams": list(streams), "accounts": chunk}
+            )
+            for row, fact in self._live(rows, streams):
                 out.setdefault(row.account_id, []).append(fact)
         return out
 
@@ -113,8 +127,8 @@ class SqlFacts:
         return out
 
     def stream_versions(self, stream_ids: Collection[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for chunk in chunks(stream_ids):
+        out = {s: self._versions[s] for s in stream_ids if s in self._versions}
+        for chunk in chunks([s for s in stream_ids if s not in out]):
             rows = self._conn.execute(_VERSIONS_Q, {"streams": chunk})
             out.update({s: int(v) for s, v in rows})
         return out
