@@ -19,7 +19,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from itertools import islice
+from itertools import accumulate, islice
+from operator import attrgetter
 from typing import Any
 
 from ledger.envelope import StoredPayload
@@ -51,6 +52,7 @@ _KINDS = {
     "contraction": CONTRACT,
     "churn": CHURN,
 }
+_PRICED = frozenset({SIGNED, EXPAND, CONTRACT})
 _SEP = "\n"  # identifiers never contain control characters
 
 
@@ -67,6 +69,24 @@ def _join(items: Iterable[str]) -> str:
 
 def _split(text: str) -> list[str]:
     return text.split(_SEP) if text else []
+
+
+_ATTR_FIELDS = ("seq", "event_id", "segment", "channel", "retracted_seq")
+_FACT_FIELDS = ("effective_us", "seq", "kind", "deal_id", "cents", "event_id", "retracted_seq")
+
+
+def _same_length(*columns: Sequence[Any]) -> tuple[Sequence[Any], ...]:
+    """Return `columns`, or raise ValueError if they differ in length (a damaged checkpoint)."""
+    if len({len(c) for c in columns}) > 1:
+        raise ValueError("read model columns differ in length")
+    return columns
+
+
+def _columns(fields: tuple[str, ...], objects: list[Any]) -> list[list[Any]]:
+    """Return the `fields` of `objects` as one list per field."""
+    if not objects:
+        return [[] for _ in fields]
+    return [list(column) for column in zip(*map(attrgetter(*fields), objects), strict=True)]
 
 
 # Optional columns: an absent text is written as "" (identifiers and slugs are never empty) and
@@ -295,11 +315,14 @@ class RevenueBook:
         effective_at: datetime | str,
         f: Mapping[str, Any],
     ) -> None:
-        """File one event's revenue fact, given its type and payload fields (by field name)."""
+        """File one event's revenue fact, given its type and payload fields (by field name).
+
+        The innermost step of building the book from the log, so written out in one piece.
+        """
         if type_name == "deal_opened":
-            self.deal_accounts[f["deal_id"]] = f["account_id"]
-            attrs = DealAttributes(seq, event_id, f.get("segment"), f.get("channel"))
-            self._attribute(f["deal_id"], attrs)
+            deal = f["deal_id"]
+            self.deal_accounts[deal] = f["account_id"]
+            self._attribute(deal, DealAttributes(seq, event_id, f.get("segment"), f.get("channel")))
             return
         if type_name == "deal_updated":
             if f.get("segment") is not None:
@@ -311,21 +334,36 @@ class RevenueBook:
         kind = _KINDS.get(type_name)
         if kind is None:
             return
-        when = to_us(read_instant(effective_at) if isinstance(effective_at, str) else effective_at)
-        deal_id = f.get("deal_id") if kind in (SIGNED, LIVE) else None
-        cents = to_cents(Decimal(f["arr"])) if kind in (SIGNED, EXPAND, CONTRACT) else 0
+        when = to_us(read_instant(effective_at) if type(effective_at) is str else effective_at)  # type: ignore[arg-type]
         if kind == SIGNED:
-            account = f.get("account_id") or self._deal_account(f["deal_id"])
-            self.deal_accounts.setdefault(f["deal_id"], account)
+            deal_id = f["deal_id"]
+            account = f.get("account_id") or self._deal_account(deal_id)
+            self.deal_accounts.setdefault(deal_id, account)
         else:
+            deal_id = f["deal_id"] if kind == LIVE else None
             account = f["account_id"]
-        self._file(account, RevenueFact(when, seq, kind, deal_id, cents, event_id))
+        cents = to_cents(Decimal(f["arr"])) if kind in _PRICED else 0
+        fact = RevenueFact(when, seq, kind, deal_id, cents, event_id)
+        facts = self.accounts.get(account)
+        if facts is None:
+            self.accounts[account] = [fact]
+        elif facts[-1].effective_us > when:
+            # Facts arrive in seq order, so only a backdated one goes anywhere but last.
+            bisect.insort(facts, fact, key=lambda f: (f.effective_us, f.seq))
+        else:
+            facts.append(fact)
+        self._by_event[event_id] = account
+        if self._timelines:
+            self._timelines.pop(account, None)
 
     def _attribute(self, deal_id: str, fact: DealAttributes) -> None:
-        self.deal_facts.setdefault(deal_id, []).append(fact)
-        self._deal_of[fact.event_id] = deal_id
-        if len(self.deal_facts[deal_id]) > 1:
+        facts = self.deal_facts.get(deal_id)
+        if facts is None:
+            self.deal_facts[deal_id] = [fact]
+        else:
+            facts.append(fact)
             self._timelines.clear()  # a later change may regroup an account already folded
+        self._deal_of[fact.event_id] = deal_id
 
     def _retract(self, event_id: str, seq: int) -> None:
         deal = self._deal_of.get(event_id)
@@ -349,16 +387,6 @@ class RevenueBook:
                 f"contract for deal {deal_id} names no account and the deal is unknown"
             )
         return account
-
-    def _file(self, account: str, fact: RevenueFact) -> None:
-        facts = self.accounts.setdefault(account, [])
-        # Facts arrive in seq order, so one effective no later than the last one's goes last.
-        if facts and facts[-1].effective_us > fact.effective_us:
-            bisect.insort(facts, fact, key=lambda f: (f.effective_us, f.seq))
-        else:
-            facts.append(fact)
-        self._by_event[fact.event_id] = account
-        self._timelines.pop(account, None)
 
     # -- views ------------------------------------------------------------------------------
     def _attributes(
@@ -405,30 +433,32 @@ class RevenueBook:
     def to_json(self) -> str:
         """Return the book as flat JSON (times as epoch microseconds, money as cents)."""
         facts = [f for account_facts in self.accounts.values() for f in account_facts]
-        bounds = [0]
-        for account_facts in self.accounts.values():
-            bounds.append(bounds[-1] + len(account_facts))
-        attrs = [(deal, a) for deal, deal_facts in self.deal_facts.items() for a in deal_facts]
+        bounds = list(accumulate((len(f) for f in self.accounts.values()), initial=0))
+        attrs = [a for deal_facts in self.deal_facts.values() for a in deal_facts]
+        attr_deals = [deal for deal, deal_facts in self.deal_facts.items() for _ in deal_facts]
+        # One pass per object list, transposed into columns by `zip` (C-level attribute reads).
+        a_seq, a_ids, a_segments, a_channels, a_retracted = _columns(_ATTR_FIELDS, attrs)
+        effective, seqs, kinds, deals, cents, event_ids, retracted = _columns(_FACT_FIELDS, facts)
         doc = {
             "format": FORMAT_VERSION,
             "absorbed_seq": self.absorbed_seq,
             "deal_ids": _join(self.deal_accounts),
             "deal_accounts": _join(self.deal_accounts.values()),
-            "attr_deals": _join(deal for deal, _a in attrs),
-            "attr_seq": pack_ints([a.seq for _d, a in attrs]),
-            "attr_ids": _join(a.event_id for _d, a in attrs),
-            "attr_segments": _join_optional(a.segment for _d, a in attrs),
-            "attr_channels": _join_optional(a.channel for _d, a in attrs),
-            "attr_retracted": _pack_optional(a.retracted_seq for _d, a in attrs),
+            "attr_deals": _join(attr_deals),
+            "attr_seq": pack_ints(a_seq),
+            "attr_ids": _join(a_ids),
+            "attr_segments": _join_optional(a_segments),
+            "attr_channels": _join_optional(a_channels),
+            "attr_retracted": _pack_optional(a_retracted),
             "accounts": _join(self.accounts),
             "bounds": pack_ints(bounds),
-            "effective": pack_ints([f.effective_us for f in facts]),
-            "seq": pack_ints([f.seq for f in facts]),
-            "kinds": "".join(f.kind for f in facts),
-            "deals": _join_optional(f.deal_id for f in facts),
-            "cents": pack_ints([f.cents for f in facts]),
-            "event_ids": _join(f.event_id for f in facts),
-            "retracted": _pack_optional(f.retracted_seq for f in facts),
+            "effective": pack_ints(effective),
+            "seq": pack_ints(seqs),
+            "kinds": "".join(kinds),
+            "deals": _join_optional(deals),
+            "cents": pack_ints(cents),
+            "event_ids": _join(event_ids),
+            "retracted": _pack_optional(retracted),
         }
         return json.dumps(doc, separators=(",", ":"))
 
@@ -443,38 +473,47 @@ class RevenueBook:
         book.deal_accounts = dict(
             zip(_split(doc["deal_ids"]), _split(doc["deal_accounts"]), strict=True)
         )
-        for deal, seq, eid, segment, channel, retracted in zip(
-            _split(doc["attr_deals"]),
-            unpack_ints(doc["attr_seq"]),
-            _split(doc["attr_ids"]),
-            _split_optional(doc["attr_segments"]),
-            _split_optional(doc["attr_channels"]),
-            _unpack_optional(doc["attr_retracted"]),
-            strict=True,
-        ):
-            book.deal_facts.setdefault(deal, []).append(
-                DealAttributes(seq, eid, segment, channel, retracted)
+        attr_deals, attr_ids = _split(doc["attr_deals"]), _split(doc["attr_ids"])
+        attrs = list(
+            map(
+                DealAttributes,
+                *_same_length(
+                    unpack_ints(doc["attr_seq"]),
+                    attr_ids,
+                    _split_optional(doc["attr_segments"]),
+                    _split_optional(doc["attr_channels"]),
+                    _unpack_optional(doc["attr_retracted"]),
+                    attr_deals,
+                )[:-1],
             )
-            book._deal_of[eid] = deal
-        facts = [
-            RevenueFact(*row)
-            for row in zip(
-                unpack_ints(doc["effective"]),
-                unpack_ints(doc["seq"]),
-                doc["kinds"],
-                _split_optional(doc["deals"]),
-                unpack_ints(doc["cents"]),
-                _split(doc["event_ids"]),
-                _unpack_optional(doc["retracted"]),
-                strict=True,
+        )
+        for deal, a in zip(attr_deals, attrs, strict=True):
+            book.deal_facts.setdefault(deal, []).append(a)
+        book._deal_of = dict(zip(attr_ids, attr_deals, strict=True))
+        event_ids = _split(doc["event_ids"])
+        facts = list(
+            map(
+                RevenueFact,
+                *_same_length(
+                    unpack_ints(doc["effective"]),
+                    unpack_ints(doc["seq"]),
+                    doc["kinds"],
+                    _split_optional(doc["deals"]),
+                    unpack_ints(doc["cents"]),
+                    event_ids,
+                    _unpack_optional(doc["retracted"]),
+                ),
             )
-        ]
+        )
         bounds = unpack_ints(doc["bounds"])
-        for i, account in enumerate(_split(doc["accounts"])):
-            mine = facts[bounds[i] : bounds[i + 1]]
-            book.accounts[account] = mine
-            for f in mine:
-                book._by_event[f.event_id] = account
+        accounts = _split(doc["accounts"])
+        if len(bounds) != len(accounts) + 1 or bounds[-1] != len(facts):
+            raise ValueError("read model account bounds do not match its facts")
+        owners: list[str] = []
+        for i, account in enumerate(accounts):
+            book.accounts[account] = facts[bounds[i] : bounds[i + 1]]
+            owners += [account] * (bounds[i + 1] - bounds[i])
+        book._by_event = dict(zip(event_ids, owners, strict=True))
         return book
 
 
