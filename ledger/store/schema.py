@@ -63,6 +63,9 @@ events = Table(
     Index("ix_events_recorded_at", "recorded_at"),
 )
 
+ROW_COLUMNS: tuple[str, ...] = tuple(c.name for c in events.columns)
+"""The events columns in table order: the order of an inserted row's values."""
+
 meta = Table(
     "revledger_meta",
     metadata,

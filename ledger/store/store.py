@@ -39,7 +39,7 @@ from ledger.store.checkpoints import (
 from ledger.store.codec import SELECT_ORDER, rows_to_events
 from ledger.store.engine import WRITE_OPTION, make_engine, resolve_url, sqlite_path
 from ledger.store.facts import SqlFacts, chunks
-from ledger.store.schema import create_schema, events, migrate, stored_version
+from ledger.store.schema import ROW_COLUMNS, create_schema, events, migrate, stored_version
 from ledger.timeutil import format_instant, read_instant, utc_now
 
 COPY_THRESHOLD = 2000
@@ -282,7 +282,7 @@ class LedgerStore:
         book: RuleBook,
         news: Sequence[NewEvent],
         progress: Progress | None,
-    ) -> tuple[BatchResult, list[dict[str, Any]]]:
+    ) -> tuple[BatchResult, list[Row]]:
         now = format_instant(utc_now())
         recorded = max(now, head.recorded_at or now)
         last_recorded = head.recorded_at or ""
@@ -294,7 +294,7 @@ class LedgerStore:
         book.prefetch(n.event for n in news)
         seq, prev = head.seq, head.hash
         ids = EventIds()
-        rows: list[dict[str, Any]] = []
+        rows: list[Row] = []
         results: list[Appended] = []
         for i, (n, (pj, eff)) in enumerate(zip(news, encoded, strict=True)):
             if progress is not None and i and i % 1000 == 0:
@@ -328,25 +328,34 @@ class LedgerStore:
                 where=n.where,
             )
             stream = n.event.stream_id()
-            fields: dict[str, Any] = {
-                "seq": seq,
-                "event_id": event_id,
-                "type": typ,
-                "schema_version": type(n.event).schema_version,
-                "stream_id": stream,
-                "stream_version": admitted.stream_version,
-                "effective_at": eff,
-                "recorded_at": when,
-                "actor": n.actor,
-                "source": source,
-                "idempotency_key": n.idempotency_key,
-                "payload": pj,
-            }
-            h = chain_hash(prev, envelope_bytes(**fields))
-            fields.update(
-                prev_hash=prev, hash=h, deal_id=admitted.deal_id, account_id=admitted.account_id
+            version = type(n.event).schema_version
+            sv = admitted.stream_version
+            key = n.idempotency_key
+            h = chain_hash(
+                prev,
+                envelope_bytes(
+                    seq=seq,
+                    event_id=event_id,
+                    type=typ,
+                    schema_version=version,
+                    stream_id=stream,
+                    stream_version=sv,
+                    effective_at=eff,
+                    recorded_at=when,
+                    actor=n.actor,
+                    source=source,
+                    idempotency_key=key,
+                    payload=pj,
+                ),
             )
-            rows.append(fields)
+            deal, account = admitted.deal_id, admitted.account_id
+            # In the column order of the events table (ROW_COLUMNS).
+            rows.append(
+                (
+                    *(seq, event_id, typ, version, stream, sv, eff, when, n.actor, source),
+                    *(key, pj, prev, h, deal, account),
+                )
+            )
             prev = h
             stored = _Stored(content, seq, event_id, typ, stream, admitted.stream_version)
             if n.idempotency_key:
@@ -456,7 +465,7 @@ class LedgerStore:
                     "(restore into a new --db without running init)"
                 )
             checked = check_restore_rows(rows)
-            _insert(conn, checked)
+            _insert(conn, [_row_values(r) for r in checked])
             return _head(conn)
 
 
@@ -615,14 +624,16 @@ def _original(
     return found
 
 
-_COLUMNS = tuple(c.name for c in events.columns)
-_row_values = itemgetter(*_COLUMNS)
+Row = tuple[Any, ...]
+"""An events row as inserted: its values in `ROW_COLUMNS` order."""
+
+_row_values = itemgetter(*ROW_COLUMNS)
 _SQLITE_INSERT = (
-    f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
 )
 
 
-def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def _insert(conn: Connection, rows: list[Row]) -> None:
     if not rows:
         return
     if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
@@ -632,20 +643,20 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
         # Positional rows straight to the driver: SQLAlchemy's per-row parameter handling was a
         # large share of a bulk import, and no events column has a bind processor on SQLite.
         for chunk in chunks(rows, 5000):
-            conn.exec_driver_sql(_SQLITE_INSERT, [_row_values(r) for r in chunk])
+            conn.exec_driver_sql(_SQLITE_INSERT, chunk)
         return
     for chunk in chunks(rows, 5000):
-        conn.execute(events.insert(), chunk)
+        conn.execute(events.insert(), [dict(zip(ROW_COLUMNS, r, strict=True)) for r in chunk])
 
 
-def _copy_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def _copy_rows(conn: Connection, rows: list[Row]) -> None:
     """Insert with PostgreSQL COPY, in the current transaction (fastest bulk path)."""
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
-    copy_sql = f"COPY events ({', '.join(_COLUMNS)}) FROM STDIN"
+    copy_sql = f"COPY events ({', '.join(ROW_COLUMNS)}) FROM STDIN"
     with dbapi.cursor() as cur, cur.copy(copy_sql) as copy:
         for r in rows:
-            copy.write_row(_row_values(r))
+            copy.write_row(r)
 
 
 __all__ = [
