@@ -5,7 +5,7 @@ Each measurement is a fresh `revledger` process, as a user runs it:
   saves the checkpoints;
 - warm: the checkpoints are in place and the log has not moved;
 - warm after one append: one event was appended since the checkpoint (a backdated contract),
-  so the process loads the book, absorbs the tail and saves.
+  so the process loads the book, absorbs the tail and saves the new view.
 Wall time is measured around the child process; peak resident memory is the child's own
 high-water mark (see `bench.peak`). The in-process latency of a warm query (without
 interpreter start-up and imports) is measured separately. Ledgers are built once per size
