@@ -1,8 +1,8 @@
 """Event ids: time-ordered UUIDs (version 7, RFC 9562) for events that bring none.
 
 Ids of one batch share the batch's millisecond and count up from a random 74-bit start, so they
-are unique, sort in seq order within the batch, and land at the end of the event_id index
-instead of at random places in it (which kept an import's index writes local).
+are unique, sort in seq order within the batch, and go in at the end of the event_id index
+instead of at random places in it, so a large import writes few index pages.
 """
 
 from __future__ import annotations
