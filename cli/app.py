@@ -6,6 +6,7 @@ Every user mistake ends as one sentence on stderr and a documented exit code:
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -33,7 +34,29 @@ def _db_message(exc: SQLAlchemyError) -> str:
 
 
 class RevledgerGroup(click.Group):
-    """A click group whose every failure is one line on stderr with a documented exit code."""
+    """A click group whose every failure is one line on stderr with a documented exit code.
+
+    Commands registered with `add_lazy` are imported only when they run (or when the help
+    lists them), so a command pays for its own modules and not for every other command's.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, str] = {}
+
+    def add_lazy(self, modules: dict[str, str]) -> None:
+        """Register commands by name -> module whose `COMMANDS` list holds that command."""
+        self.lazy.update(modules)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module = importlib.import_module(self.lazy[cmd_name])
+            for command in module.COMMANDS:
+                self.commands.setdefault(str(command.name), command)
+        return self.commands.get(cmd_name)
 
     def main(
         self,

@@ -5,24 +5,29 @@ from __future__ import annotations
 from cli.app import cli
 
 __all__ = ["cli", "main"]
-from cli.audit_commands import COMMANDS as AUDIT_COMMANDS
-from cli.demo_commands import COMMANDS as DEMO_COMMANDS
-from cli.forecast_commands import COMMANDS as FORECAST_COMMANDS
-from cli.ledger_commands import COMMANDS
-from cli.pipeline_commands import COMMANDS as PIPELINE_COMMANDS
-from cli.record import record
-from cli.revenue_commands import COMMANDS as REVENUE_COMMANDS
-
-for _command in [
-    *COMMANDS,
-    record,
-    *REVENUE_COMMANDS,
-    *PIPELINE_COMMANDS,
-    *FORECAST_COMMANDS,
-    *AUDIT_COMMANDS,
-    *DEMO_COMMANDS,
-]:
-    cli.add_command(_command)
+# Each command's module, imported when the command runs (see `RevledgerGroup.add_lazy`).
+COMMAND_MODULES = {
+    **dict.fromkeys(["init", "import", "export", "log", "verify"], "cli.ledger_commands"),
+    "record": "cli.record",
+    **dict.fromkeys(["arr", "movements", "nrr", "cohorts", "rebuild"], "cli.revenue_commands"),
+    **dict.fromkeys(
+        [
+            "stages",
+            "aging",
+            "regressions",
+            "conversion",
+            "win-rate",
+            "velocity",
+            "coverage",
+            "health",
+        ],
+        "cli.pipeline_commands",
+    ),
+    **dict.fromkeys(["forecast", "forecast-diff"], "cli.forecast_commands"),
+    **dict.fromkeys(["restatements", "history"], "cli.audit_commands"),
+    "demo": "cli.demo_commands",
+}
+cli.add_lazy(COMMAND_MODULES)
 
 
 def main() -> None:

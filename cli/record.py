@@ -146,3 +146,6 @@ def record() -> None:
 
 for _name, _cls in sorted(EVENT_TYPES.items()):
     record.add_command(_make_command(_name, _cls))
+
+
+COMMANDS = [record]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
-from cli.main import cli
+from cli.main import COMMAND_MODULES, cli
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CLOCK = datetime(2026, 11, 2, 15, 4, 5, 123456, tzinfo=UTC)
@@ -276,3 +278,19 @@ def test_help_lists_every_event_type(run) -> None:
     assert out.exit_code == 0
     for name in ("deal_opened", "go_live", "event_retracted", "security_questionnaire_completed"):
         assert name in out.stdout
+
+
+def test_every_command_is_found_in_the_module_it_is_registered_under() -> None:
+    """Commands load lazily by name; the name map matches what each module defines."""
+    defined = {
+        str(command.name): module
+        for module in set(COMMAND_MODULES.values())
+        for command in importlib.import_module(module).COMMANDS
+    }
+    assert defined == COMMAND_MODULES
+    ctx = click.Context(cli)
+    assert cli.list_commands(ctx) == sorted(COMMAND_MODULES)
+    for name in COMMAND_MODULES:
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+    assert cli.get_command(ctx, "no-such-command") is None
