@@ -16,7 +16,6 @@ from ledger.crm import CrmRequest, crm_batch, explain_backfill
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, StageSpec, build_event
-from ledger.gc_pause import gc_paused
 from ledger.jsonl import ImportParser, export_line, read_export
 from ledger.store import BatchResult, Head, LedgerStore, VerifyReport, verify_rows
 from ledger.store.store import Appended
@@ -173,15 +172,39 @@ class ImportSummary:
     dry_run: bool
 
 
-def _read_lines(path: Path) -> list[str]:
+IMPORT_CHUNK = 10_000
+"""Lines parsed, checked and written at a time within an import's one transaction."""
+
+
+def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) of a UTF-8 file (a leading BOM is dropped), reading lazily.
+
+    Lines end at "\n" only (a JSON string may hold any other line separator); an undecodable
+    line is an InputError naming it and the byte where decoding failed.
+    """
     try:
-        return path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        line = exc.object.count(b"\n", 0, exc.start) + 1
-        raise InputError(
-            f"line {line} is not UTF-8 text (byte {exc.start} of the file cannot be decoded)",
-            where=str(path),
-        ) from None
+        with path.open(encoding="utf-8-sig", newline="\n") as f:
+            for n, text in enumerate(f, start=1):
+                yield n, text.rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise _undecodable(path) from None
+
+
+def _undecodable(path: Path) -> InputError:
+    """Return the error naming the first line of `path` that is not UTF-8, and its byte."""
+    offset = 0
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return InputError(
+                    f"line {n} is not UTF-8 text (byte {offset + exc.start} of the file cannot "
+                    "be decoded)",
+                    where=str(path),
+                )
+            offset += len(raw)
+    return InputError("is not UTF-8 text", where=str(path))
 
 
 def import_file(
@@ -195,25 +218,37 @@ def import_file(
     """Import a JSON Lines file atomically: every event is appended, or none is.
 
     Lines already in the ledger (same idempotency key and content) are skipped, so an import
-    can be re-run safely. `progress` is called with the number of lines handled since its
-    last call (parsing counts for one half, appending for the other).
+    can be re-run safely. The file is read, parsed and written `IMPORT_CHUNK` lines at a time
+    inside the one transaction, so memory does not grow with the file's rows. `progress` is
+    called with the number of lines handled since its last call (parsing counts for one half,
+    appending for the other).
     """
-    lines = _read_lines(path)
     config = store.config()
     parser = ImportParser(
         timezone=config.timezone if config else "UTC", actor=actor, source_name=path.name
     )
-    news: list[NewEvent] = []
-    with gc_paused():
-        for n, line in enumerate(lines, start=1):
+    read = 0
+
+    def chunks() -> Iterator[list[NewEvent]]:
+        nonlocal read
+        chunk: list[NewEvent] = []
+        n = 0
+        for n, line in _numbered_lines(path):
             if line.strip():
-                news.append(parser.parse(line, n))
+                chunk.append(parser.parse(line, n))
             if progress is not None and n % 1000 == 0:
                 progress(1000)
-    if progress is not None:
-        progress(len(lines) % 1000)
-    result: BatchResult = store.append_batch(news, dry_run=dry_run, progress=progress)
-    return ImportSummary(len(news), result.appended, result.duplicates, result.head, dry_run)
+            if len(chunk) == IMPORT_CHUNK:
+                read += len(chunk)
+                yield chunk
+                chunk = []
+        if progress is not None:
+            progress(n % 1000)
+        read += len(chunk)
+        yield chunk
+
+    result: BatchResult = store.append_chunks(chunks(), dry_run=dry_run, progress=progress)
+    return ImportSummary(read, result.appended, result.duplicates, result.head, dry_run)
 
 
 @dataclass(frozen=True, slots=True)

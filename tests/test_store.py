@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from ledger import operations
 from ledger.canonical import GENESIS_HASH, chain_hash, envelope_bytes, payload_json
 from ledger.envelope import NewEvent
 from ledger.errors import ConflictError, InputError
 from ledger.events import DealOpened, Expansion, LedgerConfigured, StageChanged
-from ledger.operations import verify_ledger
+from ledger.operations import ImportSummary, import_file, verify_ledger
 from ledger.store import LedgerStore
 from ledger.store.codec import envelope_fields
 from ledger.timeutil import format_instant, parse_instant
@@ -373,3 +376,58 @@ def test_appends_one_by_one_follow_the_rules_as_one_batch_does(store: LedgerStor
         store.append(_stage("D-1", "negotiation", "2026-06-01"))
     expand = '{"type":"expansion","effective_at":"2026-05-01","account_id":"A-1","arr":"5000"}'
     assert store.append_batch(events_from([expand])).results[0].stream_version == 2
+
+
+# -- imports written chunk by chunk in one transaction ------------------------------------------
+STAGE_D1 = (
+    '{"type":"stage_changed","effective_at":"2026-02-01","deal_id":"D-1","stage":"negotiation"}'
+)
+EXPAND_A1 = '{"type":"expansion","effective_at":"2026-05-01","account_id":"A-1","arr":"5000"}'
+
+
+def _import(store: LedgerStore, tmp_path: Path, lines: list[str], **kw: Any) -> ImportSummary:
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return import_file(store, path, actor="t", **kw)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_line_repeating_one_chunks_earlier_is_a_duplicate(
+    store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dry_run: bool
+) -> None:
+    monkeypatch.setattr(operations, "IMPORT_CHUNK", 2)
+    done = _import(store, tmp_path, [OPEN_D1, SIGN_D1, LIVE_D1, OPEN_D1, SIGN_D1], dry_run=dry_run)
+    assert (done.lines, done.appended, done.duplicates) == (5, 3, 2)
+    assert store.count() == (1 if dry_run else 4)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_key_reused_chunks_later_with_other_content_fails_the_whole_import(
+    store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dry_run: bool
+) -> None:
+    monkeypatch.setattr(operations, "IMPORT_CHUNK", 2)
+    keyed = json.loads(STAGE_D1) | {"idempotency_key": "k-1"}
+    other = keyed | {"stage": "legal_review"}
+    lines = [OPEN_D1, json.dumps(keyed), SIGN_D1, json.dumps(other)]
+    with pytest.raises(ConflictError, match="line 4: idempotency key 'k-1'"):
+        _import(store, tmp_path, lines, dry_run=dry_run)
+    assert store.count() == 1
+
+
+def test_an_error_in_a_late_chunk_leaves_nothing_of_the_earlier_ones(
+    store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(operations, "IMPORT_CHUNK", 2)
+    with pytest.raises(InputError, match="line 5"):
+        _import(store, tmp_path, [OPEN_D1, SIGN_D1, LIVE_D1, EXPAND_A1, "{"])
+    assert store.count() == 1
+    assert verify_ledger(store).ok
+
+
+def test_an_undecodable_line_is_named_with_its_byte(store: LedgerStore, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(("\ufeff" + OPEN_D1 + "\n").encode() + b'{"type":"\xff"}\n')
+    first = len(("\ufeff" + OPEN_D1 + "\n").encode())
+    with pytest.raises(InputError, match=f"line 2 is not UTF-8 text \\(byte {first + 9} "):
+        import_file(store, path, actor="t")
+    assert store.count() == 1

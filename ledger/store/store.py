@@ -8,7 +8,7 @@ commit order under any number of concurrent writers.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -246,6 +246,22 @@ class LedgerStore:
         before the previous event's; their `source` is marked with the prefix `backfill:`.
         With `dry_run` everything is checked and nothing is written.
         """
+        return self.append_chunks([news], dry_run=dry_run, progress=progress)
+
+    def append_chunks(
+        self,
+        chunks_: Iterable[Sequence[NewEvent]],
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> BatchResult:
+        """Append the events of every chunk as one batch (see `append_batch`): all or none.
+
+        The chunks are taken one at a time, and each is written (inside the one transaction)
+        before the next is asked for, so a long import never holds all its events and rows at
+        once. A dry run writes them too, then rolls everything back, so it finds exactly what
+        the real run would (a line repeating one many chunks before it, say).
+        """
         warm, self._warm = self._warm, None
         with (
             gc_paused(),
@@ -261,111 +277,20 @@ class LedgerStore:
                     book.rebind(SqlFacts(conn))
                 else:
                     book = RuleBook(SqlFacts(conn))
-                result, rows = self._prepare(conn, head, book, news, progress)
+                writer = _BatchWriter(conn, head, book, progress)
+                for chunk in chunks_:
+                    _insert(conn, writer.prepare(chunk))
                 if dry_run:
                     trans.rollback()
                 else:
-                    _insert(conn, rows)
                     trans.commit()
-                    if len(news) <= WARM_BATCH and book.size <= WARM_SIZE:
-                        self._warm = (result.head, book)
+                    if writer.requested <= WARM_BATCH and book.size <= WARM_SIZE:
+                        self._warm = (writer.head, book)
             except BaseException:
                 if trans.is_active:
                     trans.rollback()
                 raise
-        return BatchResult(result.results, result.head, dry_run)
-
-    def _prepare(
-        self,
-        conn: Connection,
-        head: Head,
-        book: RuleBook,
-        news: Sequence[NewEvent],
-        progress: Progress | None,
-    ) -> tuple[BatchResult, list[Row]]:
-        now = format_instant(utc_now())
-        recorded = max(now, head.recorded_at or now)
-        last_recorded = head.recorded_at or ""
-        encoded = [n.stored_texts() for n in news]
-        by_key = _stored_by(
-            conn, events.c.idempotency_key, {n.idempotency_key for n in news if n.idempotency_key}
-        )
-        by_id = _stored_by(conn, events.c.event_id, {n.event_id for n in news if n.event_id})
-        book.prefetch(n.event for n in news)
-        seq, prev = head.seq, head.hash
-        ids = EventIds()
-        rows: list[Row] = []
-        results: list[Appended] = []
-        for i, (n, (pj, eff)) in enumerate(zip(news, encoded, strict=True)):
-            if progress is not None and i and i % 1000 == 0:
-                progress(1000)
-            typ = n.event.event_type
-            content = (typ, eff, pj)
-            original = _original(n, content, by_key, by_id)
-            if original is not None:
-                results.append(
-                    Appended(
-                        original.seq,
-                        original.event_id,
-                        original.type,
-                        original.stream_id,
-                        original.stream_version,
-                        True,
-                    )
-                )
-                continue
-            seq += 1
-            event_id = n.event_id or ids.new()
-            when, source = recorded, n.source
-            if n.recorded_at is not None:
-                when = _backfilled_at(n, last_recorded, now)
-                if not source.startswith(BACKFILL_PREFIX):
-                    source = BACKFILL_PREFIX + source
-            last_recorded = when
-            admitted = book.admit(
-                Fact(n.effective_at, seq, event_id, n.event),
-                expected_version=n.expected_version,
-                where=n.where,
-            )
-            stream = n.event.stream_id()
-            version = type(n.event).schema_version
-            sv = admitted.stream_version
-            key = n.idempotency_key
-            h = chain_hash(
-                prev,
-                envelope_bytes(
-                    seq=seq,
-                    event_id=event_id,
-                    type=typ,
-                    schema_version=version,
-                    stream_id=stream,
-                    stream_version=sv,
-                    effective_at=eff,
-                    recorded_at=when,
-                    actor=n.actor,
-                    source=source,
-                    idempotency_key=key,
-                    payload=pj,
-                ),
-            )
-            deal, account = admitted.deal_id, admitted.account_id
-            # In the column order of the events table (ROW_COLUMNS).
-            rows.append(
-                (
-                    *(seq, event_id, typ, version, stream, sv, eff, when, n.actor, source),
-                    *(key, pj, prev, h, deal, account),
-                )
-            )
-            prev = h
-            stored = _Stored(content, seq, event_id, typ, stream, admitted.stream_version)
-            if n.idempotency_key:
-                by_key[n.idempotency_key] = stored
-            by_id[event_id] = stored
-            results.append(Appended(seq, event_id, typ, stream, admitted.stream_version, False))
-        if progress is not None and news:
-            progress(len(news) % 1000 or 1000)
-        new_head = Head(seq, prev, last_recorded or None)
-        return BatchResult(results, new_head, False), rows
+        return BatchResult(writer.results, writer.head, dry_run)
 
     # -- reading -------------------------------------------------------------------------------
     def read(
@@ -467,6 +392,115 @@ class LedgerStore:
             checked = check_restore_rows(rows)
             _insert(conn, [_row_values(r) for r in checked])
             return _head(conn)
+
+
+class _BatchWriter:
+    """One append transaction, chunk by chunk: the rows of each chunk, and what carries over.
+
+    Carried over: seq and hash of the last row, the batch's recorded_at, the rule book and the
+    results. Each chunk's idempotency keys and event ids are looked up in the database, which
+    already holds the earlier chunks' rows (same transaction), and among the chunk's own events.
+    """
+
+    def __init__(
+        self, conn: Connection, head: Head, book: RuleBook, progress: Progress | None
+    ) -> None:
+        self.conn, self.book, self.progress = conn, book, progress
+        self.now = format_instant(utc_now())
+        self.recorded = max(self.now, head.recorded_at or self.now)
+        self.last_recorded = head.recorded_at or ""
+        self.seq, self.prev = head.seq, head.hash
+        self.ids = EventIds()
+        self.results: list[Appended] = []
+        self.requested = 0
+
+    @property
+    def head(self) -> Head:
+        """Return the head the batch leaves (seq, hash and recorded_at of its last event)."""
+        return Head(self.seq, self.prev, self.last_recorded or None)
+
+    def prepare(self, news: Sequence[NewEvent]) -> list[Row]:
+        """Admit the events of one chunk; return their rows to insert (raise on any error)."""
+        conn, book, progress, results = self.conn, self.book, self.progress, self.results
+        self.requested += len(news)
+        encoded = [n.stored_texts() for n in news]
+        by_key = _stored_by(
+            conn, events.c.idempotency_key, {n.idempotency_key for n in news if n.idempotency_key}
+        )
+        by_id = _stored_by(conn, events.c.event_id, {n.event_id for n in news if n.event_id})
+        book.prefetch(n.event for n in news)
+        seq, prev, last_recorded = self.seq, self.prev, self.last_recorded
+        rows: list[Row] = []
+        for i, (n, (pj, eff)) in enumerate(zip(news, encoded, strict=True)):
+            if progress is not None and i and i % 1000 == 0:
+                progress(1000)
+            typ = n.event.event_type
+            content = (typ, eff, pj)
+            original = _original(n, content, by_key, by_id)
+            if original is not None:
+                results.append(
+                    Appended(
+                        original.seq,
+                        original.event_id,
+                        original.type,
+                        original.stream_id,
+                        original.stream_version,
+                        True,
+                    )
+                )
+                continue
+            seq += 1
+            event_id = n.event_id or self.ids.new()
+            when, source = self.recorded, n.source
+            if n.recorded_at is not None:
+                when = _backfilled_at(n, last_recorded, self.now)
+                if not source.startswith(BACKFILL_PREFIX):
+                    source = BACKFILL_PREFIX + source
+            last_recorded = when
+            admitted = book.admit(
+                Fact(n.effective_at, seq, event_id, n.event),
+                expected_version=n.expected_version,
+                where=n.where,
+            )
+            stream = n.event.stream_id()
+            version = type(n.event).schema_version
+            sv = admitted.stream_version
+            key = n.idempotency_key
+            h = chain_hash(
+                prev,
+                envelope_bytes(
+                    seq=seq,
+                    event_id=event_id,
+                    type=typ,
+                    schema_version=version,
+                    stream_id=stream,
+                    stream_version=sv,
+                    effective_at=eff,
+                    recorded_at=when,
+                    actor=n.actor,
+                    source=source,
+                    idempotency_key=key,
+                    payload=pj,
+                ),
+            )
+            deal, account = admitted.deal_id, admitted.account_id
+            # In the column order of the events table (ROW_COLUMNS).
+            rows.append(
+                (
+                    *(seq, event_id, typ, version, stream, sv, eff, when, n.actor, source),
+                    *(key, pj, prev, h, deal, account),
+                )
+            )
+            prev = h
+            stored = _Stored(content, seq, event_id, typ, stream, admitted.stream_version)
+            if n.idempotency_key:
+                by_key[n.idempotency_key] = stored
+            by_id[event_id] = stored
+            results.append(Appended(seq, event_id, typ, stream, admitted.stream_version, False))
+        if progress is not None and news:
+            progress(len(news) % 1000 or 1000)
+        self.seq, self.prev, self.last_recorded = seq, prev, last_recorded
+        return rows
 
 
 STORED_PAYLOAD_COLUMNS = ("seq", "event_id", "type", "schema_version", "effective_at", "payload")
