@@ -172,7 +172,7 @@ class ImportSummary:
     dry_run: bool
 
 
-IMPORT_CHUNK = 10_000
+IMPORT_CHUNK = 100_000
 """Lines parsed, checked and written at a time within an import's one transaction."""
 
 
