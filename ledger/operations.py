@@ -219,7 +219,7 @@ def import_file(
 
     Lines already in the ledger (same idempotency key and content) are skipped, so an import
     can be re-run safely. The file is read, parsed and written `IMPORT_CHUNK` lines at a time
-    inside the one transaction, so memory does not grow with the file's rows. `progress` is
+    inside the one transaction, so the file's rows are never all in memory at once. `progress` is
     called with the number of lines handled since its last call (parsing counts for one half,
     appending for the other).
     """
