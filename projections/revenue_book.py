@@ -24,7 +24,7 @@ from operator import attrgetter
 from typing import Any
 
 from ledger.envelope import StoredPayload
-from ledger.events import EVENT_TYPES, decode_payload
+from ledger.events.stored import decode_stored, parse_current
 from ledger.timeutil import read_instant
 from projections.account_timeline import (
     CHURN,
@@ -281,24 +281,16 @@ class RevenueBook:
         append; an older schema version is decoded and upcast first).
         """
         for chunk in batched(rows, _DECODE_BATCH):
-            # One JSON array per chunk: a json.loads call per small payload costs more in call
-            # overhead than in decoding. Payloads at an older schema version decode one by one.
-            current = [EVENT_TYPES[r[2]].schema_version == r[3] for r in chunk]
-            decoded = iter(
-                json.loads(
-                    "[" + ",".join(r[5] for r, c in zip(chunk, current, strict=True) if c) + "]"
-                )
-            )
-            for (seq, event_id, type_name, version, effective_at, payload), now in zip(
-                chunk, current, strict=True
+            parsed = parse_current([(r[2], r[3], r[5]) for r in chunk])
+            for (seq, event_id, type_name, version, effective_at, payload), fields in zip(
+                chunk, parsed, strict=True
             ):
                 if seq <= self.absorbed_seq:
                     raise ValueError(
                         f"seq {seq} was already absorbed (book at {self.absorbed_seq})"
                     )
-                fields = (
-                    next(decoded) if now else decode_payload(type_name, version, payload).__dict__
-                )
+                if fields is None:  # stored at an older schema version
+                    fields = decode_stored(type_name, version, payload).__dict__
                 self._absorb_fields(seq, event_id, type_name, effective_at, fields)
                 self.absorbed_seq = seq
         return self

@@ -62,11 +62,9 @@ def _absorb_to(store: LedgerStore, book: RevenueBook, head: Head) -> RevenueBook
     return book
 
 
-def _save(store: LedgerStore, book: RevenueBook, head: Head) -> RevenueView:
-    view = book.view()
+def _save(store: LedgerStore, book: RevenueBook, head: Head) -> None:
     store.save_checkpoint(Checkpoint(BOOK, head.seq, head.hash, book.to_json()))
-    store.save_checkpoint(Checkpoint(VIEW, head.seq, head.hash, view.to_json()))
-    return view
+    store.save_checkpoint(Checkpoint(VIEW, head.seq, head.hash, book.view().to_json()))
 
 
 BOOK_RESAVE_MIN_TAIL = 2_000
@@ -89,19 +87,16 @@ def current_book(store: LedgerStore) -> tuple[RevenueBook, Head]:
     """
     head = store.head()
     saved = store.load_checkpoint(BOOK)
-    book: RevenueBook | None = None
+    loaded: RevenueBook | None = None
     if saved is not None and saved.absorbed_seq <= head.seq:
         try:
-            book = RevenueBook.from_json(saved.state)
+            loaded = RevenueBook.from_json(saved.state)
         except (ValueError, KeyError, TypeError):
-            book = None
-    if book is None:
-        book = _absorb_to(store, RevenueBook(), head)
-        store.save_checkpoint(Checkpoint(BOOK, head.seq, head.hash, book.to_json()))
-        return book, head
+            loaded = None
+    book = loaded if loaded is not None else RevenueBook()
     start = book.absorbed_seq
     _absorb_to(store, book, head)
-    if _resave(start, head.seq):
+    if loaded is None or _resave(start, head.seq):
         store.save_checkpoint(Checkpoint(BOOK, head.seq, head.hash, book.to_json()))
     return book, head
 

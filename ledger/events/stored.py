@@ -164,11 +164,12 @@ def decode_stored(type_name: str, version: int, payload_json: str) -> EventModel
     return decode_stored_many([(type_name, version, payload_json)])[0]
 
 
-def decode_stored_many(items: Sequence[tuple[str, int, str]]) -> list[EventModel]:
-    """Return the typed events of (type, schema_version, payload JSON) read from the log.
+def parse_current(items: Sequence[tuple[str, int, str]]) -> list[dict[str, Any] | None]:
+    """Return the JSON object of each (type, schema_version, payload JSON) stored at its type's
+    current version, None for one stored at an older version (it needs its upcasters).
 
-    The payloads at their type's current version are parsed as one JSON array (a parser call
-    per small payload costs more than the parsing); older ones are upcast and validated.
+    The current payloads are parsed as one JSON array: a parser call per small payload costs
+    more than the parsing.
     """
     types = EVENT_TYPES
     current = [types[t].schema_version == v for t, v, _ in items]
@@ -177,12 +178,21 @@ def decode_stored_many(items: Sequence[tuple[str, int, str]]) -> list[EventModel
             "[" + ",".join([p for (_, _, p), c in zip(items, current, strict=True) if c]) + "]"
         )
     )
+    return [next(parsed) if c else None for c in current]
+
+
+def decode_stored_many(items: Sequence[tuple[str, int, str]]) -> list[EventModel]:
+    """Return the typed events of (type, schema_version, payload JSON) read from the log.
+
+    Payloads at their type's current version are built by their class's plan; older ones are
+    upcast and fully validated.
+    """
     plans = _PLANS
     out: list[EventModel] = []
-    for (type_name, version, payload), now in zip(items, current, strict=True):
-        if now:
-            out.append(plans[type_name](next(parsed)))
+    for (type_name, version, payload), fields in zip(items, parse_current(items), strict=True):
+        if fields is not None:
+            out.append(plans[type_name](fields))
         else:
             data = upcast(type_name, version, json.loads(payload, parse_float=Decimal))
-            out.append(types[type_name].model_validate(data))
+            out.append(EVENT_TYPES[type_name].model_validate(data))
     return out

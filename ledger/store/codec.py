@@ -61,11 +61,6 @@ def rows_to_events(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
         ]
 
 
-def row_to_event(row: Sequence[Any]) -> RecordedEvent:
-    """Return the typed envelope of one row selected in SELECT_ORDER."""
-    return rows_to_events([row])[0]
-
-
 class DealAccounts:
     """Tracks which account each deal belongs to while walking the log in seq order.
 
