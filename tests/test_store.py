@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from ledger import operations
@@ -422,6 +423,37 @@ def test_an_error_in_a_late_chunk_leaves_nothing_of_the_earlier_ones(
         _import(store, tmp_path, [OPEN_D1, SIGN_D1, LIVE_D1, EXPAND_A1, "{"])
     assert store.count() == 1
     assert verify_ledger(store).ok
+
+
+def test_later_chunks_are_planned_knowing_the_rows_the_import_wrote(
+    store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the planner's idea of the events table's size, when a later chunk looks up
+    the streams it opens, counts the rows the earlier chunks wrote (uncommitted, in the same
+    transaction). With the size it had before the import, lookups of hundreds of streams are
+    planned as full scans of a table that grows with every chunk (minutes at a million rows)."""
+    monkeypatch.setattr(operations, "IMPORT_CHUNK", 1000)
+    estimates: list[int] = []
+
+    def estimate(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT") and "stream_id IN" in statement:
+            cursor.execute("EXPLAIN SELECT * FROM events")
+            rows = re.search(r"rows=(\d+)", cursor.fetchone()[0])
+            assert rows is not None
+            estimates.append(int(rows.group(1)))
+
+    lines = [OPEN_D1.replace('"D-1"', f'"D-{i}"') for i in range(3000)]
+    if store.engine.dialect.name == "postgresql":
+        event.listen(store.engine, "before_cursor_execute", estimate)
+    try:
+        assert _import(store, tmp_path, lines).appended == 3000
+    finally:
+        if estimates:
+            event.remove(store.engine, "before_cursor_execute", estimate)
+    if store.engine.dialect.name == "postgresql":
+        # The first chunk looks up its account and two lists of deals; later chunks only their
+        # deals. The last chunk's lookups come after 2,000 rows were written.
+        assert len(estimates) == 7 and min(estimates[-2:]) >= 1800
 
 
 def test_an_undecodable_line_is_named_with_its_byte(store: LedgerStore, tmp_path: Path) -> None:

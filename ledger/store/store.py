@@ -278,7 +278,9 @@ class LedgerStore:
                 else:
                     book = RuleBook(SqlFacts(conn))
                 writer = _BatchWriter(conn, head, book, progress)
-                for chunk in chunks_:
+                for i, chunk in enumerate(chunks_):
+                    if i and conn.dialect.name == "postgresql":
+                        conn.execute(_ANALYZE)
                     _insert(conn, writer.prepare(chunk))
                 if dry_run:
                     trans.rollback()
@@ -597,6 +599,11 @@ def _has_events(conn: Connection) -> bool:
 
 # Statements of the append path, built once (see `ledger.store.facts`).
 _LOCK = text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+_ANALYZE = text("ANALYZE events")
+"""Run between the chunks of a long batch on PostgreSQL: statistics that count the rows this
+transaction wrote (ANALYZE samples its own uncommitted rows). Without them the planner takes the
+events table for the size it last analysed, and the next chunk's stream lookups (IN lists of
+hundreds of ids) become full scans of a table that grows with every chunk."""
 _HEAD_Q = (
     select(events.c.seq, events.c.hash, events.c.recorded_at).order_by(events.c.seq.desc()).limit(1)
 )
