@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import MutableSequence, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 ZERO = Decimal(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -69,25 +68,27 @@ def visible_in_prefix(seq: int, retracted_seq: int | None, upto_seq: int | None)
     return retracted_seq is None or retracted_seq > upto_seq
 
 
-@dataclass(slots=True)
-class RevenueFact:
-    """A revenue-relevant fact of one account, in the compact form the read model keeps.
+RevenueFact = tuple[int, int, str, str | None, int, str, int | None]
+"""A revenue fact of one account, in the compact form the read model keeps: the tuple
+(effective_us, seq, kind, deal_id, cents, event_id, retracted_seq).
 
-    `effective_us` is valid time in epoch microseconds, `cents` the amount; `retracted_seq`
-    is the seq of the retraction that removed it, if any (transaction time).
-    """
+`effective_us` is valid time in epoch microseconds, `cents` the amount; `retracted_seq` is the
+seq of the retraction that removed it, if any (transaction time). Plain tuples, so that a
+million of them are made, compared in business order `(effective_us, seq)` (seqs are unique,
+so the comparison never goes further), transposed and rebuilt at C speed.
+"""
+FACT_EFFECTIVE: Final = 0
+FACT_SEQ: Final = 1
+FACT_KIND: Final = 2
+FACT_DEAL: Final = 3
+FACT_CENTS: Final = 4
+FACT_EVENT: Final = 5
+FACT_RETRACTED: Final = 6
 
-    effective_us: int
-    seq: int
-    kind: str
-    deal_id: str | None
-    cents: int
-    event_id: str
-    retracted_seq: int | None = None
 
-    def counts_at(self, upto_seq: int | None) -> bool:
-        """Return whether this fact is part of the log prefix ending at `upto_seq`."""
-        return visible_in_prefix(self.seq, self.retracted_seq, upto_seq)
+def fact_counts_at(fact: RevenueFact, upto_seq: int | None) -> bool:
+    """Return whether `fact` is part of the log prefix ending at `upto_seq` (None: all)."""
+    return visible_in_prefix(fact[FACT_SEQ], fact[FACT_RETRACTED], upto_seq)
 
 
 class TimelineColumns:
@@ -266,31 +267,33 @@ def fold_account(
     pending: dict[str | None, int] = {}
     amounts: list[int] = []  # what each contraction took, then what is ahead of each row
     lo = len(columns.effective)
-    for f in facts:
+    kinds: list[str] = []
+    for when, _seq, kind, deal_id, cents, _event, _retracted in facts:
         amount = 0
-        if f.kind == SIGNED:
-            pending[f.deal_id] = f.cents
-        elif f.kind == LIVE:
-            live += pending.pop(f.deal_id, 0)
-        elif f.kind == EXPAND:
-            live += f.cents
-        elif f.kind == CONTRACT:
-            amount = min(f.cents, live)
+        if kind == SIGNED:
+            pending[deal_id] = cents
+        elif kind == LIVE:
+            live += pending.pop(deal_id, 0)
+        elif kind == EXPAND:
+            live += cents
+        elif kind == CONTRACT:
+            amount = min(cents, live)
             live -= amount
-        elif f.kind == CHURN:
+        elif kind == CHURN:
             live = 0
             pending.clear()
-        columns.effective.append(f.effective_us)
+        columns.effective.append(when)
         columns.live.append(live)
-        columns.pending.append(sum(pending.values()))
-        columns.kinds.append(f.kind)
+        columns.pending.append(sum(pending.values()) if pending else 0)
+        kinds.append(kind)
         amounts.append(amount)
     ahead = 0
     for j in range(len(amounts) - 1, -1, -1):  # from the account's last fact back
-        if facts[j].kind == CHURN:
+        if kinds[j] == CHURN:
             ahead = -1
         elif ahead >= 0:
             ahead += amounts[j]
         amounts[j] = ahead
+    columns.kinds.extend(kinds)
     columns.ahead.extend(amounts)
     return AccountTimeline(account_id, columns, lo, len(columns.effective), segment, channel)

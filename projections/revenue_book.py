@@ -7,8 +7,9 @@ never decreases along seq, "as known at k" is a prefix of the log, and `view(upt
 for any prefix from the same book. Absorbing a log in any number of steps gives the same book as
 absorbing it at once (tested), which is what makes a persisted checkpoint safe to extend.
 
-Both the book and a view serialise to flat JSON (parallel lists, joined id strings) so that a
-checkpoint of a million-event ledger loads in a fraction of a second.
+Both the book and a view serialise to flat JSON of packed columns (`projections.packed`: integers
+as packed arrays, identifiers joined and deflated) so that a checkpoint of a million-event ledger
+is written and loaded in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import accumulate, islice
-from operator import attrgetter
-from typing import Any
+from typing import Any, Final
 
 from ledger.envelope import StoredPayload
 from ledger.events.stored import decode_stored, parse_current
@@ -30,20 +29,26 @@ from projections.account_timeline import (
     CHURN,
     CONTRACT,
     EXPAND,
+    FACT_DEAL,
+    FACT_EFFECTIVE,
+    FACT_EVENT,
+    FACT_KIND,
+    FACT_RETRACTED,
     LIVE,
     SIGNED,
     AccountTimeline,
     RevenueFact,
     TimelineColumns,
+    fact_counts_at,
     fold_account,
     to_cents,
     to_us,
     visible_in_prefix,
 )
 from projections.logged import LoggedEvent, known_by
-from projections.packed import pack_ints, unpack_ints
+from projections.packed import pack_ints, pack_texts, unpack_ints, unpack_texts
 
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9
 _DECODE_BATCH = 5000
 _KINDS = {
     "contract_signed": SIGNED,
@@ -53,7 +58,6 @@ _KINDS = {
     "churn": CHURN,
 }
 _PRICED = frozenset({SIGNED, EXPAND, CONTRACT})
-_SEP = "\n"  # identifiers never contain control characters
 
 
 def batched(items: Iterable[StoredPayload], size: int) -> Iterator[Sequence[StoredPayload]]:
@@ -63,42 +67,22 @@ def batched(items: Iterable[StoredPayload], size: int) -> Iterator[Sequence[Stor
         yield chunk
 
 
-def _join(items: Iterable[str]) -> str:
-    return _SEP.join(items)
-
-
-def _split(text: str) -> list[str]:
-    return text.split(_SEP) if text else []
-
-
-_ATTR_FIELDS = ("seq", "event_id", "segment", "channel", "retracted_seq")
-_FACT_FIELDS = ("effective_us", "seq", "kind", "deal_id", "cents", "event_id", "retracted_seq")
-
-
-def _same_length(*columns: Sequence[Any]) -> tuple[Sequence[Any], ...]:
-    """Return `columns`, or raise ValueError if they differ in length (a damaged checkpoint)."""
-    if len({len(c) for c in columns}) > 1:
-        raise ValueError("read model columns differ in length")
-    return columns
-
-
-def _columns(fields: tuple[str, ...], objects: list[Any]) -> list[list[Any]]:
-    """Return the `fields` of `objects` as one list per field."""
-    if not objects:
-        return [[] for _ in fields]
-    return [list(column) for column in zip(*map(attrgetter(*fields), objects), strict=True)]
+def _columns(width: int, rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Return the `width`-tuples `rows` as one list per position."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 # Optional columns: an absent text is written as "" (identifiers and slugs are never empty) and
-# an absent seq as 0 (seqs start at 1); joined text and packed integers load far faster than
-# JSON lists of strings, numbers and nulls.
-def _join_optional(items: Iterable[str | None]) -> list[str] | str:
-    values = [v or "" for v in items]
-    return _join(values) if values else []
+# an absent seq as 0 (seqs start at 1); packed text and integers load far faster than JSON
+# lists of strings, numbers and nulls.
+def _pack_optional_texts(items: Iterable[str | None]) -> str:
+    return pack_texts([v or "" for v in items])
 
 
-def _split_optional(stored: list[str] | str) -> list[str | None]:
-    return [v or None for v in (stored.split(_SEP) if isinstance(stored, str) else stored)]
+def _unpack_optional_texts(stored: str) -> list[str | None]:
+    return [v or None for v in unpack_texts(stored)]
 
 
 def _pack_optional(items: Iterable[int | None]) -> str | list[int]:
@@ -109,19 +93,10 @@ def _unpack_optional(stored: str | list[int]) -> list[int | None]:
     return [v or None for v in unpack_ints(stored)]
 
 
-@dataclass(slots=True)
-class DealAttributes:
-    """A deal's segment and/or channel as one event set them (`deal_opened`, `deal_updated`)."""
-
-    seq: int
-    event_id: str
-    segment: str | None
-    channel: str | None
-    retracted_seq: int | None = None
-
-    def counts_at(self, upto_seq: int | None) -> bool:
-        """Return whether this fact is part of the log prefix ending at `upto_seq`."""
-        return visible_in_prefix(self.seq, self.retracted_seq, upto_seq)
+DealAttributes = tuple[int, str, str | None, str | None, int | None]
+"""A deal's segment and/or channel as one event set them (`deal_opened`, `deal_updated`): the
+tuple (seq, event_id, segment, channel, retracted_seq), a plain tuple like `RevenueFact`."""
+_ATTR_EVENT: Final = 1
 
 
 class RevenueView:
@@ -208,9 +183,9 @@ class RevenueView:
         doc = {
             "format": FORMAT_VERSION,
             "upto_seq": self.upto_seq,
-            "accounts": _join(self.ids),
-            "segments": _join_optional(self.segments),
-            "channels": _join_optional(self.channels),
+            "accounts": pack_texts(self.ids),
+            "segments": _pack_optional_texts(self.segments),
+            "channels": _pack_optional_texts(self.channels),
             "bounds": pack_ints(bounds),
             "effective": pack_ints([c.effective[i] for i in order]),
             "live": pack_ints([c.live[i] for i in order]),
@@ -233,7 +208,7 @@ class RevenueView:
         cols.kinds = list(doc["kinds"])
         cols.ahead = unpack_ints(doc["ahead"])
         bounds = unpack_ints(doc["bounds"])
-        ids = _split(doc["accounts"])
+        ids = unpack_texts(doc["accounts"])
         if not len(cols.effective) == len(cols.live) == len(cols.kinds) == bounds[-1]:
             raise ValueError("read model columns differ in length")
         return cls(
@@ -241,8 +216,8 @@ class RevenueView:
             ids,
             bounds[:-1],
             bounds[1:],
-            _split_optional(doc["segments"]),
-            _split_optional(doc["channels"]),
+            _unpack_optional_texts(doc["segments"]),
+            _unpack_optional_texts(doc["channels"]),
             int(doc["upto_seq"]),
         )
 
@@ -257,8 +232,10 @@ class RevenueBook:
         # segment and channel known then, and a retraction takes its fact out.
         self.deal_facts: dict[str, list[DealAttributes]] = {}
         self.accounts: dict[str, list[RevenueFact]] = {}
-        self._by_event: dict[str, str] = {}  # event_id -> account of a revenue fact
-        self._deal_of: dict[str, str] = {}  # event_id -> deal of an attribute fact
+        # event_id -> account of a revenue fact / deal of an attribute fact: built when the
+        # first retraction needs them, kept up to date from then on.
+        self._by_event: dict[str, str] | None = None
+        self._deal_of: dict[str, str] | None = None
         self._columns = TimelineColumns()
         self._timelines: dict[str, AccountTimeline] = {}
 
@@ -268,7 +245,8 @@ class RevenueBook:
         for e in events:
             if e.seq <= self.absorbed_seq:
                 raise ValueError(f"seq {e.seq} was already absorbed (book at {self.absorbed_seq})")
-            self._absorb_one(e)
+            p = e.payload
+            self._absorb_fields(e.seq, e.event_id, p.event_type, e.effective_at, p.__dict__)
             self.absorbed_seq = e.seq
         return self
 
@@ -280,24 +258,21 @@ class RevenueBook:
         canonical payload's fields without building typed events (payloads were validated at
         append; an older schema version is decoded and upcast first).
         """
+        absorb = self._absorb_fields
         for chunk in batched(rows, _DECODE_BATCH):
+            if chunk[0][0] <= self.absorbed_seq:
+                raise ValueError(
+                    f"seq {chunk[0][0]} was already absorbed (book at {self.absorbed_seq})"
+                )
             parsed = parse_current([(r[2], r[3], r[5]) for r in chunk])
             for (seq, event_id, type_name, version, effective_at, payload), fields in zip(
                 chunk, parsed, strict=True
             ):
-                if seq <= self.absorbed_seq:
-                    raise ValueError(
-                        f"seq {seq} was already absorbed (book at {self.absorbed_seq})"
-                    )
                 if fields is None:  # stored at an older schema version
                     fields = decode_stored(type_name, version, payload).__dict__
-                self._absorb_fields(seq, event_id, type_name, effective_at, fields)
-                self.absorbed_seq = seq
+                absorb(seq, event_id, type_name, effective_at, fields)
+            self.absorbed_seq = chunk[-1][0]
         return self
-
-    def _absorb_one(self, e: LoggedEvent) -> None:
-        p = e.payload
-        self._absorb_fields(e.seq, e.event_id, p.event_type, e.effective_at, p.__dict__)
 
     def _absorb_fields(
         self,
@@ -311,20 +286,18 @@ class RevenueBook:
 
         The innermost step of building the book from the log, so written out in one piece.
         """
-        if type_name == "deal_opened":
-            deal = f["deal_id"]
-            self.deal_accounts[deal] = f["account_id"]
-            self._attribute(deal, DealAttributes(seq, event_id, f.get("segment"), f.get("channel")))
-            return
-        if type_name == "deal_updated":
-            if f.get("segment") is not None:
-                self._attribute(f["deal_id"], DealAttributes(seq, event_id, f["segment"], None))
-            return
-        if type_name == "event_retracted":
-            self._retract(f["retracts"], seq)
-            return
         kind = _KINDS.get(type_name)
         if kind is None:
+            if type_name == "deal_opened":
+                deal = f["deal_id"]
+                self.deal_accounts[deal] = f["account_id"]
+                self._attribute(deal, (seq, event_id, f.get("segment"), f.get("channel"), None))
+            elif type_name == "deal_updated":
+                segment = f.get("segment")
+                if segment is not None:
+                    self._attribute(f["deal_id"], (seq, event_id, segment, None, None))
+            elif type_name == "event_retracted":
+                self._retract(f["retracts"], seq)
             return
         when = to_us(read_instant(effective_at) if type(effective_at) is str else effective_at)  # type: ignore[arg-type]
         if kind == SIGNED:
@@ -335,16 +308,17 @@ class RevenueBook:
             deal_id = f["deal_id"] if kind == LIVE else None
             account = f["account_id"]
         cents = to_cents(Decimal(f["arr"])) if kind in _PRICED else 0
-        fact = RevenueFact(when, seq, kind, deal_id, cents, event_id)
+        fact = (when, seq, kind, deal_id, cents, event_id, None)
         facts = self.accounts.get(account)
         if facts is None:
             self.accounts[account] = [fact]
-        elif facts[-1].effective_us > when:
+        elif facts[-1][FACT_EFFECTIVE] > when:
             # Facts arrive in seq order, so only a backdated one goes anywhere but last.
-            bisect.insort(facts, fact, key=lambda f: (f.effective_us, f.seq))
+            bisect.insort(facts, fact)
         else:
             facts.append(fact)
-        self._by_event[event_id] = account
+        if self._by_event is not None:
+            self._by_event[event_id] = account
         if self._timelines:
             self._timelines.pop(account, None)
 
@@ -355,21 +329,37 @@ class RevenueBook:
         else:
             facts.append(fact)
             self._timelines.clear()  # a later change may regroup an account already folded
-        self._deal_of[fact.event_id] = deal_id
+        if self._deal_of is not None:
+            self._deal_of[fact[_ATTR_EVENT]] = deal_id
+
+    def _event_owners(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Return (event_id -> account of its revenue fact, event_id -> deal of its attribute
+        fact), built from the book on first use."""
+        if self._by_event is None or self._deal_of is None:
+            self._by_event = {
+                f[FACT_EVENT]: account for account, facts in self.accounts.items() for f in facts
+            }
+            self._deal_of = {
+                a[_ATTR_EVENT]: deal for deal, attrs in self.deal_facts.items() for a in attrs
+            }
+        return self._by_event, self._deal_of
 
     def _retract(self, event_id: str, seq: int) -> None:
-        deal = self._deal_of.get(event_id)
+        by_event, deal_of = self._event_owners()
+        deal = deal_of.get(event_id)
         if deal is not None:
-            for a in self.deal_facts[deal]:
-                if a.event_id == event_id:
-                    a.retracted_seq = seq
+            attrs = self.deal_facts[deal]
+            for i, a in enumerate(attrs):
+                if a[_ATTR_EVENT] == event_id:
+                    attrs[i] = (a[0], a[1], a[2], a[3], seq)
             self._timelines.clear()
-        owner = self._by_event.get(event_id)
+        owner = by_event.get(event_id)
         if owner is None:
             return
-        for f in self.accounts[owner]:
-            if f.event_id == event_id:
-                f.retracted_seq = seq
+        facts = self.accounts[owner]
+        for i, f in enumerate(facts):
+            if f[FACT_EVENT] == event_id:
+                facts[i] = (f[0], f[1], f[2], f[3], f[4], f[5], seq)
         self._timelines.pop(owner, None)
 
     def _deal_account(self, deal_id: str) -> str:
@@ -389,19 +379,24 @@ class RevenueBook:
         Each is the deal's latest as of the log prefix ending at `upto_seq`.
         """
         for f in facts:
-            if f.kind == SIGNED and f.deal_id is not None:
+            deal_id = f[FACT_DEAL]
+            if f[FACT_KIND] == SIGNED and deal_id is not None:
                 segment = channel = None
-                for a in self.deal_facts.get(f.deal_id, ()):
-                    if a.counts_at(upto_seq):
-                        segment = a.segment if a.segment is not None else segment
-                        channel = a.channel if a.channel is not None else channel
+                for seq, _event, seg, chan, retracted in self.deal_facts.get(deal_id, ()):
+                    if visible_in_prefix(seq, retracted, upto_seq):
+                        segment = seg if seg is not None else segment
+                        channel = chan if chan is not None else channel
                 return segment, channel
         return None, None
 
     def _fold(
         self, account: str, upto_seq: int | None, columns: TimelineColumns
     ) -> AccountTimeline:
-        facts = [f for f in self.accounts[account] if f.counts_at(upto_seq)]
+        facts = self.accounts[account]
+        if upto_seq is None:
+            facts = [f for f in facts if f[FACT_RETRACTED] is None]
+        else:
+            facts = [f for f in facts if fact_counts_at(f, upto_seq)]
         segment, channel = self._attributes(facts, upto_seq)
         return fold_account(account, facts, columns, segment=segment, channel=channel)
 
@@ -428,28 +423,27 @@ class RevenueBook:
         bounds = list(accumulate((len(f) for f in self.accounts.values()), initial=0))
         attrs = [a for deal_facts in self.deal_facts.values() for a in deal_facts]
         attr_deals = [deal for deal, deal_facts in self.deal_facts.items() for _ in deal_facts]
-        # One pass per object list, transposed into columns by `zip` (C-level attribute reads).
-        a_seq, a_ids, a_segments, a_channels, a_retracted = _columns(_ATTR_FIELDS, attrs)
-        effective, seqs, kinds, deals, cents, event_ids, retracted = _columns(_FACT_FIELDS, facts)
+        a_seq, a_ids, a_segments, a_channels, a_retracted = _columns(5, attrs)
+        effective, seqs, kinds, deals, cents, event_ids, retracted = _columns(7, facts)
         doc = {
             "format": FORMAT_VERSION,
             "absorbed_seq": self.absorbed_seq,
-            "deal_ids": _join(self.deal_accounts),
-            "deal_accounts": _join(self.deal_accounts.values()),
-            "attr_deals": _join(attr_deals),
+            "deal_ids": pack_texts(self.deal_accounts),
+            "deal_accounts": pack_texts(self.deal_accounts.values()),
+            "attr_deals": pack_texts(attr_deals),
             "attr_seq": pack_ints(a_seq),
-            "attr_ids": _join(a_ids),
-            "attr_segments": _join_optional(a_segments),
-            "attr_channels": _join_optional(a_channels),
+            "attr_ids": pack_texts(a_ids),
+            "attr_segments": _pack_optional_texts(a_segments),
+            "attr_channels": _pack_optional_texts(a_channels),
             "attr_retracted": _pack_optional(a_retracted),
-            "accounts": _join(self.accounts),
+            "accounts": pack_texts(self.accounts),
             "bounds": pack_ints(bounds),
             "effective": pack_ints(effective),
             "seq": pack_ints(seqs),
             "kinds": "".join(kinds),
-            "deals": _join_optional(deals),
+            "deals": _pack_optional_texts(deals),
             "cents": pack_ints(cents),
-            "event_ids": _join(event_ids),
+            "event_ids": pack_texts(event_ids),
             "retracted": _pack_optional(retracted),
         }
         return json.dumps(doc, separators=(",", ":"))
@@ -463,49 +457,44 @@ class RevenueBook:
         book = cls()
         book.absorbed_seq = int(doc["absorbed_seq"])
         book.deal_accounts = dict(
-            zip(_split(doc["deal_ids"]), _split(doc["deal_accounts"]), strict=True)
+            zip(unpack_texts(doc["deal_ids"]), unpack_texts(doc["deal_accounts"]), strict=True)
         )
-        attr_deals, attr_ids = _split(doc["attr_deals"]), _split(doc["attr_ids"])
-        attrs = list(
-            map(
-                DealAttributes,
-                *_same_length(
-                    unpack_ints(doc["attr_seq"]),
-                    attr_ids,
-                    _split_optional(doc["attr_segments"]),
-                    _split_optional(doc["attr_channels"]),
-                    _unpack_optional(doc["attr_retracted"]),
-                    attr_deals,
-                )[:-1],
+        attr_deals = unpack_texts(doc["attr_deals"])
+        attrs: list[DealAttributes] = list(
+            zip(
+                unpack_ints(doc["attr_seq"]),
+                unpack_texts(doc["attr_ids"]),
+                _unpack_optional_texts(doc["attr_segments"]),
+                _unpack_optional_texts(doc["attr_channels"]),
+                _unpack_optional(doc["attr_retracted"]),
+                strict=True,
             )
         )
+        deal_facts = book.deal_facts
         for deal, a in zip(attr_deals, attrs, strict=True):
-            book.deal_facts.setdefault(deal, []).append(a)
-        book._deal_of = dict(zip(attr_ids, attr_deals, strict=True))
-        event_ids = _split(doc["event_ids"])
-        facts = list(
-            map(
-                RevenueFact,
-                *_same_length(
-                    unpack_ints(doc["effective"]),
-                    unpack_ints(doc["seq"]),
-                    doc["kinds"],
-                    _split_optional(doc["deals"]),
-                    unpack_ints(doc["cents"]),
-                    event_ids,
-                    _unpack_optional(doc["retracted"]),
-                ),
+            held = deal_facts.get(deal)
+            if held is None:
+                deal_facts[deal] = [a]
+            else:
+                held.append(a)
+        facts: list[RevenueFact] = list(
+            zip(
+                unpack_ints(doc["effective"]),
+                unpack_ints(doc["seq"]),
+                doc["kinds"],
+                _unpack_optional_texts(doc["deals"]),
+                unpack_ints(doc["cents"]),
+                unpack_texts(doc["event_ids"]),
+                _unpack_optional(doc["retracted"]),
+                strict=True,
             )
         )
         bounds = unpack_ints(doc["bounds"])
-        accounts = _split(doc["accounts"])
+        accounts = unpack_texts(doc["accounts"])
         if len(bounds) != len(accounts) + 1 or bounds[-1] != len(facts):
             raise ValueError("read model account bounds do not match its facts")
-        owners: list[str] = []
         for i, account in enumerate(accounts):
             book.accounts[account] = facts[bounds[i] : bounds[i + 1]]
-            owners += [account] * (bounds[i + 1] - bounds[i])
-        book._by_event = dict(zip(event_ids, owners, strict=True))
         return book
 
 

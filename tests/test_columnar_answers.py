@@ -22,7 +22,7 @@ from ledger.store import Checkpoint, LedgerStore
 from projections.account_timeline import ZERO, money
 from projections.arr import By, arr_snapshot
 from projections.money_sums import as_decimal, places
-from projections.packed import pack_ints, unpack_ints
+from projections.packed import pack_ints, pack_texts, unpack_ints, unpack_texts
 from projections.retention import Basis, retention, value_at
 from projections.revenue_book import FORMAT_VERSION, RevenueView, revenue_view
 from queries.readmodel import VIEW, current_book
@@ -144,6 +144,23 @@ def test_packed_integers_round_trip(values: list[int]) -> None:
     stored = pack_ints(values)
     assert isinstance(stored, str)
     assert list(unpack_ints(json.loads(json.dumps(stored)))) == values
+
+
+@given(st.lists(st.text(st.characters(blacklist_characters="\n"), max_size=12), max_size=20))
+def test_packed_texts_round_trip(values: list[str]) -> None:
+    stored = pack_texts(values)
+    assert unpack_texts(json.loads(json.dumps(stored))) == values
+
+
+def test_a_text_column_is_deflated_only_where_that_pays() -> None:
+    ids = [f"01a24b3d-17a2-721c-b7cd-3f4d5d35{i:04x}" for i in range(1000)]
+    assert pack_texts(ids)[0] == "z" and len(pack_texts(ids)) < len("\n".join(ids)) // 4
+    assert pack_texts(["A-1", "A-2"]) == "rA-1\nA-2"
+    assert [pack_texts([]), pack_texts([""])] == ["e", "r"]
+    with pytest.raises(ValueError, match="damaged"):
+        unpack_texts("zAAAA")
+    with pytest.raises(ValueError, match="unknown mark"):
+        unpack_texts("qA-1")
 
 
 def test_a_column_is_deflated_only_where_that_pays() -> None:
