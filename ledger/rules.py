@@ -302,6 +302,12 @@ class RuleBook:
         self._source = source
 
     @property
+    def retracted(self) -> set[str]:
+        """Return the ids of the retracted events, stored or admitted by this book (the book's
+        own set, kept up to date: read it, do not change it)."""
+        return self._retracted
+
+    @property
     def size(self) -> int:
         """Return a measure of the state held: facts by id plus loaded deal and account streams."""
         return len(self._by_id) + len(self._deals.facts) + len(self._accounts.facts)

@@ -379,6 +379,37 @@ def test_appends_one_by_one_follow_the_rules_as_one_batch_does(store: LedgerStor
     assert store.append_batch(events_from([expand])).results[0].stream_version == 2
 
 
+def test_appends_after_a_retraction_judge_by_it_without_reading_every_retraction_again(
+    store: LedgerStore,
+) -> None:
+    """The retracted events are known to the rule state kept between appends: an append that
+    reads a new stream does not read every retraction of the log again (the log may hold
+    thousands), and still leaves out what was retracted."""
+    signed = store.append_batch(events_from([OPEN_D1, SIGN_D1])).results[1]
+    retract = (
+        f'{{"type":"event_retracted","effective_at":"2026-03-02","retracts":"{signed.event_id}",'
+        '"reason":"signed on the wrong deal"}'
+    )
+    store.append_batch(events_from([retract]))
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        for i in range(3):  # each opens a new deal stream, read from the log first
+            store.append_batch(events_from([OPEN_D1.replace('"D-1"', f'"D-{i + 2}"')]))
+        with pytest.raises(InputError, match="deal D-1 has no contract signed"):
+            store.append_batch(events_from([LIVE_D1]))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    reads_of_retractions = [
+        s for s in statements if s.startswith("SELECT events.payload") and "events.type" in s
+    ]
+    assert len(statements) > 12 and reads_of_retractions == []
+
+
 # -- imports written chunk by chunk in one transaction ------------------------------------------
 STAGE_D1 = (
     '{"type":"stage_changed","effective_at":"2026-02-01","deal_id":"D-1","stage":"negotiation"}'

@@ -79,6 +79,13 @@ class SqlFacts:
         # `stream_versions` need not ask again for them: one query fewer per new deal.
         self._versions: dict[str, int] = {}
 
+    def follow_retractions(self, retracted: set[str]) -> None:
+        """Read which events are retracted from `retracted` (a rule book's own set, which grows
+        as the book admits retractions) instead of from the log: the book already holds them,
+        and the facts read for later events of the same transaction leave out the events it
+        retracted."""
+        self._retracted = retracted
+
     def retracted_ids(self) -> set[str]:
         if self._retracted is None:
             rows = self._conn.execute(_RETRACTED_Q)
