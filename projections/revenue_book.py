@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from itertools import accumulate, islice
@@ -48,7 +48,7 @@ from projections.account_timeline import (
 from projections.logged import LoggedEvent, known_by
 from projections.packed import pack_ints, pack_texts, unpack_ints, unpack_texts
 
-FORMAT_VERSION = 9
+FORMAT_VERSION = 10
 _DECODE_BATCH = 5000
 _KINDS = {
     "contract_signed": SIGNED,
@@ -236,6 +236,14 @@ class RevenueBook:
         # first retraction needs them, kept up to date from then on.
         self._by_event: dict[str, str] | None = None
         self._deal_of: dict[str, str] | None = None
+        # Deal attributes recorded up to `partial_through` are held only for the deals signed
+        # by then (a cold build reads no others: only a signed deal's segment and channel are
+        # ever asked for); a deal signed later gets its earlier ones from `add_histories`
+        # first. 0: every deal attribute is held.
+        self.partial_through = 0
+        # Retractions whose target the book does not hold (an event without a revenue fact,
+        # or an attribute not read yet), by target id, so a history added later honours them.
+        self._orphans: dict[str, int] = {}
         self._columns = TimelineColumns()
         self._timelines: dict[str, AccountTimeline] = {}
 
@@ -258,21 +266,46 @@ class RevenueBook:
         canonical payload's fields without building typed events (payloads were validated at
         append; an older schema version is decoded and upcast first).
         """
-        absorb = self._absorb_fields
         for chunk in batched(rows, _DECODE_BATCH):
             if chunk[0][0] <= self.absorbed_seq:
                 raise ValueError(
                     f"seq {chunk[0][0]} was already absorbed (book at {self.absorbed_seq})"
                 )
-            parsed = parse_current([(r[2], r[3], r[5]) for r in chunk])
-            for (seq, event_id, type_name, version, effective_at, payload), fields in zip(
-                chunk, parsed, strict=True
-            ):
-                if fields is None:  # stored at an older schema version
-                    fields = decode_stored(type_name, version, payload).__dict__
-                absorb(seq, event_id, type_name, effective_at, fields)
+            self._absorb_chunk(chunk)
             self.absorbed_seq = chunk[-1][0]
         return self
+
+    def _absorb_chunk(self, chunk: Sequence[StoredPayload]) -> None:
+        absorb = self._absorb_fields
+        parsed = parse_current([(r[2], r[3], r[5]) for r in chunk])
+        for (seq, event_id, type_name, version, effective_at, payload), fields in zip(
+            chunk, parsed, strict=True
+        ):
+            if fields is None:  # stored at an older schema version
+                fields = decode_stored(type_name, version, payload).__dict__
+            absorb(seq, event_id, type_name, effective_at, fields)
+
+    def needs_histories(self, deal_ids: Iterable[str]) -> list[str]:
+        """Return those of `deal_ids` whose attributes recorded up to `partial_through` the book
+        lacks (they must be added by `add_histories` before their contracts are absorbed)."""
+        if not self.partial_through:
+            return []
+        return sorted(d for d in deal_ids if d not in self.deal_accounts)
+
+    def add_histories(self, deal_ids: Collection[str], rows: Iterable[StoredPayload]) -> None:
+        """Take in the deal attribute events (`deal_opened`, `deal_updated`) of `deal_ids`
+        recorded up to `partial_through`: `rows` holds all of them, in seq order, as stored.
+
+        They go before the deals' later attributes; retractions already absorbed apply.
+        """
+        later = {d: self.deal_facts.pop(d) for d in deal_ids if d in self.deal_facts}
+        for chunk in batched(rows, _DECODE_BATCH):
+            if chunk[-1][0] > self.partial_through:
+                raise ValueError(f"seq {chunk[-1][0]} is not a history before the book's own")
+            self._absorb_chunk(chunk)
+        for deal, facts in later.items():
+            self.deal_facts.setdefault(deal, []).extend(facts)
+        self._timelines.clear()
 
     def _absorb_fields(
         self,
@@ -323,6 +356,10 @@ class RevenueBook:
             self._timelines.pop(account, None)
 
     def _attribute(self, deal_id: str, fact: DealAttributes) -> None:
+        if self._orphans:
+            retracted = self._orphans.pop(fact[_ATTR_EVENT], None)
+            if retracted is not None:
+                fact = (fact[0], fact[1], fact[2], fact[3], retracted)
         facts = self.deal_facts.get(deal_id)
         if facts is None:
             self.deal_facts[deal_id] = [fact]
@@ -355,6 +392,8 @@ class RevenueBook:
             self._timelines.clear()
         owner = by_event.get(event_id)
         if owner is None:
+            if deal is None and self.partial_through:
+                self._orphans[event_id] = seq
             return
         facts = self.accounts[owner]
         for i, f in enumerate(facts):
@@ -428,6 +467,9 @@ class RevenueBook:
         doc = {
             "format": FORMAT_VERSION,
             "absorbed_seq": self.absorbed_seq,
+            "partial_through": self.partial_through,
+            "orphan_ids": pack_texts(self._orphans),
+            "orphan_seqs": pack_ints(list(self._orphans.values())),
             "deal_ids": pack_texts(self.deal_accounts),
             "deal_accounts": pack_texts(self.deal_accounts.values()),
             "attr_deals": pack_texts(attr_deals),
@@ -456,6 +498,10 @@ class RevenueBook:
             raise ValueError(f"read model format {doc.get('format')} is not {FORMAT_VERSION}")
         book = cls()
         book.absorbed_seq = int(doc["absorbed_seq"])
+        book.partial_through = int(doc["partial_through"])
+        book._orphans = dict(
+            zip(unpack_texts(doc["orphan_ids"]), unpack_ints(doc["orphan_seqs"]), strict=True)
+        )
         book.deal_accounts = dict(
             zip(unpack_texts(doc["deal_ids"]), unpack_texts(doc["deal_accounts"]), strict=True)
         )

@@ -8,10 +8,14 @@ view; otherwise it loads the book, reads just the events recorded after it, and 
 view (and the book, once its tail has grown long). Equality with a full replay follows from
 `RevenueBook` absorbing any split of the log identically, and from the serialisation round
 trips (all tested).
+
+A large book is written by a child process (see `ASIDE_MIN_EVENTS`) while the query folds,
+saves and answers from its view; the query waits for the child before it returns.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -49,15 +53,44 @@ def _bulk(fn: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+DEAL_ATTRIBUTE_TYPES = ("deal_opened", "deal_updated")
+HISTORY_BATCH = 500
+
+
 def _absorb_to(store: LedgerStore, book: RevenueBook, head: Head) -> RevenueBook:
-    book.absorb_stored(
-        store.read_stored(
+    """Absorb the log up to `head` into `book`: all of it into a new book, else its tail.
+
+    A new book reads deal attributes only of the deals signed by `head` (`partial_through`);
+    before a tail is absorbed, the deals it signs that the book lacks get their earlier
+    attributes (`add_histories`).
+    """
+    if book.absorbed_seq == 0:
+        book.partial_through = head.seq
+        rows = store.read_stored(
+            upto_seq=head.seq,
+            types=REVENUE_TYPES,
+            types_with_field=SEGMENT_UPDATES,
+            deals_with=("contract_signed", DEAL_ATTRIBUTE_TYPES),
+        )
+    else:
+        signed = store.deals_with("contract_signed", after_seq=book.absorbed_seq, upto_seq=head.seq)
+        missing = book.needs_histories(signed)
+        for i in range(0, len(missing), HISTORY_BATCH):
+            deals = missing[i : i + HISTORY_BATCH]
+            history = store.read_stored(
+                upto_seq=book.partial_through,
+                types=("deal_opened",),
+                types_with_field=SEGMENT_UPDATES,
+                deal_ids=deals,
+            )
+            book.add_histories(deals, history)
+        rows = store.read_stored(
             after_seq=book.absorbed_seq,
             upto_seq=head.seq,
             types=REVENUE_TYPES,
             types_with_field=SEGMENT_UPDATES,
         )
-    )
+    book.absorb_stored(rows)
     book.absorbed_seq = head.seq
     return book
 
@@ -78,13 +111,44 @@ def _resave(saved_seq: int, head_seq: int) -> bool:
     return head_seq - saved_seq >= max(BOOK_RESAVE_MIN_TAIL, saved_seq // 20)
 
 
-@_bulk
-def current_book(store: LedgerStore) -> tuple[RevenueBook, Head]:
-    """Return the revenue book covering the whole log now, and the head it covers.
+ASIDE_MIN_EVENTS = 50_000
+"""A book checkpoint covering at least this many events is written by a forked child process
+(where the platform forks), in parallel with the query's own work, which no longer waits for
+it until it is done: serialising and saving the book of a million-event log takes about half a
+second. The child opens its own connection; if it fails, the checkpoint is simply not there and
+the next query builds it again. Smaller books are saved in line."""
 
-    Starts from the saved checkpoint when it still matches the log, and saves the book when
-    there was none or the tail it absorbed is long (see `BOOK_RESAVE_MIN_TAIL`).
-    """
+
+Waiter = Callable[[], None]
+
+
+def _nothing() -> None:
+    return None
+
+
+def _save_book(store: LedgerStore, book: RevenueBook, head: Head, *, aside: bool) -> Waiter:
+    """Save `book` as the checkpoint of the log up to `head`; return what to call to wait for
+    the save (it may run in a child process when `aside`)."""
+    if not (aside and book.absorbed_seq >= ASIDE_MIN_EVENTS and hasattr(os, "fork")):
+        store.save_checkpoint(Checkpoint(BOOK, head.seq, head.hash, book.to_json()))
+        return _nothing
+    pid = os.fork()
+    if pid == 0:  # the child: never the parent's connections, and no exit handlers
+        code = 1
+        try:
+            with LedgerStore.open(store.url) as own:
+                own.save_checkpoint(Checkpoint(BOOK, head.seq, head.hash, book.to_json()))
+            code = 0
+        finally:
+            os._exit(code)
+
+    def wait() -> None:
+        os.waitpid(pid, 0)
+
+    return wait
+
+
+def _current_book(store: LedgerStore, *, aside: bool) -> tuple[RevenueBook, Head, Waiter]:
     head = store.head()
     saved = store.load_checkpoint(BOOK)
     loaded: RevenueBook | None = None
@@ -97,7 +161,18 @@ def current_book(store: LedgerStore) -> tuple[RevenueBook, Head]:
     start = book.absorbed_seq
     _absorb_to(store, book, head)
     if loaded is None or _resave(start, head.seq):
-        store.save_checkpoint(Checkpoint(BOOK, head.seq, head.hash, book.to_json()))
+        return book, head, _save_book(store, book, head, aside=aside)
+    return book, head, _nothing
+
+
+@_bulk
+def current_book(store: LedgerStore) -> tuple[RevenueBook, Head]:
+    """Return the revenue book covering the whole log now, and the head it covers.
+
+    Starts from the saved checkpoint when it still matches the log, and saves the book when
+    there was none or the tail it absorbed is long (see `BOOK_RESAVE_MIN_TAIL`).
+    """
+    book, head, _ = _current_book(store, aside=False)
     return book, head
 
 
@@ -109,19 +184,23 @@ def revenue_view(store: LedgerStore, upto_seq: int | None = None) -> tuple[Reven
     otherwise it is folded from the current book and saved for the next query.
     """
     head = store.head()
-    if upto_seq is None or upto_seq >= head.seq:
+    whole = upto_seq is None or upto_seq >= head.seq
+    if whole:
         saved = store.load_checkpoint(VIEW)
         if saved is not None and saved.absorbed_seq == head.seq:
             try:
                 return RevenueView.from_json(saved.state), head
             except (ValueError, KeyError, TypeError):
                 pass
-        book, head = current_book(store)
+    book, now, wait = _current_book(store, aside=True)
+    try:
+        if not whole:
+            return book.view(upto_seq), head
         view = book.view()
-        store.save_checkpoint(Checkpoint(VIEW, head.seq, head.hash, view.to_json()))
-        return view, head
-    book, _ = current_book(store)
-    return book.view(upto_seq), head
+        store.save_checkpoint(Checkpoint(VIEW, now.seq, now.hash, view.to_json()))
+        return view, now
+    finally:
+        wait()
 
 
 @_bulk

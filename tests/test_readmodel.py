@@ -6,6 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger.canonical import payload_json
 from ledger.events.catalog import UPCASTERS
@@ -19,6 +21,8 @@ from queries.readmodel import BOOK, VIEW, current_book, rebuild
 from queries.readmodel import revenue_view as stored_view
 from tests.conftest import events_from
 from tests.inline_log import InlineLog, day
+from tests.strategies import GeneratedLedger, batch_splits, ledgers, split
+from tests.test_roundtrip_properties import append_all, fresh_store
 
 DAYS = ["2025-03-31", "2025-06-30", "2025-12-31", "2026-03-31", "2026-12-31"]
 
@@ -94,6 +98,96 @@ def test_the_book_checkpoint_moves_on_once_its_tail_is_long(
     _same_answers(store)
     saved = store.load_checkpoint(BOOK)
     assert saved is not None and saved.absorbed_seq == store.head().seq == 6
+
+
+def test_a_large_book_written_by_a_child_process_is_the_full_replay(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A book large enough is saved by a child process while the query answers; the query
+    returns once it is saved, and it is the book a full replay builds."""
+    monkeypatch.setattr(readmodel, "ASIDE_MIN_EVENTS", 1)
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    view, head = stored_view(store)
+    assert view.accounts == revenue_view(store.read()).accounts
+    saved = store.load_checkpoint(BOOK)
+    assert saved is not None and saved.absorbed_seq == head.seq == store.head().seq
+    loaded = RevenueBook.from_json(saved.state)
+    assert loaded.view().accounts == RevenueBook().absorb(store.read()).view().accounts
+    _same_answers(store)
+
+
+def test_a_book_the_child_process_fails_to_save_is_built_again_by_the_next_query(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readmodel, "ASIDE_MIN_EVENTS", 1)
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    with monkeypatch.context() as broken:
+        broken.setattr(RevenueBook, "to_json", lambda self: 1 / 0)
+        view, _ = stored_view(store)
+    assert view.accounts == revenue_view(store.read()).accounts
+    assert store.load_checkpoint(BOOK) is None
+    _same_answers(store)
+    assert store.load_checkpoint(BOOK) is not None
+
+
+def _opened(deal: str, account: str, at: str, **fields: str) -> str:
+    extra = "".join(f',"{k}":"{v}"' for k, v in fields.items())
+    return (
+        f'{{"type":"deal_opened","effective_at":"{at}","deal_id":"{deal}","account_id":'
+        f'"{account}","stage":"demo","amount":"1000","expected_close":"2026-06-30"{extra}}}'
+    )
+
+
+def _resegmented(deal: str, at: str, segment: str) -> str:
+    return (
+        f'{{"type":"deal_updated","effective_at":"{at}","deal_id":"{deal}","segment":"{segment}"}}'
+    )
+
+
+@pytest.mark.parametrize("resave_tail", [1, readmodel.BOOK_RESAVE_MIN_TAIL])
+def test_a_deal_signed_after_the_checkpoint_brings_its_earlier_attributes(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch, resave_tail: int
+) -> None:
+    """A new book holds the segment and channel only of deals signed by then; a deal opened
+    (and re-segmented, and a change of it retracted) before the checkpoint but signed after it
+    is grouped exactly as a full replay groups it, as known now and as known before. With
+    the book saved after every query, the retraction reaches the book (and its checkpoint)
+    before the attribute it retracts."""
+    monkeypatch.setattr(readmodel, "BOOK_RESAVE_MIN_TAIL", resave_tail)
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    first = store.append_batch(
+        events_from(
+            [
+                _opened("D-2", "A-2", "2025-01-05", segment="mid_market", channel="partner:epic"),
+                _resegmented("D-2", "2025-01-06", "enterprise"),
+                _resegmented("D-2", "2025-01-07", "strategic"),
+            ]
+        )
+    )
+    _same_answers(store)
+    book, _ = current_book(store)
+    assert book.partial_through == store.head().seq == 6 and "D-2" not in book.deal_facts
+    strategic = first.results[2].event_id
+    store.append_batch(
+        events_from(
+            [
+                f'{{"type":"event_retracted","effective_at":"2025-01-08",'
+                f'"retracts":"{strategic}","reason":"wrong segment"}}',
+            ]
+        )
+    )
+    _same_answers(store)  # the retraction's target is not in the book yet
+    before_signing = store.head().seq
+    signed = '{"type":"contract_signed","effective_at":"2025-03-01","deal_id":"D-2","arr":"5000"}'
+    store.append_batch(events_from([signed, _resegmented("D-2", "2025-03-02", "smb")]))
+    _same_answers(store)
+    book, head = current_book(store)
+    account = book.view().accounts["A-2"]
+    assert (account.segment, account.channel) == ("smb", "partner:epic")
+    for upto in (before_signing, head.seq - 1):
+        replay = revenue_view(e for e in store.read() if e.seq <= upto)
+        assert book.view(upto).accounts == replay.accounts
+    assert book.view(head.seq - 1).accounts["A-2"].segment == "enterprise"
 
 
 def test_a_retraction_after_the_checkpoint_is_honoured(store: LedgerStore) -> None:
@@ -179,3 +273,33 @@ def test_stored_rows_give_the_book_typed_events_give_also_at_an_older_schema_ver
     assert stored.to_json() == typed.to_json()
     at = day("2025-04-30")
     assert arr_snapshot(stored.view(), at).total.arr == Decimal("1350.5")
+
+
+@pytest.mark.parametrize("resave_tail", [1, readmodel.BOOK_RESAVE_MIN_TAIL])
+def test_the_stored_read_model_queried_between_random_batches_equals_a_full_replay(
+    monkeypatch: pytest.MonkeyPatch, resave_tail: int
+) -> None:
+    """Random valid histories (deals opened and re-segmented long before they are signed,
+    retractions of any event) appended in random batches with a query after each: the stored
+    read model, built from the first batch and extended by each later one, answers as a replay
+    of the whole log, now and as known after each earlier batch."""
+    monkeypatch.setattr(readmodel, "BOOK_RESAVE_MIN_TAIL", resave_tail)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(ledgers(), st.data())
+    def check(ledger: GeneratedLedger, data: st.DataObject) -> None:
+        news = ledger.new_events()
+        with fresh_store("sqlite") as store:
+            heads = []
+            for batch in split(news, data.draw(batch_splits(len(news)))):
+                append_all(store, batch, [])
+                view, head = stored_view(store)
+                assert view.accounts == revenue_view(store.read()).accounts
+                heads.append(head.seq)
+            book, _ = current_book(store)
+            log = list(store.read())
+            for upto in heads:
+                replay = revenue_view(e for e in log if e.seq <= upto)
+                assert book.view(upto).accounts == replay.accounts
+
+    check()

@@ -8,7 +8,7 @@ commit order under any number of concurrent writers.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -272,11 +272,13 @@ class LedgerStore:
                 if conn.dialect.name == "postgresql":
                     conn.execute(_LOCK)
                 head = _head(conn)
+                facts = SqlFacts(conn)
                 if warm is not None and warm[0] == head:
                     book = warm[1]
-                    book.rebind(SqlFacts(conn))
+                    book.rebind(facts)
                 else:
-                    book = RuleBook(SqlFacts(conn))
+                    book = RuleBook(facts)
+                facts.follow_retractions(book.retracted)
                 writer = _BatchWriter(conn, head, book, progress)
                 for i, chunk in enumerate(chunks_):
                     if i and conn.dialect.name == "postgresql":
@@ -338,6 +340,8 @@ class LedgerStore:
         upto_seq: int | None = None,
         types: Sequence[str] | None = None,
         types_with_field: Mapping[str, str] | None = None,
+        deal_ids: Collection[str] | None = None,
+        deals_with: tuple[str, Collection[str]] | None = None,
         batch: int = 10_000,
     ) -> Iterator[StoredPayload]:
         """Yield (seq, event_id, type, schema_version, effective_at, payload) in seq order.
@@ -345,6 +349,9 @@ class LedgerStore:
         The payload is the stored canonical JSON text and effective_at the stored instant text
         (valid time), not decoded: for read models that need a few fields of many events.
         Payloads were validated at append and are covered by the hash chain (`verify`).
+        `deal_ids` keeps only those deals' events; `deals_with` = (type, gated types) keeps the
+        events of the gated types only for deals that have an event of that type at or before
+        `upto_seq`.
         """
         q = _filtered(
             select(*[events.c[c] for c in STORED_PAYLOAD_COLUMNS]),
@@ -354,7 +361,29 @@ class LedgerStore:
             types_with_field=types_with_field,
             in_seq_order=True,
         )
+        if deal_ids is not None:
+            q = q.where(events.c.deal_id.in_(list(deal_ids)))
+        if deals_with is not None:
+            gate, gated = deals_with
+            having = select(_GATE.c.deal_id).where(_GATE.c.type == gate)
+            if upto_seq is not None:
+                having = having.where(_GATE.c.seq <= upto_seq)
+            q = q.where(
+                or_((events.c.type + "").not_in(list(gated)), events.c.deal_id.in_(having))
+            )
         yield from self._stream(q.order_by(events.c.seq), batch)
+
+    def deals_with(self, type_name: str, *, after_seq: int = 0, upto_seq: int) -> set[str]:
+        """Return the deal ids of the events of type `type_name` in the seq range
+        (`after_seq`, `upto_seq`]."""
+        q = (
+            select(events.c.deal_id)
+            .distinct()
+            .where(events.c.type == type_name, events.c.deal_id.is_not(None))
+            .where(events.c.seq > after_seq, events.c.seq <= upto_seq)
+        )
+        with self.engine.connect() as conn:
+            return {deal for (deal,) in conn.execute(q)}
 
     def raw_rows(self, *, batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """Yield every stored envelope as a mapping of SELECT_ORDER columns, in seq order."""
@@ -506,6 +535,7 @@ class _BatchWriter:
 
 
 STORED_PAYLOAD_COLUMNS = ("seq", "event_id", "type", "schema_version", "effective_at", "payload")
+_GATE = events.alias("gate")
 
 
 def _filtered(
