@@ -368,9 +368,7 @@ class LedgerStore:
             having = select(_GATE.c.deal_id).where(_GATE.c.type == gate)
             if upto_seq is not None:
                 having = having.where(_GATE.c.seq <= upto_seq)
-            q = q.where(
-                or_((events.c.type + "").not_in(list(gated)), events.c.deal_id.in_(having))
-            )
+            q = q.where(or_((events.c.type + "").not_in(list(gated)), events.c.deal_id.in_(having)))
         yield from self._stream(q.order_by(events.c.seq), batch)
 
     def deals_with(self, type_name: str, *, after_seq: int = 0, upto_seq: int) -> set[str]:
