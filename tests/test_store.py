@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Generator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import QueuePool
 
 from ledger import operations
 from ledger.canonical import GENESIS_HASH, chain_hash, envelope_bytes, payload_json
-from ledger.envelope import NewEvent
+from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ConflictError, InputError
 from ledger.events import DealOpened, Expansion, LedgerConfigured, StageChanged
 from ledger.operations import ImportSummary, import_file, verify_ledger
@@ -218,6 +220,41 @@ def test_read_filters_by_type_valid_time_and_known_at(store: LedgerStore) -> Non
     assert [e.type for e in store.read(effective_from=march)] == ["contract_signed", "go_live"]
     assert [e.type for e in store.read(effective_before=march)][-1] == "deal_opened"
     assert list(store.read(known_at=known - timedelta(days=10_000))) == []
+
+
+def test_a_long_read_in_small_batches_gives_every_event_once_in_order(store: LedgerStore) -> None:
+    """Reads come in batches (on PostgreSQL the next one is fetched while this one is used)."""
+    lines = [OPEN_D1.replace('"D-1"', f'"D-{i}"') for i in range(2, 60)]
+    store.append_batch(events_from(lines))
+    seqs = [e.seq for e in store.read(batch=7)]
+    assert seqs == list(range(1, store.head().seq + 1))
+    stored = [r[0] for r in store.read_stored(types=["deal_opened"], batch=5)]
+    assert stored == seqs[1:]
+
+
+def test_a_read_stopped_early_gives_its_connection_back(store: LedgerStore) -> None:
+    lines = [OPEN_D1.replace('"D-1"', f'"D-{i}"') for i in range(2, 40)]
+    store.append_batch(events_from(lines))
+    reading = cast(Generator[RecordedEvent, None, None], store.read(batch=4))
+    first = [next(reading).seq for _ in range(6)]
+    reading.close()
+    assert first == [1, 2, 3, 4, 5, 6]
+    pool = store.engine.pool
+    assert isinstance(pool, QueuePool) and pool.checkedout() == 0
+    assert store.append(_stage("D-2", "negotiation", "2026-03-01")).seq == store.head().seq
+
+
+def test_a_failing_fetch_reaches_the_reader() -> None:
+    from ledger.store.store import _read_ahead
+
+    def parts() -> Any:
+        yield [1, 2]
+        raise RuntimeError("connection lost")
+
+    reading = _read_ahead(parts())
+    assert next(reading) == [1, 2]
+    with pytest.raises(RuntimeError, match="connection lost"):
+        next(reading)
 
 
 def test_typed_read_back_equals_what_was_appended(store: LedgerStore) -> None:

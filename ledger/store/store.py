@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -396,7 +397,10 @@ class LedgerStore:
     def _partitions(self, q: Select[Any], batch: int) -> Iterator[Sequence[Any]]:
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=batch).execute(q)
-            yield from result.partitions()
+            if conn.dialect.name == "postgresql":
+                yield from _read_ahead(result.partitions())
+            else:
+                yield from result.partitions()
 
     def index_rows(self, *, batch: int = 10_000) -> Iterator[tuple[int, str | None, str | None]]:
         """Yield (seq, deal_id, account_id) index columns in seq order (for `verify`)."""
@@ -534,6 +538,21 @@ class _BatchWriter:
 
 STORED_PAYLOAD_COLUMNS = ("seq", "event_id", "type", "schema_version", "effective_at", "payload")
 _GATE = events.alias("gate")
+
+
+def _read_ahead(parts: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+    """Yield `parts`, fetching each next one in a thread while the caller works on this one.
+
+    For PostgreSQL, where a fetch mostly waits on the server (with the GIL released), so a
+    long read's server time overlaps the caller's decoding. One fetch runs at a time, so the
+    connection is never used by two threads at once; if the caller stops early, the fetch
+    under way finishes before the connection is given back.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="revledger-read") as fetcher:
+        pending = fetcher.submit(next, parts, None)
+        while (part := pending.result()) is not None:
+            pending = fetcher.submit(next, parts, None)
+            yield part
 
 
 def _filtered(
