@@ -113,8 +113,8 @@ def _resave(saved_seq: int, head_seq: int) -> bool:
 
 ASIDE_MIN_EVENTS = 50_000
 """A book checkpoint covering at least this many events is written by a forked child process
-(where the platform forks), in parallel with the query's own work, which no longer waits for
-it until it is done: serialising and saving the book of a million-event log takes about half a
+(where the platform forks) while the query goes on with its own work, and the query waits for
+it only at its end: serialising and saving the book of a million-event log takes about half a
 second. The child opens its own connection; if it fails, the checkpoint is simply not there and
 the next query builds it again. Smaller books are saved in line."""
 
