@@ -39,5 +39,5 @@ def deal_frame(store: LedgerStore, known_at_text: str | None) -> DealFrame:
     """Return the frame of a deal question at `--known-at` and the events it reads."""
     frame = time_frame(store, known_at_text)
     upto = frame.head.seq
-    events = list(store.read(upto_seq=upto, types=DEAL_QUESTION_TYPES))
+    events = list(store.read(upto_seq=upto, types=DEAL_QUESTION_TYPES, most_types=True))
     return DealFrame(frame, events)

@@ -230,6 +230,9 @@ def test_a_long_read_in_small_batches_gives_every_event_once_in_order(store: Led
     assert seqs == list(range(1, store.head().seq + 1))
     stored = [r[0] for r in store.read_stored(types=["deal_opened"], batch=5)]
     assert stored == seqs[1:]
+    through_index = list(store.read(types=["deal_opened"], upto_seq=40))
+    walking_seqs = list(store.read(types=["deal_opened"], upto_seq=40, most_types=True))
+    assert walking_seqs == through_index and [e.seq for e in through_index] == seqs[1:40]
 
 
 def test_a_read_stopped_early_gives_its_connection_back(store: LedgerStore) -> None:

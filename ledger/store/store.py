@@ -311,12 +311,15 @@ class LedgerStore:
         types_with_field: Mapping[str, str] | None = None,
         effective_from: datetime | None = None,
         effective_before: datetime | None = None,
+        most_types: bool = False,
         batch: int = 2_000,
     ) -> Iterator[RecordedEvent]:
         """Yield typed events in seq order, filtered; `known_at` bounds recorded_at (inclusive).
 
         `effective_from` (inclusive) and `effective_before` (exclusive) bound valid time;
         `types` and `types_with_field` (type -> payload field it must have) select types.
+        `most_types` says the types make up much of the log: the read then walks the seq range
+        instead of gathering the rows from the type index and sorting them back into order.
         """
         q = _filtered(
             select(*[events.c[c] for c in SELECT_ORDER]),
@@ -330,6 +333,7 @@ class LedgerStore:
             types_with_field=types_with_field,
             effective_from=effective_from,
             effective_before=effective_before,
+            in_seq_order=most_types,
         )
         for partition in self._partitions(q.order_by(events.c.seq), batch):
             yield from rows_to_events(partition)
