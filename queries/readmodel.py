@@ -16,6 +16,7 @@ saves and answers from its view; the query waits for the child before it returns
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -116,7 +117,9 @@ ASIDE_MIN_EVENTS = 50_000
 (where the platform forks) while the query goes on with its own work, and the query waits for
 it only at its end: serialising and saving the book of a million-event log takes about half a
 second. The child opens its own connection; if it fails, the checkpoint is simply not there and
-the next query builds it again. Smaller books are saved in line."""
+the next query builds it again. Smaller books are saved in line, and so is every book when the
+process runs other threads (a child forked from a threaded process may find locks held by
+threads it does not have)."""
 
 
 Waiter = Callable[[], None]
@@ -129,7 +132,12 @@ def _nothing() -> None:
 def _save_book(store: LedgerStore, book: RevenueBook, head: Head, *, aside: bool) -> Waiter:
     """Save `book` as the checkpoint of the log up to `head`; return what to call to wait for
     the save (it may run in a child process when `aside`)."""
-    if not (aside and book.absorbed_seq >= ASIDE_MIN_EVENTS and hasattr(os, "fork")):
+    if not (
+        aside
+        and book.absorbed_seq >= ASIDE_MIN_EVENTS
+        and hasattr(os, "fork")
+        and threading.active_count() == 1
+    ):
         store.save_checkpoint(Checkpoint(BOOK, head.seq, head.hash, book.to_json()))
         return _nothing
     pid = os.fork()

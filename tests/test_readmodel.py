@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -114,6 +116,31 @@ def test_a_large_book_written_by_a_child_process_is_the_full_replay(
     loaded = RevenueBook.from_json(saved.state)
     assert loaded.view().accounts == RevenueBook().absorb(store.read()).view().accounts
     _same_answers(store)
+
+
+def test_a_process_running_other_threads_saves_the_book_itself(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readmodel, "ASIDE_MIN_EVENTS", 1)
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked with a thread running"))
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    started, stop = threading.Event(), threading.Event()
+
+    def other() -> None:
+        started.set()
+        stop.wait(10)
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    started.wait(10)
+    try:
+        view, head = stored_view(store)
+    finally:
+        stop.set()
+        worker.join()
+    saved = store.load_checkpoint(BOOK)
+    assert saved is not None and saved.absorbed_seq == head.seq
+    assert view.accounts == revenue_view(store.read()).accounts
 
 
 def test_a_book_the_child_process_fails_to_save_is_built_again_by_the_next_query(
