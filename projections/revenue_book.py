@@ -305,7 +305,7 @@ class RevenueBook:
             self._absorb_chunk(chunk)
         for deal, facts in later.items():
             self.deal_facts.setdefault(deal, []).extend(facts)
-        self._timelines.clear()
+        # No folded timeline changes: no account's first signed deal is among `deal_ids` yet.
 
     def _absorb_fields(
         self,
@@ -365,7 +365,11 @@ class RevenueBook:
             self.deal_facts[deal_id] = [fact]
         else:
             facts.append(fact)
-            self._timelines.clear()  # a later change may regroup an account already folded
+        if self._timelines:
+            # The one account whose first signed deal this may be is grouped anew.
+            account = self.deal_accounts.get(deal_id)
+            if account is not None:
+                self._timelines.pop(account, None)
         if self._deal_of is not None:
             self._deal_of[fact[_ATTR_EVENT]] = deal_id
 
@@ -446,14 +450,44 @@ class RevenueBook:
         """
         if upto_seq is not None and upto_seq < self.absorbed_seq:
             columns = TimelineColumns()
-            timelines = [self._fold(a, upto_seq, columns) for a in self.accounts]
-            return RevenueView.of(timelines, columns, upto_seq)
+            folded = [self._fold(a, upto_seq, columns) for a in self.accounts]
+            return RevenueView.of(folded, columns, upto_seq)
         if len(self._columns.effective) > 4 * sum(len(f) for f in self.accounts.values()) + 64:
             self._columns, self._timelines = TimelineColumns(), {}  # drop stale rows
+        timelines = self._timelines
         for a in self.accounts:
-            if a not in self._timelines:
-                self._timelines[a] = self._fold(a, None, self._columns)
-        return RevenueView.of(self._timelines.values(), self._columns, self.absorbed_seq)
+            if a not in timelines:
+                timelines[a] = self._fold(a, None, self._columns)
+        if list(timelines) != list(self.accounts):  # accounts folded again came last
+            self._timelines = timelines = {a: timelines[a] for a in self.accounts}
+        return RevenueView.of(timelines.values(), self._columns, self.absorbed_seq)
+
+    def adopt(self, view: RevenueView) -> None:
+        """Take `view`'s timelines as this book's own, so `view()` folds again only the
+        accounts that events absorbed from now on change.
+
+        `view` must be the whole-log view of a book equal to this one (saved from it at
+        `absorbed_seq`, say); its columns are copied, so new rows can be added to them.
+        """
+        if view.upto_seq != self.absorbed_seq:
+            raise ValueError(
+                f"a view at seq {view.upto_seq} is not this book's ({self.absorbed_seq})"
+            )
+        c = view.columns
+        columns = TimelineColumns()
+        columns.effective, columns.live, columns.pending = (
+            list(c.effective),
+            list(c.live),
+            list(c.pending),
+        )
+        columns.kinds, columns.ahead = list(c.kinds), list(c.ahead)
+        self._columns = columns
+        self._timelines = {
+            a: AccountTimeline(a, columns, lo, hi, segment, channel)
+            for a, lo, hi, segment, channel in zip(
+                view.ids, view.los, view.his, view.segments, view.channels, strict=True
+            )
+        }
 
     # -- persistence ------------------------------------------------------------------------
     def to_json(self) -> str:

@@ -58,23 +58,23 @@ DEAL_ATTRIBUTE_TYPES = ("deal_opened", "deal_updated")
 HISTORY_BATCH = 500
 
 
-def _absorb_to(store: LedgerStore, book: RevenueBook, head: Head) -> RevenueBook:
-    """Absorb the log up to `head` into `book`: all of it into a new book, else its tail.
+def _absorb_to(store: LedgerStore, book: RevenueBook, upto_seq: int) -> RevenueBook:
+    """Absorb the log up to `upto_seq` into `book`: all of it into a new book, else its tail.
 
-    A new book reads deal attributes only of the deals signed by `head` (`partial_through`);
+    A new book reads deal attributes only of the deals signed by then (`partial_through`);
     before a tail is absorbed, the deals it signs that the book lacks get their earlier
     attributes (`add_histories`).
     """
     if book.absorbed_seq == 0:
-        book.partial_through = head.seq
+        book.partial_through = upto_seq
         rows = store.read_stored(
-            upto_seq=head.seq,
+            upto_seq=upto_seq,
             types=REVENUE_TYPES,
             types_with_field=SEGMENT_UPDATES,
             deals_with=("contract_signed", DEAL_ATTRIBUTE_TYPES),
         )
     else:
-        signed = store.deals_with("contract_signed", after_seq=book.absorbed_seq, upto_seq=head.seq)
+        signed = store.deals_with("contract_signed", after_seq=book.absorbed_seq, upto_seq=upto_seq)
         missing = book.needs_histories(signed)
         for i in range(0, len(missing), HISTORY_BATCH):
             deals = missing[i : i + HISTORY_BATCH]
@@ -87,12 +87,12 @@ def _absorb_to(store: LedgerStore, book: RevenueBook, head: Head) -> RevenueBook
             book.add_histories(deals, history)
         rows = store.read_stored(
             after_seq=book.absorbed_seq,
-            upto_seq=head.seq,
+            upto_seq=upto_seq,
             types=REVENUE_TYPES,
             types_with_field=SEGMENT_UPDATES,
         )
     book.absorb_stored(rows)
-    book.absorbed_seq = head.seq
+    book.absorbed_seq = upto_seq
     return book
 
 
@@ -156,7 +156,14 @@ def _save_book(store: LedgerStore, book: RevenueBook, head: Head, *, aside: bool
     return wait
 
 
-def _current_book(store: LedgerStore, *, aside: bool) -> tuple[RevenueBook, Head, Waiter]:
+def _current_book(
+    store: LedgerStore, *, aside: bool, seed: RevenueView | None = None
+) -> tuple[RevenueBook, Head, Waiter]:
+    """Return the book covering the log now, its head, and what to call to wait for its save.
+
+    `seed` is a whole-log view saved at an earlier head: once the book has absorbed up to it,
+    it adopts its timelines, so that only the accounts changed since are folded again.
+    """
     head = store.head()
     saved = store.load_checkpoint(BOOK)
     loaded: RevenueBook | None = None
@@ -167,7 +174,10 @@ def _current_book(store: LedgerStore, *, aside: bool) -> tuple[RevenueBook, Head
             loaded = None
     book = loaded if loaded is not None else RevenueBook()
     start = book.absorbed_seq
-    _absorb_to(store, book, head)
+    if seed is not None and start <= seed.upto_seq < head.seq:
+        _absorb_to(store, book, seed.upto_seq)
+        book.adopt(seed)
+    _absorb_to(store, book, head.seq)
     if loaded is None or _resave(start, head.seq):
         return book, head, _save_book(store, book, head, aside=aside)
     return book, head, _nothing
@@ -193,14 +203,17 @@ def revenue_view(store: LedgerStore, upto_seq: int | None = None) -> tuple[Reven
     """
     head = store.head()
     whole = upto_seq is None or upto_seq >= head.seq
+    earlier: RevenueView | None = None
     if whole:
         saved = store.load_checkpoint(VIEW)
-        if saved is not None and saved.absorbed_seq == head.seq:
+        if saved is not None:
             try:
-                return RevenueView.from_json(saved.state), head
+                earlier = RevenueView.from_json(saved.state)
             except (ValueError, KeyError, TypeError):
-                pass
-    book, now, wait = _current_book(store, aside=True)
+                earlier = None
+            if earlier is not None and saved.absorbed_seq == head.seq == earlier.upto_seq:
+                return earlier, head
+    book, now, wait = _current_book(store, aside=True, seed=earlier)
     try:
         if not whole:
             return book.view(upto_seq), head
@@ -216,5 +229,5 @@ def rebuild(store: LedgerStore) -> Head:
     """Drop every checkpoint and rebuild the revenue read model from the whole log."""
     store.drop_checkpoints()
     head = store.head()
-    _save(store, _absorb_to(store, RevenueBook(), head), head)
+    _save(store, _absorb_to(store, RevenueBook(), head.seq), head)
     return head
