@@ -77,6 +77,9 @@ def _sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Straight to the driver: this runs for every transaction, appends included.
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        dbapi.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine

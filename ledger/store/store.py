@@ -16,7 +16,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, bindparam, or_, select, text
+from sqlalchemy import Connection, Engine, Select, and_, or_, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -168,7 +168,7 @@ class LedgerStore:
         conn_ = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with conn_ as conn, conn.begin():
             if conn.dialect.name == "postgresql" and _has_events(conn):
-                conn.execute(_LOCK)
+                _driver(conn).execute(_LOCK_SQL)
             yield conn
 
     @contextmanager
@@ -271,7 +271,7 @@ class LedgerStore:
             trans = conn.begin()
             try:
                 if conn.dialect.name == "postgresql":
-                    conn.execute(_LOCK)
+                    _driver(conn).execute(_LOCK_SQL)
                 head = _head(conn)
                 facts = SqlFacts(conn)
                 if warm is not None and warm[0] == head:
@@ -649,32 +649,33 @@ def _has_events(conn: Connection) -> bool:
 
 
 # Statements of the append path, built once (see `ledger.store.facts`).
-_LOCK = text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE")
+_LOCK_SQL = "LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"
 _ANALYZE = text("ANALYZE events")
 """Run between the chunks of a long batch on PostgreSQL: statistics that count the rows this
 transaction wrote (ANALYZE samples its own uncommitted rows). Without them the planner takes the
 events table for the size it last analysed, and the next chunk's stream lookups (IN lists of
 hundreds of ids) become full scans of a table that grows with every chunk."""
-_HEAD_Q = (
-    select(events.c.seq, events.c.hash, events.c.recorded_at).order_by(events.c.seq.desc()).limit(1)
+# The two lookups every append makes go to the driver as plain SQL, on the connection (and in
+# the transaction) SQLAlchemy holds: through SQLAlchemy's execution each cost ten to twenty
+# times the statement itself on SQLite (16 µs against 1.5 µs for the head).
+_HEAD_SQL = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1"
+_STORED_BY_SQL = (
+    "SELECT {column}, type, effective_at, payload, seq, event_id, stream_id, stream_version "
+    "FROM events WHERE {column} IN ({marks})"
 )
-_STORED_BY_Q = {
-    column.key: select(
-        column,
-        events.c.type,
-        events.c.effective_at,
-        events.c.payload,
-        events.c.seq,
-        events.c.event_id,
-        events.c.stream_id,
-        events.c.stream_version,
-    ).where(column.in_(bindparam("values", expanding=True)))
-    for column in (events.c.idempotency_key, events.c.event_id)
-}
+_MARKS = {"sqlite": "?", "postgresql": "%s"}
+"""The positional parameter mark of each backend's driver (sqlite3, psycopg)."""
+
+
+def _driver(conn: Connection) -> Any:
+    """Return the driver's connection under `conn`."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    return dbapi
 
 
 def _head(conn: Connection) -> Head:
-    row = conn.execute(_HEAD_Q).first()
+    row = _driver(conn).execute(_HEAD_SQL).fetchone()
     if row is None:
         return Head(0, GENESIS_HASH, None)
     return Head(int(row[0]), row[1], row[2])
@@ -682,9 +683,12 @@ def _head(conn: Connection) -> Head:
 
 def _stored_by(conn: Connection, column: Any, values: set[str]) -> dict[str, _Stored]:
     out: dict[str, _Stored] = {}
+    mark = _MARKS[conn.dialect.name]
     for chunk in chunks(values):
-        rows = conn.execute(_STORED_BY_Q[column.key], {"values": chunk})
-        for value, typ, eff, payload, seq, eid, stream, sver in rows:
+        sql = _STORED_BY_SQL.format(column=column.key, marks=", ".join([mark] * len(chunk)))
+        for value, typ, eff, payload, seq, eid, stream, sver in (
+            _driver(conn).execute(sql, chunk).fetchall()
+        ):
             out[value] = _Stored((typ, eff, payload), seq, eid, typ, stream, sver)
     return out
 
@@ -723,6 +727,7 @@ _row_values = itemgetter(*ROW_COLUMNS)
 _SQLITE_INSERT = (
     f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
 )
+_PG_INSERT = _SQLITE_INSERT.replace("?", "%s")
 
 
 def _insert(conn: Connection, rows: list[Row]) -> None:
@@ -735,7 +740,10 @@ def _insert(conn: Connection, rows: list[Row]) -> None:
         # Positional rows straight to the driver: SQLAlchemy's per-row parameter handling was a
         # large share of a bulk import, and no events column has a bind processor on SQLite.
         for chunk in chunks(rows, 5000):
-            conn.exec_driver_sql(_SQLITE_INSERT, chunk)
+            _driver(conn).executemany(_SQLITE_INSERT, chunk)
+        return
+    if len(rows) == 1:  # a single append
+        _driver(conn).execute(_PG_INSERT, rows[0])
         return
     for chunk in chunks(rows, 5000):
         conn.execute(events.insert(), [dict(zip(ROW_COLUMNS, r, strict=True)) for r in chunk])
