@@ -96,9 +96,8 @@ def _absorb_to(store: LedgerStore, book: RevenueBook, upto_seq: int) -> RevenueB
     return book
 
 
-def _save(store: LedgerStore, book: RevenueBook, head: Head) -> None:
-    store.save_checkpoint(Checkpoint(BOOK, head.seq, head.hash, book.to_json()))
-    store.save_checkpoint(Checkpoint(VIEW, head.seq, head.hash, book.view().to_json()))
+def _save_view(store: LedgerStore, view: RevenueView, head: Head) -> None:
+    store.save_checkpoint(Checkpoint(VIEW, head.seq, head.hash, view.to_json()))
 
 
 BOOK_RESAVE_MIN_TAIL = 2_000
@@ -218,7 +217,7 @@ def revenue_view(store: LedgerStore, upto_seq: int | None = None) -> tuple[Reven
         if not whole:
             return book.view(upto_seq), head
         view = book.view()
-        store.save_checkpoint(Checkpoint(VIEW, now.seq, now.hash, view.to_json()))
+        _save_view(store, view, now)
         return view, now
     finally:
         wait()
@@ -229,5 +228,7 @@ def rebuild(store: LedgerStore) -> Head:
     """Drop every checkpoint and rebuild the revenue read model from the whole log."""
     store.drop_checkpoints()
     head = store.head()
-    _save(store, _absorb_to(store, RevenueBook(), head.seq), head)
+    book = _absorb_to(store, RevenueBook(), head.seq)
+    _save_book(store, book, head, aside=False)
+    _save_view(store, book.view(), head)
     return head

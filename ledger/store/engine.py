@@ -18,6 +18,14 @@ SQLITE_CACHE_KIB = 65_536
 """Page cache per connection: a bulk import touches every index; the default 2 MiB thrashes."""
 
 
+def driver_connection(conn: Connection) -> Any:
+    """Return the database driver's connection under `conn` (in the transaction `conn` holds),
+    for statements that run too often to go through SQLAlchemy's execution."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    return dbapi
+
+
 def resolve_url(db: str) -> str:
     """Return an SQLAlchemy URL for `db`: a SQLite file path or a URL given as is."""
     if "://" in db:
@@ -78,8 +86,6 @@ def _sqlite_engine(url: str) -> Engine:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
         # Straight to the driver: this runs for every transaction, appends included.
-        dbapi = conn.connection.driver_connection
-        assert dbapi is not None
-        dbapi.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        driver_connection(conn).execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine

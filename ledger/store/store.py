@@ -38,7 +38,13 @@ from ledger.store.checkpoints import (
     save_checkpoint,
 )
 from ledger.store.codec import SELECT_ORDER, rows_to_events
-from ledger.store.engine import WRITE_OPTION, make_engine, resolve_url, sqlite_path
+from ledger.store.engine import (
+    WRITE_OPTION,
+    driver_connection,
+    make_engine,
+    resolve_url,
+    sqlite_path,
+)
 from ledger.store.facts import SqlFacts, chunks
 from ledger.store.schema import ROW_COLUMNS, create_schema, events, migrate, stored_version
 from ledger.timeutil import format_instant, read_instant, utc_now
@@ -168,7 +174,7 @@ class LedgerStore:
         conn_ = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with conn_ as conn, conn.begin():
             if conn.dialect.name == "postgresql" and _has_events(conn):
-                _driver(conn).execute(_LOCK_SQL)
+                driver_connection(conn).execute(_LOCK_SQL)
             yield conn
 
     @contextmanager
@@ -271,7 +277,7 @@ class LedgerStore:
             trans = conn.begin()
             try:
                 if conn.dialect.name == "postgresql":
-                    _driver(conn).execute(_LOCK_SQL)
+                    driver_connection(conn).execute(_LOCK_SQL)
                 head = _head(conn)
                 facts = SqlFacts(conn)
                 if warm is not None and warm[0] == head:
@@ -667,15 +673,8 @@ _MARKS = {"sqlite": "?", "postgresql": "%s"}
 """The positional parameter mark of each backend's driver (sqlite3, psycopg)."""
 
 
-def _driver(conn: Connection) -> Any:
-    """Return the driver's connection under `conn`."""
-    dbapi = conn.connection.driver_connection
-    assert dbapi is not None
-    return dbapi
-
-
 def _head(conn: Connection) -> Head:
-    row = _driver(conn).execute(_HEAD_SQL).fetchone()
+    row = driver_connection(conn).execute(_HEAD_SQL).fetchone()
     if row is None:
         return Head(0, GENESIS_HASH, None)
     return Head(int(row[0]), row[1], row[2])
@@ -687,7 +686,7 @@ def _stored_by(conn: Connection, column: Any, values: set[str]) -> dict[str, _St
     for chunk in chunks(values):
         sql = _STORED_BY_SQL.format(column=column.key, marks=", ".join([mark] * len(chunk)))
         for value, typ, eff, payload, seq, eid, stream, sver in (
-            _driver(conn).execute(sql, chunk).fetchall()
+            driver_connection(conn).execute(sql, chunk).fetchall()
         ):
             out[value] = _Stored((typ, eff, payload), seq, eid, typ, stream, sver)
     return out
@@ -724,10 +723,11 @@ Row = tuple[Any, ...]
 """An events row as inserted: its values in `ROW_COLUMNS` order."""
 
 _row_values = itemgetter(*ROW_COLUMNS)
-_SQLITE_INSERT = (
-    f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
-)
-_PG_INSERT = _SQLITE_INSERT.replace("?", "%s")
+_INSERT_SQL = {
+    dialect: f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) "
+    f"VALUES ({', '.join([mark] * len(ROW_COLUMNS))})"
+    for dialect, mark in _MARKS.items()
+}
 
 
 def _insert(conn: Connection, rows: list[Row]) -> None:
@@ -740,10 +740,10 @@ def _insert(conn: Connection, rows: list[Row]) -> None:
         # Positional rows straight to the driver: SQLAlchemy's per-row parameter handling was a
         # large share of a bulk import, and no events column has a bind processor on SQLite.
         for chunk in chunks(rows, 5000):
-            _driver(conn).executemany(_SQLITE_INSERT, chunk)
+            driver_connection(conn).executemany(_INSERT_SQL["sqlite"], chunk)
         return
     if len(rows) == 1:  # a single append
-        _driver(conn).execute(_PG_INSERT, rows[0])
+        driver_connection(conn).execute(_INSERT_SQL["postgresql"], rows[0])
         return
     for chunk in chunks(rows, 5000):
         conn.execute(events.insert(), [dict(zip(ROW_COLUMNS, r, strict=True)) for r in chunk])
@@ -751,10 +751,8 @@ def _insert(conn: Connection, rows: list[Row]) -> None:
 
 def _copy_rows(conn: Connection, rows: list[Row]) -> None:
     """Insert with PostgreSQL COPY, in the current transaction (fastest bulk path)."""
-    dbapi = conn.connection.driver_connection
-    assert dbapi is not None
     copy_sql = f"COPY events ({', '.join(ROW_COLUMNS)}) FROM STDIN"
-    with dbapi.cursor() as cur, cur.copy(copy_sql) as copy:
+    with driver_connection(conn).cursor() as cur, cur.copy(copy_sql) as copy:
         for r in rows:
             copy.write_row(r)
 
