@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -126,7 +125,7 @@ def reordered(log: Sequence[RecordedEvent], rng: random.Random) -> list[Recorded
         done.add(pick.seq)
         placed.append(pick)
     return [
-        replace(e, seq=i, recorded_at=RECORDED_FROM + timedelta(hours=i))
+        e._replace(seq=i, recorded_at=RECORDED_FROM + timedelta(hours=i))
         for i, e in enumerate(placed, start=1)
     ]
 

@@ -12,6 +12,7 @@ from ledger.events.stored import decode_stored_many
 from ledger.gc_pause import gc_paused
 
 fromisoformat = datetime.fromisoformat  # reads a canonical stored instant (`read_instant`)
+make = tuple.__new__  # a named tuple from its values in field order, without __new__'s call
 
 SELECT_ORDER = ENVELOPE_COLUMNS
 """The envelope columns, in the order every read selects them."""
@@ -26,38 +27,11 @@ def rows_to_events(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
     with gc_paused():
         payloads = decode_stored_many([(r[2], r[3], r[11]) for r in rows])
         return [
-            RecordedEvent(
-                seq,
-                eid,
-                typ,
-                ver,
-                stream,
-                sver,
-                fromisoformat(eff),
-                fromisoformat(rec),
-                actor,
-                source,
-                key,
-                payload,
-                prev,
-                h,
+            make(
+                RecordedEvent,
+                (*r[:6], fromisoformat(r[6]), fromisoformat(r[7]), *r[8:11], payload, *r[12:]),
             )
-            for (
-                seq,
-                eid,
-                typ,
-                ver,
-                stream,
-                sver,
-                eff,
-                rec,
-                actor,
-                source,
-                key,
-                _,
-                prev,
-                h,
-            ), payload in zip(rows, payloads, strict=True)
+            for r, payload in zip(rows, payloads, strict=True)
         ]
 
 

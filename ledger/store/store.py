@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -54,6 +55,10 @@ WARM_BATCH = 1000
 """Batches up to this size leave their rule state warm for the next append (see `_warm`)."""
 WARM_SIZE = 200_000
 """A warm rule state larger than this (`RuleBook.size`) is dropped rather than kept."""
+DECODE_SLICE = 128
+"""Events decoded at a time by `read`: the objects of a small slice are made, handed over and
+mostly freed again before the garbage collector's next young-generation pass has to walk them
+(whole fetched batches read back 5-8% slower)."""
 Progress = Callable[[int], None]
 
 
@@ -342,7 +347,8 @@ class LedgerStore:
             in_seq_order=most_types,
         )
         for partition in self._partitions(q.order_by(events.c.seq), batch):
-            yield from rows_to_events(partition)
+            for i in range(0, len(partition), DECODE_SLICE):
+                yield from rows_to_events(partition[i : i + DECODE_SLICE])
 
     def read_stored(
         self,
@@ -405,12 +411,24 @@ class LedgerStore:
             yield from partition
 
     def _partitions(self, q: Select[Any], batch: int) -> Iterator[Sequence[Any]]:
+        """Yield the rows of `q` as lists of up to `batch` plain tuples.
+
+        The rows come straight from the driver (SQLAlchemy's result rows cost a tenth of a full
+        read-back; no events column has a result processor). PostgreSQL reads through a
+        server-side cursor, fetching the next batch while the caller works on this one.
+        """
         with self.engine.connect() as conn:
-            result = conn.execution_options(yield_per=batch).execute(q)
-            if conn.dialect.name == "postgresql":
-                yield from _read_ahead(result.partitions())
-            else:
-                yield from result.partitions()
+            conn.begin()
+            sql, params = _driver_sql(q, conn)
+            driver = driver_connection(conn)
+            if conn.dialect.name == "sqlite":
+                cursor = driver.execute(sql, params)
+                while rows := cursor.fetchmany(batch):
+                    yield rows
+                return
+            with driver.cursor(name="revledger_read") as cursor:
+                cursor.execute(sql, params)
+                yield from _read_ahead(iter(partial(cursor.fetchmany, batch), []))
 
     def index_rows(self, *, batch: int = 10_000) -> Iterator[tuple[int, str | None, str | None]]:
         """Yield (seq, deal_id, account_id) index columns in seq order (for `verify`)."""
@@ -563,6 +581,16 @@ def _read_ahead(parts: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
         while (part := pending.result()) is not None:
             pending = fetcher.submit(next, parts, None)
             yield part
+
+
+def _driver_sql(q: Select[Any], conn: Connection) -> tuple[str, Any]:
+    """Return `q` as SQL text and parameters for `conn`'s driver (a list for positional
+    parameter marks, a mapping for named ones)."""
+    compiled = q.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    if compiled.positiontup is not None:
+        return str(compiled), [params[name] for name in compiled.positiontup]
+    return str(compiled), params
 
 
 def _filtered(
