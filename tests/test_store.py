@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
 from ledger import operations
 from ledger.canonical import GENESIS_HASH, chain_hash, envelope_bytes, payload_json
 from ledger.envelope import NewEvent, RecordedEvent
-from ledger.errors import ConflictError, InputError
+from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import DealOpened, Expansion, LedgerConfigured, StageChanged
 from ledger.operations import ImportSummary, import_file, verify_ledger
 from ledger.store import LedgerStore
 from ledger.store.codec import envelope_fields
+from ledger.store.facts import SqlFacts
 from ledger.timeutil import format_instant, parse_instant
 from tests.conftest import events_from
 
@@ -420,7 +421,7 @@ def test_appends_one_by_one_follow_the_rules_as_one_batch_does(store: LedgerStor
 
 
 def test_appends_after_a_retraction_judge_by_it_without_reading_every_retraction_again(
-    store: LedgerStore,
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The retracted events are known to the rule state kept between appends: an append that
     reads a new stream does not read every retraction of the log again (the log may hold
@@ -432,23 +433,53 @@ def test_appends_after_a_retraction_judge_by_it_without_reading_every_retraction
     )
     store.append_batch(events_from([retract]))
     statements: list[str] = []
+    rows = SqlFacts._rows
 
-    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
+    def record(facts: SqlFacts, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        statements.append(sql)
+        return rows(facts, sql, params)
 
-    event.listen(store.engine, "before_cursor_execute", record)
-    try:
-        for i in range(3):  # each opens a new deal stream, read from the log first
-            store.append_batch(events_from([OPEN_D1.replace('"D-1"', f'"D-{i + 2}"')]))
-        with pytest.raises(InputError, match="deal D-1 has no contract signed"):
-            store.append_batch(events_from([LIVE_D1]))
-    finally:
-        event.remove(store.engine, "before_cursor_execute", record)
-    reads_of_retractions = [
-        s for s in statements if s.startswith("SELECT events.payload") and "events.type" in s
-    ]
+    monkeypatch.setattr(SqlFacts, "_rows", record)
+    for i in range(3):  # each opens a new deal stream, read from the log first
+        store.append_batch(events_from([OPEN_D1.replace('"D-1"', f'"D-{i + 2}"')]))
+    with pytest.raises(InputError, match="deal D-1 has no contract signed"):
+        store.append_batch(events_from([LIVE_D1]))
+    reads_of_retractions = [s for s in statements if "event_retracted" in s]
     stream_reads = [s for s in statements if "stream_id IN" in s]
     assert len(stream_reads) >= 3 and reads_of_retractions == []
+
+
+def test_a_database_failure_during_an_append_is_a_storage_error_and_writes_nothing(
+    store: LedgerStore,
+) -> None:
+    """An append runs on the driver connection; what the database refuses there is reported
+    as a storage error (exit code 6), not as a driver exception, and the store stays usable."""
+    if store.backend == "sqlite":
+        create = [
+            "CREATE TRIGGER refuse BEFORE INSERT ON events "
+            "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+        ]
+        drop = ["DROP TRIGGER refuse"]
+    else:
+        create = [
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'the disk is full'; END $$",
+            "CREATE TRIGGER refuse BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse()",
+        ]
+        drop = ["DROP TRIGGER refuse ON events", "DROP FUNCTION refuse()"]
+    with store.engine.begin() as conn:
+        for ddl in create:
+            conn.execute(text(ddl))
+    with pytest.raises(StorageError, match=r"database error: .*the disk is full"):
+        store.append_batch(events_from([OPEN_D1]))
+    with pytest.raises(StorageError, match="the disk is full"):
+        store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+    assert store.count() == 1
+    with store.engine.begin() as conn:
+        for ddl in drop:
+            conn.execute(text(ddl))
+    assert store.append_batch(events_from([OPEN_D1])).results[0].seq == 2
+    assert verify_ledger(store).ok
 
 
 # -- imports written chunk by chunk in one transaction ------------------------------------------
@@ -506,22 +537,20 @@ def test_later_chunks_are_planned_knowing_the_rows_the_import_wrote(
     planned as full scans of a table that grows with every chunk (minutes at a million rows)."""
     monkeypatch.setattr(operations, "IMPORT_CHUNK", 1000)
     estimates: list[int] = []
+    rows = SqlFacts._rows
 
-    def estimate(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("SELECT") and "stream_id IN" in statement:
-            cursor.execute("EXPLAIN SELECT * FROM events")
-            rows = re.search(r"rows=(\d+)", cursor.fetchone()[0])
-            assert rows is not None
-            estimates.append(int(rows.group(1)))
+    def estimate(facts: SqlFacts, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if "stream_id IN" in sql:
+            (plan,) = rows(facts, "EXPLAIN SELECT * FROM events")[0]
+            found = re.search(r"rows=(\d+)", plan)
+            assert found is not None
+            estimates.append(int(found.group(1)))
+        return rows(facts, sql, params)
 
     lines = [OPEN_D1.replace('"D-1"', f'"D-{i}"') for i in range(3000)]
     if store.engine.dialect.name == "postgresql":
-        event.listen(store.engine, "before_cursor_execute", estimate)
-    try:
-        assert _import(store, tmp_path, lines).appended == 3000
-    finally:
-        if estimates:
-            event.remove(store.engine, "before_cursor_execute", estimate)
+        monkeypatch.setattr(SqlFacts, "_rows", estimate)
+    assert _import(store, tmp_path, lines).appended == 3000
     if store.engine.dialect.name == "postgresql":
         # The first chunk looks up its account and two lists of deals; later chunks only their
         # deals. The last chunk's lookups come after 2,000 rows were written.

@@ -1,60 +1,34 @@
-"""The rule book's view of the stored log: facts read inside the append transaction."""
+"""The rule book's view of the stored log: facts read inside the append transaction.
+
+The queries go to the database driver as plain SQL, on the connection of the append's
+transaction: an append runs them whenever it opens streams the rule state has not loaded, and
+through SQLAlchemy's execution each cost several times the statement itself.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
-
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
 from ledger.events.stored import decode_stored
 from ledger.rules import Fact
-from ledger.store.schema import events
 from ledger.timeutil import read_instant
 
 CHUNK = 500
 T = TypeVar("T")
 
-_FACT_COLUMNS = (
-    events.c.effective_at,
-    events.c.seq,
-    events.c.event_id,
-    events.c.type,
-    events.c.schema_version,
-    events.c.payload,
-    events.c.account_id,
-    events.c.stream_id,
-    events.c.stream_version,
-)
+MARKS = {"sqlite": "?", "postgresql": "%s"}
+"""The positional parameter mark of each backend's driver (sqlite3, psycopg)."""
 
-
-# The statements are built once: building a SELECT costs more than running it on SQLite, and
-# an append runs several of them.
-_RETRACTED_Q = select(events.c.payload).where(events.c.type == "event_retracted")
-_DEAL_FACTS_Q = select(*_FACT_COLUMNS).where(
-    events.c.stream_id.in_(bindparam("streams", expanding=True))
+_FACTS = (
+    "SELECT effective_at, seq, event_id, type, schema_version, payload, account_id, stream_id, "
+    "stream_version FROM events WHERE "
 )
-_ACCOUNT_FACTS_Q = select(*_FACT_COLUMNS).where(
-    or_(
-        events.c.stream_id.in_(bindparam("streams", expanding=True)),
-        and_(
-            events.c.type == "contract_signed",
-            events.c.account_id.in_(bindparam("accounts", expanding=True)),
-        ),
-    )
-)
-_BY_EVENT_ID_Q = select(*_FACT_COLUMNS).where(
-    events.c.event_id.in_(bindparam("event_ids", expanding=True))
-)
-_VERSIONS_Q = (
-    select(events.c.stream_id, func.max(events.c.stream_version))
-    .where(events.c.stream_id.in_(bindparam("streams", expanding=True)))
-    .group_by(events.c.stream_id)
-)
-_CONFIGURATIONS_Q = (
-    select(*_FACT_COLUMNS).where(events.c.type == "ledger_configured").order_by(events.c.seq)
-)
+# Positions in a facts row.
+_EVENT_ID, _ACCOUNT, _STREAM, _VERSION = 2, 6, 7, 8
+_RETRACTED_SQL = "SELECT payload FROM events WHERE type = 'event_retracted'"
+_CONFIGURATIONS_SQL = _FACTS + "type = 'ledger_configured' ORDER BY seq"
 
 
 def chunks(items: Collection[T], size: int = CHUNK) -> Iterator[list[T]]:
@@ -64,20 +38,28 @@ def chunks(items: Collection[T], size: int = CHUNK) -> Iterator[list[T]]:
         yield list(seq[i : i + size])
 
 
-def _fact(row: Any) -> Fact:
+def _fact(row: Sequence[Any]) -> Fact:
     eff, seq, eid, typ, ver, payload, account_id, _stream, _version = row
     return Fact(read_instant(eff), seq, eid, decode_stored(typ, ver, payload), account_id)
 
 
 class SqlFacts:
-    """Implements `ledger.rules.FactSource` over an open connection (inside the write lock)."""
+    """Implements `ledger.rules.FactSource` over a driver connection inside the write lock."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, dbapi: Any, backend: str) -> None:
+        self._dbapi = dbapi
+        self._mark = MARKS[backend]
         self._retracted: set[str] | None = None
         # Versions of the streams whose every row a facts query read (0 for a new stream), so
         # `stream_versions` need not ask again for them: one query fewer per new deal.
         self._versions: dict[str, int] = {}
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Return the rows of one query (every statement of this class runs here)."""
+        return self._dbapi.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+
+    def _marks(self, n: int) -> str:
+        return ", ".join([self._mark] * n)
 
     def follow_retractions(self, retracted: set[str]) -> None:
         """Read which events are retracted from `retracted` (a rule book's own set, which grows
@@ -88,11 +70,12 @@ class SqlFacts:
 
     def retracted_ids(self) -> set[str]:
         if self._retracted is None:
-            rows = self._conn.execute(_RETRACTED_Q)
-            self._retracted = {json.loads(p)["retracts"] for (p,) in rows}
+            self._retracted = {json.loads(p)["retracts"] for (p,) in self._rows(_RETRACTED_SQL)}
         return set(self._retracted)
 
-    def _live(self, rows: Any, whole: Collection[str] = ()) -> Iterator[tuple[Any, Fact]]:
+    def _live(
+        self, rows: Iterable[Sequence[Any]], whole: Collection[str] = ()
+    ) -> Iterator[tuple[Sequence[Any], Fact]]:
         """Yield the non-retracted rows with their facts, noting the versions of the streams
         in `whole` (streams all of whose rows are among `rows`)."""
         retracted = self.retracted_ids()
@@ -100,46 +83,52 @@ class SqlFacts:
         for stream in whole:
             versions.setdefault(stream, 0)
         for row in rows:
-            if row.stream_id in whole and row.stream_version > versions[row.stream_id]:
-                versions[row.stream_id] = row.stream_version
-            if row.event_id not in retracted:
+            stream = row[_STREAM]
+            if stream in whole and row[_VERSION] > versions[stream]:
+                versions[stream] = row[_VERSION]
+            if row[_EVENT_ID] not in retracted:
                 yield row, _fact(row)
 
     def facts_for_deals(self, deal_ids: Collection[str]) -> dict[str, list[Fact]]:
         out: dict[str, list[Fact]] = {}
         for chunk in chunks(deal_ids):
-            streams = {f"deal:{d}" for d in chunk}
-            rows = self._conn.execute(_DEAL_FACTS_Q, {"streams": list(streams)})
-            for row, fact in self._live(rows, streams):
-                out.setdefault(row.stream_id[len("deal:") :], []).append(fact)
+            streams = [f"deal:{d}" for d in chunk]
+            rows = self._rows(_FACTS + f"stream_id IN ({self._marks(len(streams))})", streams)
+            for row, fact in self._live(rows, set(streams)):
+                out.setdefault(row[_STREAM][len("deal:") :], []).append(fact)
         return out
 
     def facts_for_accounts(self, account_ids: Collection[str]) -> dict[str, list[Fact]]:
         out: dict[str, list[Fact]] = {}
         for chunk in chunks(account_ids):
-            streams = {f"account:{a}" for a in chunk}
-            rows = self._conn.execute(
-                _ACCOUNT_FACTS_Q, {"streams": list(streams), "accounts": chunk}
+            streams = [f"account:{a}" for a in chunk]
+            marks = self._marks(len(chunk))
+            rows = self._rows(
+                _FACTS + f"stream_id IN ({marks}) OR "
+                f"(type = 'contract_signed' AND account_id IN ({marks}))",
+                [*streams, *chunk],
             )
-            for row, fact in self._live(rows, streams):
-                out.setdefault(row.account_id, []).append(fact)
+            for row, fact in self._live(rows, set(streams)):
+                out.setdefault(row[_ACCOUNT], []).append(fact)
         return out
 
     def facts_by_event_id(self, event_ids: Collection[str]) -> dict[str, Fact]:
         out: dict[str, Fact] = {}
         for chunk in chunks(event_ids):
-            rows = self._conn.execute(_BY_EVENT_ID_Q, {"event_ids": chunk})
-            for row in rows:
-                out[row.event_id] = _fact(row)
+            for row in self._rows(_FACTS + f"event_id IN ({self._marks(len(chunk))})", chunk):
+                out[row[_EVENT_ID]] = _fact(row)
         return out
 
     def stream_versions(self, stream_ids: Collection[str]) -> dict[str, int]:
         out = {s: self._versions[s] for s in stream_ids if s in self._versions}
         for chunk in chunks([s for s in stream_ids if s not in out]):
-            rows = self._conn.execute(_VERSIONS_Q, {"streams": chunk})
+            rows = self._rows(
+                "SELECT stream_id, MAX(stream_version) FROM events "
+                f"WHERE stream_id IN ({self._marks(len(chunk))}) GROUP BY stream_id",
+                chunk,
+            )
             out.update({s: int(v) for s, v in rows})
         return out
 
     def configurations(self) -> list[Fact]:
-        rows = self._conn.execute(_CONFIGURATIONS_Q)
-        return [fact for _row, fact in self._live(rows)]
+        return [fact for _row, fact in self._live(self._rows(_CONFIGURATIONS_SQL))]

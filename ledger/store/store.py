@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, or_, select, text
+from sqlalchemy import Connection, Engine, Select, and_, or_, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -46,7 +46,7 @@ from ledger.store.engine import (
     resolve_url,
     sqlite_path,
 )
-from ledger.store.facts import SqlFacts, chunks
+from ledger.store.facts import MARKS, SqlFacts, chunks
 from ledger.store.schema import ROW_COLUMNS, create_schema, events, migrate, stored_version
 from ledger.timeutil import format_instant, read_instant, utc_now
 
@@ -183,6 +183,28 @@ class LedgerStore:
             yield conn
 
     @contextmanager
+    def _driver_write(self) -> Iterator[Any]:
+        """Yield the driver connection of a new write transaction that holds the write lock.
+
+        The caller commits (or rolls back); on an exception the transaction is rolled back.
+        An append runs on the driver connection (taken from SQLAlchemy's pool) without
+        SQLAlchemy's connection and transaction objects around it: for a single append they
+        cost more than the statements it runs. A database failure becomes a StorageError.
+        """
+        fairy = self.engine.raw_connection()
+        dbapi: Any = fairy.driver_connection
+        try:
+            dbapi.execute("BEGIN IMMEDIATE" if self.backend == "sqlite" else _LOCK_SQL)
+            yield dbapi
+        except BaseException as exc:
+            _rollback(dbapi)
+            if isinstance(exc, self.engine.dialect.loaded_dbapi.Error):
+                raise StorageError(f"database error: {_db_reason(exc)}") from exc
+            raise
+        finally:
+            fairy.close()
+
+    @contextmanager
     def _read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn, conn.begin():
             yield conn
@@ -191,7 +213,7 @@ class LedgerStore:
     def head(self) -> Head:
         """Return the last event's seq, hash and recorded_at (transaction time)."""
         with self._read() as conn:
-            return _head(conn)
+            return _head(driver_connection(conn))
 
     def config(self, known_at: datetime | None = None) -> LedgerConfigured | None:
         """Return the configuration in force as known at `known_at` (default: now)."""
@@ -275,37 +297,27 @@ class LedgerStore:
         the real run would (a line repeating one many chunks before it, say).
         """
         warm, self._warm = self._warm, None
-        with (
-            gc_paused(),
-            self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
-        ):
-            trans = conn.begin()
-            try:
-                if conn.dialect.name == "postgresql":
-                    driver_connection(conn).execute(_LOCK_SQL)
-                head = _head(conn)
-                facts = SqlFacts(conn)
-                if warm is not None and warm[0] == head:
-                    book = warm[1]
-                    book.rebind(facts)
-                else:
-                    book = RuleBook(facts)
-                facts.follow_retractions(book.retracted)
-                writer = _BatchWriter(conn, head, book, progress)
-                for i, chunk in enumerate(chunks_):
-                    if i and conn.dialect.name == "postgresql":
-                        conn.execute(_ANALYZE)
-                    _insert(conn, writer.prepare(chunk))
-                if dry_run:
-                    trans.rollback()
-                else:
-                    trans.commit()
-                    if writer.requested <= WARM_BATCH and book.size <= WARM_SIZE:
-                        self._warm = (writer.head, book)
-            except BaseException:
-                if trans.is_active:
-                    trans.rollback()
-                raise
+        backend = self.backend
+        with gc_paused(), self._driver_write() as dbapi:
+            head = _head(dbapi)
+            facts = SqlFacts(dbapi, backend)
+            if warm is not None and warm[0] == head:
+                book = warm[1]
+                book.rebind(facts)
+            else:
+                book = RuleBook(facts)
+            facts.follow_retractions(book.retracted)
+            writer = _BatchWriter(dbapi, backend, head, book, progress)
+            for i, chunk in enumerate(chunks_):
+                if i and backend == "postgresql":
+                    dbapi.execute(_ANALYZE)
+                _insert(dbapi, backend, writer.prepare(chunk))
+            if dry_run:
+                dbapi.rollback()
+            else:
+                dbapi.commit()
+                if writer.requested <= WARM_BATCH and book.size <= WARM_SIZE:
+                    self._warm = (writer.head, book)
         return BatchResult(writer.results, writer.head, dry_run)
 
     # -- reading -------------------------------------------------------------------------------
@@ -445,14 +457,15 @@ class LedgerStore:
         from ledger.store.verify import check_restore_rows
 
         with self._write() as conn:
-            if _head(conn).seq != 0:
+            dbapi, backend = driver_connection(conn), conn.dialect.name
+            if _head(dbapi).seq != 0:
                 raise ConflictError(
                     "restore needs an empty ledger: this one already has events "
                     "(restore into a new --db without running init)"
                 )
             checked = check_restore_rows(rows)
-            _insert(conn, [_row_values(r) for r in checked])
-            return _head(conn)
+            _insert(dbapi, backend, [_row_values(r) for r in checked])
+            return _head(dbapi)
 
 
 class _BatchWriter:
@@ -464,9 +477,9 @@ class _BatchWriter:
     """
 
     def __init__(
-        self, conn: Connection, head: Head, book: RuleBook, progress: Progress | None
+        self, dbapi: Any, backend: str, head: Head, book: RuleBook, progress: Progress | None
     ) -> None:
-        self.conn, self.book, self.progress = conn, book, progress
+        self.dbapi, self.backend, self.book, self.progress = dbapi, backend, book, progress
         self.now = format_instant(utc_now())
         self.recorded = max(self.now, head.recorded_at or self.now)
         self.last_recorded = head.recorded_at or ""
@@ -482,13 +495,14 @@ class _BatchWriter:
 
     def prepare(self, news: Sequence[NewEvent]) -> list[Row]:
         """Admit the events of one chunk; return their rows to insert (raise on any error)."""
-        conn, book, progress, results = self.conn, self.book, self.progress, self.results
+        book, progress, results = self.book, self.progress, self.results
         self.requested += len(news)
         encoded = [n.stored_texts() for n in news]
-        by_key = _stored_by(
-            conn, events.c.idempotency_key, {n.idempotency_key for n in news if n.idempotency_key}
+        keys = {n.idempotency_key for n in news if n.idempotency_key}
+        by_key = _stored_by(self.dbapi, self.backend, "idempotency_key", keys)
+        by_id = _stored_by(
+            self.dbapi, self.backend, "event_id", {n.event_id for n in news if n.event_id}
         )
-        by_id = _stored_by(conn, events.c.event_id, {n.event_id for n in news if n.event_id})
         book.prefetch(n.event for n in news)
         seq, prev, last_recorded = self.seq, self.prev, self.last_recorded
         rows: list[Row] = []
@@ -684,7 +698,7 @@ def _has_events(conn: Connection) -> bool:
 
 # Statements of the append path, built once (see `ledger.store.facts`).
 _LOCK_SQL = "LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"
-_ANALYZE = text("ANALYZE events")
+_ANALYZE = "ANALYZE events"
 """Run between the chunks of a long batch on PostgreSQL: statistics that count the rows this
 transaction wrote (ANALYZE samples its own uncommitted rows). Without them the planner takes the
 events table for the size it last analysed, and the next chunk's stream lookups (IN lists of
@@ -697,25 +711,30 @@ _STORED_BY_SQL = (
     "SELECT {column}, type, effective_at, payload, seq, event_id, stream_id, stream_version "
     "FROM events WHERE {column} IN ({marks})"
 )
-_MARKS = {"sqlite": "?", "postgresql": "%s"}
-"""The positional parameter mark of each backend's driver (sqlite3, psycopg)."""
 
 
-def _head(conn: Connection) -> Head:
-    row = driver_connection(conn).execute(_HEAD_SQL).fetchone()
+def _head(dbapi: Any) -> Head:
+    """Return the head of the log, read on a driver connection."""
+    row = dbapi.execute(_HEAD_SQL).fetchone()
     if row is None:
         return Head(0, GENESIS_HASH, None)
     return Head(int(row[0]), row[1], row[2])
 
 
-def _stored_by(conn: Connection, column: Any, values: set[str]) -> dict[str, _Stored]:
+def _rollback(dbapi: Any) -> None:
+    """Roll back the driver connection's transaction, if it still has one."""
+    with suppress(Exception):  # a broken connection: the pool discards it
+        dbapi.rollback()
+
+
+def _stored_by(dbapi: Any, backend: str, column: str, values: set[str]) -> dict[str, _Stored]:
     out: dict[str, _Stored] = {}
-    mark = _MARKS[conn.dialect.name]
+    mark = MARKS[backend]
     for chunk in chunks(values):
-        sql = _STORED_BY_SQL.format(column=column.key, marks=", ".join([mark] * len(chunk)))
-        for value, typ, eff, payload, seq, eid, stream, sver in (
-            driver_connection(conn).execute(sql, chunk).fetchall()
-        ):
+        sql = _STORED_BY_SQL.format(column=column, marks=", ".join([mark] * len(chunk)))
+        for value, typ, eff, payload, seq, eid, stream, sver in dbapi.execute(
+            sql, chunk
+        ).fetchall():
             out[value] = _Stored((typ, eff, payload), seq, eid, typ, stream, sver)
     return out
 
@@ -754,33 +773,37 @@ _row_values = itemgetter(*ROW_COLUMNS)
 _INSERT_SQL = {
     dialect: f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) "
     f"VALUES ({', '.join([mark] * len(ROW_COLUMNS))})"
-    for dialect, mark in _MARKS.items()
+    for dialect, mark in MARKS.items()
 }
 
 
-def _insert(conn: Connection, rows: list[Row]) -> None:
+def _insert(dbapi: Any, backend: str, rows: list[Row]) -> None:
+    """Insert `rows` on a driver connection, in its current transaction."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
-        _copy_rows(conn, rows)
-        return
-    if conn.dialect.name == "sqlite":
-        # Positional rows straight to the driver: SQLAlchemy's per-row parameter handling was a
-        # large share of a bulk import, and no events column has a bind processor on SQLite.
-        for chunk in chunks(rows, 5000):
-            driver_connection(conn).executemany(_INSERT_SQL["sqlite"], chunk)
+    if backend == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        _copy_rows(dbapi, rows)
         return
     if len(rows) == 1:  # a single append
-        driver_connection(conn).execute(_INSERT_SQL["postgresql"], rows[0])
+        dbapi.execute(_INSERT_SQL[backend], rows[0])
         return
-    for chunk in chunks(rows, 5000):
-        conn.execute(events.insert(), [dict(zip(ROW_COLUMNS, r, strict=True)) for r in chunk])
+    # Positional rows straight to the driver: SQLAlchemy's per-row parameter handling was a
+    # large share of a bulk import, and no events column has a bind processor. (psycopg sends
+    # an executemany's statements pipelined; each holds one row, far below the size at which
+    # a pipeline can stall on a full socket buffer.)
+    if backend == "sqlite":
+        for chunk in chunks(rows, 5000):
+            dbapi.executemany(_INSERT_SQL[backend], chunk)
+        return
+    with dbapi.cursor() as cursor:
+        for chunk in chunks(rows, 5000):
+            cursor.executemany(_INSERT_SQL[backend], chunk)
 
 
-def _copy_rows(conn: Connection, rows: list[Row]) -> None:
+def _copy_rows(dbapi: Any, rows: list[Row]) -> None:
     """Insert with PostgreSQL COPY, in the current transaction (fastest bulk path)."""
     copy_sql = f"COPY events ({', '.join(ROW_COLUMNS)}) FROM STDIN"
-    with driver_connection(conn).cursor() as cur, cur.copy(copy_sql) as copy:
+    with dbapi.cursor() as cur, cur.copy(copy_sql) as copy:
         for r in rows:
             copy.write_row(r)
 
