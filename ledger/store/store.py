@@ -184,9 +184,9 @@ class LedgerStore:
 
     @contextmanager
     def _driver_write(self) -> Iterator[Any]:
-        """Yield the driver connection of a new write transaction that holds the write lock.
+        """Yield a driver connection for one write transaction (see `_begin` and `_finish`).
 
-        The caller commits (or rolls back); on an exception the transaction is rolled back.
+        On an exception the transaction is rolled back.
         An append runs on the driver connection (taken from SQLAlchemy's pool) without
         SQLAlchemy's connection and transaction objects around it: for a single append they
         cost more than the statements it runs. A database failure becomes a StorageError.
@@ -194,7 +194,6 @@ class LedgerStore:
         fairy = self.engine.raw_connection()
         dbapi: Any = fairy.driver_connection
         try:
-            dbapi.execute("BEGIN IMMEDIATE" if self.backend == "sqlite" else _LOCK_SQL)
             yield dbapi
         except BaseException as exc:
             _rollback(dbapi)
@@ -298,8 +297,10 @@ class LedgerStore:
         """
         warm, self._warm = self._warm, None
         backend = self.backend
+        pending = iter(chunks_)
+        first = next(pending, ())
         with gc_paused(), self._driver_write() as dbapi:
-            head = _head(dbapi)
+            head, found = _begin(dbapi, backend, first)
             facts = SqlFacts(dbapi, backend)
             if warm is not None and warm[0] == head:
                 book = warm[1]
@@ -308,16 +309,17 @@ class LedgerStore:
                 book = RuleBook(facts)
             facts.follow_retractions(book.retracted)
             writer = _BatchWriter(dbapi, backend, head, book, progress)
-            for i, chunk in enumerate(chunks_):
-                if i and backend == "postgresql":
+            # Each chunk's rows are written before the next chunk is checked (its lookups must
+            # see them); the last chunk's rows go with the commit.
+            rows = writer.prepare(first, found)
+            for chunk in pending:
+                _insert(dbapi, backend, rows)
+                if backend == "postgresql":
                     dbapi.execute(_ANALYZE)
-                _insert(dbapi, backend, writer.prepare(chunk))
-            if dry_run:
-                dbapi.rollback()
-            else:
-                dbapi.commit()
-                if writer.requested <= WARM_BATCH and book.size <= WARM_SIZE:
-                    self._warm = (writer.head, book)
+                rows = writer.prepare(chunk)
+            _finish(dbapi, backend, rows, commit=not dry_run)
+            if not dry_run and writer.requested <= WARM_BATCH and book.size <= WARM_SIZE:
+                self._warm = (writer.head, book)
         return BatchResult(writer.results, writer.head, dry_run)
 
     # -- reading -------------------------------------------------------------------------------
@@ -493,16 +495,21 @@ class _BatchWriter:
         """Return the head the batch leaves (seq, hash and recorded_at of its last event)."""
         return Head(self.seq, self.prev, self.last_recorded or None)
 
-    def prepare(self, news: Sequence[NewEvent]) -> list[Row]:
-        """Admit the events of one chunk; return their rows to insert (raise on any error)."""
+    def prepare(self, news: Sequence[NewEvent], found: Found | None = None) -> list[Row]:
+        """Admit the events of one chunk; return their rows to insert (raise on any error).
+
+        `found` is what the chunk's idempotency keys and event ids already name in the log
+        (see `_lookups`), when the caller looked them up already.
+        """
         book, progress, results = self.book, self.progress, self.results
         self.requested += len(news)
         encoded = [n.stored_texts() for n in news]
-        keys = {n.idempotency_key for n in news if n.idempotency_key}
-        by_key = _stored_by(self.dbapi, self.backend, "idempotency_key", keys)
-        by_id = _stored_by(
-            self.dbapi, self.backend, "event_id", {n.event_id for n in news if n.event_id}
-        )
+        if found is None:
+            found = _found(
+                self.dbapi.execute(sql, params).fetchall()
+                for sql, params in _lookups(self.backend, news)
+            )
+        by_key, by_id = found
         book.prefetch(n.event for n in news)
         seq, prev, last_recorded = self.seq, self.prev, self.last_recorded
         rows: list[Row] = []
@@ -708,14 +715,18 @@ hundreds of ids) become full scans of a table that grows with every chunk."""
 # times the statement itself on SQLite (16 µs against 1.5 µs for the head).
 _HEAD_SQL = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1"
 _STORED_BY_SQL = (
-    "SELECT {column}, type, effective_at, payload, seq, event_id, stream_id, stream_version "
-    "FROM events WHERE {column} IN ({marks})"
+    "SELECT '{column}', {column}, type, effective_at, payload, seq, event_id, stream_id, "
+    "stream_version FROM events WHERE {column} IN ({marks})"
 )
 
 
 def _head(dbapi: Any) -> Head:
     """Return the head of the log, read on a driver connection."""
-    row = dbapi.execute(_HEAD_SQL).fetchone()
+    return _as_head(dbapi.execute(_HEAD_SQL).fetchone())
+
+
+def _as_head(row: Sequence[Any] | None) -> Head:
+    """Return the head a `_HEAD_SQL` row describes (None: the log is empty)."""
     if row is None:
         return Head(0, GENESIS_HASH, None)
     return Head(int(row[0]), row[1], row[2])
@@ -727,16 +738,78 @@ def _rollback(dbapi: Any) -> None:
         dbapi.rollback()
 
 
-def _stored_by(dbapi: Any, backend: str, column: str, values: set[str]) -> dict[str, _Stored]:
-    out: dict[str, _Stored] = {}
+Found = tuple[dict[str, "_Stored"], dict[str, "_Stored"]]
+"""The stored events a chunk's idempotency keys and event ids name: (by key, by event id)."""
+
+
+def _lookups(backend: str, news: Sequence[NewEvent]) -> list[tuple[str, list[str]]]:
+    """Return the statements (SQL, parameters) finding the stored events that the idempotency
+    keys and event ids of `news` name; each row starts with the column that matched."""
     mark = MARKS[backend]
-    for chunk in chunks(values):
-        sql = _STORED_BY_SQL.format(column=column, marks=", ".join([mark] * len(chunk)))
-        for value, typ, eff, payload, seq, eid, stream, sver in dbapi.execute(
-            sql, chunk
-        ).fetchall():
-            out[value] = _Stored((typ, eff, payload), seq, eid, typ, stream, sver)
+    out: list[tuple[str, list[str]]] = []
+    for column, values in (
+        ("idempotency_key", {n.idempotency_key for n in news if n.idempotency_key}),
+        ("event_id", {n.event_id for n in news if n.event_id}),
+    ):
+        for chunk in chunks(values):
+            marks = ", ".join([mark] * len(chunk))
+            out.append((_STORED_BY_SQL.format(column=column, marks=marks), chunk))
     return out
+
+
+def _found(results: Iterable[list[Any]]) -> Found:
+    """Return the rows of `_lookups`' statements as (by idempotency key, by event id)."""
+    by_key: dict[str, _Stored] = {}
+    by_id: dict[str, _Stored] = {}
+    for rows in results:
+        for column, value, typ, eff, payload, seq, eid, stream, sver in rows:
+            found = by_key if column == "idempotency_key" else by_id
+            found[value] = _Stored((typ, eff, payload), seq, eid, typ, stream, sver)
+    return by_key, by_id
+
+
+PIPELINE_LOOKUPS = 20
+"""A batch of at most this many events sends its idempotency and event-id lookups in the same
+round trip as the lock and the head, on PostgreSQL (see `_begin`)."""
+
+
+def _begin(dbapi: Any, backend: str, news: Sequence[NewEvent]) -> tuple[Head, Found | None]:
+    """Open the write transaction on a driver connection: take the ledger's write lock, read
+    the head, and (for a small first chunk `news`) look up its keys and event ids.
+
+    On PostgreSQL these statements go out together, in one round trip (psycopg's pipeline
+    mode); every one of them is small. Returns the head and what the lookups found (None when
+    they are left to `_BatchWriter.prepare`).
+    """
+    lookups = _lookups(backend, news) if len(news) <= PIPELINE_LOOKUPS else None
+    statements = [(_HEAD_SQL, []), *(lookups or ())]
+    if backend == "postgresql":
+        with dbapi.pipeline():
+            dbapi.execute(_LOCK_SQL)
+            cursors = [dbapi.execute(sql, params) for sql, params in statements]
+        results = [c.fetchall() for c in cursors]
+    else:
+        dbapi.execute("BEGIN IMMEDIATE")
+        results = [dbapi.execute(sql, params).fetchall() for sql, params in statements]
+    head = _as_head(results[0][0] if results[0] else None)
+    return head, (_found(results[1:]) if lookups is not None else None)
+
+
+def _finish(dbapi: Any, backend: str, rows: list[Row], *, commit: bool) -> None:
+    """Write the last rows of a write transaction, then commit it (or roll it back).
+
+    A single row's INSERT and the COMMIT go out together on PostgreSQL, in one round trip.
+    """
+    if commit and backend == "postgresql" and len(rows) == 1:
+        with dbapi.pipeline():
+            dbapi.execute(_INSERT_SQL[backend], rows[0])
+            dbapi.commit()
+        return
+    _insert(dbapi, backend, rows)
+    if commit:
+        dbapi.commit()
+    else:
+        dbapi.rollback()
 
 
 def _original(
