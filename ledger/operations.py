@@ -16,8 +16,16 @@ from ledger.crm import CrmRequest, crm_batch, explain_backfill
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, StageSpec, build_event
+from ledger.import_worker import (
+    WORKER_MIN_BYTES,
+    Block,
+    numbered_lines,
+    parse_blocks,
+    parsed_in_worker,
+    worker_possible,
+)
 from ledger.jsonl import ImportParser, export_line, read_export
-from ledger.store import BatchResult, Head, LedgerStore, VerifyReport, verify_rows
+from ledger.store import Head, LedgerStore, VerifyReport, verify_rows
 from ledger.store.store import Appended
 from ledger.timeutil import (
     TimeParseError,
@@ -172,39 +180,8 @@ class ImportSummary:
     dry_run: bool
 
 
-IMPORT_CHUNK = 100_000
-"""Lines parsed, checked and written at a time within an import's one transaction."""
-
-
-def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) of a UTF-8 file (a leading BOM is dropped), reading lazily.
-
-    Lines end at "\n" only (a JSON string may hold any other line separator); an undecodable
-    line is an InputError naming it and the byte where decoding failed.
-    """
-    try:
-        with path.open(encoding="utf-8-sig", newline="\n") as f:
-            for n, text in enumerate(f, start=1):
-                yield n, text.rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise _undecodable(path) from None
-
-
-def _undecodable(path: Path) -> InputError:
-    """Return the error naming the first line of `path` that is not UTF-8, and its byte."""
-    offset = 0
-    with path.open("rb") as f:
-        for n, raw in enumerate(f, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return InputError(
-                    f"line {n} is not UTF-8 text (byte {offset + exc.start} of the file cannot "
-                    "be decoded)",
-                    where=str(path),
-                )
-            offset += len(raw)
-    return InputError("is not UTF-8 text", where=str(path))
+IMPORT_CHUNK = 10_000
+"""Events checked and written at a time within an import's one transaction."""
 
 
 def import_file(
@@ -218,10 +195,11 @@ def import_file(
     """Import a JSON Lines file atomically: every event is appended, or none is.
 
     Lines already in the ledger (same idempotency key and content) are skipped, so an import
-    can be re-run safely. The file is read, parsed and written `IMPORT_CHUNK` lines at a time
-    inside the one transaction, so the file's rows are never all in memory at once. `progress` is
-    called with the number of lines handled since its last call (parsing counts for one half,
-    appending for the other).
+    can be re-run safely. The file is read, parsed and written `IMPORT_CHUNK` events at a time
+    inside the one transaction, so the file's rows are never all in memory at once; a large file
+    is parsed by a worker process while this one checks and writes (`ledger.import_worker`).
+    `progress` is called with the number of lines handled since its last call (parsing counts
+    for one half, appending for the other).
     """
     config = store.config()
     parser = ImportParser(
@@ -229,25 +207,25 @@ def import_file(
     )
     read = 0
 
-    def chunks() -> Iterator[list[NewEvent]]:
+    def chunks(blocks: Iterator[Block]) -> Iterator[list[NewEvent]]:
         nonlocal read
         chunk: list[NewEvent] = []
-        n = 0
-        for n, line in _numbered_lines(path):
-            if line.strip():
-                chunk.append(parser.parse(line, n))
-            if progress is not None and n % 1000 == 0:
-                progress(1000)
-            if len(chunk) == IMPORT_CHUNK:
-                read += len(chunk)
+        for lines, events in blocks:
+            if progress is not None:
+                progress(lines)
+            chunk += events
+            read += len(events)
+            if len(chunk) >= IMPORT_CHUNK:
                 yield chunk
                 chunk = []
-        if progress is not None:
-            progress(n % 1000)
-        read += len(chunk)
         yield chunk
 
-    result: BatchResult = store.append_chunks(chunks(), dry_run=dry_run, progress=progress)
+    if path.stat().st_size >= WORKER_MIN_BYTES and worker_possible():
+        with parsed_in_worker(path, parser) as blocks:
+            result = store.append_chunks(chunks(blocks), dry_run=dry_run, progress=progress)
+    else:
+        blocks = parse_blocks(numbered_lines(path), parser)
+        result = store.append_chunks(chunks(blocks), dry_run=dry_run, progress=progress)
     return ImportSummary(read, result.appended, result.duplicates, result.head, dry_run)
 
 

@@ -1,0 +1,218 @@
+"""Reading and parsing an import file, in blocks of lines: in this process, or in a second one.
+
+Parsing an import line (JSON, schema validation, the canonical payload encoding) costs about as
+much as checking and writing its event. On a machine with more than one core a large import
+therefore parses in a forked worker process while this one checks and writes what the worker has
+parsed so far. The worker sends each event as the texts the ledger stores (type, canonical
+payload JSON, effective_at text, keys, actor, source, line number), and this process turns the
+payload back into the same typed event as reading the log does (`decode_stored_many`: the
+payload was validated by the worker and is in canonical form). Lines are parsed in order by one
+parser, so a `ledger_configured` line still changes the time zone of the lines after it, and the
+first bad line is reported exactly as an in-process parse reports it. Lines end at "\n" only
+(a JSON string may hold any other line separator).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from ledger.envelope import NewEvent
+from ledger.errors import InputError
+from ledger.events.catalog import EVENT_TYPES
+from ledger.events.stored import decode_stored_many
+from ledger.jsonl import ImportParser
+from ledger.timeutil import read_instant
+
+BLOCK_LINES = 2_000
+"""Lines parsed and handed over at a time."""
+WORKER_MIN_BYTES = 2_000_000
+"""Smaller files are parsed in this process: starting a worker costs more than it saves."""
+QUEUED_BLOCKS = 50
+"""Parsed blocks that may wait for this process (about 30 MB of records at most)."""
+
+Block = tuple[int, list[NewEvent]]
+"""The number of lines a block read (blank ones included), and the events on them."""
+# What the worker sends per event: type, payload JSON, effective_at text, idempotency key,
+# actor, source, event_id, and where it came from ("line 17").
+_Record = tuple[str, str, str, str | None, str, str, str | None, str | None]
+
+
+def worker_possible() -> bool:
+    """True when a worker process would have a core of its own."""
+    return (os.cpu_count() or 1) > 1
+
+
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) of a UTF-8 file (a leading BOM is dropped), reading lazily.
+
+    Lines end at "\n" only (a JSON string may hold any other line separator); an undecodable
+    line is an InputError naming it and the byte where decoding failed.
+    """
+    try:
+        with path.open(encoding="utf-8-sig", newline="\n") as f:
+            for n, text in enumerate(f, start=1):
+                yield n, text.rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise _undecodable(path) from None
+
+
+def _undecodable(path: Path) -> InputError:
+    """Return the error naming the first line of `path` that is not UTF-8, and its byte."""
+    offset = 0
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return InputError(
+                    f"line {n} is not UTF-8 text (byte {offset + exc.start} of the file cannot "
+                    "be decoded)",
+                    where=str(path),
+                )
+            offset += len(raw)
+    return InputError("is not UTF-8 text", where=str(path))
+
+
+def parse_blocks(lines: Iterator[tuple[int, str]], parser: ImportParser) -> Iterator[Block]:
+    """Yield the events of numbered `lines` in blocks of `BLOCK_LINES` lines, parsed here."""
+    events: list[NewEvent] = []
+    last = read = 0
+    for n, text in lines:
+        if text.strip():
+            events.append(parser.parse(text, n))
+        if n - last >= BLOCK_LINES:
+            yield n - last, events
+            events, last = [], n
+        read = n
+    yield read - last, events
+
+
+@contextmanager
+def parsed_in_worker(path: Path, parser: ImportParser) -> Iterator[Iterator[Block]]:
+    """Yield the blocks of `path` (see `parse_blocks`) as a worker process parses them.
+
+    The worker is a new interpreter (spawned, not forked: a forked child would hold this
+    process's database connections open, and a transaction whose importer was killed would
+    keep its lock until the child ended). It is stopped when the block ends, whether or not
+    every block was taken, and it ends by itself when this process dies (its next send finds
+    no reader). An error in a line is raised when its block is reached, as the InputError the
+    parser raised.
+    """
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    worker = context.Process(target=_work, args=(path, parser, send), name="revledger-parse")
+    worker.start()
+    send.close()
+    # A thread takes the worker's messages off the pipe as they come: a pipe holds far less
+    # than a block, so without it the worker would wait for this process to ask for the next
+    # block instead of parsing ahead. The queue's bound keeps memory in check.
+    arrived: queue.Queue[Any] = queue.Queue(maxsize=QUEUED_BLOCKS)
+    stop = threading.Event()
+    reader = threading.Thread(
+        target=_drain, args=(receive, arrived, stop), name="revledger-parse-reader", daemon=True
+    )
+    reader.start()
+    try:
+        yield _received(arrived)
+    finally:
+        stop.set()
+        if worker.is_alive():
+            worker.kill()
+        worker.join()
+        reader.join()
+        receive.close()
+
+
+def _work(path: Path, parser: ImportParser, send: Connection) -> None:
+    """The worker: parse `path` block by block and send each block's records, then the end."""
+    try:
+        for lines, events in parse_blocks(numbered_lines(path), parser):
+            records: list[_Record] = []
+            for e in events:
+                payload, effective = e.stored_texts()
+                records.append(
+                    (
+                        e.event.event_type,
+                        payload,
+                        effective,
+                        e.idempotency_key,
+                        e.actor,
+                        e.source,
+                        e.event_id,
+                        e.where,
+                    )
+                )
+            send.send(("block", lines, records))
+        send.send(("end", 0, None))
+    except InputError as exc:
+        send.send(("error", 0, (exc.reason, exc.where, exc.field, exc.value, exc.has_value)))
+    except BaseException as exc:  # a bug: reported to the importing process, which raises it
+        send.send(("crash", 0, f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def _drain(receive: Connection, arrived: queue.Queue[Any], stop: threading.Event) -> None:
+    """The reader thread: move the worker's messages to `arrived` until the last one, the
+    worker's end, or `stop`."""
+    while not stop.is_set():
+        try:
+            message = receive.recv()
+        except (EOFError, OSError):
+            message = ("lost", 0, None)
+        while not stop.is_set():
+            try:
+                arrived.put(message, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        if message[0] != "block":
+            return
+
+
+def _received(arrived: queue.Queue[Any]) -> Iterator[Block]:
+    """Yield the worker's blocks as events; raise the error it reports."""
+    while True:
+        kind, lines, body = arrived.get()
+        if kind == "block":
+            yield lines, _events(body)
+        elif kind == "end":
+            return
+        elif kind == "error":
+            reason, where, field, value, has_value = body
+            raise InputError(reason, where=where, field=field, value=value, has_value=has_value)
+        elif kind == "lost":
+            raise RuntimeError("the import's parsing process stopped without a word")
+        else:
+            raise RuntimeError(f"the import's parsing process failed ({body})")
+
+
+def _events(records: list[Any]) -> list[NewEvent]:
+    """Return the events the worker sent as records (see `_Record`)."""
+    types = EVENT_TYPES
+    payloads = decode_stored_many([(r[0], types[r[0]].schema_version, r[1]) for r in records])
+    return [
+        NewEvent(
+            event,
+            read_instant(effective),
+            actor,
+            source,
+            key,
+            event_id,
+            None,
+            where,
+            None,
+            (payload, effective),
+        )
+        for (_, payload, effective, key, actor, source, event_id, where), event in zip(
+            records, payloads, strict=True
+        )
+    ]

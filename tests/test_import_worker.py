@@ -1,0 +1,180 @@
+"""A large import is parsed by a worker process: what it hands over is what parsing here gives."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger import import_worker, operations
+from ledger.envelope import NewEvent
+from ledger.errors import InputError
+from ledger.import_worker import BLOCK_LINES, numbered_lines, parse_blocks, parsed_in_worker
+from ledger.jsonl import ImportParser
+from ledger.operations import import_file, verify_ledger
+from ledger.store import LedgerStore
+
+TIMEZONE = "America/New_York"
+
+
+def _lines(deals: int, *, configure: bool = True) -> Iterator[str]:
+    """Yield import lines for `deals` deals (opened, moved, signed), a blank line now and then,
+    and (if `configure`) halfway a `ledger_configured` that moves the time zone bare dates are
+    read in."""
+    for i in range(deals):
+        if configure and i == deals // 2:
+            yield json.dumps(
+                {
+                    "type": "ledger_configured",
+                    "effective_at": "2024-01-01",
+                    "timezone": "Asia/Tokyo",
+                }
+            )
+        day = f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}"
+        yield json.dumps(
+            {
+                "type": "deal_opened",
+                "effective_at": day,
+                "deal_id": f"D-{i}",
+                "account_id": f"A-{i % 300}",
+                "stage": "discovery",
+                "amount": f"{1000 + i}.50",
+                "expected_close": "2025-06-30",
+                "owner": "ae-ruiz",
+            }
+        )
+        yield json.dumps(
+            {
+                "type": "stage_changed",
+                "effective_at": f"{day}T15:00:00Z",
+                "deal_id": f"D-{i}",
+                "stage": "demo",
+            }
+        )
+        if i % 7 == 0:
+            yield ""
+        yield json.dumps(
+            {
+                "type": "contract_signed",
+                "effective_at": f"{day}T20:00:00+02:00",
+                "deal_id": f"D-{i}",
+                "arr": f"{1200 + i}",
+                "term_months": 12,
+                "idempotency_key": f"sig-{i}",
+            }
+        )
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _parser() -> ImportParser:
+    return ImportParser(timezone=TIMEZONE, actor="t", source_name="big.jsonl")
+
+
+def _here(path: Path) -> list[tuple[int, list[NewEvent]]]:
+    return list(parse_blocks(numbered_lines(path), _parser()))
+
+
+def _in_worker(path: Path) -> list[tuple[int, list[NewEvent]]]:
+    with parsed_in_worker(path, _parser()) as blocks:
+        return list(blocks)
+
+
+def test_the_worker_hands_over_exactly_what_parsing_here_gives(tmp_path: Path) -> None:
+    path = _write(tmp_path / "big.jsonl", list(_lines(2000)))
+    here, there = _here(path), _in_worker(path)
+    assert len(here) > 2, "the file spans several blocks"
+    assert [lines for lines, _ in there] == [lines for lines, _ in here]
+    events_here = [e for _, block in here for e in block]
+    events_there = [e for _, block in there for e in block]
+    assert events_there == events_here
+    assert [e.stored_texts() for e in events_there] == [e.stored_texts() for e in events_here]
+    config = next(
+        i for i, e in enumerate(events_there) if e.event.event_type == "ledger_configured"
+    )
+    before, after = events_there[config - 3], events_there[config + 1]
+    assert (before.effective_at.hour in (4, 5), after.effective_at.hour) == (True, 15), (
+        "a bare date is midnight in New York before the new time zone, in Tokyo after it"
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"{not json",
+        b'{"type":"deal_opened","effective_at":"2024-01-01","deal_id":"D-x","account_id":"A-1",'
+        b'"stage":"discovery","amount":"-5","expected_close":"2025-01-01"}',
+        b'{"type":"churn","effective_at":"2024-13-01","account_id":"A-1"}',
+        b'{"type":"deal_opened","note":"\xff"}',
+    ],
+    ids=["json", "field", "date", "not-utf8"],
+)
+def test_a_bad_line_is_the_error_parsing_here_raises(tmp_path: Path, bad: bytes) -> None:
+    good = "\n".join(list(_lines(1000))[: BLOCK_LINES + 500]).encode()
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(good + b"\n" + bad + b"\n" + good + b"\n")
+    with pytest.raises(InputError) as here:
+        _here(path)
+    with pytest.raises(InputError) as there:
+        _in_worker(path)
+    assert str(there.value) == str(here.value)
+    assert f"line {BLOCK_LINES + 501}" in str(there.value)
+
+
+@pytest.fixture
+def through_the_worker(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Make every import go through the worker; return the list of files it parsed."""
+    parsed: list[Path] = []
+    real = import_worker.parsed_in_worker
+
+    def spy(path: Path, parser: ImportParser) -> Any:
+        parsed.append(path)
+        return real(path, parser)
+
+    monkeypatch.setattr(operations, "WORKER_MIN_BYTES", 0)
+    monkeypatch.setattr(operations, "worker_possible", lambda: True)
+    monkeypatch.setattr(operations, "parsed_in_worker", spy)
+    return parsed
+
+
+def test_an_import_through_the_worker_stores_what_an_import_parsed_here_would(
+    store: LedgerStore,
+    tmp_path: Path,
+    through_the_worker: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No change of time zone: a second import would read the bare dates in the new one.
+    lines = list(_lines(900, configure=False))
+    path = _write(tmp_path / "big.jsonl", lines)
+    calls: list[int] = []
+    summary = import_file(store, path, actor="t", progress=calls.append)
+    assert through_the_worker == [path]
+    events = sum(1 for line in lines if line)
+    assert (summary.lines, summary.appended) == (events, events)
+    assert sum(calls) == len(lines) + events, "parsing counts each line, appending each event"
+    assert verify_ledger(store).ok
+    # The same file parsed here: every line is already recorded, with the same content.
+    monkeypatch.setattr(operations, "parsed_in_worker", None)  # parse here now
+    monkeypatch.setattr(operations, "worker_possible", lambda: False)
+    again = import_file(store, path, actor="t")
+    assert (again.appended, again.duplicates) == (0, events)
+
+
+def test_an_import_that_fails_stops_its_worker_and_writes_nothing(
+    store: LedgerStore, tmp_path: Path, through_the_worker: list[Path]
+) -> None:
+    lines = list(_lines(1500))
+    churn = '{"type":"churn","effective_at":"2024-01-01","account_id":"A-nobody"}'
+    path = _write(tmp_path / "big.jsonl", [lines[0], churn, *lines[1:]])
+    with pytest.raises(InputError, match="line 2: account A-nobody has no ARR"):
+        import_file(store, path, actor="t")
+    assert through_the_worker == [path]
+    assert multiprocessing.active_children() == []
+    assert store.count() == 1
