@@ -14,12 +14,13 @@ first bad line is reported exactly as an in-process parse reports it. Lines end 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,8 @@ _Record = tuple[str, str, str, str | None, str, str, str | None, str | None]
 
 
 def worker_possible() -> bool:
-    """True when a worker process would have a core of its own."""
-    return (os.cpu_count() or 1) > 1
+    """True when a worker process would have a core of its own (on a POSIX system)."""
+    return os.name == "posix" and (os.cpu_count() or 1) > 1
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -99,18 +100,28 @@ def parse_blocks(lines: Iterator[tuple[int, str]], parser: ImportParser) -> Iter
 def parsed_in_worker(path: Path, parser: ImportParser) -> Iterator[Iterator[Block]]:
     """Yield the blocks of `path` (see `parse_blocks`) as a worker process parses them.
 
-    The worker is a new interpreter (spawned, not forked: a forked child would hold this
-    process's database connections open, and a transaction whose importer was killed would
-    keep its lock until the child ended). It is stopped when the block ends, whether or not
-    every block was taken, and it ends by itself when this process dies (its next send finds
-    no reader). An error in a line is raised when its block is reached, as the InputError the
+    The worker is a new interpreter running this module (`python -m ledger.import_worker`),
+    writing its messages to its standard output. It is not forked: a forked child would hold
+    this process's database connections open, and a transaction whose importer was killed would
+    keep its lock until the child ended. Nor is it a multiprocessing child, which would run the
+    calling program's main script again. It is stopped when the block ends, whether or not every
+    block was taken, and it ends by itself when this process dies (its next write finds no
+    reader). An error in a line is raised when its block is reached, as the InputError the
     parser raised.
     """
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    worker = context.Process(target=_work, args=(path, parser, send), name="revledger-parse")
-    worker.start()
-    send.close()
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "ledger.import_worker", str(path), parser.timezone]
+    worker = subprocess.Popen(
+        [*command, parser.actor, parser.source_name],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert worker.stdout is not None
+    receive = Connection(os.dup(worker.stdout.fileno()), writable=False)
+    worker.stdout.close()
     # A thread takes the worker's messages off the pipe as they come: a pipe holds far less
     # than a block, so without it the worker would wait for this process to ask for the next
     # block instead of parsing ahead. The queue's bound keeps memory in check.
@@ -124,9 +135,9 @@ def parsed_in_worker(path: Path, parser: ImportParser) -> Iterator[Iterator[Bloc
         yield _received(arrived)
     finally:
         stop.set()
-        if worker.is_alive():
+        if worker.poll() is None:
             worker.kill()
-        worker.join()
+        worker.wait()
         reader.join()
         receive.close()
 
@@ -154,10 +165,24 @@ def _work(path: Path, parser: ImportParser, send: Connection) -> None:
         send.send(("end", 0, None))
     except InputError as exc:
         send.send(("error", 0, (exc.reason, exc.where, exc.field, exc.value, exc.has_value)))
+    except BrokenPipeError:
+        pass  # the importing process is gone
     except BaseException as exc:  # a bug: reported to the importing process, which raises it
         send.send(("crash", 0, f"{type(exc).__name__}: {exc}"))
+
+
+def main(argv: list[str]) -> None:
+    """Run as the worker: `python -m ledger.import_worker PATH TIMEZONE ACTOR SOURCE_NAME`."""
+    path, timezone, actor, source_name = argv
+    send = Connection(os.dup(sys.stdout.fileno()), readable=False)
+    sys.stdout = sys.stderr  # the real standard output carries the messages only
+    try:
+        _work(
+            Path(path), ImportParser(timezone=timezone, actor=actor, source_name=source_name), send
+        )
     finally:
-        send.close()
+        with suppress(OSError):
+            send.close()
 
 
 def _drain(receive: Connection, arrived: queue.Queue[Any], stop: threading.Event) -> None:
@@ -216,3 +241,7 @@ def _events(records: list[Any]) -> list[NewEvent]:
             records, payloads, strict=True
         )
     ]
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
