@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ledger.errors import ConflictError, InputError
 from ledger.events import (
@@ -45,9 +45,12 @@ from ledger.events import (
 from ledger.events.account import AccountEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """An event placed in business order; `account_id` is the account it concerns, if known."""
+class Fact(NamedTuple):
+    """An event placed in business order; `account_id` is the account it concerns, if known.
+
+    Immutable; a named tuple because an import makes one or two per event (see
+    `ledger.envelope.RecordedEvent`).
+    """
 
     effective_at: datetime
     seq: int
@@ -228,8 +231,7 @@ class FactSource(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
+class Admitted(NamedTuple):
     """The outcome of admitting one event: its stream version and index references."""
 
     stream_version: int

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Select, and_, or_, select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -71,9 +71,11 @@ class Head:
     recorded_at: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Appended:
-    """What one requested append became: a new event, or the original it duplicates."""
+class Appended(NamedTuple):
+    """What one requested append became: a new event, or the original it duplicates.
+
+    Immutable; a named tuple because an import makes one per event.
+    """
 
     seq: int
     event_id: str
@@ -100,8 +102,7 @@ class BatchResult:
         return sum(1 for r in self.results if r.duplicate)
 
 
-@dataclass(frozen=True, slots=True)
-class _Stored:
+class _Stored(NamedTuple):
     # The business content (type, effective_at, payload JSON). Comparing it is comparing the
     # content digest of `canonical.content_digest`, without hashing every event of a batch.
     content: tuple[str, str, str]
