@@ -8,6 +8,7 @@ from datetime import date
 
 from ledger.envelope import RecordedEvent
 from ledger.events import EVENT_TYPES
+from ledger.gc_pause import gc_paused
 from ledger.store import LedgerStore
 from projections.deals import DealBook, replay_deals
 from queries.common import TimeFrame, time_frame
@@ -32,12 +33,14 @@ class DealFrame:
 
     def book(self, as_of: date) -> DealBook:
         """Return every deal at the close of `as_of` (valid time), as known in this frame."""
-        return replay_deals(self.events, self.time.bound(as_of), self.time.known_at)
+        with gc_paused():
+            return replay_deals(self.events, self.time.bound(as_of), self.time.known_at)
 
 
 def deal_frame(store: LedgerStore, known_at_text: str | None) -> DealFrame:
     """Return the frame of a deal question at `--known-at` and the events it reads."""
     frame = time_frame(store, known_at_text)
     upto = frame.head.seq
-    events = list(store.read(upto_seq=upto, types=DEAL_QUESTION_TYPES, most_types=True))
+    with gc_paused():
+        events = list(store.read(upto_seq=upto, types=DEAL_QUESTION_TYPES, most_types=True))
     return DealFrame(frame, events)
