@@ -194,14 +194,23 @@ class LedgerStore:
         """
         fairy = self.engine.raw_connection()
         dbapi: Any = fairy.driver_connection
+        backend = self.backend
+        if backend == "postgresql":
+            # The transaction is opened and ended by statements of our own (see `_begin`), so
+            # that its first statements go out as one script: psycopg, left to itself, sends
+            # its BEGIN alone first, one more round trip.
+            dbapi.autocommit = True
         try:
             yield dbapi
         except BaseException as exc:
-            _rollback(dbapi)
+            _rollback(dbapi, backend)
             if isinstance(exc, self.engine.dialect.loaded_dbapi.Error):
                 raise StorageError(f"database error: {_db_reason(exc)}") from exc
             raise
         finally:
+            if backend == "postgresql":
+                with suppress(Exception):  # a broken connection: the pool discards it
+                    dbapi.autocommit = False
             fairy.close()
 
     @contextmanager
@@ -739,10 +748,13 @@ def _as_head(row: Sequence[Any] | None) -> Head:
     return Head(int(row[0]), row[1], row[2])
 
 
-def _rollback(dbapi: Any) -> None:
+def _rollback(dbapi: Any, backend: str) -> None:
     """Roll back the driver connection's transaction, if it still has one."""
     with suppress(Exception):  # a broken connection: the pool discards it
-        dbapi.rollback()
+        if backend == "postgresql":
+            dbapi.execute("ROLLBACK")
+        else:
+            dbapi.rollback()
 
 
 Found = tuple[dict[str, "_Stored"], dict[str, "_Stored"]]
@@ -775,8 +787,8 @@ def _found(results: Iterable[list[Any]]) -> Found:
     return by_key, by_id
 
 
-PIPELINE_LOOKUPS = 20
-"""A batch of at most this many events sends its idempotency and event-id lookups in the same
+SCRIPT_LOOKUPS = 20
+"""A batch of at most this many events looks up its idempotency keys and event ids in the same
 round trip as the lock and the head, on PostgreSQL (see `_begin`)."""
 
 
@@ -784,17 +796,25 @@ def _begin(dbapi: Any, backend: str, news: Sequence[NewEvent]) -> tuple[Head, Fo
     """Open the write transaction on a driver connection: take the ledger's write lock, read
     the head, and (for a small first chunk `news`) look up its keys and event ids.
 
-    On PostgreSQL these statements go out together, in one round trip (psycopg's pipeline
-    mode); every one of them is small. Returns the head and what the lookups found (None when
-    they are left to `_BatchWriter.prepare`).
+    On PostgreSQL these statements, with BEGIN, go out as one script in one round trip (the
+    simple query protocol, so the looked-up values are written into it as literals, quoted by
+    psycopg). Returns the head and what the lookups found (None when they are left to
+    `_BatchWriter.prepare`).
     """
-    lookups = _lookups(backend, news) if len(news) <= PIPELINE_LOOKUPS else None
+    lookups = _lookups(backend, news) if len(news) <= SCRIPT_LOOKUPS else None
     statements = [(_HEAD_SQL, []), *(lookups or ())]
     if backend == "postgresql":
-        with dbapi.pipeline():
-            dbapi.execute(_LOCK_SQL)
-            cursors = [dbapi.execute(sql, params) for sql, params in statements]
-        results = [c.fetchall() for c in cursors]
+        from psycopg.sql import SQL, Composable, Literal
+
+        script: list[Composable] = [SQL("BEGIN"), SQL(_LOCK_SQL)]
+        script += [
+            SQL(sql.replace("%s", "{}")).format(*map(Literal, params)) for sql, params in statements
+        ]
+        cursor = dbapi.execute(SQL("; ").join(script))
+        cursor.nextset()  # past BEGIN and LOCK TABLE, to the head
+        results = []
+        while cursor.nextset():
+            results.append(cursor.fetchall())
     else:
         dbapi.execute("BEGIN IMMEDIATE")
         results = [dbapi.execute(sql, params).fetchall() for sql, params in statements]
@@ -805,15 +825,18 @@ def _begin(dbapi: Any, backend: str, news: Sequence[NewEvent]) -> tuple[Head, Fo
 def _finish(dbapi: Any, backend: str, rows: list[Row], *, commit: bool) -> None:
     """Write the last rows of a write transaction, then commit it (or roll it back).
 
-    A single row's INSERT and the COMMIT go out together on PostgreSQL, in one round trip.
+    On PostgreSQL a single row's INSERT and the COMMIT go out as one script, in one round trip.
     """
-    if commit and backend == "postgresql" and len(rows) == 1:
-        with dbapi.pipeline():
-            dbapi.execute(_INSERT_SQL[backend], rows[0])
-            dbapi.commit()
+    if backend == "postgresql" and commit and len(rows) == 1:
+        from psycopg.sql import SQL, Literal
+
+        insert = SQL(_INSERT_SQL[backend].replace("%s", "{}")).format(*map(Literal, rows[0]))
+        dbapi.execute(SQL("; ").join([insert, SQL("COMMIT")]))
         return
     _insert(dbapi, backend, rows)
-    if commit:
+    if backend == "postgresql":
+        dbapi.execute("COMMIT" if commit else "ROLLBACK")
+    elif commit:
         dbapi.commit()
     else:
         dbapi.rollback()
