@@ -11,6 +11,7 @@ Export: one full envelope per line (SPEC §3.1) with the payload as a JSON objec
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
@@ -59,7 +60,15 @@ def _text_key(obj: dict[str, Any], key: str, where: str) -> str | None:
             value=value,
             has_value=True,
         )
+    if _CONTROL.search(value):
+        raise InputError(
+            "contains control characters", where=where, field=key, value=value, has_value=True
+        )
     return value.strip()
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+"""Control characters: refused in the envelope's text keys (actor, source, idempotency key)."""
 
 
 class ImportParser:

@@ -465,6 +465,12 @@ CASES: list[Case] = [
         "with different content.",
     ),
     imp(
+        "idempotency-key-with-a-control-character",
+        at("expansion", account_id="A-2", arr="1200") | {"idempotency_key": "exp\u0000A-2"},
+        message="revledger: line 2: field 'idempotency_key' = 'exp\\x00A-2': contains control "
+        "characters.",
+    ),
+    imp(
         "retraction-of-unknown-event",
         at("event_retracted", retracts=E_UNKNOWN, reason="typo"),
         message=f"revledger: line 2: there is no event {E_UNKNOWN} in this ledger.",

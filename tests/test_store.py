@@ -482,6 +482,19 @@ def test_a_database_failure_during_an_append_is_a_storage_error_and_writes_nothi
     assert verify_ledger(store).ok
 
 
+def test_text_that_needs_quoting_is_stored_and_found_as_given(store: LedgerStore) -> None:
+    """PostgreSQL appends write their values into the statements as quoted literals: quotes,
+    backslashes, SQL and non-ASCII text come back exactly, and a key is found again."""
+    tricky = "it's a \\ key'); DROP TABLE events; -- ünïcødé ✓"
+    line = json.loads(OPEN_D1) | {"idempotency_key": tricky, "actor": tricky, "source": tricky}
+    first = store.append_batch(events_from([json.dumps(line)])).results[0]
+    again = store.append_batch(events_from([json.dumps(line)])).results[0]
+    assert (again.duplicate, again.seq) == (True, first.seq)
+    (stored,) = [e for e in store.read() if e.seq == first.seq]
+    assert (stored.idempotency_key, stored.actor, stored.source) == (tricky, tricky, tricky)
+    assert verify_ledger(store).ok
+
+
 # -- imports written chunk by chunk in one transaction ------------------------------------------
 STAGE_D1 = (
     '{"type":"stage_changed","effective_at":"2026-02-01","deal_id":"D-1","stage":"negotiation"}'

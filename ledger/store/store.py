@@ -804,13 +804,7 @@ def _begin(dbapi: Any, backend: str, news: Sequence[NewEvent]) -> tuple[Head, Fo
     lookups = _lookups(backend, news) if len(news) <= SCRIPT_LOOKUPS else None
     statements = [(_HEAD_SQL, []), *(lookups or ())]
     if backend == "postgresql":
-        from psycopg.sql import SQL, Composable, Literal
-
-        script: list[Composable] = [SQL("BEGIN"), SQL(_LOCK_SQL)]
-        script += [
-            SQL(sql.replace("%s", "{}")).format(*map(Literal, params)) for sql, params in statements
-        ]
-        cursor = dbapi.execute(SQL("; ").join(script))
+        cursor = dbapi.execute(_script(dbapi, [("BEGIN", []), (_LOCK_SQL, []), *statements]))
         cursor.nextset()  # past BEGIN and LOCK TABLE, to the head
         results = []
         while cursor.nextset():
@@ -822,16 +816,40 @@ def _begin(dbapi: Any, backend: str, news: Sequence[NewEvent]) -> tuple[Head, Fo
     return head, (_found(results[1:]) if lookups is not None else None)
 
 
+def _script(dbapi: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -> bytes:
+    """Return PostgreSQL statements (with `%s` marks) as one script, their parameters written in
+    as literals: text quoted and escaped by libpq (`PQescapeLiteral`), integers as numbers."""
+    from psycopg import DataError
+    from psycopg.pq import Escaping
+
+    quote = Escaping(dbapi.pgconn).escape_literal
+    encoding = dbapi.info.encoding
+    out: list[bytes] = []
+    for sql, params in statements:
+        parts = sql.split("%s")
+        out.append(parts[0].encode(encoding))
+        for value, part in zip(params, parts[1:], strict=True):
+            if value is None:
+                out.append(b"NULL")
+            elif type(value) is int:
+                out.append(str(value).encode())
+            else:
+                text_ = value.encode(encoding)
+                if b"\0" in text_:  # libpq would stop quoting there; psycopg refuses it too
+                    raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+                out.append(quote(text_))
+            out.append(part.encode(encoding))
+        out.append(b"; ")
+    return b"".join(out)
+
+
 def _finish(dbapi: Any, backend: str, rows: list[Row], *, commit: bool) -> None:
     """Write the last rows of a write transaction, then commit it (or roll it back).
 
     On PostgreSQL a single row's INSERT and the COMMIT go out as one script, in one round trip.
     """
     if backend == "postgresql" and commit and len(rows) == 1:
-        from psycopg.sql import SQL, Literal
-
-        insert = SQL(_INSERT_SQL[backend].replace("%s", "{}")).format(*map(Literal, rows[0]))
-        dbapi.execute(SQL("; ").join([insert, SQL("COMMIT")]))
+        dbapi.execute(_script(dbapi, [(_INSERT_SQL[backend], rows[0]), ("COMMIT", [])]))
         return
     _insert(dbapi, backend, rows)
     if backend == "postgresql":
