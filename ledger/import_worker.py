@@ -21,6 +21,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from itertools import islice
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ BLOCK_LINES = 2_000
 """Lines parsed and handed over at a time."""
 WORKER_MIN_BYTES = 2_000_000
 """Smaller files are parsed in this process: starting a worker costs more than it saves."""
+HERE_LINES = 10_000
+"""Lines the importing process parses itself while the worker starts (see `parsed_blocks`)."""
 QUEUED_BLOCKS = 50
 """Parsed blocks that may wait for this process (about 30 MB of records at most)."""
 
@@ -82,10 +85,13 @@ def _undecodable(path: Path) -> InputError:
     return InputError("is not UTF-8 text", where=str(path))
 
 
-def parse_blocks(lines: Iterator[tuple[int, str]], parser: ImportParser) -> Iterator[Block]:
-    """Yield the events of numbered `lines` in blocks of `BLOCK_LINES` lines, parsed here."""
+def parse_blocks(
+    lines: Iterator[tuple[int, str]], parser: ImportParser, *, after: int = 0
+) -> Iterator[Block]:
+    """Yield the events of numbered `lines` in blocks of `BLOCK_LINES` lines, parsed here;
+    `after` is the number of the line before the first of `lines`."""
     events: list[NewEvent] = []
-    last = read = 0
+    last = read = after
     for n, text in lines:
         if text.strip():
             events.append(parser.parse(text, n))
@@ -97,7 +103,37 @@ def parse_blocks(lines: Iterator[tuple[int, str]], parser: ImportParser) -> Iter
 
 
 @contextmanager
-def parsed_in_worker(path: Path, parser: ImportParser) -> Iterator[Iterator[Block]]:
+def parsed_blocks(path: Path, parser: ImportParser, *, worker: bool) -> Iterator[Iterator[Block]]:
+    """Yield the blocks of `path` (see `parse_blocks`), parsed here or, with `worker`, mostly by
+    a worker process.
+
+    With a worker, this process parses the first `HERE_LINES` lines itself while the worker
+    starts (a new interpreter takes a few tenths of a second to import what it needs), and the
+    worker parses the rest. If those first lines moved the time zone (a `ledger_configured`
+    line), the worker, which started in the old one, is stopped and the rest is parsed here.
+    """
+    lines = numbered_lines(path)
+    if not worker:
+        yield parse_blocks(lines, parser)
+        return
+    start = parser.timezone
+    ahead = ImportParser(timezone=start, actor=parser.actor, source_name=parser.source_name)
+    with parsed_in_worker(path, ahead, skip=HERE_LINES) as rest:
+
+        def blocks() -> Iterator[Block]:
+            yield from parse_blocks(islice(lines, HERE_LINES), parser)
+            if parser.timezone == start:
+                yield from rest
+            else:
+                yield from parse_blocks(lines, parser, after=HERE_LINES)
+
+        yield blocks()
+
+
+@contextmanager
+def parsed_in_worker(
+    path: Path, parser: ImportParser, *, skip: int = 0
+) -> Iterator[Iterator[Block]]:
     """Yield the blocks of `path` (see `parse_blocks`) as a worker process parses them.
 
     The worker is a new interpreter running this module (`python -m ledger.import_worker`),
@@ -112,9 +148,9 @@ def parsed_in_worker(path: Path, parser: ImportParser) -> Iterator[Iterator[Bloc
     package_root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "ledger.import_worker", str(path), parser.timezone]
+    command = [sys.executable, "-m", "ledger.import_worker", str(path), str(skip)]
     worker = subprocess.Popen(
-        [*command, parser.actor, parser.source_name],
+        [*command, parser.timezone, parser.actor, parser.source_name],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         env=env,
@@ -142,10 +178,12 @@ def parsed_in_worker(path: Path, parser: ImportParser) -> Iterator[Iterator[Bloc
         receive.close()
 
 
-def _work(path: Path, parser: ImportParser, send: Connection) -> None:
-    """The worker: parse `path` block by block and send each block's records, then the end."""
+def _work(path: Path, skip: int, parser: ImportParser, send: Connection) -> None:
+    """The worker: parse `path` after its first `skip` lines block by block and send each
+    block's records, then the end."""
     try:
-        for lines, events in parse_blocks(numbered_lines(path), parser):
+        lines = islice(numbered_lines(path), skip, None)
+        for lines_read, events in parse_blocks(lines, parser, after=skip):
             records: list[_Record] = []
             for e in events:
                 payload, effective = e.stored_texts()
@@ -161,7 +199,7 @@ def _work(path: Path, parser: ImportParser, send: Connection) -> None:
                         e.where,
                     )
                 )
-            send.send(("block", lines, records))
+            send.send(("block", lines_read, records))
         send.send(("end", 0, None))
     except InputError as exc:
         send.send(("error", 0, (exc.reason, exc.where, exc.field, exc.value, exc.has_value)))
@@ -172,14 +210,13 @@ def _work(path: Path, parser: ImportParser, send: Connection) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Run as the worker: `python -m ledger.import_worker PATH TIMEZONE ACTOR SOURCE_NAME`."""
-    path, timezone, actor, source_name = argv
+    """Run as the worker: `python -m ledger.import_worker PATH SKIP TIMEZONE ACTOR SOURCE_NAME`."""
+    path, skip, timezone, actor, source_name = argv
     send = Connection(os.dup(sys.stdout.fileno()), readable=False)
     sys.stdout = sys.stderr  # the real standard output carries the messages only
     try:
-        _work(
-            Path(path), ImportParser(timezone=timezone, actor=actor, source_name=source_name), send
-        )
+        parser = ImportParser(timezone=timezone, actor=actor, source_name=source_name)
+        _work(Path(path), int(skip), parser, send)
     finally:
         with suppress(OSError):
             send.close()

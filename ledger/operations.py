@@ -19,9 +19,7 @@ from ledger.events import LedgerConfigured, StageSpec, build_event
 from ledger.import_worker import (
     WORKER_MIN_BYTES,
     Block,
-    numbered_lines,
-    parse_blocks,
-    parsed_in_worker,
+    parsed_blocks,
     worker_possible,
 )
 from ledger.jsonl import ImportParser, export_line, read_export
@@ -180,12 +178,10 @@ class ImportSummary:
     dry_run: bool
 
 
-IMPORT_CHUNK = 100_000
-"""Events checked and written at a time within an import's one transaction, at most."""
-FIRST_CHUNK = 10_000
-"""The first chunk's size; each next chunk is twice the last, up to `IMPORT_CHUNK`. A small
-first chunk gets the checking and writing going while a worker parses the rest of the file;
-larger later ones spend less on the lookups each chunk makes in the growing indexes."""
+IMPORT_CHUNK = 10_000
+"""Events checked and written at a time within an import's one transaction: small enough that
+checking and writing start soon while a worker parses the rest of the file, and that the rows
+of a large import are never all in memory at once."""
 
 
 def import_file(
@@ -199,8 +195,8 @@ def import_file(
     """Import a JSON Lines file atomically: every event is appended, or none is.
 
     Lines already in the ledger (same idempotency key and content) are skipped, so an import
-    can be re-run safely. The file is checked and written in chunks of up to `IMPORT_CHUNK`
-    events inside the one transaction, so the file's rows are never all in memory at once; a
+    can be re-run safely. The file is checked and written `IMPORT_CHUNK` events at a time
+    inside the one transaction, so the file's rows are never all in memory at once; a
     large file is parsed by a worker process while this one checks and writes
     (`ledger.import_worker`).
     `progress` is called with the number of lines handled since its last call (parsing counts
@@ -215,22 +211,18 @@ def import_file(
     def chunks(blocks: Iterator[Block]) -> Iterator[list[NewEvent]]:
         nonlocal read
         chunk: list[NewEvent] = []
-        size = min(FIRST_CHUNK, IMPORT_CHUNK)
         for lines, events in blocks:
             if progress is not None:
                 progress(lines)
             chunk += events
             read += len(events)
-            if len(chunk) >= size:
+            if len(chunk) >= IMPORT_CHUNK:
                 yield chunk
-                chunk, size = [], min(2 * size, IMPORT_CHUNK)
+                chunk = []
         yield chunk
 
-    if path.stat().st_size >= WORKER_MIN_BYTES and worker_possible():
-        with parsed_in_worker(path, parser) as blocks:
-            result = store.append_chunks(chunks(blocks), dry_run=dry_run, progress=progress)
-    else:
-        blocks = parse_blocks(numbered_lines(path), parser)
+    worker = path.stat().st_size >= WORKER_MIN_BYTES and worker_possible()
+    with parsed_blocks(path, parser, worker=worker) as blocks:
         result = store.append_chunks(chunks(blocks), dry_run=dry_run, progress=progress)
     return ImportSummary(read, result.appended, result.duplicates, result.head, dry_run)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,13 @@ import pytest
 from ledger import import_worker, operations
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
-from ledger.import_worker import BLOCK_LINES, numbered_lines, parse_blocks, parsed_in_worker
+from ledger.import_worker import (
+    BLOCK_LINES,
+    numbered_lines,
+    parse_blocks,
+    parsed_blocks,
+    parsed_in_worker,
+)
 from ledger.jsonl import ImportParser
 from ledger.operations import import_file, verify_ledger
 from ledger.store import LedgerStore
@@ -129,25 +135,61 @@ def test_a_bad_line_is_the_error_parsing_here_raises(tmp_path: Path, bad: bytes)
 
 
 @pytest.fixture
-def through_the_worker(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Make every import go through the worker; return the list of files it parsed."""
-    parsed: list[Path] = []
+def through_the_worker(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make every import go through the worker after its first 1,000 lines; return the lines
+    each worker was told to skip."""
+    started: list[int] = []
     real = import_worker.parsed_in_worker
 
-    def spy(path: Path, parser: ImportParser) -> Any:
-        parsed.append(path)
-        return real(path, parser)
+    def spy(path: Path, parser: ImportParser, *, skip: int = 0) -> Any:
+        started.append(skip)
+        return real(path, parser, skip=skip)
 
     monkeypatch.setattr(operations, "WORKER_MIN_BYTES", 0)
     monkeypatch.setattr(operations, "worker_possible", lambda: True)
-    monkeypatch.setattr(operations, "parsed_in_worker", spy)
-    return parsed
+    monkeypatch.setattr(import_worker, "HERE_LINES", 1000)
+    monkeypatch.setattr(import_worker, "parsed_in_worker", spy)
+    return started
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
+    """Return the worker processes started from now on."""
+    started: list[subprocess.Popen[bytes]] = []
+    popen = subprocess.Popen
+
+    def record(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", record)
+    return started
+
+
+def _split(path: Path) -> list[tuple[int, list[NewEvent]]]:
+    """Return the blocks of `path` parsed here up to line `HERE_LINES` and by a worker after."""
+    with parsed_blocks(path, _parser(), worker=True) as blocks:
+        return list(blocks)
+
+
+@pytest.mark.parametrize("here", [1000, 5000])
+def test_lines_parsed_here_then_by_the_worker_are_the_lines_parsed_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, here: int
+) -> None:
+    """The importer parses the first lines while the worker starts; when one of them moves the
+    time zone (5000 here: the `ledger_configured` line is line 3,144), the worker's lines are
+    dropped and the rest is parsed here too. Either way: the same events, the same lines."""
+    monkeypatch.setattr(import_worker, "HERE_LINES", here)
+    path = _write(tmp_path / "big.jsonl", list(_lines(2000)))
+    here_only, split = _here(path), _split(path)
+    assert [e for _, b in split for e in b] == [e for _, b in here_only for e in b]
+    assert sum(n for n, _ in split) == sum(n for n, _ in here_only)
 
 
 def test_an_import_through_the_worker_stores_what_an_import_parsed_here_would(
     store: LedgerStore,
     tmp_path: Path,
-    through_the_worker: list[Path],
+    through_the_worker: list[int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # No change of time zone: a second import would read the bare dates in the new one.
@@ -155,26 +197,28 @@ def test_an_import_through_the_worker_stores_what_an_import_parsed_here_would(
     path = _write(tmp_path / "big.jsonl", lines)
     calls: list[int] = []
     summary = import_file(store, path, actor="t", progress=calls.append)
-    assert through_the_worker == [path]
+    assert through_the_worker == [1000]
     events = sum(1 for line in lines if line)
     assert (summary.lines, summary.appended) == (events, events)
     assert sum(calls) == len(lines) + events, "parsing counts each line, appending each event"
     assert verify_ledger(store).ok
     # The same file parsed here: every line is already recorded, with the same content.
-    monkeypatch.setattr(operations, "parsed_in_worker", None)  # parse here now
-    monkeypatch.setattr(operations, "worker_possible", lambda: False)
+    monkeypatch.setattr(operations, "worker_possible", lambda: False)  # parse here now
     again = import_file(store, path, actor="t")
     assert (again.appended, again.duplicates) == (0, events)
 
 
 def test_an_import_that_fails_stops_its_worker_and_writes_nothing(
-    store: LedgerStore, tmp_path: Path, through_the_worker: list[Path]
+    store: LedgerStore,
+    tmp_path: Path,
+    through_the_worker: list[int],
+    workers: list[subprocess.Popen[bytes]],
 ) -> None:
     lines = list(_lines(1500))
     churn = '{"type":"churn","effective_at":"2024-01-01","account_id":"A-nobody"}'
     path = _write(tmp_path / "big.jsonl", [lines[0], churn, *lines[1:]])
     with pytest.raises(InputError, match="line 2: account A-nobody has no ARR"):
         import_file(store, path, actor="t")
-    assert through_the_worker == [path]
-    assert multiprocessing.active_children() == []
+    assert through_the_worker == [1000]
+    assert len(workers) == 1 and workers[0].poll() is not None, "the worker has ended"
     assert store.count() == 1
