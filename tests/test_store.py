@@ -21,6 +21,7 @@ from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import DealOpened, Expansion, LedgerConfigured, StageChanged
 from ledger.operations import ImportSummary, import_file, verify_ledger
+from ledger.rules import RuleBook
 from ledger.store import LedgerStore
 from ledger.store.codec import envelope_fields
 from ledger.store.facts import SqlFacts
@@ -568,6 +569,33 @@ def test_later_chunks_are_planned_knowing_the_rows_the_import_wrote(
         # The first chunk looks up its account and two lists of deals; later chunks only their
         # deals. The last chunk's lookups come after 2,000 rows were written.
         assert len(estimates) == 7 and min(estimates[-2:]) >= 1800
+
+
+def test_queries_in_the_middle_of_a_large_chunk_see_the_rows_written_before_them(
+    store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a large chunk's rows stream into a COPY while the next ones are checked; a
+    query the rules need in the middle of the chunk first ends that COPY (and a later row opens
+    a new one). Forced here: every 500th event reads the configurations again."""
+    admit = RuleBook.admit
+    calls = 0
+
+    def admit_and_query(book: RuleBook, fact: Any, **kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls % 500 == 0:
+            assert len(book._source.configurations()) == 1
+        return admit(book, fact, **kw)
+
+    monkeypatch.setattr(RuleBook, "admit", admit_and_query)
+    lines = []
+    for i in range(1500):
+        lines += [OPEN_D1.replace('"D-1"', f'"D-{i}"'), STAGE_D1.replace('"D-1"', f'"D-{i}"')]
+    assert _import(store, tmp_path, lines).appended == 3000
+    assert calls >= 3000
+    assert store.count() == 3001 and verify_ledger(store).ok
+    again = _import(store, tmp_path, lines)
+    assert (again.appended, again.duplicates) == (0, 3000)
 
 
 def test_an_undecodable_line_is_named_with_its_byte(store: LedgerStore, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ through SQLAlchemy's execution each cost several times the statement itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from ledger.events.stored import decode_stored
@@ -46,16 +46,22 @@ def _fact(row: Sequence[Any]) -> Fact:
 class SqlFacts:
     """Implements `ledger.rules.FactSource` over a driver connection inside the write lock."""
 
-    def __init__(self, dbapi: Any, backend: str) -> None:
+    def __init__(
+        self, dbapi: Any, backend: str, before_query: Callable[[], None] | None = None
+    ) -> None:
         self._dbapi = dbapi
         self._mark = MARKS[backend]
+        self._before_query = before_query
         self._retracted: set[str] | None = None
         # Versions of the streams whose every row a facts query read (0 for a new stream), so
         # `stream_versions` need not ask again for them: one query fewer per new deal.
         self._versions: dict[str, int] = {}
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Return the rows of one query (every statement of this class runs here)."""
+        """Return the rows of one query (every statement of this class runs here), after
+        `before_query` (which frees the connection, see `LedgerStore.append_chunks`)."""
+        if self._before_query is not None:
+            self._before_query()
         return self._dbapi.execute(sql, params).fetchall()  # type: ignore[no-any-return]
 
     def _marks(self, n: int) -> str:

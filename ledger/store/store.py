@@ -309,27 +309,33 @@ class LedgerStore:
         backend = self.backend
         pending = iter(chunks_)
         first = next(pending, ())
-        with gc_paused(), self._driver_write() as dbapi:
+        with (
+            gc_paused(),
+            self._driver_write() as dbapi,
+            _CopyStream(dbapi, backend) as stream,
+        ):
             head, found = _begin(dbapi, backend, first)
-            facts = SqlFacts(dbapi, backend)
+            facts = SqlFacts(dbapi, backend, before_query=stream.close)
             if warm is not None and warm[0] == head:
                 book = warm[1]
                 book.rebind(facts)
             else:
                 book = RuleBook(facts)
             facts.follow_retractions(book.retracted)
-            writer = _BatchWriter(dbapi, backend, head, book, progress)
+            writer = _BatchWriter(dbapi, backend, head, book, progress, stream)
             # Each chunk's rows are written before the next chunk is checked (its lookups must
             # see them); the last chunk's rows go with the commit.
             rows = writer.prepare(first, found)
             analysed = 0  # rows this transaction had written when it last analysed the table
             for chunk in pending:
+                stream.close()
                 _insert(dbapi, backend, rows)
                 written = writer.seq - head.seq
                 if backend == "postgresql" and written >= max(1, 2 * analysed):
                     dbapi.execute(_ANALYZE)
                     analysed = written
                 rows = writer.prepare(chunk)
+            stream.close()
             _finish(dbapi, backend, rows, commit=not dry_run)
             if not dry_run and writer.requested <= WARM_BATCH and book.size <= WARM_SIZE:
                 self._warm = (writer.head, book)
@@ -483,6 +489,52 @@ class LedgerStore:
             return _head(dbapi)
 
 
+class _CopyStream:
+    """Rows written into a PostgreSQL COPY as they are made (on other backends: off).
+
+    The server inserts what it has received while the caller makes the next rows. The COPY is
+    opened by the first row and must be closed (`close`, which waits for the server to finish)
+    before the connection runs any other statement; a row after that opens a new COPY. On an
+    exception the COPY is ended with an error, so the server discards it.
+    """
+
+    def __init__(self, dbapi: Any, backend: str) -> None:
+        self._dbapi = dbapi
+        self.on = backend == "postgresql"
+        self._cursor: Any = None
+        self._open: Any = None  # the context manager of the open COPY
+        self._copy: Any = None
+
+    def write(self, row: Row) -> None:
+        """Send one row (in `ROW_COLUMNS` order), opening a COPY if none is open."""
+        if self._copy is None:
+            self._cursor = self._dbapi.cursor()
+            self._open = self._cursor.copy(_COPY_SQL)
+            self._copy = self._open.__enter__()
+        self._copy.write_row(row)
+
+    def close(self, exc: BaseException | None = None) -> None:
+        """End the open COPY, if any: when the server has written every row (or, given `exc`,
+        discarded them)."""
+        opened, cursor = self._open, self._cursor
+        self._open = self._copy = self._cursor = None
+        if opened is not None:
+            try:
+                opened.__exit__(type(exc) if exc else None, exc, None)
+            finally:
+                cursor.close()
+
+    def __enter__(self) -> _CopyStream:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, _tb: object) -> None:
+        if exc is None:
+            self.close()
+        else:
+            with suppress(Exception):  # the caller's error is the one to report
+                self.close(exc)
+
+
 class _BatchWriter:
     """One append transaction, chunk by chunk: the rows of each chunk, and what carries over.
 
@@ -492,9 +544,16 @@ class _BatchWriter:
     """
 
     def __init__(
-        self, dbapi: Any, backend: str, head: Head, book: RuleBook, progress: Progress | None
+        self,
+        dbapi: Any,
+        backend: str,
+        head: Head,
+        book: RuleBook,
+        progress: Progress | None,
+        stream: _CopyStream,
     ) -> None:
         self.dbapi, self.backend, self.book, self.progress = dbapi, backend, book, progress
+        self.stream = stream
         self.now = format_instant(utc_now())
         self.recorded = max(self.now, head.recorded_at or self.now)
         self.last_recorded = head.recorded_at or ""
@@ -518,6 +577,7 @@ class _BatchWriter:
         self.requested += len(news)
         encoded = [n.stored_texts() for n in news]
         if found is None:
+            self.stream.close()
             found = _found(
                 self.dbapi.execute(sql, params).fetchall()
                 for sql, params in _lookups(self.backend, news)
@@ -526,6 +586,9 @@ class _BatchWriter:
         book.prefetch(n.event for n in news)
         seq, prev, last_recorded = self.seq, self.prev, self.last_recorded
         rows: list[Row] = []
+        # A large chunk's rows stream into a PostgreSQL COPY as they are made, so the server
+        # writes them while the next ones are checked; otherwise they are returned.
+        stream = self.stream.write if self.stream.on and len(news) >= COPY_THRESHOLD else None
         for i, (n, (pj, eff)) in enumerate(zip(news, encoded, strict=True)):
             if progress is not None and i and i % 1000 == 0:
                 progress(1000)
@@ -557,7 +620,7 @@ class _BatchWriter:
                 expected_version=n.expected_version,
                 where=n.where,
             )
-            stream = n.event.stream_id()
+            stream_id = n.event.stream_id()
             version = type(n.event).schema_version
             sv = admitted.stream_version
             key = n.idempotency_key
@@ -568,7 +631,7 @@ class _BatchWriter:
                     event_id=event_id,
                     type=typ,
                     schema_version=version,
-                    stream_id=stream,
+                    stream_id=stream_id,
                     stream_version=sv,
                     effective_at=eff,
                     recorded_at=when,
@@ -580,18 +643,20 @@ class _BatchWriter:
             )
             deal, account = admitted.deal_id, admitted.account_id
             # In the column order of the events table (ROW_COLUMNS).
-            rows.append(
-                (
-                    *(seq, event_id, typ, version, stream, sv, eff, when, n.actor, source),
-                    *(key, pj, prev, h, deal, account),
-                )
+            row = (
+                *(seq, event_id, typ, version, stream_id, sv, eff, when, n.actor, source),
+                *(key, pj, prev, h, deal, account),
             )
+            if stream is None:
+                rows.append(row)
+            else:
+                stream(row)
             prev = h
-            stored = _Stored(content, seq, event_id, typ, stream, admitted.stream_version)
+            stored = _Stored(content, seq, event_id, typ, stream_id, admitted.stream_version)
             if n.idempotency_key:
                 by_key[n.idempotency_key] = stored
             by_id[event_id] = stored
-            results.append(Appended(seq, event_id, typ, stream, admitted.stream_version, False))
+            results.append(Appended(seq, event_id, typ, stream_id, admitted.stream_version, False))
         if progress is not None and news:
             progress(len(news) % 1000 or 1000)
         self.seq, self.prev, self.last_recorded = seq, prev, last_recorded
@@ -921,10 +986,12 @@ def _insert(dbapi: Any, backend: str, rows: list[Row]) -> None:
             cursor.executemany(_INSERT_SQL[backend], chunk)
 
 
+_COPY_SQL = f"COPY events ({', '.join(ROW_COLUMNS)}) FROM STDIN"
+
+
 def _copy_rows(dbapi: Any, rows: list[Row]) -> None:
     """Insert with PostgreSQL COPY, in the current transaction (fastest bulk path)."""
-    copy_sql = f"COPY events ({', '.join(ROW_COLUMNS)}) FROM STDIN"
-    with dbapi.cursor() as cur, cur.copy(copy_sql) as copy:
+    with dbapi.cursor() as cur, cur.copy(_COPY_SQL) as copy:
         for r in rows:
             copy.write_row(r)
 
