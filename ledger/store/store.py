@@ -187,10 +187,10 @@ class LedgerStore:
     def _driver_write(self) -> Iterator[Any]:
         """Yield a driver connection for one write transaction (see `_begin` and `_finish`).
 
-        On an exception the transaction is rolled back.
         An append runs on the driver connection (taken from SQLAlchemy's pool) without
         SQLAlchemy's connection and transaction objects around it: for a single append they
-        cost more than the statements it runs. A database failure becomes a StorageError.
+        cost more than the statements it runs. On an exception the transaction is rolled back,
+        and a database failure becomes a StorageError.
         """
         fairy = self.engine.raw_connection()
         dbapi: Any = fairy.driver_connection
