@@ -446,7 +446,7 @@ def test_appends_after_a_retraction_judge_by_it_without_reading_every_retraction
     with pytest.raises(InputError, match="deal D-1 has no contract signed"):
         store.append_batch(events_from([LIVE_D1]))
     reads_of_retractions = [s for s in statements if "event_retracted" in s]
-    stream_reads = [s for s in statements if "stream_id IN" in s]
+    stream_reads = [s for s in statements if "stream_id IN" in s or "stream_id = ANY" in s]
     assert len(stream_reads) >= 3 and reads_of_retractions == []
 
 
@@ -554,7 +554,7 @@ def test_later_chunks_are_planned_knowing_the_rows_the_import_wrote(
     rows = SqlFacts._rows
 
     def estimate(facts: SqlFacts, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        if "stream_id IN" in sql:
+        if "stream_id IN" in sql or "stream_id = ANY" in sql:
             (plan,) = rows(facts, "EXPLAIN SELECT * FROM events")[0]
             found = re.search(r"rows=(\d+)", plan)
             assert found is not None

@@ -46,7 +46,7 @@ from ledger.store.engine import (
     resolve_url,
     sqlite_path,
 )
-from ledger.store.facts import MARKS, SqlFacts, chunks
+from ledger.store.facts import MARKS, SqlFacts, chunks, one_of
 from ledger.store.schema import ROW_COLUMNS, create_schema, events, migrate, stored_version
 from ledger.timeutil import format_instant, read_instant, utc_now
 
@@ -797,7 +797,7 @@ thousand)."""
 _HEAD_SQL = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1"
 _STORED_BY_SQL = (
     "SELECT '{column}', {column}, type, effective_at, payload, seq, event_id, stream_id, "
-    "stream_version FROM events WHERE {column} IN ({marks})"
+    "stream_version FROM events WHERE {where}"
 )
 
 
@@ -826,18 +826,17 @@ Found = tuple[dict[str, "_Stored"], dict[str, "_Stored"]]
 """The stored events a chunk's idempotency keys and event ids name: (by key, by event id)."""
 
 
-def _lookups(backend: str, news: Sequence[NewEvent]) -> list[tuple[str, list[str]]]:
+def _lookups(backend: str, news: Sequence[NewEvent]) -> list[tuple[str, list[Any]]]:
     """Return the statements (SQL, parameters) finding the stored events that the idempotency
     keys and event ids of `news` name; each row starts with the column that matched."""
-    mark = MARKS[backend]
-    out: list[tuple[str, list[str]]] = []
+    out: list[tuple[str, list[Any]]] = []
     for column, values in (
         ("idempotency_key", {n.idempotency_key for n in news if n.idempotency_key}),
         ("event_id", {n.event_id for n in news if n.event_id}),
     ):
         for chunk in chunks(values):
-            marks = ", ".join([mark] * len(chunk))
-            out.append((_STORED_BY_SQL.format(column=column, marks=marks), chunk))
+            where, params = one_of(backend, column, chunk)
+            out.append((_STORED_BY_SQL.format(column=column, where=where), params))
     return out
 
 
@@ -884,7 +883,6 @@ def _begin(dbapi: Any, backend: str, news: Sequence[NewEvent]) -> tuple[Head, Fo
 def _script(dbapi: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -> bytes:
     """Return PostgreSQL statements (with `%s` marks) as one script, their parameters written in
     as literals: text quoted and escaped by libpq (`PQescapeLiteral`), integers as numbers."""
-    from psycopg import DataError
     from psycopg.pq import Escaping
 
     quote = Escaping(dbapi.pgconn).escape_literal
@@ -898,14 +896,24 @@ def _script(dbapi: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -> byte
                 out.append(b"NULL")
             elif type(value) is int:
                 out.append(str(value).encode())
+            elif type(value) is list:
+                items = b",".join(_literal_text(quote, v, encoding) for v in value)
+                out.append(b"ARRAY[" + items + b"]::text[]")
             else:
-                text_ = value.encode(encoding)
-                if b"\0" in text_:  # libpq would stop quoting there; psycopg refuses it too
-                    raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-                out.append(quote(text_))
+                out.append(_literal_text(quote, value, encoding))
             out.append(part.encode(encoding))
         out.append(b"; ")
     return b"".join(out)
+
+
+def _literal_text(quote: Callable[[bytes], bytes], value: str, encoding: str) -> bytes:
+    """Return `value` as a quoted PostgreSQL string literal."""
+    text_ = value.encode(encoding)
+    if b"\0" in text_:  # libpq would stop quoting there; psycopg refuses it too
+        from psycopg import DataError
+
+        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return quote(text_)
 
 
 def _finish(dbapi: Any, backend: str, rows: list[Row], *, commit: bool) -> None:
