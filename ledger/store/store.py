@@ -787,7 +787,7 @@ _ANALYZE = "ANALYZE events"
 """Run between the chunks of a long batch on PostgreSQL, whenever the rows the batch has written
 have doubled since the last time: statistics that count the rows this transaction wrote (ANALYZE
 samples its own uncommitted rows). Without them the planner takes the events table for the size
-it last analysed, and the next chunk's stream lookups (IN lists of hundreds of ids) become full
+it last analysed, and the next chunk's stream lookups (of hundreds of ids each) become full
 scans of a table that grows with every chunk. Doubling keeps the estimate within a factor of
 two of the truth at a logarithmic number of ANALYZEs (ten for a million rows in chunks of ten
 thousand)."""
