@@ -791,9 +791,9 @@ it last analysed, and the next chunk's stream lookups (of hundreds of ids each) 
 scans of a table that grows with every chunk. Doubling keeps the estimate within a factor of
 two of the truth at a logarithmic number of ANALYZEs (ten for a million rows in chunks of ten
 thousand)."""
-# The two lookups every append makes go to the driver as plain SQL, on the connection (and in
-# the transaction) SQLAlchemy holds: through SQLAlchemy's execution each cost ten to twenty
-# times the statement itself on SQLite (16 µs against 1.5 µs for the head).
+# The statements every append makes, as plain SQL for the driver (see `_driver_write`): through
+# SQLAlchemy's execution each cost ten to twenty times the statement itself on SQLite (16 µs
+# against 1.5 µs for the head). A lookup's rows start with the name of the column that matched.
 _HEAD_SQL = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1"
 _STORED_BY_SQL = (
     "SELECT '{column}', {column}, type, effective_at, payload, seq, event_id, stream_id, "
