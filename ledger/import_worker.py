@@ -2,14 +2,14 @@
 
 Parsing an import line (JSON, schema validation, the canonical payload encoding) costs about as
 much as checking and writing its event. On a machine with more than one core a large import
-therefore parses in a forked worker process while this one checks and writes what the worker has
-parsed so far. The worker sends each event as the texts the ledger stores (type, canonical
-payload JSON, effective_at text, keys, actor, source, line number), and this process turns the
-payload back into the same typed event as reading the log does (`decode_stored_many`: the
-payload was validated by the worker and is in canonical form). Lines are parsed in order by one
-parser, so a `ledger_configured` line still changes the time zone of the lines after it, and the
-first bad line is reported exactly as an in-process parse reports it. Lines end at "\n" only
-(a JSON string may hold any other line separator).
+therefore parses in a worker process (a new interpreter) while this one checks and writes what
+the worker has parsed so far. The worker sends each event as the texts the ledger stores (type,
+canonical payload JSON, effective_at text, keys, actor, source, line number), and this process
+turns the payload back into the same typed event as reading the log does
+(`decode_stored_many`: the payload was validated by the worker and is in canonical form). Lines
+are parsed in order by one parser, so a `ledger_configured` line still changes the time zone of
+the lines after it, and the first bad line is reported exactly as an in-process parse reports
+it. Lines end at "\n" only (a JSON string may hold any other line separator).
 """
 
 from __future__ import annotations
@@ -140,10 +140,10 @@ def parsed_in_worker(
     writing its messages to its standard output. It is not forked: a forked child would hold
     this process's database connections open, and a transaction whose importer was killed would
     keep its lock until the child ended. Nor is it a multiprocessing child, which would run the
-    calling program's main script again. It is stopped when the block ends, whether or not every
-    block was taken, and it ends by itself when this process dies (its next write finds no
-    reader). An error in a line is raised when its block is reached, as the InputError the
-    parser raised.
+    calling program's main script again. It is stopped when the `with` block ends, whether or
+    not every block of lines was taken, and it ends by itself when this process dies (its next
+    write finds no reader). An error in a line is raised when its block is reached, as the
+    InputError the parser raised.
     """
     package_root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
