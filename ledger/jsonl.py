@@ -11,7 +11,6 @@ Export: one full envelope per line (SPEC §3.1) with the payload as a JSON objec
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
@@ -20,6 +19,7 @@ from ledger.canonical import canonical_json, content_digest, payload_json
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
 from ledger.events import LedgerConfigured, build_event
+from ledger.events.fields import CONTROL_CHARS
 from ledger.timeutil import TimeParseError, format_instant, parse_instant
 
 RESERVED = ("type", "effective_at", "event_id", "idempotency_key", "actor", "source")
@@ -60,15 +60,11 @@ def _text_key(obj: dict[str, Any], key: str, where: str) -> str | None:
             value=value,
             has_value=True,
         )
-    if _CONTROL.search(value):
+    if CONTROL_CHARS.search(value):
         raise InputError(
             "contains control characters", where=where, field=key, value=value, has_value=True
         )
     return value.strip()
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-"""Control characters: refused in the envelope's text keys (actor, source, idempotency key)."""
 
 
 class ImportParser:

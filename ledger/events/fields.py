@@ -18,7 +18,8 @@ from ledger.timeutil import TimeParseError, parse_date
 
 MONEY_LIMIT = Decimal("1000000000000")  # one trillion in the ledger currency
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+"""Control characters, refused in identifiers, free text and the envelope's text keys."""
 
 
 def normalize_decimal(d: Decimal) -> Decimal:
@@ -88,7 +89,7 @@ def _identifier(value: Any) -> str:
         raise ValueError("must not be empty")
     if len(text) > 100:
         raise ValueError("is longer than 100 characters")
-    if _CONTROL_RE.search(text):
+    if CONTROL_CHARS.search(text):
         raise ValueError("contains control characters")
     return text
 
@@ -134,7 +135,7 @@ def _free_text(value: Any) -> str:
         raise ValueError("must not be empty")
     if len(text) > MAX_FREE_TEXT:
         raise ValueError(f"is longer than {MAX_FREE_TEXT} characters")
-    if _CONTROL_RE.search(text.replace("\n", " ")):
+    if CONTROL_CHARS.search(text.replace("\n", " ")):
         raise ValueError("contains control characters")
     finding = phi_finding(text)
     if finding:

@@ -861,8 +861,8 @@ def _begin(dbapi: Any, backend: str, news: Sequence[NewEvent]) -> tuple[Head, Fo
     the head, and (for a small first chunk `news`) look up its keys and event ids.
 
     On PostgreSQL these statements, with BEGIN, go out as one script in one round trip (the
-    simple query protocol, so the looked-up values are written into it as literals, quoted by
-    psycopg). Returns the head and what the lookups found (None when they are left to
+    simple query protocol, so the looked-up values are written into it as literals, see
+    `_script`). Returns the head and what the lookups found (None when they are left to
     `_BatchWriter.prepare`).
     """
     lookups = _lookups(backend, news) if len(news) <= SCRIPT_LOOKUPS else None
@@ -999,9 +999,9 @@ _COPY_SQL = f"COPY events ({', '.join(ROW_COLUMNS)}) FROM STDIN"
 
 def _copy_rows(dbapi: Any, rows: list[Row]) -> None:
     """Insert with PostgreSQL COPY, in the current transaction (fastest bulk path)."""
-    with dbapi.cursor() as cur, cur.copy(_COPY_SQL) as copy:
+    with _CopyStream(dbapi, "postgresql") as stream:
         for r in rows:
-            copy.write_row(r)
+            stream.write(r)
 
 
 __all__ = [
