@@ -484,13 +484,28 @@ def test_a_database_failure_during_an_append_is_a_storage_error_and_writes_nothi
 
 
 def test_text_that_needs_quoting_is_stored_and_found_as_given(store: LedgerStore) -> None:
-    """PostgreSQL appends write their values into the statements as quoted literals: quotes,
-    backslashes, SQL and non-ASCII text come back exactly, and a key is found again."""
-    tricky = "it's a \\ key'); DROP TABLE events; -- ünïcødé ✓"
-    line = json.loads(OPEN_D1) | {"idempotency_key": tricky, "actor": tricky, "source": tricky}
+    """Keys, actors, sources and ids reach the database as values, never as SQL: quotes,
+    backslashes, array punctuation, SQL and non-ASCII text come back exactly, and are found
+    again by the lookups of a single append and of a large batch alike."""
+    tricky = 'it\'s a \\ "key", {x}); DROP TABLE events; -- ünïcødé ✓'
+    line = json.loads(OPEN_D1) | {
+        "idempotency_key": tricky,
+        "actor": tricky,
+        "source": tricky,
+        "deal_id": tricky,
+        "account_id": tricky,
+    }
     first = store.append_batch(events_from([json.dumps(line)])).results[0]
     again = store.append_batch(events_from([json.dumps(line)])).results[0]
     assert (again.duplicate, again.seq) == (True, first.seq)
+    # A batch larger than SCRIPT_LOOKUPS looks its keys up with one array parameter per column.
+    others = [json.dumps(json.loads(OPEN_D1) | {"deal_id": f"D-{i}"}) for i in range(2, 30)]
+    stage = {"type": "stage_changed", "effective_at": "2026-02-01", "deal_id": tricky}
+    batch = [json.dumps(line), *others, json.dumps(stage | {"stage": "negotiation"})]
+    # A store of its own has no rule state kept warm: it reads the deal's stream by its id.
+    results = LedgerStore(store.engine, store.url).append_batch(events_from(batch)).results
+    assert (results[0].duplicate, results[0].seq) == (True, first.seq)
+    assert results[-1].stream_version == 2  # the deal's stream was found by its quoted id
     (stored,) = [e for e in store.read() if e.seq == first.seq]
     assert (stored.idempotency_key, stored.actor, stored.source) == (tricky, tricky, tricky)
     assert verify_ledger(store).ok

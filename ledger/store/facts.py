@@ -41,14 +41,25 @@ def chunks(items: Collection[T], size: int = CHUNK) -> Iterator[list[T]]:
 def one_of(backend: str, column: str, values: list[str]) -> tuple[str, list[Any]]:
     """Return the condition that `column` is one of `values`, and its parameters.
 
-    SQLite: an IN list of parameter marks. PostgreSQL: `= ANY(%s)` with one array parameter,
+    SQLite: an IN list of parameter marks. PostgreSQL: `= ANY(%s::text[])` with one parameter,
     so the statement's text does not depend on how many values there are: psycopg splits it
     once and the server plans it once, where an IN list of 500 marks cost about a millisecond
-    each time to split and plan.
+    each time to split and plan. The parameter is the array's literal text (`text_array`).
     """
     if backend == "postgresql":
-        return f"{column} = ANY(%s)", [values]
+        return f"{column} = ANY(%s::text[])", [text_array(values)]
     return f"{column} IN ({', '.join([MARKS[backend]] * len(values))})", list(values)
+
+
+def text_array(values: Iterable[str]) -> str:
+    """Return the PostgreSQL array literal of `values` (text): `{"a","b"}`, every element quoted,
+    with its backslashes and double quotes escaped.
+
+    Sent as one text parameter, it costs a fraction of what psycopg spends dumping a Python list
+    element by element (a tenth of a PostgreSQL import's time went there).
+    """
+    items = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
+    return '{"' + '","'.join(items) + '"}' if items else "{}"
 
 
 def _fact(row: Sequence[Any]) -> Fact:

@@ -896,9 +896,6 @@ def _script(dbapi: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -> byte
                 out.append(b"NULL")
             elif type(value) is int:
                 out.append(str(value).encode())
-            elif type(value) is list:
-                items = b",".join(_literal_text(quote, v, encoding) for v in value)
-                out.append(b"ARRAY[" + items + b"]::text[]")
             else:
                 out.append(_literal_text(quote, value, encoding))
             out.append(part.encode(encoding))
