@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
-from ledger import operations
+from ledger import import_worker, operations
 from ledger.canonical import GENESIS_HASH, chain_hash, envelope_bytes, payload_json
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ConflictError, InputError, StorageError
@@ -518,6 +518,12 @@ STAGE_D1 = (
 EXPAND_A1 = '{"type":"expansion","effective_at":"2026-05-01","account_id":"A-1","arr":"5000"}'
 
 
+def _small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make an import check and write its lines two at a time (each line a block of its own)."""
+    monkeypatch.setattr(import_worker, "BLOCK_LINES", 1)
+    monkeypatch.setattr(operations, "IMPORT_CHUNK", 2)
+
+
 def _import(store: LedgerStore, tmp_path: Path, lines: list[str], **kw: Any) -> ImportSummary:
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -528,7 +534,7 @@ def _import(store: LedgerStore, tmp_path: Path, lines: list[str], **kw: Any) -> 
 def test_a_line_repeating_one_chunks_earlier_is_a_duplicate(
     store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dry_run: bool
 ) -> None:
-    monkeypatch.setattr(operations, "IMPORT_CHUNK", 2)
+    _small_chunks(monkeypatch)
     done = _import(store, tmp_path, [OPEN_D1, SIGN_D1, LIVE_D1, OPEN_D1, SIGN_D1], dry_run=dry_run)
     assert (done.lines, done.appended, done.duplicates) == (5, 3, 2)
     assert store.count() == (1 if dry_run else 4)
@@ -538,7 +544,7 @@ def test_a_line_repeating_one_chunks_earlier_is_a_duplicate(
 def test_a_key_reused_chunks_later_with_other_content_fails_the_whole_import(
     store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dry_run: bool
 ) -> None:
-    monkeypatch.setattr(operations, "IMPORT_CHUNK", 2)
+    _small_chunks(monkeypatch)
     keyed = json.loads(STAGE_D1) | {"idempotency_key": "k-1"}
     other = keyed | {"stage": "legal_review"}
     lines = [OPEN_D1, json.dumps(keyed), SIGN_D1, json.dumps(other)]
@@ -550,7 +556,7 @@ def test_a_key_reused_chunks_later_with_other_content_fails_the_whole_import(
 def test_an_error_in_a_late_chunk_leaves_nothing_of_the_earlier_ones(
     store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(operations, "IMPORT_CHUNK", 2)
+    _small_chunks(monkeypatch)
     with pytest.raises(InputError, match="line 5"):
         _import(store, tmp_path, [OPEN_D1, SIGN_D1, LIVE_D1, EXPAND_A1, "{"])
     assert store.count() == 1
@@ -611,6 +617,74 @@ def test_queries_in_the_middle_of_a_large_chunk_see_the_rows_written_before_them
     assert store.count() == 3001 and verify_ledger(store).ok
     again = _import(store, tmp_path, lines)
     assert (again.appended, again.duplicates) == (0, 3000)
+
+
+EXPANSION_ID = "0190a3c2-0000-7000-8000-00000000e001"
+LONG_IMPORT = [
+    OPEN_D1,
+    SIGN_D1,
+    LIVE_D1,  # needs the contract of the chunk before
+    json.dumps(json.loads(EXPAND_A1) | {"event_id": EXPANSION_ID}),
+    STAGE_D1,  # backdated before the signature: the deal's stream is replayed
+    json.dumps(
+        {
+            "type": "event_retracted",
+            "effective_at": "2026-06-01",
+            "retracts": EXPANSION_ID,  # an event of the chunk before
+            "reason": "entered twice",
+        }
+    ),
+    OPEN_D1.replace('"D-1"', '"D-2"'),
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            '{"type":"stage_changed","effective_at":"2026-05-01","deal_id":"D-1","stage":"demo"}',
+            "line 8: deal D-1 is already won",
+        ),
+        (
+            '{"type":"contraction","effective_at":"2026-07-01","account_id":"A-1","arr":"102000"}',
+            "line 8: the contraction of 102000 exceeds account A-1's live ARR of 100000",
+        ),
+    ],
+    ids=["won-deal", "retracted-expansion"],
+)
+def test_the_rules_see_the_events_of_earlier_chunks(
+    store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: str, message: str
+) -> None:
+    """An import checked and written two lines at a time decides as one batch would: a go-live
+    finds the contract of the chunk before, a backdated event replays its stream, a retraction
+    finds its target in an earlier chunk and counts from then on, stream versions go on where
+    they were, and a bad line late in the file leaves nothing of the earlier chunks."""
+    _small_chunks(monkeypatch)
+    with pytest.raises(InputError, match=re.escape(message)):
+        _import(store, tmp_path, [*LONG_IMPORT, bad])
+    assert store.count() == 1
+    done = _import(store, tmp_path, LONG_IMPORT)
+    assert (done.appended, done.duplicates) == (7, 0)
+    versions = [(e.stream_id, e.stream_version) for e in store.read() if e.seq > 1]
+    assert versions == [
+        ("deal:D-1", 1),
+        ("deal:D-1", 2),
+        ("account:A-1", 1),
+        ("account:A-1", 2),
+        ("deal:D-1", 3),
+        ("ledger", 2),
+        ("deal:D-2", 1),
+    ]
+    assert [(d, a) for _seq, d, a in store.index_rows()][1:] == [
+        ("D-1", "A-1"),
+        ("D-1", "A-1"),
+        ("D-1", "A-1"),
+        (None, "A-1"),
+        ("D-1", "A-1"),
+        (None, None),
+        ("D-2", "A-1"),
+    ]
+    assert verify_ledger(store).ok
 
 
 def test_an_undecodable_line_is_named_with_its_byte(store: LedgerStore, tmp_path: Path) -> None:
