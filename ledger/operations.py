@@ -223,7 +223,9 @@ def import_file(
 
     worker = path.stat().st_size >= WORKER_MIN_BYTES and worker_possible()
     with parsed_blocks(path, parser, worker=worker) as blocks:
-        result = store.append_chunks(chunks(blocks), dry_run=dry_run, progress=progress)
+        result = store.append_chunks(
+            chunks(blocks), dry_run=dry_run, progress=progress, counts_only=True
+        )
     return ImportSummary(read, result.appended, result.duplicates, result.head, dry_run)
 
 

@@ -687,6 +687,21 @@ def test_the_rules_see_the_events_of_earlier_chunks(
     assert verify_ledger(store).ok
 
 
+def test_a_batch_asked_for_counts_only_counts_what_it_appended_and_found(
+    store: LedgerStore,
+) -> None:
+    """An import asks for the counts only: no per-event result is kept (a million of them
+    take about 250 MB), and the counts are those of the per-event results."""
+    first = store.append_chunks([events_from([OPEN_D1, SIGN_D1])], counts_only=True)
+    assert (first.results, first.appended, first.duplicates) == ([], 2, 0)
+    lines = [OPEN_D1, SIGN_D1, LIVE_D1]
+    full = store.append_chunks([events_from(lines)], dry_run=True)
+    counted = store.append_chunks([events_from(lines)], counts_only=True)
+    assert [r.duplicate for r in full.results] == [True, True, False]
+    assert (full.appended, full.duplicates) == (counted.appended, counted.duplicates) == (1, 2)
+    assert counted.results == [] and counted.head.seq == full.head.seq == 4
+
+
 def test_an_undecodable_line_is_named_with_its_byte(store: LedgerStore, tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_bytes(("\ufeff" + OPEN_D1 + "\n").encode() + b'{"type":"\xff"}\n')
