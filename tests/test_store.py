@@ -691,7 +691,7 @@ def test_a_batch_asked_for_counts_only_counts_what_it_appended_and_found(
     store: LedgerStore,
 ) -> None:
     """An import asks for the counts only: no per-event result is kept (a million of them
-    take about 250 MB), and the counts are those of the per-event results."""
+    take about 150 MB), and the counts are those of the per-event results."""
     first = store.append_chunks([events_from([OPEN_D1, SIGN_D1])], counts_only=True)
     assert (first.results, first.appended, first.duplicates) == ([], 2, 0)
     lines = [OPEN_D1, SIGN_D1, LIVE_D1]

@@ -301,7 +301,7 @@ class LedgerStore:
         once. A dry run writes them too, then rolls everything back, so it finds exactly what
         the real run would (a line repeating one many chunks before it, say). With
         `counts_only` the result holds no `Appended` per event (a million of them take about
-        250 MB), only the counts.
+        150 MB), only the counts.
         """
         warm, self._warm = self._warm, None
         backend = self.backend
