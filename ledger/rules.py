@@ -19,7 +19,9 @@ The rules:
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Collection, Iterable
+import itertools
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -243,17 +245,39 @@ StateT = DealState | AccountState
 
 
 class _Streams:
-    """Facts and end state of a family of streams (deals or accounts), kept in business order."""
+    """Facts and end state of a family of streams (deals or accounts), kept in business order,
+    with the order in which the streams were last used (for `RuleBook.shed`)."""
 
-    def __init__(self, make: Callable[[str], StateT]) -> None:
+    def __init__(self, make: Callable[[str], StateT], prefix: str, clock: Iterator[int]) -> None:
         self._make = make
+        self.prefix = prefix  # of the stream ids: "deal:" or "account:"
         self.facts: dict[str, list[Fact]] = {}
         self.tail: dict[str, StateT] = {}
+        self.used: OrderedDict[str, int] = OrderedDict()  # key -> clock of its last use
+        self.held = 0  # facts in all the lists
+        self._clock = clock
+
+    def _use(self, key: str) -> None:
+        self.used[key] = next(self._clock)
+        self.used.move_to_end(key)
 
     def load(self, key: str, facts: Iterable[Fact]) -> None:
         ordered = sorted(facts, key=lambda f: f.key)
+        self.held += len(ordered) - len(self.facts.get(key, ()))
         self.facts[key] = ordered
         self.tail[key] = self._replay(key, ordered)
+        self._use(key)
+
+    def forget_oldest(self) -> str:
+        """Forget the least recently used stream; return its stream id."""
+        key, _ = self.used.popitem(last=False)
+        self.held -= len(self.facts.pop(key))
+        del self.tail[key]
+        return self.prefix + key
+
+    def oldest(self) -> int:
+        """Return the clock of the least recently used stream's last use."""
+        return next(iter(self.used.values()))
 
     def _replay(self, key: str, facts: list[Fact]) -> StateT:
         state = self._make(key)
@@ -265,21 +289,27 @@ class _Streams:
         """Place `fact` in the stream, raising RuleViolation if the stream becomes invalid."""
         facts = self.facts[key]
         tail = self.tail[key]
+        self._use(key)
         if tail.last_key is None or fact.key > tail.last_key:
             tail.apply(fact)
             facts.append(fact)
+            self.held += 1
             return
         keys = [f.key for f in facts]
         pos = bisect.bisect(keys, fact.key)
         candidate = [*facts[:pos], fact, *facts[pos:]]
         self.tail[key] = self._replay(key, candidate)
         self.facts[key] = candidate
+        self.held += 1
 
     def remove(self, key: str, event_id: str) -> None:
         """Take a fact out of the stream, raising RuleViolation if what remains is invalid."""
-        remaining = [f for f in self.facts[key] if f.event_id != event_id]
+        facts = self.facts[key]
+        remaining = [f for f in facts if f.event_id != event_id]
+        self._use(key)
         self.tail[key] = self._replay(key, remaining)
         self.facts[key] = remaining
+        self.held -= len(facts) - len(remaining)
 
 
 class RuleBook:
@@ -287,8 +317,9 @@ class RuleBook:
 
     def __init__(self, source: FactSource) -> None:
         self._source = source
-        self._deals = _Streams(lambda k: DealState(k))
-        self._accounts = _Streams(lambda k: AccountState(k))
+        clock = itertools.count()
+        self._deals = _Streams(lambda k: DealState(k), "deal:", clock)
+        self._accounts = _Streams(lambda k: AccountState(k), "account:", clock)
         self._versions: dict[str, int] = {}
         self._retracted = source.retracted_ids()
         self._configs = source.configurations()
@@ -313,6 +344,25 @@ class RuleBook:
     def size(self) -> int:
         """Return a measure of the state held: facts by id plus loaded deal and account streams."""
         return len(self._by_id) + len(self._deals.facts) + len(self._accounts.facts)
+
+    @property
+    def facts_held(self) -> int:
+        """Return the number of facts the loaded deal and account streams hold."""
+        return self._deals.held + self._accounts.held
+
+    def shed(self, keep: int) -> None:
+        """Forget the least recently used deal and account streams until at most `keep` facts
+        are held, and every fact held by event id.
+
+        What is forgotten is read again from the source when an event needs it, so the source
+        must hold every event this book has admitted (the store sheds between the chunks of a
+        long batch, when their rows are written): the rules then decide exactly as before.
+        """
+        deals, accounts = self._deals, self._accounts
+        while deals.held + accounts.held > keep and (deals.used or accounts.used):
+            older = not accounts.used or (deals.used and deals.oldest() < accounts.oldest())
+            self._versions.pop((deals if older else accounts).forget_oldest(), None)
+        self._by_id.clear()
 
     # -- loading ---------------------------------------------------------------------------
     def prefetch(self, events: Iterable[EventModel]) -> None:

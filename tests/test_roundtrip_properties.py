@@ -52,6 +52,7 @@ from ledger.operations import export_events, restore_file, verify_ledger
 from ledger.rules import AccountState, DealState, Fact
 from ledger.store import LedgerStore, resolve_url
 from ledger.store import schema as store_schema
+from ledger.store import store as store_module
 from ledger.timeutil import format_instant, parse_instant
 from tests.conftest import PG_SKIP_REASON, PG_URL, pg_schema_url
 from tests.strategies import GeneratedLedger, batch_splits, ledgers, split
@@ -163,6 +164,34 @@ def test_random_valid_histories_are_accepted_verify_and_read_back_typed(backend:
             config = store.config()
             assert config is not None
             assert config.stage_names() == history.stage_names
+            assert_end_state(recorded, history)
+
+    check()
+
+
+def test_a_batch_that_sheds_its_rule_state_between_chunks_accepts_the_same_histories(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long batch sheds its rule state between chunks (forced here to forget everything at
+    every chunk): it reads back what it needs from the chunks it wrote and admits every valid
+    history, with the stream versions and end state of one unshed state."""
+    monkeypatch.setattr(store_module, "RULE_STATE_FACTS", 0)
+
+    @_settings(backend)
+    @given(histories)
+    def check(case: tuple[GeneratedLedger, st.DataObject]) -> None:
+        history, data = case
+        news = history.new_events()
+        cuts = data.draw(batch_splits(len(news)), label="chunk cuts")
+        with fresh_store(backend) as store:
+            assert store.append_chunks(split(news, cuts)).appended == len(news)
+            recorded = list(store.read())
+            assert [r.event_id for r in recorded] == history.event_ids()
+            versions: dict[str, int] = {}
+            for r in recorded:
+                versions[r.stream_id] = versions.get(r.stream_id, 0) + 1
+                assert r.stream_version == versions[r.stream_id]
+            assert verify_ledger(store).ok
             assert_end_state(recorded, history)
 
     check()

@@ -284,3 +284,51 @@ def test_expected_version_is_checked_per_stream(ledger: Ledger) -> None:
     ledger.admit(
         "contract_signed", "2026-02-01", expected_version=0, deal_id="D-2", account_id="A-2", arr=1
     )
+
+
+def test_a_book_that_sheds_forgets_the_streams_used_least_recently_and_reads_them_again() -> None:
+    """A long batch sheds rule state between its chunks (`RuleBook.shed`): the streams used
+    least recently are forgotten first, and one that is needed again is read from the source,
+    which by then holds every event the book admitted, so the rules decide as before."""
+    ledger = Ledger()
+    source = MemoryFacts(ledger.facts)
+    loaded: list[set[str]] = []
+    read_deals = source.facts_for_deals
+
+    def recording(deal_ids: Collection[str]) -> dict[str, list[Fact]]:
+        loaded.append(set(deal_ids))
+        return read_deals(deal_ids)
+
+    source.facts_for_deals = recording  # type: ignore[method-assign]
+    book = RuleBook(source)
+
+    def admit(type_name: str, when: str, **fields: Any) -> Any:
+        event = build_event(type_name, fields)
+        fact = Fact(parse_instant(when), len(ledger.facts) + 1, str(uuid.uuid4()), event)
+        placed = book.admit(fact, expected_version=None, where=None)
+        ledger.facts.append(
+            Fact(fact.effective_at, fact.seq, fact.event_id, event, placed.account_id)
+        )
+        return placed
+
+    opening = {
+        "account_id": "A-1",
+        "stage": "demo",
+        "amount": "1000",
+        "expected_close": "2026-09-30",
+    }
+    for deal in ("D-1", "D-2", "D-3"):
+        admit("deal_opened", "2026-01-05", deal_id=deal, **opening)
+    admit("stage_changed", "2026-02-01", deal_id="D-1", stage="negotiation")
+    assert book.facts_held == 4
+    book.shed(2)
+    assert book.facts_held == 2  # D-1's two facts: the stream used last
+    loaded.clear()
+    admit("stage_changed", "2026-03-01", deal_id="D-1", stage="demo")
+    assert loaded == []
+    assert (
+        admit("stage_changed", "2026-02-01", deal_id="D-2", stage="negotiation").stream_version == 2
+    )
+    assert loaded == [{"D-2"}]
+    with pytest.raises(InputError, match="deal D-3 already exists"):
+        admit("deal_opened", "2026-01-06", deal_id="D-3", **opening)

@@ -23,6 +23,7 @@ from ledger.events import DealOpened, Expansion, LedgerConfigured, StageChanged
 from ledger.operations import ImportSummary, import_file, verify_ledger
 from ledger.rules import RuleBook
 from ledger.store import LedgerStore
+from ledger.store import store as store_module
 from ledger.store.codec import envelope_fields
 from ledger.store.facts import SqlFacts
 from ledger.timeutil import format_instant, parse_instant
@@ -638,6 +639,7 @@ LONG_IMPORT = [
 ]
 
 
+@pytest.mark.parametrize("shed", [False, True], ids=["one-state", "shed-every-chunk"])
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
@@ -653,13 +655,22 @@ LONG_IMPORT = [
     ids=["won-deal", "retracted-expansion"],
 )
 def test_the_rules_see_the_events_of_earlier_chunks(
-    store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: str, message: str
+    store: LedgerStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bad: str,
+    message: str,
+    shed: bool,
 ) -> None:
     """An import checked and written two lines at a time decides as one batch would: a go-live
     finds the contract of the chunk before, a backdated event replays its stream, a retraction
     finds its target in an earlier chunk and counts from then on, stream versions go on where
-    they were, and a bad line late in the file leaves nothing of the earlier chunks."""
+    they were, and a bad line late in the file leaves nothing of the earlier chunks. So it does
+    when its rule state forgets everything between chunks (a long import sheds the streams it
+    used least recently) and reads back what it needs."""
     _small_chunks(monkeypatch)
+    if shed:
+        monkeypatch.setattr(store_module, "RULE_STATE_FACTS", 0)
     with pytest.raises(InputError, match=re.escape(message)):
         _import(store, tmp_path, [*LONG_IMPORT, bad])
     assert store.count() == 1
