@@ -60,7 +60,7 @@ RULE_STATE_FACTS = 250_000
 streams down to four fifths of it between two chunks (`RuleBook.shed`); they are read again
 from the rows written when an event needs them. Without it the state would hold every event of
 the batch, typed, about 1.5 KB each: a million-event import peaked at 1.4-1.5 GiB, and at about
-0.6 GiB with it, taking 13-25 % longer (shedding down to half: 37 % longer)."""
+0.6 GiB with it, taking 13 % longer (shedding down to half: 37 % longer)."""
 DECODE_SLICE = 128
 """Events decoded at a time by `read`: the objects of a small slice are made, handed over and
 mostly freed again before the garbage collector's next young-generation pass has to walk them
