@@ -130,14 +130,20 @@ def restore_text(store: LedgerStore, export: str) -> None:
 histories = st.tuples(ledgers(), st.data())
 
 
+@st.composite
+def cut_histories(draw: st.DrawFn) -> tuple[GeneratedLedger, list[NewEvent], list[int]]:
+    """Draw a valid history, its events as an import parses them, and cuts into batches."""
+    history = draw(ledgers())
+    news = history.new_events()
+    return history, news, draw(batch_splits(len(news)))
+
+
 # -- appending ------------------------------------------------------------------------------------
 def test_random_valid_histories_are_accepted_verify_and_read_back_typed(backend: str) -> None:
     @_settings(backend)
-    @given(histories)
-    def check(case: tuple[GeneratedLedger, st.DataObject]) -> None:
-        history, data = case
-        news = history.new_events()
-        cuts = data.draw(batch_splits(len(news)), label="batch cuts")
+    @given(cut_histories())
+    def check(case: tuple[GeneratedLedger, list[NewEvent], list[int]]) -> None:
+        history, news, cuts = case
         with fresh_store(backend) as store:
             append_all(store, news, cuts)
             assert store.head().seq == len(history.lines)
@@ -178,11 +184,9 @@ def test_a_batch_that_sheds_its_rule_state_between_chunks_accepts_the_same_histo
     monkeypatch.setattr(store_module, "RULE_STATE_FACTS", 0)
 
     @_settings(backend)
-    @given(histories)
-    def check(case: tuple[GeneratedLedger, st.DataObject]) -> None:
-        history, data = case
-        news = history.new_events()
-        cuts = data.draw(batch_splits(len(news)), label="chunk cuts")
+    @given(cut_histories())
+    def check(case: tuple[GeneratedLedger, list[NewEvent], list[int]]) -> None:
+        history, news, cuts = case
         with fresh_store(backend) as store:
             assert store.append_chunks(split(news, cuts)).appended == len(news)
             recorded = list(store.read())

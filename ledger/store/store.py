@@ -319,13 +319,8 @@ class LedgerStore:
             _CopyStream(dbapi, backend) as stream,
         ):
             head, found = _begin(dbapi, backend, first)
-            facts = SqlFacts(dbapi, backend, before_query=stream.close)
-            if warm is not None and warm[0] == head:
-                book = warm[1]
-                book.rebind(facts)
-            else:
-                book = RuleBook(facts)
-            facts.follow_retractions(book.retracted)
+            kept = warm[1] if warm is not None and warm[0] == head else None
+            book = _reading(kept, dbapi, backend, stream)
             writer = _BatchWriter(dbapi, backend, head, book, progress, stream, counts_only)
             # Each chunk's rows are written before the next chunk is checked (its lookups must
             # see them); the last chunk's rows go with the commit.
@@ -342,9 +337,7 @@ class LedgerStore:
                     # Every row so far is written, so what the book forgets can be read again;
                     # a new reader, as the old one's cache knew old versions of those streams.
                     book.shed(RULE_STATE_FACTS * 4 // 5)
-                    facts = SqlFacts(dbapi, backend, before_query=stream.close)
-                    book.rebind(facts)
-                    facts.follow_retractions(book.retracted)
+                    _reading(book, dbapi, backend, stream)
                 rows = writer.prepare(chunk)
             stream.close()
             _finish(dbapi, backend, rows, commit=not dry_run)
@@ -687,6 +680,18 @@ class _BatchWriter:
 
 STORED_PAYLOAD_COLUMNS = ("seq", "event_id", "type", "schema_version", "effective_at", "payload")
 _GATE = events.alias("gate")
+
+
+def _reading(book: RuleBook | None, dbapi: Any, backend: str, stream: _CopyStream) -> RuleBook:
+    """Return `book` (a new one if None) reading the log through a new `SqlFacts` on the write
+    transaction's driver connection, whose queries first end `stream`'s COPY."""
+    facts = SqlFacts(dbapi, backend, before_query=stream.close)
+    if book is None:
+        book = RuleBook(facts)
+    else:
+        book.rebind(facts)
+    facts.follow_retractions(book.retracted)
+    return book
 
 
 def _read_ahead(parts: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
