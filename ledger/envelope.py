@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -11,14 +10,18 @@ from ledger.events.base import EventModel
 from ledger.timeutil import format_instant
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
+class NewEvent(NamedTuple):
     """An event a caller asks to append.
 
     `effective_at` is valid time (aware). `expected_version` is the stream version the caller
     last saw, checked at append. `where` names the input location for error messages.
     `recorded_at` is None for a normal append (the ledger assigns transaction time); a backfill
     (history imported from another system) supplies it, see `LedgerStore.append_batch`.
+    `texts` are this very event's `stored_texts()`, when the caller encoded it already (an
+    import's parser does).
+
+    Immutable. A named tuple for the reason `RecordedEvent` is one: an import makes one per
+    event, twice when a worker process parses (1.3 µs as a frozen dataclass, 0.25 µs so).
     """
 
     event: EventModel
@@ -30,16 +33,13 @@ class NewEvent:
     expected_version: int | None = None
     where: str | None = None
     recorded_at: datetime | None = None
-    # The cache of `stored_texts()`; a caller that already encoded this very event may pass it.
-    _texts: tuple[str, str] | None = field(default=None, repr=False, compare=False)
+    texts: tuple[str, str] | None = None
 
     def stored_texts(self) -> tuple[str, str]:
-        """Return (canonical payload JSON, canonical effective_at text), computed once."""
-        if self._texts is None:
-            texts = (payload_json(self.event), format_instant(self.effective_at))
-            object.__setattr__(self, "_texts", texts)
-            return texts
-        return self._texts
+        """Return (canonical payload JSON, canonical effective_at text)."""
+        if self.texts is None:
+            return payload_json(self.event), format_instant(self.effective_at)
+        return self.texts
 
 
 class RecordedEvent(NamedTuple):

@@ -125,7 +125,7 @@ class ImportParser:
             idempotency_key=key,
             event_id=event_id,
             where=where,
-            _texts=texts,
+            texts=texts,
         )
 
     def parse_lines(self, lines: Iterable[str]) -> Iterator[NewEvent]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Generator, Sequence
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -314,7 +313,7 @@ def test_payload_text_is_canonical(store: LedgerStore) -> None:
 
 # -- backfilled knowledge time ------------------------------------------------------------------
 def _backfilled(events: list[NewEvent], *recorded: str) -> list[NewEvent]:
-    return [replace(n, recorded_at=parse_instant(r)) for n, r in zip(events, recorded, strict=True)]
+    return [n._replace(recorded_at=parse_instant(r)) for n, r in zip(events, recorded, strict=True)]
 
 
 def test_a_backfill_keeps_its_recorded_at_and_is_marked(db_url: str) -> None:
