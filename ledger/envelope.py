@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from ledger.canonical import payload_json
 from ledger.events.base import EventModel
+from ledger.events.view import RuleView, view_of
 from ledger.timeutil import format_instant
 
 
@@ -40,6 +41,48 @@ class NewEvent(NamedTuple):
         if self.texts is None:
             return payload_json(self.event), format_instant(self.effective_at)
         return self.texts
+
+    def staged(self) -> StagedEvent:
+        """Return this event as the store's batch writer takes it (see `StagedEvent`)."""
+        payload, effective = self.stored_texts()
+        return StagedEvent(
+            view_of(self.event),
+            type(self.event).schema_version,
+            payload,
+            effective,
+            self.effective_at,
+            self.actor,
+            self.source,
+            self.idempotency_key,
+            self.event_id,
+            self.expected_version,
+            self.where,
+            self.recorded_at,
+        )
+
+
+class StagedEvent(NamedTuple):
+    """An event as the store's batch writer takes it: what the rules read of it (`view`), the
+    texts it is stored as (canonical payload JSON, effective_at text), and the rest of its
+    `NewEvent`.
+
+    `NewEvent.staged()` makes one from a typed event. An import's parsing process sends the
+    parts of one instead (`ledger.import_worker`), so the importing process need not build
+    the typed event again.
+    """
+
+    view: RuleView
+    schema_version: int
+    payload: str
+    effective: str
+    effective_at: datetime
+    actor: str
+    source: str
+    idempotency_key: str | None = None
+    event_id: str | None = None
+    expected_version: int | None = None
+    where: str | None = None
+    recorded_at: datetime | None = None
 
 
 class RecordedEvent(NamedTuple):

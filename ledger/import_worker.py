@@ -3,10 +3,10 @@
 Parsing an import line (JSON, schema validation, the canonical payload encoding) costs about as
 much as checking and writing its event. On a machine with more than one core a large import
 therefore parses in a worker process (a new interpreter) while this one checks and writes what
-the worker has parsed so far. The worker sends each event as the texts the ledger stores (type,
-canonical payload JSON, effective_at text, keys, actor, source, line number), and this process
-turns the payload back into the same typed event as reading the log does
-(`decode_stored_many`: the payload was validated by the worker and is in canonical form). Lines
+the worker has parsed so far. The worker sends each event as a `StagedEvent` in parts: what the
+rules read of it (its `RuleView`), the texts the ledger stores (canonical payload JSON,
+effective_at text), keys, actor, source and line number; this process does not build the typed
+event again. Lines
 are parsed in order by one parser, so a `ledger_configured` line still changes the time zone of
 the lines after it, and the first bad line is reported exactly as an in-process parse reports
 it. Lines end at "\n" only (a JSON string may hold any other line separator).
@@ -19,17 +19,16 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import islice
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from ledger.envelope import NewEvent
+from ledger.envelope import NewEvent, StagedEvent
 from ledger.errors import InputError
-from ledger.events.catalog import EVENT_TYPES
-from ledger.events.stored import decode_stored_many
+from ledger.events.view import RuleView, view_of
 from ledger.jsonl import ImportParser
 from ledger.timeutil import read_instant
 
@@ -42,11 +41,15 @@ HERE_LINES = 10_000
 QUEUED_BLOCKS = 50
 """Parsed blocks that may wait for this process (about 30 MB of records at most)."""
 
-Block = tuple[int, list[NewEvent]]
-"""The number of lines a block read (blank ones included), and the events on them."""
-# What the worker sends per event: type, payload JSON, effective_at text, idempotency key,
-# actor, source, event_id, and where it came from ("line 17").
-_Record = tuple[str, str, str, str | None, str, str, str | None, str | None]
+Block = tuple[int, Sequence[NewEvent | StagedEvent]]
+"""The number of lines a block read (blank ones included), and the events on them (parsed here:
+`NewEvent`s; sent by a worker: `StagedEvent`s)."""
+Parsed = tuple[int, list[NewEvent]]
+"""A block parsed in this process."""
+# What the worker sends per event: the fields of its RuleView (as a tuple), schema version,
+# payload JSON, effective_at text, idempotency key, actor, source, event_id, and where it came
+# from ("line 17").
+_Record = tuple[tuple[Any, ...], int, str, str, str | None, str, str, str | None, str | None]
 
 
 def worker_possible() -> bool:
@@ -87,7 +90,7 @@ def _undecodable(path: Path) -> InputError:
 
 def parse_blocks(
     lines: Iterator[tuple[int, str]], parser: ImportParser, *, after: int = 0
-) -> Iterator[Block]:
+) -> Iterator[Parsed]:
     """Yield the events of numbered `lines` in blocks of `BLOCK_LINES` lines, parsed here;
     `after` is the number of the line before the first of `lines`."""
     events: list[NewEvent] = []
@@ -189,7 +192,8 @@ def _work(path: Path, skip: int, parser: ImportParser, send: Connection) -> None
                 payload, effective = e.stored_texts()
                 records.append(
                     (
-                        e.event.event_type,
+                        tuple(view_of(e.event)),
+                        type(e.event).schema_version,
                         payload,
                         effective,
                         e.idempotency_key,
@@ -257,13 +261,15 @@ def _received(arrived: queue.Queue[Any]) -> Iterator[Block]:
             raise RuntimeError(f"the import's parsing process failed ({body})")
 
 
-def _events(records: list[Any]) -> list[NewEvent]:
+def _events(records: list[Any]) -> list[StagedEvent]:
     """Return the events the worker sent as records (see `_Record`)."""
-    types = EVENT_TYPES
-    payloads = decode_stored_many([(r[0], types[r[0]].schema_version, r[1]) for r in records])
+    make = RuleView._make
     return [
-        NewEvent(
-            event,
+        StagedEvent(
+            make(view),
+            version,
+            payload,
+            effective,
             read_instant(effective),
             actor,
             source,
@@ -271,12 +277,8 @@ def _events(records: list[Any]) -> list[NewEvent]:
             event_id,
             None,
             where,
-            None,
-            (payload, effective),
         )
-        for (_, payload, effective, key, actor, source, event_id, where), event in zip(
-            records, payloads, strict=True
-        )
+        for view, version, payload, effective, key, actor, source, event_id, where in records
     ]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ledger.crm import CrmRequest, crm_batch, explain_backfill
-from ledger.envelope import NewEvent, RecordedEvent
+from ledger.envelope import NewEvent, RecordedEvent, StagedEvent
 from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, StageSpec, build_event
 from ledger.import_worker import (
@@ -208,9 +208,9 @@ def import_file(
     )
     read = 0
 
-    def chunks(blocks: Iterator[Block]) -> Iterator[list[NewEvent]]:
+    def chunks(blocks: Iterator[Block]) -> Iterator[list[NewEvent | StagedEvent]]:
         nonlocal read
-        chunk: list[NewEvent] = []
+        chunk: list[NewEvent | StagedEvent] = []
         for lines, events in blocks:
             if progress is not None:
                 progress(lines)

@@ -28,27 +28,13 @@ from decimal import Decimal
 from typing import NamedTuple, Protocol
 
 from ledger.errors import ConflictError, InputError
-from ledger.events import (
-    LEDGER_STREAM,
-    Churn,
-    Contraction,
-    ContractSigned,
-    DealEvent,
-    DealLost,
-    DealOpened,
-    DealReopened,
-    EventModel,
-    EventRetracted,
-    Expansion,
-    GoLive,
-    LedgerConfigured,
-    StageChanged,
-)
-from ledger.events.account import AccountEvent
+from ledger.events import LEDGER_STREAM, LedgerConfigured
+from ledger.events.view import RuleView, view_of
 
 
 class Fact(NamedTuple):
-    """An event placed in business order; `account_id` is the account it concerns, if known.
+    """An event placed in business order, by what the rules read of it (`view`); `account_id`
+    is the account it concerns, if known.
 
     Immutable; a named tuple because an import makes one or two per event (see
     `ledger.envelope.RecordedEvent`).
@@ -57,7 +43,7 @@ class Fact(NamedTuple):
     effective_at: datetime
     seq: int
     event_id: str
-    event: EventModel
+    view: RuleView
     account_id: str | None = None
 
     @property
@@ -91,19 +77,20 @@ class DealState:
 
     def apply(self, fact: Fact) -> None:
         """Apply one deal event, raising RuleViolation when it breaks a rule."""
-        e = fact.event
+        e = fact.view
+        t = e.type
         d = self.deal_id
-        if isinstance(e, DealOpened):
+        if t == "deal_opened":
             if self.exists:
                 raise RuleViolation(f"deal {d} already exists; a deal is opened once", fact)
             self.exists = self.opened = True
             self.status, self.stage, self.account_id = "open", e.stage, e.account_id
-        elif isinstance(e, StageChanged):
+        elif t == "stage_changed":
             self._require_open(fact, "change its stage")
             if e.stage == self.stage:
                 raise RuleViolation(f"deal {d} is already in stage {e.stage}", fact)
             self.stage = e.stage
-        elif isinstance(e, ContractSigned):
+        elif t == "contract_signed":
             if self.status == "won":
                 raise RuleViolation(f"deal {d} is already signed", fact)
             if self.status == "lost":
@@ -122,10 +109,10 @@ class DealState:
             self.exists = True
             self.status = "won"
             self.account_id = self.account_id or e.account_id
-        elif isinstance(e, DealLost):
+        elif t == "deal_lost":
             self._require_open(fact, "lose it")
             self.status = "lost"
-        elif isinstance(e, DealReopened):
+        elif t == "deal_reopened":
             if self.status != "lost":
                 state = "not opened" if not self.exists else self.status
                 raise RuleViolation(f"deal {d} is {state}; only a lost deal can reopen", fact)
@@ -164,11 +151,14 @@ class AccountState:
 
     def apply(self, fact: Fact) -> None:
         """Apply an account event or a contract signed for this account; raise on a violation."""
-        e = fact.event
+        e = fact.view
+        t = e.type
         a = self.account_id
-        if isinstance(e, ContractSigned):
+        if t == "contract_signed":
+            assert e.deal_id is not None and e.arr is not None
             self.pending[e.deal_id] = e.arr
-        elif isinstance(e, GoLive):
+        elif t == "go_live":
+            assert e.deal_id is not None
             if e.deal_id in self.went_live:
                 raise RuleViolation(f"deal {e.deal_id} is already live for account {a}", fact)
             if e.deal_id not in self.pending:
@@ -179,21 +169,22 @@ class AccountState:
                 )
             self.live += self.pending.pop(e.deal_id)
             self.went_live.add(e.deal_id)
-        elif isinstance(e, Expansion | Contraction):
-            kind = "an expansion" if isinstance(e, Expansion) else "a contraction"
+        elif t == "expansion" or t == "contraction":
+            assert e.arr is not None
+            kind = "an expansion" if t == "expansion" else "a contraction"
             if self.live <= 0:
                 raise RuleViolation(
                     f"account {a} has no live ARR on {_day(fact)}; {kind} needs a live customer",
                     fact,
                 )
-            if isinstance(e, Contraction) and e.arr > self.live:
+            if t == "contraction" and e.arr > self.live:
                 raise RuleViolation(
                     f"the contraction of {e.arr} exceeds account {a}'s live ARR of {self.live} "
                     f"on {_day(fact)}",
                     fact,
                 )
-            self.live += e.arr if isinstance(e, Expansion) else -e.arr
-        elif isinstance(e, Churn):
+            self.live += e.arr if t == "expansion" else -e.arr
+        elif t == "churn":
             if self.live <= 0 and not self.pending:
                 raise RuleViolation(
                     f"account {a} has no ARR on {_day(fact)} (nothing live or signed); "
@@ -365,23 +356,24 @@ class RuleBook:
         self._by_id.clear()
 
     # -- loading ---------------------------------------------------------------------------
-    def prefetch(self, events: Iterable[EventModel]) -> None:
+    def prefetch(self, events: Iterable[RuleView]) -> None:
         """Load, in bulk, the stored state every one of `events` will need."""
         deal_ids: set[str] = set()
         account_ids: set[str] = set()
         target_ids: set[str] = set()
         streams: set[str] = set()
         for e in events:
-            streams.add(e.stream_id())
-            if isinstance(e, DealEvent):
-                deal_ids.add(e.deal_id)
-                if isinstance(e, DealOpened | ContractSigned) and e.account_id:
+            streams.add(e.stream_id)
+            family = e.family
+            if family == "deal":
+                deal_ids.add(e.deal_id)  # type: ignore[arg-type]  # every deal event has one
+                if e.account_id:  # deal_opened, contract_signed
                     account_ids.add(e.account_id)
-            elif isinstance(e, AccountEvent):
-                account_ids.add(e.account_id)
-                if isinstance(e, GoLive):
+            elif family == "account":
+                account_ids.add(e.account_id)  # type: ignore[arg-type]  # as every account event
+                if e.deal_id:  # go_live
                     deal_ids.add(e.deal_id)
-            elif isinstance(e, EventRetracted):
+            elif e.retracts:
                 target_ids.add(e.retracts)
         # Set differences are written as comprehensions: `set - dict.keys()` walks the whole
         # dict, which made admitting a large batch quadratic. Empty sets are skipped: `admit`
@@ -389,8 +381,8 @@ class RuleBook:
         if target_ids:
             self._load_targets({t for t in target_ids if t not in self._by_id})
             for f in (self._by_id[t] for t in target_ids if t in self._by_id):
-                if isinstance(f.event, DealEvent):
-                    deal_ids.add(f.event.deal_id)
+                if f.view.family == "deal":
+                    deal_ids.add(f.view.deal_id)  # type: ignore[arg-type]
                 if f.account_id:
                     account_ids.add(f.account_id)
         if deal_ids:
@@ -408,17 +400,18 @@ class RuleBook:
             # event of a new stream does not look it up again, one query per new stream.
             self._versions.update({s: found.get(s, 0) for s in missing})
 
-    def _loaded(self, e: EventModel, stream: str) -> bool:
+    def _loaded(self, e: RuleView) -> bool:
         """True when the state `admit` reads for `e` is loaded already (the common case)."""
-        if stream not in self._versions:
+        if e.stream_id not in self._versions:
             return False
-        if isinstance(e, DealEvent):
+        family = e.family
+        if family == "deal":
             return e.deal_id in self._deals.facts
-        if isinstance(e, AccountEvent):
+        if family == "account":
             return e.account_id in self._accounts.facts and (
-                not isinstance(e, GoLive) or e.deal_id in self._deals.facts
+                e.deal_id is None or e.deal_id in self._deals.facts
             )
-        return not isinstance(e, EventRetracted)
+        return e.retracts is None
 
     def _load_targets(self, ids: set[str]) -> None:
         if ids:
@@ -440,16 +433,16 @@ class RuleBook:
     @property
     def config(self) -> LedgerConfigured | None:
         """Return the configuration in force (the latest non-retracted one)."""
-        return self._configs[-1].event if self._configs else None  # type: ignore[return-value]
+        return self._configs[-1].view.config if self._configs else None
 
     def admit(self, fact: Fact, *, expected_version: int | None, where: str | None) -> Admitted:
         """Check `fact` against every rule and take it into the state; return its placement.
 
         Raises InputError for a broken rule and ConflictError for a stale expected version.
         """
-        e = fact.event
-        stream = e.stream_id()
-        if not self._loaded(e, stream):
+        e = fact.view
+        stream = e.stream_id
+        if not self._loaded(e):
             self.prefetch([e])
         current = self._versions.get(stream, 0)
         if expected_version is not None and expected_version != current:
@@ -460,46 +453,49 @@ class RuleBook:
             )
         self._check_configured(e, where)
         account_id: str | None = None
+        family, deal_id = e.family, e.deal_id
         try:
-            if isinstance(e, DealEvent):
-                self._deals.add(e.deal_id, fact)
-                account_id = self._deals.tail[e.deal_id].account_id
-                if isinstance(e, ContractSigned) and account_id:
+            if family == "deal":
+                assert deal_id is not None
+                self._deals.add(deal_id, fact)
+                account_id = self._deals.tail[deal_id].account_id
+                if e.type == "contract_signed" and account_id:
                     self._ensure_account(account_id)
                     self._accounts.add(account_id, _with_account(fact, account_id))
-            elif isinstance(e, AccountEvent):
+            elif family == "account":
                 account_id = e.account_id
-                if isinstance(e, GoLive):
-                    owner = self._deals.tail[e.deal_id].account_id
+                assert account_id is not None
+                if deal_id is not None:  # go_live
+                    owner = self._deals.tail[deal_id].account_id
                     if owner not in (None, account_id):
                         raise RuleViolation(
-                            f"deal {e.deal_id} belongs to account {owner}, not {account_id}", fact
+                            f"deal {deal_id} belongs to account {owner}, not {account_id}", fact
                         )
                 self._accounts.add(account_id, fact)
-            elif isinstance(e, EventRetracted):
-                self._retract(e, fact)
-            elif isinstance(e, LedgerConfigured):
+            elif e.retracts is not None:
+                self._retract(e.retracts, fact)
+            elif e.config is not None:
                 self._configs.append(fact)
         except RuleViolation as violation:
             raise _explain(violation, fact, where) from None
         self._versions[stream] = current + 1
         placed = _with_account(fact, account_id)
         self._by_id[fact.event_id] = placed
-        return Admitted(current + 1, e.deal_ref(), account_id)
+        return Admitted(current + 1, deal_id, account_id)
 
     def _ensure_account(self, account_id: str) -> None:
         if account_id not in self._accounts.facts:
             self._load_accounts({account_id})
 
-    def _check_configured(self, e: EventModel, where: str | None) -> None:
-        if isinstance(e, LedgerConfigured):
+    def _check_configured(self, e: RuleView, where: str | None) -> None:
+        if e.config is not None:
             return
         config = self.config
         if config is None:
             raise InputError(
                 "the ledger has no configuration yet; run `revledger init` first", where=where
             )
-        stage = e.__dict__.get("stage")  # the field, where the event has one
+        stage = e.stage
         if stage is not None and stage not in self._stage_set(config):
             raise InputError(
                 "is not a stage of the configured pipeline ("
@@ -516,43 +512,45 @@ class RuleBook:
             self._stages = (config, frozenset(config.stage_names()))
         return self._stages[1]
 
-    def _retract(self, e: EventRetracted, fact: Fact) -> None:
-        target = self._by_id.get(e.retracts)
+    def _retract(self, retracts: str, fact: Fact) -> None:
+        target = self._by_id.get(retracts)
         if target is None:
-            raise RuleViolation(f"there is no event {e.retracts} in this ledger", fact)
-        if e.retracts in self._retracted:
-            raise RuleViolation(f"event {e.retracts} is already retracted", fact)
-        t = target.event
-        if isinstance(t, EventRetracted):
+            raise RuleViolation(f"there is no event {retracts} in this ledger", fact)
+        if retracts in self._retracted:
+            raise RuleViolation(f"event {retracts} is already retracted", fact)
+        t = target.view
+        if t.retracts is not None:
             raise RuleViolation(
                 "a retraction cannot be retracted; record the event again instead", fact
             )
-        if isinstance(t, LedgerConfigured):
-            remaining = [c for c in self._configs if c.event_id != e.retracts]
+        if t.config is not None:
+            remaining = [c for c in self._configs if c.event_id != retracts]
             if not remaining:
                 raise RuleViolation("the ledger's only configuration cannot be retracted", fact)
             self._configs = remaining
         try:
-            if isinstance(t, DealEvent):
-                self._deals.remove(t.deal_id, e.retracts)
-                if isinstance(t, ContractSigned) and target.account_id:
+            if t.family == "deal":
+                assert t.deal_id is not None
+                self._deals.remove(t.deal_id, retracts)
+                if t.type == "contract_signed" and target.account_id:
                     self._ensure_account(target.account_id)
-                    self._accounts.remove(target.account_id, e.retracts)
-            elif isinstance(t, AccountEvent):
-                self._accounts.remove(t.account_id, e.retracts)
+                    self._accounts.remove(target.account_id, retracts)
+            elif t.family == "account":
+                assert t.account_id is not None
+                self._accounts.remove(t.account_id, retracts)
         except RuleViolation as later:
             raise RuleViolation(
-                f"retracting that {t.event_type} (seq {target.seq}) would leave the later "
-                f"{later.fact.event.event_type} (seq {later.fact.seq}) invalid: {later}",
+                f"retracting that {t.type} (seq {target.seq}) would leave the later "
+                f"{later.fact.view.type} (seq {later.fact.seq}) invalid: {later}",
                 fact,
             ) from None
-        self._retracted.add(e.retracts)
+        self._retracted.add(retracts)
 
 
 def _with_account(fact: Fact, account_id: str | None) -> Fact:
     if fact.account_id == account_id:
         return fact
-    return Fact(fact.effective_at, fact.seq, fact.event_id, fact.event, account_id)
+    return Fact(fact.effective_at, fact.seq, fact.event_id, fact.view, account_id)
 
 
 def _explain(violation: RuleViolation, new: Fact, where: str | None) -> InputError:
@@ -560,7 +558,7 @@ def _explain(violation: RuleViolation, new: Fact, where: str | None) -> InputErr
         return InputError(str(violation), where=where)
     later = violation.fact
     return InputError(
-        f"this {new.event.event_type} would make the later {later.event.event_type} "
+        f"this {new.view.type} would make the later {later.view.type} "
         f"(seq {later.seq}, effective {_day(later)}) invalid: {violation}",
         where=where,
     )
@@ -574,5 +572,7 @@ __all__ = [
     "Fact",
     "FactSource",
     "RuleBook",
+    "RuleView",
     "RuleViolation",
+    "view_of",
 ]

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger import import_worker, operations
-from ledger.envelope import NewEvent
+from ledger.envelope import NewEvent, StagedEvent
 from ledger.errors import InputError
 from ledger.import_worker import (
     BLOCK_LINES,
+    Block,
     numbered_lines,
     parse_blocks,
     parsed_blocks,
@@ -88,9 +89,14 @@ def _here(path: Path) -> list[tuple[int, list[NewEvent]]]:
     return list(parse_blocks(numbered_lines(path), _parser()))
 
 
-def _in_worker(path: Path) -> list[tuple[int, list[NewEvent]]]:
+def _in_worker(path: Path) -> list[Block]:
     with parsed_in_worker(path, _parser()) as blocks:
         return list(blocks)
+
+
+def _staged(blocks: Iterable[Block]) -> list[StagedEvent]:
+    """Return the events of `blocks` as the store takes them, wherever they were parsed."""
+    return [e.staged() if isinstance(e, NewEvent) else e for _, block in blocks for e in block]
 
 
 def test_the_worker_hands_over_exactly_what_parsing_here_gives(tmp_path: Path) -> None:
@@ -98,13 +104,10 @@ def test_the_worker_hands_over_exactly_what_parsing_here_gives(tmp_path: Path) -
     here, there = _here(path), _in_worker(path)
     assert len(here) > 2, "the file spans several blocks"
     assert [lines for lines, _ in there] == [lines for lines, _ in here]
-    events_here = [e for _, block in here for e in block]
-    events_there = [e for _, block in there for e in block]
+    events_here, events_there = _staged(here), _staged(there)
+    assert all(isinstance(e, StagedEvent) for _, block in there for e in block)
     assert events_there == events_here
-    assert [e.stored_texts() for e in events_there] == [e.stored_texts() for e in events_here]
-    config = next(
-        i for i, e in enumerate(events_there) if e.event.event_type == "ledger_configured"
-    )
+    config = next(i for i, e in enumerate(events_there) if e.view.type == "ledger_configured")
     before, after = events_there[config - 3], events_there[config + 1]
     assert (before.effective_at.hour in (4, 5), after.effective_at.hour) == (True, 15), (
         "a bare date is midnight in New York before the new time zone, in Tokyo after it"
@@ -166,7 +169,7 @@ def workers(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
     return started
 
 
-def _split(path: Path) -> list[tuple[int, list[NewEvent]]]:
+def _split(path: Path) -> list[Block]:
     """Return the blocks of `path` parsed here up to line `HERE_LINES` and by a worker after."""
     with parsed_blocks(path, _parser(), worker=True) as blocks:
         return list(blocks)
@@ -182,7 +185,7 @@ def test_lines_parsed_here_then_by_the_worker_are_the_lines_parsed_here(
     monkeypatch.setattr(import_worker, "HERE_LINES", here)
     path = _write(tmp_path / "big.jsonl", list(_lines(2000)))
     here_only, split = _here(path), _split(path)
-    assert [e for _, b in split for e in b] == [e for _, b in here_only for e in b]
+    assert _staged(split) == _staged(here_only)
     assert sum(n for n, _ in split) == sum(n for n, _ in here_only)
 
 

@@ -49,7 +49,7 @@ from ledger.events.catalog import UPCASTERS
 from ledger.events.stored import decode_stored, decode_stored_many
 from ledger.jsonl import RESERVED, read_export
 from ledger.operations import export_events, restore_file, verify_ledger
-from ledger.rules import AccountState, DealState, Fact
+from ledger.rules import AccountState, DealState, Fact, view_of
 from ledger.store import LedgerStore, resolve_url
 from ledger.store import schema as store_schema
 from ledger.store import store as store_module
@@ -213,7 +213,7 @@ def assert_end_state(recorded: list[RecordedEvent], history: GeneratedLedger) ->
     for r in sorted(recorded, key=lambda r: r.replay_key):
         if r.event_id in retracted:
             continue
-        fact = Fact(r.effective_at, r.seq, r.event_id, r.payload)
+        fact = Fact(r.effective_at, r.seq, r.event_id, view_of(r.payload))
         e = r.payload
         if isinstance(e, DealEvent):
             deal = deals.setdefault(e.deal_id, DealState(e.deal_id))

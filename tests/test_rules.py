@@ -9,16 +9,8 @@ from typing import Any
 import pytest
 
 from ledger.errors import ConflictError, InputError
-from ledger.events import (
-    ContractSigned,
-    DealEvent,
-    EventModel,
-    EventRetracted,
-    LedgerConfigured,
-    build_event,
-)
-from ledger.events.account import AccountEvent
-from ledger.rules import Fact, RuleBook
+from ledger.events import EventModel, build_event
+from ledger.rules import Fact, RuleBook, view_of
 from ledger.timeutil import parse_instant
 
 
@@ -29,7 +21,7 @@ class MemoryFacts:
         self.facts = facts
 
     def _retracted(self) -> set[str]:
-        return {f.event.retracts for f in self.facts if isinstance(f.event, EventRetracted)}
+        return {f.view.retracts for f in self.facts if f.view.retracts is not None}
 
     def retracted_ids(self) -> set[str]:
         return self._retracted()
@@ -38,17 +30,17 @@ class MemoryFacts:
         out: dict[str, list[Fact]] = {}
         retracted = self._retracted()
         for f in self.facts:
-            e = f.event
-            if isinstance(e, DealEvent) and e.deal_id in deal_ids and f.event_id not in retracted:
-                out.setdefault(e.deal_id, []).append(f)
+            e = f.view
+            if e.family == "deal" and e.deal_id in deal_ids and f.event_id not in retracted:
+                out.setdefault(e.deal_id or "", []).append(f)
         return out
 
     def facts_for_accounts(self, account_ids: Collection[str]) -> dict[str, list[Fact]]:
         out: dict[str, list[Fact]] = {}
         for f in self.facts:
-            e = f.event
-            mine = (isinstance(e, AccountEvent) and e.account_id in account_ids) or (
-                isinstance(e, ContractSigned) and f.account_id in account_ids
+            e = f.view
+            mine = (e.family == "account" and e.account_id in account_ids) or (
+                e.type == "contract_signed" and f.account_id in account_ids
             )
             if mine and f.event_id not in self._retracted():
                 out.setdefault(f.account_id or "", []).append(f)
@@ -60,7 +52,7 @@ class MemoryFacts:
     def stream_versions(self, stream_ids: Collection[str]) -> dict[str, int]:
         out: dict[str, int] = {}
         for f in self.facts:
-            s = f.event.stream_id()
+            s = f.view.stream_id
             if s in stream_ids:
                 out[s] = out.get(s, 0) + 1
         return out
@@ -69,7 +61,7 @@ class MemoryFacts:
         return [
             f
             for f in self.facts
-            if isinstance(f.event, LedgerConfigured) and f.event_id not in self._retracted()
+            if f.view.config is not None and f.event_id not in self._retracted()
         ]
 
 
@@ -85,9 +77,9 @@ class Ledger:
     ) -> Fact:
         event: EventModel = build_event(type_name, fields)
         book = RuleBook(MemoryFacts(self.facts))
-        fact = Fact(parse_instant(when), len(self.facts) + 1, str(uuid.uuid4()), event)
+        fact = Fact(parse_instant(when), len(self.facts) + 1, str(uuid.uuid4()), view_of(event))
         placed = book.admit(fact, expected_version=expected_version, where=None)
-        stored = Fact(fact.effective_at, fact.seq, fact.event_id, event, placed.account_id)
+        stored = fact._replace(account_id=placed.account_id)
         self.facts.append(stored)
         return stored
 
@@ -121,7 +113,7 @@ def test_a_customer_life_is_accepted(ledger: Ledger) -> None:
     ledger.admit("contraction", "2026-08-01", account_id="A-1", arr="120000")
     ledger.admit("contract_signed", "2026-09-01", deal_id="D-2", account_id="A-1", arr="50000")
     ledger.admit("churn", "2026-10-01", account_id="A-1", reason="budget cut")
-    assert [f.event.event_type for f in ledger.facts][-2:] == ["contract_signed", "churn"]
+    assert [f.view.type for f in ledger.facts][-2:] == ["contract_signed", "churn"]
 
 
 def test_every_event_but_the_configuration_needs_a_configured_ledger() -> None:
@@ -251,7 +243,7 @@ def test_a_backdated_churn_cannot_strand_later_expansions(ledger: Ledger) -> Non
 def test_retractions(ledger: Ledger) -> None:
     live_customer(ledger)
     exp = ledger.admit("expansion", "2026-06-01", account_id="A-1", arr="5000")
-    signed = next(f for f in ledger.facts if f.event.event_type == "contract_signed")
+    signed = next(f for f in ledger.facts if f.view.type == "contract_signed")
     with pytest.raises(InputError, match=f"there is no event {uuid.UUID(int=7)}"):
         ledger.admit("event_retracted", "2026-07-01", retracts=str(uuid.UUID(int=7)), reason="x")
     with pytest.raises(InputError, match=r"would leave the later go_live .* without|go_live"):
@@ -304,11 +296,9 @@ def test_a_book_that_sheds_forgets_the_streams_used_least_recently_and_reads_the
 
     def admit(type_name: str, when: str, **fields: Any) -> Any:
         event = build_event(type_name, fields)
-        fact = Fact(parse_instant(when), len(ledger.facts) + 1, str(uuid.uuid4()), event)
+        fact = Fact(parse_instant(when), len(ledger.facts) + 1, str(uuid.uuid4()), view_of(event))
         placed = book.admit(fact, expected_version=None, where=None)
-        ledger.facts.append(
-            Fact(fact.effective_at, fact.seq, fact.event_id, event, placed.account_id)
-        )
+        ledger.facts.append(fact._replace(account_id=placed.account_id))
         return placed
 
     opening = {

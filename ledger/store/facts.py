@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from ledger.events.stored import decode_stored
+from ledger.events.view import views_of_stored
 from ledger.rules import Fact
 from ledger.timeutil import read_instant
 
@@ -62,9 +62,13 @@ def text_array(values: Iterable[str]) -> str:
     return '{"' + '","'.join(items) + '"}' if items else "{}"
 
 
-def _fact(row: Sequence[Any]) -> Fact:
-    eff, seq, eid, typ, ver, payload, account_id, _stream, _version = row
-    return Fact(read_instant(eff), seq, eid, decode_stored(typ, ver, payload), account_id)
+def _facts(rows: Sequence[Sequence[Any]]) -> list[Fact]:
+    """Return the facts of facts rows (see `_FACTS`), their payloads read in one go."""
+    views = views_of_stored([(r[3], r[4], r[5], r[_STREAM]) for r in rows])
+    return [
+        Fact(read_instant(r[0]), r[1], r[_EVENT_ID], view, r[_ACCOUNT])
+        for r, view in zip(rows, views, strict=True)
+    ]
 
 
 class SqlFacts:
@@ -104,7 +108,7 @@ class SqlFacts:
         return set(self._retracted)
 
     def _live(
-        self, rows: Iterable[Sequence[Any]], whole: Collection[str] = ()
+        self, rows: Sequence[Sequence[Any]], whole: Collection[str] = ()
     ) -> Iterator[tuple[Sequence[Any], Fact]]:
         """Yield the non-retracted rows with their facts, noting the versions of the streams
         in `whole` (streams all of whose rows are among `rows`)."""
@@ -116,8 +120,8 @@ class SqlFacts:
             stream = row[_STREAM]
             if stream in whole and row[_VERSION] > versions[stream]:
                 versions[stream] = row[_VERSION]
-            if row[_EVENT_ID] not in retracted:
-                yield row, _fact(row)
+        live = [row for row in rows if row[_EVENT_ID] not in retracted]
+        yield from zip(live, _facts(live), strict=True)
 
     def facts_for_deals(self, deal_ids: Collection[str]) -> dict[str, list[Fact]]:
         out: dict[str, list[Fact]] = {}
@@ -147,8 +151,8 @@ class SqlFacts:
         out: dict[str, Fact] = {}
         for chunk in chunks(event_ids):
             where, params = self._in("event_id", chunk)
-            for row in self._rows(_FACTS + where, params):
-                out[row[_EVENT_ID]] = _fact(row)
+            rows = self._rows(_FACTS + where, params)
+            out.update(zip([row[_EVENT_ID] for row in rows], _facts(rows), strict=True))
         return out
 
     def stream_versions(self, stream_ids: Collection[str]) -> dict[str, int]:

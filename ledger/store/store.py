@@ -26,7 +26,7 @@ from ledger.canonical import (
     chain_hash,
     envelope_bytes,
 )
-from ledger.envelope import NewEvent, RecordedEvent, StoredPayload
+from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, StoredPayload
 from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, decode_payload
 from ledger.gc_pause import gc_paused
@@ -294,7 +294,7 @@ class LedgerStore:
 
     def append_chunks(
         self,
-        chunks_: Iterable[Sequence[NewEvent]],
+        chunks_: Iterable[Sequence[NewEvent | StagedEvent]],
         *,
         dry_run: bool = False,
         progress: Progress | None = None,
@@ -311,8 +311,8 @@ class LedgerStore:
         """
         warm, self._warm = self._warm, None
         backend = self.backend
-        pending = iter(chunks_)
-        first = next(pending, ())
+        pending = (_staged(chunk) for chunk in chunks_)
+        first = next(pending, [])
         with (
             gc_paused(),
             self._driver_write() as dbapi,
@@ -574,7 +574,7 @@ class _BatchWriter:
         """Return the head the batch leaves (seq, hash and recorded_at of its last event)."""
         return Head(self.seq, self.prev, self.last_recorded or None)
 
-    def prepare(self, news: Sequence[NewEvent], found: Found | None = None) -> list[Row]:
+    def prepare(self, news: Sequence[StagedEvent], found: Found | None = None) -> list[Row]:
         """Admit the events of one chunk; return their rows to insert (raise on any error).
 
         `found` is what the chunk's idempotency keys and event ids already name in the log
@@ -582,7 +582,6 @@ class _BatchWriter:
         """
         book, progress, results = self.book, self.progress, self.results
         self.requested += len(news)
-        encoded = [n.stored_texts() for n in news]
         if found is None:
             self.stream.close()
             found = _found(
@@ -590,17 +589,18 @@ class _BatchWriter:
                 for sql, params in _lookups(self.backend, news)
             )
         by_key, by_id = found
-        book.prefetch(n.event for n in news)
+        book.prefetch(n.view for n in news)
         seq, prev, last_recorded = self.seq, self.prev, self.last_recorded
         keep, duplicates = not self.counts_only, 0
         rows: list[Row] = []
         # A large chunk's rows stream into a PostgreSQL COPY as they are made, so the server
         # writes them while the next ones are checked; otherwise they are returned.
         stream = self.stream.write if self.stream.on and len(news) >= COPY_THRESHOLD else None
-        for i, (n, (pj, eff)) in enumerate(zip(news, encoded, strict=True)):
+        for i, n in enumerate(news):
             if progress is not None and i and i % 1000 == 0:
                 progress(1000)
-            typ = n.event.event_type
+            view, pj, eff = n.view, n.payload, n.effective
+            typ = view.type
             content = (typ, eff, pj)
             original = _original(n, content, by_key, by_id)
             if original is not None:
@@ -626,12 +626,12 @@ class _BatchWriter:
                     source = BACKFILL_PREFIX + source
             last_recorded = when
             admitted = book.admit(
-                Fact(n.effective_at, seq, event_id, n.event),
+                Fact(n.effective_at, seq, event_id, view),
                 expected_version=n.expected_version,
                 where=n.where,
             )
-            stream_id = n.event.stream_id()
-            version = type(n.event).schema_version
+            stream_id = view.stream_id
+            version = n.schema_version
             sv = admitted.stream_version
             key = n.idempotency_key
             h = chain_hash(
@@ -680,6 +680,11 @@ class _BatchWriter:
 
 STORED_PAYLOAD_COLUMNS = ("seq", "event_id", "type", "schema_version", "effective_at", "payload")
 _GATE = events.alias("gate")
+
+
+def _staged(news: Sequence[NewEvent | StagedEvent]) -> list[StagedEvent]:
+    """Return the events of one chunk as the batch writer takes them."""
+    return [n.staged() if isinstance(n, NewEvent) else n for n in news]
 
 
 def _reading(book: RuleBook | None, dbapi: Any, backend: str, stream: _CopyStream) -> RuleBook:
@@ -772,7 +777,7 @@ BACKFILL_PREFIX = "backfill:"
 """The mark on the `source` of an event whose recorded_at came from another system."""
 
 
-def _backfilled_at(n: NewEvent, last_recorded: str, now: str) -> str:
+def _backfilled_at(n: StagedEvent, last_recorded: str, now: str) -> str:
     """Return the supplied recorded_at of a backfilled event as stored text, if admissible."""
     assert n.recorded_at is not None
     when = format_instant(n.recorded_at)
@@ -855,7 +860,7 @@ Found = tuple[dict[str, "_Stored"], dict[str, "_Stored"]]
 """The stored events a chunk's idempotency keys and event ids name: (by key, by event id)."""
 
 
-def _lookups(backend: str, news: Sequence[NewEvent]) -> list[tuple[str, list[Any]]]:
+def _lookups(backend: str, news: Sequence[StagedEvent]) -> list[tuple[str, list[Any]]]:
     """Return the statements (SQL, parameters) finding the stored events that the idempotency
     keys and event ids of `news` name; each row starts with the column that matched."""
     out: list[tuple[str, list[Any]]] = []
@@ -885,7 +890,7 @@ SCRIPT_LOOKUPS = 20
 round trip as the lock and the head, on PostgreSQL (see `_begin`)."""
 
 
-def _begin(dbapi: Any, backend: str, news: Sequence[NewEvent]) -> tuple[Head, Found | None]:
+def _begin(dbapi: Any, backend: str, news: Sequence[StagedEvent]) -> tuple[Head, Found | None]:
     """Open the write transaction on a driver connection: take the ledger's write lock, read
     the head, and (for a small first chunk `news`) look up its keys and event ids.
 
@@ -960,7 +965,7 @@ def _finish(dbapi: Any, backend: str, rows: list[Row], *, commit: bool) -> None:
 
 
 def _original(
-    n: NewEvent,
+    n: StagedEvent,
     content: tuple[str, str, str],
     by_key: dict[str, _Stored],
     by_id: dict[str, _Stored],
