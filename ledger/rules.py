@@ -4,6 +4,8 @@ Every rule is judged in business order: the stream's events sorted by `(effectiv
 the new event in its place. An event appended in order is applied to the stream's current state;
 a backdated one makes the whole stream replay, so it is rejected both when it is wrong itself and
 when it would make a later event wrong (e.g. a `deal_lost` backdated before the deal's signature).
+The rules read an event through its `RuleView` (`ledger.events.view`), the few fields they judge
+it by; that is what the state keeps of every event of the streams it has loaded.
 
 The rules:
 - every event but `ledger_configured` needs a configured ledger; stages must be in its pipeline;

@@ -55,12 +55,13 @@ WARM_BATCH = 1000
 """Batches up to this size leave their rule state warm for the next append (see `_warm`)."""
 WARM_SIZE = 200_000
 """A warm rule state larger than this (`RuleBook.size`) is dropped rather than kept."""
-RULE_STATE_FACTS = 250_000
+RULE_STATE_FACTS = 500_000
 """A long batch whose rule state holds more facts than this sheds its least recently used
 streams down to four fifths of it between two chunks (`RuleBook.shed`); they are read again
 from the rows written when an event needs them. Without it the state would hold every event of
-the batch, typed, about 1.5 KB each: a million-event import peaked at 1.4-1.5 GiB, and at about
-0.6 GiB with it, taking 13 % longer (shedding down to half: 37 % longer)."""
+the batch, about 0.85 KB each (its `RuleView` and `Fact`, and the book's index entries): a
+million-event import peaked at 1.03 GiB; with it, at 0.65 GiB in the same time (51 s into
+SQLite). Shedding at 250,000 facts took 0.47 GiB and 25 % longer."""
 DECODE_SLICE = 128
 """Events decoded at a time by `read`: the objects of a small slice are made, handed over and
 mostly freed again before the garbage collector's next young-generation pass has to walk them
