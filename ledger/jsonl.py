@@ -22,7 +22,7 @@ from ledger.events import LedgerConfigured, build_event
 from ledger.events.fields import CONTROL_CHARS
 from ledger.timeutil import TimeParseError, format_instant, parse_instant
 
-RESERVED = ("type", "effective_at", "event_id", "idempotency_key", "actor", "source")
+RESERVED = frozenset(("type", "effective_at", "event_id", "idempotency_key", "actor", "source"))
 MAX_LINE = 64 * 1024
 
 

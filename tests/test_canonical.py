@@ -1,16 +1,19 @@
-"""The envelope bytes the hash chain is computed over are the canonical JSON of the envelope
-(module docstring of `ledger.canonical`), which `envelope_bytes` writes without a JSON encoder."""
+"""The canonical encoding (module docstring of `ledger.canonical`): the envelope bytes the hash
+chain is computed over are the canonical JSON of the envelope, which `envelope_bytes` writes
+without a JSON encoder, and instants are fixed-width UTC text."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.canonical import canonical_json, chain_hash, envelope_bytes
+from ledger.timeutil import format_instant, read_instant
 
 texts = st.text(min_size=1, max_size=30)
 
@@ -42,3 +45,18 @@ def test_the_envelope_is_the_canonical_json_of_its_fields(
     spec = canonical_json({**fields, "payload": json.loads(fields["payload"])}).encode("utf-8")
     assert envelope_bytes(**fields) == spec
     assert chain_hash(prev, spec) == hashlib.sha256(prev.encode() + spec).hexdigest()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2199, 12, 30)),
+    st.integers(-14 * 60, 14 * 60),
+)
+def test_an_instant_is_written_as_fixed_width_utc_text(
+    local: datetime, offset_minutes: int
+) -> None:
+    instant = local.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
+    text = format_instant(instant)
+    assert text == instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert len(text) == 27
+    assert read_instant(text) == instant

@@ -113,8 +113,11 @@ def build_event(
 ) -> EventModel:
     """Return the validated event of `type_name` with payload `fields`, or raise InputError."""
     cls = event_class(type_name, where=where)
+    data = fields if type(fields) is dict else dict(fields)
     try:
-        return cls.model_validate(dict(fields))
+        # What `cls.model_validate` runs, without its per-call argument handling (1.3 µs of
+        # the 8 µs an import line's event takes to validate).
+        return cls.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise _first_error(exc, fields, where) from None
 
