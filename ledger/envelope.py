@@ -1,4 +1,5 @@
-"""Envelopes: an event on its way into the log (`NewEvent`) and one read back (`RecordedEvent`)."""
+"""Envelopes: an event on its way into the log (`NewEvent`; `StagedEvent` as the store takes it)
+and one read back (`RecordedEvent`)."""
 
 from __future__ import annotations
 
