@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Generator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -240,13 +241,59 @@ def test_a_long_read_in_small_batches_gives_every_event_once_in_order(store: Led
 def test_a_read_stopped_early_gives_its_connection_back(store: LedgerStore) -> None:
     lines = [OPEN_D1.replace('"D-1"', f'"D-{i}"') for i in range(2, 40)]
     store.append_batch(events_from(lines))
+    pool = store.engine.pool
+    assert isinstance(pool, QueuePool)
+    held = pool.checkedout()  # the connection the store keeps for its appends
     reading = cast(Generator[RecordedEvent, None, None], store.read(batch=4))
     first = [next(reading).seq for _ in range(6)]
+    assert pool.checkedout() == held + 1
     reading.close()
     assert first == [1, 2, 3, 4, 5, 6]
-    pool = store.engine.pool
-    assert isinstance(pool, QueuePool) and pool.checkedout() == 0
+    assert pool.checkedout() == held
     assert store.append(_stage("D-2", "negotiation", "2026-03-01")).seq == store.head().seq
+
+
+def test_appends_from_threads_sharing_a_store_all_land_in_one_chain(store: LedgerStore) -> None:
+    """A store keeps one connection for its appends; threads sharing the store take turns."""
+    before = store.head().seq
+
+    def work(worker: int) -> None:
+        deals = [f"T{worker}-{i}" for i in range(30)]
+        for deal in deals:
+            store.append_batch(events_from([OPEN_D1.replace('"D-1"', f'"{deal}"')]))
+        for deal in deals:
+            store.append(_stage(deal, "negotiation", "2026-03-01"))
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = list(store.raw_rows())
+    assert [r["seq"] for r in rows] == list(range(1, before + 4 * 60 + 1))
+    assert verify_ledger(store).ok
+
+
+def test_an_append_after_its_connection_broke_takes_another(store: LedgerStore) -> None:
+    """The connection kept for appends is given up when it fails: one append reports the
+    failure, the next runs on a new connection."""
+    store.append_batch(events_from([OPEN_D1]))
+    kept = store._writer.driver_connection
+    if store.backend == "postgresql":
+        with store.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept.info.backend_pid})
+    else:
+        kept.close()
+    with pytest.raises(StorageError, match="database error"):
+        store.append(_stage("D-1", "negotiation", "2026-03-01"))
+    assert store.append(_stage("D-1", "negotiation", "2026-03-01")).seq == 3
+    renewed = store._writer.driver_connection
+    assert renewed is not kept
+    with pytest.raises(InputError, match="already in stage negotiation"):
+        store.append(_stage("D-1", "negotiation", "2026-03-02"))
+    assert store._writer.driver_connection is renewed, "a broken rule costs no connection"
+    assert store.append(_stage("D-1", "demo", "2026-03-03")).seq == 4
+    assert verify_ledger(store).ok
 
 
 def test_a_failing_fetch_reaches_the_reader() -> None:
