@@ -142,9 +142,9 @@ def export_line(row: dict[str, Any]) -> str:
     return canonical_json(env)
 
 
-def read_export(stream: TextIO) -> list[tuple[str, dict[str, Any]]]:
-    """Return (location, envelope) pairs of an export file; raise InputError on bad JSON."""
-    out: list[tuple[str, dict[str, Any]]] = []
+def read_export(stream: TextIO) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (location, envelope) pairs of an export file as it is read; raise InputError on a
+    line that is not a JSON object when it is reached."""
     for n, line in enumerate(stream, start=1):
         if line.strip():
             where = f"line {n}"
@@ -154,5 +154,4 @@ def read_export(stream: TextIO) -> list[tuple[str, dict[str, Any]]]:
                 raise InputError(f"is not valid JSON ({exc.msg})", where=where) from None
             if not isinstance(obj, dict):
                 raise InputError("must be a JSON object", where=where)
-            out.append((where, obj))
-    return out
+            yield where, obj

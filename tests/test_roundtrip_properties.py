@@ -305,7 +305,12 @@ def test_the_generator_covers_the_catalog_backdating_reactivation_and_retraction
 
 
 # -- export and restore ---------------------------------------------------------------------------
-def test_export_then_restore_reproduces_the_ledger_exactly(backend: str) -> None:
+def test_export_then_restore_reproduces_the_ledger_exactly(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Restored in chunks of three envelopes (`RESTORE_CHUNK`), as a large export is."""
+    monkeypatch.setattr(store_module, "RESTORE_CHUNK", 3)
+
     @_settings(backend)
     @given(histories)
     def check(case: tuple[GeneratedLedger, st.DataObject]) -> None:
@@ -385,15 +390,21 @@ def payload_string_positions(line: str) -> list[int]:
 
 
 def test_a_tampered_export_is_refused_naming_the_line_and_nothing_is_written(
-    backend: str,
+    backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The envelopes go in three at a time (`RESTORE_CHUNK`): those before the bad line were
+    written when it is reached, and the restore's one transaction takes them back."""
+    monkeypatch.setattr(store_module, "RESTORE_CHUNK", 3)
+
     @_settings(backend)
     @given(ledgers(), st.data())
     def check(history: GeneratedLedger, data: st.DataObject) -> None:
         with fresh_store(backend) as source:
             append_all(source, history.new_events(), [])
             lines = export_text(source).splitlines()
-        how = data.draw(st.sampled_from(["edit_payload", "drop_line"]), label="tampering")
+        how = data.draw(
+            st.sampled_from(["edit_payload", "drop_line", "break_json"]), label="tampering"
+        )
         if how == "edit_payload":
             index = data.draw(st.integers(0, len(lines) - 1), label="line index")
             line = lines[index]
@@ -403,6 +414,10 @@ def test_a_tampered_export_is_refused_naming_the_line_and_nothing_is_written(
             lines[index] = line[:pos] + new_char + line[pos + 1 :]
             assert len(lines[index].encode()) == len(line.encode())
             expected = f"line {index + 1}: seq {index + 1}: stored hash does not match"
+        elif how == "break_json":
+            index = data.draw(st.integers(0, len(lines) - 1), label="line index")
+            lines[index] = lines[index][:-1]  # the envelope's closing brace
+            expected = f"line {index + 1}: is not valid JSON"
         else:
             # Dropping the last line leaves a shorter chain that is valid on its own: only a
             # head recorded elsewhere can reveal a truncated tail, so drop an earlier line.
@@ -412,7 +427,7 @@ def test_a_tampered_export_is_refused_naming_the_line_and_nothing_is_written(
             del lines[index]
             expected = f"line {index + 1}: seq {index + 1} is missing"
         with fresh_store(backend) as target:
-            with pytest.raises(IntegrityError) as caught:
+            with pytest.raises(IntegrityError if how != "break_json" else InputError) as caught:
                 restore_text(target, "\n".join(lines) + "\n")
             assert str(caught.value).startswith(expected), str(caught.value)
             assert target.head().seq == 0

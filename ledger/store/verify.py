@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,14 +100,14 @@ def verify_rows(
     return VerifyReport(count, count, last_hash)
 
 
-def check_restore_rows(rows: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Return insertable rows for an export file, after checking fields and the whole chain.
+def check_restore_rows(rows: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    """Yield insertable rows for the envelopes of an export file, each after checking its
+    fields and its link in the chain.
 
     Raises InputError for a malformed envelope and IntegrityError for a broken chain, both
-    naming the line.
+    naming the line, when that envelope is reached.
     """
     walker = ChainWalker()
-    out: list[dict[str, Any]] = []
     for where, env in rows:
         missing = [c for c in ENVELOPE_COLUMNS if c not in env]
         if missing:
@@ -130,5 +130,4 @@ def check_restore_rows(rows: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[
         except IntegrityError as exc:
             raise IntegrityError(f"{where}: {exc}", seq=exc.seq) from None
         row["deal_id"], row["account_id"] = deal_id, account_id
-        out.append(row)
-    return out
+        yield row
