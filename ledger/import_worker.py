@@ -28,7 +28,7 @@ from typing import Any
 
 from ledger.envelope import NewEvent, StagedEvent
 from ledger.errors import InputError
-from ledger.events.view import RuleView, view_of
+from ledger.events.view import RuleView
 from ledger.jsonl import ImportParser
 from ledger.timeutil import read_instant
 
@@ -189,18 +189,18 @@ def _work(path: Path, skip: int, parser: ImportParser, send: Connection) -> None
         for lines_read, events in parse_blocks(lines, parser, after=skip):
             records: list[_Record] = []
             for e in events:
-                payload, effective = e.stored_texts()
+                s = e.staged()
                 records.append(
                     (
-                        tuple(view_of(e.event)),
-                        type(e.event).schema_version,
-                        payload,
-                        effective,
-                        e.idempotency_key,
-                        e.actor,
-                        e.source,
-                        e.event_id,
-                        e.where,
+                        tuple(s.view),
+                        s.schema_version,
+                        s.payload,
+                        s.effective,
+                        s.idempotency_key,
+                        s.actor,
+                        s.source,
+                        s.event_id,
+                        s.where,
                     )
                 )
             send.send(("block", lines_read, records))

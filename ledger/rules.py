@@ -21,9 +21,8 @@ The rules:
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -31,7 +30,7 @@ from typing import NamedTuple, Protocol
 
 from ledger.errors import ConflictError, InputError
 from ledger.events import LEDGER_STREAM, LedgerConfigured
-from ledger.events.view import RuleView, view_of
+from ledger.events.view import RuleView
 
 
 class Fact(NamedTuple):
@@ -238,21 +237,26 @@ StateT = DealState | AccountState
 
 
 class _Streams:
-    """Facts and end state of a family of streams (deals or accounts), kept in business order,
-    with the order in which the streams were last used (for `RuleBook.shed`)."""
+    """Facts and end state of a family of streams (deals or accounts), kept in business order.
 
-    def __init__(self, make: Callable[[str], StateT], prefix: str, clock: Iterator[int]) -> None:
+    Every use of a stream moves its stream id (`prefix` + key) to the end of `used`, an order
+    the book's families share, least recently used first (for `RuleBook.shed`).
+    """
+
+    def __init__(
+        self, make: Callable[[str], StateT], prefix: str, used: OrderedDict[str, None]
+    ) -> None:
         self._make = make
         self.prefix = prefix  # of the stream ids: "deal:" or "account:"
         self.facts: dict[str, list[Fact]] = {}
         self.tail: dict[str, StateT] = {}
-        self.used: OrderedDict[str, int] = OrderedDict()  # key -> clock of its last use
         self.held = 0  # facts in all the lists
-        self._clock = clock
+        self._used = used
 
     def _use(self, key: str) -> None:
-        self.used[key] = next(self._clock)
-        self.used.move_to_end(key)
+        stream = self.prefix + key
+        self._used[stream] = None
+        self._used.move_to_end(stream)
 
     def load(self, key: str, facts: Iterable[Fact]) -> None:
         ordered = sorted(facts, key=lambda f: f.key)
@@ -261,16 +265,10 @@ class _Streams:
         self.tail[key] = self._replay(key, ordered)
         self._use(key)
 
-    def forget_oldest(self) -> str:
-        """Forget the least recently used stream; return its stream id."""
-        key, _ = self.used.popitem(last=False)
+    def forget(self, key: str) -> None:
+        """Forget a loaded stream (its place in `used` is the caller's to drop)."""
         self.held -= len(self.facts.pop(key))
         del self.tail[key]
-        return self.prefix + key
-
-    def oldest(self) -> int:
-        """Return the clock of the least recently used stream's last use."""
-        return next(iter(self.used.values()))
 
     def _replay(self, key: str, facts: list[Fact]) -> StateT:
         state = self._make(key)
@@ -310,9 +308,9 @@ class RuleBook:
 
     def __init__(self, source: FactSource) -> None:
         self._source = source
-        clock = itertools.count()
-        self._deals = _Streams(lambda k: DealState(k), "deal:", clock)
-        self._accounts = _Streams(lambda k: AccountState(k), "account:", clock)
+        self._used: OrderedDict[str, None] = OrderedDict()  # stream ids, least recent first
+        self._deals = _Streams(lambda k: DealState(k), "deal:", self._used)
+        self._accounts = _Streams(lambda k: AccountState(k), "account:", self._used)
         self._versions: dict[str, int] = {}
         self._retracted = source.retracted_ids()
         self._configs = source.configurations()
@@ -352,9 +350,11 @@ class RuleBook:
         long batch, when their rows are written): the rules then decide exactly as before.
         """
         deals, accounts = self._deals, self._accounts
-        while deals.held + accounts.held > keep and (deals.used or accounts.used):
-            older = not accounts.used or (deals.used and deals.oldest() < accounts.oldest())
-            self._versions.pop((deals if older else accounts).forget_oldest(), None)
+        while deals.held + accounts.held > keep and self._used:
+            stream, _ = self._used.popitem(last=False)
+            family = deals if stream.startswith(deals.prefix) else accounts
+            family.forget(stream[len(family.prefix) :])
+            self._versions.pop(stream, None)
         self._by_id.clear()
 
     # -- loading ---------------------------------------------------------------------------
@@ -576,5 +576,4 @@ __all__ = [
     "RuleBook",
     "RuleView",
     "RuleViolation",
-    "view_of",
 ]

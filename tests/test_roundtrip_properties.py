@@ -47,9 +47,10 @@ from ledger.events import (
 )
 from ledger.events.catalog import UPCASTERS
 from ledger.events.stored import decode_stored, decode_stored_many
+from ledger.events.view import view_of
 from ledger.jsonl import RESERVED, read_export
 from ledger.operations import export_events, restore_file, verify_ledger
-from ledger.rules import AccountState, DealState, Fact, view_of
+from ledger.rules import AccountState, DealState, Fact
 from ledger.store import LedgerStore, resolve_url
 from ledger.store import schema as store_schema
 from ledger.store import store as store_module

@@ -10,7 +10,8 @@ import pytest
 
 from ledger.errors import ConflictError, InputError
 from ledger.events import EventModel, build_event
-from ledger.rules import Fact, RuleBook, view_of
+from ledger.events.view import view_of
+from ledger.rules import Fact, RuleBook
 from ledger.timeutil import parse_instant
 
 

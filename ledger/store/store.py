@@ -686,17 +686,17 @@ class _BatchWriter:
             deal, account = admitted.deal_id, admitted.account_id
             # In the column order of the events table (ROW_COLUMNS).
             row = (
-                *(seq, event_id, typ, version, stream_id, sv, eff, when, n.actor, source),
-                *(key, pj, prev, h, deal, account),
-            )
+                seq, event_id, typ, version, stream_id, sv, eff, when, n.actor, source, key,
+                pj, prev, h, deal, account,
+            )  # fmt: skip
             if stream is None:
                 rows.append(row)
             else:
                 stream(row)
             prev = h
             stored = _Stored(content, seq, event_id, typ, stream_id, admitted.stream_version)
-            if n.idempotency_key:
-                by_key[n.idempotency_key] = stored
+            if key:
+                by_key[key] = stored
             by_id[event_id] = stored
             if keep:
                 results.append(
