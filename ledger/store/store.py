@@ -359,6 +359,8 @@ class LedgerStore:
                 _insert(dbapi, backend, rows)
                 written = writer.seq - head.seq
                 if backend == "postgresql" and written >= max(1, 2 * analysed):
+                    if not analysed:
+                        dbapi.execute(_SAMPLE)
                     dbapi.execute(_ANALYZE)
                     analysed = written
                 if book.facts_held > RULE_STATE_FACTS:
@@ -857,6 +859,11 @@ two of the truth at a logarithmic number of ANALYZEs (ten for a million rows in 
 thousand). Only the columns that the append's lookups and facts queries filter on are analysed:
 the wide ones (payload, hashes, source) cost as much again to sample, and the autovacuum
 daemon analyses the whole table after the commit."""
+_SAMPLE = "SET LOCAL default_statistics_target = 10"
+"""Set before the first of those ANALYZEs, for the rest of the transaction: each then samples
+3,000 rows instead of 30,000 (13 ms instead of 125 ms at 100k rows). The lookups need only the
+table's size and whether a column is unique or how many distinct values it holds, which such a
+sample tells as well; the autovacuum daemon's ANALYZE after the commit keeps the full target."""
 # The statements every append makes, as plain SQL for the driver (see `_driver_write`): through
 # SQLAlchemy's execution each cost ten to twenty times the statement itself on SQLite (16 µs
 # against 1.5 µs for the head). A lookup's rows start with the name of the column that matched.
