@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import importlib
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import click
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.errors import EXIT_INTERNAL, EXIT_STORAGE, EXIT_USAGE, RevledgerError
-from ledger.store import DEFAULT_DB, LedgerStore
+from ledger.store import DEFAULT_DB, LedgerStore, database_reason
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -27,10 +28,17 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _db_message(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    lines = str(orig if orig is not None else exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+def _driver_error(exc: Exception) -> bool:
+    """True for an error of a database driver that reached the command line unwrapped."""
+    if isinstance(exc, sqlite3.Error):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.Error)
+
+
+# A group called without a command raises this (click 8.2 and later) with the whole help as its
+# message; that help is printed as it is, not folded into one line.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 class RevledgerGroup(click.Group):
@@ -72,6 +80,9 @@ class RevledgerGroup(click.Group):
             )
         except click.exceptions.Abort:
             _fail("interrupted", 130)
+        except _NO_ARGS_IS_HELP as exc:
+            click.echo(exc.format_message(), err=True)
+            sys.exit(EXIT_USAGE)
         except click.UsageError as exc:
             hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
             text = exc.format_message().rstrip(".")
@@ -80,14 +91,14 @@ class RevledgerGroup(click.Group):
             _fail(exc.format_message(), exc.exit_code)
         except RevledgerError as exc:
             _fail(str(exc), exc.exit_code)
-        except DBAPIError as exc:
-            _fail(f"database error: {_db_message(exc)}", EXIT_STORAGE)
         except SQLAlchemyError as exc:
-            _fail(f"database error: {_db_message(exc)}", EXIT_STORAGE)
+            _fail(f"database error: {database_reason(exc)}", EXIT_STORAGE)
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(0)
         except Exception as exc:
+            if _driver_error(exc):
+                _fail(f"database error: {database_reason(exc)}", EXIT_STORAGE)
             if os.environ.get("REVLEDGER_DEBUG"):
                 raise
             _fail(

@@ -65,6 +65,33 @@ def test_the_first_query_saves_a_checkpoint_at_the_head(store: LedgerStore) -> N
     assert saved is not None and saved.absorbed_seq == store.head().seq == 3
 
 
+def test_a_query_during_a_write_answers_without_waiting_and_saves_no_checkpoint(
+    store: LedgerStore, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another writer holds the write lock (a long import, say), a query answers from
+    what was committed without waiting for it; the checkpoint it could not save is saved by
+    the next query."""
+    monkeypatch.setattr("ledger.store.engine.SQLITE_BUSY_TIMEOUT_MS", 60_000)
+    store.append_batch(events_from(_customer("D-1", "A-1", "1000", "2025-01-10", "2025-02-01")))
+    answers: list[Decimal] = []
+
+    def ask() -> None:
+        with LedgerStore.open(db_url) as other:
+            view, _ = stored_view(other)
+            answers.append(arr_snapshot(view, parse_instant("2025-03-01")).total.arr)
+
+    with store._write():
+        asking = threading.Thread(target=ask, daemon=True)
+        asking.start()
+        asking.join(timeout=30)
+        assert answers == [Decimal(1000)], "the query waited for the writer"
+    if store.backend == "sqlite":
+        assert store.load_checkpoint(VIEW) is None
+    stored_view(store)
+    saved = store.load_checkpoint(VIEW)
+    assert saved is not None and saved.absorbed_seq == store.head().seq
+
+
 def test_extending_the_checkpoint_with_backdated_events_equals_a_full_replay(
     store: LedgerStore,
 ) -> None:

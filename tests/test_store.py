@@ -296,6 +296,33 @@ def test_an_append_after_its_connection_broke_takes_another(store: LedgerStore) 
     assert verify_ledger(store).ok
 
 
+def test_a_ledger_opens_and_reads_while_another_writer_holds_the_lock(
+    store: LedgerStore, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a ledger and reading it never wait for a write in progress (a long import, say):
+    only appends take the write lock, and on SQLite one that cannot get it in time says so."""
+    store.append_batch(events_from([OPEN_D1]))
+    monkeypatch.setattr("ledger.store.engine.SQLITE_BUSY_TIMEOUT_MS", 300)
+    heads: list[int] = []
+
+    def open_and_read() -> None:
+        with LedgerStore.open(db_url) as other:
+            heads.append(other.head().seq)
+
+    with store._write():  # the write lock an append or an import holds
+        reader = threading.Thread(target=open_and_read, daemon=True)
+        reader.start()
+        reader.join(timeout=30)
+        assert heads == [2], "opening and reading waited for the writer"
+        if store.backend == "sqlite":
+            with (
+                LedgerStore.open(db_url) as other,
+                pytest.raises(StorageError, match="another process holds the ledger's write lock"),
+            ):
+                other.append(_stage("D-1", "negotiation", "2026-03-01"))
+    assert store.append(_stage("D-1", "negotiation", "2026-03-01")).seq == 3
+
+
 def test_a_failing_fetch_reaches_the_reader() -> None:
     from ledger.store.store import _read_ahead
 

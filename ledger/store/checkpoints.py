@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from ledger.store.engine import WRITE_OPTION
+from ledger.store.engine import WRITE_OPTION, driver_connection, is_locked
 from ledger.store.schema import checkpoints, events
 from ledger.timeutil import format_instant, utc_now
 
@@ -57,25 +57,29 @@ def save_checkpoint(engine: Engine, checkpoint: Checkpoint) -> None:
         "state": checkpoint.state,
         "saved_at": format_instant(utc_now()),
     }
-    with _writing(engine) as conn:
-        done = conn.execute(
-            update(checkpoints)
-            .where(checkpoints.c.name == checkpoint.name)
-            .where(checkpoints.c.absorbed_seq <= checkpoint.absorbed_seq)
-            .values(**values)
-        ).rowcount
-        if done:
-            return
-        exists = conn.execute(
-            select(checkpoints.c.name).where(checkpoints.c.name == checkpoint.name)
-        ).first()
-        if exists is not None:
-            return
     try:
-        with _writing(engine) as conn:
+        with _writing(engine, wait=False) as conn:
+            done = conn.execute(
+                update(checkpoints)
+                .where(checkpoints.c.name == checkpoint.name)
+                .where(checkpoints.c.absorbed_seq <= checkpoint.absorbed_seq)
+                .values(**values)
+            ).rowcount
+            if done:
+                return
+            exists = conn.execute(
+                select(checkpoints.c.name).where(checkpoints.c.name == checkpoint.name)
+            ).first()
+            if exists is not None:
+                return
+        with _writing(engine, wait=False) as conn:
             conn.execute(insert(checkpoints).values(name=checkpoint.name, **values))
     except SqlIntegrityError:
         return  # another reader saved it first; either copy is a valid checkpoint
+    except Exception as exc:
+        if is_locked(exc):
+            return  # a writer holds the lock (a long import, say): the next query saves it
+        raise
 
 
 def drop_checkpoints(engine: Engine) -> int:
@@ -84,8 +88,24 @@ def drop_checkpoints(engine: Engine) -> int:
         return conn.execute(delete(checkpoints)).rowcount or 0
 
 
+CHECKPOINT_WAIT_MS = 100
+"""How long saving a checkpoint waits for SQLite's write lock before it gives up: a query never
+waits for another process's long write to save derived data (on PostgreSQL a checkpoint's rows
+take no lock that appends hold)."""
+
+
 @contextmanager
-def _writing(engine: Engine) -> Iterator[Connection]:
-    """Yield a connection in a write transaction (BEGIN IMMEDIATE on SQLite)."""
-    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
-        yield conn
+def _writing(engine: Engine, *, wait: bool = True) -> Iterator[Connection]:
+    """Yield a connection in a write transaction (BEGIN IMMEDIATE on SQLite); without `wait`,
+    one that waits at most `CHECKPOINT_WAIT_MS` for SQLite's write lock."""
+    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
+        dbapi = driver_connection(conn) if not wait and conn.dialect.name == "sqlite" else None
+        if dbapi is not None:
+            (waits,) = dbapi.execute("PRAGMA busy_timeout").fetchone()
+            dbapi.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if dbapi is not None:
+                dbapi.execute(f"PRAGMA busy_timeout = {int(waits)}")

@@ -89,3 +89,30 @@ def _sqlite_engine(url: str) -> Engine:
         driver_connection(conn).execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def database_reason(exc: BaseException) -> str:
+    """Return the first line of a database failure's message (of the driver's error, when
+    SQLAlchemy wraps one), said plainly when it is SQLite's busy timeout running out."""
+    reason = _first_line(exc)
+    if reason == _LOCKED:
+        return (
+            "another process holds the ledger's write lock and did not release it within "
+            f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s; try again when it has finished"
+        )
+    return reason
+
+
+_LOCKED = "database is locked"
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True when `exc` is SQLite's busy timeout running out: another connection held the
+    database's write lock."""
+    return _first_line(exc) == _LOCKED

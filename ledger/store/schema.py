@@ -130,6 +130,11 @@ def stored_version(conn: Connection) -> int | None:
     return int(row[0]) if row else None
 
 
+def up_to_date(found: int | None) -> bool:
+    """True when a ledger at schema version `found` needs neither creating nor migrating."""
+    return found == SCHEMA_VERSION
+
+
 def create_schema(conn: Connection) -> None:
     """Create the tables and guard triggers of a new ledger at the current schema version."""
     metadata.create_all(conn)

@@ -43,13 +43,21 @@ from ledger.store.checkpoints import (
 from ledger.store.codec import SELECT_ORDER, rows_to_events
 from ledger.store.engine import (
     WRITE_OPTION,
+    database_reason,
     driver_connection,
     make_engine,
     resolve_url,
     sqlite_path,
 )
 from ledger.store.facts import MARKS, SqlFacts, chunks, one_of
-from ledger.store.schema import ROW_COLUMNS, create_schema, events, migrate, stored_version
+from ledger.store.schema import (
+    ROW_COLUMNS,
+    create_schema,
+    events,
+    migrate,
+    stored_version,
+    up_to_date,
+)
 from ledger.timeutil import format_instant, read_instant, utc_now
 
 COPY_THRESHOLD = 2000
@@ -155,17 +163,23 @@ class LedgerStore:
                 raise StorageError(f"cannot create {db}: the folder {parent} does not exist")
         store = cls(make_engine(url), url)
         try:
-            with store._write() as conn:
+            # A ledger at this release's schema version opens in a read transaction, so that a
+            # command never waits for another process's long write (an import, say). Creating
+            # or migrating the schema takes the write lock, and looks again under it.
+            with store._read() as conn:
                 found = stored_version(conn)
-                if found is None:
-                    if not create:
-                        raise StorageError(f"{db} is not a revledger ledger")
-                    create_schema(conn)
-                else:
-                    migrate(conn, found)
-        except (OperationalError, DBAPIError) as exc:
+            if found is None and not create:
+                raise StorageError(f"{db} is not a revledger ledger")
+            if not up_to_date(found):
+                with store._write() as conn:
+                    found = stored_version(conn)
+                    if found is None:
+                        create_schema(conn)
+                    else:
+                        migrate(conn, found)
+        except (OperationalError, DBAPIError, store.engine.dialect.loaded_dbapi.Error) as exc:
             store.close()
-            raise StorageError(f"cannot open the database {db}: {_db_reason(exc)}") from exc
+            raise StorageError(f"cannot open the database {db}: {database_reason(exc)}") from exc
         except StorageError:
             store.close()
             raise
@@ -230,7 +244,7 @@ class LedgerStore:
                 _rollback(dbapi, backend)
                 if isinstance(exc, self.engine.dialect.loaded_dbapi.Error):
                     drop = True
-                    raise StorageError(f"database error: {_db_reason(exc)}") from exc
+                    raise StorageError(f"database error: {database_reason(exc)}") from exc
                 drop = _in_transaction(dbapi, backend)
                 raise
             finally:
@@ -833,12 +847,6 @@ def _backfilled_at(n: StagedEvent, last_recorded: str, now: str) -> str:
             where=n.where,
         )
     return when
-
-
-def _db_reason(exc: Exception) -> str:
-    orig = getattr(exc, "orig", None)
-    text_ = str(orig if orig is not None else exc).strip().splitlines()
-    return text_[0] if text_ else type(exc).__name__
 
 
 def _has_events(conn: Connection) -> bool:
