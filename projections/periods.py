@@ -34,19 +34,22 @@ class Window:
         return f"{self.count}{self.unit}"
 
     def before(self, d: date) -> date:
-        """Return the date this window before `d` (month ends clamp: Mar 31 - 1m = Feb 28)."""
+        """Return the date this window before `d`.
+
+        Months, quarters and years keep month ends: the last day of a month goes to the last
+        day of the month the window lands in (Jun 30 - 1q = Mar 31, Mar 31 - 1m = Feb 28), so a
+        quarter-end question compares with the previous quarter's end.
+        """
         p = pendulum.date(d.year, d.month, d.day)
         if self.unit == "d":
-            p = p.subtract(days=self.count)
-        elif self.unit == "w":
-            p = p.subtract(weeks=self.count)
-        elif self.unit == "m":
-            p = p.subtract(months=self.count)
-        elif self.unit == "q":
-            p = p.subtract(months=3 * self.count)
-        else:
-            p = p.subtract(years=self.count)
-        return date(p.year, p.month, p.day)
+            return date(*p.subtract(days=self.count).timetuple()[:3])
+        if self.unit == "w":
+            return date(*p.subtract(weeks=self.count).timetuple()[:3])
+        months = self.count * {"m": 1, "q": 3, "y": 12}[self.unit]
+        back = p.subtract(months=months)
+        if p == p.end_of("month"):
+            back = back.end_of("month")
+        return date(back.year, back.month, back.day)
 
 
 def parse_window(text: str) -> Window:

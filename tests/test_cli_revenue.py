@@ -151,7 +151,7 @@ def test_nrr_table_and_json(run) -> None:
     assert doc["meta"]["options"] == {
         "window": "1q",
         "basis": "arr",
-        "start": "2026-03-30",
+        "start": "2026-03-31",  # the close of Q1: a quarter end goes back to one
         "by": None,
     }
     assert doc["rows"] == [
