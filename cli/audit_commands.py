@@ -68,7 +68,7 @@ def restatements(
     kind: Kind = "ratio" if metric in ("nrr", "grr") else "money"
     columns = [
         Column("line", "line"),
-        Column("seq", "seq", "int"),
+        Column("seq", "seq", "seq"),
         Column("type", "type"),
         Column("effective_at", "effective", "instant"),
         Column("recorded_at", "recorded", "instant"),
@@ -127,7 +127,7 @@ def restatements(
 HISTORY_COLUMNS = [
     Column("happened", "happened", "int"),
     Column("recorded", "recorded", "int"),
-    Column("seq", "seq", "int"),
+    Column("seq", "seq", "seq"),
     Column("effective_at", "effective", "instant"),
     Column("recorded_at", "recorded at", "instant"),
     Column("lag_days", "lag days", "days"),

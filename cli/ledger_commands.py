@@ -20,6 +20,7 @@ from ledger.operations import (
     LogQuery,
     default_actor,
     export_events,
+    export_file,
     import_crm,
     import_file,
     init_ledger,
@@ -223,13 +224,12 @@ def export(ctx: Ctx, output: Path | None) -> None:
         if output is None:
             export_events(store, sys.stdout)
             return
-        with output.open("w", encoding="utf-8") as fh:
-            n = export_events(store, fh)
+        n = export_file(store, output)
     click.echo(f"exported {n} events to {output}", err=True)
 
 
 LOG_COLUMNS = [
-    Column("seq", "seq", "int"),
+    Column("seq", "seq", "seq"),
     Column("effective_at", "effective", "instant"),
     Column("recorded_at", "recorded", "instant"),
     Column("type", "type"),
@@ -238,7 +238,11 @@ LOG_COLUMNS = [
     Column("payload", "payload"),
 ]
 LOG_JSON_COLUMNS = [
-    Column(k, k, "int" if k in ("seq", "schema_version", "stream_version") else "text")
+    Column(
+        k,
+        k,
+        "seq" if k == "seq" else "int" if k in ("schema_version", "stream_version") else "text",
+    )
     for k in ENVELOPE_COLUMNS
 ]
 
@@ -337,7 +341,7 @@ def verify(ctx: Ctx, fmt: str) -> None:
         )
     if not report.ok:
         click.echo(
-            f"revledger: integrity failure at seq {report.first_bad_seq}: {report.problem}",
+            f"revledger: integrity failure: {report.problem}",
             err=True,
         )
         sys.exit(EXIT_INTEGRITY)

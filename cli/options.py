@@ -45,7 +45,14 @@ def event_summary(e: RecordedEvent) -> str:
     """Return an event's payload fields as one line of `key=value` pairs (lists comma-joined)."""
     data = e.payload.model_dump(mode="json", exclude={"type"}, exclude_none=True)
     return " ".join(
-        f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+        f"{k}={','.join(map(_text, v)) if isinstance(v, list) else _text(v)}"
         for k, v in data.items()
         if k != "stages" and v != []
     )
+
+
+def _text(value: Any) -> str:
+    """Return a JSON value as the import format spells it (true/false, not True/False)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

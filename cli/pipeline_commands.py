@@ -222,7 +222,7 @@ MOVE_COLUMNS = [
     Column("from_stage", "from"),
     Column("to_stage", "to"),
     Column("at", "effective", "instant"),
-    Column("seq", "seq", "int"),
+    Column("seq", "seq", "seq"),
 ]
 
 

@@ -105,7 +105,10 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
             note = " (already recorded: idempotency key matched)" if done.duplicate else ""
             click.echo(f"seq {done.seq}  event_id {done.event_id}{note}")
             return
-        cols = [Column(k, k, "int" if k in ("seq", "stream_version") else "text") for k in row]
+        cols = [
+            Column(k, k, "seq" if k == "seq" else "int" if k == "stream_version" else "text")
+            for k in row
+        ]
         click.echo(render(Report("", cols, [row]), fmt), nl=False)
 
     params += [

@@ -16,7 +16,9 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
-Kind = Literal["text", "int", "money", "ratio", "days", "date", "instant"]
+Kind = Literal["text", "int", "seq", "money", "ratio", "days", "date", "instant"]
+"""How a column shows its values in a table: `int` with thousands separators, `seq` (a log
+position, as `log` and `verify` print it) without."""
 FORMATS = ("table", "json", "csv")
 
 
@@ -89,7 +91,7 @@ def _table(report: Report) -> str:
     cols = report.columns
     cells = [[_cell(r.get(c.key), c.kind) for c in cols] for r in report.rows]
     widths = [max([len(c.title), *(len(row[i]) for row in cells)]) for i, c in enumerate(cols)]
-    right = [c.kind in ("int", "money", "ratio", "days") for c in cols]
+    right = [c.kind in ("int", "seq", "money", "ratio", "days") for c in cols]
 
     def line(values: Sequence[str]) -> str:
         parts = [

@@ -85,7 +85,16 @@ class ImportParser:
         if "type" not in obj:
             raise InputError("is required", where=where, field="type")
         payload = {k: v for k, v in obj.items() if k not in RESERVED}
-        event = build_event(obj["type"], payload, where=where)
+        try:
+            event = build_event(obj["type"], payload, where=where)
+        except InputError:
+            if "prev_hash" in obj and "hash" in obj:
+                raise InputError(
+                    "is a full envelope from `revledger export`, not an import line; restore an "
+                    "export into a new ledger with `revledger import --restore`",
+                    where=where,
+                ) from None
+            raise
         raw_eff = obj.get("effective_at")
         if raw_eff is None:
             raise InputError("is required", where=where, field="effective_at")

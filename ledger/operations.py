@@ -290,6 +290,34 @@ def export_events(store: LedgerStore, out: TextIO) -> int:
     return n
 
 
+def export_file(store: LedgerStore, path: Path) -> int:
+    """Write every envelope as a JSON line to the file `path`; return how many were written.
+
+    The lines go to a hidden file beside `path` (beside the file it links to, for a symbolic
+    link) that takes its place only when the export is complete, so a failed or interrupted
+    export never leaves a shortened export behind, which would restore as a shorter ledger.
+    Only a device or a pipe (`/dev/stdout`) is written directly. A file that cannot be written
+    is a StorageError naming it.
+    """
+    direct = path.exists() and not path.is_file()
+    target = path if direct else path.resolve()
+    if not target.parent.is_dir():
+        raise StorageError(f"cannot write {path}: the folder {path.parent} does not exist")
+    written = target if direct else target.with_name(f".{target.name}.partial")
+    try:
+        with written.open("w", encoding="utf-8") as out:
+            n = export_events(store, out)
+        if not direct:
+            written.replace(target)
+    except BaseException as exc:
+        if not direct:
+            written.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
+    return n
+
+
 # -- inspect --------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class LogQuery:
@@ -323,6 +351,13 @@ def list_events(store: LedgerStore, query: LogQuery) -> Iterator[RecordedEvent]:
 
     start = day(query.effective_from, "--from", end=False) if query.effective_from else None
     stop = day(query.effective_to, "--to", end=True) if query.effective_to else None
+    if start is not None and stop is not None and start >= stop:
+        raise InputError(
+            f"must not be after --to ({query.effective_to})",
+            field="--from",
+            value=query.effective_from,
+            has_value=True,
+        )
     return store.read(
         known_at=known,
         deal_id=query.deal_id,

@@ -68,8 +68,8 @@ def forecast_diff_query(
     """Return how the forecast of `period` changed from view A (from) to view B (to)."""
     if all(v is None for v in (views.from_as_of, views.from_known_at)):
         raise UsageError(
-            "give --from-as-of and/or --from-known-at: the view to compare with "
-            "(the other view defaults to today, as known now)"
+            "give --from-as-of and/or --from-known-at: the view to compare with; the other "
+            "view defaults to today, as known now"
         )
     deals = deal_frame(store, None)
     frame_b = time_frame(store, views.to_known_at) if views.to_known_at else deals.time

@@ -642,6 +642,12 @@ CASES: list[Case] = [
         "(month must be in 1..12).",
     ),
     cmd(
+        "log-window-backwards",
+        "log --from 2026-12-01 --to 2026-01-01",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--from' = '2026-12-01': must not be after --to (2026-01-01).",
+    ),
+    cmd(
         "log-bad-known-at",
         "log --known-at yesterday",
         code=EXIT_VALIDATION,

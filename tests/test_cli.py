@@ -122,7 +122,7 @@ def test_log_table(run, inline_file: Path) -> None:
         + OPENED_SUMMARY
         + "\n"
         "  3  2026-03-01 19:30:00  2026-11-02 15:04:05  contract_signed  deal:D-1  ana    "
-        "deal_id=D-1 arr=98000.5 term_months=12 baa_signed=True standard_terms=False\n"
+        "deal_id=D-1 arr=98000.5 term_months=12 baa_signed=true standard_terms=false\n"
         "\n"
         "query: deal D-1\n"
         f"head: seq 3, hash {_head_hash(run)}\n"
@@ -213,7 +213,7 @@ def test_verify_ok_then_integrity_failure(run, inline_file: Path, db_url: str) -
     bad = run("verify")
     assert bad.exit_code == 5
     assert bad.stderr == (
-        "revledger: integrity failure at seq 2: seq 2: stored hash does not match its content\n"
+        "revledger: integrity failure: seq 2: stored hash does not match its content\n"
     )
 
 
@@ -233,6 +233,74 @@ def test_export_then_restore_reproduces_the_ledger(run, inline_file: Path, tmp_p
     assert restored.stdout.startswith("restored 3 events; head seq 3 hash ")
     again = CliRunner().invoke(cli, ["--db", str(target), "export"])
     assert again.stdout == exported
+
+
+def test_an_export_to_a_file_appears_whole_or_not_at_all(
+    run, inline_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run("init")
+    run("import", str(inline_file))
+    backup = tmp_path / "backup.jsonl"
+    written = run("export", "-o", str(backup))
+    assert written.exit_code == 0, written.stderr
+    assert written.stderr == f"exported 3 events to {backup}\n"
+    assert backup.read_text(encoding="utf-8") == run("export").stdout
+    # An export that fails half-way leaves the earlier file as it was, and nothing else.
+    from ledger.store import LedgerStore
+
+    def two_then_fail(rows):
+        yield from list(rows)[:2]
+        raise OSError(28, "No space left on device")
+
+    raw_rows = LedgerStore.raw_rows
+    monkeypatch.setattr(LedgerStore, "raw_rows", lambda store: two_then_fail(raw_rows(store)))
+    failed = run("export", "-o", str(backup))
+    assert (failed.exit_code, failed.stderr) == (
+        6,
+        f"revledger: cannot write {backup}: No space left on device.\n",
+    )
+    assert backup.read_text(encoding="utf-8").count("\n") == 3
+    assert sorted(p.name for p in tmp_path.iterdir() if "backup" in p.name) == ["backup.jsonl"]
+
+
+def test_an_export_into_a_missing_folder_is_a_storage_error(run, tmp_path: Path) -> None:
+    run("init")
+    target = tmp_path / "no-such-folder" / "backup.jsonl"
+    out = run("export", "-o", str(target))
+    assert (out.exit_code, out.stderr) == (
+        6,
+        f"revledger: cannot write {target}: the folder {target.parent} does not exist.\n",
+    )
+
+
+def test_importing_an_export_points_to_restore(run, inline_file: Path, tmp_path: Path) -> None:
+    run("init")
+    run("import", str(inline_file))
+    backup = tmp_path / "backup.jsonl"
+    run("export", "-o", str(backup))
+    out = run("import", str(backup))
+    assert (out.exit_code, out.stderr) == (
+        3,
+        "revledger: line 1: is a full envelope from `revledger export`, not an import line; "
+        "restore an export into a new ledger with `revledger import --restore`.\n",
+    )
+
+
+def test_a_command_group_without_a_command_prints_its_help(run) -> None:
+    out = CliRunner().invoke(cli, ["record"])
+    assert out.exit_code == 2
+    assert out.stderr.startswith("Usage: cli record [OPTIONS] COMMAND [ARGS]...\n\n")
+    assert "\nCommands:\n" in out.stderr
+
+
+def test_seq_is_shown_without_thousands_separators() -> None:
+    from cli.render import Column, Report, render
+
+    report = Report(
+        "", [Column("seq", "seq", "seq"), Column("n", "n", "int")], [{"seq": 12345, "n": 12345}]
+    )
+    assert render(report, "table").splitlines()[-1].split() == ["12345", "12,345"]
+    assert json.loads(render(report, "json"))["rows"] == [{"seq": 12345, "n": 12345}]
 
 
 def test_init_with_a_stages_file_and_time_zone(run, tmp_path: Path) -> None:
@@ -294,3 +362,37 @@ def test_every_command_is_found_in_the_module_it_is_registered_under() -> None:
         command = cli.get_command(ctx, name)
         assert command is not None and command.name == name
     assert cli.get_command(ctx, "no-such-command") is None
+
+
+def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    """README "A short walkthrough", run by a shell in a fresh folder: every command succeeds,
+    the known-at question finds nothing recorded by then, and the restore is identical."""
+    import os
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## A short walkthrough", 1)[1]
+    script = section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    env = dict(os.environ)
+    env.pop("REVLEDGER_DB", None)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    checks = (
+        "\nrevledger log --deal D-17 --known-at 2026-01-01 --format json > known.json"
+        "\nrevledger export > original.jsonl"
+        "\nrevledger --db restored.db export > restored.jsonl"
+    )
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script + checks],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "known.json").read_text())["rows"] == []
+    original = (tmp_path / "original.jsonl").read_text()
+    assert original.count("\n") == 8  # init, five records, two imported lines
+    assert (tmp_path / "restored.jsonl").read_text() == original
+    assert (tmp_path / "backup.jsonl").read_text() == original
