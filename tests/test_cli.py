@@ -396,3 +396,12 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert original.count("\n") == 8  # init, five records, two imported lines
     assert (tmp_path / "restored.jsonl").read_text() == original
     assert (tmp_path / "backup.jsonl").read_text() == original
+
+
+def test_an_empty_db_option_is_one_sentence() -> None:
+    out = CliRunner().invoke(cli, ["--db", " ", "log"])
+    assert (out.exit_code, out.stderr) == (
+        6,
+        "revledger: no database given: --db (or REVLEDGER_DB) is empty; give a SQLite file "
+        "path or an SQLAlchemy URL.\n",
+    )

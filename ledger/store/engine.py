@@ -28,6 +28,11 @@ def driver_connection(conn: Connection) -> Any:
 
 def resolve_url(db: str) -> str:
     """Return an SQLAlchemy URL for `db`: a SQLite file path or a URL given as is."""
+    if not db.strip():
+        raise StorageError(
+            "no database given: --db (or REVLEDGER_DB) is empty; give a SQLite file path or an "
+            "SQLAlchemy URL"
+        )
     if "://" in db:
         return db
     return f"sqlite:///{os.path.abspath(db)}"
