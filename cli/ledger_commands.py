@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.options import event_summary
+from cli.options import WholeNumber, event_summary
 from cli.render import Column, Report, render
 from ledger.canonical import payload_json
 from ledger.crm import MAP_OPTION, SOURCES, CrmRequest
@@ -40,7 +40,7 @@ PROGRESS_MIN_LINES = 20_000
 )
 @click.option(
     "--fiscal-year-start",
-    type=click.IntRange(1, 12),
+    type=WholeNumber(1, 12),
     default=1,
     show_default=True,
     help="Month (1-12) in which the fiscal year starts.",

@@ -10,6 +10,31 @@ import click
 from cli.render import Report, render
 from ledger.envelope import RecordedEvent
 
+
+class WholeNumber(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
+    """An option value that must be a whole number from `low` to `high` (inclusive; no upper
+    bound when None), refused with a plain reason (exit code 2)."""
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int | None = None) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            n = value
+        else:
+            try:
+                n = int(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a whole number", param, ctx)
+        if self.high is None and n < self.low:
+            self.fail(f"{n} is less than {self.low}", param, ctx)
+        if self.high is not None and not self.low <= n <= self.high:
+            self.fail(f"{n} is not from {self.low} to {self.high}", param, ctx)
+        return n
+
+
 AS_OF = click.option(
     "--as-of",
     metavar="YYYY-MM-DD",

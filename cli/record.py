@@ -13,6 +13,7 @@ import click
 from pydantic.fields import FieldInfo
 
 from cli.app import Ctx, format_param, pass_ctx
+from cli.options import WholeNumber
 from cli.render import Column, Report, render
 from ledger.events import EVENT_TYPES, EventModel
 from ledger.operations import default_actor, load_stages, record_event
@@ -121,7 +122,7 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
         click.Option(["--actor"], help="Who records it (default $REVLEDGER_ACTOR or your user)."),
         click.Option(
             ["--expect-version"],
-            type=click.IntRange(min=0),
+            type=WholeNumber(0),
             help="Fail with a conflict unless the stream is at this version.",
         ),
         click.Option(

@@ -654,6 +654,18 @@ CASES: list[Case] = [
         message="revledger: option '--known-at' = 'yesterday': is not a date (YYYY-MM-DD) or an "
         "RFC 3339 instant.",
     ),
+    cmd(
+        "init-fiscal-month-13",
+        "init --fiscal-year-start 13",
+        code=EXIT_USAGE,
+        expect=("revledger: Invalid value for '--fiscal-year-start': 13 is not from 1 to 12.",),
+    ),
+    rec(
+        "record-expect-version-not-a-number",
+        "quota_set --period 2027-Q1 --amount 5 --expect-version abc",
+        code=EXIT_USAGE,
+        expect=("revledger: Invalid value for '--expect-version': 'abc' is not a whole number.",),
+    ),
     cmd("init-twice", "init", code=EXIT_CONFLICT, expect=("is already initialised",)),
     cmd(
         "restore-into-non-empty-ledger",
