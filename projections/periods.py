@@ -16,6 +16,7 @@ from typing import Literal
 import pendulum
 
 from ledger.errors import InputError
+from ledger.timeutil import MAX_YEAR, MIN_YEAR
 
 Grain = Literal["month", "quarter", "year"]
 _WINDOW_RE = re.compile(r"^\s*(\d{1,3})\s*([dwmqy])\s*$", re.I)
@@ -125,6 +126,10 @@ def parse_period(text: str, fiscal_start: int = 1, *, field: str = "--period") -
             has_value=True,
         )
     year = int(m[1])
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise InputError(
+            f"has a year outside {MIN_YEAR}-{MAX_YEAR}", field=field, value=text, has_value=True
+        )
     if m[3]:
         return period_of(date(year, int(m[3]), 1), "month", fiscal_start)
     fy_start = _fiscal_year_start(year, fiscal_start)

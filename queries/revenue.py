@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from ledger.errors import InputError
 from ledger.store import LedgerStore
-from ledger.timeutil import read_instant
+from ledger.timeutil import MIN_YEAR, read_instant
 from projections import arr as arr_p
 from projections import cohorts as cohorts_p
 from projections import movements as movements_p
@@ -74,6 +74,13 @@ def retention_query(
     frame, view = _frame(store, when.known_at)
     as_of = parse_day(when.as_of, "--as-of", frame.today)
     start = w.before(as_of)
+    if start.year < MIN_YEAR:
+        raise InputError(
+            f"reaches back to {start.isoformat()}, before {MIN_YEAR}",
+            field="--window",
+            value=window,
+            has_value=True,
+        )
     result = retention_p.retention(view, frame.bound(start), frame.bound(as_of), basis, by)
     return result, frame.provenance(
         "nrr",

@@ -666,6 +666,18 @@ CASES: list[Case] = [
         code=EXIT_USAGE,
         expect=("revledger: Invalid value for '--expect-version': 'abc' is not a whole number.",),
     ),
+    cmd(
+        "nrr-window-before-1900",
+        "nrr --as-of 2026-06-30 --window 999y",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--window' = '999y': reaches back to 1027-06-30, before 1900.",
+    ),
+    cmd(
+        "forecast-period-year-9999",
+        "forecast --period 9999-Q4",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--period' = '9999-Q4': has a year outside 1900-2199.",
+    ),
     cmd("init-twice", "init", code=EXIT_CONFLICT, expect=("is already initialised",)),
     cmd(
         "restore-into-non-empty-ledger",
