@@ -13,7 +13,7 @@ from cli.render import Column, Report, render
 from ledger.demo import DemoLoad, demo_today, load_demo
 from ledger.errors import IntegrityError
 from ledger.operations import verify_ledger
-from ledger.store import LedgerStore
+from ledger.store import LedgerStore, shown
 from projections.forecast import Contribution
 from queries.tour import Tour, tour_query
 
@@ -137,7 +137,7 @@ def tour_text(db: str, loaded: DemoLoad, tour: Tour, verified: str) -> str:
     h = loaded.history
     last_day = date.fromordinal(h.today.toordinal() - 1)
     head = (
-        f"Created the demo ledger {db} (seed {h.seed}): {loaded.head.seq:,} events from "
+        f"Created the demo ledger {shown(db)} (seed {h.seed}): {loaded.head.seq:,} events from "
         f"{h.first_day.isoformat()} to {last_day.isoformat()}, {h.deals:,} deals, "
         f"{h.customers:,} customers. {verified}\n"
     )

@@ -29,6 +29,7 @@ from ledger.operations import (
     restore_file,
     verify_ledger,
 )
+from ledger.store import shown
 
 PROGRESS_MIN_LINES = 20_000
 
@@ -78,7 +79,7 @@ def init(
         actor=actor or default_actor(),
         backfill_from=backfill_from,
     )
-    click.echo(f"initialised {ctx.db}: seq {done.seq} ledger_configured {done.event_id}")
+    click.echo(f"initialised {shown(ctx.db)}: seq {done.seq} ledger_configured {done.event_id}")
 
 
 @click.command("import")

@@ -23,7 +23,7 @@ from ledger.import_worker import (
     worker_possible,
 )
 from ledger.jsonl import ImportParser, export_line, read_export
-from ledger.store import Head, LedgerStore, VerifyReport, verify_rows
+from ledger.store import Head, LedgerStore, VerifyReport, shown, verify_rows
 from ledger.store.store import Appended
 from ledger.timeutil import (
     TimeParseError,
@@ -32,6 +32,7 @@ from ledger.timeutil import (
     parse_instant,
     start_of_day,
     utc_now,
+    zone,
 )
 
 
@@ -67,6 +68,26 @@ def parse_when(text: str, tz: str, *, option: str, end_of_day_if_date: bool) -> 
         return parse_instant(text, tz)
     except TimeParseError as exc:
         raise InputError(str(exc), field=option, value=text, has_value=True) from None
+
+
+def parse_known_at(text: str, tz: str, *, option: str = "--known-at") -> datetime:
+    """Return the transaction-time instant typed for `option` (a date: the end of that day).
+
+    A later day than today (in `tz`), or a later instant than now, is refused: an answer "as
+    known at" a time still to come could change before that time, so it would not be one.
+    """
+    when = parse_when(text, tz, option=option, end_of_day_if_date=True)
+    now = utc_now()
+    day = text.strip()
+    if when > now and (len(day) != 10 or parse_date(day) > now.astimezone(zone(tz)).date()):
+        raise InputError(
+            "is in the future; what will be known then is not known yet (give a time up to "
+            "now, or leave the option out for everything recorded)",
+            field=option,
+            value=text,
+            has_value=True,
+        )
+    return when
 
 
 # -- init -----------------------------------------------------------------------------------------
@@ -129,7 +150,7 @@ def init_ledger(
     with LedgerStore.open(db, create=True) as store:
         if store.head().seq:
             raise ConflictError(
-                f"{db} is already initialised; change its configuration with "
+                f"{shown(db)} is already initialised; change its configuration with "
                 "`revledger record ledger_configured`"
             )
         return store.append(new)
@@ -336,11 +357,7 @@ def list_events(store: LedgerStore, query: LogQuery) -> Iterator[RecordedEvent]:
     tz = ledger_timezone(store)
     for t in query.types:
         build_type_check(t)
-    known = (
-        parse_when(query.known_at, tz, option="--known-at", end_of_day_if_date=True)
-        if query.known_at
-        else None
-    )
+    known = parse_known_at(query.known_at, tz) if query.known_at else None
 
     def day(text: str, option: str, *, end: bool) -> datetime:
         try:

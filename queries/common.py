@@ -9,7 +9,7 @@ from typing import Any
 
 from ledger.errors import InputError, StorageError
 from ledger.events import LedgerConfigured
-from ledger.operations import parse_when
+from ledger.operations import parse_known_at
 from ledger.store import Head, LedgerStore
 from ledger.timeutil import (
     TimeParseError,
@@ -63,11 +63,6 @@ def parse_day(text: str | None, option: str, default: date) -> date:
         return parse_date(text)
     except TimeParseError as exc:
         raise InputError(str(exc), field=option, value=text, has_value=True) from None
-
-
-def parse_known_at(text: str, tz: str, option: str = "--known-at") -> datetime:
-    """Return the transaction-time instant typed for `option` (a date: the end of that day)."""
-    return parse_when(text, tz, option=option, end_of_day_if_date=True)
 
 
 @dataclass(frozen=True, slots=True)

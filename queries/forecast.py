@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ledger.errors import UsageError
+from ledger.operations import parse_known_at
 from ledger.store import LedgerStore
 from ledger.timeutil import format_instant
 from projections import forecast as forecast_p
@@ -18,7 +19,6 @@ from queries.common import (
     TimeFrame,
     TimeQuery,
     parse_day,
-    parse_known_at,
     time_frame,
 )
 from queries.deals import deal_frame
@@ -36,7 +36,7 @@ def period_options(p: Period) -> dict[str, str]:
 
 def parse_known_option(text: str, frame: TimeFrame, option: str) -> datetime:
     """Return the transaction time typed for `option` (a date: the end of that day)."""
-    return parse_known_at(text, frame.config.timezone, option)
+    return parse_known_at(text, frame.config.timezone, option=option)
 
 
 def forecast_query(

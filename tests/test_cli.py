@@ -405,3 +405,13 @@ def test_an_empty_db_option_is_one_sentence() -> None:
         "revledger: no database given: --db (or REVLEDGER_DB) is empty; give a SQLite file "
         "path or an SQLAlchemy URL.\n",
     )
+
+
+def test_a_database_password_is_never_printed() -> None:
+    url = "postgresql+psycopg://ana:s3cret@127.0.0.1:1/ledger"
+    out = CliRunner().invoke(cli, ["--db", url, "log"])
+    assert out.exit_code == 6
+    assert out.stderr.startswith(
+        "revledger: cannot open the database postgresql+psycopg://ana:***@127.0.0.1:1/ledger: "
+    )
+    assert "s3cret" not in out.stderr

@@ -549,12 +549,23 @@ def test_history_table_of_an_account_known_before_its_churn(sample) -> None:
                 "--metric",
                 "arr",
                 "--reported-at",
-                "2026-11-05",
-                "--known-at",
                 "2026-11-01",
+                "--known-at",
+                "2026-10-20",
             ],
             3,
-            "option '--reported-at' = '2026-11-05': must not be after the time the comparison",
+            "option '--reported-at' = '2026-11-01': must not be after the time the comparison",
+        ),
+        (
+            ["arr", "--known-at", "2026-11-03"],  # the day after today
+            3,
+            "option '--known-at' = '2026-11-03': is in the future; what will be known then is "
+            "not known yet",
+        ),
+        (
+            ["forecast-diff", "--period", "2026-Q4", "--from-known-at", "2026-11-02T09:31:00Z"],
+            3,
+            "option '--from-known-at' = '2026-11-02T09:31:00Z': is in the future",
         ),
         (
             ["restatements", "--metric", "nrr", "--reported-at", "soon"],

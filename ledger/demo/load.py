@@ -8,7 +8,7 @@ from datetime import date
 from ledger.demo.catalogue import TIMEZONE
 from ledger.demo.generate import DemoHistory, generate
 from ledger.errors import ConflictError, InputError
-from ledger.store import Head, LedgerStore
+from ledger.store import Head, LedgerStore, shown
 from ledger.timeutil import TimeParseError, parse_date, utc_now, zone
 
 
@@ -54,8 +54,8 @@ def load_demo(db: str, *, seed: int, today: date) -> DemoLoad:
         head = store.head()
         if head.seq:
             raise ConflictError(
-                f"{db} already holds {head.seq} event{'s' if head.seq > 1 else ''}; the demo "
-                "needs a new ledger, so give "
+                f"{shown(db)} already holds {head.seq} event{'s' if head.seq > 1 else ''}; "
+                "the demo needs a new ledger, so give "
                 "another --db (or remove that file)"
             )
         history = generate(seed, today)

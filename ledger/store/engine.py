@@ -38,6 +38,17 @@ def resolve_url(db: str) -> str:
     return f"sqlite:///{os.path.abspath(db)}"
 
 
+def shown(db: str) -> str:
+    """Return `db` as messages show it: a URL with its password masked, a path as given."""
+    if "://" not in db:
+        return db
+    try:
+        return make_url(db).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can read: keep only what precedes the host part
+        scheme, _, rest = db.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else db
+
+
 def sqlite_path(url: str) -> str | None:
     """Return the file path of a SQLite URL, or None for other backends and memory databases."""
     u = make_url(url)

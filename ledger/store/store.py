@@ -47,6 +47,7 @@ from ledger.store.engine import (
     driver_connection,
     make_engine,
     resolve_url,
+    shown,
     sqlite_path,
 )
 from ledger.store.facts import MARKS, SqlFacts, chunks, one_of
@@ -155,12 +156,12 @@ class LedgerStore:
         path = sqlite_path(url)
         if path is not None and not create and not os.path.exists(path):
             raise StorageError(
-                f"there is no ledger at {db}; run `revledger init` or point --db at one"
+                f"there is no ledger at {shown(db)}; run `revledger init` or point --db at one"
             )
         if path is not None and create:
             parent = os.path.dirname(path)
             if parent and not os.path.isdir(parent):
-                raise StorageError(f"cannot create {db}: the folder {parent} does not exist")
+                raise StorageError(f"cannot create {shown(db)}: the folder {parent} does not exist")
         store = cls(make_engine(url), url)
         try:
             # A ledger at this release's schema version opens in a read transaction, so that a
@@ -169,7 +170,7 @@ class LedgerStore:
             with store._read() as conn:
                 found = stored_version(conn)
             if found is None and not create:
-                raise StorageError(f"{db} is not a revledger ledger")
+                raise StorageError(f"{shown(db)} is not a revledger ledger")
             if not up_to_date(found):
                 with store._write() as conn:
                     found = stored_version(conn)
@@ -179,7 +180,9 @@ class LedgerStore:
                         migrate(conn, found)
         except (OperationalError, DBAPIError, store.engine.dialect.loaded_dbapi.Error) as exc:
             store.close()
-            raise StorageError(f"cannot open the database {db}: {database_reason(exc)}") from exc
+            raise StorageError(
+                f"cannot open the database {shown(db)}: {database_reason(exc)}"
+            ) from exc
         except StorageError:
             store.close()
             raise
