@@ -44,7 +44,8 @@ PROGRESS_MIN_LINES = 20_000
     type=WholeNumber(1, 12),
     default=1,
     show_default=True,
-    help="Month (1-12) in which the fiscal year starts.",
+    help="Month (1-12) in which the fiscal year starts; a fiscal year is named by the calendar "
+    "year it ends in.",
 )
 @click.option(
     "--stages-file",

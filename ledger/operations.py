@@ -280,7 +280,7 @@ def import_crm(
     try:
         result = store.append_batch(batch.news, dry_run=dry_run)
     except InputError as exc:
-        raise explain_backfill(exc) from None
+        raise explain_backfill(exc, config.timezone) from None
     h = batch.history
     return CrmSummary(
         h.rows,

@@ -109,6 +109,26 @@ def test_a_backfill_into_a_ledger_started_with_backfill_from(run) -> None:
     ]
 
 
+def test_the_backfill_day_it_advises_works_in_the_ledgers_time_zone(
+    run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The first change, 2024-01-10 09:00 UTC, is still Jan 9 in Honolulu: the advice names
+    that day, and a ledger started on it takes the history."""
+    assert run("init", "--timezone", "Pacific/Honolulu").exit_code == 0
+    refused = run(*SALESFORCE, "--backfill")
+    assert refused.exit_code == 3
+    assert refused.stderr.endswith(
+        "`revledger init --backfill-from 2024-01-09` (or any earlier day).\n"
+    )
+    fresh = ["--db", str(tmp_path / "fresh.db")]
+    started = CliRunner().invoke(
+        cli, [*fresh, "init", "--timezone", "Pacific/Honolulu", "--backfill-from", "2024-01-09"]
+    )
+    assert started.exit_code == 0, started.stderr
+    taken = CliRunner().invoke(cli, [*fresh, *SALESFORCE, "--backfill"])
+    assert taken.exit_code == 0, taken.stderr
+
+
 def test_a_backfill_into_a_ledger_initialised_today_says_how_to_start_one(run) -> None:
     assert run("init").exit_code == 0
     out = run(*SALESFORCE, "--backfill")

@@ -20,6 +20,7 @@ from ledger.crm.stage_map import StageMap
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
 from ledger.events import LedgerConfigured
+from ledger.timeutil import read_instant, zone
 
 SOURCES: Final = ("salesforce", "hubspot")
 MAP_OPTION: Final = {"salesforce": "--stage-map", "hubspot": "--pipeline"}
@@ -68,11 +69,18 @@ def crm_batch(request: CrmRequest, config: LedgerConfigured, actor: str) -> CrmB
     return CrmBatch(history, news)
 
 
-def explain_backfill(exc: InputError) -> InputError:
-    """Return `exc` with how to backfill into a new ledger, when a recorded_at was refused."""
+def explain_backfill(exc: InputError, timezone: str) -> InputError:
+    """Return `exc` with how to backfill into a new ledger, when a recorded_at was refused.
+
+    The day it names is the refused instant's day in the ledger's time zone `timezone`, as
+    `init --backfill-from` reads a day: its start comes at or before that instant.
+    """
     if exc.field != "recorded_at" or "is before" not in exc.reason:
         return exc
-    day = str(exc.value)[:10]
+    try:
+        day = read_instant(str(exc.value)).astimezone(zone(timezone)).date().isoformat()
+    except ValueError:
+        day = str(exc.value)[:10]
     return InputError(
         exc.reason.rstrip(".") + "; to backfill this history into a new ledger, create it with "
         f"`revledger init --backfill-from {day}` (or any earlier day)",
