@@ -242,7 +242,8 @@ CASES: list[Case] = [
     imp(
         "money-not-a-number",
         at("expansion", account_id="A-2", arr="twelve hundred"),
-        message="revledger: line 2: field 'arr' = 'twelve hundred': is not a decimal number.",
+        message="revledger: line 2: field 'arr' = 'twelve hundred': is not a decimal number "
+        'such as "1200.50".',
     ),
     imp(
         "money-json-float",
@@ -264,7 +265,20 @@ CASES: list[Case] = [
     imp(
         "money-not-finite",
         at("expansion", account_id="A-2", arr="NaN"),
-        message="revledger: line 2: field 'arr' = 'NaN': must be a finite number.",
+        message="revledger: line 2: field 'arr' = 'NaN': is not a decimal number such as "
+        '"1200.50".',
+    ),
+    imp(
+        "money-with-an-exponent",
+        at("expansion", account_id="A-2", arr="1e3"),
+        message="revledger: line 2: field 'arr' = '1e3': is not a decimal number such as "
+        '"1200.50".',
+    ),
+    imp(
+        "money-with-digit-separators",
+        at("expansion", account_id="A-2", arr="1_000"),
+        message="revledger: line 2: field 'arr' = '1_000': is not a decimal number such as "
+        '"1200.50".',
     ),
     imp(
         "contract-zero-arr",

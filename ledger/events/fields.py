@@ -18,6 +18,9 @@ from ledger.timeutil import TimeParseError, parse_date
 
 MONEY_LIMIT = Decimal("1000000000000")  # one trillion in the ledger currency
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_DECIMAL_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+"""Decimal text as money and probabilities are written: digits, and a point with digits after
+it; no exponent, sign `+`, digit separators or thousands commas."""
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 """Control characters, refused in identifiers, free text and the envelope's text keys."""
 
@@ -40,8 +43,11 @@ def _to_decimal(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         d = value
     elif isinstance(value, str):
+        text = value.strip()
+        if not _DECIMAL_RE.match(text):
+            raise ValueError('is not a decimal number such as "1200.50"')
         try:
-            d = Decimal(value.strip())
+            d = Decimal(text)
         except InvalidOperation:
             raise ValueError("is not a decimal number") from None
     else:
