@@ -69,6 +69,10 @@ def parse_instant(text: str, tz_name: str = "UTC") -> datetime:
     if _DATE_RE.match(s):
         return start_of_day(parse_date(s), tz_name)
     if not _INSTANT_RE.match(s):
+        if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}\.\d{7,}", s):
+            raise TimeParseError(
+                "has more than 6 digits of a second; the ledger keeps microseconds"
+            )
         if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", s):
             raise TimeParseError(
                 "has no UTC offset; write it as RFC 3339 (e.g. 2026-03-01T09:30:00Z) "

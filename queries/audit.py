@@ -61,6 +61,8 @@ def restatement_query(
         raise InputError(f"must be one of {', '.join(METRICS)}", field="--metric", value=metric)
     if metric == "forecast" and period is None:
         raise UsageError("--metric forecast needs --period (e.g. --period 2026-Q4)")
+    if metric != "forecast" and period is not None:
+        raise UsageError(f"--period is for --metric forecast; --metric {metric} takes --as-of")
     if metric == "forecast":
         return _forecast_restatement(store, when, reported_at, period or "")
     frame = time_frame(store, when.known_at)

@@ -662,6 +662,13 @@ CASES: list[Case] = [
         message="revledger: option '--from' = '2026-12-01': must not be after --to (2026-01-01).",
     ),
     cmd(
+        "log-known-at-in-nanoseconds",
+        "log --known-at 2026-03-01T09:30:00.123456789Z",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--known-at' = '2026-03-01T09:30:00.123456789Z': has more "
+        "than 6 digits of a second; the ledger keeps microseconds.",
+    ),
+    cmd(
         "log-bad-known-at",
         "log --known-at yesterday",
         code=EXIT_VALIDATION,

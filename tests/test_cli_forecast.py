@@ -557,6 +557,19 @@ def test_history_table_of_an_account_known_before_its_churn(sample) -> None:
             "option '--reported-at' = '2026-11-01': must not be after the time the comparison",
         ),
         (
+            [
+                "restatements",
+                "--metric",
+                "arr",
+                "--period",
+                "2026-Q4",
+                "--reported-at",
+                "2026-10-05",
+            ],
+            2,
+            "--period is for --metric forecast; --metric arr takes --as-of.",
+        ),
+        (
             ["arr", "--known-at", "2026-11-03"],  # the day after today
             3,
             "option '--known-at' = '2026-11-03': is in the future; what will be known then is "
