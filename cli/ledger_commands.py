@@ -205,6 +205,14 @@ def _crm_report(file: Path, done: CrmSummary) -> None:
         click.echo(
             "note: without --opportunities each deal is recorded as its own account", err=True
         )
+    elif done.own_accounts:
+        n, shown_ids = len(done.own_accounts), ", ".join(done.own_accounts[:5])
+        click.echo(
+            f"note: {n} deal{'s' if n > 1 else ''} with no account in the deals file "
+            f"({shown_ids}{', …' if n > 5 else ''}) {'are' if n > 1 else 'is'} recorded as "
+            f"{'their' if n > 1 else 'its'} own account{'s' if n > 1 else ''}",
+            err=True,
+        )
 
 
 def _count_lines(path: Path) -> int:

@@ -263,6 +263,9 @@ class CrmSummary:
     head: Head
     dry_run: bool
     accounts_given: bool
+    own_accounts: tuple[str, ...] = ()
+    """With a deals file: the deals it gives no account (absent, or blank), each recorded as
+    its own account."""
 
 
 def import_crm(
@@ -292,6 +295,7 @@ def import_crm(
         result.head,
         dry_run,
         request.deals_file is not None,
+        tuple(h.own_accounts()) if request.deals_file is not None else (),
     )
 
 

@@ -231,3 +231,37 @@ def test_init_backfill_from_refuses_a_future_day(run, db_url: str) -> None:
         "revledger: option '--backfill-from' = '2027-01-01': is in the future; a backfill starts "
         "on a past day.\n",
     )
+
+
+def _with_deals_file(tmp_path: Path, text: str) -> list[str]:
+    deals = tmp_path / "Opportunity.csv"
+    deals.write_text(text, encoding="utf-8")
+    at = SALESFORCE.index("--opportunities") + 1
+    return [*SALESFORCE[:at], str(deals), *SALESFORCE[at + 1 :]]
+
+
+def test_a_deal_listed_twice_with_two_accounts_is_refused(run, tmp_path: Path) -> None:
+    assert run("init", "--backfill-from", "2024-01-01").exit_code == 0
+    args = _with_deals_file(
+        tmp_path,
+        '"Id","AccountId"\n"006A","001NORTH"\n"006B","001MERCY"\n"006A","001NORTH"\n'
+        '"006A","001Y"\n',
+    )
+    out = run(*args, "--backfill")
+    assert (out.exit_code, out.stderr) == (
+        3,
+        "revledger: Opportunity.csv line 5 column AccountId: lists deal 006A again with account "
+        "001Y (line 2 gives 001NORTH); a deal belongs to one account.\n",
+    )
+    assert run("log", "--format", "csv").stdout.count("\n") == 2  # header + configuration
+
+
+def test_deals_the_deals_file_gives_no_account_are_named(run, tmp_path: Path) -> None:
+    assert run("init", "--backfill-from", "2024-01-01").exit_code == 0
+    args = _with_deals_file(tmp_path, '"Id","AccountId"\n"006A",""\n')
+    out = run(*args, "--backfill")
+    assert out.exit_code == 0, out.stderr
+    assert out.stderr == (
+        "note: 2 deals with no account in the deals file (006A, 006B) are recorded as their own "
+        "accounts\n"
+    )

@@ -14,6 +14,7 @@ from pathlib import Path
 from ledger.crm.csvfile import CsvTable
 from ledger.crm.snapshots import Columns, DealSource, Derived, Snapshot, derive_deal
 from ledger.crm.values import identifier
+from ledger.errors import InputError
 
 
 @dataclass
@@ -31,6 +32,11 @@ class CrmHistory:
     def deal(self, deal_id: str) -> DealSource:
         """Return what is known of `deal_id`; without a deals file its account is itself."""
         return self.deals.get(deal_id) or DealSource(account_id=deal_id)
+
+    def own_accounts(self) -> list[str]:
+        """Return the deals of the history recorded as their own account (none in the deals
+        file, or a blank account there), in id order."""
+        return sorted(d for d in self.snapshots if self.deal(d).account_id == d)
 
 
 def history_events(history: CrmHistory, first_stage: str) -> list[Derived]:
@@ -72,10 +78,19 @@ def read_deals(path: Path) -> dict[str, DealSource]:
     account_col = table.column(*ACCOUNT_COLUMNS)
     owner_col = table.column(*OWNER_COLUMNS, required=False)
     deals: dict[str, DealSource] = {}
+    lines: dict[str, int] = {}
     for row in table.rows:
         deal_id = table.cell(row, id_col, identifier)
         if deal_id is None:
             continue
         account = table.cell(row, account_col, identifier) or deal_id
+        earlier = deals.get(deal_id)
+        if earlier is not None and earlier.account_id != account:
+            raise InputError(
+                f"lists deal {deal_id} again with account {account} (line {lines[deal_id]} "
+                f"gives {earlier.account_id}); a deal belongs to one account",
+                where=table.where(row, account_col),
+            )
+        lines.setdefault(deal_id, row.line)
         deals[deal_id] = DealSource(account, table.cell(row, owner_col, identifier))
     return deals
