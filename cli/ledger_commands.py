@@ -26,7 +26,7 @@ from ledger.operations import (
     init_ledger,
     list_events,
     load_stages,
-    restore_file,
+    restore_ledger,
     verify_ledger,
 )
 from ledger.store import shown
@@ -148,10 +148,7 @@ def import_(
     if restore:
         if dry_run:
             raise UsageError("--restore and --dry-run cannot be combined")
-        from ledger.store import LedgerStore
-
-        with LedgerStore.open(ctx.db, create=True) as store:
-            head = restore_file(store, file)
+        head = restore_ledger(ctx.db, file)
         click.echo(f"restored {head.seq} events; head seq {head.seq} hash {head.hash}")
         return
     with ctx.store() as store:

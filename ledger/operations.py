@@ -6,6 +6,7 @@ import getpass
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,15 @@ from ledger.import_worker import (
     worker_possible,
 )
 from ledger.jsonl import ImportParser, export_line, read_export
-from ledger.store import Head, LedgerStore, VerifyReport, shown, verify_rows
+from ledger.store import (
+    Head,
+    LedgerStore,
+    VerifyReport,
+    resolve_url,
+    shown,
+    sqlite_path,
+    verify_rows,
+)
 from ledger.store.store import Appended
 from ledger.timeutil import (
     TimeParseError,
@@ -303,6 +312,23 @@ def restore_file(store: LedgerStore, path: Path) -> Head:
     """Restore an export into an empty ledger: identical seq, times and hashes."""
     with path.open(encoding="utf-8") as fh:
         return store.restore(read_export(fh))
+
+
+def restore_ledger(db: str, path: Path) -> Head:
+    """Restore the export at `path` into the ledger at `db`, created if there is none; return
+    its head. A SQLite file this call created is removed again when the restore fails, so a
+    refused export leaves nothing behind."""
+    file = sqlite_path(resolve_url(db))
+    created = file is not None and not os.path.exists(file)
+    try:
+        with LedgerStore.open(db, create=True) as store:
+            return restore_file(store, path)
+    except BaseException:
+        if created and file is not None:
+            for leftover in (file, f"{file}-wal", f"{file}-shm", f"{file}-journal"):
+                with suppress(FileNotFoundError):
+                    os.remove(leftover)
+        raise
 
 
 def export_events(store: LedgerStore, out: TextIO) -> int:

@@ -415,3 +415,17 @@ def test_a_database_password_is_never_printed() -> None:
         "revledger: cannot open the database postgresql+psycopg://ana:***@127.0.0.1:1/ledger: "
     )
     assert "s3cret" not in out.stderr
+
+
+def test_a_refused_restore_into_a_new_file_leaves_no_file(
+    run, inline_file: Path, tmp_path: Path
+) -> None:
+    run("init")
+    run("import", str(inline_file))
+    lines = run("export").stdout.splitlines()
+    backup = tmp_path / "backup.jsonl"
+    backup.write_text("\n".join([lines[0], lines[2]]) + "\n", encoding="utf-8")  # seq 2 dropped
+    target = tmp_path / "restored.db"
+    out = CliRunner().invoke(cli, ["--db", str(target), "import", "--restore", str(backup)])
+    assert out.exit_code != 0 and out.stderr.startswith("revledger: line 2: ")
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("restored.db")]
