@@ -429,3 +429,19 @@ def test_a_refused_restore_into_a_new_file_leaves_no_file(
     out = CliRunner().invoke(cli, ["--db", str(target), "import", "--restore", str(backup)])
     assert out.exit_code != 0 and out.stderr.startswith("revledger: line 2: ")
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("restored.db")]
+
+
+def test_init_leaves_a_database_of_something_else_alone(tmp_path: Path) -> None:
+    import sqlite3
+
+    other = tmp_path / "crm.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER)")
+    out = CliRunner().invoke(cli, ["--db", str(other), "init"])
+    assert (out.exit_code, out.stderr) == (
+        6,
+        f"revledger: {other} is a database of something else (it holds tables customers); "
+        "give the ledger a new file.\n",
+    )
+    with sqlite3.connect(other) as conn:
+        assert [n for (n,) in conn.execute("SELECT name FROM sqlite_master")] == ["customers"]

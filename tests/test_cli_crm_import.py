@@ -265,3 +265,16 @@ def test_deals_the_deals_file_gives_no_account_are_named(run, tmp_path: Path) ->
         "note: 2 deals with no account in the deals file (006A, 006B) are recorded as their own "
         "accounts\n"
     )
+
+
+def test_a_binary_file_is_not_read_as_a_crm_export(run, tmp_path: Path) -> None:
+    assert run("init").exit_code == 0
+    binary = tmp_path / "export.csv"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00,Id\n\x00\x01,2\n")
+    out = run(
+        "import", "--from", "salesforce", str(binary), "--stage-map", str(SF / "stage-map.csv")
+    )
+    assert (out.exit_code, out.stderr) == (
+        3,
+        "revledger: export.csv: is not a CSV text file (it holds NUL bytes).\n",
+    )

@@ -42,8 +42,11 @@ def decode(data: bytes) -> str:
 
 def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:
     """Yield (line number where the record starts, trimmed values) of every non-blank record."""
+    data = path.read_bytes()
+    if b"\x00" in data[:65536] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError("is not a CSV text file (it holds NUL bytes)", where=path.name)
     try:
-        text = decode(path.read_bytes())
+        text = decode(data)
     except UnicodeDecodeError as exc:
         raise InputError(f"is not readable text ({exc.reason})", where=path.name) from None
     reader = csv.reader(io.StringIO(text, newline=""))

@@ -175,6 +175,7 @@ class LedgerStore:
                 with store._write() as conn:
                     found = stored_version(conn)
                     if found is None:
+                        _refuse_foreign(conn, db)
                         create_schema(conn)
                     else:
                         migrate(conn, found)
@@ -850,6 +851,21 @@ def _backfilled_at(n: StagedEvent, last_recorded: str, now: str) -> str:
             where=n.where,
         )
     return when
+
+
+def _refuse_foreign(conn: Connection, db: str) -> None:
+    """Raise StorageError when the SQLite database a new ledger would go into holds tables of
+    something else: a ledger gets a file of its own. (A PostgreSQL schema may be shared.)"""
+    if conn.dialect.name != "sqlite":
+        return
+    from sqlalchemy import inspect
+
+    names = sorted(inspect(conn).get_table_names())
+    if names:
+        raise StorageError(
+            f"{shown(db)} is a database of something else (it holds tables "
+            f"{', '.join(names[:3])}{', …' if len(names) > 3 else ''}); give the ledger a new file"
+        )
 
 
 def _has_events(conn: Connection) -> bool:
