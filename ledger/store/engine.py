@@ -44,7 +44,7 @@ def shown(db: str) -> str:
         return db
     try:
         return make_url(db).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can read: keep only what precedes the host part
+    except Exception:  # not a URL SQLAlchemy can read: mask whatever comes before the host
         scheme, _, rest = db.partition("://")
         return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else db
 
