@@ -201,6 +201,23 @@ class AccountTimeline:
         i = self._index(bound)
         return money(self._c.pending[i - 1]) if i > self._lo else ZERO
 
+    def live_path(self, start: datetime, end: datetime) -> list[Decimal]:
+        """Return live ARR at the bound `start`, then after each instant in `[start, end)` at
+        which the account's facts changed it (same-instant facts taken together), so the last
+        value is live ARR at `end`."""
+        c = self._c
+        effective, live = c.effective, c.live
+        i, stop = self._index(start), self._index(end)
+        path = [live[i - 1] if i > self._lo else 0]
+        while i < stop:
+            at = effective[i]
+            while i + 1 < stop and effective[i + 1] == at:
+                i += 1
+            if live[i] != path[-1]:
+                path.append(live[i])
+            i += 1
+        return [money(v) for v in path]
+
     def was_live_before(self, bound: datetime) -> bool:
         """Return whether the account had live ARR at any point before `bound`."""
         first = self._first_live_us()

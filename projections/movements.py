@@ -1,24 +1,30 @@
 """ARR movements between two valid times: the bridge from start ARR to end ARR.
 
-Definition `revledger.movements/1`: over `(t0, t1]`, per account on live ARR — `new` (0 → > 0
-for an account never live before t0), `reactivation` (0 → > 0 for an account live before),
-`expansion` / `contraction` (> 0 → more / less), `churn` (> 0 → 0). The bridge
+Definition `revledger.movements/2`: over `(t0, t1]`, per account on live ARR, every change of
+it in the window counts (the facts of one instant taken together) — `new` (0 → > 0 for an
+account never live before), `reactivation` (0 → > 0 for an account live before: a win-back
+after a churn), `expansion` / `contraction` (> 0 → more / less), `churn` (> 0 → 0). So a
+customer lost and won back inside the window shows its churn and its reactivation, and one
+won and lost inside it its new ARR and its churn. (`/1` compared each account's start and end
+only, netting such changes out.) The bridge
 start + new + reactivation + expansion − contraction − churn = end is checked on every call;
 a violation raises instead of returning a number.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from itertools import pairwise
 
 from ledger.errors import IntegrityError
 from projections.account_timeline import ZERO
 from projections.arr import By, group_key
 from projections.revenue_book import RevenueView
 
-DEFINITION = "revledger.movements/1"
+DEFINITION = "revledger.movements/2"
 KINDS = ("new", "reactivation", "expansion", "contraction", "churn")
 
 
@@ -61,20 +67,24 @@ class Movements:
     lines: list[Bridge] = field(default_factory=list)
 
 
-def account_bridge(key: str, start: Decimal, end: Decimal, was_live: bool) -> Bridge:
-    """Return the movement of one account whose live ARR went from `start` to `end`."""
-    b = Bridge(key, start=start, end=end)
-    if start == 0 and end > 0:
-        if was_live:
-            b.reactivation = end
-        else:
-            b.new = end
-    elif start > 0 and end == 0:
-        b.churn = start
-    elif end > start:
-        b.expansion = end - start
-    elif end < start:
-        b.contraction = start - end
+def account_bridge(key: str, path: Sequence[Decimal], was_live: bool) -> Bridge:
+    """Return the movements of one account whose live ARR took the values of `path` in turn
+    (at the window's start, after each change, at its end); `was_live`: it had live ARR before
+    the window."""
+    b = Bridge(key, start=path[0], end=path[-1])
+    for before, after in pairwise(path):
+        if before == 0 and after > 0:
+            if was_live:
+                b.reactivation += after
+            else:
+                b.new += after
+        elif before > 0 and after == 0:
+            b.churn += before
+        elif after > before:
+            b.expansion += after - before
+        elif after < before:
+            b.contraction += before - after
+        was_live = was_live or after > 0
     return b
 
 
@@ -90,11 +100,11 @@ def movements(view: RevenueView, start: datetime, end: datetime, by: By | None =
     lines: dict[str, Bridge] = {}
     end_total = ZERO
     for t in view.accounts.values():
-        s, e = t.live_at(start), t.live_at(end)
-        end_total += e
-        if s == 0 and e == 0:
+        path = t.live_path(start, end)
+        end_total += path[-1]
+        if len(path) == 1 and path[0] == 0:
             continue
-        b = account_bridge(t.account_id, s, e, t.was_live_before(start))
+        b = account_bridge(t.account_id, path, t.was_live_before(start))
         total.add(b)
         lines.setdefault(key(t), Bridge(key(t))).add(b)
     for b in [total, *lines.values()]:

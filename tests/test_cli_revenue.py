@@ -110,8 +110,8 @@ def test_movements_table(run) -> None:
         "\n"
         "group   start ARR         new  reactivation  expansion  contraction  churn     end ARR\n"
         "-----  ----------  ----------  ------------  ---------  -----------  -----  ----------\n"
-        "total  296,000.00  210,000.00          0.00  12,000.00         0.00   0.00  518,000.00\n"
-        "\n" + _footer(run, "movements", "revledger.movements/1", "start 2025-06-30", "2026-06-30")
+        "total  296,000.00  240,000.00          0.00  12,000.00    30,000.00   0.00  518,000.00\n"
+        "\n" + _footer(run, "movements", "revledger.movements/2", "start 2025-06-30", "2026-06-30")
     )
 
 
@@ -133,8 +133,8 @@ def test_movements_by_account_csv_sums_to_the_total(run) -> None:
         "A-MERCY,260000,0,0,0,0,0,260000",
         "A-NORTHWIND,0,150000,0,0,0,0,150000",
         "A-LAKESIDE,48000,0,0,0,0,0,48000",
-        "A-HELIX,90000,0,0,0,0,90000,0",
-        "total,398000,150000,0,0,0,90000,458000",
+        "A-HELIX,90000,0,0,0,30000,60000,0",  # contracted in February, churned in August
+        "total,398000,150000,0,0,30000,60000,458000",
     ]
 
 

@@ -61,6 +61,36 @@ def test_each_step_of_a_customer_life_lands_in_its_bucket() -> None:
         assert bridge.bridged_end() == bridge.end
 
 
+def test_a_window_holding_the_whole_life_shows_every_step_gross() -> None:
+    """Every change inside the window counts: a customer won, grown, cut, lost and won back
+    within one window shows each movement, not just its start and end values."""
+    bridge = movements(
+        revenue_view(life_of_a_customer().events), day("2026-01-31"), day("2026-12-31")
+    )
+    t = bridge.total
+    assert (t.start, t.new, t.expansion, t.contraction, t.churn, t.reactivation, t.end) == (
+        D(0),
+        D(100000),
+        D(20000),
+        D(50000),
+        D(70000),
+        D(40000),
+        D(40000),
+    )
+    assert t.bridged_end() == t.end
+
+
+def test_changes_at_one_instant_count_as_one() -> None:
+    """A contraction and an expansion at the same instant move live ARR once: from its value
+    before to its value after."""
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100000", "2026-01-10", "2026-02-01")
+    log.add("contraction", "2026-05-01", account_id="A", arr="30000")
+    log.add("expansion", "2026-05-01", account_id="A", arr="10000")
+    t = movements(revenue_view(log.events), day("2026-03-31"), day("2026-06-30")).total
+    assert (t.contraction, t.expansion, t.end) == (D(20000), D(0), D(80000))
+
+
 def test_signed_not_live_is_backlog_and_counts_in_carr_only() -> None:
     view = revenue_view(life_of_a_customer().events)
     snap = arr_snapshot(view, day("2026-02-01"))
