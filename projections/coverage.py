@@ -2,7 +2,8 @@
 
 `revledger.coverage/1` (SPEC §4), for a period P (fiscal when configured) at the as-of bound:
 - open pipeline = Σ amount of the deals open at the bound whose `expected_close` lies in P;
-  weighted pipeline = Σ amount × probability (the deal's override, else its stage's);
+  weighted pipeline = Σ amount × probability (the deal's override, else its stage's), in
+  cents (half-even);
 - closed won = Σ contract ARR of the deals won on a day of P (ledger time zone) before the bound;
 - remaining = quota − closed won, the quota being the last `quota_set` for P in replay order;
 - coverage = open pipeline / remaining; weighted coverage = weighted pipeline / remaining.
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from projections.deals import DealBook
 from projections.periods import Period
@@ -22,6 +23,7 @@ from projections.stats import ratio
 
 DEFINITION = "revledger.coverage/1"
 ZERO = Decimal(0)
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,5 +82,8 @@ def coverage(book: DealBook, period: Period, day_of: Callable[[datetime], date])
         len(won),
         len(pipeline),
         sum((d.amount for d in pipeline), ZERO),
-        sum((d.amount * d.stage_probability(book.pipeline) for d in pipeline), ZERO),
+        # Amount × probability has as many places as the two together: kept in cents.
+        sum((d.amount * d.stage_probability(book.pipeline) for d in pipeline), ZERO).quantize(
+            CENT, ROUND_HALF_EVEN
+        ),
     )

@@ -115,6 +115,16 @@ def test_coverage_unweighted_and_weighted_against_quota_minus_closed_won() -> No
     assert c.weighted_coverage == Decimal("0.8")
 
 
+def test_weighted_pipeline_is_kept_in_cents() -> None:
+    """Amount × probability has as many places as the two together (33,333.33 × 0.1234): the
+    weighted pipeline is rounded half-even to cents, like the other amounts."""
+    log = InlineLog()
+    open_deal(log, "O-1", "2025-05-01", stage="demo", amount="33333.33", close="2025-08-01")
+    log.add("deal_updated", "2025-06-01", deal_id="O-1", probability="0.1234")
+    c = coverage(replay_deals(log.events, day("2025-07-31")), parse_period("2025-Q3"), _utc_day)
+    assert str(c.weighted) == "4113.33"  # 4113.332922
+
+
 def test_coverage_has_no_ratio_without_a_quota_or_once_the_quota_is_met() -> None:
     log = _coverage_ledger()
     c = coverage(replay_deals(log.events, day("2025-07-31")), parse_period("2025-Q4"), _utc_day)
