@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from ledger.canonical import payload_json
 from ledger.crm import CrmRequest, crm_batch, explain_backfill
 from ledger.envelope import NewEvent, RecordedEvent, StagedEvent
 from ledger.errors import ConflictError, InputError, StorageError
@@ -176,8 +177,27 @@ def record_event(
     expected_version: int | None = None,
     idempotency_key: str | None = None,
 ) -> Appended:
-    """Validate and append one event given as field values; return where it landed."""
+    """Validate and append one event given as field values; return where it landed.
+
+    A retry with the same `idempotency_key`, type and fields but no `effective` returns the
+    original: its effective time defaulted to the moment of the first attempt, not a new one.
+    """
     event = build_event(type_name, fields)
+    if idempotency_key is not None and not effective:
+        original = store.event_with_key(idempotency_key)
+        if (
+            original is not None
+            and original.type == event.event_type
+            and payload_json(original.payload) == payload_json(event)
+        ):
+            return Appended(
+                original.seq,
+                original.event_id,
+                original.type,
+                original.stream_id,
+                original.stream_version,
+                True,
+            )
     tz = event.timezone if isinstance(event, LedgerConfigured) else ledger_timezone(store)
     when = (
         parse_when(effective, tz, option="--effective", end_of_day_if_date=False)

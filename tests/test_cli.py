@@ -445,3 +445,32 @@ def test_init_leaves_a_database_of_something_else_alone(tmp_path: Path) -> None:
     )
     with sqlite3.connect(other) as conn:
         assert [n for (n,) in conn.execute("SELECT name FROM sqlite_master")] == ["customers"]
+
+
+def test_retrying_a_keyed_record_without_effective_returns_the_original(
+    monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    """The effective time of a record without --effective is the moment it ran; a retry a
+    moment later with the same key and fields is the same event, not a conflict."""
+    from datetime import timedelta
+
+    ticks = iter(CLOCK + timedelta(seconds=n) for n in range(100))
+    for where in ("ledger.store.store", "ledger.operations"):
+        monkeypatch.setattr(f"{where}.utc_now", lambda: next(ticks))
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--db", db_url, *args])
+
+    assert run("init").exit_code == 0
+    keyed = ("record", "quota_set", "--period", "2028-Q1", "--amount", "5", "--idempotency-key")
+    first = run(*keyed, "k-1")
+    again = run(*keyed, "k-1")
+    assert again.exit_code == 0, again.stderr
+    assert (
+        again.stdout == first.stdout.rstrip("\n") + " (already recorded: idempotency key matched)\n"
+    )
+    other = run(
+        "record", "quota_set", "--period", "2028-Q1", "--amount", "6", "--idempotency-key", "k-1"
+    )
+    assert other.exit_code == 4 and "with different content" in other.stderr
+    assert run("log", "--format", "csv").stdout.count("\n") == 3  # header, configuration, quota

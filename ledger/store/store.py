@@ -299,6 +299,17 @@ class LedgerStore:
             return Head(0, GENESIS_HASH, None)
         return Head(int(row[0]), row[1], row[2])
 
+    def event_with_key(self, idempotency_key: str) -> RecordedEvent | None:
+        """Return the stored event appended with `idempotency_key`, if there is one."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(*[events.c[c] for c in SELECT_ORDER]).where(
+                    events.c.idempotency_key == idempotency_key
+                )
+            ).all()
+        found = rows_to_events([tuple(r) for r in rows])
+        return found[0] if found else None
+
     def load_checkpoint(self, name: str) -> Checkpoint | None:
         """Return the read-model checkpoint `name` if it still matches the log."""
         return load_checkpoint(self.engine, name)
