@@ -190,14 +190,7 @@ def record_event(
             and original.type == event.event_type
             and payload_json(original.payload) == payload_json(event)
         ):
-            return Appended(
-                original.seq,
-                original.event_id,
-                original.type,
-                original.stream_id,
-                original.stream_version,
-                True,
-            )
+            return Appended.duplicate_of(original)
     tz = event.timezone if isinstance(event, LedgerConfigured) else ledger_timezone(store)
     when = (
         parse_when(effective, tz, option="--effective", end_of_day_if_date=False)

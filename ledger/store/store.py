@@ -104,6 +104,13 @@ class Appended(NamedTuple):
     stream_version: int
     duplicate: bool
 
+    @classmethod
+    def duplicate_of(cls, original: Any) -> Appended:
+        """Return the result of an append that found `original` (a stored event: anything
+        with its seq, event_id, type, stream_id and stream_version) already recorded."""
+        o = original
+        return cls(o.seq, o.event_id, o.type, o.stream_id, o.stream_version, True)
+
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
@@ -669,16 +676,7 @@ class _BatchWriter:
             if original is not None:
                 duplicates += 1
                 if keep:
-                    results.append(
-                        Appended(
-                            original.seq,
-                            original.event_id,
-                            original.type,
-                            original.stream_id,
-                            original.stream_version,
-                            True,
-                        )
-                    )
+                    results.append(Appended.duplicate_of(original))
                 continue
             seq += 1
             event_id = n.event_id or self.ids.new()
