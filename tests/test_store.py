@@ -145,23 +145,22 @@ def test_the_database_rejects_update_and_delete(store: LedgerStore) -> None:
     assert verify_ledger(store).ok
 
 
-def test_a_row_replaced_on_sqlite_past_the_triggers_is_found_by_verify(
-    store: LedgerStore,
-) -> None:
+def test_a_row_replaced_on_sqlite_past_the_triggers_is_found_by_verify(tmp_path: Path) -> None:
     """SQLite's INSERT OR REPLACE removes conflicting rows without firing delete triggers; the
-    chain still gives it away: the replaced row no longer matches its hash."""
-    if store.backend != "sqlite":
-        pytest.skip("INSERT OR REPLACE is SQLite's; PostgreSQL's triggers see every change")
-    store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
-    with store.engine.begin() as conn:
-        row = dict(conn.execute(text("SELECT * FROM events WHERE seq = 3")).mappings().one())
-        edited = row["payload"].replace('"arr":"100000"', '"arr":"900000"')
-        assert edited != row["payload"]
-        row["payload"] = edited
-        names = ", ".join(row)
-        marks = ", ".join(f":{k}" for k in row)
-        conn.execute(text(f"INSERT OR REPLACE INTO events ({names}) VALUES ({marks})"), row)
-    report = verify_ledger(store)
+    chain still gives it away: the replaced row no longer matches its hash. (PostgreSQL's
+    triggers see every change.)"""
+    with LedgerStore.open(str(tmp_path / "ledger.db"), create=True) as store:
+        store.append(NewEvent(LedgerConfigured(), parse_instant("2020-01-01"), "test", "test"))
+        store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+        with store.engine.begin() as conn:
+            row = dict(conn.execute(text("SELECT * FROM events WHERE seq = 3")).mappings().one())
+            edited = row["payload"].replace('"arr":"100000"', '"arr":"900000"')
+            assert edited != row["payload"]
+            row["payload"] = edited
+            names = ", ".join(row)
+            marks = ", ".join(f":{k}" for k in row)
+            conn.execute(text(f"INSERT OR REPLACE INTO events ({names}) VALUES ({marks})"), row)
+        report = verify_ledger(store)
     assert (report.ok, report.first_bad_seq) == (False, 3)
 
 
