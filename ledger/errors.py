@@ -43,6 +43,13 @@ def _show(value: Any) -> str:
     return repr(text) if isinstance(value, str) else text
 
 
+NOT_CONFIGURED = (
+    "the ledger has no configuration yet (it holds no events); run `revledger init` to start "
+    "it, or restore an export into it with `revledger import --restore`"
+)
+"""What a command says of a ledger without events: `init` writes its first, a restore all."""
+
+
 class InputError(RevledgerError):
     """An event or input line that fails validation; nothing was written.
 

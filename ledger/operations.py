@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from ledger.canonical import payload_json
 from ledger.crm import CrmRequest, crm_batch, explain_backfill
 from ledger.envelope import NewEvent, RecordedEvent, StagedEvent
-from ledger.errors import ConflictError, InputError, StorageError
+from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, StageSpec, build_event
 from ledger.import_worker import (
     WORKER_MIN_BYTES,
@@ -61,7 +61,7 @@ def ledger_timezone(store: LedgerStore) -> str:
     """Return the configured time zone, or raise if the ledger was never initialised."""
     config = store.config()
     if config is None:
-        raise StorageError("the ledger has no configuration yet; run `revledger init` first")
+        raise StorageError(NOT_CONFIGURED)
     return config.timezone
 
 
@@ -300,7 +300,7 @@ def import_crm(
     """
     config = store.config()
     if config is None:
-        raise StorageError("the ledger has no configuration yet; run `revledger init` first")
+        raise StorageError(NOT_CONFIGURED)
     batch = crm_batch(request, config, actor)
     try:
         result = store.append_batch(batch.news, dry_run=dry_run)

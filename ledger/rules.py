@@ -28,7 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
-from ledger.errors import ConflictError, InputError
+from ledger.errors import NOT_CONFIGURED, ConflictError, InputError
 from ledger.events import LEDGER_STREAM, LedgerConfigured
 from ledger.events.view import RuleView
 
@@ -494,9 +494,7 @@ class RuleBook:
             return
         config = self.config
         if config is None:
-            raise InputError(
-                "the ledger has no configuration yet; run `revledger init` first", where=where
-            )
+            raise InputError(NOT_CONFIGURED, where=where)
         stage = e.stage
         if stage is not None and stage not in self._stage_set(config):
             raise InputError(

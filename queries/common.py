@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ledger.errors import InputError, StorageError
+from ledger.errors import NOT_CONFIGURED, InputError, StorageError
 from ledger.events import LedgerConfigured
 from ledger.operations import parse_known_at
 from ledger.store import Head, LedgerStore
@@ -108,7 +108,7 @@ def time_frame(store: LedgerStore, known_at_text: str | None) -> TimeFrame:
     """
     config = store.config()
     if config is None:
-        raise StorageError("the ledger has no configuration yet; run `revledger init` first")
+        raise StorageError(NOT_CONFIGURED)
     known_at = parse_known_at(known_at_text, config.timezone) if known_at_text else None
     if known_at is not None:
         head = store.head_known_at(known_at)

@@ -474,3 +474,16 @@ def test_retrying_a_keyed_record_without_effective_returns_the_original(
     )
     assert other.exit_code == 4 and "with different content" in other.stderr
     assert run("log", "--format", "csv").stdout.count("\n") == 3  # header, configuration, quota
+
+
+def test_an_empty_ledger_says_how_to_start_or_restore_it(tmp_path: Path) -> None:
+    from ledger.store import LedgerStore
+
+    empty = tmp_path / "empty.db"
+    LedgerStore.open(str(empty), create=True).close()  # as a killed restore leaves one
+    out = CliRunner().invoke(cli, ["--db", str(empty), "log"])
+    assert (out.exit_code, out.stderr) == (
+        6,
+        "revledger: the ledger has no configuration yet (it holds no events); run `revledger "
+        "init` to start it, or restore an export into it with `revledger import --restore`.\n",
+    )
