@@ -10,7 +10,7 @@ import click
 
 from cli.app import Ctx, format_option, pass_ctx
 from cli.options import WholeNumber, event_summary
-from cli.render import Column, Report, render
+from cli.render import ENVELOPE_KINDS, Column, Report, render
 from ledger.canonical import payload_json
 from ledger.crm import MAP_OPTION, SOURCES, CrmRequest
 from ledger.envelope import ENVELOPE_COLUMNS, RecordedEvent
@@ -244,14 +244,7 @@ LOG_COLUMNS = [
     Column("actor", "actor"),
     Column("payload", "payload"),
 ]
-LOG_JSON_COLUMNS = [
-    Column(
-        k,
-        k,
-        "seq" if k == "seq" else "int" if k in ("schema_version", "stream_version") else "text",
-    )
-    for k in ENVELOPE_COLUMNS
-]
+LOG_JSON_COLUMNS = [Column(k, k, ENVELOPE_KINDS.get(k, "text")) for k in ENVELOPE_COLUMNS]
 
 
 def _log_row(e: RecordedEvent, full: bool) -> dict[str, Any]:

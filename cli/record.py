@@ -14,7 +14,7 @@ from pydantic.fields import FieldInfo
 
 from cli.app import Ctx, format_param, pass_ctx
 from cli.options import WholeNumber
-from cli.render import Column, Report, render
+from cli.render import ENVELOPE_KINDS, Column, Report, render
 from ledger.events import EVENT_TYPES, EventModel
 from ledger.operations import default_actor, load_stages, record_event
 
@@ -106,10 +106,7 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
             note = " (already recorded: idempotency key matched)" if done.duplicate else ""
             click.echo(f"seq {done.seq}  event_id {done.event_id}{note}")
             return
-        cols = [
-            Column(k, k, "seq" if k == "seq" else "int" if k == "stream_version" else "text")
-            for k in row
-        ]
+        cols = [Column(k, k, ENVELOPE_KINDS.get(k, "text")) for k in row]
         click.echo(render(Report("", cols, [row]), fmt), nl=False)
 
     params += [

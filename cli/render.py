@@ -20,6 +20,8 @@ Kind = Literal["text", "int", "seq", "money", "ratio", "days", "date", "instant"
 """How a column shows its values in a table: `int` with thousands separators, `seq` (a log
 position, as `log` and `verify` print it) without."""
 FORMATS = ("table", "json", "csv")
+ENVELOPE_KINDS: dict[str, Kind] = {"seq": "seq", "schema_version": "int", "stream_version": "int"}
+"""How the envelope's number fields show (every other envelope field is text)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,15 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from projections.deals import DealBook
 from projections.periods import Period
-from projections.stats import ratio
+from projections.stats import in_cents, ratio
 
 DEFINITION = "revledger.coverage/1"
 ZERO = Decimal(0)
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +82,5 @@ def coverage(book: DealBook, period: Period, day_of: Callable[[datetime], date])
         len(pipeline),
         sum((d.amount for d in pipeline), ZERO),
         # Amount × probability has as many places as the two together: kept in cents.
-        sum((d.amount * d.stage_probability(book.pipeline) for d in pipeline), ZERO).quantize(
-            CENT, ROUND_HALF_EVEN
-        ),
+        in_cents(sum((d.amount * d.stage_probability(book.pipeline) for d in pipeline), ZERO)),
     )

@@ -9,11 +9,10 @@ which it ends (fiscal year start February: FY2027 = 2026-02-01 .. 2027-01-31, it
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
-
-import pendulum
 
 from ledger.errors import InputError
 from ledger.timeutil import MAX_YEAR, MIN_YEAR
@@ -41,16 +40,12 @@ class Window:
         day of the month the window lands in (Jun 30 - 1q = Mar 31, Mar 31 - 1m = Feb 28), so a
         quarter-end question compares with the previous quarter's end.
         """
-        p = pendulum.date(d.year, d.month, d.day)
-        if self.unit == "d":
-            return date(*p.subtract(days=self.count).timetuple()[:3])
-        if self.unit == "w":
-            return date(*p.subtract(weeks=self.count).timetuple()[:3])
-        months = self.count * {"m": 1, "q": 3, "y": 12}[self.unit]
-        back = p.subtract(months=months)
-        if p == p.end_of("month"):
-            back = back.end_of("month")
-        return date(back.year, back.month, back.day)
+        if self.unit in ("d", "w"):
+            return d - timedelta(days=self.count * (7 if self.unit == "w" else 1))
+        first = _add_months(d, -self.count * {"m": 1, "q": 3, "y": 12}[self.unit])
+        last = monthrange(first.year, first.month)[1]
+        month_end = d.day == monthrange(d.year, d.month)[1]
+        return first.replace(day=last if month_end else min(d.day, last))
 
 
 def parse_window(text: str) -> Window:

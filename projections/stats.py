@@ -26,6 +26,14 @@ def to_days(duration: timedelta) -> Decimal:
     return days.normalize() if days else Decimal(0)
 
 
+_CENT = Decimal("0.01")
+
+
+def in_cents(amount: Decimal) -> Decimal:
+    """Return a money amount rounded half-even to cents (a product or mean of amounts)."""
+    return amount.quantize(_CENT, ROUND_HALF_EVEN)
+
+
 def ratio(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
     """Return part / whole as a Decimal (None when the whole is zero); rounded only at output."""
     return Decimal(part) / Decimal(whole) if whole else None

@@ -11,14 +11,14 @@ cycle longer than zero has no velocity.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from projections.deals import DealBook
 from projections.slices import TOTAL, By, Span, group_keys, ordered_groups
+from projections.stats import in_cents
 from projections.win_rate import WinLine, win_rates
 
 DEFINITION = "revledger.velocity/1"
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class VelocityLine:
     def average_won(self) -> Decimal | None:
         """Return the mean contract ARR of the won deals, in cents (None if none was won)."""
         c = self.closed
-        return (c.won_value / c.won).quantize(CENT, ROUND_HALF_EVEN) if c.won else None
+        return in_cents(c.won_value / c.won) if c.won else None
 
     @property
     def velocity(self) -> Decimal | None:
@@ -43,7 +43,7 @@ class VelocityLine:
         if not c.won or not days:
             return None
         exact = Decimal(self.open_deals) * c.won_value / Decimal(c.closed) / days
-        return exact.quantize(CENT, ROUND_HALF_EVEN)
+        return in_cents(exact)
 
 
 def velocity(book: DealBook, span: Span, by: By | None = None) -> list[VelocityLine]:

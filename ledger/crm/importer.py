@@ -77,10 +77,7 @@ def explain_backfill(exc: InputError, timezone: str) -> InputError:
     """
     if exc.field != "recorded_at" or "is before" not in exc.reason:
         return exc
-    try:
-        day = read_instant(str(exc.value)).astimezone(zone(timezone)).date().isoformat()
-    except ValueError:
-        day = str(exc.value)[:10]
+    day = read_instant(str(exc.value)).astimezone(zone(timezone)).date().isoformat()
     return InputError(
         exc.reason.rstrip(".") + "; to backfill this history into a new ledger, create it with "
         f"`revledger init --backfill-from {day}` (or any earlier day)",
