@@ -49,7 +49,8 @@ def attribute_row(item: Any, columns: Sequence[Column]) -> dict[str, Any]:
 
 
 def _plain(value: Any, kind: Kind) -> Any:
-    """Return a JSON-ready value: exact decimal strings, ISO dates, plain ints and text."""
+    """Return a JSON-ready value: exact decimal strings, ISO dates, plain ints and text (a
+    list's items each as `kind`)."""
     if value is None:
         return None
     if isinstance(value, Decimal):
@@ -63,7 +64,7 @@ def _plain(value: Any, kind: Kind) -> Any:
     if isinstance(value, Mapping):
         return {k: _plain(v, "text") for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v, "text") for v in value]
+        return [_plain(v, kind) for v in value]
     return value
 
 

@@ -172,15 +172,19 @@ def cohorts(
         Column("start_arr", "first-period ARR", "money"),
     ]
     if fmt == "json":
-        columns += [Column("revenue", "revenue"), Column("logos", "logos"), Column("arr", "arr")]
+        columns += [
+            Column("revenue", "revenue", "ratio"),
+            Column("logos", "logos", "ratio"),
+            Column("arr", "arr", "money"),
+        ]
         data: list[dict[str, Any]] = [
             {
                 "cohort": r.cohort.label,
                 "accounts": r.accounts,
                 "start_arr": r.start_arr,
-                "revenue": [_ratio(x) for x in r.revenue],
-                "logos": [_ratio(x) for x in r.logos],
-                "arr": [format(x, "f") for x in r.arr],
+                "revenue": r.revenue,
+                "logos": r.logos,
+                "arr": r.arr,
             }
             for r in rows
         ]
@@ -198,12 +202,6 @@ def cohorts(
             data.append(row)
     title = report_title(f"{metric.capitalize()} retention by {grain} of first go-live", meta)
     echo_report(Report(title, columns, data, meta), fmt)
-
-
-def _ratio(x: Any) -> str | None:
-    from decimal import ROUND_HALF_EVEN, Decimal
-
-    return None if x is None else str(Decimal(x).quantize(Decimal("0.0001"), ROUND_HALF_EVEN))
 
 
 @click.command("rebuild")
