@@ -30,6 +30,7 @@ from ledger.envelope import NewEvent, StagedEvent
 from ledger.errors import InputError
 from ledger.events.view import RuleView
 from ledger.jsonl import ImportParser
+from ledger.textfile import numbered_lines
 from ledger.timeutil import read_instant
 
 BLOCK_LINES = 2_000
@@ -55,37 +56,6 @@ _Record = tuple[tuple[Any, ...], int, str, str, str | None, str, str, str | None
 def worker_possible() -> bool:
     """True when a worker process would have a core of its own (on a POSIX system)."""
     return os.name == "posix" and (os.cpu_count() or 1) > 1
-
-
-def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) of a UTF-8 file (a leading BOM is dropped), reading lazily.
-
-    Lines end at "\n" only (a JSON string may hold any other line separator); an undecodable
-    line is an InputError naming it and the byte where decoding failed.
-    """
-    try:
-        with path.open(encoding="utf-8-sig", newline="\n") as f:
-            for n, text in enumerate(f, start=1):
-                yield n, text.rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise _undecodable(path) from None
-
-
-def _undecodable(path: Path) -> InputError:
-    """Return the error naming the first line of `path` that is not UTF-8, and its byte."""
-    offset = 0
-    with path.open("rb") as f:
-        for n, raw in enumerate(f, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return InputError(
-                    f"line {n} is not UTF-8 text (byte {offset + exc.start} of the file cannot "
-                    "be decoded)",
-                    where=str(path),
-                )
-            offset += len(raw)
-    return InputError("is not UTF-8 text", where=str(path))
 
 
 def parse_blocks(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import Any, TextIO
+from typing import Any
 
 from ledger.canonical import canonical_json, content_digest, payload_json
 from ledger.envelope import NewEvent
@@ -151,10 +151,10 @@ def export_line(row: dict[str, Any]) -> str:
     return canonical_json(env)
 
 
-def read_export(stream: TextIO) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield (location, envelope) pairs of an export file as it is read; raise InputError on a
-    line that is not a JSON object when it is reached."""
-    for n, line in enumerate(stream, start=1):
+def read_export(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (location, envelope) pairs of an export file's numbered lines as they are read;
+    raise InputError on a line that is not a JSON object when it is reached."""
+    for n, line in lines:
         if line.strip():
             where = f"line {n}"
             try:

@@ -35,6 +35,7 @@ from ledger.store import (
     verify_rows,
 )
 from ledger.store.store import Appended
+from ledger.textfile import numbered_lines, read_text
 from ledger.timeutil import (
     TimeParseError,
     end_of_day,
@@ -105,7 +106,7 @@ def load_stages(path: Path) -> tuple[StageSpec, ...]:
     """Return the pipeline stages listed in a JSON file (a list of {name, probability, …})."""
     where = str(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+        data = json.loads(read_text(path), parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"is not valid JSON ({exc.msg} on line {exc.lineno})", where=where
@@ -323,8 +324,7 @@ def import_crm(
 
 def restore_file(store: LedgerStore, path: Path) -> Head:
     """Restore an export into an empty ledger: identical seq, times and hashes."""
-    with path.open(encoding="utf-8") as fh:
-        return store.restore(read_export(fh))
+    return store.restore(read_export(numbered_lines(path)))
 
 
 def restore_ledger(db: str, path: Path) -> Head:

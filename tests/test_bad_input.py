@@ -714,6 +714,25 @@ CASES: list[Case] = [
         message="revledger: --restore and --dry-run cannot be combined.",
     ),
     cmd(
+        "init-stages-file-not-utf8",
+        "init --stages-file {latin1_file}",
+        code=EXIT_VALIDATION,
+        db="missing_sqlite",
+        expect=("latin1.json: line 1 is not UTF-8 text (byte 12 of the file cannot be decoded).",),
+    ),
+    rec(
+        "record-stages-file-not-utf8",
+        "ledger_configured --stages-file {latin1_file}",
+        expect=("latin1.json: line 1 is not UTF-8 text (byte 12 of the file cannot be decoded).",),
+    ),
+    cmd(
+        "restore-file-not-utf8",
+        "import --restore {latin1_export}",
+        code=EXIT_VALIDATION,
+        db="missing_sqlite",
+        expect=("latin1.jsonl: line 2 is not UTF-8 text (byte ",),
+    ),
+    cmd(
         "import-missing-file",
         "import {missing_file}",
         code=EXIT_USAGE,
@@ -810,6 +829,18 @@ def _resolve_argv(case: Case, db: str, tmp_path: Path) -> list[str]:
             export = tmp_path / "export.jsonl"
             assert_ok(invoke(db, "export", "--output", str(export)))
             argv[i] = str(export)
+        elif arg == "{latin1_file}":  # a stages file written in ISO-8859-1: "démo"
+            argv[i] = str(tmp_path / "latin1.json")
+            Path(argv[i]).write_bytes('[{"name": "démo", "probability": 0.3}]'.encode("latin-1"))
+        elif arg == "{latin1_export}":  # an export whose second line was re-encoded
+            export = tmp_path / "export.jsonl"
+            assert_ok(invoke(db, "export", "--output", str(export)))
+            first, second, *rest = export.read_text(encoding="utf-8").split("\n")
+            second = second.replace('"stage":"discovery"', '"stage":"d\u00e9couverte"')
+            argv[i] = str(tmp_path / "latin1.jsonl")
+            Path(argv[i]).write_bytes(
+                "\n".join([first, second, *rest]).encode("utf-8").replace(b"\xc3\xa9", b"\xe9")
+            )
         elif arg == "{missing_file}":
             argv[i] = str(tmp_path / "no-such-file.jsonl")
         elif arg == "{good_file}":

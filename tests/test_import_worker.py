@@ -16,7 +16,6 @@ from ledger.errors import InputError
 from ledger.import_worker import (
     BLOCK_LINES,
     Block,
-    numbered_lines,
     parse_blocks,
     parsed_blocks,
     parsed_in_worker,
@@ -24,6 +23,7 @@ from ledger.import_worker import (
 from ledger.jsonl import ImportParser
 from ledger.operations import import_file, verify_ledger
 from ledger.store import LedgerStore
+from ledger.textfile import numbered_lines
 
 TIMEZONE = "America/New_York"
 

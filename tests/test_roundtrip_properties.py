@@ -532,7 +532,7 @@ def test_an_older_payload_is_upcast_on_read_and_its_stored_text_and_hash_stay(
     )
     export = "".join(canonical_json(e) + "\n" for e in envelopes)
     with LedgerStore.open(db_url, create=True) as store:
-        store.restore(read_export(io.StringIO(export)))
+        store.restore(read_export(enumerate(export.split("\n"), start=1)))
         persona = list(store.read())[2]
         assert persona.schema_version == 1
         assert persona.payload == PersonaEngaged(deal_id="D-1", persona="cmio")
