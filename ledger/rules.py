@@ -31,6 +31,7 @@ from typing import NamedTuple, Protocol
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError
 from ledger.events import LEDGER_STREAM, LedgerConfigured
 from ledger.events.view import RuleView
+from ledger.timeutil import zone
 
 
 class Fact(NamedTuple):
@@ -60,7 +61,12 @@ class RuleViolation(Exception):
         self.fact = fact
 
 
-def _day(fact: Fact) -> str:
+DayOf = Callable[[Fact], str]
+"""Names the business day of a fact in messages: its date in the ledger's time zone."""
+
+
+def utc_day(fact: Fact) -> str:
+    """Return the UTC date of `fact`'s effective time (for a book with no configuration)."""
     return fact.effective_at.date().isoformat()
 
 
@@ -75,6 +81,7 @@ class DealState:
     stage: str | None = None
     account_id: str | None = None
     last_key: tuple[datetime, int] | None = None
+    day: DayOf = field(default=utc_day, repr=False, compare=False)
 
     def apply(self, fact: Fact) -> None:
         """Apply one deal event, raising RuleViolation when it breaks a rule."""
@@ -120,7 +127,7 @@ class DealState:
             self.status, self.stage = "open", e.stage
         elif not self.exists:
             raise RuleViolation(
-                f"deal {d} does not exist on {_day(fact)}; record deal_opened first", fact
+                f"deal {d} does not exist on {self.day(fact)}; record deal_opened first", fact
             )
         self.last_key = fact.key
 
@@ -128,7 +135,8 @@ class DealState:
         d = self.deal_id
         if not self.opened and self.status != "won":
             raise RuleViolation(
-                f"deal {d} was never opened (as of {_day(fact)}); record deal_opened first", fact
+                f"deal {d} was never opened (as of {self.day(fact)}); record deal_opened first",
+                fact,
             )
         if self.status == "won":
             raise RuleViolation(
@@ -149,6 +157,7 @@ class AccountState:
     pending: dict[str, Decimal] = field(default_factory=dict)
     went_live: set[str] = field(default_factory=set)
     last_key: tuple[datetime, int] | None = None
+    day: DayOf = field(default=utc_day, repr=False, compare=False)
 
     def apply(self, fact: Fact) -> None:
         """Apply an account event or a contract signed for this account; raise on a violation."""
@@ -165,7 +174,7 @@ class AccountState:
             if e.deal_id not in self.pending:
                 raise RuleViolation(
                     f"deal {e.deal_id} has no contract signed for account {a} on or before "
-                    f"{_day(fact)}; go-live needs a signed contract",
+                    f"{self.day(fact)}; go-live needs a signed contract",
                     fact,
                 )
             self.live += self.pending.pop(e.deal_id)
@@ -175,20 +184,21 @@ class AccountState:
             kind = "an expansion" if t == "expansion" else "a contraction"
             if self.live <= 0:
                 raise RuleViolation(
-                    f"account {a} has no live ARR on {_day(fact)}; {kind} needs a live customer",
+                    f"account {a} has no live ARR on {self.day(fact)}; {kind} needs a live "
+                    "customer",
                     fact,
                 )
             if t == "contraction" and e.arr > self.live:
                 raise RuleViolation(
                     f"the contraction of {e.arr} exceeds account {a}'s live ARR of {self.live} "
-                    f"on {_day(fact)}",
+                    f"on {self.day(fact)}",
                     fact,
                 )
             self.live += e.arr if t == "expansion" else -e.arr
         elif t == "churn":
             if self.live <= 0 and not self.pending:
                 raise RuleViolation(
-                    f"account {a} has no ARR on {_day(fact)} (nothing live or signed); "
+                    f"account {a} has no ARR on {self.day(fact)} (nothing live or signed); "
                     "only a customer can churn",
                     fact,
                 )
@@ -309,8 +319,8 @@ class RuleBook:
     def __init__(self, source: FactSource) -> None:
         self._source = source
         self._used: OrderedDict[str, None] = OrderedDict()  # stream ids, least recent first
-        self._deals = _Streams(lambda k: DealState(k), "deal:", self._used)
-        self._accounts = _Streams(lambda k: AccountState(k), "account:", self._used)
+        self._deals = _Streams(lambda k: DealState(k, day=self.day), "deal:", self._used)
+        self._accounts = _Streams(lambda k: AccountState(k, day=self.day), "account:", self._used)
         self._versions: dict[str, int] = {}
         self._retracted = source.retracted_ids()
         self._configs = source.configurations()
@@ -437,6 +447,14 @@ class RuleBook:
         """Return the configuration in force (the latest non-retracted one)."""
         return self._configs[-1].view.config if self._configs else None
 
+    def day(self, fact: Fact) -> str:
+        """Return the business day of `fact` as messages name it: its effective date in the
+        time zone of the configuration in force."""
+        config = self.config
+        if config is None:
+            return utc_day(fact)
+        return fact.effective_at.astimezone(zone(config.timezone)).date().isoformat()
+
     def admit(self, fact: Fact, *, expected_version: int | None, where: str | None) -> Admitted:
         """Check `fact` against every rule and take it into the state; return its placement.
 
@@ -479,7 +497,7 @@ class RuleBook:
             elif e.config is not None:
                 self._configs.append(fact)
         except RuleViolation as violation:
-            raise _explain(violation, fact, where) from None
+            raise _explain(violation, fact, where, self.day) from None
         self._versions[stream] = current + 1
         placed = _with_account(fact, account_id)
         self._by_id[fact.event_id] = placed
@@ -553,13 +571,13 @@ def _with_account(fact: Fact, account_id: str | None) -> Fact:
     return Fact(fact.effective_at, fact.seq, fact.event_id, fact.view, account_id)
 
 
-def _explain(violation: RuleViolation, new: Fact, where: str | None) -> InputError:
+def _explain(violation: RuleViolation, new: Fact, where: str | None, day: DayOf) -> InputError:
     if violation.fact.event_id == new.event_id:
         return InputError(str(violation), where=where)
     later = violation.fact
     return InputError(
         f"this {new.view.type} would make the later {later.view.type} "
-        f"(seq {later.seq}, effective {_day(later)}) invalid: {violation}",
+        f"(seq {later.seq}, effective {day(later)}) invalid: {violation}",
         where=where,
     )
 

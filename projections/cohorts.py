@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from ledger.periods import Grain, Period, next_period, period_of
 from projections.account_timeline import ZERO
-from projections.periods import Grain, Period, next_period, period_of
 from projections.revenue_book import RevenueView
 
 DEFINITION = "revledger.cohorts/1"

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from ledger.periods import Period
 from projections.deals import DealBook
-from projections.periods import Period
 from projections.stats import in_cents, ratio
 
 DEFINITION = "revledger.coverage/1"

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from ledger.periods import Period
 from projections.deals import ZERO, Deal, DealBook, Pipeline, Status
-from projections.periods import Period
 
 DEFINITION = "revledger.forecast/1"
 FIGURES = ("closed_won", "unweighted", "weighted", "commit", "best_case")

@@ -18,10 +18,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ledger.events import ForecastSubmitted
+from ledger.periods import Period
 from projections.deals import replay_deals
 from projections.forecast import DayOf, Forecast, forecast
 from projections.logged import LoggedEvent, visible
-from projections.periods import Period
 
 DEFINITION = "revledger.forecast-calls/1"
 

@@ -55,6 +55,7 @@ from ledger.events import (
     LedgerConfigured,
     StageChanged,
 )
+from ledger.periods import Period
 from projections.deals import Deal, DealBook, Pipeline, Status, replay_deals
 from projections.forecast import (
     FIGURES,
@@ -68,7 +69,6 @@ from projections.forecast import (
     utc_day,
 )
 from projections.logged import LoggedEvent, visible
-from projections.periods import Period
 
 DEFINITION = "revledger.forecast-diff/1"
 Category = Literal[

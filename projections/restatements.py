@@ -24,11 +24,11 @@ from decimal import Decimal, localcontext
 
 from ledger.errors import IntegrityError
 from ledger.events import EventRetracted, LedgerConfigured
+from ledger.periods import Period
 from projections.arr import arr_snapshot
 from projections.deals import replay_deals
 from projections.forecast import NOTHING, Contribution, DayOf, contribution
 from projections.logged import LoggedEvent
-from projections.periods import Period
 from projections.retention import retention
 from projections.revenue_book import RevenueBook, RevenueView
 

@@ -12,8 +12,8 @@ from projections import restatements as restate_p
 from projections import stream_history as history_p
 from projections.deals import replay_deals
 from projections.forecast import forecast
-from projections.periods import parse_window
 from projections.revenue_book import RevenueView
+from projections.windows import parse_window
 from queries.common import Provenance, TimeFrame, TimeQuery, parse_day, time_frame
 from queries.deals import deal_frame
 from queries.forecast import frame_period, parse_known_option, period_options

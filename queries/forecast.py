@@ -8,12 +8,12 @@ from datetime import datetime
 
 from ledger.errors import UsageError
 from ledger.operations import parse_known_at
+from ledger.periods import Period, parse_period
 from ledger.store import LedgerStore
 from ledger.timeutil import format_instant
 from projections import forecast as forecast_p
 from projections import forecast_calls as calls_p
 from projections import forecast_diff as diff_p
-from projections.periods import Period, parse_period
 from queries.common import (
     Provenance,
     TimeFrame,

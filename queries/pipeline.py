@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from ledger.errors import InputError
+from ledger.periods import parse_period, period_of
 from ledger.store import LedgerStore
 from projections import conversion as conversion_p
 from projections import coverage as coverage_p
@@ -24,8 +25,8 @@ from projections import stages as stages_p
 from projections import velocity as velocity_p
 from projections import win_rate as win_rate_p
 from projections.deals import DealBook
-from projections.periods import parse_period, parse_window, period_of
 from projections.slices import By, Span
+from projections.windows import parse_window
 from queries.common import Provenance, TimeFrame, TimeQuery, parse_day
 from queries.deals import deal_frame
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ledger.errors import InputError
+from ledger.periods import Grain
 from ledger.store import LedgerStore
 from ledger.timeutil import MIN_YEAR, read_instant
 from projections import arr as arr_p
@@ -12,9 +13,9 @@ from projections import cohorts as cohorts_p
 from projections import movements as movements_p
 from projections import retention as retention_p
 from projections.arr import By
-from projections.periods import Grain, parse_window
 from projections.retention import Basis
 from projections.revenue_book import RevenueView
+from projections.windows import parse_window
 from queries.common import Provenance, TimeFrame, TimeQuery, parse_day, time_frame
 from queries.readmodel import revenue_view
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from ledger.periods import Period, period_of
 from ledger.store import LedgerStore
 from projections.arr import ArrLine
 from projections.forecast_diff import ForecastDiff
-from projections.periods import Period, parse_window, period_of
 from projections.regressions import RegressionLine
 from projections.retention import RetentionLine
 from projections.stages import StageLine
+from projections.windows import parse_window
 from queries.common import Provenance, TimeQuery
 from queries.forecast import AuditViews, forecast_diff_query
 from queries.pipeline import regressions_query, stages_query

@@ -699,6 +699,11 @@ CASES: list[Case] = [
         code=EXIT_VALIDATION,
         message="revledger: option '--period' = '9999-Q4': has a year outside 1900-2199.",
     ),
+    rec(
+        "record-quota-period-year-0500",
+        "quota_set --period 0500-Q1 --amount 5",
+        message="revledger: field 'period' = '0500-Q1': has a year outside 1900-2199.",
+    ),
     cmd("init-twice", "init", code=EXIT_CONFLICT, expect=("is already initialised",)),
     cmd(
         "restore-into-non-empty-ledger",

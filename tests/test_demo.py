@@ -34,10 +34,10 @@ from ledger.events import (
     QuotaSet,
 )
 from ledger.operations import export_events, verify_ledger
+from ledger.periods import period_of
 from ledger.store import LedgerStore
 from ledger.timeutil import start_of_day
 from projections.deals import DealBook, replay_deals
-from projections.periods import period_of
 from queries.common import TimeQuery
 from queries.pipeline import regressions_query
 from queries.revenue import retention_query

@@ -6,11 +6,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from ledger.periods import parse_period
 from ledger.timeutil import parse_instant, zone
 from projections.deals import replay_deals
 from projections.forecast import Contribution, forecast, utc_day
 from projections.forecast_calls import CallHistory, forecast_calls
-from projections.periods import parse_period
 from tests.inline_log import InlineLog, day
 
 Q4 = parse_period("2026-Q4")

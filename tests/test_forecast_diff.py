@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 
 from ledger.errors import IntegrityError
+from ledger.periods import parse_period
 from ledger.timeutil import parse_instant
 from projections.forecast import Contribution
 from projections.forecast_diff import ForecastDiff, View, check_sums, forecast_diff
-from projections.periods import parse_period
 from tests.inline_log import InlineLog, day
 from tests.test_forecast import open_deal
 

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from ledger.envelope import RecordedEvent
 from ledger.events import EventRetracted
+from ledger.periods import Grain, Period, period_of
 from projections.deals import replay_deals
 from projections.forecast import NOTHING, contribution, forecast, utc_day
 from projections.forecast_diff import View, forecast_diff
-from projections.periods import Grain, Period, period_of
 from projections.restatements import FORECAST_FIGURES, forecast_steps, forecast_values, restate
 from tests.strategies import EPOCH, GeneratedLedger, ledgers
 

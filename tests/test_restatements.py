@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 
 from ledger.errors import IntegrityError
+from ledger.periods import parse_period
 from ledger.timeutil import parse_instant
 from projections.deals import replay_deals
 from projections.forecast import forecast, utc_day
-from projections.periods import parse_period
 from projections.restatements import (
     FORECAST_FIGURES,
     Restatement,

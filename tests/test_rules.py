@@ -323,3 +323,18 @@ def test_a_book_that_sheds_forgets_the_streams_used_least_recently_and_reads_the
     assert loaded == [{"D-2"}]
     with pytest.raises(InputError, match="deal D-3 already exists"):
         admit("deal_opened", "2026-01-06", deal_id="D-3", **opening)
+
+
+def test_messages_name_the_day_in_the_ledgers_time_zone() -> None:
+    # In Tokyo (UTC+9) the bare date 2026-01-12 starts at 2026-01-11T15:00Z: the message
+    # names the day the user gave, not its UTC date.
+    tokyo = Ledger()
+    tokyo.admit("ledger_configured", "2020-01-02", timezone="Asia/Tokyo")
+    with pytest.raises(InputError, match="account A-1 has no live ARR on 2026-01-12;"):
+        tokyo.admit("expansion", "2026-01-11T15:00:00Z", account_id="A-1", arr="10")
+    with pytest.raises(InputError, match=r"deal D-9 does not exist on 2026-01-12;"):
+        tokyo.admit("persona_engaged", "2026-01-11T15:00:00Z", deal_id="D-9", persona="cfo")
+    live_customer(tokyo)
+    tokyo.admit("expansion", "2026-06-01", account_id="A-1", arr="5000")
+    with pytest.raises(InputError, match=r"later expansion \(seq \d+, effective 2026-06-01\)"):
+        tokyo.admit("churn", "2026-04-02", account_id="A-1")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from ledger.periods import parse_period
 from projections.coverage import coverage
 from projections.deals import replay_deals
-from projections.periods import parse_period
 from projections.slices import Span
 from projections.velocity import velocity
 from tests.inline_log import InlineLog, day

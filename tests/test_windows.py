@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.errors import InputError
-from projections.periods import parse_window
+from projections.windows import parse_window
 
 
 @pytest.mark.parametrize(

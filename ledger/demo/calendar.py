@@ -15,8 +15,8 @@ from ledger.demo.catalogue import REVOPS, TIMEZONE
 from ledger.demo.deals import round_to
 from ledger.demo.draft import Draft, at_work
 from ledger.events import ContractSigned, ForecastSubmitted, QuotaSet
+from ledger.periods import Period, next_period, period_of
 from ledger.timeutil import zone
-from projections.periods import Period, next_period, period_of
 
 CALL_WEEKS: tuple[tuple[int, float, float], ...] = ((1, 0.7, 0.95), (5, 0.8, 1.0), (9, 0.9, 1.03))
 """Forecast calls: (week of the quarter, lowest and highest commit as a share of the outcome)."""

@@ -19,14 +19,16 @@ from pydantic import (
 from ledger.events.base import LEDGER_STREAM, EventModel
 from ledger.events.deal import ForecastCategory
 from ledger.events.fields import FreeText, Money, PositiveMoney, Probability, Slug, WholeNumber
+from ledger.periods import PERIOD_EXAMPLE, period_label_problem
 from ledger.timeutil import TimeParseError, zone
-
-_PERIOD_RE = re.compile(r"^(\d{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")
 
 
 def _period(value: Any) -> str:
-    if not isinstance(value, str) or not _PERIOD_RE.match(value.strip()):
-        raise ValueError("must be a period such as 2026-Q4, 2026-11 or 2026")
+    if not isinstance(value, str):
+        raise ValueError(f"is not {PERIOD_EXAMPLE}")
+    problem = period_label_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value.strip()
 
 
