@@ -226,6 +226,46 @@ def test_index_columns_follow_the_deal_to_its_account(store: LedgerStore) -> Non
     ]
 
 
+def _retraction(event_id: str) -> str:
+    return json.dumps(
+        {
+            "type": "event_retracted",
+            "effective_at": "2026-01-06",
+            "retracts": event_id,
+            "reason": "recorded on the wrong account",
+        }
+    )
+
+
+def test_a_deal_recorded_again_on_another_account_keeps_verifying_and_restoring(
+    store: LedgerStore, tmp_path: Path
+) -> None:
+    """A deal's opening (or the contract of a never-opened deal) retracted and recorded again
+    for another account: its later events index under the new account, `verify` agrees, and
+    a restore derives the same index columns."""
+    opened = store.append(events_from([OPEN_D1])[0])
+    store.append_batch(events_from([_retraction(opened.event_id)]))
+    store.append_batch(events_from([OPEN_D1.replace('"A-1"', '"A-2"'), SIGN_D1]))
+    never_opened = (
+        '{"type":"contract_signed","effective_at":"2026-02-01","deal_id":"D-7",'
+        '"account_id":"A-7","arr":"5000"}'
+    )
+    signed = store.append(events_from([never_opened])[0])
+    store.append_batch(events_from([_retraction(signed.event_id)]))
+    store.append_batch(events_from([never_opened.replace('"A-7"', '"A-8"')]))
+
+    assert [e.type for e in store.read(account_id="A-2")] == ["deal_opened", "contract_signed"]
+    assert [e.type for e in store.read(account_id="A-8")] == ["contract_signed"]
+    assert verify_ledger(store).ok
+
+    export = tmp_path / "export.jsonl"
+    operations.export_file(store, export)
+    with LedgerStore.open(str(tmp_path / "restored.db"), create=True) as restored:
+        operations.restore_file(restored, export)
+        assert list(restored.index_rows()) == list(store.index_rows())
+        assert verify_ledger(restored).ok
+
+
 def test_read_filters_by_type_valid_time_and_known_at(store: LedgerStore) -> None:
     store.append_batch(events_from([OPEN_D1, SIGN_D1]))
     cut = store.head().recorded_at

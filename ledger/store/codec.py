@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.envelope import ENVELOPE_COLUMNS, RecordedEvent
-from ledger.events import ContractSigned, DealEvent, DealOpened, EventModel
+from ledger.events import ContractSigned, DealEvent, DealOpened, EventModel, EventRetracted
 from ledger.events.stored import decode_stored_many
 from ledger.gc_pause import gc_paused
 
@@ -38,20 +38,30 @@ def rows_to_events(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
 class DealAccounts:
     """Tracks which account each deal belongs to while walking the log in seq order.
 
-    In seq order a deal's first event always names its account (`deal_opened`, or a
-    `contract_signed` for a deal never opened), so this map yields the `account_id` index
-    column of every deal event.
+    A deal's account is named by its `deal_opened` or by a `contract_signed` that gives one;
+    the rules keep every live naming event of a deal on one account. A retraction takes its
+    event's naming away, so a deal whose opening was retracted and recorded again for another
+    account belongs to that account from then on, as it did when the events were appended.
+    This map yields the `account_id` index column of every deal event.
     """
 
     def __init__(self) -> None:
-        self._by_deal: dict[str, str] = {}
+        self._naming: dict[str, dict[str, str]] = {}  # deal -> {event_id: account} in seq order
+        self._deal_of: dict[str, str] = {}  # event_id of a naming event -> its deal
 
-    def index_refs(self, event: EventModel) -> tuple[str | None, str | None]:
+    def index_refs(self, event: EventModel, event_id: str) -> tuple[str | None, str | None]:
         """Return the (deal_id, account_id) index columns of `event`, learning as it goes."""
         if isinstance(event, DealEvent):
+            deal = event.deal_id
             if isinstance(event, DealOpened | ContractSigned) and event.account_id:
-                self._by_deal.setdefault(event.deal_id, event.account_id)
-            return event.deal_id, self._by_deal.get(event.deal_id)
+                self._naming.setdefault(deal, {})[event_id] = event.account_id
+                self._deal_of[event_id] = deal
+            named = self._naming.get(deal)
+            return deal, next(iter(named.values())) if named else None
+        if isinstance(event, EventRetracted):
+            deal_of = self._deal_of.pop(event.retracts, None)
+            if deal_of is not None:
+                del self._naming[deal_of][event.retracts]
         return event.deal_ref(), event.account_ref()
 
 

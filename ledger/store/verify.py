@@ -67,7 +67,7 @@ class ChainWalker:
         self.expected_seq = seq + 1
         self.prev_hash = row["hash"]
         self.last_recorded = row["recorded_at"]
-        return self.accounts.index_refs(event)
+        return self.accounts.index_refs(event, row["event_id"])
 
 
 def verify_rows(
