@@ -64,8 +64,8 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
             click.Option(
                 ["--stages-file"],
                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                help="JSON list of {name, probability, forecast_category}; default pipeline "
-                "when omitted.",
+                help="JSON list of {name, probability, forecast_category}. Settings left out "
+                "keep their current values (the default pipeline in a new ledger).",
             )
         )
 
@@ -128,8 +128,11 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
         ),
     ]
     params.append(format_param())
+    about = _describe(cls)
+    if type_name == "ledger_configured":
+        about += "\n\nSettings left out keep their current values."
     return click.Command(
-        type_name, params=params, callback=run, help=_describe(cls), short_help=_describe(cls)
+        type_name, params=params, callback=run, help=about, short_help=_describe(cls)
     )
 
 

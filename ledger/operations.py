@@ -182,7 +182,13 @@ def record_event(
 
     A retry with the same `idempotency_key`, type and fields but no `effective` returns the
     original: its effective time defaulted to the moment of the first attempt, not a new one.
+    A `ledger_configured` keeps every setting it does not give from the configuration in
+    force (a new time zone alone leaves currency, fiscal year and pipeline as they are).
     """
+    if type_name == "ledger_configured":
+        current = store.config()
+        if current is not None:
+            fields = {**current.model_dump(exclude={"type"}), **fields}
     event = build_event(type_name, fields)
     if idempotency_key is not None and not effective:
         original = store.event_with_key(idempotency_key)

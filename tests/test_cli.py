@@ -487,3 +487,26 @@ def test_an_empty_ledger_says_how_to_start_or_restore_it(tmp_path: Path) -> None
         "revledger: the ledger has no configuration yet (it holds no events); run `revledger "
         "init` to start it, or restore an export into it with `revledger import --restore`.\n",
     )
+
+
+def test_recording_a_configuration_keeps_the_settings_it_leaves_out(run, tmp_path: Path) -> None:
+    stages = tmp_path / "stages.json"
+    stages.write_text(
+        json.dumps(
+            [
+                {"name": "intro", "probability": "0.1"},
+                {"name": "pilot", "probability": "0.5"},
+                {"name": "contracting", "probability": "0.9", "forecast_category": "commit"},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    init = ("init", "--currency", "EUR", "--timezone", "Europe/Berlin", "--fiscal-year-start", "4")
+    assert run(*init, "--stages-file", str(stages)).exit_code == 0
+    changed = run("record", "ledger_configured", "--timezone", "America/New_York")
+    assert changed.exit_code == 0, changed.stderr
+    doc = json.loads(run("log", "--type", "ledger_configured", "--format", "json").stdout)
+    first, second = (row["payload"] for row in doc["rows"])
+    assert second == {**first, "timezone": "America/New_York"}
+    assert [s["name"] for s in second["stages"]] == ["intro", "pilot", "contracting"]
+    assert (second["currency"], second["fiscal_year_start_month"]) == ("EUR", 4)

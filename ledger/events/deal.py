@@ -56,7 +56,10 @@ class StageChanged(DealEvent):
 
 
 class DealUpdated(DealEvent):
-    """Forecast-relevant attributes of an open deal changed; at least one is given."""
+    """Forecast-relevant attributes of a deal changed; at least one is given.
+
+    A closed deal takes one too (CRM histories edit closed opportunities); it stays closed.
+    """
 
     type: Literal["deal_updated"] = "deal_updated"
     amount: Money | None = None
