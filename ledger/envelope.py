@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from ledger.canonical import payload_json
+from ledger.errors import InputError
 from ledger.events.base import EventModel
+from ledger.events.fields import CONTROL_CHARS
 from ledger.events.view import RuleView, view_of
 from ledger.timeutil import format_instant
 
@@ -136,6 +138,26 @@ ENVELOPE_COLUMNS: tuple[str, ...] = (
     "prev_hash",
     "hash",
 )
-"""The envelope fields of SPEC §3.1, in export order; `payload` is canonical JSON text."""
+"""The envelope fields, in export order; `payload` is canonical JSON text."""
 
-EnvelopeRow = dict[str, Any]
+MAX_ENVELOPE_TEXT = 200
+"""The longest actor, source or idempotency key the ledger takes (characters)."""
+
+
+def envelope_text(value: Any, *, field: str, where: str | None = None) -> str:
+    """Return an actor, source or idempotency key trimmed, or raise InputError naming `field`:
+    it must be non-empty text of at most `MAX_ENVELOPE_TEXT` characters, without control
+    characters."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ENVELOPE_TEXT:
+        raise InputError(
+            f"must be non-empty text of at most {MAX_ENVELOPE_TEXT} characters",
+            where=where,
+            field=field,
+            value=value,
+            has_value=True,
+        )
+    if CONTROL_CHARS.search(value):
+        raise InputError(
+            "contains control characters", where=where, field=field, value=value, has_value=True
+        )
+    return value.strip()

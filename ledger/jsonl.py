@@ -16,10 +16,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ledger.canonical import canonical_json, content_digest, payload_json
-from ledger.envelope import NewEvent
+from ledger.envelope import NewEvent, envelope_text
 from ledger.errors import InputError
 from ledger.events import LedgerConfigured, build_event
-from ledger.events.fields import CONTROL_CHARS
 from ledger.timeutil import TimeParseError, format_instant, parse_instant
 
 RESERVED = frozenset(("type", "effective_at", "event_id", "idempotency_key", "actor", "source"))
@@ -50,21 +49,7 @@ def _object(text: str, where: str) -> dict[str, Any]:
 
 def _text_key(obj: dict[str, Any], key: str, where: str) -> str | None:
     value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise InputError(
-            "must be non-empty text of at most 200 characters",
-            where=where,
-            field=key,
-            value=value,
-            has_value=True,
-        )
-    if CONTROL_CHARS.search(value):
-        raise InputError(
-            "contains control characters", where=where, field=key, value=value, has_value=True
-        )
-    return value.strip()
+    return None if value is None else envelope_text(value, field=key, where=where)
 
 
 class ImportParser:

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from ledger.canonical import payload_json
 from ledger.crm import CrmRequest, crm_batch, explain_backfill
-from ledger.envelope import NewEvent, RecordedEvent, StagedEvent
+from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, envelope_text
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured, StageSpec, build_event
 from ledger.import_worker import (
@@ -185,6 +185,9 @@ def record_event(
     A `ledger_configured` keeps every setting it does not give from the configuration in
     force (a new time zone alone leaves currency, fiscal year and pipeline as they are).
     """
+    actor = envelope_text(actor, field="--actor")
+    if idempotency_key is not None:
+        idempotency_key = envelope_text(idempotency_key, field="--idempotency-key")
     if type_name == "ledger_configured":
         current = store.config()
         if current is not None:

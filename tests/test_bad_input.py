@@ -700,6 +700,22 @@ CASES: list[Case] = [
         message="revledger: option '--period' = '9999-Q4': has a year outside 1900-2199.",
     ),
     rec(
+        "record-empty-idempotency-key",
+        "quota_set --period 2027-Q1 --amount 5 --idempotency-key ''",
+        message="revledger: option '--idempotency-key' = '': must be non-empty text of at most "
+        "200 characters.",
+    ),
+    rec(
+        "record-actor-too-long",
+        f"quota_set --period 2027-Q1 --amount 5 --actor {'a' * 201}",
+        expect=("option '--actor' = 'aaa", "must be non-empty text of at most 200 characters."),
+    ),
+    rec(
+        "record-actor-with-a-tab",
+        "quota_set --period 2027-Q1 --amount 5 --actor 'ana\tb'",
+        expect=("option '--actor' = ", "contains control characters."),
+    ),
+    rec(
         "record-quota-period-year-0500",
         "quota_set --period 0500-Q1 --amount 5",
         message="revledger: field 'period' = '0500-Q1': has a year outside 1900-2199.",
