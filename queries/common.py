@@ -104,13 +104,17 @@ class TimeFrame:
 def time_frame(store: LedgerStore, known_at_text: str | None) -> TimeFrame:
     """Return the frame of a query standing at `--known-at` (None: everything recorded).
 
-    `upto_seq` is the last seq recorded by then (None when the whole log counts).
+    `upto_seq` is the last seq recorded by then (None when the whole log counts). The frame's
+    configuration (time zone, fiscal year, currency, pipeline) is the one known at that
+    transaction time: a past view reads days and periods as the ledger did then. The
+    `--known-at` text itself is read in the ledger's current time zone, as every date typed.
     """
     config = store.config()
     if config is None:
         raise StorageError(NOT_CONFIGURED)
     known_at = parse_known_at(known_at_text, config.timezone) if known_at_text else None
     if known_at is not None:
+        config = store.config(known_at) or config
         head = store.head_known_at(known_at)
         upto: int | None = head.seq
     else:
