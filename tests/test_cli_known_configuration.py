@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ def run(cli_at_clock, clock: list[datetime]):
     return invoke
 
 
-def _json(run, *args: str) -> dict:
+def _json(run, *args: str) -> Any:
     out = run(*args, "--format", "json")
     assert out.exit_code == 0, out.stderr
     return json.loads(out.stdout)
