@@ -28,16 +28,28 @@ SIGNED, LIVE, EXPAND, CONTRACT, CHURN = "S", "L", "E", "C", "X"
 """Kinds of revenue fact: contract signed, go-live, expansion, contraction, churn."""
 
 
-_last: list[Any] = [None, 0]
+Attributes = tuple[tuple[int, str | None, str | None], ...]
+"""An account's segment and channel over valid time: `(effective µs, segment, channel)` from
+each change on, in business order. Before its first change the first entry's values hold; an
+account without any has the empty tuple (no segment, no channel)."""
 
 
 def to_us(t: datetime) -> int:
     """Return an aware instant as integer microseconds since the Unix epoch."""
-    if t is _last[0]:  # a query asks every account about the same bound
-        return int(_last[1])
-    us = (t - _EPOCH) // _US
-    _last[0], _last[1] = t, us
-    return us
+    return (t - _EPOCH) // _US
+
+
+def attributes_at(attributes: Attributes, bound_us: int) -> tuple[str | None, str | None]:
+    """Return (segment, channel) as they stood at the exclusive valid-time bound `bound_us`
+    (epoch µs): those of the last change effective before it, else of the first change."""
+    if not attributes:
+        return None, None
+    chosen = attributes[0]
+    for entry in attributes[1:]:
+        if entry[0] >= bound_us:
+            break
+        chosen = entry
+    return chosen[1], chosen[2]
 
 
 def from_us(us: int) -> datetime:
@@ -150,8 +162,7 @@ class AccountTimeline:
         "_hi",
         "_lo",
         "account_id",
-        "channel",
-        "segment",
+        "attributes",
     )
 
     def __init__(
@@ -160,12 +171,10 @@ class AccountTimeline:
         columns: TimelineColumns,
         lo: int,
         hi: int,
-        segment: str | None = None,
-        channel: str | None = None,
+        attributes: Attributes = (),
     ) -> None:
         self.account_id = account_id
-        self.segment = segment
-        self.channel = channel
+        self.attributes = attributes
         self._c = columns
         self._lo = lo
         self._hi = hi
@@ -183,6 +192,20 @@ class AccountTimeline:
 
     def __len__(self) -> int:
         return self._hi - self._lo
+
+    @property
+    def segment(self) -> str | None:
+        """Return the account's segment after its last change (in business order)."""
+        return self.attributes[-1][1] if self.attributes else None
+
+    @property
+    def channel(self) -> str | None:
+        """Return the account's channel after its last change (in business order)."""
+        return self.attributes[-1][2] if self.attributes else None
+
+    def attributes_at(self, bound: datetime) -> tuple[str | None, str | None]:
+        """Return (segment, channel) as they stood at the exclusive valid-time bound `bound`."""
+        return attributes_at(self.attributes, to_us(bound))
 
     def span(self) -> tuple[TimelineColumns, int, int]:
         """Return the columns holding this timeline and its rows [lo, hi) in them."""
@@ -252,8 +275,7 @@ class AccountTimeline:
         c, lo, hi = self._c, self._lo, self._hi
         return (
             self.account_id,
-            self.segment,
-            self.channel,
+            self.attributes,
             list(c.effective[lo:hi]),
             list(c.live[lo:hi]),
             list(c.pending[lo:hi]),
@@ -276,8 +298,7 @@ def fold_account(
     facts: list[RevenueFact],
     columns: TimelineColumns,
     *,
-    segment: str | None = None,
-    channel: str | None = None,
+    attributes: Attributes = (),
 ) -> AccountTimeline:
     """Append the timeline of `facts` (visible, in (effective_at, seq) order) to `columns`."""
     live = 0
@@ -313,4 +334,4 @@ def fold_account(
         amounts[j] = ahead
     columns.kinds.extend(kinds)
     columns.ahead.extend(amounts)
-    return AccountTimeline(account_id, columns, lo, len(columns.effective), segment, channel)
+    return AccountTimeline(account_id, columns, lo, len(columns.effective), attributes)

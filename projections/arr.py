@@ -46,28 +46,27 @@ class ArrSnapshot:
     lines: list[ArrLine] = field(default_factory=list)
 
 
-def group_key(by: By | None) -> Callable[[AccountTimeline], str]:
-    """Return the function naming an account's group for `by` (None: one group, 'total')."""
+def group_key(by: By | None, at: datetime) -> Callable[[AccountTimeline], str]:
+    """Return the function naming an account's group for `by` (None: one group, 'total'); a
+    segment or channel is the one the account had at the exclusive valid-time bound `at`."""
     if by == "account":
         return lambda t: t.account_id
     if by == "segment":
-        return lambda t: t.segment or "(none)"
+        return lambda t: t.attributes_at(at)[0] or "(none)"
     if by == "channel":
-        return lambda t: t.channel or "(none)"
+        return lambda t: t.attributes_at(at)[1] or "(none)"
     return lambda t: "total"
 
 
-def group_names(view: RevenueView, by: By | None) -> Iterable[str]:
-    """Return the group of each account of `view` for `by`, in the view's account order.
-
-    The same names as `group_key` gives for each account's timeline.
-    """
+def group_names(view: RevenueView, by: By | None, at: datetime) -> Iterable[str]:
+    """Return the group of each account of `view` for `by` at the bound `at`, in the view's
+    account order: the same names as `group_key` gives for each account's timeline."""
     if by == "account":
         return view.ids
     if by == "segment":
-        return [s or "(none)" for s in view.segments]
+        return [s or "(none)" for s, _c in view.attributes_at(at)]
     if by == "channel":
-        return [c or "(none)" for c in view.channels]
+        return [c or "(none)" for _s, c in view.attributes_at(at)]
     return repeat("total", len(view.ids))
 
 
@@ -81,7 +80,7 @@ def arr_snapshot(view: RevenueView, at: datetime, by: By | None = None) -> ArrSn
     if by is None:
         return ArrSnapshot(at, _line("total", list(filter(any, states))))
     groups: dict[str, list[tuple[int, int, int]]] = {}
-    for key, state in zip(group_names(view, by), states, strict=True):
+    for key, state in zip(group_names(view, by, at), states, strict=True):
         if any(state):
             groups.setdefault(key, []).append(state)
     total = _line("total", [state for rows in groups.values() for state in rows])

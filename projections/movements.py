@@ -95,7 +95,7 @@ def movements(view: RevenueView, start: datetime, end: datetime, by: By | None =
     """
     if end < start:
         raise ValueError("the end of a movements window must not precede its start")
-    key = group_key(by)
+    key = group_key(by, end)
     total = Bridge("total")
     lines: dict[str, Bridge] = {}
     end_total = ZERO

@@ -81,7 +81,7 @@ def retention(
     """
     tallies = Tallies()
     for key, (s, ps), (e, pe) in zip(
-        group_names(view, by),
+        group_names(view, by, end),
         values_at(view, start, basis),
         values_at(view, end, basis),
         strict=True,

@@ -37,8 +37,10 @@ from projections.account_timeline import (
     LIVE,
     SIGNED,
     AccountTimeline,
+    Attributes,
     RevenueFact,
     TimelineColumns,
+    attributes_at,
     fact_counts_at,
     fold_account,
     to_cents,
@@ -48,7 +50,7 @@ from projections.account_timeline import (
 from projections.logged import LoggedEvent, known_by
 from projections.packed import pack_ints, pack_texts, unpack_ints, unpack_texts
 
-FORMAT_VERSION = 10
+FORMAT_VERSION = 11
 _DECODE_BATCH = 5000
 _KINDS = {
     "contract_signed": SIGNED,
@@ -58,6 +60,11 @@ _KINDS = {
     "churn": CHURN,
 }
 _PRICED = frozenset({SIGNED, EXPAND, CONTRACT})
+
+
+def _effective_us(effective_at: datetime | str) -> int:
+    """Return an effective time (an instant, or its stored text) as epoch microseconds."""
+    return to_us(read_instant(effective_at) if type(effective_at) is str else effective_at)  # type: ignore[arg-type]
 
 
 def batched(items: Iterable[StoredPayload], size: int) -> Iterator[Sequence[StoredPayload]]:
@@ -93,21 +100,55 @@ def _unpack_optional(stored: str | list[int]) -> list[int | None]:
     return [v or None for v in unpack_ints(stored)]
 
 
-DealAttributes = tuple[int, str, str | None, str | None, int | None]
+def _pack_attributes(attributes: Sequence[Attributes]) -> dict[str, Any]:
+    """Return the accounts' attribute histories as packed columns (entries per account, then
+    each entry's effective µs, segment and channel)."""
+    entries = [e for history in attributes for e in history]
+    return {
+        "attr_counts": pack_ints([len(history) for history in attributes]),
+        "attr_effective": pack_ints([e[0] for e in entries]),
+        "attr_segments": _pack_optional_texts(e[1] for e in entries),
+        "attr_channels": _pack_optional_texts(e[2] for e in entries),
+    }
+
+
+def _unpack_attributes(doc: Mapping[str, Any]) -> list[Attributes]:
+    """Return the attribute histories `_pack_attributes` wrote."""
+    entries = list(
+        zip(
+            unpack_ints(doc["attr_effective"]),
+            _unpack_optional_texts(doc["attr_segments"]),
+            _unpack_optional_texts(doc["attr_channels"]),
+            strict=True,
+        )
+    )
+    out: list[Attributes] = []
+    at = 0
+    for n in unpack_ints(doc["attr_counts"]):
+        out.append(tuple(entries[at : at + n]))
+        at += n
+    if at != len(entries):
+        raise ValueError("read model attribute counts do not match its entries")
+    return out
+
+
+DealAttributes = tuple[int, str, str | None, str | None, int | None, int]
 """A deal's segment and/or channel as one event set them (`deal_opened`, `deal_updated`): the
-tuple (seq, event_id, segment, channel, retracted_seq), a plain tuple like `RevenueFact`."""
+tuple (seq, event_id, segment, channel, retracted_seq, effective µs), a plain tuple like
+`RevenueFact`."""
 _ATTR_EVENT: Final = 1
+_ATTR_EFFECTIVE: Final = 5
 
 
 class RevenueView:
     """Every account's timeline for one log prefix ending at `upto_seq`, in shared columns.
 
     Account `ids[k]` owns the rows `los[k]` to `his[k]` (exclusive) of `columns`; its segment
-    and channel are `segments[k]` and `channels[k]`. Whole-view questions read the columns in
+    and channel over valid time are `attributes[k]`. Whole-view questions read the columns in
     one pass (`states_at`); `accounts` hands out one `AccountTimeline` per account.
     """
 
-    __slots__ = ("_accounts", "channels", "columns", "his", "ids", "los", "segments", "upto_seq")
+    __slots__ = ("_accounts", "attributes", "columns", "his", "ids", "los", "upto_seq")
 
     def __init__(
         self,
@@ -115,16 +156,14 @@ class RevenueView:
         ids: Sequence[str],
         los: Sequence[int],
         his: Sequence[int],
-        segments: Sequence[str | None],
-        channels: Sequence[str | None],
+        attributes: Sequence[Attributes],
         upto_seq: int,
     ) -> None:
         self.columns = columns
         self.ids = ids
         self.los = los
         self.his = his
-        self.segments = segments
-        self.channels = channels
+        self.attributes = attributes
         self.upto_seq = upto_seq
         self._accounts: dict[str, AccountTimeline] | None = None
 
@@ -142,8 +181,7 @@ class RevenueView:
             [t.account_id for t in kept],
             [lo for _c, lo, _hi in spans],
             [hi for _c, _lo, hi in spans],
-            [t.segment for t in kept],
-            [t.channel for t in kept],
+            [t.attributes for t in kept],
             upto_seq,
         )
         view._accounts = {t.account_id: t for t in kept}
@@ -154,12 +192,18 @@ class RevenueView:
         """Return each account's timeline by account id (built on first use)."""
         if self._accounts is None:
             self._accounts = {
-                a: AccountTimeline(a, self.columns, lo, hi, seg, chan)
-                for a, lo, hi, seg, chan in zip(
-                    self.ids, self.los, self.his, self.segments, self.channels, strict=True
+                a: AccountTimeline(a, self.columns, lo, hi, attrs)
+                for a, lo, hi, attrs in zip(
+                    self.ids, self.los, self.his, self.attributes, strict=True
                 )
             }
         return self._accounts
+
+    def attributes_at(self, bound: datetime) -> list[tuple[str | None, str | None]]:
+        """Return (segment, channel) of each account as they stood at the exclusive valid-time
+        bound `bound`, in `ids` order."""
+        at = to_us(bound)
+        return [attributes_at(a, at) for a in self.attributes]
 
     def states_at(self, bound: datetime, *, churn: bool = True) -> list[tuple[int, int, int]]:
         """Return (live, pending, projected churn) in cents of each account, in `ids` order.
@@ -184,8 +228,7 @@ class RevenueView:
             "format": FORMAT_VERSION,
             "upto_seq": self.upto_seq,
             "accounts": pack_texts(self.ids),
-            "segments": _pack_optional_texts(self.segments),
-            "channels": _pack_optional_texts(self.channels),
+            **_pack_attributes(self.attributes),
             "bounds": pack_ints(bounds),
             "effective": pack_ints([c.effective[i] for i in order]),
             "live": pack_ints([c.live[i] for i in order]),
@@ -216,8 +259,7 @@ class RevenueView:
             ids,
             bounds[:-1],
             bounds[1:],
-            _unpack_optional_texts(doc["segments"]),
-            _unpack_optional_texts(doc["channels"]),
+            _unpack_attributes(doc),
             int(doc["upto_seq"]),
         )
 
@@ -324,15 +366,18 @@ class RevenueBook:
             if type_name == "deal_opened":
                 deal = f["deal_id"]
                 self.deal_accounts[deal] = f["account_id"]
-                self._attribute(deal, (seq, event_id, f.get("segment"), f.get("channel"), None))
+                when = _effective_us(effective_at)
+                attrs = (seq, event_id, f.get("segment"), f.get("channel"), None, when)
+                self._attribute(deal, attrs)
             elif type_name == "deal_updated":
                 segment = f.get("segment")
                 if segment is not None:
-                    self._attribute(f["deal_id"], (seq, event_id, segment, None, None))
+                    when = _effective_us(effective_at)
+                    self._attribute(f["deal_id"], (seq, event_id, segment, None, None, when))
             elif type_name == "event_retracted":
                 self._retract(f["retracts"], seq)
             return
-        when = to_us(read_instant(effective_at) if type(effective_at) is str else effective_at)  # type: ignore[arg-type]
+        when = _effective_us(effective_at)
         if kind == SIGNED:
             deal_id = f["deal_id"]
             account = f.get("account_id") or self._deal_account(deal_id)
@@ -359,7 +404,7 @@ class RevenueBook:
         if self._orphans:
             retracted = self._orphans.pop(fact[_ATTR_EVENT], None)
             if retracted is not None:
-                fact = (fact[0], fact[1], fact[2], fact[3], retracted)
+                fact = (fact[0], fact[1], fact[2], fact[3], retracted, fact[5])
         facts = self.deal_facts.get(deal_id)
         if facts is None:
             self.deal_facts[deal_id] = [fact]
@@ -392,7 +437,7 @@ class RevenueBook:
             attrs = self.deal_facts[deal]
             for i, a in enumerate(attrs):
                 if a[_ATTR_EVENT] == event_id:
-                    attrs[i] = (a[0], a[1], a[2], a[3], seq)
+                    attrs[i] = (a[0], a[1], a[2], a[3], seq, a[5])
             self._timelines.clear()
         owner = by_event.get(event_id)
         if owner is None:
@@ -414,23 +459,29 @@ class RevenueBook:
         return account
 
     # -- views ------------------------------------------------------------------------------
-    def _attributes(
-        self, facts: list[RevenueFact], upto_seq: int | None
-    ) -> tuple[str | None, str | None]:
-        """Return (segment, channel) of the account: those of its first signed deal.
-
-        Each is the deal's latest as of the log prefix ending at `upto_seq`.
-        """
+    def _attributes(self, facts: list[RevenueFact], upto_seq: int | None) -> Attributes:
+        """Return the account's segment and channel over valid time: those of its first signed
+        deal, as the deal's events known in the log prefix ending at `upto_seq` set them, in
+        business order (effective time, then seq)."""
         for f in facts:
             deal_id = f[FACT_DEAL]
             if f[FACT_KIND] == SIGNED and deal_id is not None:
+                visible = sorted(
+                    (a[_ATTR_EFFECTIVE], a[0], a[2], a[3])
+                    for a in self.deal_facts.get(deal_id, ())
+                    if visible_in_prefix(a[0], a[4], upto_seq)
+                )
+                history: list[tuple[int, str | None, str | None]] = []
                 segment = channel = None
-                for seq, _event, seg, chan, retracted in self.deal_facts.get(deal_id, ()):
-                    if visible_in_prefix(seq, retracted, upto_seq):
-                        segment = seg if seg is not None else segment
-                        channel = chan if chan is not None else channel
-                return segment, channel
-        return None, None
+                for when, _seq, seg, chan in visible:
+                    segment = seg if seg is not None else segment
+                    channel = chan if chan is not None else channel
+                    if history and history[-1][0] == when:
+                        history[-1] = (when, segment, channel)  # the same instant: seq decides
+                    elif not history or history[-1][1:] != (segment, channel):
+                        history.append((when, segment, channel))
+                return tuple(history)
+        return ()
 
     def _fold(
         self, account: str, upto_seq: int | None, columns: TimelineColumns
@@ -440,8 +491,7 @@ class RevenueBook:
             facts = [f for f in facts if f[FACT_RETRACTED] is None]
         else:
             facts = [f for f in facts if fact_counts_at(f, upto_seq)]
-        segment, channel = self._attributes(facts, upto_seq)
-        return fold_account(account, facts, columns, segment=segment, channel=channel)
+        return fold_account(account, facts, columns, attributes=self._attributes(facts, upto_seq))
 
     def view(self, upto_seq: int | None = None) -> RevenueView:
         """Return every account's timeline as known at the log prefix ending at `upto_seq`.
@@ -483,10 +533,8 @@ class RevenueBook:
         columns.kinds, columns.ahead = list(c.kinds), list(c.ahead)
         self._columns = columns
         self._timelines = {
-            a: AccountTimeline(a, columns, lo, hi, segment, channel)
-            for a, lo, hi, segment, channel in zip(
-                view.ids, view.los, view.his, view.segments, view.channels, strict=True
-            )
+            a: AccountTimeline(a, columns, lo, hi, attrs)
+            for a, lo, hi, attrs in zip(view.ids, view.los, view.his, view.attributes, strict=True)
         }
 
     # -- persistence ------------------------------------------------------------------------
@@ -496,7 +544,7 @@ class RevenueBook:
         bounds = list(accumulate((len(f) for f in self.accounts.values()), initial=0))
         attrs = [a for deal_facts in self.deal_facts.values() for a in deal_facts]
         attr_deals = [deal for deal, deal_facts in self.deal_facts.items() for _ in deal_facts]
-        a_seq, a_ids, a_segments, a_channels, a_retracted = _columns(5, attrs)
+        a_seq, a_ids, a_segments, a_channels, a_retracted, a_effective = _columns(6, attrs)
         effective, seqs, kinds, deals, cents, event_ids, retracted = _columns(7, facts)
         doc = {
             "format": FORMAT_VERSION,
@@ -512,6 +560,7 @@ class RevenueBook:
             "attr_segments": _pack_optional_texts(a_segments),
             "attr_channels": _pack_optional_texts(a_channels),
             "attr_retracted": _pack_optional(a_retracted),
+            "attr_effective": pack_ints(a_effective),
             "accounts": pack_texts(self.accounts),
             "bounds": pack_ints(bounds),
             "effective": pack_ints(effective),
@@ -547,6 +596,7 @@ class RevenueBook:
                 _unpack_optional_texts(doc["attr_segments"]),
                 _unpack_optional_texts(doc["attr_channels"]),
                 _unpack_optional(doc["attr_retracted"]),
+                unpack_ints(doc["attr_effective"]),
                 strict=True,
             )
         )

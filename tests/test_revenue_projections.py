@@ -206,6 +206,32 @@ def test_arr_by_segment_and_channel_follow_the_first_signed_deal() -> None:
     ]
 
 
+def test_groups_follow_the_segment_an_account_had_at_the_asked_time() -> None:
+    """A re-segmented deal moves its account to the new segment from the change's effective
+    time on, in business order: a change recorded later but effective earlier does not win."""
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "1000", "2026-01-01", "2026-02-01", segment="clinic")
+    log.add("deal_updated", "2026-09-01", deal_id="D-1", segment="payer")
+    view = revenue_view(log.events)
+    march = arr_snapshot(view, day("2026-03-31"), by="segment").lines
+    assert [(x.key, x.arr) for x in march] == [("clinic", D(1000))]
+    october = arr_snapshot(view, day("2026-10-31"), by="segment").lines
+    assert [(x.key, x.arr) for x in october] == [("payer", D(1000))]
+
+    log.add("deal_updated", "2026-08-01", deal_id="D-1", segment="life_sciences")
+    view = revenue_view(log.events)
+    august = arr_snapshot(view, day("2026-08-15"), by="segment").lines
+    assert [x.key for x in august] == ["life_sciences"]
+    assert [x.key for x in arr_snapshot(view, day("2026-10-31"), by="segment").lines] == [
+        "payer"
+    ]
+    # Movements and NRR group by the segment at the end of their window.
+    bridge = movements(view, day("2026-01-31"), day("2026-08-15"), by="segment")
+    assert [(b.key, b.new) for b in bridge.lines] == [("life_sciences", D(1000))]
+    nrr = retention(view, day("2026-03-31"), day("2026-10-31"), by="segment")
+    assert [(x.key, x.start, x.end) for x in nrr.lines] == [("payer", D(1000), D(1000))]
+
+
 def test_cohorts_by_quarter_of_first_go_live() -> None:
     log = InlineLog()
     log.signed_and_live("A", "D-1", "100000", "2025-01-10", "2025-02-01")
