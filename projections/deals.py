@@ -11,6 +11,7 @@ valid-time bound (a query's "close of as_of"):
 - `persona_engaged` adds a buyer persona; `security_review_started` /
   `security_questionnaire_completed` open and complete a security review per framework;
 - `go_live` (on the account's stream) records when the deal's signed contract went live;
+  `churn` (on the account's stream) cancels the account's signed contracts not live yet;
 - `quota_set` sets the bookings quota of a period (the last one in replay order counts).
 The pipeline (stage order, probabilities, forecast categories) is the last configuration known
 at `known_at`, whatever its effective time: stages are named, not dated.
@@ -26,6 +27,7 @@ from typing import Literal
 
 from ledger.events import (
     DEFAULT_STAGES,
+    Churn,
     ContractSigned,
     DealLost,
     DealOpened,
@@ -141,6 +143,8 @@ class Deal:
     closed_at: datetime | None = None
     contract: ContractSigned | None = None
     live_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    """When a churn of the account cancelled the signed contract before it went live."""
     visits: list[StageVisit] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
     reopened_at: list[datetime] = field(default_factory=list)
@@ -214,6 +218,12 @@ def replay_deals(
                 d.live_at = e.effective_at
                 d.events.append(e)
             continue
+        if isinstance(p, Churn):
+            for d in deals.values():
+                if d.account_id == p.account_id and _awaiting_go_live(d):
+                    d.cancelled_at = e.effective_at
+                    d.events.append(e)
+            continue
         deal_id = getattr(p, "deal_id", None)
         if deal_id is None or p.family != "deal":
             continue
@@ -223,6 +233,11 @@ def replay_deals(
         d.events.append(e)
         _apply(d, e, pipeline)
     return DealBook(deals, pipeline, quotas, bound, known_at)
+
+
+def _awaiting_go_live(d: Deal) -> bool:
+    """True when the deal is signed and its contract neither live nor cancelled."""
+    return d.status == "won" and d.live_at is None and d.cancelled_at is None
 
 
 def _apply(d: Deal, e: LoggedEvent, pipeline: Pipeline) -> None:

@@ -12,7 +12,8 @@ signed, go-lives), while what is still open is measured at the bound. Days as in
 - `baa_rate` and `standard_terms_rate`: the share of signed contracts with `baa_signed`, with
   `standard_terms`;
 - `time_to_value`: signed → go-live days of contracts that went live; `awaiting_go_live`:
-  contracts signed and not live at the bound, aged since signing, with their ARR (backlog aging);
+  contracts signed and not live at the bound (nor cancelled by a churn), aged since signing,
+  with their ARR (backlog aging);
 - `partner_share_pipeline` per partner channel (`partner:<name>`) and `all partners`: open
   deals, their amount and its share of the whole open pipeline amount;
 - `partner_share_won_arr`: won deals and contract ARR of partner deals and its share of all won
@@ -173,12 +174,16 @@ def health(book: DealBook, until: datetime, span: Span | None = None) -> list[He
 
 
 def awaiting_go_live(book: DealBook, until: datetime) -> list[AwaitingGoLive]:
-    """Return the contracts signed before `until` and not live by then, longest waiting first."""
+    """Return the contracts signed before `until` and neither live nor cancelled by a churn of
+    their account by then, longest waiting first."""
     out = [
         AwaitingGoLive(
             d.deal_id, d.account_id, d.closed_at, d.contract.arr, to_days(until - d.closed_at)
         )
         for d in _signed(book)
-        if d.contract is not None and d.closed_at is not None and d.live_at is None
+        if d.contract is not None
+        and d.closed_at is not None
+        and d.live_at is None
+        and d.cancelled_at is None
     ]
     return sorted(out, key=lambda w: (w.signed_at, w.deal_id))

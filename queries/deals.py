@@ -16,12 +16,13 @@ from queries.common import TimeFrame, time_frame
 DEAL_QUESTION_TYPES: tuple[str, ...] = (
     *(name for name, cls in EVENT_TYPES.items() if cls.family == "deal"),
     "go_live",
+    "churn",
     "ledger_configured",
     "quota_set",
     "forecast_submitted",
     "event_retracted",
 )
-"""The event types deal projections read (revenue-only account events are left out)."""
+"""The event types deal projections read (expansions and contractions are left out)."""
 
 
 @dataclass(frozen=True, slots=True)

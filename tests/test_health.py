@@ -115,3 +115,17 @@ def test_a_window_keeps_what_finished_in_it_and_measures_what_is_open_at_the_bou
     assert lines[("time_to_value", "live")].count == 0
     assert lines[("security_review_open", "all")].count == 1
     assert lines[("partner_share_won_arr", "all partners")].rate == Decimal("0.48")
+
+
+def test_a_churn_cancels_the_contracts_still_waiting_for_go_live() -> None:
+    """A-D-3 churns on Sep 1 with D-3 signed and not live: from then on D-3 is no backlog
+    (the ledger refuses its go-live), as ARR's backlog says; a contract signed after the
+    churn waits again."""
+    log = _ledger()
+    log.add("churn", "2025-09-01", account_id="A-D-3", reason="budget cut")
+    before = awaiting_go_live(replay_deals(log.events, day("2025-08-31")), day("2025-08-31"))
+    assert [r.deal_id for r in before] == ["D-3"]
+    assert awaiting_go_live(replay_deals(log.events, UNTIL), UNTIL) == []
+    log.add("contract_signed", "2025-10-01", deal_id="D-9", account_id="A-D-3", arr="20000")
+    after = awaiting_go_live(replay_deals(log.events, UNTIL), UNTIL)
+    assert [(r.deal_id, r.arr) for r in after] == [("D-9", Decimal(20000))]

@@ -222,9 +222,7 @@ def test_groups_follow_the_segment_an_account_had_at_the_asked_time() -> None:
     view = revenue_view(log.events)
     august = arr_snapshot(view, day("2026-08-15"), by="segment").lines
     assert [x.key for x in august] == ["life_sciences"]
-    assert [x.key for x in arr_snapshot(view, day("2026-10-31"), by="segment").lines] == [
-        "payer"
-    ]
+    assert [x.key for x in arr_snapshot(view, day("2026-10-31"), by="segment").lines] == ["payer"]
     # Movements and NRR group by the segment at the end of their window.
     bridge = movements(view, day("2026-01-31"), day("2026-08-15"), by="segment")
     assert [(b.key, b.new) for b in bridge.lines] == [("life_sciences", D(1000))]
