@@ -523,7 +523,8 @@ def _health_row(x: HealthLine) -> dict[str, Any]:
     type=click.Choice(["summary", "awaiting-go-live"]),
     default="summary",
     show_default=True,
-    help="summary: every metric; awaiting-go-live: each signed contract not live yet (nor cancelled by a churn).",
+    help="summary: every metric; awaiting-go-live: each signed contract not live yet (nor "
+    "cancelled by a churn).",
 )
 @format_option
 @pass_ctx
