@@ -188,10 +188,9 @@ def record_event(
     actor = envelope_text(actor, field="--actor")
     if idempotency_key is not None:
         idempotency_key = envelope_text(idempotency_key, field="--idempotency-key")
-    if type_name == "ledger_configured":
-        current = store.config()
-        if current is not None:
-            fields = {**current.model_dump(exclude={"type"}), **fields}
+    current = store.config()
+    if type_name == "ledger_configured" and current is not None:
+        fields = {**current.model_dump(exclude={"type"}), **fields}
     event = build_event(type_name, fields)
     if idempotency_key is not None and not effective:
         original = store.event_with_key(idempotency_key)
@@ -201,7 +200,14 @@ def record_event(
             and payload_json(original.payload) == payload_json(event)
         ):
             return Appended.duplicate_of(original)
-    tz = event.timezone if isinstance(event, LedgerConfigured) else ledger_timezone(store)
+    # A bare --effective date is a day in the time zone in force, as on an import line (a new
+    # configuration's own zone applies from it on).
+    if current is not None:
+        tz = current.timezone
+    elif isinstance(event, LedgerConfigured):
+        tz = event.timezone
+    else:
+        raise StorageError(NOT_CONFIGURED)
     when = (
         parse_when(effective, tz, option="--effective", end_of_day_if_date=False)
         if effective

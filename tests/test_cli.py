@@ -510,3 +510,14 @@ def test_recording_a_configuration_keeps_the_settings_it_leaves_out(run, tmp_pat
     assert second == {**first, "timezone": "America/New_York"}
     assert [s["name"] for s in second["stages"]] == ["intro", "pilot", "contracting"]
     assert (second["currency"], second["fiscal_year_start_month"]) == ("EUR", 4)
+
+
+def test_a_new_time_zone_recorded_with_a_bare_date_starts_that_day_in_the_old_one(run) -> None:
+    """As on an import line: the date is read in the time zone in force when it is given."""
+    assert run("init", "--timezone", "America/New_York").exit_code == 0
+    out = run(
+        "record", "ledger_configured", "--timezone", "Asia/Tokyo", "--effective", "2026-06-01"
+    )
+    assert out.exit_code == 0, out.stderr
+    doc = json.loads(run("log", "--type", "ledger_configured", "--format", "json").stdout)
+    assert doc["rows"][-1]["effective_at"] == "2026-06-01T04:00:00Z"
