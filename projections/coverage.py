@@ -1,9 +1,10 @@
 """Pipeline coverage of a period's quota, unweighted and weighted by win probability.
 
-`revledger.coverage/1` (SPEC §4), for a period P (fiscal when configured) at the as-of bound:
-- open pipeline = Σ amount of the deals open at the bound whose `expected_close` lies in P;
-  weighted pipeline = Σ amount × probability (the deal's override, else its stage's), in
-  cents (half-even);
+`revledger.coverage/2`, for a period P (fiscal when configured) at the as-of bound:
+- open pipeline = Σ amount of the deals open at the bound whose `expected_close` lies in P and
+  whose forecast category (the deal's override, else its stage's) is not `omitted`, the deals
+  the period's forecast counts; weighted pipeline = Σ amount × probability (the deal's
+  override, else its stage's), in cents (half-even);
 - closed won = Σ contract ARR of the deals won on a day of P (ledger time zone) before the bound;
 - remaining = quota − closed won, the quota being the last `quota_set` for P in replay order;
 - coverage = open pipeline / remaining; weighted coverage = weighted pipeline / remaining.
@@ -21,7 +22,7 @@ from ledger.periods import Period
 from projections.deals import DealBook
 from projections.stats import in_cents, ratio
 
-DEFINITION = "revledger.coverage/1"
+DEFINITION = "revledger.coverage/2"
 ZERO = Decimal(0)
 
 
@@ -73,6 +74,7 @@ def coverage(book: DealBook, period: Period, day_of: Callable[[datetime], date])
         if d.status == "open"
         and d.expected_close is not None
         and period.start <= d.expected_close < period.end
+        and d.category(book.pipeline) != "omitted"
     ]
     return Coverage(
         period,

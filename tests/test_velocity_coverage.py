@@ -8,6 +8,7 @@ from decimal import Decimal
 from ledger.periods import parse_period
 from projections.coverage import coverage
 from projections.deals import replay_deals
+from projections.forecast import forecast
 from projections.slices import Span
 from projections.velocity import velocity
 from tests.inline_log import InlineLog, day
@@ -113,6 +114,20 @@ def test_coverage_unweighted_and_weighted_against_quota_minus_closed_won() -> No
     assert c.weighted == Decimal(170000) + Decimal(150000)
     assert c.coverage == Decimal("1.25")
     assert c.weighted_coverage == Decimal("0.8")
+
+
+def test_coverage_leaves_out_omitted_deals_as_the_forecast_does() -> None:
+    """A deal in the `omitted` forecast category is not pipeline: coverage and the period's
+    forecast give the same ratios."""
+    log = _coverage_ledger()
+    open_deal(log, "O-4", "2025-05-01", stage="negotiation", amount="40000", close="2025-08-15")
+    log.add("deal_updated", "2025-06-02", deal_id="O-4", forecast_category="omitted")
+    book = replay_deals(log.events, day("2025-07-31"))
+    period = parse_period("2025-Q3")
+    c = coverage(book, period, _utc_day)
+    assert (c.open_deals, c.pipeline, c.coverage) == (2, Decimal(500000), Decimal("1.25"))
+    f = forecast(book, period, _utc_day)
+    assert (f.coverage, f.weighted_coverage) == (c.coverage, c.weighted_coverage)
 
 
 def test_weighted_pipeline_is_kept_in_cents() -> None:
