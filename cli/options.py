@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,10 +25,11 @@ class WholeNumber(click.ParamType):  # type: ignore[type-arg]  # generic in newe
         if isinstance(value, int) and not isinstance(value, bool):
             n = value
         else:
-            try:
-                n = int(str(value).strip())
-            except ValueError:
+            # Digits only: int() would also take "1_000", "+5" and other scripts' digits.
+            text = str(value).strip()
+            if not re.fullmatch(r"-?[0-9]+", text):
                 self.fail(f"{value!r} is not a whole number", param, ctx)
+            n = int(text)
         if self.high is None and n < self.low:
             self.fail(f"{n} is less than {self.low}", param, ctx)
         if self.high is not None and not self.low <= n <= self.high:

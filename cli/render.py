@@ -90,9 +90,15 @@ def _cell(value: Any, kind: Kind) -> str:
     return str(value)
 
 
+def _one_line(text: str) -> str:
+    """Return a cell's text with its line breaks (free text may hold some) as spaces, so the
+    row stays one line."""
+    return text.replace("\n", " ")
+
+
 def _table(report: Report) -> str:
     cols = report.columns
-    cells = [[_cell(r.get(c.key), c.kind) for c in cols] for r in report.rows]
+    cells = [[_one_line(_cell(r.get(c.key), c.kind)) for c in cols] for r in report.rows]
     widths = [max([len(c.title), *(len(row[i]) for row in cells)]) for i, c in enumerate(cols)]
     right = [c.kind in ("int", "seq", "money", "ratio", "days") for c in cols]
 
@@ -130,6 +136,18 @@ def _footer(meta: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _csv_cell(value: Any) -> Any:
+    """Return a JSON-ready value as a CSV cell: nested values as JSON text (UTF-8 kept),
+    booleans as `true`/`false` as in JSON, nothing as an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
 def render(report: Report, fmt: str) -> str:
     """Return `report` rendered as `fmt` ('table', 'json' or 'csv'), ending with a newline."""
     if fmt == "table":
@@ -149,10 +167,7 @@ def render(report: Report, fmt: str) -> str:
         for r in report.rows:
             row = []
             for c in report.columns:
-                v = _plain(r.get(c.key), c.kind)
-                row.append(
-                    "" if v is None else (json.dumps(v) if isinstance(v, dict | list) else v)
-                )
+                row.append(_csv_cell(_plain(r.get(c.key), c.kind)))
             writer.writerow(row)
         return buf.getvalue()
     raise ValueError(f"unknown format {fmt!r}")

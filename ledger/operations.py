@@ -192,7 +192,7 @@ def record_event(
     if type_name == "ledger_configured" and current is not None:
         fields = {**current.model_dump(exclude={"type"}), **fields}
     event = build_event(type_name, fields)
-    if idempotency_key is not None and not effective:
+    if idempotency_key is not None and effective is None:
         original = store.event_with_key(idempotency_key)
         if (
             original is not None
@@ -210,7 +210,7 @@ def record_event(
         raise StorageError(NOT_CONFIGURED)
     when = (
         parse_when(effective, tz, option="--effective", end_of_day_if_date=False)
-        if effective
+        if effective is not None
         else utc_now()
     )
     return store.append(
@@ -413,7 +413,8 @@ class LogQuery:
 def list_events(store: LedgerStore, query: LogQuery) -> Iterator[RecordedEvent]:
     """Yield the events matching `query` in seq order (as known at `query.known_at`)."""
     tz = ledger_timezone(store)
-    for t in query.types:
+    types = [t.strip().replace("-", "_") for t in query.types]  # as `record` takes them
+    for t in types:
         build_type_check(t)
     known = parse_known_at(query.known_at, tz) if query.known_at else None
 
@@ -437,7 +438,7 @@ def list_events(store: LedgerStore, query: LogQuery) -> Iterator[RecordedEvent]:
         known_at=known,
         deal_id=query.deal_id,
         account_id=query.account_id,
-        types=list(query.types) or None,
+        types=types or None,
         effective_from=start,
         effective_before=stop,
     )

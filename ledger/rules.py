@@ -89,6 +89,12 @@ class DealState:
         t = e.type
         d = self.deal_id
         if t == "deal_opened":
+            if self.exists and not self.opened:
+                raise RuleViolation(
+                    f"deal {d} has a contract_signed effective before its deal_opened; a deal "
+                    "is opened before it is signed",
+                    fact,
+                )
             if self.exists:
                 raise RuleViolation(f"deal {d} already exists; a deal is opened once", fact)
             self.exists = self.opened = True
@@ -118,6 +124,8 @@ class DealState:
             self.status = "won"
             self.account_id = self.account_id or e.account_id
         elif t == "deal_lost":
+            if self.status == "lost":
+                raise RuleViolation(f"deal {d} is already lost", fact)
             self._require_open(fact, "lose it")
             self.status = "lost"
         elif t == "deal_reopened":
@@ -156,6 +164,7 @@ class AccountState:
     live: Decimal = Decimal(0)
     pending: dict[str, Decimal] = field(default_factory=dict)
     went_live: set[str] = field(default_factory=set)
+    cancelled: set[str] = field(default_factory=set)  # contracts a churn ended before go-live
     last_key: tuple[datetime, int] | None = None
     day: DayOf = field(default=utc_day, repr=False, compare=False)
 
@@ -167,10 +176,17 @@ class AccountState:
         if t == "contract_signed":
             assert e.deal_id is not None and e.arr is not None
             self.pending[e.deal_id] = e.arr
+            self.cancelled.discard(e.deal_id)
         elif t == "go_live":
             assert e.deal_id is not None
             if e.deal_id in self.went_live:
                 raise RuleViolation(f"deal {e.deal_id} is already live for account {a}", fact)
+            if e.deal_id in self.cancelled:
+                raise RuleViolation(
+                    f"the contract of deal {e.deal_id} ended with the churn of account {a} "
+                    "before it went live; record a new contract_signed first",
+                    fact,
+                )
             if e.deal_id not in self.pending:
                 raise RuleViolation(
                     f"deal {e.deal_id} has no contract signed for account {a} on or before "
@@ -203,6 +219,7 @@ class AccountState:
                     fact,
                 )
             self.live = Decimal(0)
+            self.cancelled.update(self.pending)
             self.pending.clear()
         self.last_key = fact.key
 

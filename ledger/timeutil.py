@@ -73,6 +73,10 @@ def parse_instant(text: str, tz_name: str = "UTC") -> datetime:
             raise TimeParseError(
                 "has more than 6 digits of a second; the ledger keeps microseconds"
             )
+        if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?[+-]\d{4}$", s):
+            raise TimeParseError(
+                "writes its UTC offset without a colon; write it as in RFC 3339 (e.g. +05:30)"
+            )
         if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", s):
             raise TimeParseError(
                 "has no UTC offset; write it as RFC 3339 (e.g. 2026-03-01T09:30:00Z) "

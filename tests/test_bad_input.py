@@ -682,6 +682,34 @@ CASES: list[Case] = [
         expect=("revledger: Invalid value for '--fiscal-year-start': 13 is not from 1 to 12.",),
     ),
     rec(
+        "record-expect-version-with-an-underscore",
+        "quota_set --period 2027-Q1 --amount 5 --expect-version 1_0",
+        code=EXIT_USAGE,
+        expect=("revledger: Invalid value for '--expect-version': '1_0' is not a whole number.",),
+    ),
+    rec(
+        "record-term-months-in-other-digits",
+        "contract_signed --deal-id D-1 --arr 5 --term-months \u0661\u0662",
+        expect=("field 'term_months' = ", "must be a whole number."),
+    ),
+    rec(
+        "record-effective-empty",
+        "quota_set --period 2027-Q1 --amount 5 --effective ''",
+        message="revledger: option '--effective' = '': is not a date (YYYY-MM-DD) or an RFC 3339 "
+        "instant.",
+    ),
+    rec(
+        "record-effective-offset-without-colon",
+        "quota_set --period 2027-Q1 --amount 5 --effective 2026-03-08T10:00:00+0530",
+        message="revledger: option '--effective' = '2026-03-08T10:00:00+0530': writes its UTC "
+        "offset without a colon; write it as in RFC 3339 (e.g. +05:30).",
+    ),
+    rec(
+        "record-second-deal-lost",
+        "deal_lost --deal-id D-3 --effective 2026-03-01",
+        message="revledger: deal D-3 is already lost.",
+    ),
+    rec(
         "record-expect-version-not-a-number",
         "quota_set --period 2027-Q1 --amount 5 --expect-version abc",
         code=EXIT_USAGE,

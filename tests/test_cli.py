@@ -521,3 +521,18 @@ def test_a_new_time_zone_recorded_with_a_bare_date_starts_that_day_in_the_old_on
     assert out.exit_code == 0, out.stderr
     doc = json.loads(run("log", "--type", "ledger_configured", "--format", "json").stdout)
     assert doc["rows"][-1]["effective_at"] == "2026-06-01T04:00:00Z"
+
+
+def test_log_takes_type_names_with_dashes_and_tables_keep_a_note_on_its_row(run) -> None:
+    run("init")
+    note = "Renewal call\nsecond line"
+    done = run(
+        "record", "forecast_submitted", "--period", "2026-Q4", "--commit", "1", "--best-case",
+        "2", "--note", note, "--format", "csv",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.splitlines()[1].endswith(",ledger,2,false")
+    dashed = run("log", "--type", "forecast-submitted")
+    assert dashed.exit_code == 0, dashed.stderr
+    rows = [line for line in dashed.stdout.splitlines() if "forecast_submitted" in line]
+    assert len(rows) == 1 and "note=Renewal call second line" in rows[0]

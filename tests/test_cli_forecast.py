@@ -474,15 +474,15 @@ def test_history_csv_marks_the_retraction_on_both_sides(run) -> None:
         "1,1,10,2026-03-11T00:00:00Z,2026-10-01T18:00:00Z,204.75,"
         "5e0c0008-0000-4000-8000-000000000000,deal:D-RETRACT,deal_opened,rep-sam,"
         "deal_id=D-RETRACT account_id=A-BIRCH stage=demo amount=60000 expected_close=2026-11-20 "
-        "segment=payer owner=rep-sam,False,,,,\n"
+        "segment=payer owner=rep-sam,false,,,,\n"
         "2,2,11,2026-08-01T00:00:00Z,2026-10-01T18:00:00Z,61.75,"
         "7d1f3c2a-5b8e-4f0a-9c6d-2e4b8a1f0c93,deal:D-RETRACT,deal_updated,rep-sam,"
-        "deal_id=D-RETRACT amount=90000,False,21,2026-11-01T18:00:00Z,,"
+        "deal_id=D-RETRACT amount=90000,false,21,2026-11-01T18:00:00Z,,"
         "retracted by #21 (recorded 2026-11-01 18:00:00)\n"
         "3,3,21,2026-10-22T00:00:00Z,2026-11-01T18:00:00Z,10.75,"
         "5e0c1008-0000-4000-8000-000000001000,ledger,event_retracted,revops,"
         "retracts=7d1f3c2a-5b8e-4f0a-9c6d-2e4b8a1f0c93 reason=recorded against the wrong deal,"
-        "False,,,11,retracts #11 deal_updated\n"
+        "false,,,11,retracts #11 deal_updated\n"
     )
 
 

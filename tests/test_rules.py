@@ -338,3 +338,24 @@ def test_messages_name_the_day_in_the_ledgers_time_zone() -> None:
     tokyo.admit("expansion", "2026-06-01", account_id="A-1", arr="5000")
     with pytest.raises(InputError, match=r"later expansion \(seq \d+, effective 2026-06-01\)"):
         tokyo.admit("churn", "2026-04-02", account_id="A-1")
+
+
+def test_messages_say_what_went_wrong_in_business_order(ledger: Ledger) -> None:
+    live_customer(ledger)
+    ledger.admit("contract_signed", "2026-05-01", deal_id="D-2", account_id="A-1", arr="500")
+    ledger.admit("churn", "2026-06-01", account_id="A-1")
+    with pytest.raises(InputError, match="the contract of deal D-2 ended with the churn"):
+        ledger.admit("go_live", "2026-07-01", account_id="A-1", deal_id="D-2")
+    with pytest.raises(InputError, match="deal D-1 is already won"):
+        ledger.admit("deal_lost", "2026-07-01", deal_id="D-1")
+    open_deal(ledger, "D-3", "A-3", when="2026-03-01")
+    ledger.admit("deal_lost", "2026-04-01", deal_id="D-3")
+    with pytest.raises(InputError, match=r"^deal D-3 is already lost\.$"):
+        ledger.admit("deal_lost", "2026-05-01", deal_id="D-3")
+    open_deal(ledger, "D-4", "A-4", when="2026-03-01")
+    with pytest.raises(
+        InputError,
+        match=r"would make the later deal_opened .* deal D-4 has a contract_signed effective "
+        r"before its deal_opened",
+    ):
+        ledger.admit("contract_signed", "2026-02-01", deal_id="D-4", account_id="A-4", arr="9")

@@ -164,7 +164,7 @@ def _strict_int(value: Any) -> int:
         return value
     if isinstance(value, Decimal) and value == value.to_integral_value():
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*\d{1,6}\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,6}\s*", value):
         return int(value)
     raise ValueError("must be a whole number")
 
