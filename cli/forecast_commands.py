@@ -11,7 +11,6 @@ import click
 from cli.app import Ctx, format_option, pass_ctx
 from cli.options import AS_OF, KNOWN_AT, echo_report, report_title
 from cli.render import Column, Report
-from ledger.timeutil import format_instant
 from projections.forecast import Contribution, DealLine, Forecast
 from projections.forecast_diff import Cause, DealChange, ForecastDiff, describe
 from queries.common import TimeQuery
@@ -210,8 +209,8 @@ def _cause_doc(c: Cause) -> dict[str, Any]:
         "seq": e.seq,
         "event_id": e.event_id,
         "type": e.payload.event_type,
-        "effective_at": format_instant(e.effective_at),
-        "recorded_at": format_instant(e.recorded_at),
+        "effective_at": e.effective_at,
+        "recorded_at": e.recorded_at,
         "actor": e.actor,
         "axis": c.axis,
         "retracts": c.retracts.seq if c.retracts is not None else None,

@@ -16,6 +16,8 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
+from ledger.timeutil import shown_instant
+
 Kind = Literal["text", "int", "seq", "money", "ratio", "days", "date", "instant"]
 """How a column shows its values in a table: `int` with thousands separators, `seq` (a log
 position, as `log` and `verify` print it) without."""
@@ -58,7 +60,7 @@ def _plain(value: Any, kind: Kind) -> Any:
             return str(value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN))
         return format(value, "f")
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return shown_instant(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Mapping):

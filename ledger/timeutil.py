@@ -104,6 +104,13 @@ def format_instant(dt: datetime) -> str:
     return u.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def shown_instant(t: datetime) -> str:
+    """Return an instant as answers show it (JSON, CSV, meta data, titles): RFC 3339 UTC text
+    ending in `Z`, with microseconds only when it has some. Stored and exported instants keep
+    the fixed-width `format_instant` text the hash chain covers."""
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def read_instant(text: str) -> datetime:
     """Return the aware UTC datetime of a canonical stored instant."""
     return datetime.fromisoformat(text)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ledger.errors import InputError, UsageError
 from ledger.store import LedgerStore
-from ledger.timeutil import format_instant
+from ledger.timeutil import shown_instant
 from projections import restatements as restate_p
 from projections import stream_history as history_p
 from projections.deals import replay_deals
@@ -38,7 +39,7 @@ def _reported(store: LedgerStore, frame: TimeFrame, text: str) -> tuple[datetime
     if frame.known_at is not None and reported > frame.known_at:
         raise InputError(
             f"must not be after the time the comparison stands at "
-            f"({format_instant(frame.known_at)})",
+            f"({shown_instant(frame.known_at)})",
             field="--reported-at",
             value=text,
             has_value=True,
@@ -91,7 +92,7 @@ def restatement_query(
         restate_p.revenue_steps(book, candidates, value_of),
         targets,
     )
-    options: dict[str, str] = {"reported_at": format_instant(reported)}
+    options: dict[str, Any] = {"reported_at": shown_instant(reported)}
     if metric in ("nrr", "grr"):
         options.update(window=w.label, start=start.isoformat())
     prov = frame.provenance(metric, restate_p.DEFINITION, as_of, **options)
@@ -124,7 +125,7 @@ def _forecast_restatement(
         "forecast",
         restate_p.DEFINITION,
         as_of,
-        reported_at=format_instant(reported),
+        reported_at=shown_instant(reported),
         **period_options(p),
     )
     return RestatementAnswer(result, reported, reported_seq, now_seq), prov

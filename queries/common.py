@@ -14,9 +14,9 @@ from ledger.store import Head, LedgerStore
 from ledger.timeutil import (
     TimeParseError,
     end_of_day,
-    format_instant,
     parse_date,
     read_instant,
+    shown_instant,
     utc_now,
     zone,
 )
@@ -41,7 +41,7 @@ class Provenance:
             "definition": self.definition,
             "options": self.options,
             "as_of": self.as_of.isoformat(),
-            "known_at": format_instant(self.known_at) if self.known_at else None,
+            "known_at": shown_instant(self.known_at) if self.known_at else None,
             "head": {"seq": self.head.seq, "hash": self.head.hash},
             "currency": self.currency,
         }

@@ -10,7 +10,7 @@ from ledger.errors import UsageError
 from ledger.operations import parse_known_at
 from ledger.periods import Period, parse_period
 from ledger.store import LedgerStore
-from ledger.timeutil import format_instant
+from ledger.timeutil import shown_instant
 from projections import forecast as forecast_p
 from projections import forecast_calls as calls_p
 from projections import forecast_diff as diff_p
@@ -95,7 +95,7 @@ def forecast_diff_query(
         to_as_of,
         period=p.label,
         from_as_of=from_as_of.isoformat(),
-        from_known_at=format_instant(known_a) if known_a else None,
+        from_known_at=shown_instant(known_a) if known_a else None,
     )
 
 

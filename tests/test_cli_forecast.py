@@ -48,7 +48,7 @@ def _head(run) -> str:
 def _footer(run, metric: str, definition: str, options: str, as_of: str) -> str:
     return (
         f"metric: {metric}\ndefinition: {definition}\noptions: {options}\nas_of: {as_of}\n"
-        f"known_at: 2026-11-01T18:00:00.000000Z\nhead: seq 23, hash {_head(run)}\n"
+        f"known_at: 2026-11-01T18:00:00Z\nhead: seq 23, hash {_head(run)}\n"
         "currency: USD\n"
     )
 
@@ -60,7 +60,7 @@ def test_forecast_table(run) -> None:
     # D-BOTH 150000 × 0.55, D-BACK 100000 × 0.70, D-QUIET 10000 × 0.10, D-RETRACT 60000 × 0.30.
     # Quota 600000: attainment 0.3, coverage 450000 / 420000, weighted 207500 / 420000.
     assert out.stdout == (
-        "Forecast 2026-Q4 as of 2026-11-01 (known at 2026-11-01T18:00:00.000000Z; head seq 23)\n"
+        "Forecast 2026-Q4 as of 2026-11-01 (known at 2026-11-01T18:00:00Z; head seq 23)\n"
         "\n"
         "period   closed won  open deals  unweighted    weighted      commit   best case"
         "       quota  attainment  coverage  weighted coverage\n"
@@ -150,7 +150,7 @@ def test_forecast_diff_table_shows_restatements_of_one_as_of(run) -> None:
     # review since Sep 15 (weighted 20000 → 70000) and D-RETRACT's raise to 90000 is retracted.
     assert out.stdout == (
         "Forecast 2026-Q4 change from 2026-10-01 (known at 2026-10-01T23:59:59.999999Z) to "
-        "2026-10-01 (known at 2026-11-01T18:00:00.000000Z; head seq 23)\n"
+        "2026-10-01 (known at 2026-11-01T18:00:00Z; head seq 23)\n"
         "\n"
         "line      category  deal       closed won  unweighted    weighted      commit  best case"
         "  change                                                                            "
@@ -188,7 +188,7 @@ def test_forecast_diff_csv(run) -> None:
     out = run(*RESTATED, "--format", "csv")
     cause = (
         '"[{""seq"": {seq}, ""event_id"": ""{id}"", ""type"": ""{type}"", ""effective_at"": '
-        '""{eff}T00:00:00.000000Z"", ""recorded_at"": ""2026-11-01T18:00:00.000000Z"", '
+        '""{eff}T00:00:00Z"", ""recorded_at"": ""2026-11-01T18:00:00Z"", '
         '""actor"": ""{actor}"", ""axis"": ""known"", ""retracts"": {retracts}}]"'
     )
 
@@ -261,8 +261,8 @@ def test_forecast_diff_json_runs_from_a_to_b_deal_by_deal(run) -> None:
             "seq": 20,
             "event_id": "5e0c1007-0000-4000-8000-000000001000",
             "type": "contract_signed",
-            "effective_at": "2026-10-20T00:00:00.000000Z",
-            "recorded_at": "2026-11-01T18:00:00.000000Z",
+            "effective_at": "2026-10-20T00:00:00Z",
+            "recorded_at": "2026-11-01T18:00:00Z",
             "actor": "rep-ana",
             "axis": "valid",
             "retracts": None,
@@ -279,7 +279,7 @@ def test_forecast_history_table(run) -> None:
     # + best case 80000 (D-LOSE), weighted 327000. Nov 1 call beside the pipeline known then:
     # 180000 won + 100000 commit (D-BACK), + 150000 best case (D-BOTH), 180000 + 207500.
     assert out.stdout == (
-        "Forecast calls for 2026-Q4 as of 2026-11-02 (known at 2026-11-01T18:00:00.000000Z; "
+        "Forecast calls for 2026-Q4 as of 2026-11-02 (known at 2026-11-01T18:00:00Z; "
         "head seq 23)\n"
         "\n"
         "submitted   recorded             by   call commit  call best case    won then"
@@ -370,7 +370,7 @@ def test_q3_nrr_reported_on_oct_5_and_the_backdated_churn_that_restated_it(sampl
     # Known now, Lakeside churned on Sep 15 -> 260000 / 398000 = 65.3 %; effect -48000 / 398000.
     assert out.stdout == (
         "NRR as of 2026-09-30: reported at 2026-10-05T23:59:59.999999Z vs known at "
-        "2026-10-20T14:00:00.000000Z (head seq 44): 1 event recorded since moved it\n"
+        "2026-10-20T14:00:00Z (head seq 44): 1 event recorded since moved it\n"
         "\n"
         "line      seq  type   effective            recorded             actor          nrr  note\n"
         "--------  ---  -----  -------------------  -------------------  ----------  ------  ----\n"
@@ -382,7 +382,7 @@ def test_q3_nrr_reported_on_oct_5_and_the_backdated_churn_that_restated_it(sampl
         "definition: revledger.restatements/1\n"
         "options: reported_at 2026-10-05T23:59:59.999999Z, window 12m, start 2025-09-30\n"
         "as_of: 2026-09-30\n"
-        "known_at: 2026-10-20T14:00:00.000000Z\n"
+        "known_at: 2026-10-20T14:00:00Z\n"
         f"head: seq 44, hash {_head(sample)}\n"
         "currency: USD\n"
     )
@@ -449,7 +449,7 @@ def test_forecast_restatement_table(run) -> None:
     assert out.exit_code == 0, out.stderr
     assert out.stdout.startswith(
         "Forecast 2026-Q4 as of 2026-10-01: reported at 2026-10-01T23:59:59.999999Z vs known at "
-        "2026-11-01T18:00:00.000000Z (head seq 23): 2 events recorded since moved it\n"
+        "2026-11-01T18:00:00Z (head seq 23): 2 events recorded since moved it\n"
         "\n"
         "line      seq  type             effective            recorded             actor  "
         "  closed won  unweighted    weighted  note\n"
