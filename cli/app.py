@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from cli.render import FORMATS
 from ledger.errors import EXIT_INTERNAL, EXIT_STORAGE, EXIT_USAGE, RevledgerError
 from ledger.store import DEFAULT_DB, LedgerStore, database_reason
 
@@ -150,7 +151,7 @@ def format_param() -> click.Option:
     """Return the --format option shared by every command that prints a report."""
     return click.Option(
         ["--format", "fmt"],
-        type=click.Choice(["table", "json", "csv"]),
+        type=click.Choice(FORMATS),
         default="table",
         show_default=True,
         help="table for people, json for scripts, csv for spreadsheets.",

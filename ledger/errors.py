@@ -88,14 +88,6 @@ class InputError(RevledgerError):
         sentence = f"{prefix}: {self.reason}" if prefix else self.reason
         return sentence if sentence.endswith(".") else sentence + "."
 
-    def located(self, where: str) -> InputError:
-        """Return the same error with `where` set (kept if already set)."""
-        if self.where:
-            return self
-        return InputError(
-            self.reason, where=where, field=self.field, value=self.value, has_value=self.has_value
-        )
-
 
 class ConflictError(RevledgerError):
     """An append raced another writer or reused an idempotency key with different content."""

@@ -1,10 +1,10 @@
-"""JSON Lines: the import format of SPEC §5 and the full-envelope export format.
+"""JSON Lines: the import format and the full-envelope export format.
 
 Import: one object per line; reserved keys `type`, `effective_at`, `event_id`,
 `idempotency_key`, `actor`, `source`; every other key is a payload field. A line without an
 `idempotency_key` gets one derived from its content, so re-running an import appends nothing.
 
-Export: one full envelope per line (SPEC §3.1) with the payload as a JSON object; `import
+Export: one full envelope per line with the payload as a JSON object; `import
 --restore` turns such a file back into an identical ledger (same seq, times and hashes).
 """
 

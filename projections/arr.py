@@ -1,6 +1,6 @@
 """ARR, backlog, projected churn and CARR at one valid time, in total and by group.
 
-Definitions (SPEC §4, `revledger.arr/1`): ARR = Σ live; backlog = Σ pending (signed, not live);
+Definitions (`revledger.arr/1`): ARR = Σ live; backlog = Σ pending (signed, not live);
 projected churn = live ARR that churns and contractions known at `known_at` but effective after
 the as-of bound will remove; CARR = ARR + backlog − projected churn.
 """

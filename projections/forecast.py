@@ -1,6 +1,6 @@
 """The forecast of a period from one DealBook: closed-won ARR and the open pipeline closing in it.
 
-Definition `revledger.forecast/1` (SPEC §4), for a period P, from deals replayed to a valid-time
+Definition `revledger.forecast/1`, for a period P, from deals replayed to a valid-time
 bound as known at a transaction time:
 - closed won = Σ the contract ARR of deals won on a day in P (ledger time zone);
 - the open forecast counts open deals whose `expected_close` lies in P and whose forecast
@@ -52,10 +52,6 @@ class Contribution:
 
     def __sub__(self, other: Contribution) -> Contribution:
         return Contribution(*(getattr(self, f) - getattr(other, f) for f in FIGURES))
-
-    def differences(self, other: Contribution) -> list[str]:
-        """Return the names of the figures in which `other` differs from this one."""
-        return [f for f in FIGURES if getattr(self, f) != getattr(other, f)]
 
 
 NOTHING = Contribution()

@@ -25,7 +25,6 @@ from projections.arr import By, group_key
 from projections.revenue_book import RevenueView
 
 DEFINITION = "revledger.movements/2"
-KINDS = ("new", "reactivation", "expansion", "contraction", "churn")
 
 
 @dataclass(slots=True)

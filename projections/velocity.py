@@ -1,6 +1,6 @@
 """Sales velocity: how much won ARR the open pipeline produces per day at recent rates.
 
-`revledger.velocity/1` (SPEC §4): velocity = open deals × win rate × average won deal size /
+`revledger.velocity/1`: velocity = open deals × win rate × average won deal size /
 average sales cycle days, per group. Open deals are those open at the as-of bound; win rate (by
 count), average won deal size (contract ARR) and average sales cycle (mean days, open → signed)
 come from the deals closed in the window (`projections.win_rate`). The average deal size and the

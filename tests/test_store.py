@@ -1,4 +1,4 @@
-"""The store's guarantees (SPEC §3.2), each on a SQLite file and on PostgreSQL."""
+"""The store's guarantees (README, "Guarantees"), each on a SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The event catalog of SPEC §3.3: deal, account and ledger event families."""
+"""The event catalog: deal, account and ledger event families."""
 
 from ledger.events.account import (
     ACCOUNT_EVENTS,
