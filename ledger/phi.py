@@ -3,6 +3,22 @@
 The ledger stores commercial facts only. Free-text fields (`reason`, `note`) are short and are
 rejected when they look like a patient identifier, so protected health information never enters
 an immutable log that cannot be edited afterwards.
+
+What counts as looking like one:
+- a social security number: nine digits grouped 3-2-4 (by dashes, dots or spaces), or the words
+  "SSN" or "social security number / no / #";
+- a medical record or member number: "MRN", or "MR#", "medical record", "patient ID / number /
+  no / #", "member ID", "Medicare / Medicaid ID / number" followed by an identifier holding a
+  digit; or a Medicare beneficiary identifier (MBI) such as `1EG4-TE5-MK73`;
+- a date of birth: "DOB", "date of birth" or "birthdate"; or "born" or "b." followed by a date;
+  or any full date before the year 2000 (business dates in notes are recent ones, so a note
+  may say "pushed to 9/30/2026" or "wave 1/2/26");
+- an e-mail address;
+- a phone number: ten digits grouped 3-3-4 by dashes or dots, or with the area code in
+  parentheses, or by spaces when area code and exchange start with 2-9 as North American ones
+  do (so "250 000 1000" is no phone); an international one written with `+` and separated
+  groups; or a local one after "ph", "phone", "tel", "cell", "mobile" or "fax";
+- any other run of 7 or more digits.
 """
 
 from __future__ import annotations
@@ -11,18 +27,55 @@ import re
 
 MAX_FREE_TEXT = 500
 
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATE = (
+    r"(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"  # 4/12/1962, 12.04.1962, 4-12-62
+    r"|\d{4}-\d{1,2}-\d{1,2}"  # 1962-04-12
+    rf"|\d{{1,2}}(st|nd|rd|th)?\s+{_MONTH},?\s+\d{{2,4}}"  # 12 Apr 1962
+    rf"|{_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?,?\s+\d{{2,4}})"  # April 12, 1962
+)
+_OLD_YEAR = r"(1[89]\d\d)"  # a four-digit year before 2000
+_IDENTIFIER = r"[\s:#.=-]*[a-z0-9-]*\d"  # a short gap, then a token holding a digit
+
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), "a social security number"),
-    (re.compile(r"\b(ssn|social security)\b", re.I), "a social security number"),
+    (re.compile(r"\b\d{3}([-. ])\d{2}\1\d{4}\b"), "a social security number"),
     (
-        re.compile(r"\b(mrn|medical record|patient (id|number|#))\b", re.I),
+        re.compile(r"\bssn\b|\bsocial security\s+(number|no\b|#)", re.I),
+        "a social security number",
+    ),
+    (re.compile(r"\bmrn\b", re.I), "a medical record number"),
+    (
+        re.compile(
+            r"(\bmr\s*#|\bmedical record\b|\bpatient\s+(id|number|no\.?|#)"
+            r"|\bmember\s+id\b|\bmedica(re|id)\s+(id|number|no\.?|#))" + _IDENTIFIER,
+            re.I,
+        ),
         "a medical record number",
     ),
-    (re.compile(r"\b(dob|date of birth|born on)\b", re.I), "a date of birth"),
-    (re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b"), "a date of birth"),
-    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "an e-mail address"),
     (
-        re.compile(r"(\+\d{1,3}[\s.-]?)?\(?\b\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}\b"),
+        re.compile(r"\b[1-9][A-Z][A-Z0-9]\d-?[A-Z][A-Z0-9]\d-?[A-Z]{2}\d{2}\b"),
+        "a medical record number",
+    ),
+    (
+        re.compile(r"\b(dob|d\.o\.b\.?|date of birth|birth\s?date)(?![a-z])", re.I),
+        "a date of birth",
+    ),
+    (re.compile(rf"(\bborn\b|\bb\.)\s*(on\s+)?{_DATE}", re.I), "a date of birth"),
+    (
+        re.compile(
+            rf"\b(\d{{1,2}}[/.-]\d{{1,2}}[/.-]{_OLD_YEAR}|{_OLD_YEAR}-\d{{1,2}}-\d{{1,2}}"
+            rf"|\d{{1,2}}\s+{_MONTH},?\s+{_OLD_YEAR}|{_MONTH}\s+\d{{1,2}},?\s+{_OLD_YEAR})\b",
+            re.I,
+        ),
+        "a date of birth",
+    ),
+    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "an e-mail address"),
+    (re.compile(r"\(\s*\d{3}\s*\)\s*\d{3}[\s.-]?\d{4}\b"), "a phone number"),
+    (re.compile(r"\b\d{3}([.-])\d{3}\1\d{4}\b"), "a phone number"),
+    (re.compile(r"\b[2-9]\d{2} [2-9]\d{2} \d{4}\b"), "a phone number"),
+    (re.compile(r"\+\d{1,3}(?:[\s.-]\(?\d{1,4}\)?){2,5}\b"), "a phone number"),
+    (
+        re.compile(r"\b(ph|phone|tel|cell|mobile|fax)\b[\s.:#]*\(?\d{3}\)?[\s.-]?\d{3,4}", re.I),
         "a phone number",
     ),
     (re.compile(r"\b\d{7,}\b"), "an identifier (a run of 7 or more digits)"),

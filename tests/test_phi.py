@@ -1,0 +1,68 @@
+"""The PHI guard on free text: patient identifiers are refused, ordinary sales notes are not."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.phi import phi_finding
+
+SSN, MRN, DOB = "a social security number", "a medical record number", "a date of birth"
+PHONE, EMAIL, DIGITS = "a phone number", "an e-mail address", "an identifier"
+
+REFUSED = [
+    ("patient 123-45-6789 called about pricing", SSN),
+    ("pt 123 45 6789 called", SSN),
+    ("id 123.45.6789", SSN),
+    ("member SSN on file", SSN),
+    ("social security number withheld", SSN),
+    ("MRN 4471-A escalated", MRN),
+    ("MR# 552341", MRN),
+    ("patient ID 4471", MRN),
+    ("Medicare ID 1EG4-TE5-MK73", MRN),
+    ("1EG4TE5MK73 on the claim", MRN),
+    ("DOB on file", DOB),
+    ("D.O.B. 4-12-62", DOB),
+    ("birthdate 12.04.1962", DOB),
+    ("born 1962-04-12", DOB),
+    ("b. 12 Apr 1962", DOB),
+    ("pilot patient born 04/12/1961", DOB),
+    ("seen 04/12/1961 at intake", DOB),
+    ("April 12, 1962 intake", DOB),
+    ("per jane.doe@example.org", EMAIL),
+    ("call her back on 555-867-5309", PHONE),
+    ("(555) 123-4567", PHONE),
+    ("555.123.4567", PHONE),
+    ("555 867 5309", PHONE),
+    ("+44 20 7946 0958", PHONE),
+    ("ph 555-1234", PHONE),
+    ("id 12345678", DIGITS),
+]
+
+ACCEPTED = [
+    "Pushed to 9/30/2026 after budget review",
+    "Go-live wave 1/2/26 planned",
+    "HIPAA BAA signed 3/1/2026",
+    "renewal on Oct 1, 2026",
+    "signed 2019-03-01 MSA; customer since 1998",
+    "Needs 24/7/365 support",
+    "social security administration contract",
+    "Patient number of beds 300",
+    "medical record system integration",
+    "newborn unit expansion",
+    "Deal size 250 000 1000 seats",
+    "ranges 300-1200 beds",
+    "+20000 uplift in Q3",
+    "call scheduled 10/15 at 2pm",
+    "500 beds, 12 clinics, 3 states",
+]
+
+
+@pytest.mark.parametrize(("text", "kind"), REFUSED)
+def test_patient_identifiers_are_refused(text: str, kind: str) -> None:
+    finding = phi_finding(text)
+    assert finding is not None and finding.startswith(kind), (text, finding)
+
+
+@pytest.mark.parametrize("text", ACCEPTED)
+def test_ordinary_sales_notes_are_accepted(text: str) -> None:
+    assert phi_finding(text) is None
