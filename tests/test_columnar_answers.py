@@ -39,13 +39,15 @@ def _texts(*values: object) -> list[str]:
     return [str(v) for v in values]
 
 
-def _group(view: RevenueView, account: str, by: By | None) -> str:
+def _group(view: RevenueView, account: str, by: By | None, at: datetime) -> str:
+    """Return the account's group: its segment or channel as it stood at the bound `at`."""
     t = view.accounts[account]
     if by is None:
         return "total"
     if by == "account":
         return account
-    return (t.segment if by == "segment" else t.channel) or "(none)"
+    segment, channel = t.attributes_at(at)
+    return (segment if by == "segment" else channel) or "(none)"
 
 
 def _summed(counted: Iterable[tuple[str, Decimal, Decimal, Decimal]]) -> dict[str, list[str]]:
@@ -63,7 +65,7 @@ def _summed(counted: Iterable[tuple[str, Decimal, Decimal, Decimal]]) -> dict[st
 def reference_arr(view: RevenueView, at: datetime, by: By | None) -> dict[str, list[str]]:
     """Return per group (and 'total'): accounts, ARR, backlog, projected churn, as text."""
     rows = [
-        (_group(view, a, by), t.live_at(at), t.pending_at(at), t.projected_churn(at))
+        (_group(view, a, by, at), t.live_at(at), t.pending_at(at), t.projected_churn(at))
         for a, t in view.accounts.items()
     ]
     return _summed(r for r in rows if r[1] or r[2] or r[3])
@@ -74,7 +76,7 @@ def reference_retention(
 ) -> dict[str, list[str]]:
     """Return per group (and 'total'): accounts, start, end, retained value, as text."""
     rows = [
-        (_group(view, a, by), value_at(t, start, basis), value_at(t, end, basis))
+        (_group(view, a, by, end), value_at(t, start, basis), value_at(t, end, basis))
         for a, t in view.accounts.items()
     ]
     return _summed((g, s, e, min(s, e)) for g, s, e in rows if s > 0)
