@@ -29,22 +29,75 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
-def _option_for(name: str, info: FieldInfo) -> click.Option | None:
+FIELD_HELP: dict[str, str] = {
+    "deal_id": "The deal's id (your CRM's opportunity id).",
+    "account_id": "The customer account's id (your CRM's account id).",
+    "stage": "A stage of the configured pipeline.",
+    "amount": "Expected ARR of the deal, a decimal with at most 2 places.",
+    "expected_close": "The day the deal is expected to close.",
+    "segment": "Customer segment, a lower-case name such as health_system.",
+    "channel": "direct, or partner:<name> (e.g. partner:epic).",
+    "owner": "The deal's owner (a sales rep's id).",
+    "personas": "A buyer persona engaged, such as cmio or it_security.",
+    "forecast_category": "Overrides the stage's forecast category.",
+    "probability": "Win probability from 0 to 1; overrides the stage's.",
+    "persona": "The buyer persona, such as cmio, cfo, it_security, legal.",
+    "framework": "The security framework of the review.",
+    "arr": "ARR of the contract, a positive decimal with at most 2 places.",
+    "term_months": "Contract term in months, 1 to 120.",
+    "tcv": "Total contract value.",
+    "baa_signed": "A business associate agreement (BAA) was signed.",
+    "standard_terms": "Signed on standard terms.",
+    "reason": "Why, in a few words (no patient data: it is refused).",
+    "note": "A short note (no patient data: it is refused).",
+    "currency": "Three-letter ISO 4217 code, such as USD.",
+    "timezone": "IANA time zone in which bare dates are read, such as America/New_York.",
+    "fiscal_year_start_month": "Month (1-12) in which the fiscal year starts.",
+    "period": "A period such as 2026-Q4, 2026-11 or 2026 (fiscal when configured).",
+    "commit": "The commit call: ARR the leader commits to.",
+    "best_case": "The best-case call (not below commit).",
+    "retracts": "The event_id of the event that no longer counts.",
+}
+"""The help of each payload field's option (`record <type> --help`)."""
+TYPE_FIELD_HELP: dict[tuple[str, str], str] = {
+    ("expansion", "arr"): "ARR added to the account's live ARR (> 0).",
+    ("contraction", "arr"): "ARR taken off the account's live ARR (> 0).",
+    ("contract_signed", "account_id"): "The account; required when the deal was never opened.",
+    ("go_live", "deal_id"): "The deal whose signed contract goes live.",
+    ("quota_set", "amount"): "The bookings quota (new ARR) of the period.",
+    ("deal_reopened", "stage"): "The stage the deal returns to.",
+}
+
+
+def _help(type_name: str, name: str, info: FieldInfo) -> str | None:
+    """Return an option's help: what the field is, and its default when it has one."""
+    text = TYPE_FIELD_HELP.get((type_name, name)) or FIELD_HELP.get(name)
+    default = info.default
+    if info.is_required() or default is None or default == () or type_name == "ledger_configured":
+        return text  # a configuration keeps the settings it leaves out (see `record_event`)
+    shown = ("true" if default else "false") if isinstance(default, bool) else str(default)
+    return f"{text or ''} Default: {shown}.".strip()
+
+
+def _option_for(type_name: str, name: str, info: FieldInfo) -> click.Option | None:
     """Return the click option for one payload field, or None for fields given another way."""
     if name in ("type", "stages"):
         return None
     flag = "--" + name.replace("_", "-")
     annotation = _unwrap_optional(info.annotation)
     required = info.is_required()
-    help_text = (info.description or "").strip() or None
+    help_text = _help(type_name, name, info)
     if annotation is bool:
         return click.Option([f"{flag}/--no-{name.replace('_', '-')}"], default=None, help=help_text)
     if typing.get_origin(annotation) is tuple:
-        return click.Option([flag], multiple=True, help=(help_text or "") + " (repeatable)")
+        repeat = "Repeatable."
+        return click.Option(
+            [flag], multiple=True, help=f"{help_text} {repeat}" if help_text else repeat
+        )
     if typing.get_origin(annotation) is Literal:
         choices = [str(c) for c in typing.get_args(annotation)]
         return click.Option([flag], type=click.Choice(choices), required=required, help=help_text)
-    metavar = {Decimal: "AMOUNT", date: "YYYY-MM-DD", int: "N"}.get(annotation, "TEXT")
+    metavar = {Decimal: "DECIMAL", date: "YYYY-MM-DD", int: "N"}.get(annotation, "TEXT")
     return click.Option([flag], required=required, metavar=metavar, help=help_text)
 
 
@@ -56,7 +109,7 @@ def _describe(cls: type[EventModel]) -> str:
 def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
     params: list[click.Parameter] = []
     for name, info in cls.model_fields.items():
-        opt = _option_for(name, info)
+        opt = _option_for(type_name, name, info)
         if opt is not None:
             params.append(opt)
     if type_name == "ledger_configured":

@@ -536,3 +536,16 @@ def test_log_takes_type_names_with_dashes_and_tables_keep_a_note_on_its_row(run)
     assert dashed.exit_code == 0, dashed.stderr
     rows = [line for line in dashed.stdout.splitlines() if "forecast_submitted" in line]
     assert len(rows) == 1 and "note=Renewal call second line" in rows[0]
+
+
+def test_every_generated_record_option_says_what_it_takes() -> None:
+    from cli.record import record
+
+    for name, command in record.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name != "fmt":
+                assert (param.help or "").strip(), (name, param.name)
+    term = record.commands["contract_signed"].params
+    help_of = {p.name: p.help for p in term if isinstance(p, click.Option)}
+    assert help_of["term_months"] == "Contract term in months, 1 to 120. Default: 12."
+    assert (help_of["baa_signed"] or "").endswith("Default: false.")
