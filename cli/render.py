@@ -16,6 +16,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
+from ledger.events.fields import normalize_decimal
 from ledger.timeutil import shown_instant
 
 Kind = Literal["text", "int", "seq", "money", "ratio", "days", "date", "instant"]
@@ -58,6 +59,8 @@ def _plain(value: Any, kind: Kind) -> Any:
     if isinstance(value, Decimal):
         if kind == "ratio":
             return str(value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN))
+        if kind == "money":  # as the ledger stores money: no trailing zeros
+            return format(normalize_decimal(value), "f")
         return format(value, "f")
     if isinstance(value, datetime):
         return shown_instant(value)

@@ -346,7 +346,7 @@ def test_velocity_json(run) -> None:
                 "won": 4,
                 "closed": 6,
                 "win_rate": "0.6667",
-                "average_won": "113750.00",
+                "average_won": "113750",
                 "cycle_mean_days": "193",
                 "velocity": "1178.76",
             }
@@ -383,7 +383,7 @@ def test_coverage_table_and_json(run) -> None:
                 "remaining": "300000",
                 "open_deals": 2,
                 "pipeline": "270000",
-                "weighted": "147000.00",
+                "weighted": "147000",
                 "coverage": "0.9000",
                 "weighted_coverage": "0.4900",
             }
