@@ -37,13 +37,22 @@ _DATE = (
 _OLD_YEAR = r"(1[89]\d\d)"  # a four-digit year before 2000
 _IDENTIFIER = r"[\s:#.=-]*[a-z0-9-]*\d"  # a short gap, then a token holding a digit
 
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b\d{3}([-. ])\d{2}\1\d{4}\b"), "a social security number"),
+Patterns = list[tuple[re.Pattern[str], str]]
+_WORDS: Patterns = [
     (
         re.compile(r"\bssn\b|\bsocial security\s+(number|no\b|#)", re.I),
         "a social security number",
     ),
     (re.compile(r"\bmrn\b", re.I), "a medical record number"),
+    (
+        re.compile(r"\b(dob|d\.o\.b\.?|date of birth|birth\s?date)(?![a-z])", re.I),
+        "a date of birth",
+    ),
+]
+"""What a text without digits can show: words that name an identifier."""
+_EMAIL: Patterns = [(re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "an e-mail address")]
+_WITH_DIGITS: Patterns = [
+    (re.compile(r"\b\d{3}([-. ])\d{2}\1\d{4}\b"), "a social security number"),
     (
         re.compile(
             r"(\bmr\s*#|\bmedical record\b|\bpatient\s+(id|number|no\.?|#)"
@@ -56,10 +65,6 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"\b[1-9][A-Z][A-Z0-9]\d-?[A-Z][A-Z0-9]\d-?[A-Z]{2}\d{2}\b"),
         "a medical record number",
     ),
-    (
-        re.compile(r"\b(dob|d\.o\.b\.?|date of birth|birth\s?date)(?![a-z])", re.I),
-        "a date of birth",
-    ),
     (re.compile(rf"(\bborn\b|\bb\.)\s*(on\s+)?{_DATE}", re.I), "a date of birth"),
     (
         re.compile(
@@ -69,7 +74,6 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         ),
         "a date of birth",
     ),
-    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "an e-mail address"),
     (re.compile(r"\(\s*\d{3}\s*\)\s*\d{3}[\s.-]?\d{4}\b"), "a phone number"),
     (re.compile(r"\b\d{3}([.-])\d{3}\1\d{4}\b"), "a phone number"),
     (re.compile(r"\b[2-9]\d{2} [2-9]\d{2} \d{4}\b"), "a phone number"),
@@ -80,11 +84,18 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     ),
     (re.compile(r"\b\d{7,}\b"), "an identifier (a run of 7 or more digits)"),
 ]
+"""What needs a digit to match; most notes have none, so they skip these."""
+_DIGIT = re.compile(r"\d")
 
 
 def phi_finding(text: str) -> str | None:
     """Return what `text` looks like if it resembles a patient identifier, else None."""
-    for pattern, what in _PATTERNS:
+    patterns = _WORDS
+    if _DIGIT.search(text):
+        patterns = _WITH_DIGITS + patterns
+    if "@" in text:
+        patterns = patterns + _EMAIL
+    for pattern, what in patterns:
         if pattern.search(text):
             return what
     return None
