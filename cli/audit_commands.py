@@ -38,7 +38,7 @@ def _values(values: Values) -> dict[str, Any]:
     "--window",
     default="12m",
     show_default=True,
-    help="Look-back of nrr and grr: e.g. 12m, 3m, 1q, 1y, 90d.",
+    help="Look-back of nrr and grr: e.g. 12m, 3m, 1q, 1y, 2w, 90d.",
 )
 @format_option
 @pass_ctx

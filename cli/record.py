@@ -69,6 +69,10 @@ TYPE_FIELD_HELP: dict[tuple[str, str], str] = {
 }
 
 
+OTHER_FLAGS: dict[str, tuple[str, ...]] = {"fiscal_year_start_month": ("--fiscal-year-start",)}
+"""More names of a field's option: the one `init` gives the same setting."""
+
+
 def _help(type_name: str, name: str, info: FieldInfo) -> str | None:
     """Return an option's help: what the field is, and its default when it has one."""
     text = TYPE_FIELD_HELP.get((type_name, name)) or FIELD_HELP.get(name)
@@ -83,7 +87,8 @@ def _option_for(type_name: str, name: str, info: FieldInfo) -> click.Option | No
     """Return the click option for one payload field, or None for fields given another way."""
     if name in ("type", "stages"):
         return None
-    flag = "--" + name.replace("_", "-")
+    flags = ["--" + name.replace("_", "-"), *OTHER_FLAGS.get(name, ())]
+    flag = flags[0]
     annotation = _unwrap_optional(info.annotation)
     required = info.is_required()
     help_text = _help(type_name, name, info)
@@ -98,7 +103,7 @@ def _option_for(type_name: str, name: str, info: FieldInfo) -> click.Option | No
         choices = [str(c) for c in typing.get_args(annotation)]
         return click.Option([flag], type=click.Choice(choices), required=required, help=help_text)
     metavar = {Decimal: "DECIMAL", date: "YYYY-MM-DD", int: "N"}.get(annotation, "TEXT")
-    return click.Option([flag], required=required, metavar=metavar, help=help_text)
+    return click.Option([name, *flags], required=required, metavar=metavar, help=help_text)
 
 
 def _describe(cls: type[EventModel]) -> str:

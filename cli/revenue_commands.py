@@ -102,7 +102,7 @@ NRR_COLUMNS = [
 @AS_OF
 @KNOWN_AT
 @click.option(
-    "--window", default="12m", show_default=True, help="Look-back: e.g. 12m, 3m, 1q, 1y, 90d."
+    "--window", default="12m", show_default=True, help="Look-back: e.g. 12m, 3m, 1q, 1y, 2w, 90d."
 )
 @click.option(
     "--basis",
