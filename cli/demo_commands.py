@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from cli.app import Ctx, pass_ctx
+from cli.options import WholeNumber
 from cli.render import Column, Report, render
 from ledger.demo import DemoLoad, demo_today, load_demo
 from ledger.errors import IntegrityError
@@ -149,7 +150,7 @@ def tour_text(db: str, loaded: DemoLoad, tour: Tour, verified: str) -> str:
 @click.command("demo")
 @click.option(
     "--seed",
-    type=int,
+    type=WholeNumber(0),
     default=1,
     show_default=True,
     help="Seed of the generator: the same seed and day give the same ledger.",

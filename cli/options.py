@@ -13,12 +13,13 @@ from ledger.envelope import RecordedEvent
 
 
 class WholeNumber(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
-    """An option value that must be a whole number from `low` to `high` (inclusive; no upper
-    bound when None), refused with a plain reason (exit code 2)."""
+    """An option value that must be a whole number from `low` to `high` (inclusive; no bound
+    where None, the range then being the command's to check), refused with a plain reason
+    (exit code 2)."""
 
     name = "integer"
 
-    def __init__(self, low: int, high: int | None = None) -> None:
+    def __init__(self, low: int | None, high: int | None = None) -> None:
         self.low, self.high = low, high
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
@@ -30,10 +31,13 @@ class WholeNumber(click.ParamType):  # type: ignore[type-arg]  # generic in newe
             if not re.fullmatch(r"-?[0-9]+", text):
                 self.fail(f"{value!r} is not a whole number", param, ctx)
             n = int(text)
-        if self.high is None and n < self.low:
-            self.fail(f"{n} is less than {self.low}", param, ctx)
-        if self.high is not None and not self.low <= n <= self.high:
-            self.fail(f"{n} is not from {self.low} to {self.high}", param, ctx)
+        low, high = self.low, self.high
+        if low is not None and high is not None and not low <= n <= high:
+            self.fail(f"{n} is not from {low} to {high}", param, ctx)
+        if low is not None and n < low:
+            self.fail(f"{n} is less than {low}", param, ctx)
+        if high is not None and n > high:
+            self.fail(f"{n} is more than {high}", param, ctx)
         return n
 
 

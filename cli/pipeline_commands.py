@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.options import AS_OF, KNOWN_AT, by_option, echo_report, report_title
+from cli.options import AS_OF, KNOWN_AT, WholeNumber, by_option, echo_report, report_title
 from cli.render import Column, Report, attribute_row
 from ledger.errors import UsageError
 from projections.health import HealthLine
@@ -184,7 +184,7 @@ def _aging_row(x: AgingLine) -> dict[str, Any]:
 @KNOWN_AT
 @click.option(
     "--days",
-    type=int,
+    type=WholeNumber(None),  # the aging question checks the range
     default=180,
     show_default=True,
     help="List open deals opened more than this many days before the close of --as-of.",

@@ -148,7 +148,7 @@ def envelope_text(value: Any, *, field: str, where: str | None = None) -> str:
     """Return an actor, source or idempotency key trimmed, or raise InputError naming `field`:
     it must be non-empty text of at most `MAX_ENVELOPE_TEXT` characters, without control
     characters."""
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ENVELOPE_TEXT:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_ENVELOPE_TEXT:
         raise InputError(
             f"must be non-empty text of at most {MAX_ENVELOPE_TEXT} characters",
             where=where,

@@ -18,7 +18,7 @@ from ledger.errors import InputError
 from ledger.timeutil import MAX_YEAR, MIN_YEAR
 
 Grain = Literal["month", "quarter", "year"]
-_PERIOD_RE = re.compile(r"^(\d{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")
+_PERIOD_RE = re.compile(r"^([0-9]{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")  # ASCII digits only
 PERIOD_EXAMPLE = "a period such as 2026-Q4, 2026-11 or 2026"
 
 

@@ -8,16 +8,18 @@ What counts as looking like one:
 - a social security number: nine digits grouped 3-2-4 (by dashes, dots or spaces), or the words
   "SSN" or "social security number / no / #";
 - a medical record or member number: "MRN", or "MR#", "medical record", "patient ID / number /
-  no / #", "member ID", "Medicare / Medicaid ID / number" followed by an identifier holding a
-  digit; or a Medicare beneficiary identifier (MBI) such as `1EG4-TE5-MK73`;
-- a date of birth: "DOB", "date of birth" or "birthdate"; or "born" or "b." followed by a date;
-  or any full date before the year 2000 (business dates in notes are recent ones, so a note
-  may say "pushed to 9/30/2026" or "wave 1/2/26");
+  no / #", "member ID", "Medicare / Medicaid ID / number" followed by an identifier holding at
+  least three digits (so "patient ID v2 module" is fine); or a Medicare beneficiary identifier
+  (MBI) such as `1EG4-TE5-MK73`;
+- a date of birth: "DOB", "date of birth" or "birthdate"; "born" followed by a date; or any full
+  date before 2000, also written with a two-digit year from 30 on (4/12/62). Business dates
+  in notes are recent ones, so a note may say "pushed to 9/30/2026" or "wave 1/2/26";
 - an e-mail address;
 - a phone number: ten digits grouped 3-3-4 by dashes or dots, or with the area code in
   parentheses, or by spaces when area code and exchange start with 2-9 as North American ones
-  do (so "250 000 1000" is no phone); an international one written with `+` and separated
-  groups; or a local one after "ph", "phone", "tel", "cell", "mobile" or "fax";
+  do (so "250 000 1000" is no phone); an international one written with `+` and groups of at
+  least two digits, eight digits in all; or a local one after "ph", "phone", "tel", "cell",
+  "mobile" or "fax";
 - any other run of 7 or more digits.
 """
 
@@ -35,7 +37,9 @@ _DATE = (
     rf"|{_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?,?\s+\d{{2,4}})"  # April 12, 1962
 )
 _OLD_YEAR = r"(1[89]\d\d)"  # a four-digit year before 2000
-_IDENTIFIER = r"[\s:#.=-]*[a-z0-9-]*\d"  # a short gap, then a token holding a digit
+_OLD_YY = r"([3-9]\d)"  # a two-digit year from 30 on: 1930-1999 (00-29 read as this century)
+_ORDINAL = r"(st|nd|rd|th)?"
+_IDENTIFIER = r"[\s:#.=-]*(?=[a-z-]*\d[a-z-]*\d[a-z-]*\d)[a-z0-9-]+"  # a token, 3+ digits
 
 Patterns = list[tuple[re.Pattern[str], str]]
 _WORDS: Patterns = [
@@ -62,14 +66,16 @@ _WITH_DIGITS: Patterns = [
         "a medical record number",
     ),
     (
-        re.compile(r"\b[1-9][A-Z][A-Z0-9]\d-?[A-Z][A-Z0-9]\d-?[A-Z]{2}\d{2}\b"),
+        re.compile(r"\b[1-9][A-Z][A-Z0-9]\d-?[A-Z][A-Z0-9]\d-?[A-Z]{2}\d{2}\b", re.I),
         "a medical record number",
     ),
-    (re.compile(rf"(\bborn\b|\bb\.)\s*(on\s+)?{_DATE}", re.I), "a date of birth"),
+    (re.compile(rf"\bborn\b[\s:]*(on\s+)?{_DATE}", re.I), "a date of birth"),
     (
         re.compile(
-            rf"\b(\d{{1,2}}[/.-]\d{{1,2}}[/.-]{_OLD_YEAR}|{_OLD_YEAR}-\d{{1,2}}-\d{{1,2}}"
-            rf"|\d{{1,2}}\s+{_MONTH},?\s+{_OLD_YEAR}|{_MONTH}\s+\d{{1,2}},?\s+{_OLD_YEAR})\b",
+            rf"\b(\d{{1,2}}[/.-]\d{{1,2}}[/.-]({_OLD_YEAR}|{_OLD_YY})"
+            rf"|{_OLD_YEAR}-\d{{1,2}}-\d{{1,2}}"
+            rf"|\d{{1,2}}{_ORDINAL}\s+{_MONTH},?\s+{_OLD_YEAR}"
+            rf"|{_MONTH}\s+\d{{1,2}}{_ORDINAL},?\s+{_OLD_YEAR})\b",
             re.I,
         ),
         "a date of birth",
@@ -77,7 +83,10 @@ _WITH_DIGITS: Patterns = [
     (re.compile(r"\(\s*\d{3}\s*\)\s*\d{3}[\s.-]?\d{4}\b"), "a phone number"),
     (re.compile(r"\b\d{3}([.-])\d{3}\1\d{4}\b"), "a phone number"),
     (re.compile(r"\b[2-9]\d{2} [2-9]\d{2} \d{4}\b"), "a phone number"),
-    (re.compile(r"\+\d{1,3}(?:[\s.-]\(?\d{1,4}\)?){2,5}\b"), "a phone number"),
+    (
+        re.compile(r"\+(?=(?:[\s.()-]*\d){8})\d{1,3}(?:[\s.-]\(?\d{2,4}\)?){2,5}\b"),
+        "a phone number",
+    ),
     (
         re.compile(r"\b(ph|phone|tel|cell|mobile|fax)\b[\s.:#]*\(?\d{3}\)?[\s.-]?\d{3,4}", re.I),
         "a phone number",

@@ -184,7 +184,8 @@ class AccountState:
             if e.deal_id in self.cancelled:
                 raise RuleViolation(
                     f"the contract of deal {e.deal_id} ended with the churn of account {a} "
-                    "before it went live; record a new contract_signed first",
+                    "before it went live; a new deal's contract is needed (or retract the churn "
+                    "if it was recorded in error)",
                     fact,
                 )
             if e.deal_id not in self.pending:

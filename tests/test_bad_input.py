@@ -744,6 +744,18 @@ CASES: list[Case] = [
         expect=("option '--actor' = ", "contains control characters."),
     ),
     rec(
+        "record-quota-period-in-full-width-digits",
+        "quota_set --period \uff12\uff10\uff12\uff17-Q1 --amount 5",
+        message="revledger: field 'period' = '\uff12\uff10\uff12\uff17-Q1': is not a period "
+        "such as 2026-Q4, 2026-11 or 2026.",
+    ),
+    cmd(
+        "aging-days-with-an-underscore",
+        "aging --days 1_0",
+        code=EXIT_USAGE,
+        expect=("revledger: Invalid value for '--days': '1_0' is not a whole number.",),
+    ),
+    rec(
         "record-quota-period-year-0500",
         "quota_set --period 0500-Q1 --amount 5",
         message="revledger: field 'period' = '0500-Q1': has a year outside 1900-2199.",

@@ -36,6 +36,12 @@ REFUSED = [
     ("+44 20 7946 0958", PHONE),
     ("ph 555-1234", PHONE),
     ("id 12345678", DIGITS),
+    ("Pt John 4/12/62 seen", DOB),
+    ("seen 04-12-62", DOB),
+    ("born: 4.12.62", DOB),
+    ("April 12th, 1962", DOB),
+    ("1st Jan 1962", DOB),
+    ("mbi 1eg4-te5-mk73", MRN),
 ]
 
 ACCEPTED = [
@@ -54,6 +60,16 @@ ACCEPTED = [
     "+20000 uplift in Q3",
     "call scheduled 10/15 at 2pm",
     "500 beds, 12 clinics, 3 states",
+    "medical record v2 migration",
+    "Patient ID v2 module in scope",
+    "member ID 2.0 card redesign",
+    "Medicare number 2 of 3 blockers",
+    "Option B. 2026-04-01 go-live",
+    "Tier b. Oct 1, 2026 renewal",
+    "Pricing +3.5-4 %",
+    "+1 2 3 stakeholders",
+    "growth +10 20 30 percent",
+    "v2.3.1 release, ICD-10 coding, Q3-2026 close, $1,200,000 deal",
 ]
 
 

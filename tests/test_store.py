@@ -26,6 +26,7 @@ from ledger.store import LedgerStore
 from ledger.store import store as store_module
 from ledger.store.codec import envelope_fields
 from ledger.store.facts import SqlFacts
+from ledger.store.verify import verify_rows
 from ledger.timeutil import format_instant, parse_instant
 from tests.conftest import events_from
 
@@ -188,6 +189,63 @@ def test_verify_names_the_seq_whose_payload_was_edited(store: LedgerStore) -> No
     assert not report.ok
     assert report.first_bad_seq == 3
     assert "stored hash does not match its content" in (report.problem or "")
+
+
+def test_events_stored_under_looser_input_checks_still_read_verify_and_restore(
+    store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PHI guard and the range of period years may tighten in a later release; what an
+    earlier one stored must still read back, verify and restore (the log cannot change)."""
+    store.append_batch(events_from([OPEN_D1]))
+    with monkeypatch.context() as earlier:  # a release whose checks let these through
+        earlier.setattr("ledger.events.fields.phi_finding", lambda text: None)
+        earlier.setattr("ledger.events.ledger_stream.period_label_problem", lambda text: None)
+        store.append_batch(
+            events_from(
+                [
+                    '{"type":"deal_lost","effective_at":"2026-02-01","deal_id":"D-1",'
+                    '"reason":"MR# 552341 escalated"}',
+                    '{"type":"quota_set","effective_at":"2026-02-01","period":"0500-Q1",'
+                    '"amount":"5"}',
+                ]
+            )
+        )
+    again = (
+        '{"type":"deal_lost","effective_at":"2026-03-02","deal_id":"D-2",'
+        '"reason":"MR# 552341 again"}'
+    )
+    with pytest.raises(InputError, match="looks like a medical record number"):
+        store.append_batch(events_from([again]))  # new input meets today's checks
+    assert [e.type for e in store.read()][-2:] == ["deal_lost", "quota_set"]
+    assert verify_ledger(store).ok
+    export = tmp_path / "export.jsonl"
+    operations.export_file(store, export)
+    with LedgerStore.open(str(tmp_path / "restored.db"), create=True) as restored:
+        operations.restore_file(restored, export)
+        assert verify_ledger(restored).ok
+
+
+def test_verify_names_the_field_of_a_payload_that_does_not_decode_but_not_its_value() -> None:
+    row = {
+        "seq": 1,
+        "event_id": "00000000-0000-4000-8000-000000000001",
+        "type": "deal_lost",
+        "schema_version": 1,
+        "stream_id": "deal:D-1",
+        "stream_version": 1,
+        "effective_at": "2026-01-01T00:00:00.000000Z",
+        "recorded_at": "2026-01-01T00:00:00.000000Z",
+        "actor": "t",
+        "source": "t",
+        "idempotency_key": None,
+        "payload": '{"deal_id":"D-1","reason":["jane doe 1962"]}',
+    }
+    row["prev_hash"] = GENESIS_HASH
+    row["hash"] = chain_hash(GENESIS_HASH, envelope_bytes(**envelope_fields(row)))
+    report = verify_rows([row])
+    assert report.first_bad_seq == 1
+    assert "seq 1: payload does not decode (reason: " in (report.problem or "")
+    assert "jane doe" not in (report.problem or "")
 
 
 def test_verify_names_a_deleted_seq(store: LedgerStore) -> None:

@@ -18,6 +18,7 @@ from ledger.errors import InputError
 from ledger.events.account import ACCOUNT_EVENTS
 from ledger.events.base import EventModel
 from ledger.events.deal import DEAL_EVENTS
+from ledger.events.fields import STORED
 from ledger.events.ledger_stream import LEDGER_EVENTS
 
 ALL_EVENT_CLASSES: tuple[type[EventModel], ...] = (*DEAL_EVENTS, *ACCOUNT_EVENTS, *LEDGER_EVENTS)
@@ -128,6 +129,6 @@ def decode_payload(type_name: str, version: int, payload_json: str) -> EventMode
     if version == cls.schema_version:
         # What `cls.model_validate_json` runs, without its per-call argument checks: this is
         # the innermost step of reading the log back.
-        return cls.__pydantic_validator__.validate_json(payload_json)  # type: ignore[no-any-return]
+        return cls.__pydantic_validator__.validate_json(payload_json, context=STORED)  # type: ignore[no-any-return]
     data = upcast(type_name, version, json.loads(payload_json, parse_float=Decimal))
-    return cls.model_validate(data)
+    return cls.model_validate(data, context=STORED)

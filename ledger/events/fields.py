@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, ValidationInfo
 
 from ledger.phi import MAX_FREE_TEXT, phi_finding
 from ledger.timeutil import TimeParseError, parse_date
@@ -22,6 +22,18 @@ _DECIMAL_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 """Decimal text as money and probabilities are written: digits, and a point with digits after
 it; no exponent, sign `+`, digit separators or thousands commas."""
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+STORED: dict[str, Any] = {"stored": True}
+"""Validation context of a payload read back from the log (`decode_payload`): the checks of
+what a user may enter now (the PHI guard, the range of period years) are not applied again, so
+tightening them never makes a stored event unreadable or a ledger fail `verify`."""
+
+
+def stored(info: ValidationInfo) -> bool:
+    """True when the value being validated comes from the log, not from a user."""
+    context = info.context
+    return bool(context and context.get("stored"))
+
+
 """Control characters, refused in identifiers, free text and the envelope's text keys."""
 
 
@@ -133,7 +145,7 @@ def _calendar_date(value: Any) -> date:
         raise ValueError(str(exc)) from None
 
 
-def _free_text(value: Any) -> str:
+def _free_text(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str):
         raise ValueError("must be text")
     text = value.strip()
@@ -143,7 +155,7 @@ def _free_text(value: Any) -> str:
         raise ValueError(f"is longer than {MAX_FREE_TEXT} characters")
     if CONTROL_CHARS.search(text.replace("\n", " ")):
         raise ValueError("contains control characters")
-    finding = phi_finding(text)
+    finding = None if stored(info) else phi_finding(text)
     if finding:
         raise ValueError(
             f"looks like {finding}; free text must never contain patient identifiers (PHI)"

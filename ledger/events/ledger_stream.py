@@ -18,15 +18,23 @@ from pydantic import (
 
 from ledger.events.base import LEDGER_STREAM, EventModel
 from ledger.events.deal import ForecastCategory
-from ledger.events.fields import FreeText, Money, PositiveMoney, Probability, Slug, WholeNumber
+from ledger.events.fields import (
+    FreeText,
+    Money,
+    PositiveMoney,
+    Probability,
+    Slug,
+    WholeNumber,
+    stored,
+)
 from ledger.periods import PERIOD_EXAMPLE, period_label_problem
 from ledger.timeutil import TimeParseError, zone
 
 
-def _period(value: Any) -> str:
+def _period(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str):
         raise ValueError(f"is not {PERIOD_EXAMPLE}")
-    problem = period_label_problem(value)
+    problem = None if stored(info) else period_label_problem(value)
     if problem is not None:
         raise ValueError(problem)
     return value.strip()

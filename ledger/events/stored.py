@@ -27,6 +27,7 @@ from pydantic_core import SchemaValidator
 
 from ledger.events.base import EventModel
 from ledger.events.catalog import EVENT_TYPES, upcast
+from ledger.events.fields import STORED
 
 Convert = Callable[[Any], Any]
 _CHECKS = frozenset({"function-before", "function-after", "function-wrap"})
@@ -194,5 +195,5 @@ def decode_stored_many(items: Sequence[tuple[str, int, str]]) -> list[EventModel
             out.append(plans[type_name](fields))
         else:
             data = upcast(type_name, version, json.loads(payload, parse_float=Decimal))
-            out.append(EVENT_TYPES[type_name].model_validate(data))
+            out.append(EVENT_TYPES[type_name].model_validate(data, context=STORED))
     return out

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from ledger.canonical import GENESIS_HASH, canonical_json, chain_hash, envelope_bytes
 from ledger.envelope import ENVELOPE_COLUMNS
 from ledger.errors import InputError, IntegrityError, RevledgerError
@@ -61,13 +63,24 @@ class ChainWalker:
         try:
             event = decode_payload(row["type"], row["schema_version"], row["payload"])
         except (ValueError, RevledgerError) as exc:
-            raise IntegrityError(f"seq {seq}: payload does not decode ({exc})", seq=seq) from None
+            raise IntegrityError(
+                f"seq {seq}: payload does not decode ({_decode_problem(exc)})", seq=seq
+            ) from None
         if event.stream_id() != row["stream_id"]:
             raise IntegrityError(f"seq {seq}: stream_id does not match the payload", seq=seq)
         self.expected_seq = seq + 1
         self.prev_hash = row["hash"]
         self.last_recorded = row["recorded_at"]
         return self.accounts.index_refs(event, row["event_id"])
+
+
+def _decode_problem(exc: Exception) -> str:
+    """Return why a stored payload does not decode, naming the field but never its value."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        return f"{where}: {first['msg']}"
+    return str(exc)
 
 
 def verify_rows(
