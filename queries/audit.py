@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ledger.errors import InputError, UsageError
+from ledger.events import EventRetracted, LedgerConfigured
 from ledger.store import LedgerStore
-from ledger.timeutil import shown_instant
+from ledger.timeutil import end_of_day, shown_instant
 from projections import restatements as restate_p
 from projections import stream_history as history_p
 from projections.deals import replay_deals
@@ -73,17 +76,24 @@ def restatement_query(
     book, _ = current_book(store)
     w = parse_window(window)
     start = w.before(as_of)
-    bound, start_bound = frame.bound(as_of), frame.bound(start)
+    zones = _zones(store, now_seq)
 
     def value_of(view: RevenueView) -> restate_p.Values:
+        # The close of a day in the time zone known with the log prefix the view stands at,
+        # so a change of time zone recorded in between is one of the events that moved it.
+        tz = zones(view.upto_seq) or frame.config.timezone
+        bound, start_bound = end_of_day(as_of, tz), end_of_day(start, tz)
         return restate_p.revenue_values(metric, view, bound, start_bound)
 
-    types = (*restate_p.REVENUE_EVENT_TYPES, "event_retracted")
+    types = (*restate_p.REVENUE_EVENT_TYPES, "event_retracted", "ledger_configured")
     candidates = list(store.read(after_seq=reported_seq, upto_seq=now_seq, types=types))
     targets = {}
     if any(e.type == "event_retracted" for e in candidates):
         targets = {
-            e.event_id: e for e in store.read(upto_seq=now_seq, types=restate_p.REVENUE_EVENT_TYPES)
+            e.event_id: e
+            for e in store.read(
+                upto_seq=now_seq, types=[*restate_p.REVENUE_EVENT_TYPES, "ledger_configured"]
+            )
         }
     result = restate_p.restate(
         restate_p.REVENUE_FIGURES[metric],
@@ -97,6 +107,29 @@ def restatement_query(
         options.update(window=w.label, start=start.isoformat())
     prov = frame.provenance(metric, restate_p.DEFINITION, as_of, **options)
     return RestatementAnswer(result, reported, reported_seq, now_seq), prov
+
+
+def _zones(store: LedgerStore, upto_seq: int) -> Callable[[int], str | None]:
+    """Return the function giving the time zone in force on the log prefix ending at a seq
+    (None before the first configuration): that of the last configuration recorded by then
+    that no retraction recorded by then took out."""
+    live: list[tuple[str, str]] = []  # (event_id, time zone) of the configurations in force
+    seqs: list[int] = []  # the seqs at which the zone in force was set, and the zones
+    zones: list[str | None] = []
+    for e in store.read(upto_seq=upto_seq, types=["ledger_configured", "event_retracted"]):
+        p = e.payload
+        if isinstance(p, LedgerConfigured):
+            live.append((e.event_id, p.timezone))
+        elif isinstance(p, EventRetracted):
+            live = [c for c in live if c[0] != p.retracts]
+        seqs.append(e.seq)
+        zones.append(live[-1][1] if live else None)
+
+    def zone_at(seq: int) -> str | None:
+        i = bisect_right(seqs, seq)
+        return zones[i - 1] if i else None
+
+    return zone_at
 
 
 def _forecast_restatement(

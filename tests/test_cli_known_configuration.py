@@ -70,3 +70,16 @@ def test_forecast_known_then_reads_the_fiscal_quarters_of_then(run) -> None:
     now = _json(run, "forecast", "--period", "2026-Q1")
     assert now["rows"][0]["closed_won"] == "1000"
     assert _json(run, "forecast", "--period", "2026-Q4")["rows"][0]["closed_won"] == "0"
+
+
+def test_a_restatement_counts_a_time_zone_change_as_what_moved_the_figure(run) -> None:
+    # Reported on Apr 2 (UTC): A1 not live at the close of Feb 28. Known now (New York): live,
+    # and the reconfiguration is the event that moved it.
+    doc = _json(
+        run, "restatements", "--metric", "arr", "--as-of", "2026-02-28", "--reported-at",
+        "2026-04-02",
+    )  # fmt: skip
+    lines = {row["line"]: row for row in doc["rows"]}
+    assert lines["reported"]["arr"] == "0" and lines["now"]["arr"] == "1000"
+    [effect] = [row for row in doc["rows"] if row["line"] == "effect"]
+    assert effect["type"] == "ledger_configured" and effect["arr"] == "1000"
