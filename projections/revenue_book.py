@@ -60,6 +60,9 @@ _KINDS = {
     "churn": CHURN,
 }
 _PRICED = frozenset({SIGNED, EXPAND, CONTRACT})
+REVENUE_FACT_TYPES: tuple[str, ...] = tuple(_KINDS)
+"""The event types that file a revenue fact (the others the book reads: `deal_opened` and
+`deal_updated` for segment and channel, and retractions)."""
 
 
 def _effective_us(effective_at: datetime | str) -> int:

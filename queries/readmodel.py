@@ -23,19 +23,11 @@ from typing import ParamSpec, TypeVar
 
 from ledger.gc_pause import gc_paused
 from ledger.store import Checkpoint, Head, LedgerStore
-from projections.revenue_book import RevenueBook, RevenueView
+from projections.revenue_book import REVENUE_FACT_TYPES, RevenueBook, RevenueView
 
 BOOK = "revenue"
 VIEW = "revenue-view"
-REVENUE_TYPES = (
-    "deal_opened",
-    "contract_signed",
-    "go_live",
-    "expansion",
-    "contraction",
-    "churn",
-    "event_retracted",
-)
+REVENUE_TYPES = ("deal_opened", *REVENUE_FACT_TYPES, "event_retracted")
 SEGMENT_UPDATES = {"deal_updated": "segment"}
 """Of `deal_updated`, only the events that change a deal's segment matter to revenue."""
 
