@@ -98,7 +98,8 @@ def _cell(value: Any, kind: Kind) -> str:
 def _one_line(text: str) -> str:
     """Return a cell's text with its line breaks (free text may hold some) as spaces, so the
     row stays one line."""
-    return " ".join(text.splitlines()) if len(text.splitlines()) > 1 else text
+    lines = text.splitlines()
+    return " ".join(lines) if len(lines) > 1 else text
 
 
 def _table(report: Report) -> str:

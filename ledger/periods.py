@@ -22,13 +22,22 @@ _PERIOD_RE = re.compile(r"^([0-9]{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")  # ASCII
 PERIOD_EXAMPLE = "a period such as 2026-Q4, 2026-11 or 2026"
 
 
-def period_label_problem(text: str) -> str | None:
-    """Return why `text` is not a period label (a sentence fragment), or None if it is one."""
+def _label(text: str) -> re.Match[str]:
+    """Return the parts of the period label `text`; raise ValueError saying why it is none."""
     m = _PERIOD_RE.match(text.strip())
     if not m:
-        return f"is not {PERIOD_EXAMPLE}"
+        raise ValueError(f"is not {PERIOD_EXAMPLE}")
     if not MIN_YEAR <= int(m[1]) <= MAX_YEAR:
-        return f"has a year outside {MIN_YEAR}-{MAX_YEAR}"
+        raise ValueError(f"has a year outside {MIN_YEAR}-{MAX_YEAR}")
+    return m
+
+
+def period_label_problem(text: str) -> str | None:
+    """Return why `text` is not a period label (a sentence fragment), or None if it is one."""
+    try:
+        _label(text)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
@@ -84,11 +93,10 @@ def next_period(p: Period, fiscal_start: int = 1) -> Period:
 
 def parse_period(text: str, fiscal_start: int = 1, *, field: str = "--period") -> Period:
     """Return the period written as `YYYY-Qn`, `YYYY-MM` or `YYYY` (fiscal-aware)."""
-    problem = period_label_problem(text)
-    if problem is not None:
-        raise InputError(problem, field=field, value=text, has_value=True)
-    m = _PERIOD_RE.match(text.strip())
-    assert m is not None
+    try:
+        m = _label(text)
+    except ValueError as exc:
+        raise InputError(str(exc), field=field, value=text, has_value=True) from None
     year = int(m[1])
     if m[3]:
         return period_of(date(year, int(m[3]), 1), "month", fiscal_start)

@@ -97,14 +97,17 @@ _WITH_DIGITS: Patterns = [
 _DIGIT = re.compile(r"\d")
 
 
+_CHECKS: dict[tuple[bool, bool], Patterns] = {
+    (digits, at_sign): [*(_WITH_DIGITS if digits else ()), *_WORDS, *(_EMAIL if at_sign else ())]
+    for digits in (False, True)
+    for at_sign in (False, True)
+}
+"""The patterns to run, by whether the text has a digit and whether it has an @."""
+
+
 def phi_finding(text: str) -> str | None:
     """Return what `text` looks like if it resembles a patient identifier, else None."""
-    patterns = _WORDS
-    if _DIGIT.search(text):
-        patterns = _WITH_DIGITS + patterns
-    if "@" in text:
-        patterns = patterns + _EMAIL
-    for pattern, what in patterns:
+    for pattern, what in _CHECKS[_DIGIT.search(text) is not None, "@" in text]:
         if pattern.search(text):
             return what
     return None

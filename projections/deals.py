@@ -205,6 +205,7 @@ def replay_deals(
     pipeline = Pipeline.of(_configuration(seen))
     deals: dict[str, Deal] = {}
     quotas: dict[str, Decimal] = {}
+    signed: dict[str, list[Deal]] = {}  # account -> its deals signed so far, for a churn
     for e in seen:
         if bound is not None and e.effective_at >= bound:
             break
@@ -219,8 +220,8 @@ def replay_deals(
                 d.events.append(e)
             continue
         if isinstance(p, Churn):
-            for d in deals.values():
-                if d.account_id == p.account_id and _awaiting_go_live(d):
+            for d in signed.pop(p.account_id, ()):
+                if _awaiting_go_live(d):
                     d.cancelled_at = e.effective_at
                     d.events.append(e)
             continue
@@ -232,6 +233,8 @@ def replay_deals(
             d = deals[deal_id] = Deal(deal_id)
         d.events.append(e)
         _apply(d, e, pipeline)
+        if isinstance(p, ContractSigned) and d.account_id is not None:
+            signed.setdefault(d.account_id, []).append(d)
     return DealBook(deals, pipeline, quotas, bound, known_at)
 
 
