@@ -80,7 +80,7 @@ def events_from(lines: list[str], *, start_line: int = 1) -> list[NewEvent]:
     return [parser.parse(line, n) for n, line in enumerate(lines, start=start_line)]
 
 
-CLOCK_MODULES = ("ledger.store.store", "ledger.operations", "queries.common")
+CLOCK_MODULES = ("ledger.store.batch", "ledger.operations", "queries.common")
 """The modules whose `utc_now` a CLI test pins (recording time, and "today" of queries)."""
 
 

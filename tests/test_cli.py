@@ -44,7 +44,7 @@ LINES = [
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch, db_url: str):
     """Run `revledger --db <ledger> ARGS` in-process with a fixed clock and actor."""
-    monkeypatch.setattr("ledger.store.store.utc_now", lambda: CLOCK)
+    monkeypatch.setattr("ledger.store.batch.utc_now", lambda: CLOCK)
     monkeypatch.setattr("ledger.operations.utc_now", lambda: CLOCK)
     monkeypatch.setenv("REVLEDGER_ACTOR", "ana")
 
@@ -455,7 +455,7 @@ def test_retrying_a_keyed_record_without_effective_returns_the_original(
     from datetime import timedelta
 
     ticks = iter(CLOCK + timedelta(seconds=n) for n in range(100))
-    for where in ("ledger.store.store", "ledger.operations"):
+    for where in ("ledger.store.batch", "ledger.operations"):
         monkeypatch.setattr(f"{where}.utc_now", lambda: next(ticks))
 
     def run(*args: str) -> Result:

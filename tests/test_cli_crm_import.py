@@ -31,7 +31,7 @@ SALESFORCE = [
 
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch, db_url: str):
-    for where in ("ledger.store.store", "ledger.operations", "queries.common"):
+    for where in ("ledger.store.batch", "ledger.operations", "queries.common"):
         monkeypatch.setattr(f"{where}.utc_now", lambda: CLOCK)
 
     def invoke(*args: str) -> Result:

@@ -22,7 +22,7 @@ DEMO = ("demo", "--seed", "1", "--today", "2026-11-01")
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch, db_url: str):
     """Run `revledger --db <ledger> ARGS` in-process with a fixed clock."""
-    for where in ("ledger.store.store", "ledger.operations", "queries.common", "ledger.demo.load"):
+    for where in ("ledger.store.batch", "ledger.operations", "queries.common", "ledger.demo.load"):
         monkeypatch.setattr(f"{where}.utc_now", lambda: CLOCK)
 
     def invoke(*args: str) -> Result:

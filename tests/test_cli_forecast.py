@@ -340,7 +340,7 @@ CHURN_RECORDED = datetime(2026, 10, 20, 14, 0, tzinfo=UTC)
 def sample(monkeypatch: pytest.MonkeyPatch, db_url: str):
     """The sample ledger imported on Oct 5, then a churn backdated to Sep 15 recorded Oct 20."""
     clock = [REPORTED]
-    for where in ("ledger.store.store", "ledger.operations", "queries.common"):
+    for where in ("ledger.store.batch", "ledger.operations", "queries.common"):
         monkeypatch.setattr(f"{where}.utc_now", lambda: clock[0])
 
     def invoke(*args: str) -> Result:

@@ -46,7 +46,7 @@ TODAY = date(2026, 11, 1)
 CLOCK = datetime(2026, 11, 2, 15, 4, 5, tzinfo=UTC)
 SEEDS = (1, 2, 3)
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "demo-ledger.jsonl"
-CLOCKED = ("ledger.store.store", "ledger.operations", "queries.common", "ledger.demo.load")
+CLOCKED = ("ledger.store.batch", "ledger.operations", "queries.common", "ledger.demo.load")
 
 
 @dataclass(frozen=True)
@@ -309,7 +309,7 @@ def test_any_seed_and_day_give_a_ledger_the_store_accepts(seed: int, days_back: 
     opened = [e for e in history.events if isinstance(e.event, DealOpened)]
     assert len(opened) >= 400 and signed
     with pytest.MonkeyPatch.context() as mp, tempfile.TemporaryDirectory() as folder:
-        mp.setattr("ledger.store.store.utc_now", lambda: CLOCK)
+        mp.setattr("ledger.store.batch.utc_now", lambda: CLOCK)
         with LedgerStore.open(str(Path(folder) / "any.db"), create=True) as store:
             result = store.append_batch(history.events)
             assert result.appended == len(history.events)

@@ -441,13 +441,13 @@ def test_a_ledger_opens_and_reads_while_another_writer_holds_the_lock(
 
 
 def test_a_failing_fetch_reaches_the_reader() -> None:
-    from ledger.store.store import _read_ahead
+    from ledger.store.reads import read_ahead
 
     def parts() -> Any:
         yield [1, 2]
         raise RuntimeError("connection lost")
 
-    reading = _read_ahead(parts())
+    reading = read_ahead(parts())
     assert next(reading) == [1, 2]
     with pytest.raises(RuntimeError, match="connection lost"):
         next(reading)

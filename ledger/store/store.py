@@ -9,31 +9,30 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from itertools import islice
-from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, or_, select
+from sqlalchemy import Connection, Engine, Select, or_, select
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.sql.elements import ColumnElement
 
-from ledger.canonical import (
-    GENESIS_HASH,
-    chain_hash,
-    envelope_bytes,
-)
+from ledger.canonical import GENESIS_HASH
 from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, StoredPayload
-from ledger.errors import ConflictError, InputError, StorageError
-from ledger.events import LedgerConfigured, decode_payload
+from ledger.errors import ConflictError, StorageError
+from ledger.events import LedgerConfigured
 from ledger.gc_pause import gc_paused
-from ledger.ids import EventIds
-from ledger.rules import Fact, RuleBook
+from ledger.rules import RuleBook
+from ledger.store.batch import (
+    Appended,
+    BatchResult,
+    BatchWriter,
+    Progress,
+    reading,
+    staged,
+)
 from ledger.store.checkpoints import (
     Checkpoint,
     drop_checkpoints,
@@ -50,18 +49,30 @@ from ledger.store.engine import (
     shown,
     sqlite_path,
 )
-from ledger.store.facts import MARKS, SqlFacts, chunks, one_of
+from ledger.store.reads import GATE, STORED_PAYLOAD_COLUMNS, driver_sql, filtered, read_ahead
 from ledger.store.schema import (
-    ROW_COLUMNS,
     create_schema,
     events,
     migrate,
     stored_version,
     up_to_date,
 )
-from ledger.timeutil import format_instant, read_instant, utc_now
+from ledger.store.transaction import (
+    ANALYZE_SQL,
+    LOCK_SQL,
+    SAMPLE_SQL,
+    CopyStream,
+    Head,
+    begin,
+    finish,
+    in_transaction,
+    insert_rows,
+    read_head,
+    rollback,
+    row_values,
+)
+from ledger.timeutil import format_instant
 
-COPY_THRESHOLD = 2000
 WARM_BATCH = 1000
 """Batches up to this size leave their rule state warm for the next append (see `_warm`)."""
 WARM_SIZE = 200_000
@@ -79,60 +90,6 @@ DECODE_SLICE = 128
 """Events decoded at a time by `read`: the objects of a small slice are made, handed over and
 mostly freed again before the garbage collector's next young-generation pass has to walk them
 (whole fetched batches read back 5-8% slower)."""
-Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    """The last event of the log: its seq, hash and recorded_at (seq 0 for an empty log)."""
-
-    seq: int
-    hash: str
-    recorded_at: str | None
-
-
-class Appended(NamedTuple):
-    """What one requested append became: a new event, or the original it duplicates.
-
-    Immutable; a named tuple because an import makes one per event.
-    """
-
-    seq: int
-    event_id: str
-    type: str
-    stream_id: str
-    stream_version: int
-    duplicate: bool
-
-    @classmethod
-    def duplicate_of(cls, original: Any) -> Appended:
-        """Return the result of an append that found `original` (a stored event: anything
-        with its seq, event_id, type, stream_id and stream_version) already recorded."""
-        o = original
-        return cls(o.seq, o.event_id, o.type, o.stream_id, o.stream_version, True)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """The outcome of a batch: how many events were new and how many duplicates, the head
-    after it, and one `Appended` per request (unless the caller asked for the counts only)."""
-
-    results: list[Appended]
-    head: Head
-    dry_run: bool
-    appended: int
-    duplicates: int
-
-
-class _Stored(NamedTuple):
-    # The business content (type, effective_at, payload JSON). Comparing it is comparing the
-    # content digest of `canonical.content_digest`, without hashing every event of a batch.
-    content: tuple[str, str, str]
-    seq: int
-    event_id: str
-    type: str
-    stream_id: str
-    stream_version: int
 
 
 class LedgerStore:
@@ -224,12 +181,12 @@ class LedgerStore:
         conn_ = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with conn_ as conn, conn.begin():
             if conn.dialect.name == "postgresql" and _has_events(conn):
-                driver_connection(conn).execute(_LOCK_SQL)
+                driver_connection(conn).execute(LOCK_SQL)
             yield conn
 
     @contextmanager
     def _driver_write(self) -> Iterator[Any]:
-        """Yield a driver connection for one write transaction (see `_begin` and `_finish`).
+        """Yield a driver connection for one write transaction (see `begin` and `finish`).
 
         An append runs on the driver connection this store keeps for its appends (taken from
         SQLAlchemy's pool at the first), without SQLAlchemy's connection and transaction
@@ -244,7 +201,7 @@ class LedgerStore:
                 self._writer = self.engine.raw_connection()
             dbapi: Any = self._writer.driver_connection
             if backend == "postgresql":
-                # The transaction is opened and ended by statements of our own (see `_begin`),
+                # The transaction is opened and ended by statements of our own (see `begin`),
                 # so that its first statements go out as one script: psycopg, left to itself,
                 # sends its BEGIN alone first, one more round trip.
                 dbapi.autocommit = True
@@ -252,11 +209,11 @@ class LedgerStore:
             try:
                 yield dbapi
             except BaseException as exc:
-                _rollback(dbapi, backend)
+                rollback(dbapi, backend)
                 if isinstance(exc, self.engine.dialect.loaded_dbapi.Error):
                     drop = True
                     raise StorageError(f"database error: {database_reason(exc)}") from exc
-                drop = _in_transaction(dbapi, backend)
+                drop = in_transaction(dbapi, backend)
                 raise
             finally:
                 if backend == "postgresql":
@@ -276,7 +233,7 @@ class LedgerStore:
     def head(self) -> Head:
         """Return the last event's seq, hash and recorded_at (transaction time)."""
         with self._read() as conn:
-            return _head(driver_connection(conn))
+            return read_head(driver_connection(conn))
 
     def config(self, known_at: datetime | None = None) -> LedgerConfigured | None:
         """Return the configuration in force as known at `known_at` (default: now)."""
@@ -375,38 +332,38 @@ class LedgerStore:
         """
         warm, self._warm = self._warm, None
         backend = self.backend
-        pending = (_staged(chunk) for chunk in chunks_)
+        pending = (staged(chunk) for chunk in chunks_)
         first = next(pending, [])
         with (
             gc_paused(),
             self._driver_write() as dbapi,
-            _CopyStream(dbapi, backend) as stream,
+            CopyStream(dbapi, backend) as stream,
         ):
-            head, found = _begin(dbapi, backend, first)
+            head, found = begin(dbapi, backend, first)
             kept = warm[1] if warm is not None and warm[0] == head else None
-            book = _reading(kept, dbapi, backend, stream)
-            writer = _BatchWriter(dbapi, backend, head, book, progress, stream, counts_only)
+            book = reading(kept, dbapi, backend, stream)
+            writer = BatchWriter(dbapi, backend, head, book, progress, stream, counts_only)
             # Each chunk's rows are written before the next chunk is checked (its lookups must
             # see them); the last chunk's rows go with the commit.
             rows = writer.prepare(first, found)
             analysed = 0  # rows this transaction had written when it last analysed the table
             for chunk in pending:
                 stream.close()
-                _insert(dbapi, backend, rows)
+                insert_rows(dbapi, backend, rows)
                 written = writer.seq - head.seq
                 if backend == "postgresql" and written >= max(1, 2 * analysed):
                     if not analysed:
-                        dbapi.execute(_SAMPLE)
-                    dbapi.execute(_ANALYZE)
+                        dbapi.execute(SAMPLE_SQL)
+                    dbapi.execute(ANALYZE_SQL)
                     analysed = written
                 if book.facts_held > RULE_STATE_FACTS:
                     # Every row so far is written, so what the book forgets can be read again;
                     # a new reader, as the old one's cache knew old versions of those streams.
                     book.shed(RULE_STATE_FACTS * 4 // 5)
-                    _reading(book, dbapi, backend, stream)
+                    reading(book, dbapi, backend, stream)
                 rows = writer.prepare(chunk)
             stream.close()
-            _finish(dbapi, backend, rows, commit=not dry_run)
+            finish(dbapi, backend, rows, commit=not dry_run)
             if not dry_run and writer.requested <= WARM_BATCH and book.size <= WARM_SIZE:
                 self._warm = (writer.head, book)
         return BatchResult(writer.results, writer.head, dry_run, writer.appended, writer.duplicates)
@@ -435,7 +392,7 @@ class LedgerStore:
         `most_types` says the types make up much of the log: the read then walks the seq range
         instead of gathering the rows from the type index and sorting them back into order.
         """
-        q = _filtered(
+        q = filtered(
             select(*[events.c[c] for c in SELECT_ORDER]),
             after_seq=after_seq,
             upto_seq=upto_seq,
@@ -473,7 +430,7 @@ class LedgerStore:
         events of the gated types only for deals that have an event of that type at or before
         `upto_seq`.
         """
-        q = _filtered(
+        q = filtered(
             select(*[events.c[c] for c in STORED_PAYLOAD_COLUMNS]),
             after_seq=after_seq,
             upto_seq=upto_seq,
@@ -485,9 +442,9 @@ class LedgerStore:
             q = q.where(events.c.deal_id.in_(list(deal_ids)))
         if deals_with is not None:
             gate, gated = deals_with
-            having = select(_GATE.c.deal_id).where(_GATE.c.type == gate)
+            having = select(GATE.c.deal_id).where(GATE.c.type == gate)
             if upto_seq is not None:
-                having = having.where(_GATE.c.seq <= upto_seq)
+                having = having.where(GATE.c.seq <= upto_seq)
             q = q.where(or_((events.c.type + "").not_in(list(gated)), events.c.deal_id.in_(having)))
         yield from self._stream(q.order_by(events.c.seq), batch)
 
@@ -522,7 +479,7 @@ class LedgerStore:
         """
         with self.engine.connect() as conn:
             conn.begin()
-            sql, params = _driver_sql(q, conn)
+            sql, params = driver_sql(q, conn)
             driver = driver_connection(conn)
             if conn.dialect.name == "sqlite":
                 cursor = driver.execute(sql, params)
@@ -531,7 +488,7 @@ class LedgerStore:
                 return
             with driver.cursor(name="revledger_read") as cursor:
                 cursor.execute(sql, params)
-                yield from _read_ahead(iter(partial(cursor.fetchmany, batch), []))
+                yield from read_ahead(iter(partial(cursor.fetchmany, batch), []))
 
     def index_rows(self, *, batch: int = 10_000) -> Iterator[tuple[int, str | None, str | None]]:
         """Yield (seq, deal_id, account_id) index columns in seq order (for `verify`)."""
@@ -552,314 +509,15 @@ class LedgerStore:
 
         with gc_paused(), self._write() as conn:
             dbapi, backend = driver_connection(conn), conn.dialect.name
-            if _head(dbapi).seq != 0:
+            if read_head(dbapi).seq != 0:
                 raise ConflictError(
                     "restore needs an empty ledger: this one already has events "
                     "(restore into a new --db without running init)"
                 )
             checked = check_restore_rows(rows)
             while chunk := list(islice(checked, RESTORE_CHUNK)):
-                _insert(dbapi, backend, [_row_values(r) for r in chunk])
-            return _head(dbapi)
-
-
-class _CopyStream:
-    """Rows written into a PostgreSQL COPY as they are made (on other backends: off).
-
-    The server inserts what it has received while the caller makes the next rows. The COPY is
-    opened by the first row and must be closed (`close`, which waits for the server to finish)
-    before the connection runs any other statement; a row after that opens a new COPY. On an
-    exception the COPY is ended with an error, so the server discards it.
-    """
-
-    def __init__(self, dbapi: Any, backend: str) -> None:
-        self._dbapi = dbapi
-        self.on = backend == "postgresql"
-        self._cursor: Any = None
-        self._open: Any = None  # the context manager of the open COPY
-        self._copy: Any = None
-
-    def write(self, row: Row) -> None:
-        """Send one row (in `ROW_COLUMNS` order), opening a COPY if none is open."""
-        if self._copy is None:
-            self._cursor = self._dbapi.cursor()
-            self._open = self._cursor.copy(_COPY_SQL)
-            self._copy = self._open.__enter__()
-        self._copy.write_row(row)
-
-    def close(self, exc: BaseException | None = None) -> None:
-        """End the open COPY, if any: when the server has written every row (or, given `exc`,
-        discarded them)."""
-        opened, cursor = self._open, self._cursor
-        self._open = self._copy = self._cursor = None
-        if opened is not None:
-            try:
-                opened.__exit__(type(exc) if exc else None, exc, None)
-            finally:
-                cursor.close()
-
-    def __enter__(self) -> _CopyStream:
-        return self
-
-    def __exit__(self, kind: object, exc: BaseException | None, _tb: object) -> None:
-        if exc is None:
-            self.close()
-        else:
-            with suppress(Exception):  # the caller's error is the one to report
-                self.close(exc)
-
-
-class _BatchWriter:
-    """One append transaction, chunk by chunk: the rows of each chunk, and what carries over.
-
-    Carried over: seq and hash of the last row, the batch's recorded_at, the rule book and the
-    results. Each chunk's idempotency keys and event ids are looked up in the database, which
-    already holds the earlier chunks' rows (same transaction), and among the chunk's own events.
-    """
-
-    def __init__(
-        self,
-        dbapi: Any,
-        backend: str,
-        head: Head,
-        book: RuleBook,
-        progress: Progress | None,
-        stream: _CopyStream,
-        counts_only: bool = False,
-    ) -> None:
-        self.dbapi, self.backend, self.book, self.progress = dbapi, backend, book, progress
-        self.stream = stream
-        self.counts_only = counts_only
-        self.appended = self.duplicates = 0
-        self.now = format_instant(utc_now())
-        self.recorded = max(self.now, head.recorded_at or self.now)
-        self.last_recorded = head.recorded_at or ""
-        self.seq, self.prev = head.seq, head.hash
-        self.ids = EventIds()
-        self.results: list[Appended] = []
-        self.requested = 0
-
-    @property
-    def head(self) -> Head:
-        """Return the head the batch leaves (seq, hash and recorded_at of its last event)."""
-        return Head(self.seq, self.prev, self.last_recorded or None)
-
-    def prepare(self, news: Sequence[StagedEvent], found: Found | None = None) -> list[Row]:
-        """Admit the events of one chunk; return their rows to insert (raise on any error).
-
-        `found` is what the chunk's idempotency keys and event ids already name in the log
-        (see `_lookups`), when the caller looked them up already.
-        """
-        book, progress, results = self.book, self.progress, self.results
-        self.requested += len(news)
-        if found is None:
-            self.stream.close()
-            found = _found(
-                self.dbapi.execute(sql, params).fetchall()
-                for sql, params in _lookups(self.backend, news)
-            )
-        by_key, by_id = found
-        book.prefetch(n.view for n in news)
-        seq, prev, last_recorded = self.seq, self.prev, self.last_recorded
-        keep, duplicates = not self.counts_only, 0
-        rows: list[Row] = []
-        # A large chunk's rows stream into a PostgreSQL COPY as they are made, so the server
-        # writes them while the next ones are checked; otherwise they are returned.
-        stream = self.stream.write if self.stream.on and len(news) >= COPY_THRESHOLD else None
-        for i, n in enumerate(news):
-            if progress is not None and i and i % 1000 == 0:
-                progress(1000)
-            view, pj, eff = n.view, n.payload, n.effective
-            typ = view.type
-            content = (typ, eff, pj)
-            original = _original(n, content, by_key, by_id)
-            if original is not None:
-                duplicates += 1
-                if keep:
-                    results.append(Appended.duplicate_of(original))
-                continue
-            seq += 1
-            event_id = n.event_id or self.ids.new()
-            when, source = self.recorded, n.source
-            if n.recorded_at is not None:
-                when = _backfilled_at(n, last_recorded, self.now)
-                if not source.startswith(BACKFILL_PREFIX):
-                    source = BACKFILL_PREFIX + source
-            last_recorded = when
-            admitted = book.admit(
-                Fact(n.effective_at, seq, event_id, view),
-                expected_version=n.expected_version,
-                where=n.where,
-            )
-            stream_id = view.stream_id
-            version = n.schema_version
-            sv = admitted.stream_version
-            key = n.idempotency_key
-            h = chain_hash(
-                prev,
-                envelope_bytes(
-                    seq=seq,
-                    event_id=event_id,
-                    type=typ,
-                    schema_version=version,
-                    stream_id=stream_id,
-                    stream_version=sv,
-                    effective_at=eff,
-                    recorded_at=when,
-                    actor=n.actor,
-                    source=source,
-                    idempotency_key=key,
-                    payload=pj,
-                ),
-            )
-            deal, account = admitted.deal_id, admitted.account_id
-            # In the column order of the events table (ROW_COLUMNS).
-            row = (
-                seq, event_id, typ, version, stream_id, sv, eff, when, n.actor, source, key,
-                pj, prev, h, deal, account,
-            )  # fmt: skip
-            if stream is None:
-                rows.append(row)
-            else:
-                stream(row)
-            prev = h
-            stored = _Stored(content, seq, event_id, typ, stream_id, admitted.stream_version)
-            if key:
-                by_key[key] = stored
-            by_id[event_id] = stored
-            if keep:
-                results.append(
-                    Appended(seq, event_id, typ, stream_id, admitted.stream_version, False)
-                )
-        if progress is not None and news:
-            progress(len(news) % 1000 or 1000)
-        self.seq, self.prev, self.last_recorded = seq, prev, last_recorded
-        self.appended += len(news) - duplicates
-        self.duplicates += duplicates
-        return rows
-
-
-STORED_PAYLOAD_COLUMNS = ("seq", "event_id", "type", "schema_version", "effective_at", "payload")
-_GATE = events.alias("gate")
-
-
-def _staged(news: Sequence[NewEvent | StagedEvent]) -> list[StagedEvent]:
-    """Return the events of one chunk as the batch writer takes them."""
-    return [n.staged() if isinstance(n, NewEvent) else n for n in news]
-
-
-def _reading(book: RuleBook | None, dbapi: Any, backend: str, stream: _CopyStream) -> RuleBook:
-    """Return `book` (a new one if None) reading the log through a new `SqlFacts` on the write
-    transaction's driver connection, whose queries first end `stream`'s COPY."""
-    facts = SqlFacts(dbapi, backend, before_query=stream.close)
-    if book is None:
-        book = RuleBook(facts)
-    else:
-        book.rebind(facts)
-    facts.follow_retractions(book.retracted)
-    return book
-
-
-def _read_ahead(parts: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
-    """Yield `parts`, fetching each next one in a thread while the caller works on this one.
-
-    For PostgreSQL, where a fetch mostly waits on the server (with the GIL released), so a
-    long read's server time overlaps the caller's decoding. One fetch runs at a time, so the
-    connection is never used by two threads at once; if the caller stops early, the fetch
-    under way finishes before the connection is given back.
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="revledger-read") as fetcher:
-        pending = fetcher.submit(next, parts, None)
-        while (part := pending.result()) is not None:
-            pending = fetcher.submit(next, parts, None)
-            yield part
-
-
-def _driver_sql(q: Select[Any], conn: Connection) -> tuple[str, Any]:
-    """Return `q` as SQL text and parameters for `conn`'s driver (a list for positional
-    parameter marks, a mapping for named ones)."""
-    compiled = q.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.params
-    if compiled.positiontup is not None:
-        return str(compiled), [params[name] for name in compiled.positiontup]
-    return str(compiled), params
-
-
-def _filtered(
-    q: Select[Any],
-    *,
-    after_seq: int = 0,
-    upto_seq: int | None = None,
-    known_at: datetime | None = None,
-    stream_id: str | None = None,
-    deal_id: str | None = None,
-    account_id: str | None = None,
-    types: Sequence[str] | None = None,
-    types_with_field: Mapping[str, str] | None = None,
-    effective_from: datetime | None = None,
-    effective_before: datetime | None = None,
-    in_seq_order: bool = False,
-) -> Select[Any]:
-    """Return `q` restricted by the filters of `LedgerStore.read`.
-
-    With `in_seq_order` the type filter is kept off the type index (`type || ''` is the same
-    value): for a read of a large share of the log, walking the seq range and filtering is
-    faster than gathering rows from the index and sorting them back into seq order.
-    """
-    q = q.where(events.c.seq > after_seq)
-    if upto_seq is not None:
-        q = q.where(events.c.seq <= upto_seq)
-    if known_at is not None:
-        q = q.where(events.c.recorded_at <= format_instant(known_at))
-    if stream_id is not None:
-        q = q.where(events.c.stream_id == stream_id)
-    if deal_id is not None:
-        q = q.where(events.c.deal_id == deal_id)
-    if account_id is not None:
-        q = q.where(events.c.account_id == account_id)
-    if types or types_with_field:
-        # `types_with_field` adds events of a type only when their payload has that field;
-        # the canonical payload encoding writes every key as `"name":`, so this is exact.
-        type_ = events.c.type + "" if in_seq_order else events.c.type
-        wanted: list[ColumnElement[bool]] = [type_.in_(list(types or ()))]
-        wanted += [
-            and_(type_ == t, events.c.payload.like(f'%"{name}":%'))
-            for t, name in (types_with_field or {}).items()
-        ]
-        q = q.where(or_(*wanted))
-    if effective_from is not None:
-        q = q.where(events.c.effective_at >= format_instant(effective_from))
-    if effective_before is not None:
-        q = q.where(events.c.effective_at < format_instant(effective_before))
-    return q
-
-
-BACKFILL_PREFIX = "backfill:"
-"""The mark on the `source` of an event whose recorded_at came from another system."""
-
-
-def _backfilled_at(n: StagedEvent, last_recorded: str, now: str) -> str:
-    """Return the supplied recorded_at of a backfilled event as stored text, if admissible."""
-    assert n.recorded_at is not None
-    when = format_instant(n.recorded_at)
-    if when > now:
-        raise InputError(
-            f"is in the future (now is {now}); a backfill cannot record what is not yet known",
-            field="recorded_at",
-            value=when,
-            has_value=True,
-            where=n.where,
-        )
-    if when < last_recorded:
-        raise InputError(
-            f"is before {last_recorded}, the ledger's last recorded_at; a backfill only goes "
-            "into a ledger that has recorded nothing later, in non-decreasing order",
-            field="recorded_at",
-            value=when,
-            has_value=True,
-            where=n.where,
-        )
-    return when
+                insert_rows(dbapi, backend, [row_values(r) for r in chunk])
+            return read_head(dbapi)
 
 
 def _refuse_foreign(conn: Connection, db: str) -> None:
@@ -883,250 +541,9 @@ def _has_events(conn: Connection) -> bool:
     return inspect(conn).has_table("events")
 
 
-# Statements of the append path, built once (see `ledger.store.facts`).
-_LOCK_SQL = "LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"
-_ANALYZE = "ANALYZE events (stream_id, idempotency_key, event_id, account_id, type)"
-"""Run between the chunks of a long batch on PostgreSQL, whenever the rows the batch has written
-have doubled since the last time: statistics that count the rows this transaction wrote (ANALYZE
-samples its own uncommitted rows). Without them the planner takes the events table for the size
-it last analysed, and the next chunk's stream lookups (of hundreds of ids each) become full
-scans of a table that grows with every chunk. Doubling keeps the estimate within a factor of
-two of the truth at a logarithmic number of ANALYZEs (ten for a million rows in chunks of ten
-thousand). Only the columns that the append's lookups and facts queries filter on are analysed:
-the wide ones (payload, hashes, source) cost as much again to sample, and the autovacuum
-daemon analyses the whole table after the commit."""
-_SAMPLE = "SET LOCAL default_statistics_target = 10"
-"""Set before the first of those ANALYZEs, for the rest of the transaction: each then samples
-3,000 rows instead of 30,000 (13 ms instead of 125 ms at 100k rows). The lookups need only the
-table's size and whether a column is unique or how many distinct values it holds, which such a
-sample tells as well; the autovacuum daemon's ANALYZE after the commit keeps the full target."""
-# The statements every append makes, as plain SQL for the driver (see `_driver_write`): through
-# SQLAlchemy's execution each cost ten to twenty times the statement itself on SQLite (16 µs
-# against 1.5 µs for the head). A lookup's rows start with the name of the column that matched.
-_HEAD_SQL = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1"
-_STORED_BY_SQL = (
-    "SELECT '{column}', {column}, type, effective_at, payload, seq, event_id, stream_id, "
-    "stream_version FROM events WHERE {where}"
-)
-
-
-def _head(dbapi: Any) -> Head:
-    """Return the head of the log, read on a driver connection."""
-    return _as_head(dbapi.execute(_HEAD_SQL).fetchone())
-
-
-def _as_head(row: Sequence[Any] | None) -> Head:
-    """Return the head a `_HEAD_SQL` row describes (None: the log is empty)."""
-    if row is None:
-        return Head(0, GENESIS_HASH, None)
-    return Head(int(row[0]), row[1], row[2])
-
-
-def _in_transaction(dbapi: Any, backend: str) -> bool:
-    """True when the driver connection is not idle outside a transaction (or cannot tell)."""
-    try:
-        if backend == "postgresql":
-            from psycopg.pq import TransactionStatus
-
-            return dbapi.info.transaction_status != TransactionStatus.IDLE  # type: ignore[no-any-return]
-        return dbapi.in_transaction  # type: ignore[no-any-return]
-    except Exception:  # a broken connection
-        return True
-
-
-def _rollback(dbapi: Any, backend: str) -> None:
-    """Roll back the driver connection's transaction, if it still has one."""
-    with suppress(Exception):  # a broken connection: the pool discards it
-        if backend == "postgresql":
-            dbapi.execute("ROLLBACK")
-        else:
-            dbapi.rollback()
-
-
-Found = tuple[dict[str, "_Stored"], dict[str, "_Stored"]]
-"""The stored events a chunk's idempotency keys and event ids name: (by key, by event id)."""
-
-
-def _lookups(backend: str, news: Sequence[StagedEvent]) -> list[tuple[str, list[Any]]]:
-    """Return the statements (SQL, parameters) finding the stored events that the idempotency
-    keys and event ids of `news` name; each row starts with the column that matched."""
-    out: list[tuple[str, list[Any]]] = []
-    for column, values in (
-        ("idempotency_key", {n.idempotency_key for n in news if n.idempotency_key}),
-        ("event_id", {n.event_id for n in news if n.event_id}),
-    ):
-        for chunk in chunks(values):
-            where, params = one_of(backend, column, chunk)
-            out.append((_STORED_BY_SQL.format(column=column, where=where), params))
-    return out
-
-
-def _found(results: Iterable[list[Any]]) -> Found:
-    """Return the rows of `_lookups`' statements as (by idempotency key, by event id)."""
-    by_key: dict[str, _Stored] = {}
-    by_id: dict[str, _Stored] = {}
-    for rows in results:
-        for column, value, typ, eff, payload, seq, eid, stream, sver in rows:
-            found = by_key if column == "idempotency_key" else by_id
-            found[value] = _Stored((typ, eff, payload), seq, eid, typ, stream, sver)
-    return by_key, by_id
-
-
-SCRIPT_LOOKUPS = 20
-"""A batch of at most this many events looks up its idempotency keys and event ids in the same
-round trip as the lock and the head, on PostgreSQL (see `_begin`)."""
-
-
-def _begin(dbapi: Any, backend: str, news: Sequence[StagedEvent]) -> tuple[Head, Found | None]:
-    """Open the write transaction on a driver connection: take the ledger's write lock, read
-    the head, and (for a small first chunk `news`) look up its keys and event ids.
-
-    On PostgreSQL these statements, with BEGIN, go out as one script in one round trip (the
-    simple query protocol, so the looked-up values are written into it as literals, see
-    `_script`). Returns the head and what the lookups found (None when they are left to
-    `_BatchWriter.prepare`).
-    """
-    lookups = _lookups(backend, news) if len(news) <= SCRIPT_LOOKUPS else None
-    statements = [(_HEAD_SQL, []), *(lookups or ())]
-    if backend == "postgresql":
-        cursor = dbapi.execute(_script(dbapi, [("BEGIN", []), (_LOCK_SQL, []), *statements]))
-        cursor.nextset()  # past BEGIN and LOCK TABLE, to the head
-        results = []
-        while cursor.nextset():
-            results.append(cursor.fetchall())
-    else:
-        dbapi.execute("BEGIN IMMEDIATE")
-        results = [dbapi.execute(sql, params).fetchall() for sql, params in statements]
-    head = _as_head(results[0][0] if results[0] else None)
-    return head, (_found(results[1:]) if lookups is not None else None)
-
-
-def _script(dbapi: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -> bytes:
-    """Return PostgreSQL statements (with `%s` marks) as one script, their parameters written in
-    as literals: text quoted and escaped by libpq (`PQescapeLiteral`), integers as numbers."""
-    from psycopg.pq import Escaping
-
-    quote = Escaping(dbapi.pgconn).escape_literal
-    encoding = dbapi.info.encoding
-    out: list[bytes] = []
-    for sql, params in statements:
-        parts = sql.split("%s")
-        out.append(parts[0].encode(encoding))
-        for value, part in zip(params, parts[1:], strict=True):
-            if value is None:
-                out.append(b"NULL")
-            elif type(value) is int:
-                out.append(str(value).encode())
-            else:
-                out.append(_literal_text(quote, value, encoding))
-            out.append(part.encode(encoding))
-        out.append(b"; ")
-    return b"".join(out)
-
-
-def _literal_text(quote: Callable[[bytes], bytes], value: str, encoding: str) -> bytes:
-    """Return `value` as a quoted PostgreSQL string literal."""
-    text_ = value.encode(encoding)
-    if b"\0" in text_:  # libpq would stop quoting there; psycopg refuses it too
-        from psycopg import DataError
-
-        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
-    return quote(text_)
-
-
-def _finish(dbapi: Any, backend: str, rows: list[Row], *, commit: bool) -> None:
-    """Write the last rows of a write transaction, then commit it (or roll it back).
-
-    On PostgreSQL a single row's INSERT and the COMMIT go out as one script, in one round trip.
-    """
-    if backend == "postgresql" and commit and len(rows) == 1:
-        dbapi.execute(_script(dbapi, [(_INSERT_SQL[backend], rows[0]), ("COMMIT", [])]))
-        return
-    _insert(dbapi, backend, rows)
-    if backend == "postgresql":
-        dbapi.execute("COMMIT" if commit else "ROLLBACK")
-    elif commit:
-        dbapi.commit()
-    else:
-        dbapi.rollback()
-
-
-def _original(
-    n: StagedEvent,
-    content: tuple[str, str, str],
-    by_key: dict[str, _Stored],
-    by_id: dict[str, _Stored],
-) -> _Stored | None:
-    """Return the stored event `n` duplicates, None if it is new; raise on a conflict."""
-    found: _Stored | None = None
-    if n.idempotency_key and n.idempotency_key in by_key:
-        found = by_key[n.idempotency_key]
-        if found.content != content:
-            raise ConflictError(
-                f"idempotency key '{n.idempotency_key}' was already used by event seq "
-                f"{found.seq} with different content",
-                where=n.where,
-            )
-    if n.event_id and n.event_id in by_id:
-        same = by_id[n.event_id]
-        if same.content != content:
-            raise ConflictError(
-                f"event_id {n.event_id} already exists (seq {same.seq}) with different content",
-                where=n.where,
-            )
-        found = found or same
-    return found
-
-
-Row = tuple[Any, ...]
-"""An events row as inserted: its values in `ROW_COLUMNS` order."""
-
-_row_values = itemgetter(*ROW_COLUMNS)
-_INSERT_SQL = {
-    dialect: f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) "
-    f"VALUES ({', '.join([mark] * len(ROW_COLUMNS))})"
-    for dialect, mark in MARKS.items()
-}
-
-
-def _insert(dbapi: Any, backend: str, rows: list[Row]) -> None:
-    """Insert `rows` on a driver connection, in its current transaction."""
-    if not rows:
-        return
-    if backend == "postgresql" and len(rows) >= COPY_THRESHOLD:
-        _copy_rows(dbapi, rows)
-        return
-    if len(rows) == 1:  # a single append
-        dbapi.execute(_INSERT_SQL[backend], rows[0])
-        return
-    # Positional rows straight to the driver: SQLAlchemy's per-row parameter handling was a
-    # large share of a bulk import, and no events column has a bind processor. (psycopg sends
-    # an executemany's statements pipelined; each holds one row, far below the size at which
-    # a pipeline can stall on a full socket buffer.)
-    if backend == "sqlite":
-        for chunk in chunks(rows, 5000):
-            dbapi.executemany(_INSERT_SQL[backend], chunk)
-        return
-    with dbapi.cursor() as cursor:
-        for chunk in chunks(rows, 5000):
-            cursor.executemany(_INSERT_SQL[backend], chunk)
-
-
-_COPY_SQL = f"COPY events ({', '.join(ROW_COLUMNS)}) FROM STDIN"
-
-
-def _copy_rows(dbapi: Any, rows: list[Row]) -> None:
-    """Insert with PostgreSQL COPY, in the current transaction (fastest bulk path)."""
-    with _CopyStream(dbapi, "postgresql") as stream:
-        for r in rows:
-            stream.write(r)
-
-
 __all__ = [
     "Appended",
     "BatchResult",
     "Head",
     "LedgerStore",
-    "decode_payload",
-    "read_instant",
 ]
