@@ -6,7 +6,10 @@ Every user mistake ends as one sentence on stderr and a documented exit code:
 
 from __future__ import annotations
 
+import codecs
 import importlib
+import io
+import logging
 import os
 import sqlite3
 import sys
@@ -35,6 +38,44 @@ def _driver_error(exc: Exception) -> bool:
         return True
     psycopg = sys.modules.get("psycopg")
     return psycopg is not None and isinstance(exc, psycopg.Error)
+
+
+def _check_arguments(arguments: Sequence[str]) -> None:
+    """Refuse an argument that is not UTF-8 text (bytes of another encoding that the
+    interpreter carried over as lone surrogates): it could be neither stored nor compared."""
+    for argument in arguments:
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = argument.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            _fail(
+                f"the argument '{shown}' is not UTF-8 text; check the encoding of the terminal "
+                "or script that passed it",
+                EXIT_USAGE,
+            )
+
+
+def _prepare_output() -> None:
+    """Write answers as UTF-8 whatever the locale says (an export is UTF-8 JSON Lines, and a
+    note may hold any character); refuse to run with standard output closed; and keep the
+    database drivers' own log lines (a connection lost at clean-up, say) off stderr, where
+    the one sentence of the failure they follow is the message."""
+    if sys.stdout is None:
+        _fail("standard output is closed; there is nowhere to write the answer", EXIT_STORAGE)
+    if isinstance(sys.stdout, io.TextIOWrapper) and codecs.lookup(sys.stdout.encoding).name != (
+        "utf-8"
+    ):
+        sys.stdout.reconfigure(encoding="utf-8")
+    if not os.environ.get("REVLEDGER_DEBUG"):
+        for name in ("sqlalchemy", "psycopg"):
+            logger = logging.getLogger(name)
+            if not logger.handlers:
+                logger.addHandler(logging.NullHandler())
+
+
+def _pipe_closed() -> bool:
+    """True when click found standard output's reader gone (`revledger export | head -1`)."""
+    return type(sys.stdout).__name__.endswith("PacifyFlushWrapper")
 
 
 # A group called without a command raises this (click 8.2 and later) with the whole help as its
@@ -75,10 +116,17 @@ class RevledgerGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        arguments = list(sys.argv[1:] if args is None else args)
+        _check_arguments(arguments)
+        _prepare_output()
         try:
             rv = super().main(
-                args=args, prog_name=prog_name or "revledger", standalone_mode=False, **extra
+                args=arguments, prog_name=prog_name or "revledger", standalone_mode=False, **extra
             )
+        except SystemExit:
+            if _pipe_closed():  # click ends a command whose reader went away with exit 1
+                sys.exit(0)
+            raise
         except click.exceptions.Abort:
             _fail("interrupted", 130)
         except _NO_ARGS_IS_HELP as exc:
@@ -97,6 +145,11 @@ class RevledgerGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(0)
+        except OSError as exc:
+            if exc.errno is None:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"a read or write failed: {where}{exc.strerror}", EXIT_STORAGE)
         except Exception as exc:
             if _driver_error(exc):
                 _fail(f"database error: {database_reason(exc)}", EXIT_STORAGE)

@@ -213,6 +213,10 @@ def _crm_report(file: Path, done: CrmSummary) -> None:
 
 
 def _count_lines(path: Path) -> int:
+    """Return the number of lines of a regular file, for the progress bar; 0 for a pipe or a
+    device (`/dev/stdin`, `<(zcat …)`), which can be read only once, by the import itself."""
+    if not path.is_file():
+        return 0
     with path.open("rb") as fh:
         return sum(1 for _ in fh)
 
@@ -221,7 +225,9 @@ def _count_lines(path: Path) -> int:
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    # Not `writable=True`: a file that cannot be written is a storage failure (exit 6), named
+    # by the export itself, like a full disk.
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output.",
 )
 @pass_ctx

@@ -26,8 +26,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from ledger.canonical import payload_json
 from ledger.envelope import NewEvent, StagedEvent
-from ledger.errors import InputError
+from ledger.errors import InputError, StorageError
+from ledger.events import LedgerConfigured
+from ledger.events.fields import STORED
 from ledger.events.view import RuleView
 from ledger.jsonl import ImportParser
 from ledger.textfile import numbered_lines
@@ -82,20 +85,23 @@ def parsed_blocks(path: Path, parser: ImportParser, *, worker: bool) -> Iterator
 
     With a worker, this process parses the first `HERE_LINES` lines itself while the worker
     starts (a new interpreter takes a few tenths of a second to import what it needs), and the
-    worker parses the rest. If those first lines moved the time zone (a `ledger_configured`
-    line), the worker, which started in the old one, is stopped and the rest is parsed here.
+    worker parses the rest. If those first lines changed the configuration (a
+    `ledger_configured` line), the worker, which started with the old one, is stopped and the
+    rest is parsed here.
     """
     lines = numbered_lines(path)
     if not worker:
         yield parse_blocks(lines, parser)
         return
-    start = parser.timezone
-    ahead = ImportParser(timezone=start, actor=parser.actor, source_name=parser.source_name)
+    start, config = parser.timezone, parser.config
+    ahead = ImportParser(
+        timezone=start, actor=parser.actor, source_name=parser.source_name, config=config
+    )
     with parsed_in_worker(path, ahead, skip=HERE_LINES) as rest:
 
         def blocks() -> Iterator[Block]:
             yield from parse_blocks(islice(lines, HERE_LINES), parser)
-            if parser.timezone == start:
+            if parser.timezone == start and parser.config is config:
                 yield from rest
             else:
                 yield from parse_blocks(lines, parser, after=HERE_LINES)
@@ -123,7 +129,7 @@ def parsed_in_worker(
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "ledger.import_worker", str(path), str(skip)]
     worker = subprocess.Popen(
-        [*command, parser.timezone, parser.actor, parser.source_name],
+        [*command, parser.timezone, parser.actor, parser.source_name, _config_text(parser)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         env=env,
@@ -183,13 +189,26 @@ def _work(path: Path, skip: int, parser: ImportParser, send: Connection) -> None
         send.send(("crash", 0, f"{type(exc).__name__}: {exc}"))
 
 
+def _config_text(parser: ImportParser) -> str:
+    """Return the parser's configuration in force as payload JSON ("" for none)."""
+    return payload_json(parser.config) if parser.config is not None else ""
+
+
 def main(argv: list[str]) -> None:
-    """Run as the worker: `python -m ledger.import_worker PATH SKIP TIMEZONE ACTOR SOURCE_NAME`."""
-    path, skip, timezone, actor, source_name = argv
+    """Run as the worker: `python -m ledger.import_worker PATH SKIP TIMEZONE ACTOR SOURCE_NAME
+    CONFIG` (CONFIG: the configuration in force as payload JSON, or empty)."""
+    path, skip, timezone, actor, source_name, config_text = argv
     send = Connection(os.dup(sys.stdout.fileno()), readable=False)
     sys.stdout = sys.stderr  # the real standard output carries the messages only
     try:
-        parser = ImportParser(timezone=timezone, actor=actor, source_name=source_name)
+        config = (
+            LedgerConfigured.model_validate_json(config_text, context=STORED)
+            if config_text
+            else None
+        )
+        parser = ImportParser(
+            timezone=timezone, actor=actor, source_name=source_name, config=config
+        )
         _work(Path(path), int(skip), parser, send)
     finally:
         with suppress(OSError):
@@ -225,8 +244,11 @@ def _received(arrived: queue.Queue[Any]) -> Iterator[Block]:
         elif kind == "error":
             reason, where, field, value, has_value = body
             raise InputError(reason, where=where, field=field, value=value, has_value=has_value)
-        elif kind == "lost":
-            raise RuntimeError("the import's parsing process stopped without a word")
+        elif kind == "lost":  # killed (by the kernel's out-of-memory killer, say)
+            raise StorageError(
+                "the import's parsing process (a second Python process) ended before the end "
+                "of the file, without an error: was it killed? Nothing was written"
+            )
         else:
             raise RuntimeError(f"the import's parsing process failed ({body})")
 

@@ -263,7 +263,10 @@ def import_file(
     """
     config = store.config()
     parser = ImportParser(
-        timezone=config.timezone if config else "UTC", actor=actor, source_name=path.name
+        timezone=config.timezone if config else "UTC",
+        actor=actor,
+        source_name=path.name,
+        config=config,
     )
     read = 0
 
@@ -390,7 +393,8 @@ def export_file(store: LedgerStore, path: Path) -> int:
             written.replace(target)
     except BaseException as exc:
         if not direct:
-            written.unlink(missing_ok=True)
+            with suppress(OSError):  # it may never have been made (a name too long, say)
+                written.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise

@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pendulum
 
-_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# ASCII digits only: `\d` alone would take other scripts' digits, which `int` reads too.
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
 _INSTANT_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$"
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
 )
 MIN_YEAR = 1900
 MAX_YEAR = 2199

@@ -19,7 +19,7 @@ import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from itertools import accumulate, islice
+from itertools import accumulate, islice, pairwise
 from typing import Any, Final
 
 from ledger.envelope import StoredPayload
@@ -113,6 +113,14 @@ def _pack_attributes(attributes: Sequence[Attributes]) -> dict[str, Any]:
         "attr_segments": _pack_optional_texts(e[1] for e in entries),
         "attr_channels": _pack_optional_texts(e[2] for e in entries),
     }
+
+
+def _document(text: str) -> dict[str, Any]:
+    """Return the JSON object a read model was saved as; raise ValueError for anything else."""
+    doc = json.loads(text)
+    if not isinstance(doc, dict):
+        raise ValueError("a read model is saved as a JSON object")
+    return doc
 
 
 def _unpack_attributes(doc: Mapping[str, Any]) -> list[Attributes]:
@@ -243,8 +251,9 @@ class RevenueView:
 
     @classmethod
     def from_json(cls, text: str) -> RevenueView:
-        """Return the view stored by `to_json`; raise ValueError for another format version."""
-        doc: dict[str, Any] = json.loads(text)
+        """Return the view stored by `to_json`; raise ValueError for another format version
+        or a state whose parts do not fit together."""
+        doc = _document(text)
         if doc.get("format") != FORMAT_VERSION:
             raise ValueError(f"read model format {doc.get('format')} is not {FORMAT_VERSION}")
         cols = TimelineColumns()
@@ -255,16 +264,18 @@ class RevenueView:
         cols.ahead = unpack_ints(doc["ahead"])
         bounds = unpack_ints(doc["bounds"])
         ids = unpack_texts(doc["accounts"])
-        if not len(cols.effective) == len(cols.live) == len(cols.kinds) == bounds[-1]:
+        attributes = _unpack_attributes(doc)
+        lengths = {
+            len(c) for c in (cols.effective, cols.live, cols.pending, cols.kinds, cols.ahead)
+        }
+        if (
+            lengths != {bounds[-1]}
+            or len(bounds) != len(ids) + 1
+            or len(attributes) != len(ids)
+            or any(lo > hi for lo, hi in pairwise(bounds))
+        ):
             raise ValueError("read model columns differ in length")
-        return cls(
-            cols,
-            ids,
-            bounds[:-1],
-            bounds[1:],
-            _unpack_attributes(doc),
-            int(doc["upto_seq"]),
-        )
+        return cls(cols, ids, bounds[:-1], bounds[1:], attributes, int(doc["upto_seq"]))
 
 
 class RevenueBook:
@@ -384,7 +395,9 @@ class RevenueBook:
         if kind == SIGNED:
             deal_id = f["deal_id"]
             account = f.get("account_id") or self._deal_account(deal_id)
-            self.deal_accounts.setdefault(deal_id, account)
+            # The latest naming wins: the rules keep a deal's live namings on one account, so
+            # a contract naming another account follows the retraction of the earlier one.
+            self.deal_accounts[deal_id] = account
         else:
             deal_id = f["deal_id"] if kind == LIVE else None
             account = f["account_id"]
@@ -578,8 +591,9 @@ class RevenueBook:
 
     @classmethod
     def from_json(cls, text: str) -> RevenueBook:
-        """Return the book stored by `to_json`; raise ValueError for another format version."""
-        doc: dict[str, Any] = json.loads(text)
+        """Return the book stored by `to_json`; raise ValueError for another format version
+        or a state whose parts do not fit together."""
+        doc = _document(text)
         if doc.get("format") != FORMAT_VERSION:
             raise ValueError(f"read model format {doc.get('format')} is not {FORMAT_VERSION}")
         book = cls()
@@ -624,7 +638,11 @@ class RevenueBook:
         )
         bounds = unpack_ints(doc["bounds"])
         accounts = unpack_texts(doc["accounts"])
-        if len(bounds) != len(accounts) + 1 or bounds[-1] != len(facts):
+        if (
+            len(bounds) != len(accounts) + 1
+            or bounds[-1] != len(facts)
+            or any(lo > hi for lo, hi in pairwise(bounds))
+        ):
             raise ValueError("read model account bounds do not match its facts")
         for i, account in enumerate(accounts):
             book.accounts[account] = facts[bounds[i] : bounds[i + 1]]

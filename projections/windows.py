@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from ledger.errors import InputError
 from ledger.periods import add_months
 
-_WINDOW_RE = re.compile(r"^\s*(\d{1,3})\s*([dwmqy])\s*$", re.I)
+_WINDOW_RE = re.compile(r"^\s*(\d{1,3})\s*([dwmqy])\s*$", re.I | re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)

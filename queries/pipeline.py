@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from ledger.errors import InputError
 from ledger.periods import parse_period, period_of
 from ledger.store import LedgerStore
+from ledger.timeutil import MAX_YEAR, MIN_YEAR
 from projections import conversion as conversion_p
 from projections import coverage as coverage_p
 from projections import health as health_p
@@ -160,13 +161,18 @@ def deal_stages_query(
     )
 
 
+MAX_AGING_DAYS = (date(MAX_YEAR + 1, 1, 1) - date(MIN_YEAR, 1, 1)).days
+"""No deal is older than the span of the years a ledger's dates may have."""
+
+
 def aging_query(
     store: LedgerStore, when: TimeQuery, *, older_than_days: int = 180
 ) -> tuple[list[stages_p.AgingLine], Provenance]:
     """Return the deals open at the close of `as_of` and older than the threshold."""
-    if older_than_days < 0:
+    if not 0 <= older_than_days <= MAX_AGING_DAYS:
         raise InputError(
-            "must be a number of days, 0 or more",
+            f"must be a number of days from 0 to {MAX_AGING_DAYS} (the span of the years "
+            f"{MIN_YEAR}-{MAX_YEAR})",
             field="--days",
             value=older_than_days,
             has_value=True,

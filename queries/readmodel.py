@@ -147,6 +147,19 @@ def _save_book(store: LedgerStore, book: RevenueBook, head: Head, *, aside: bool
     return wait
 
 
+T = TypeVar("T")
+
+
+def _readable(read: Callable[[str], T], state: str) -> T | None:
+    """Return the read model `read` makes of a saved `state`, or None when it cannot make one
+    (another format, or a state damaged or edited by hand): a checkpoint is derived data, so
+    one that does not read is built again from the log, never a failed query."""
+    try:
+        return read(state)
+    except Exception:
+        return None
+
+
 def _current_book(
     store: LedgerStore, *, aside: bool, seed: RevenueView | None = None
 ) -> tuple[RevenueBook, Head, Waiter]:
@@ -159,10 +172,9 @@ def _current_book(
     saved = store.load_checkpoint(BOOK)
     loaded: RevenueBook | None = None
     if saved is not None and saved.absorbed_seq <= head.seq:
-        try:
-            loaded = RevenueBook.from_json(saved.state)
-        except (ValueError, KeyError, TypeError):
-            loaded = None
+        loaded = _readable(RevenueBook.from_json, saved.state)
+        if loaded is not None and loaded.absorbed_seq != saved.absorbed_seq:
+            loaded = None  # a state that is not the one its row says it is
     book = loaded if loaded is not None else RevenueBook()
     start = book.absorbed_seq
     if seed is not None and start <= seed.upto_seq < head.seq:
@@ -198,11 +210,10 @@ def revenue_view(store: LedgerStore, upto_seq: int | None = None) -> tuple[Reven
     if whole:
         saved = store.load_checkpoint(VIEW)
         if saved is not None:
-            try:
-                earlier = RevenueView.from_json(saved.state)
-            except (ValueError, KeyError, TypeError):
-                earlier = None
-            if earlier is not None and saved.absorbed_seq == head.seq == earlier.upto_seq:
+            earlier = _readable(RevenueView.from_json, saved.state)
+            if earlier is not None and earlier.upto_seq != saved.absorbed_seq:
+                earlier = None  # a state that is not the one its row says it is
+            if earlier is not None and saved.absorbed_seq == head.seq:
                 return earlier, head
     book, now, wait = _current_book(store, aside=True, seed=earlier)
     try:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ledger.errors import InputError
 from ledger.periods import Grain
 from ledger.store import LedgerStore
-from ledger.timeutil import MIN_YEAR, read_instant
+from ledger.timeutil import MIN_YEAR
 from projections import arr as arr_p
 from projections import cohorts as cohorts_p
 from projections import movements as movements_p
@@ -23,11 +21,9 @@ from queries.readmodel import revenue_view
 def _frame(store: LedgerStore, known_at_text: str | None) -> tuple[TimeFrame, RevenueView]:
     """Return the query's frame and the revenue view of the log prefix it stands at."""
     frame = time_frame(store, known_at_text)
-    view, head = revenue_view(store, frame.upto_seq)
-    if frame.upto_seq is None and head != frame.head:
-        # An append landed between reading the head and the view: stand at the view's head.
-        known_at = read_instant(head.recorded_at) if head.recorded_at else None
-        frame = replace(frame, head=head, known_at=known_at)
+    # The view of the frame's own head, whose configuration the frame read: an append landing
+    # after that (a new time zone, say) is not in this answer, which stands where it began.
+    view, _ = revenue_view(store, frame.head.seq)
     return frame, view
 
 

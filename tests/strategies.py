@@ -369,7 +369,9 @@ class _Builder:
         if self.custom_stages is not None:
             payload["stages"] = self.custom_stages
         tz = self.pick(TIMEZONES)
-        if tz != "UTC" or self.flag():
+        # An import line of this type is a whole configuration: a later one gives every
+        # setting, since leaving out one that differs from its default is refused.
+        if tz != "UTC" or not first or self.flag():
             payload["timezone"] = tz
         if not first or self.flag():
             payload["currency"] = self.pick(CURRENCIES)

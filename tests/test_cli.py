@@ -6,6 +6,7 @@ import importlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -474,6 +475,78 @@ def test_retrying_a_keyed_record_without_effective_returns_the_original(
     )
     assert other.exit_code == 4 and "with different content" in other.stderr
     assert run("log", "--format", "csv").stdout.count("\n") == 3  # header, configuration, quota
+
+
+@pytest.mark.parametrize(
+    ("chunk", "named"), [(10_000, "line 1 of this import"), (1, "an earlier event of this import")]
+)
+def test_a_key_reused_within_one_import_names_the_earlier_event_not_an_unwritten_seq(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, chunk: int, named: str
+) -> None:
+    """The events of a refused import are never written, so the conflict names the earlier
+    line (or, in an earlier chunk, the earlier event) of the same import, not the seq it would
+    have had."""
+    monkeypatch.setattr("ledger.operations.IMPORT_CHUNK", chunk)
+    monkeypatch.setattr("ledger.import_worker.BLOCK_LINES", chunk)
+    quota = {"type": "quota_set", "effective_at": "2026-01-01", "idempotency_key": "k1"}
+    data = tmp_path / "twice.jsonl"
+    data.write_text(
+        json.dumps({**quota, "period": "2026-Q1", "amount": "5"})
+        + "\n"
+        + json.dumps({**quota, "period": "2026-Q1", "amount": "6"})
+        + "\n"
+    )
+    assert CliRunner().invoke(cli, ["--db", db_url, "init"]).exit_code == 0
+    out = CliRunner().invoke(cli, ["--db", db_url, "import", str(data)])
+    assert (out.exit_code, out.stderr) == (
+        4,
+        f"revledger: line 2: idempotency key 'k1' was already used by {named} with different "
+        "content.\n",
+    )
+    assert (
+        CliRunner().invoke(cli, ["--db", db_url, "log", "--format", "csv"]).stdout.count("\n") == 2
+    )  # header and configuration
+
+
+def test_an_imported_configuration_line_never_silently_resets_a_setting(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A `ledger_configured` import line is a whole configuration: one that gives only a time
+    zone would put back the default currency and pipeline, stranding open deals in stages it
+    lacks, so it is refused while those differ from their defaults; a line giving them is fine."""
+    stages = tmp_path / "stages.json"
+    stages.write_text(
+        json.dumps(
+            [
+                {"name": "alpha", "probability": "0.3"},
+                {"name": "beta", "probability": "0.6", "forecast_category": "commit"},
+            ]
+        )
+    )
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--db", db_url, *args])
+
+    def imported(line: dict[str, Any]) -> Result:
+        data = tmp_path / "config.jsonl"
+        data.write_text(json.dumps({"type": "ledger_configured", **line}) + "\n")
+        return run("import", str(data))
+
+    assert run("init", "--currency", "EUR", "--stages-file", str(stages)).exit_code == 0
+    tz_only = {"effective_at": "2026-01-06", "timezone": "Europe/Berlin"}
+    out = imported(tz_only)
+    assert (out.exit_code, out.stderr) == (
+        3,
+        "revledger: line 1: leaves out currency (EUR in the ledger) and stages (alpha, beta in "
+        "the ledger), which the line would reset to the default; an import line of type "
+        "ledger_configured is a whole configuration: give them too, or change only the settings "
+        "you give with `revledger record ledger_configured`.\n",
+    )
+    assert run("log", "--format", "csv").stdout.count("\n") == 2  # header and configuration
+    whole = imported({**tz_only, "currency": "EUR", "stages": json.loads(stages.read_text())})
+    assert whole.exit_code == 0, whole.stderr
+    config = json.loads(run("log", "--type", "ledger_configured", "--format", "json").stdout)
+    assert [e["payload"]["timezone"] for e in config["rows"]] == ["UTC", "Europe/Berlin"]
 
 
 def test_an_empty_ledger_says_how_to_start_or_restore_it(tmp_path: Path) -> None:

@@ -462,7 +462,20 @@ def test_health_table_and_awaiting_go_live_csv(run) -> None:
         (
             ("aging", "--days", "-1"),
             3,
-            "revledger: option '--days' = -1: must be a number of days, 0 or more.\n",
+            "revledger: option '--days' = -1: must be a number of days from 0 to 109573 (the "
+            "span of the years 1900-2199).\n",
+        ),
+        (
+            ("aging", "--days", "1000000000"),
+            3,
+            "revledger: option '--days' = 1000000000: must be a number of days from 0 to 109573 "
+            "(the span of the years 1900-2199).\n",
+        ),
+        (
+            ("aging", "--days", "99999999999999999999"),
+            3,
+            "revledger: option '--days' = 99999999999999999999: must be a number of days from 0 "
+            "to 109573 (the span of the years 1900-2199).\n",
         ),
         (
             ("stages", "--deals", "--by", "segment"),

@@ -84,6 +84,45 @@ def test_other_properties_are_counted_and_skipped() -> None:
     assert len(batch.history.snapshots["9001"]) == 5
 
 
+def test_changes_within_one_millisecond_are_two_snapshots_keyed_to_the_microsecond(
+    tmp_path: Path,
+) -> None:
+    """Timestamps finer than HubSpot's milliseconds are two instants, so two snapshots with
+    two keys (a whole millisecond keeps the plain epoch-milliseconds key)."""
+    path = tmp_path / "hs.csv"
+    path.write_text(
+        "dealId,property,value,timestamp\n"
+        "7001,dealstage,appointmentscheduled,2024-02-20T15:30:00Z\n"
+        "7001,closedate,2024-09-30,2024-02-20T15:30:00Z\n"
+        "7001,amount,200,2024-02-20T15:31:00.000100Z\n"
+        "7001,amount,300,2024-02-20T15:31:00.000400Z\n",
+        encoding="utf-8",
+    )
+    news = derive(hs(path))
+    assert [(n.idempotency_key, n.event.model_dump().get("amount")) for n in news] == [
+        ("hubspot:7001:1708443000000:deal_opened", 0),
+        ("hubspot:7001:1708443060000.100:deal_updated", 200),
+        ("hubspot:7001:1708443060000.400:deal_updated", 300),
+    ]
+
+
+def test_a_deal_without_any_stage_row_is_left_out_and_its_rows_counted_as_skipped(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hs.csv"
+    path.write_text(
+        "dealId,property,value,timestamp\n"
+        "7002,amount,200,1704880800000\n"
+        "7002,closedate,2024-09-30,1704880800000\n"
+        "7003,dealstage,appointmentscheduled,1704880800000\n"
+        "7003,closedate,2024-09-30,1704880800000\n",
+        encoding="utf-8",
+    )
+    batch = crm_batch(hs(path), LedgerConfigured(), "test")
+    assert (batch.history.rows, batch.history.skipped) == (4, 2)
+    assert list(batch.history.snapshots) == ["7003"]
+
+
 def test_stage_ids_without_a_pipeline_file_are_listed() -> None:
     with pytest.raises(InputError) as err:
         derive(CrmRequest("hubspot", HISTORY))
@@ -100,7 +139,10 @@ def test_stage_ids_without_a_pipeline_file_are_listed() -> None:
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ("9003,amount,lots,1704880800000", "column value: 'lots' is not a decimal number."),
+        (
+            "9003,amount,lots,1704880800000",
+            "column value: 'lots' is not a decimal number such as \"1200.50\".",
+        ),
         (
             "9003,dealstage,closedwon,1704880800",
             "column timestamp: '1704880800' is not a timestamp (yyyy-MM-dd HH:mm:ss (UTC), an "

@@ -325,6 +325,13 @@ def test_unmapped_stages_are_listed_together_with_their_first_place() -> None:
             "Pilot,demo\nPILOT,discovery\n",
             "map.csv line 2: maps 'PILOT' to 'discovery', but an earlier line maps it to 'demo'.",
         ),
+        # A header after comments is still the header; a second one is a mapping.
+        (
+            "# our stages\nsalesforce stage,ledger stage\nPilot,demo\nCRM,ledger stage\n",
+            "map.csv line 4 column 2: 'ledger stage' is not a stage of the configured pipeline "
+            "nor won or lost (one of: qualification, discovery, demo, clinical_validation, "
+            "security_review, legal_review, negotiation, won, lost).",
+        ),
         ("Pilot\n", "map.csv line 1: must be `crm stage,ledger stage` (e.g. `Closed Won,won`)."),
     ],
 )
@@ -383,6 +390,49 @@ def test_a_bad_stage_map_line_is_named(tmp_path: Path, text: str, message: str) 
             "OpportunityId,CreatedDate,StageName,CloseDate\n006A,2024-01-01,Prospecting,\n",
             "h.csv line 2 column CloseDate: the first row of deal 006A has no close date; the "
             "ledger needs an expected close to open a deal.",
+        ),
+        # A quote left open would otherwise swallow every later record into one value.
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate,Description\n"
+            '006A,2024-01-01,Prospecting,2024-12-01,"said ""maybe\n'
+            "006A,2024-02-01,Closed Won,2024-12-01,ok\n",
+            "h.csv line 2: has a quoted value that is never closed (a missing '\"').",
+        ),
+        # Amounts and probabilities are written as in a JSON Lines import.
+        *(
+            (
+                "OpportunityId,CreatedDate,StageName,CloseDate,Amount\n"
+                f'006A,2024-01-01,Prospecting,2024-12-01,"{amount}"\n',
+                f"h.csv line 2 column Amount: '{amount}' is not a decimal number such as "
+                '"1200.50".',
+            )
+            for amount in ("1_000", "+500", "1e3", "\u0661\u0662\u0663", "25,000.00")
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate,Probability\n"
+            "006A,2024-01-01,Prospecting,2024-12-01,1e1\n",
+            "h.csv line 2 column Probability: '1e1' is not a decimal number such as \"1200.50\".",
+        ),
+        *(
+            (
+                "OpportunityId,CreatedDate,StageName,CloseDate\n"
+                f"006A,2024-01-10T09:00:00{offset},Prospecting,2024-12-01\n",
+                f"h.csv line 2 column CreatedDate: '2024-01-10T09:00:00{offset}' has an impossible "
+                f"UTC offset {offset} (at most ±23:59).",
+            )
+            for offset in ("+99:00", "+09:99", "-2400")
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate\n"
+            "006A,\uff12\uff10\uff12\uff14-01-10 09:00:00,Prospecting,2024-12-01\n",
+            "h.csv line 2 column CreatedDate: '\uff12\uff10\uff12\uff14-01-10 09:00:00' is not a "
+            "timestamp (yyyy-MM-dd HH:mm:ss (UTC), an ISO 8601 instant or epoch milliseconds).",
+        ),
+        # A row Id goes into the events' idempotency keys.
+        (
+            "Id,OpportunityId,CreatedDate,StageName,CloseDate\n"
+            "h\x01,006A,2024-01-01,Prospecting,2024-12-01\n",
+            "h.csv line 2 column Id: 'h\\x01' contains control characters.",
         ),
     ],
 )
@@ -462,7 +512,8 @@ def test_a_bad_row_writes_nothing(db_url: str) -> None:
         head = store.head()
         with pytest.raises(
             InputError,
-            match=r"bad-amount.csv line 3 column Amount: '25,000.00' is not a decimal number\.",
+            match=r"bad-amount.csv line 3 column Amount: '25,000.00' is not a decimal number "
+            r'such as "1200\.50"\.',
         ):
             import_crm(store, sf("bad-amount.csv"), actor="test")
         with pytest.raises(InputError, match="not mapped"):

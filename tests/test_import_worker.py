@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ import pytest
 
 from ledger import import_worker, operations
 from ledger.envelope import NewEvent, StagedEvent
-from ledger.errors import InputError
+from ledger.errors import InputError, StorageError
+from ledger.events import LedgerConfigured
 from ledger.import_worker import (
     BLOCK_LINES,
     Block,
@@ -112,6 +114,38 @@ def test_the_worker_hands_over_exactly_what_parsing_here_gives(tmp_path: Path) -
     assert (before.effective_at.hour in (4, 5), after.effective_at.hour) == (True, 15), (
         "a bare date is midnight in New York before the new time zone, in Tokyo after it"
     )
+
+
+def test_a_configuration_line_that_would_reset_a_setting_is_refused_there_as_here(
+    tmp_path: Path,
+) -> None:
+    """The worker starts from the configuration in force, so a `ledger_configured` line that
+    would put the default currency back (it gives only a time zone) is refused as it is here."""
+    lines = list(_lines(2000))
+    path = _write(tmp_path / "big.jsonl", lines)
+    at = next(n for n, line in enumerate(lines, 1) if "ledger_configured" in line)
+    in_force = LedgerConfigured(currency="EUR", timezone=TIMEZONE)
+
+    def parser() -> ImportParser:
+        return ImportParser(timezone=TIMEZONE, actor="t", source_name="big.jsonl", config=in_force)
+
+    with pytest.raises(InputError) as here:
+        list(parse_blocks(numbered_lines(path), parser()))
+    with pytest.raises(InputError) as there, parsed_in_worker(path, parser()) as blocks:
+        list(blocks)
+    assert str(there.value) == str(here.value)
+    assert str(here.value).startswith(f"line {at}: leaves out currency (EUR in the ledger)")
+
+
+def test_a_worker_that_ends_without_a_word_is_a_storage_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed from outside (the out-of-memory killer, say) sends nothing more: the
+    import stops with a sentence (exit 6), not as an internal error."""
+    path = _write(tmp_path / "big.jsonl", list(_lines(10)))
+    monkeypatch.setattr(sys, "executable", "/bin/true")  # the worker ends at once, silent
+    with pytest.raises(StorageError, match="ended before the end of the file, without an error"):
+        _in_worker(path)
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -296,6 +298,50 @@ def test_a_retraction_after_the_checkpoint_is_honoured(store: LedgerStore) -> No
     assert arr_snapshot(book.view(), at).total.arr == 100000
 
 
+@pytest.mark.parametrize("first", ["contract_signed", "deal_opened"])
+def test_a_deal_named_again_for_another_account_takes_its_segment_changes_along(
+    store: LedgerStore, first: str
+) -> None:
+    """A deal whose first naming event (a contract, or an opening) was retracted and that was
+    then signed for another account belongs to that account: a later change of the deal's
+    segment regroups that account in the stored read model, as in a full replay."""
+    if first == "contract_signed":
+        wrong = '"arr":"100"'
+    else:
+        wrong = '"stage":"discovery","amount":"100","expected_close":"2026-06-30"'
+    done = store.append_batch(
+        events_from(
+            [
+                f'{{"type":"{first}","effective_at":"2026-01-20","deal_id":"D-9",'
+                f'"account_id":"A-1",{wrong}}}'
+            ]
+        )
+    )
+    eid = done.results[0].event_id
+    store.append_batch(
+        events_from(
+            [
+                f'{{"type":"event_retracted","effective_at":"2026-01-31","retracts":"{eid}",'
+                '"reason":"wrong account"}',
+                *_customer("D-9", "A-2", "100", "2026-02-01", "2026-02-02"),
+            ]
+        )
+    )
+    _same_answers(store)  # the view is saved with A-2 in no segment
+    store.append_batch(
+        events_from(
+            [
+                '{"type":"deal_updated","effective_at":"2026-03-01","deal_id":"D-9",'
+                '"segment":"clinic"}'
+            ]
+        )
+    )
+    _same_answers(store)
+    view, _ = stored_view(store)
+    at = parse_instant("2026-07-01")
+    assert [line.key for line in arr_snapshot(view, at, "segment").lines] == ["clinic"]
+
+
 def test_a_checkpoint_that_no_longer_matches_the_log_is_ignored(store: LedgerStore) -> None:
     store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
     forged = RevenueBook()  # empty state claiming to cover the whole log
@@ -303,6 +349,72 @@ def test_a_checkpoint_that_no_longer_matches_the_log_is_ignored(store: LedgerSto
     store.save_checkpoint(Checkpoint(BOOK, forged.absorbed_seq, "0" * 64, forged.to_json()))
     assert store.load_checkpoint(BOOK) is None
     _same_answers(store)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["[]", "null", "1", '"x"', "{}", "shorter column", "edited seq"],
+)
+def test_a_damaged_or_edited_checkpoint_is_built_again_never_a_failure(
+    store: LedgerStore, damage: str
+) -> None:
+    """Checkpoints are derived data: a state that does not read, whose columns do not fit
+    together, or that is not the state its row says it is, is ignored and replaced."""
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    _same_answers(store)
+    head = store.head()
+    for name in (BOOK, VIEW):
+        saved = store.load_checkpoint(name)
+        assert saved is not None
+        doc = json.loads(saved.state)
+        if damage == "shorter column":
+            column = "ahead" if name == VIEW else "cents"
+            values = doc[column]
+            doc[column] = values[:-1] if isinstance(values, list) else values[: values.rfind(",")]
+            state = json.dumps(doc)
+        elif damage == "edited seq":
+            doc["upto_seq" if name == VIEW else "absorbed_seq"] = head.seq + 1
+            state = json.dumps(doc)
+        else:
+            state = damage
+        store.save_checkpoint(Checkpoint(name, head.seq, head.hash, state))
+    store.append_batch(
+        events_from(
+            ['{"type":"expansion","effective_at":"2025-05-01","account_id":"A-1","arr":"7"}']
+        )
+    )
+    _same_answers(store)
+
+
+def test_a_checkpoint_claiming_more_than_the_log_holds_is_replaced(store: LedgerStore) -> None:
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    store.save_checkpoint(Checkpoint(VIEW, 99_999, "0" * 64, RevenueBook().view().to_json()))
+    _same_answers(store)  # which also finds the view saved at the head
+
+
+def test_an_answer_stands_at_the_head_it_began_at(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append landing while a question is answered (here: after the question read the head
+    and the configuration, before it reads the revenue view) is not in the answer, whose
+    provenance names the head it began at."""
+    from queries import revenue
+    from queries.common import TimeQuery
+
+    store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
+    began = store.head()
+    real = readmodel.revenue_view
+
+    def late_churn(s: LedgerStore, upto_seq: int | None = None) -> Any:
+        store.append_batch(
+            events_from(['{"type":"churn","effective_at":"2025-03-01","account_id":"A-1"}'])
+        )
+        return real(s, upto_seq)
+
+    monkeypatch.setattr(revenue, "revenue_view", late_churn)
+    snap, prov = revenue.arr_query(store, TimeQuery("2025-12-31", None))
+    assert (snap.total.arr, prov.head) == (Decimal(100000), began)
+    assert store.head().seq == began.seq + 1
 
 
 def test_rebuild_replaces_the_checkpoint_with_a_full_replay(store: LedgerStore) -> None:

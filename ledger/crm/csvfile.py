@@ -3,9 +3,10 @@
 Encoding: a UTF-8 byte-order mark is honoured (and dropped), a UTF-16 one too; otherwise the
 file is read as UTF-8 and, when it is not valid UTF-8, as ISO-8859-1 (every byte is a character
 there, so a Latin-1 export such as `Clôture gagnée` always reads). Every value may be quoted;
-values are trimmed. Columns are found by name, ignoring case, spaces and punctuation
-(`OpportunityId`, `Opportunity ID` and `opportunity_id` are one column). Line numbers are the
-file's physical lines, so a value spanning lines is reported where its record starts.
+values are trimmed, and a quoted value must be closed. Columns are found by name, ignoring
+case, spaces and punctuation (`OpportunityId`, `Opportunity ID` and `opportunity_id` are one
+column). Line numbers are the file's physical lines, so a value spanning lines is reported
+where its record starts.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:
         text = decode(data)
     except UnicodeDecodeError as exc:
         raise InputError(f"is not readable text ({exc.reason})", where=path.name) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # Strict: a quoted value still open at the end of the file is an error, not the rest of
+    # the file read as one value (which would drop every record after it).
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     start = 1
     try:
         for record in reader:
@@ -58,7 +61,12 @@ def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:
                 yield start, values
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(f"is not valid CSV ({exc})", where=f"{path.name} line {start}") from None
+        reason = (
+            "has a quoted value that is never closed (a missing '\"')"
+            if "unexpected end of data" in str(exc)
+            else f"is not valid CSV ({exc})"
+        )
+        raise InputError(reason, where=f"{path.name} line {start}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,14 @@ milliseconds or an ISO 8601 instant (UTC when it has no zone).
 
 A deal's rows are put in time order (file order breaks ties); all changes with the same
 timestamp make one snapshot, identified by that timestamp. Values set before the deal's first
-`dealstage` are carried into the snapshot that opens it.
+`dealstage` are carried into the snapshot that opens it; a deal without any `dealstage` row is
+left out, and its rows are counted as skipped.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from ledger.crm.values import (
 )
 
 SOURCE = "hubspot"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PARSERS: dict[str, tuple[str, Any]] = {
     "amount": ("amount", money),
     "closedate": ("close_date", date_or_instant),
@@ -85,7 +87,18 @@ def read_hubspot(
         snaps = _fold(t, deal_id, rows)
         if snaps:
             history.snapshots[deal_id] = snaps
+        else:  # never given a stage: nothing to open the deal at
+            history.skipped += len(rows)
     return history
+
+
+def snapshot_ref(at: datetime) -> str:
+    """Return the ref of the snapshot at `at`: its epoch milliseconds, as HubSpot writes its
+    timestamps, followed by `.` and the microseconds past them when there are some (so two
+    changes within one millisecond are two snapshots, as their timestamps differ)."""
+    us = (at - EPOCH) // timedelta(microseconds=1)
+    ms, rest = divmod(us, 1000)
+    return f"{ms}.{rest:03d}" if rest else str(ms)
 
 
 def _fold(t: CsvTable, deal_id: str, rows: list[Change]) -> list[Snapshot]:
@@ -100,6 +113,6 @@ def _fold(t: CsvTable, deal_id: str, rows: list[Change]) -> list[Snapshot]:
             state[target] = value
         last_of_instant = i + 1 == len(rows) or rows[i + 1][0] != at
         if last_of_instant and "stage" in state:
-            ref = str(round(at.timestamp() * 1000))
+            ref = snapshot_ref(at)
             out.append(Snapshot(deal_id=deal_id, at=at, ref=ref, where=t.where(row), **state))
     return out

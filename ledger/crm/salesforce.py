@@ -64,7 +64,7 @@ def read_salesforce(
         deal_id = t.required(row, opp, identifier)
         at = t.required(row, created, instant)
         stage_name = t.required(row, stage, str)
-        rid = t.cell(row, row_id, str) or ""
+        rid = t.cell(row, row_id, identifier) or ""
         snap = Snapshot(
             deal_id,
             at,

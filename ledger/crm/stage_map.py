@@ -1,10 +1,10 @@
 """Stage maps: how a CRM's stages (Salesforce stage names, HubSpot stage ids) become the ledger's.
 
 A stage map file is CSV, one stage a line: `crm stage,ledger stage` (a third column, such as a
-HubSpot stage's label, is ignored). Lines starting with `#` are comments; a first line whose
-second value is `ledger stage` is a header. The ledger stage is a stage of the configured
-pipeline, or `won` or `lost`, which mark the closing stages. CRM stages are compared ignoring
-case and repeated spaces.
+HubSpot stage's label, is ignored). Lines starting with `#` are comments; a first line (after
+any comments) whose second value is `ledger stage` is a header. The ledger stage is a stage of
+the configured pipeline, or `won` or `lost`, which mark the closing stages. CRM stages are
+compared ignoring case and repeated spaces.
 
 A stage the file does not list (or every stage, without a file) maps to the pipeline stage of
 the same name written as a ledger stage name (`Security Review` -> `security_review`), and
@@ -50,16 +50,18 @@ class StageMap:
         """Return the map in file `path`, checked against the pipeline `stages`."""
         entries: dict[str, str] = {}
         targets = ", ".join((*stages, *CLOSING))
-        for n, (line, values) in enumerate(read_records(path)):
+        first = True
+        for line, values in read_records(path):
             if values[0].startswith("#"):
                 continue
+            header, first = first, False
             where = f"{path.name} line {line}"
             if len(values) < 2 or not values[0] or not values[1]:
                 raise InputError(
                     "must be `crm stage,ledger stage` (e.g. `Closed Won,won`)", where=where
                 )
             crm, ledger = values[0], values[1]
-            if n == 0 and column_key(ledger) == "ledgerstage":
+            if header and column_key(ledger) == "ledgerstage":
                 continue
             if ledger not in stages and ledger not in CLOSING:
                 raise InputError(

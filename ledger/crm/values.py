@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from typing import TypeVar
 
@@ -18,17 +18,19 @@ from pydantic import TypeAdapter, ValidationError
 
 from ledger.crm.csvfile import column_key
 from ledger.events.deal import ForecastCategory
-from ledger.events.fields import Identifier, Money, Probability
+from ledger.events.fields import Identifier, Money, Probability, decimal_text
 from ledger.timeutil import MAX_YEAR, MIN_YEAR, parse_date
 
+# ASCII digits only: `\d` alone would take other scripts' digits, which `int` reads too.
 _INSTANT_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
-    r"(Z|z|[+-]\d{2}:?\d{2})?)?$"
+    r"(Z|z|[+-]\d{2}:?\d{2})?)?$",
+    re.ASCII,
 )
 _DATE_SUFFIX_RE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})(?:[Tt ]00:00(?::00(?:\.0{1,6})?)?(?:Z|\+00:?00)?)?$"
+    r"^(\d{4}-\d{2}-\d{2})(?:[Tt ]00:00(?::00(?:\.0{1,6})?)?(?:Z|\+00:?00)?)?$", re.ASCII
 )
-_EPOCH_MS_RE = re.compile(r"^\d{13}$")  # epoch milliseconds from 2001 to 2286
+_EPOCH_MS_RE = re.compile(r"^\d{13}$", re.ASCII)  # epoch milliseconds from 2001 to 2286
 T = TypeVar("T")
 _MONEY: TypeAdapter[Decimal] = TypeAdapter(Money)
 _PROBABILITY: TypeAdapter[Decimal] = TypeAdapter(Probability)
@@ -60,26 +62,17 @@ def _checked(adapter: TypeAdapter[T], value: object) -> T:
         raise ValueError(msg.removeprefix("Value error, ")) from None
 
 
-def _decimal(text: str) -> Decimal:
-    try:
-        d = Decimal(text)
-    except InvalidOperation:
-        raise ValueError("is not a decimal number") from None
-    if not d.is_finite():
-        raise ValueError("is not a finite number")
-    return d
-
-
 @lru_cache(maxsize=CACHED)
 def money(text: str) -> Decimal:
-    """Return an amount such as `120000` or `120000.50` (never negative, at most 2 places)."""
-    return _checked(_MONEY, _decimal(text))
+    """Return an amount such as `120000` or `120000.50` (never negative, at most 2 places),
+    written as a JSON Lines import writes it (see `ledger.events.fields.decimal_text`)."""
+    return _checked(_MONEY, text)
 
 
 @lru_cache(maxsize=CACHED)
 def percent(text: str) -> Decimal:
     """Return a Salesforce probability, a percentage 0-100, as a fraction 0-1."""
-    d = _decimal(text)
+    d = decimal_text(text)
     if not 0 <= d <= 100:
         raise ValueError("must be a percentage between 0 and 100")
     return _checked(_PROBABILITY, d / 100)
@@ -88,7 +81,7 @@ def percent(text: str) -> Decimal:
 @lru_cache(maxsize=CACHED)
 def fraction(text: str) -> Decimal:
     """Return a HubSpot probability, already a fraction 0-1."""
-    return _checked(_PROBABILITY, _decimal(text))
+    return _checked(_PROBABILITY, text)
 
 
 def _in_range(dt: datetime) -> datetime:
@@ -125,7 +118,10 @@ def instant(text: str) -> datetime:
     if zone and zone not in ("Z", "z"):
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
-        dt -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 23 or minutes > 59:
+            raise ValueError(f"has an impossible UTC offset {zone} (at most ±23:59)")
+        dt -= sign * timedelta(hours=hours, minutes=minutes)
     return _in_range(dt)
 
 

@@ -22,6 +22,7 @@ _DECIMAL_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 """Decimal text as money and probabilities are written: digits, and a point with digits after
 it; no exponent, sign `+`, digit separators or thousands commas."""
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+"""Control characters, refused in identifiers, free text and the envelope's text keys."""
 STORED: dict[str, Any] = {"stored": True}
 """Validation context of a payload read back from the log (`decode_payload`): the checks of
 what a user may enter now (the PHI guard, the range of period years) are not applied again, so
@@ -34,9 +35,6 @@ def stored(info: ValidationInfo) -> bool:
     return bool(context and context.get("stored"))
 
 
-"""Control characters, refused in identifiers, free text and the envelope's text keys."""
-
-
 def normalize_decimal(d: Decimal) -> Decimal:
     """Return `d` without trailing zeros or exponent, so equal amounts encode identically."""
     if d.is_zero():
@@ -45,7 +43,10 @@ def normalize_decimal(d: Decimal) -> Decimal:
     return Decimal(text)
 
 
-def _to_decimal(value: Any) -> Decimal:
+def decimal_text(value: Any) -> Decimal:
+    """Return the Decimal of a decimal string (`"1200.50"`: digits, and a point with digits
+    after it), a whole number or a Decimal; raise ValueError naming what is wrong (a float,
+    true/false, an exponent, a sign `+`, separators, a non-finite value)."""
     if isinstance(value, bool):
         raise ValueError('must be a decimal string such as "1200.50", not true or false')
     if isinstance(value, float):
@@ -70,7 +71,7 @@ def _to_decimal(value: Any) -> Decimal:
 
 
 def _money(value: Any, *, positive: bool) -> Decimal:
-    d = _to_decimal(value)
+    d = decimal_text(value)
     if d < 0 or (d.is_zero() and d.is_signed()):
         raise ValueError("must not be negative")
     if positive and d == 0:
@@ -91,7 +92,7 @@ def _pos_money(value: Any) -> Decimal:
 
 
 def _probability(value: Any) -> Decimal:
-    d = _to_decimal(value)
+    d = decimal_text(value)
     if not Decimal(0) <= d <= Decimal(1):
         raise ValueError("must be between 0 and 1")
     if d != d.quantize(Decimal("0.0001")):

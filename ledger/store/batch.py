@@ -92,6 +92,7 @@ class BatchWriter:
         self.recorded = max(self.now, head.recorded_at or self.now)
         self.last_recorded = head.recorded_at or ""
         self.seq, self.prev = head.seq, head.hash
+        self.first_seq = head.seq + 1
         self.ids = EventIds()
         self.results: list[Appended] = []
         self.requested = 0
@@ -129,7 +130,7 @@ class BatchWriter:
             view, pj, eff = n.view, n.payload, n.effective
             typ = view.type
             content = (typ, eff, pj)
-            original = _original(n, content, by_key, by_id)
+            original = _original(n, content, by_key, by_id, self.first_seq)
             if original is not None:
                 duplicates += 1
                 if keep:
@@ -180,7 +181,9 @@ class BatchWriter:
             else:
                 stream(row)
             prev = h
-            stored = Stored(content, seq, event_id, typ, stream_id, admitted.stream_version)
+            stored = Stored(
+                content, seq, event_id, typ, stream_id, admitted.stream_version, n.where
+            )
             if key:
                 by_key[key] = stored
             by_id[event_id] = stored
@@ -246,23 +249,39 @@ def _original(
     content: tuple[str, str, str],
     by_key: dict[str, Stored],
     by_id: dict[str, Stored],
+    first_seq: int,
 ) -> Stored | None:
-    """Return the stored event `n` duplicates, None if it is new; raise on a conflict."""
+    """Return the stored event `n` duplicates, None if it is new; raise on a conflict.
+
+    `first_seq` is the first seq of this batch: an event at or after it is one of the batch's
+    own, named by where it was given rather than by a seq that no commit has made real yet.
+    """
     found: Stored | None = None
     if n.idempotency_key and n.idempotency_key in by_key:
         found = by_key[n.idempotency_key]
         if found.content != content:
             raise ConflictError(
-                f"idempotency key '{n.idempotency_key}' was already used by event seq "
-                f"{found.seq} with different content",
+                f"idempotency key '{n.idempotency_key}' was already used by "
+                f"{_named(found, first_seq)} with different content",
                 where=n.where,
             )
     if n.event_id and n.event_id in by_id:
         same = by_id[n.event_id]
         if same.content != content:
             raise ConflictError(
-                f"event_id {n.event_id} already exists (seq {same.seq}) with different content",
+                f"event_id {n.event_id} already belongs to {_named(same, first_seq)} with "
+                "different content",
                 where=n.where,
             )
         found = found or same
     return found
+
+
+def _named(stored: Stored, first_seq: int) -> str:
+    """Return how a message names `stored`: by its seq in the log, or as an event the same
+    batch gave before (its place, "line 3", when known)."""
+    if stored.seq < first_seq:
+        return f"event seq {stored.seq}"
+    if stored.where:
+        return f"{stored.where} of this import"
+    return "an earlier event of this import"

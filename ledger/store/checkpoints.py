@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from ledger.store.engine import WRITE_OPTION, driver_connection, is_locked
+from ledger.store.engine import WRITE_OPTION, driver_connection, is_locked, is_read_only
 from ledger.store.schema import checkpoints, events
 from ledger.timeutil import format_instant, utc_now
 
@@ -49,7 +49,9 @@ def load_checkpoint(engine: Engine, name: str) -> Checkpoint | None:
 def save_checkpoint(engine: Engine, checkpoint: Checkpoint) -> None:
     """Store `checkpoint` unless a checkpoint of the same name already covers more of the log.
 
-    One covering the same prefix is replaced (it may be in a format its reader no longer reads).
+    One covering the same prefix is replaced (it may be in a format its reader no longer reads),
+    and so is one that does not match the log (its seq is not there with its hash: edited, or
+    from a log since replaced), however much it claims to cover.
     """
     values = {
         "absorbed_seq": checkpoint.absorbed_seq,
@@ -62,15 +64,23 @@ def save_checkpoint(engine: Engine, checkpoint: Checkpoint) -> None:
             done = conn.execute(
                 update(checkpoints)
                 .where(checkpoints.c.name == checkpoint.name)
-                .where(checkpoints.c.absorbed_seq <= checkpoint.absorbed_seq)
+                .where(
+                    or_(
+                        checkpoints.c.absorbed_seq <= checkpoint.absorbed_seq,
+                        ~exists().where(
+                            events.c.seq == checkpoints.c.absorbed_seq,
+                            events.c.hash == checkpoints.c.absorbed_hash,
+                        ),
+                    )
+                )
                 .values(**values)
             ).rowcount
             if done:
                 return
-            exists = conn.execute(
+            held = conn.execute(
                 select(checkpoints.c.name).where(checkpoints.c.name == checkpoint.name)
             ).first()
-            if exists is not None:
+            if held is not None:
                 return
         with _writing(engine, wait=False) as conn:
             conn.execute(insert(checkpoints).values(name=checkpoint.name, **values))
@@ -79,6 +89,8 @@ def save_checkpoint(engine: Engine, checkpoint: Checkpoint) -> None:
     except Exception as exc:
         if is_locked(exc):
             return  # a writer holds the lock (a long import, say): the next query saves it
+        if is_read_only(exc):
+            return  # a reader without write access still gets its answer, unsaved
         raise
 
 

@@ -67,14 +67,21 @@ def make_engine(url: str) -> Engine:
     """
     try:
         u = make_url(url)
-    except ArgumentError as exc:
-        raise StorageError(f"'{url}' is not a database path or an SQLAlchemy URL") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise StorageError(f"'{shown(url)}' is not a database path or an SQLAlchemy URL") from exc
+    if u.drivername == "postgres":  # as Heroku and others write it
+        u = u.set(drivername="postgresql")
     backend = u.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(url)
     if backend == "postgresql":
         if u.drivername == "postgresql":
             u = u.set(drivername="postgresql+psycopg")
+        if u.drivername != "postgresql+psycopg":
+            raise StorageError(
+                f"revledger talks to PostgreSQL through psycopg 3, not {u.get_driver_name()}: "
+                "write the URL as postgresql+psycopg://… (or postgresql://…)"
+            )
         try:
             return create_engine(u, pool_pre_ping=False)
         except ModuleNotFoundError as exc:
@@ -126,6 +133,15 @@ def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     lines = str(orig if orig is not None else exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """True when `exc` says this connection may not write: a SQLite file or folder it cannot
+    write, or a PostgreSQL role without the privilege."""
+    reason = _first_line(exc)
+    return reason.startswith("attempt to write a readonly database") or reason.startswith(
+        "permission denied"
+    )
 
 
 def is_locked(exc: BaseException) -> bool:

@@ -127,7 +127,15 @@ def stored_version(conn: Connection) -> int | None:
     if not inspect(conn).has_table("revledger_meta"):
         return None
     row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
-    return int(row[0]) if row else None
+    if row is None:
+        return None
+    try:
+        return int(row[0])
+    except (TypeError, ValueError):
+        raise StorageError(
+            f"this ledger's schema version reads {row[0]!r}, which is not a version number; "
+            "its revledger_meta table was edited by hand"
+        ) from None
 
 
 def up_to_date(found: int | None) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import partial
@@ -122,8 +122,15 @@ class LedgerStore:
             raise StorageError(
                 f"there is no ledger at {shown(db)}; run `revledger init` or point --db at one"
             )
+        if path is not None and os.path.isdir(path):
+            raise StorageError(f"{shown(db)} is a folder; a ledger is a file: give the file's path")
+        if path is not None and not create and os.path.getsize(path) == 0:
+            # SQLite would take an empty file for an empty database, and write one into it.
+            raise StorageError(f"{shown(db)} is an empty file, not a revledger ledger")
         if path is not None and create:
             parent = os.path.dirname(path)
+            if parent and os.path.exists(parent) and not os.path.isdir(parent):
+                raise StorageError(f"cannot create {shown(db)}: {parent} is a file, not a folder")
             if parent and not os.path.isdir(parent):
                 raise StorageError(f"cannot create {shown(db)}: the folder {parent} does not exist")
         store = cls(make_engine(url), url)
@@ -475,8 +482,19 @@ class LedgerStore:
 
         The rows come straight from the driver (SQLAlchemy's result rows cost a tenth of a full
         read-back; no events column has a result processor). PostgreSQL reads through a
-        server-side cursor, fetching the next batch while the caller works on this one.
+        server-side cursor, fetching the next batch while the caller works on this one. A
+        reader that stops early (on an error of its own, say) closes the read quietly, even
+        when the connection is gone by then: the error it reports is its own.
         """
+        fetched = self._fetched(q, batch)
+        try:
+            for part in fetched:  # noqa: UP028  # `yield from` would close `fetched` unguarded
+                yield part
+        finally:
+            with suppress(Exception):
+                fetched.close()
+
+    def _fetched(self, q: Select[Any], batch: int) -> Generator[Sequence[Any], None, None]:
         with self.engine.connect() as conn:
             conn.begin()
             sql, params = driver_sql(q, conn)

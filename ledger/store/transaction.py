@@ -45,6 +45,8 @@ class Stored(NamedTuple):
     type: str
     stream_id: str
     stream_version: int
+    where: str | None = None
+    """Where the batch that writes it was given it ("line 3"), for an event of the same batch."""
 
 
 Row = tuple[Any, ...]

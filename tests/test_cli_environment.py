@@ -1,0 +1,201 @@
+"""When the environment misbehaves: pipes, closed or full output, other encodings, odd
+arguments, damaged or unusual databases. Each ends as one sentence and a documented exit code,
+never as a traceback, and a read answers even where the derived read model cannot be saved."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from ledger.errors import EXIT_STORAGE, EXIT_USAGE, StorageError
+from ledger.store import LedgerStore
+from ledger.store import checkpoints as checkpoints_module
+from ledger.store.engine import make_engine
+
+REVLEDGER = [sys.executable, "-m", "cli.entry"]
+
+
+def _opened(deal: str, *, note: str | None = None) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "type": "deal_opened",
+        "effective_at": "2026-01-05",
+        "deal_id": deal,
+        "account_id": f"A-{deal}",
+        "stage": "discovery",
+        "amount": "1000",
+        "expected_close": "2026-06-30",
+    }
+    if note is not None:
+        line["owner"] = note
+    return line
+
+
+def _ledger(tmp_path: Path, deals: int = 3, **line: Any) -> Path:
+    """Return a SQLite ledger holding `deals` opened deals."""
+    db = tmp_path / "l.db"
+    data = tmp_path / "deals.jsonl"
+    data.write_text("".join(json.dumps(_opened(f"D-{i}", **line)) + "\n" for i in range(deals)))
+    assert CliRunner().invoke(cli, ["--db", str(db), "init"]).exit_code == 0
+    assert CliRunner().invoke(cli, ["--db", str(db), "import", str(data)]).exit_code == 0
+    return db
+
+
+def _run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, **kwargs.pop("env", {})}
+    env.pop("REVLEDGER_DEBUG", None)
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    return subprocess.run([*REVLEDGER, *args], stderr=subprocess.PIPE, env=env, **kwargs)
+
+
+def test_an_import_read_from_a_pipe_imports_its_lines(db_url: str, tmp_path: Path) -> None:
+    """A FIFO (`<(zcat …)`, `/dev/stdin`) can be read only once: by the import, not first by
+    the count of lines for the progress bar."""
+    fifo = tmp_path / "events.pipe"
+    os.mkfifo(fifo)
+    lines = "".join(json.dumps(_opened(f"D-{i}")) + "\n" for i in range(5))
+
+    def feed() -> None:
+        with fifo.open("w") as pipe:
+            pipe.write(lines)
+
+    feeder = threading.Thread(target=feed)
+    assert CliRunner().invoke(cli, ["--db", db_url, "init"]).exit_code == 0
+    feeder.start()
+    out = CliRunner().invoke(cli, ["--db", db_url, "import", str(fifo)])
+    feeder.join()
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout.startswith("events.pipe: 5 events read, appended 5")
+
+
+def test_an_argument_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    db = _ledger(tmp_path)
+    latin1 = b"D-Zo\xeb".decode("utf-8", "surrogateescape")  # as a Latin-1 terminal passes it
+    out = CliRunner().invoke(cli, ["--db", str(db), "log", "--deal", latin1])
+    assert (out.exit_code, out.stderr) == (
+        EXIT_USAGE,
+        "revledger: the argument 'D-Zo\\xeb' is not UTF-8 text; check the encoding of the "
+        "terminal or script that passed it.\n",
+    )
+
+
+def test_answers_are_utf8_whatever_the_locale_says(tmp_path: Path) -> None:
+    db = _ledger(tmp_path, deals=1, note="Zoë – ☕")
+    for command in (["log", "--format", "csv"], ["export"]):
+        done = _run("--db", str(db), *command, env={"PYTHONIOENCODING": "latin-1"})
+        assert (done.returncode, done.stderr) == (0, b"")
+        assert "Zoë – ☕" in done.stdout.decode("utf-8")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`revledger export | head -1`: the export stops when `head` has what it wants."""
+    db = _ledger(tmp_path, deals=400)  # about 0.2 MB of export, more than a pipe holds
+    with subprocess.Popen(
+        [*REVLEDGER, "--db", str(db), "export"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as export:
+        assert export.stdout is not None and export.stderr is not None
+        assert export.stdout.readline().startswith(b'{"actor":')
+        export.stdout.close()
+        assert (export.wait(timeout=60), export.stderr.read()) == (0, b"")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_output_that_cannot_be_written_is_a_storage_failure(tmp_path: Path) -> None:
+    db = _ledger(tmp_path)
+    with open("/dev/full", "wb") as full:
+        done = _run("--db", str(db), "export", stdout=full)
+    assert (done.returncode, done.stderr) == (
+        EXIT_STORAGE,
+        b"revledger: a read or write failed: No space left on device.\n",
+    )
+
+
+def test_a_closed_standard_output_is_said_not_ignored(tmp_path: Path) -> None:
+    db = _ledger(tmp_path)
+    done = _run("--db", str(db), "export", pass_fds=(), preexec_fn=lambda: os.close(1))
+    assert (done.returncode, done.stderr) == (
+        EXIT_STORAGE,
+        b"revledger: standard output is closed; there is nowhere to write the answer.\n",
+    )
+
+
+def test_a_schema_version_edited_into_nonsense_is_a_storage_failure(tmp_path: Path) -> None:
+    db = _ledger(tmp_path)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE revledger_meta SET value = 'x' WHERE key = 'schema_version'")
+    out = CliRunner().invoke(cli, ["--db", str(db), "log"])
+    assert (out.exit_code, out.stderr) == (
+        EXIT_STORAGE,
+        "revledger: this ledger's schema version reads 'x', which is not a version number; its "
+        "revledger_meta table was edited by hand.\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("db", "message"),
+    [
+        (
+            "postgresql://u:secret@h:abc/db",
+            "'postgresql://***@h:abc/db' is not a database path or an SQLAlchemy URL",
+        ),
+        (
+            "postgresql+psycopg2://u@h/db",
+            "revledger talks to PostgreSQL through psycopg 3, not psycopg2: write the URL as "
+            "postgresql+psycopg://… (or postgresql://…)",
+        ),
+    ],
+)
+def test_a_mistyped_database_url_is_named(db: str, message: str) -> None:
+    with pytest.raises(StorageError) as err:
+        make_engine(db)
+    assert str(err.value) == message
+
+
+def test_a_postgres_url_as_hosting_services_write_it_is_postgresql() -> None:
+    engine = make_engine("postgres://u@127.0.0.1:5432/db")
+    assert engine.url.drivername == "postgresql+psycopg"
+    engine.dispose()
+
+
+def test_a_folder_or_an_empty_file_is_not_a_ledger_and_stays_as_it_was(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for db, message in (
+        (tmp_path, f"{tmp_path} is a folder; a ledger is a file: give the file's path"),
+        (empty, f"{empty} is an empty file, not a revledger ledger"),
+    ):
+        out = CliRunner().invoke(cli, ["--db", str(db), "log"])
+        assert (out.exit_code, out.stderr) == (EXIT_STORAGE, f"revledger: {message}.\n")
+    assert empty.stat().st_size == 0
+    inside_a_file = empty / "x.db"
+    out = CliRunner().invoke(cli, ["--db", str(inside_a_file), "init"])
+    assert (
+        out.stderr
+        == f"revledger: cannot create {inside_a_file}: {empty} is a file, not a folder.\n"
+    )
+
+
+def test_an_answer_is_given_where_its_read_model_cannot_be_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader without write access (a read-only file or role) still gets revenue answers;
+    only the derived checkpoint goes unsaved."""
+    db = _ledger(tmp_path)
+
+    def refused(*_args: Any, **_kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(checkpoints_module, "_writing", refused)
+    out = CliRunner().invoke(cli, ["--db", str(db), "arr", "--as-of", "2026-03-31"])
+    assert out.exit_code == 0, out.stderr
+    with LedgerStore.open(str(db)) as store:
+        assert store.load_checkpoint("revenue-view") is None
