@@ -57,11 +57,9 @@ def _check_arguments(arguments: Sequence[str]) -> None:
 
 def _prepare_output() -> None:
     """Write answers as UTF-8 whatever the locale says (an export is UTF-8 JSON Lines, and a
-    note may hold any character); refuse to run with standard output closed; and keep the
-    database drivers' own log lines (a connection lost at clean-up, say) off stderr, where
-    the one sentence of the failure they follow is the message."""
-    if sys.stdout is None:
-        _fail("standard output is closed; there is nowhere to write the answer", EXIT_STORAGE)
+    note may hold any character), and keep the database drivers' own log lines (a connection
+    lost at clean-up, say) off stderr, where the one sentence of the failure they follow is
+    the message. (A closed standard output is refused by the commands that answer on it.)"""
     if isinstance(sys.stdout, io.TextIOWrapper) and codecs.lookup(sys.stdout.encoding).name != (
         "utf-8"
     ):
@@ -145,12 +143,10 @@ class RevledgerGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(0)
-        except OSError as exc:
-            if exc.errno is None:
-                raise
-            where = f"{exc.filename}: " if exc.filename else ""
-            _fail(f"a read or write failed: {where}{exc.strerror}", EXIT_STORAGE)
         except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                where = f"{exc.filename}: " if exc.filename else ""
+                _fail(f"a read or write failed: {where}{exc.strerror}", EXIT_STORAGE)
             if _driver_error(exc):
                 _fail(f"database error: {database_reason(exc)}", EXIT_STORAGE)
             if os.environ.get("REVLEDGER_DEBUG"):

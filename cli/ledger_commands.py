@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.options import WholeNumber, event_summary
+from cli.options import WholeNumber, answer_stream, echo_report, event_summary
 from cli.render import ENVELOPE_KINDS, Column, Report, render
 from ledger.canonical import payload_json
 from ledger.crm import MAP_OPTION, SOURCES, CrmRequest
@@ -235,7 +235,7 @@ def export(ctx: Ctx, output: Path | None) -> None:
     """Export every event as a JSON line with its full envelope (seq, times, hashes)."""
     with ctx.store() as store:
         if output is None:
-            export_events(store, sys.stdout)
+            export_events(store, answer_stream())
             return
         n = export_file(store, output)
     click.echo(f"exported {n} events to {output}", err=True)
@@ -320,7 +320,7 @@ def log(
         "head": {"seq": head.seq, "hash": head.hash},
     }
     cols = LOG_COLUMNS if fmt == "table" else LOG_JSON_COLUMNS
-    click.echo(render(Report(f"{len(rows)} events", cols, rows, meta), fmt), nl=False)
+    echo_report(Report(f"{len(rows)} events", cols, rows, meta), fmt)
 
 
 @click.command("verify")

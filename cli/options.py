@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
 from cli.render import Report, render
 from ledger.envelope import RecordedEvent
+from ledger.errors import StorageError
 
 
 class WholeNumber(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
@@ -61,9 +63,17 @@ def by_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any
     )
 
 
+def answer_stream() -> TextIO:
+    """Return standard output, where answers go; raise StorageError when it is closed (the
+    answer would be lost without a word)."""
+    if sys.stdout is None:
+        raise StorageError("standard output is closed; there is nowhere to write the answer")
+    return sys.stdout
+
+
 def echo_report(report: Report, fmt: str) -> None:
     """Write `report` to standard output as a table, JSON or CSV."""
-    click.echo(render(report, fmt), nl=False)
+    click.echo(render(report, fmt), file=answer_stream(), nl=False)
 
 
 def report_title(label: str, meta: dict[str, Any]) -> str:

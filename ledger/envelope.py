@@ -22,7 +22,9 @@ class NewEvent(NamedTuple):
     `recorded_at` is None for a normal append (the ledger assigns transaction time); a backfill
     (history imported from another system) supplies it, see `LedgerStore.append_batch`.
     `texts` are this very event's `stored_texts()`, when the caller encoded it already (an
-    import's parser does).
+    import's parser does). `omitted` names the settings a `ledger_configured` import line left
+    out (taking their defaults): the batch refuses the line when that would reset a setting in
+    force (`ledger.rules.check_omitted_settings`).
 
     Immutable. A named tuple for the reason `RecordedEvent` is one: an import makes one per
     event, twice when a worker process parses (1.3 µs as a frozen dataclass, 0.25 µs so).
@@ -38,6 +40,7 @@ class NewEvent(NamedTuple):
     where: str | None = None
     recorded_at: datetime | None = None
     texts: tuple[str, str] | None = None
+    omitted: tuple[str, ...] = ()
 
     def stored_texts(self) -> tuple[str, str]:
         """Return (canonical payload JSON, canonical effective_at text)."""
@@ -61,6 +64,7 @@ class NewEvent(NamedTuple):
             self.expected_version,
             self.where,
             self.recorded_at,
+            self.omitted,
         )
 
 
@@ -86,6 +90,7 @@ class StagedEvent(NamedTuple):
     expected_version: int | None = None
     where: str | None = None
     recorded_at: datetime | None = None
+    omitted: tuple[str, ...] = ()
 
 
 class RecordedEvent(NamedTuple):

@@ -26,11 +26,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from ledger.canonical import payload_json
 from ledger.envelope import NewEvent, StagedEvent
 from ledger.errors import InputError, StorageError
-from ledger.events import LedgerConfigured
-from ledger.events.fields import STORED
 from ledger.events.view import RuleView
 from ledger.jsonl import ImportParser
 from ledger.textfile import numbered_lines
@@ -51,9 +48,11 @@ Block = tuple[int, Sequence[NewEvent | StagedEvent]]
 Parsed = tuple[int, list[NewEvent]]
 """A block parsed in this process."""
 # What the worker sends per event: the fields of its RuleView (as a tuple), schema version,
-# payload JSON, effective_at text, idempotency key, actor, source, event_id, and where it came
-# from ("line 17").
-_Record = tuple[tuple[Any, ...], int, str, str, str | None, str, str, str | None, str | None]
+# payload JSON, effective_at text, idempotency key, actor, source, event_id, where it came
+# from ("line 17"), and the settings a configuration line left out.
+_Record = tuple[
+    tuple[Any, ...], int, str, str, str | None, str, str, str | None, str | None, tuple[str, ...]
+]
 
 
 def worker_possible() -> bool:
@@ -85,23 +84,20 @@ def parsed_blocks(path: Path, parser: ImportParser, *, worker: bool) -> Iterator
 
     With a worker, this process parses the first `HERE_LINES` lines itself while the worker
     starts (a new interpreter takes a few tenths of a second to import what it needs), and the
-    worker parses the rest. If those first lines changed the configuration (a
-    `ledger_configured` line), the worker, which started with the old one, is stopped and the
-    rest is parsed here.
+    worker parses the rest. If those first lines moved the time zone (a `ledger_configured`
+    line), the worker, which started in the old one, is stopped and the rest is parsed here.
     """
     lines = numbered_lines(path)
     if not worker:
         yield parse_blocks(lines, parser)
         return
-    start, config = parser.timezone, parser.config
-    ahead = ImportParser(
-        timezone=start, actor=parser.actor, source_name=parser.source_name, config=config
-    )
+    start = parser.timezone
+    ahead = ImportParser(timezone=start, actor=parser.actor, source_name=parser.source_name)
     with parsed_in_worker(path, ahead, skip=HERE_LINES) as rest:
 
         def blocks() -> Iterator[Block]:
             yield from parse_blocks(islice(lines, HERE_LINES), parser)
-            if parser.timezone == start and parser.config is config:
+            if parser.timezone == start:
                 yield from rest
             else:
                 yield from parse_blocks(lines, parser, after=HERE_LINES)
@@ -129,7 +125,7 @@ def parsed_in_worker(
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "ledger.import_worker", str(path), str(skip)]
     worker = subprocess.Popen(
-        [*command, parser.timezone, parser.actor, parser.source_name, _config_text(parser)],
+        [*command, parser.timezone, parser.actor, parser.source_name],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         env=env,
@@ -177,6 +173,7 @@ def _work(path: Path, skip: int, parser: ImportParser, send: Connection) -> None
                         s.source,
                         s.event_id,
                         s.where,
+                        s.omitted,
                     )
                 )
             send.send(("block", lines_read, records))
@@ -189,26 +186,13 @@ def _work(path: Path, skip: int, parser: ImportParser, send: Connection) -> None
         send.send(("crash", 0, f"{type(exc).__name__}: {exc}"))
 
 
-def _config_text(parser: ImportParser) -> str:
-    """Return the parser's configuration in force as payload JSON ("" for none)."""
-    return payload_json(parser.config) if parser.config is not None else ""
-
-
 def main(argv: list[str]) -> None:
-    """Run as the worker: `python -m ledger.import_worker PATH SKIP TIMEZONE ACTOR SOURCE_NAME
-    CONFIG` (CONFIG: the configuration in force as payload JSON, or empty)."""
-    path, skip, timezone, actor, source_name, config_text = argv
+    """Run as the worker: `python -m ledger.import_worker PATH SKIP TIMEZONE ACTOR SOURCE_NAME`."""
+    path, skip, timezone, actor, source_name = argv
     send = Connection(os.dup(sys.stdout.fileno()), readable=False)
     sys.stdout = sys.stderr  # the real standard output carries the messages only
     try:
-        config = (
-            LedgerConfigured.model_validate_json(config_text, context=STORED)
-            if config_text
-            else None
-        )
-        parser = ImportParser(
-            timezone=timezone, actor=actor, source_name=source_name, config=config
-        )
+        parser = ImportParser(timezone=timezone, actor=actor, source_name=source_name)
         _work(Path(path), int(skip), parser, send)
     finally:
         with suppress(OSError):
@@ -269,8 +253,12 @@ def _events(records: list[Any]) -> list[StagedEvent]:
             event_id,
             None,
             where,
+            None,
+            omitted,
         )
-        for view, version, payload, effective, key, actor, source, event_id, where in records
+        for view, version, payload, effective, key, actor, source, event_id, where, omitted in (
+            records
+        )
     ]
 
 

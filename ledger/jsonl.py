@@ -55,24 +55,15 @@ def _text_key(obj: dict[str, Any], key: str, where: str) -> str | None:
 class ImportParser:
     """Turns import lines into `NewEvent`s, resolving bare dates in the ledger's time zone.
 
-    `config` is the configuration in force when the import starts (None in a ledger without
-    one). A `ledger_configured` line is a whole configuration: it changes the time zone for
-    the lines after it, and it is refused when it leaves out a setting that it would thereby
-    reset from the value in force to the default (see `resetting`).
+    A `ledger_configured` line is a whole configuration: it changes the time zone for the
+    lines after it, and the settings it leaves out are handed on with it (`NewEvent.omitted`),
+    so that the batch refuses it where that would reset a setting in force.
     """
 
-    def __init__(
-        self,
-        *,
-        timezone: str,
-        actor: str,
-        source_name: str,
-        config: LedgerConfigured | None = None,
-    ) -> None:
+    def __init__(self, *, timezone: str, actor: str, source_name: str) -> None:
         self.timezone = timezone
         self.actor = actor
         self.source_name = source_name
-        self.config = config
 
     def parse(self, text: str, line_no: int) -> NewEvent:
         """Return the event on one import line; raise InputError naming line, field and value."""
@@ -81,8 +72,6 @@ class ImportParser:
         if "type" not in obj:
             raise InputError("is required", where=where, field="type")
         payload = {k: v for k, v in obj.items() if k not in RESERVED}
-        if obj["type"] == "ledger_configured" and self.config is not None:
-            resetting(self.config, payload, where)
         try:
             event = build_event(obj["type"], payload, where=where)
         except InputError:
@@ -122,9 +111,10 @@ class ImportParser:
         key = _text_key(obj, "idempotency_key", where) or derived_key(
             event.event_type, texts[1], texts[0]
         )
+        omitted: tuple[str, ...] = ()
         if isinstance(event, LedgerConfigured):
             self.timezone = event.timezone
-            self.config = event
+            omitted = tuple(name for name in SETTINGS if name not in payload)
         return NewEvent(
             event=event,
             effective_at=effective,
@@ -134,6 +124,7 @@ class ImportParser:
             event_id=event_id,
             where=where,
             texts=texts,
+            omitted=omitted,
         )
 
     def parse_lines(self, lines: Iterable[str]) -> Iterator[NewEvent]:
@@ -145,35 +136,6 @@ class ImportParser:
 
 SETTINGS = tuple(name for name in LedgerConfigured.model_fields if name != "type")
 """The settings a `ledger_configured` event holds."""
-_DEFAULTS = LedgerConfigured()
-
-
-def resetting(in_force: LedgerConfigured, payload: dict[str, Any], where: str) -> None:
-    """Raise InputError when the `ledger_configured` line `payload` leaves out a setting whose
-    value in force (`in_force`) is not the default: the line, a whole configuration, would
-    silently put the default back (a time zone alone would reset a custom pipeline, say, and
-    leave open deals in stages it no longer has)."""
-    lost = [
-        name
-        for name in SETTINGS
-        if name not in payload and getattr(in_force, name) != getattr(_DEFAULTS, name)
-    ]
-    if not lost:
-        return
-    shown = " and ".join(f"{name} ({_setting_text(in_force, name)} in the ledger)" for name in lost)
-    raise InputError(
-        f"leaves out {shown}, which the line would reset to the default; an import line of "
-        "type ledger_configured is a whole configuration: give "
-        f"{'them' if len(lost) > 1 else 'it'} too, or change only the settings you give with "
-        "`revledger record ledger_configured`",
-        where=where,
-    )
-
-
-def _setting_text(config: LedgerConfigured, name: str) -> str:
-    if name == "stages":
-        return ", ".join(config.stage_names())
-    return str(getattr(config, name))
 
 
 def export_line(row: dict[str, Any]) -> str:

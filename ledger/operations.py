@@ -263,10 +263,7 @@ def import_file(
     """
     config = store.config()
     parser = ImportParser(
-        timezone=config.timezone if config else "UTC",
-        actor=actor,
-        source_name=path.name,
-        config=config,
+        timezone=config.timezone if config else "UTC", actor=actor, source_name=path.name
     )
     read = 0
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -624,3 +624,34 @@ __all__ = [
     "RuleView",
     "RuleViolation",
 ]
+
+
+_DEFAULT_CONFIG = LedgerConfigured()
+
+
+def check_omitted_settings(
+    in_force: LedgerConfigured | None, omitted: Sequence[str], where: str | None
+) -> None:
+    """Raise InputError when a `ledger_configured` import line that left out the settings
+    `omitted` (so takes their defaults) would reset one of them from its value in force to the
+    default: a time zone alone would put the default pipeline back in place of a custom one,
+    say, and leave open deals in stages it lacks."""
+    if in_force is None:
+        return
+    lost = [n for n in omitted if getattr(in_force, n) != getattr(_DEFAULT_CONFIG, n)]
+    if not lost:
+        return
+    shown = " and ".join(f"{n} ({_setting_text(in_force, n)} in the ledger)" for n in lost)
+    raise InputError(
+        f"leaves out {shown}, which the line would reset to the default; an import line of "
+        "type ledger_configured is a whole configuration: give "
+        f"{'them' if len(lost) > 1 else 'it'} too, or change only the settings you give with "
+        "`revledger record ledger_configured`",
+        where=where,
+    )
+
+
+def _setting_text(config: LedgerConfigured, name: str) -> str:
+    if name == "stages":
+        return ", ".join(config.stage_names())
+    return str(getattr(config, name))

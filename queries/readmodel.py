@@ -221,6 +221,8 @@ def revenue_view(store: LedgerStore, upto_seq: int | None = None) -> tuple[Reven
             return book.view(upto_seq), head
         view = book.view()
         _save_view(store, view, now)
+        if upto_seq is not None and upto_seq < now.seq:  # an append landed since `head`
+            return book.view(upto_seq), head
         return view, now
     finally:
         wait()

@@ -549,6 +549,52 @@ def test_an_imported_configuration_line_never_silently_resets_a_setting(
     assert [e["payload"]["timezone"] for e in config["rows"]] == ["UTC", "Europe/Berlin"]
 
 
+def test_configuration_lines_are_checked_against_the_configuration_in_force_then(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The check of a `ledger_configured` line is made where the batch admits it: a re-run of
+    a file whose lines are all recorded appends nothing (its first configuration line is not
+    compared with the later one in force), and a retracted configuration is not in force."""
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["--db", db_url, *args])
+
+    def imported(name: str, *lines: dict[str, Any]) -> Result:
+        data = tmp_path / name
+        data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        return run("import", str(data))
+
+    assert run("init").exit_code == 0
+    # Instants, not bare dates: a re-run reads bare dates in the time zone in force by then.
+    config = {"type": "ledger_configured", "effective_at": "2026-01-01T00:00:00Z"}
+    history = (
+        {**config, "currency": "EUR"},
+        {
+            **config,
+            "effective_at": "2026-02-01T00:00:00Z",
+            "currency": "EUR",
+            "timezone": "Europe/Paris",
+        },
+    )
+    assert imported("history.jsonl", *history).exit_code == 0
+    again = imported("history.jsonl", *history)
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.startswith("history.jsonl: 2 events read, appended 0, 2 already recorded")
+    paris = json.loads(run("log", "--type", "ledger_configured", "--format", "json").stdout)
+    retract = {
+        "type": "event_retracted",
+        "effective_at": "2026-02-01",
+        "retracts": paris["rows"][-1]["event_id"],
+        "reason": "wrong zone",
+    }
+    # With the Paris configuration retracted, EUR and UTC are in force: a line giving the
+    # currency alone resets nothing.
+    out = imported(
+        "fix.jsonl", retract, {**config, "effective_at": "2026-03-01", "currency": "EUR"}
+    )
+    assert out.exit_code == 0, out.stderr
+
+
 def test_an_empty_ledger_says_how_to_start_or_restore_it(tmp_path: Path) -> None:
     from ledger.store import LedgerStore
 

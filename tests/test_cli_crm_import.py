@@ -180,7 +180,7 @@ def test_a_hubspot_import(run) -> None:
             [*IMPORT_SF, str(SF / "bad-amount.csv"), "--stage-map", str(SF / "stage-map.csv")],
             3,
             "revledger: bad-amount.csv line 3 column Amount: '25,000.00' is not a decimal number "
-            'such as "1200.50".',
+            "(digits with an optional point and exponent, such as 120000.50 or 1.2E7).",
         ),
         (
             [*IMPORT_SF, str(SF / "won-then-lost.csv"), "--pipeline", str(HS / "pipeline.csv")],

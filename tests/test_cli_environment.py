@@ -119,13 +119,23 @@ def test_output_that_cannot_be_written_is_a_storage_failure(tmp_path: Path) -> N
     )
 
 
-def test_a_closed_standard_output_is_said_not_ignored(tmp_path: Path) -> None:
+def test_a_closed_standard_output_is_said_where_the_answer_goes_there(tmp_path: Path) -> None:
+    """An answer (an export, a report) has nowhere to go; a command that writes elsewhere
+    (`export -o FILE`) or whose summary line is all it prints runs as usual."""
     db = _ledger(tmp_path)
-    done = _run("--db", str(db), "export", pass_fds=(), preexec_fn=lambda: os.close(1))
-    assert (done.returncode, done.stderr) == (
-        EXIT_STORAGE,
-        b"revledger: standard output is closed; there is nowhere to write the answer.\n",
-    )
+
+    def closed(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return _run("--db", str(db), *args, stdout=None, preexec_fn=lambda: os.close(1))
+
+    for answer in (["export"], ["log"], ["arr"]):
+        done = closed(*answer)
+        assert (done.returncode, done.stderr) == (
+            EXIT_STORAGE,
+            b"revledger: standard output is closed; there is nowhere to write the answer.\n",
+        )
+    elsewhere = closed("export", "-o", str(tmp_path / "out.jsonl"))
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert (tmp_path / "out.jsonl").read_text().count("\n") == 4
 
 
 def test_a_schema_version_edited_into_nonsense_is_a_storage_failure(tmp_path: Path) -> None:
@@ -199,3 +209,19 @@ def test_an_answer_is_given_where_its_read_model_cannot_be_saved(
     assert out.exit_code == 0, out.stderr
     with LedgerStore.open(str(db)) as store:
         assert store.load_checkpoint("revenue-view") is None
+
+
+def test_an_os_error_without_a_system_error_number_is_an_internal_error_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only an error the operating system reported (with its number) is the environment's;
+    any other OSError (a library's, say) is a bug, reported as one sentence like every bug."""
+    db = _ledger(tmp_path)
+
+    def broken(*_args: Any) -> int:
+        raise OSError("not a gzip file")
+
+    monkeypatch.setattr("cli.ledger_commands.export_file", broken)
+    out = CliRunner().invoke(cli, ["--db", str(db), "export", "-o", str(tmp_path / "x.jsonl")])
+    assert out.exit_code == 1
+    assert out.stderr.startswith("revledger: internal error (OSError: not a gzip file); this is")

@@ -141,7 +141,8 @@ def test_stage_ids_without_a_pipeline_file_are_listed() -> None:
     [
         (
             "9003,amount,lots,1704880800000",
-            "column value: 'lots' is not a decimal number such as \"1200.50\".",
+            "column value: 'lots' is not a decimal number (digits with an optional point and "
+            "exponent, such as 120000.50 or 1.2E7).",
         ),
         (
             "9003,dealstage,closedwon,1704880800",

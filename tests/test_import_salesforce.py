@@ -215,6 +215,33 @@ def test_blank_amounts_open_at_zero_and_a_won_row_signs_the_last_known_amount() 
     ]
 
 
+def test_a_hand_aligned_stage_map_with_spaces_after_its_quotes_is_read(tmp_path: Path) -> None:
+    """Only a quote left open to the end of the file is refused; spaces after a closing quote,
+    as a hand-aligned file has them, are trimmed like any other."""
+    aligned = tmp_path / "map.csv"
+    lines = STAGE_MAP.read_text(encoding="utf-8").splitlines()
+    aligned.write_text(
+        "\n".join(f'"{crm}"   ,{ledger}' for crm, ledger in (line.split(",") for line in lines)),
+        encoding="utf-8",
+    )
+    assert briefs(derive(sf("OpportunityHistory.csv", stage_map=aligned))) == briefs(
+        derive(sf("OpportunityHistory.csv"))
+    )
+
+
+def test_amounts_in_the_api_s_exponent_form_are_read(tmp_path: Path) -> None:
+    """Salesforce's API (so Data Loader and Bulk API exports) writes 8 digits or more with an
+    exponent: `1.2345678E7` is 12,345,678."""
+    (tmp_path / "h.csv").write_text(
+        "OpportunityId,CreatedDate,StageName,CloseDate,Amount,Probability\n"
+        "006A,2024-01-01,Prospecting,2024-12-01,1.2345678E7,1E1\n",
+        encoding="utf-8",
+    )
+    opened, updated = derive(CrmRequest("salesforce", tmp_path / "h.csv", stage_map=STAGE_MAP))
+    assert brief(opened)[2]["amount"] == "12345678"
+    assert brief(updated)[2]["probability"] == "0.1"
+
+
 def test_a_won_row_without_any_amount_is_an_error_naming_file_line_and_column() -> None:
     with pytest.raises(InputError) as err:
         derive(sf("won-without-amount.csv"))
@@ -398,20 +425,21 @@ def test_a_bad_stage_map_line_is_named(tmp_path: Path, text: str, message: str) 
             "006A,2024-02-01,Closed Won,2024-12-01,ok\n",
             "h.csv line 2: has a quoted value that is never closed (a missing '\"').",
         ),
-        # Amounts and probabilities are written as in a JSON Lines import.
+        # Amounts and probabilities are ASCII digits, a point and an exponent, nothing else.
         *(
             (
                 "OpportunityId,CreatedDate,StageName,CloseDate,Amount\n"
                 f'006A,2024-01-01,Prospecting,2024-12-01,"{amount}"\n',
-                f"h.csv line 2 column Amount: '{amount}' is not a decimal number such as "
-                '"1200.50".',
+                f"h.csv line 2 column Amount: '{amount}' is not a decimal number (digits with an "
+                "optional point and exponent, such as 120000.50 or 1.2E7).",
             )
-            for amount in ("1_000", "+500", "1e3", "\u0661\u0662\u0663", "25,000.00")
+            for amount in ("1_000", "+500", "\u0661\u0662\u0663", "25,000.00", "NaN", "$500")
         ),
         (
             "OpportunityId,CreatedDate,StageName,CloseDate,Probability\n"
-            "006A,2024-01-01,Prospecting,2024-12-01,1e1\n",
-            "h.csv line 2 column Probability: '1e1' is not a decimal number such as \"1200.50\".",
+            "006A,2024-01-01,Prospecting,2024-12-01,+10\n",
+            "h.csv line 2 column Probability: '+10' is not a decimal number (digits with an "
+            "optional point and exponent, such as 120000.50 or 1.2E7).",
         ),
         *(
             (
@@ -513,7 +541,7 @@ def test_a_bad_row_writes_nothing(db_url: str) -> None:
         with pytest.raises(
             InputError,
             match=r"bad-amount.csv line 3 column Amount: '25,000.00' is not a decimal number "
-            r'such as "1200\.50"\.',
+            r"\(digits with an optional point and exponent, such as 120000\.50 or 1\.2E7\)\.",
         ):
             import_crm(store, sf("bad-amount.csv"), actor="test")
         with pytest.raises(InputError, match="not mapped"):

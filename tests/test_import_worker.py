@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,27 +117,6 @@ def test_the_worker_hands_over_exactly_what_parsing_here_gives(tmp_path: Path) -
     )
 
 
-def test_a_configuration_line_that_would_reset_a_setting_is_refused_there_as_here(
-    tmp_path: Path,
-) -> None:
-    """The worker starts from the configuration in force, so a `ledger_configured` line that
-    would put the default currency back (it gives only a time zone) is refused as it is here."""
-    lines = list(_lines(2000))
-    path = _write(tmp_path / "big.jsonl", lines)
-    at = next(n for n, line in enumerate(lines, 1) if "ledger_configured" in line)
-    in_force = LedgerConfigured(currency="EUR", timezone=TIMEZONE)
-
-    def parser() -> ImportParser:
-        return ImportParser(timezone=TIMEZONE, actor="t", source_name="big.jsonl", config=in_force)
-
-    with pytest.raises(InputError) as here:
-        list(parse_blocks(numbered_lines(path), parser()))
-    with pytest.raises(InputError) as there, parsed_in_worker(path, parser()) as blocks:
-        list(blocks)
-    assert str(there.value) == str(here.value)
-    assert str(here.value).startswith(f"line {at}: leaves out currency (EUR in the ledger)")
-
-
 def test_a_worker_that_ends_without_a_word_is_a_storage_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -243,6 +223,23 @@ def test_an_import_through_the_worker_stores_what_an_import_parsed_here_would(
     monkeypatch.setattr(operations, "worker_possible", lambda: False)  # parse here now
     again = import_file(store, path, actor="t")
     assert (again.appended, again.duplicates) == (0, events)
+
+
+def test_a_configuration_line_from_the_worker_that_would_reset_a_setting_is_refused(
+    store: LedgerStore, tmp_path: Path, through_the_worker: list[int]
+) -> None:
+    """The worker hands on the settings a `ledger_configured` line left out, so the batch
+    refuses a line (here: a time zone alone) that would put back the default currency."""
+    store.append(
+        NewEvent(LedgerConfigured(currency="EUR"), datetime(2020, 1, 2, tzinfo=UTC), "test", "test")
+    )
+    lines = list(_lines(2000))
+    at = next(n for n, line in enumerate(lines, 1) if "ledger_configured" in line)
+    with pytest.raises(InputError) as err:
+        import_file(store, _write(tmp_path / "big.jsonl", lines), actor="t")
+    assert through_the_worker == [1000] and at > 1000, "the line was parsed by the worker"
+    assert str(err.value).startswith(f"line {at}: leaves out currency (EUR in the ledger)")
+    assert store.count() == 2
 
 
 def test_an_import_that_fails_stops_its_worker_and_writes_nothing(

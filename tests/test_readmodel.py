@@ -392,26 +392,35 @@ def test_a_checkpoint_claiming_more_than_the_log_holds_is_replaced(store: Ledger
     _same_answers(store)  # which also finds the view saved at the head
 
 
+@pytest.mark.parametrize("lands", ["before the view", "while the book is read"])
 def test_an_answer_stands_at_the_head_it_began_at(
-    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch, lands: str
 ) -> None:
-    """An append landing while a question is answered (here: after the question read the head
-    and the configuration, before it reads the revenue view) is not in the answer, whose
-    provenance names the head it began at."""
+    """An append landing while a question is answered (after the question read the head and
+    the configuration: before it reads the revenue view, or while the view reads the book) is
+    not in the answer, whose provenance names the head it began at."""
     from queries import revenue
     from queries.common import TimeQuery
 
     store.append_batch(events_from(_customer("D-1", "A-1", "100000", "2025-01-10", "2025-02-01")))
     began = store.head()
-    real = readmodel.revenue_view
+    churn = '{"type":"churn","effective_at":"2025-03-01","account_id":"A-1"}'
+    if lands == "before the view":
+        real_view = readmodel.revenue_view
 
-    def late_churn(s: LedgerStore, upto_seq: int | None = None) -> Any:
-        store.append_batch(
-            events_from(['{"type":"churn","effective_at":"2025-03-01","account_id":"A-1"}'])
-        )
-        return real(s, upto_seq)
+        def late_view(s: LedgerStore, upto_seq: int | None = None) -> Any:
+            store.append_batch(events_from([churn]))
+            return real_view(s, upto_seq)
 
-    monkeypatch.setattr(revenue, "revenue_view", late_churn)
+        monkeypatch.setattr(revenue, "revenue_view", late_view)
+    else:
+        real_book = readmodel._current_book
+
+        def late_book(s: LedgerStore, **kwargs: Any) -> Any:
+            store.append_batch(events_from([churn]))
+            return real_book(s, **kwargs)
+
+        monkeypatch.setattr(readmodel, "_current_book", late_book)
     snap, prov = revenue.arr_query(store, TimeQuery("2025-12-31", None))
     assert (snap.total.arr, prov.head) == (Decimal(100000), began)
     assert store.head().seq == began.seq + 1

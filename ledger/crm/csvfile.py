@@ -50,23 +50,48 @@ def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:
         text = decode(data)
     except UnicodeDecodeError as exc:
         raise InputError(f"is not readable text ({exc.reason})", where=path.name) from None
-    # Strict: a quoted value still open at the end of the file is an error, not the rest of
-    # the file read as one value (which would drop every record after it).
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    # Strict first: a quoted value still open at the end of the file is an error, not the rest
+    # of the file read as one value (which would drop every record after it). Other strict
+    # complaints (a space after a closing quote, as hand-aligned files have) are let through.
+    try:
+        records = _parsed(text, strict=True)
+    except _Unreadable as problem:
+        if problem.unclosed:
+            raise InputError(
+                "has a quoted value that is never closed (a missing '\"')",
+                where=f"{path.name} line {problem.line}",
+            ) from None
+        try:
+            records = _parsed(text, strict=False)
+        except _Unreadable as again:
+            raise InputError(again.reason, where=f"{path.name} line {again.line}") from None
+    yield from records
+
+
+class _Unreadable(Exception):
+    """The CSV reader's failure, with the line where the record it was reading starts."""
+
+    def __init__(self, line: int, error: csv.Error) -> None:
+        super().__init__(str(error))
+        self.line = line
+        self.unclosed = "unexpected end of data" in str(error)
+        self.reason = f"is not valid CSV ({error})"
+
+
+def _parsed(text: str, *, strict: bool) -> list[tuple[int, list[str]]]:
+    """Return (line where the record starts, trimmed values) of every non-blank record."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=strict)
+    records: list[tuple[int, list[str]]] = []
     start = 1
     try:
         for record in reader:
             values = [v.strip() for v in record]
             if any(values):
-                yield start, values
+                records.append((start, values))
             start = reader.line_num + 1
     except csv.Error as exc:
-        reason = (
-            "has a quoted value that is never closed (a missing '\"')"
-            if "unexpected end of data" in str(exc)
-            else f"is not valid CSV ({exc})"
-        )
-        raise InputError(reason, where=f"{path.name} line {start}") from None
+        raise _Unreadable(start, exc) from None
+    return records
 
 
 @dataclass(frozen=True, slots=True)

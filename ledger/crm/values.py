@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ledger.crm.csvfile import column_key
 from ledger.events.deal import ForecastCategory
-from ledger.events.fields import Identifier, Money, Probability, decimal_text
+from ledger.events.fields import Identifier, Money, Probability
 from ledger.timeutil import MAX_YEAR, MIN_YEAR, parse_date
 
 # ASCII digits only: `\d` alone would take other scripts' digits, which `int` reads too.
@@ -62,17 +62,32 @@ def _checked(adapter: TypeAdapter[T], value: object) -> T:
         raise ValueError(msg.removeprefix("Value error, ")) from None
 
 
+_NUMBER_RE = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+"""A number as CRM exports write one: ASCII digits, an optional point, and an exponent such as
+Salesforce's API writes for 8 digits or more (`1.2345678E7`); no sign `+`, digit separators or
+thousands commas."""
+
+
+def _decimal(text: str) -> Decimal:
+    if not _NUMBER_RE.match(text):
+        raise ValueError(
+            "is not a decimal number (digits with an optional point and exponent, such as "
+            "120000.50 or 1.2E7)"
+        )
+    return Decimal(text)
+
+
 @lru_cache(maxsize=CACHED)
 def money(text: str) -> Decimal:
-    """Return an amount such as `120000` or `120000.50` (never negative, at most 2 places),
-    written as a JSON Lines import writes it (see `ledger.events.fields.decimal_text`)."""
-    return _checked(_MONEY, text)
+    """Return an amount such as `120000`, `120000.50` or `1.2E7` (never negative, at most 2
+    places)."""
+    return _checked(_MONEY, _decimal(text))
 
 
 @lru_cache(maxsize=CACHED)
 def percent(text: str) -> Decimal:
     """Return a Salesforce probability, a percentage 0-100, as a fraction 0-1."""
-    d = decimal_text(text)
+    d = _decimal(text)
     if not 0 <= d <= 100:
         raise ValueError("must be a percentage between 0 and 100")
     return _checked(_PROBABILITY, d / 100)
@@ -81,7 +96,7 @@ def percent(text: str) -> Decimal:
 @lru_cache(maxsize=CACHED)
 def fraction(text: str) -> Decimal:
     """Return a HubSpot probability, already a fraction 0-1."""
-    return _checked(_PROBABILITY, text)
+    return _checked(_PROBABILITY, _decimal(text))
 
 
 def _in_range(dt: datetime) -> datetime:

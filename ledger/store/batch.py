@@ -15,7 +15,7 @@ from ledger.canonical import chain_hash, envelope_bytes
 from ledger.envelope import NewEvent, StagedEvent
 from ledger.errors import ConflictError, InputError
 from ledger.ids import EventIds
-from ledger.rules import Fact, RuleBook
+from ledger.rules import Fact, RuleBook, check_omitted_settings
 from ledger.store.facts import SqlFacts
 from ledger.store.transaction import (
     COPY_THRESHOLD,
@@ -136,6 +136,8 @@ class BatchWriter:
                 if keep:
                     results.append(Appended.duplicate_of(original))
                 continue
+            if n.omitted:
+                check_omitted_settings(book.config, n.omitted, n.where)
             seq += 1
             event_id = n.event_id or self.ids.new()
             when, source = self.recorded, n.source
