@@ -146,10 +146,12 @@ def revenue_steps(
 ) -> Iterator[tuple[LoggedEvent, Values]]:
     """Yield each candidate event with the metric on the log prefix ending with it.
 
-    `book` has absorbed at least up to the last candidate; `candidates` are in seq order.
+    `book` has absorbed at least up to the last candidate; `candidates` are in seq order. Each
+    prefix's view folds again only the accounts its event changed (`RevenueBook.prefix_views`).
     """
-    for e in candidates:
-        yield e, value_of(book.view(e.seq))
+    events = list(candidates)
+    for e, view in zip(events, book.prefix_views(e.seq for e in events), strict=True):
+        yield e, value_of(view)
 
 
 # -- the forecast ----------------------------------------------------------------------------

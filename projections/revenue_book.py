@@ -34,6 +34,7 @@ from projections.account_timeline import (
     FACT_EVENT,
     FACT_KIND,
     FACT_RETRACTED,
+    FACT_SEQ,
     LIVE,
     SIGNED,
     AccountTimeline,
@@ -527,6 +528,51 @@ class RevenueBook:
         if list(timelines) != list(self.accounts):  # accounts folded again came last
             self._timelines = timelines = {a: timelines[a] for a in self.accounts}
         return RevenueView.of(timelines.values(), self._columns, self.absorbed_seq)
+
+    def prefix_views(self, seqs: Iterable[int]) -> Iterator[RevenueView]:
+        """Yield `view(seq)` for each of `seqs` (ascending, none beyond `absorbed_seq`).
+
+        For each after the first, only the accounts that the events recorded since the one
+        before changed are folded again: a fact added or retracted, or an attribute of a deal
+        of theirs. The others keep their timelines, so a walk over many log prefixes (a
+        restatement's steps) costs the accounts each event touches, not the whole book.
+        """
+        changed = self._changes()
+        pending = sorted(changed)
+        at = 0
+        columns = TimelineColumns()
+        timelines: dict[str, AccountTimeline] = {}
+        previous: int | None = None
+        for seq in seqs:
+            if previous is not None and seq < previous:
+                raise ValueError(f"prefix views go forward: seq {seq} after {previous}")
+            while at < len(pending) and pending[at] <= seq:
+                if previous is not None and pending[at] > previous:
+                    for account in changed[pending[at]]:
+                        timelines[account] = self._fold(account, seq, columns)
+                at += 1
+            if previous is None:
+                timelines = {a: self._fold(a, seq, columns) for a in self.accounts}
+            previous = seq
+            yield RevenueView.of([timelines[a] for a in self.accounts], columns, seq)
+
+    def _changes(self) -> dict[int, set[str]]:
+        """Return, by seq, the accounts whose timeline the event at that seq can change."""
+        changed: dict[int, set[str]] = {}
+        deal_accounts: dict[str, set[str]] = {}
+        for account, facts in self.accounts.items():
+            for f in facts:
+                changed.setdefault(f[FACT_SEQ], set()).add(account)
+                if f[FACT_RETRACTED] is not None:
+                    changed.setdefault(f[FACT_RETRACTED], set()).add(account)
+                if f[FACT_DEAL] is not None:
+                    deal_accounts.setdefault(f[FACT_DEAL], set()).add(account)
+        for deal, attrs in self.deal_facts.items():
+            for a in attrs:
+                for seq in (a[0], a[4]):
+                    if seq is not None:
+                        changed.setdefault(seq, set()).update(deal_accounts.get(deal, ()))
+        return changed
 
     def adopt(self, view: RevenueView) -> None:
         """Take `view`'s timelines as this book's own, so `view()` folds again only the

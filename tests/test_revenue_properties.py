@@ -226,3 +226,21 @@ def test_a_checkpointed_book_extended_step_by_step_equals_a_full_replay(
         position = cut
     assert book.to_json() == full.to_json()
     assert book.view().accounts == full.view().accounts
+
+
+@SETTINGS
+@given(ledgers(), st.data())
+def test_prefix_views_walked_forward_equal_the_views_of_each_prefix(
+    ledger: GeneratedLedger, data: st.DataObject
+) -> None:
+    """A walk over log prefixes that folds again only the accounts each event touched (how a
+    restatement steps) gives every prefix's view exactly."""
+    log = log_of(ledger)
+    book = RevenueBook().absorb(log)
+    every = list(range(len(log) + 1))  # steps of one event
+    drawn = sorted(data.draw(st.sets(st.integers(0, len(log)), min_size=1, max_size=6)))
+    for seqs in (every, drawn):  # and steps of several
+        for seq, walked in zip(seqs, book.prefix_views(seqs), strict=True):
+            view = book.view(seq)
+            assert walked.accounts == view.accounts
+            assert walked.to_json() == view.to_json()
