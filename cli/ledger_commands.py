@@ -10,7 +10,7 @@ import click
 
 from cli.app import Ctx, format_option, pass_ctx
 from cli.options import WholeNumber, answer_stream, echo_report, event_summary
-from cli.render import ENVELOPE_KINDS, Column, Report, render
+from cli.render import ENVELOPE_KINDS, Column, Report
 from ledger.canonical import payload_json
 from ledger.crm import MAP_OPTION, SOURCES, CrmRequest
 from ledger.envelope import ENVELOPE_COLUMNS, RecordedEvent
@@ -339,11 +339,12 @@ def verify(ctx: Ctx, fmt: str) -> None:
             "first_bad_seq": report.first_bad_seq,
             "problem": report.problem,
         }
-        click.echo(render(Report("", [Column(k, k) for k in row], [row]), fmt), nl=False)
+        echo_report(Report("", [Column(k, k) for k in row], [row]), fmt)
     elif report.ok:
         click.echo(
             f"ok: {report.events} events, hash chain intact; head seq {report.head_seq} "
-            f"hash {report.head_hash}"
+            f"hash {report.head_hash}",
+            file=answer_stream(),
         )
     if not report.ok:
         click.echo(

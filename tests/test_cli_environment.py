@@ -127,7 +127,7 @@ def test_a_closed_standard_output_is_said_where_the_answer_goes_there(tmp_path: 
     def closed(*args: str) -> subprocess.CompletedProcess[bytes]:
         return _run("--db", str(db), *args, stdout=None, preexec_fn=lambda: os.close(1))
 
-    for answer in (["export"], ["log"], ["arr"]):
+    for answer in (["export"], ["log"], ["arr"], ["verify"], ["verify", "--format", "json"]):
         done = closed(*answer)
         assert (done.returncode, done.stderr) == (
             EXIT_STORAGE,

@@ -418,12 +418,20 @@ def test_a_bad_stage_map_line_is_named(tmp_path: Path, text: str, message: str) 
             "h.csv line 2 column CloseDate: the first row of deal 006A has no close date; the "
             "ledger needs an expected close to open a deal.",
         ),
-        # A quote left open would otherwise swallow every later record into one value.
+        # A quote left open would otherwise swallow every later record into one value, also
+        # after a quirk the strict reader refuses (a space after a closing quote).
         (
             "OpportunityId,CreatedDate,StageName,CloseDate,Description\n"
             '006A,2024-01-01,Prospecting,2024-12-01,"said ""maybe\n'
             "006A,2024-02-01,Closed Won,2024-12-01,ok\n",
             "h.csv line 2: has a quoted value that is never closed (a missing '\"').",
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate,Description\n"
+            '006A,2024-01-01,Prospecting,2024-12-01,"aligned" \n'
+            '006A,2024-01-02,Prospecting,2024-12-01,"see call\n'
+            "006A,2024-02-01,Closed Won,2024-12-01,ok\n",
+            "h.csv line 3: has a quoted value that is never closed (a missing '\"').",
         ),
         # Amounts and probabilities are ASCII digits, a point and an exponent, nothing else.
         *(
@@ -433,7 +441,15 @@ def test_a_bad_stage_map_line_is_named(tmp_path: Path, text: str, message: str) 
                 f"h.csv line 2 column Amount: '{amount}' is not a decimal number (digits with an "
                 "optional point and exponent, such as 120000.50 or 1.2E7).",
             )
-            for amount in ("1_000", "+500", "\u0661\u0662\u0663", "25,000.00", "NaN", "$500")
+            for amount in (
+                "1_000",
+                "+500",
+                "\u0661\u0662\u0663",
+                "25,000.00",
+                "NaN",
+                "$500",
+                "1E9999999999999999999",  # beyond what exact decimal arithmetic holds
+            )
         ),
         (
             "OpportunityId,CreatedDate,StageName,CloseDate,Probability\n"

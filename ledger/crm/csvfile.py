@@ -50,22 +50,47 @@ def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:
         text = decode(data)
     except UnicodeDecodeError as exc:
         raise InputError(f"is not readable text ({exc.reason})", where=path.name) from None
-    # Strict first: a quoted value still open at the end of the file is an error, not the rest
-    # of the file read as one value (which would drop every record after it). Other strict
-    # complaints (a space after a closing quote, as hand-aligned files have) are let through.
+    # A quoted value still open at the end of the file is an error, not the rest of the file
+    # read as one value (which would drop every record after it). Other quirks the strict
+    # reader would refuse (a space after a closing quote, as hand-aligned files have) are read.
+    opened = unclosed_quote(text)
+    if opened is not None:
+        raise InputError(
+            "has a quoted value that is never closed (a missing '\"')",
+            where=f"{path.name} line {opened}",
+        )
     try:
-        records = _parsed(text, strict=True)
+        records = _parsed(text)
     except _Unreadable as problem:
-        if problem.unclosed:
-            raise InputError(
-                "has a quoted value that is never closed (a missing '\"')",
-                where=f"{path.name} line {problem.line}",
-            ) from None
-        try:
-            records = _parsed(text, strict=False)
-        except _Unreadable as again:
-            raise InputError(again.reason, where=f"{path.name} line {again.line}") from None
+        raise InputError(problem.reason, where=f"{path.name} line {problem.line}") from None
     yield from records
+
+
+def unclosed_quote(text: str) -> int | None:
+    """Return the line on which a quoted value opens that the text never closes (None when
+    every one is closed), reading quotes as the CSV reader does: a quote opens a value only at
+    its start, and inside one `""` is a quote and `"` closes it."""
+    quoted = False
+    at_start = True
+    line = opened = 1
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if quoted:
+            if c == '"':
+                if text.startswith('""', i):
+                    i += 1
+                else:
+                    quoted = False
+            elif c == "\n":
+                line += 1
+        elif c == '"' and at_start:
+            quoted, opened = True, line
+        elif c == "\n":
+            line += 1
+        at_start = not quoted and c in ",\n\r"
+        i += 1
+    return opened if quoted else None
 
 
 class _Unreadable(Exception):
@@ -74,13 +99,12 @@ class _Unreadable(Exception):
     def __init__(self, line: int, error: csv.Error) -> None:
         super().__init__(str(error))
         self.line = line
-        self.unclosed = "unexpected end of data" in str(error)
         self.reason = f"is not valid CSV ({error})"
 
 
-def _parsed(text: str, *, strict: bool) -> list[tuple[int, list[str]]]:
+def _parsed(text: str) -> list[tuple[int, list[str]]]:
     """Return (line where the record starts, trimmed values) of every non-blank record."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=strict)
+    reader = csv.reader(io.StringIO(text, newline=""))
     records: list[tuple[int, list[str]]] = []
     start = 1
     try:

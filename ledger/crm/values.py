@@ -62,9 +62,10 @@ def _checked(adapter: TypeAdapter[T], value: object) -> T:
         raise ValueError(msg.removeprefix("Value error, ")) from None
 
 
-_NUMBER_RE = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+_NUMBER_RE = re.compile(r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?$")
 """A number as CRM exports write one: ASCII digits, an optional point, and an exponent such as
-Salesforce's API writes for 8 digits or more (`1.2345678E7`); no sign `+`, digit separators or
+Salesforce's API writes for 8 digits or more (`1.2345678E7`; at most three digits, far beyond
+any amount, and within what exact decimal arithmetic holds); no sign `+`, digit separators or
 thousands commas."""
 
 
