@@ -30,7 +30,7 @@ from projections.deals import replay_deals
 from projections.forecast import NOTHING, Contribution, DayOf, contribution
 from projections.logged import LoggedEvent
 from projections.retention import retention
-from projections.revenue_book import REVENUE_FACT_TYPES, RevenueBook, RevenueView
+from projections.revenue_book import RevenueBook, RevenueView
 
 DEFINITION = "revledger.restatements/1"
 Values = dict[str, Decimal | None]
@@ -42,8 +42,6 @@ REVENUE_FIGURES: dict[str, tuple[str, ...]] = {
     "grr": ("grr",),
 }
 FORECAST_FIGURES = ("closed_won", "unweighted", "weighted")
-REVENUE_EVENT_TYPES = REVENUE_FACT_TYPES
-"""The events that can move a revenue metric (besides retractions of them)."""
 _PRECISION = 60  # exact differences and sums of 28-digit ratios
 
 

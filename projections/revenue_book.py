@@ -546,13 +546,13 @@ class RevenueBook:
         for seq in seqs:
             if previous is not None and seq < previous:
                 raise ValueError(f"prefix views go forward: seq {seq} after {previous}")
+            touched: set[str] = set()
             while at < len(pending) and pending[at] <= seq:
-                if previous is not None and pending[at] > previous:
-                    for account in changed[pending[at]]:
-                        timelines[account] = self._fold(account, seq, columns)
+                touched |= changed[pending[at]]
                 at += 1
-            if previous is None:
-                timelines = {a: self._fold(a, seq, columns) for a in self.accounts}
+            # The first view folds every account; each later one those touched since, once.
+            for account in self.accounts if previous is None else touched:
+                timelines[account] = self._fold(account, seq, columns)
             previous = seq
             yield RevenueView.of([timelines[a] for a in self.accounts], columns, seq)
 

@@ -16,7 +16,7 @@ from projections import restatements as restate_p
 from projections import stream_history as history_p
 from projections.deals import replay_deals
 from projections.forecast import forecast
-from projections.revenue_book import RevenueView
+from projections.revenue_book import REVENUE_FACT_TYPES, RevenueView
 from projections.windows import parse_window
 from queries.common import Provenance, TimeFrame, TimeQuery, parse_day, time_frame
 from queries.deals import deal_frame
@@ -85,15 +85,13 @@ def restatement_query(
         bound, start_bound = end_of_day(as_of, tz), end_of_day(start, tz)
         return restate_p.revenue_values(metric, view, bound, start_bound)
 
-    types = (*restate_p.REVENUE_EVENT_TYPES, "event_retracted", "ledger_configured")
+    types = (*REVENUE_FACT_TYPES, "event_retracted", "ledger_configured")
     candidates = list(store.read(after_seq=reported_seq, upto_seq=now_seq, types=types))
     targets = {}
     if any(e.type == "event_retracted" for e in candidates):
         targets = {
             e.event_id: e
-            for e in store.read(
-                upto_seq=now_seq, types=[*restate_p.REVENUE_EVENT_TYPES, "ledger_configured"]
-            )
+            for e in store.read(upto_seq=now_seq, types=[*REVENUE_FACT_TYPES, "ledger_configured"])
         }
     result = restate_p.restate(
         restate_p.REVENUE_FIGURES[metric],

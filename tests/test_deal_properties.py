@@ -13,10 +13,15 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.events import EventRetracted
 from projections.deals import DealBook, replay_deals
 from tests.strategies import GeneratedLedger, ledgers
-from tests.test_revenue_properties import SETTINGS, instants, log_of, reordered
+from tests.test_revenue_properties import (
+    SETTINGS,
+    instants,
+    log_of,
+    reordered,
+    without_retractions,
+)
 
 
 def digest(book: DealBook) -> dict[str, Any]:
@@ -48,9 +53,7 @@ def test_a_retracted_event_counts_as_if_it_was_never_recorded(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
     log = log_of(ledger)
-    retractions = {e.event_id for e in log if isinstance(e.payload, EventRetracted)}
-    targets = {e.payload.retracts for e in log if isinstance(e.payload, EventRetracted)}
-    without = [e for e in log if e.event_id not in retractions | targets]
+    without = without_retractions(log)
     bound = data.draw(instants(log))
     assert digest(replay_deals(log, bound)) == digest(replay_deals(without, bound))
 

@@ -54,6 +54,13 @@ def log_of(ledger: GeneratedLedger) -> list[RecordedEvent]:
     return recorded(ledger.new_events())
 
 
+def without_retractions(log: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+    """Return `log` without its retractions and the events they retract."""
+    retractions = {e.event_id for e in log if isinstance(e.payload, EventRetracted)}
+    targets = {e.payload.retracts for e in log if isinstance(e.payload, EventRetracted)}
+    return [e for e in log if e.event_id not in retractions | targets]
+
+
 def instants(log: Sequence[RecordedEvent]) -> st.SearchStrategy[datetime]:
     """Instants around the ledger's business history, including its exact event times."""
     times = sorted({e.effective_at for e in log})
@@ -190,9 +197,7 @@ def test_known_at_before_an_event_equals_the_ledger_without_it(
 @given(ledgers(min_events=5))
 def test_a_retracted_event_equals_its_absence(ledger: GeneratedLedger) -> None:
     log = log_of(ledger)
-    retractions = {e.event_id for e in log if isinstance(e.payload, EventRetracted)}
-    targets = {e.payload.retracts for e in log if isinstance(e.payload, EventRetracted)}
-    without = [e for e in log if e.event_id not in retractions | targets]
+    without = without_retractions(log)
     assert revenue_view(log).accounts == revenue_view(without).accounts
 
 
