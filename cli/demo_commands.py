@@ -118,6 +118,7 @@ def _next_steps(db: str, tour: Tour) -> str:
     reported = (tour.nrr_as_of + timedelta(days=5)).isoformat()
     base = f"revledger --db {shlex.quote(db)}"
     tries = [
+        f"{base} report -o report.html",
         f"{base} arr --by segment",
         f"{base} nrr --as-of {q_end} --by segment",
         f"{base} stages --by segment",

@@ -70,7 +70,8 @@ def _figures(c: Contribution) -> dict[str, Decimal]:
     }
 
 
-def _summary_row(f: Forecast) -> dict[str, Any]:
+def summary_row(f: Forecast) -> dict[str, Any]:
+    """Return a forecast's totals as a row of SUMMARY_COLUMNS."""
     return {
         "period": f.period.label,
         "open_deals": f.open_deals,
@@ -124,7 +125,7 @@ def forecast(
         echo_report(Report(title, DEAL_COLUMNS, rows, meta), fmt)
         return
     title = report_title(f"Forecast {result.period.label}", meta)
-    echo_report(Report(title, SUMMARY_COLUMNS, [_summary_row(result)], meta), fmt)
+    echo_report(Report(title, SUMMARY_COLUMNS, [summary_row(result)], meta), fmt)
 
 
 HISTORY_COLUMNS = [

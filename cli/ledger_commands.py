@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.options import WholeNumber, answer_stream, echo_report, event_summary
+from cli.options import OUTPUT, WholeNumber, answer_stream, echo_report, event_summary
 from cli.render import ENVELOPE_KINDS, Column, Report
 from ledger.canonical import payload_json
 from ledger.crm import MAP_OPTION, SOURCES, CrmRequest
@@ -222,14 +222,7 @@ def _count_lines(path: Path) -> int:
 
 
 @click.command("export")
-@click.option(
-    "--output",
-    "-o",
-    # Not `writable=True`: a file that cannot be written is a storage failure (exit 6), named
-    # by the export itself, like a full disk.
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of standard output.",
-)
+@OUTPUT
 @pass_ctx
 def export(ctx: Ctx, output: Path | None) -> None:
     """Export every event as a JSON line with its full envelope (seq, times, hashes)."""

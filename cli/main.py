@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(["forecast", "forecast-diff"], "cli.forecast_commands"),
     **dict.fromkeys(["restatements", "history"], "cli.audit_commands"),
     "demo": "cli.demo_commands",
+    "report": "cli.report_command",
 }
 cli.add_lazy(COMMAND_MODULES)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 import click
@@ -61,6 +62,16 @@ def by_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any
     return click.option(
         "--by", type=click.Choice(list(choices)), help="Break the answer down by this."
     )
+
+
+OUTPUT = click.option(
+    "--output",
+    "-o",
+    # Not `writable=True`: a file that cannot be written is a storage failure (exit 6), named
+    # by the command itself, like a full disk.
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (whole or not at all) instead of standard output.",
+)
 
 
 def answer_stream() -> TextIO:

@@ -71,7 +71,8 @@ STAGE_COLUMNS = [
 ]
 
 
-def _stage_row(line: StageLine) -> dict[str, Any]:
+def stage_row(line: StageLine) -> dict[str, Any]:
+    """Return a time-in-stage line as a row of STAGE_COLUMNS."""
     return {
         "key": line.key,
         "stage": line.stage,
@@ -141,7 +142,7 @@ def stages(
             columns, data = DEAL_STAGE_COLUMNS, [_deal_stage_row(r) for r in rows]
         else:
             lines, prov = stages_query(store, when, start=start, end=end, by=by)
-            columns, data = STAGE_COLUMNS, [_stage_row(x) for x in lines]
+            columns, data = STAGE_COLUMNS, [stage_row(x) for x in lines]
     meta = prov.as_meta()
     ended = f" (visits ended{_window_label(meta)})" if _window_label(meta) else ""
     title = report_title(f"Time in stage, days{ended}", meta)
@@ -350,7 +351,8 @@ WIN_RATE_COLUMNS = [
 ]
 
 
-def _win_row(x: WinLine) -> dict[str, Any]:
+def win_row(x: WinLine) -> dict[str, Any]:
+    """Return a win-rate line as a row of WIN_RATE_COLUMNS."""
     cycle = x.cycle
     return {
         "key": x.key,
@@ -386,7 +388,7 @@ def win_rate(
             store, TimeQuery(as_of, known_at), start=start, end=end, by=by
         )
     meta = prov.as_meta()
-    rows = [*(_win_row(x) for x in result.lines), _win_row(result.total)]
+    rows = [*(win_row(x) for x in result.lines), win_row(result.total)]
     title = report_title(f"Win rate of deals closed{_window_label(meta)}", meta)
     echo_report(Report(title, WIN_RATE_COLUMNS, rows, meta), fmt)
 
@@ -502,7 +504,8 @@ AWAITING_COLUMNS = [
 ]
 
 
-def _health_row(x: HealthLine) -> dict[str, Any]:
+def health_row(x: HealthLine) -> dict[str, Any]:
+    """Return a health-tech line as a row of HEALTH_COLUMNS."""
     days = x.days
     return {
         "metric": x.metric,
@@ -552,7 +555,7 @@ def health(
             label = "Signed contracts awaiting go-live"
         else:
             lines, prov = health_query(store, when, start=start, end=end)
-            columns, data = HEALTH_COLUMNS, [_health_row(x) for x in lines]
+            columns, data = HEALTH_COLUMNS, [health_row(x) for x in lines]
             label = "Health-tech metrics"
     meta = prov.as_meta()
     window = _window_label(meta)

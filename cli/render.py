@@ -1,4 +1,5 @@
-"""The one renderer: a report as an aligned table (people), JSON (scripts) or CSV (sheets).
+"""The one renderer: a report as an aligned table (people), JSON (scripts) or CSV (sheets),
+and as an HTML table for the HTML report (cells as in the aligned table).
 
 JSON writes money, ratios and days as exact decimal strings, dates as ISO text, and keeps keys
 in column order; tables round days half-even to one decimal. The `meta` block says what was
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from html import escape
 from typing import Any, Literal
 
 from ledger.events.fields import normalize_decimal
@@ -23,6 +25,8 @@ Kind = Literal["text", "int", "seq", "money", "ratio", "days", "date", "instant"
 """How a column shows its values in a table: `int` with thousands separators, `seq` (a log
 position, as `log` and `verify` print it) without."""
 FORMATS = ("table", "json", "csv")
+NUMERIC_KINDS = ("int", "seq", "money", "ratio", "days")
+"""The kinds whose values align right."""
 ENVELOPE_KINDS: dict[str, Kind] = {"seq": "seq", "schema_version": "int", "stream_version": "int"}
 """How the envelope's number fields show (every other envelope field is text)."""
 
@@ -73,7 +77,7 @@ def _plain(value: Any, kind: Kind) -> Any:
     return value
 
 
-def _cell(value: Any, kind: Kind) -> str:
+def cell_text(value: Any, kind: Kind) -> str:
     """Return the table text of one value: thousands separators, percentages, short times."""
     if value is None:
         return "-"
@@ -104,9 +108,9 @@ def _one_line(text: str) -> str:
 
 def _table(report: Report) -> str:
     cols = report.columns
-    cells = [[_one_line(_cell(r.get(c.key), c.kind)) for c in cols] for r in report.rows]
+    cells = [[_one_line(cell_text(r.get(c.key), c.kind)) for c in cols] for r in report.rows]
     widths = [max([len(c.title), *(len(row[i]) for row in cells)]) for i, c in enumerate(cols)]
-    right = [c.kind in ("int", "seq", "money", "ratio", "days") for c in cols]
+    right = [c.kind in NUMERIC_KINDS for c in cols]
 
     def line(values: Sequence[str]) -> str:
         parts = [
@@ -126,12 +130,33 @@ def _table(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
+def html_table(report: Report) -> str:
+    """Return `report`'s rows as an HTML table, each cell as the aligned table shows it
+    (escaped), numbers right-aligned; the title becomes the caption."""
+    cols = report.columns
+    num = [' class="num"' if c.kind in NUMERIC_KINDS else "" for c in cols]
+    head = "".join(f"<th{n}>{escape(c.title)}</th>" for c, n in zip(cols, num, strict=True))
+    body = [
+        "<tr>"
+        + "".join(
+            f"<td{n}>{escape(_one_line(cell_text(r.get(c.key), c.kind)))}</td>"
+            for c, n in zip(cols, num, strict=True)
+        )
+        + "</tr>"
+        for r in report.rows
+    ]
+    if not body:
+        body = [f'<tr><td colspan="{len(cols)}">(no rows)</td></tr>']
+    caption = f"<caption>{escape(report.title)}</caption>" if report.title else ""
+    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
 def _footer(meta: Mapping[str, Any]) -> str:
     parts = []
     for key, value in meta.items():
         if isinstance(value, Mapping):
             inner = ", ".join(
-                f"{k} {_cell(_plain(v, 'text'), 'text')}"
+                f"{k} {cell_text(_plain(v, 'text'), 'text')}"
                 for k, v in value.items()
                 if v not in (None, [], ())
             )

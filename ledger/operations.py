@@ -35,7 +35,7 @@ from ledger.store import (
     verify_rows,
 )
 from ledger.store.store import Appended
-from ledger.textfile import numbered_lines, read_text
+from ledger.textfile import numbered_lines, read_text, write_whole
 from ledger.timeutil import (
     TimeParseError,
     end_of_day,
@@ -372,30 +372,10 @@ def export_events(store: LedgerStore, out: TextIO) -> int:
 def export_file(store: LedgerStore, path: Path) -> int:
     """Write every envelope as a JSON line to the file `path`; return how many were written.
 
-    The lines go to a hidden file beside `path` (beside the file it links to, for a symbolic
-    link) that takes its place only when the export is complete, so a failed or interrupted
+    The file is written whole or not at all (see `write_whole`), so a failed or interrupted
     export never leaves a shortened export behind, which would restore as a shorter ledger.
-    Only a device or a pipe (`/dev/stdout`) is written directly. A file that cannot be written
-    is a StorageError naming it.
     """
-    direct = path.exists() and not path.is_file()
-    target = path if direct else path.resolve()
-    if not target.parent.is_dir():
-        raise StorageError(f"cannot write {path}: the folder {path.parent} does not exist")
-    written = target if direct else target.with_name(f".{target.name}.partial")
-    try:
-        with written.open("w", encoding="utf-8") as out:
-            n = export_events(store, out)
-        if not direct:
-            written.replace(target)
-    except BaseException as exc:
-        if not direct:
-            with suppress(OSError):  # it may never have been made (a name too long, say)
-                written.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
-    return n
+    return write_whole(path, lambda out: export_events(store, out))
 
 
 # -- inspect --------------------------------------------------------------------------------------

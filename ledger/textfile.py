@@ -1,4 +1,5 @@
-"""Reading a user's UTF-8 text file: whole, or line by line with line numbers.
+"""Reading a user's UTF-8 text file: whole, or line by line with line numbers; writing one
+whole or not at all.
 
 A file that is not UTF-8 is an InputError naming its first undecodable line and the byte
 where decoding failed; a leading byte-order mark is dropped. Lines end at "\n" only (a JSON
@@ -7,10 +8,14 @@ string may hold any other line separator).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
+from typing import TextIO, TypeVar
 
-from ledger.errors import InputError
+from ledger.errors import InputError, StorageError
+
+T = TypeVar("T")
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -46,3 +51,31 @@ def undecodable(path: Path) -> InputError:
                 )
             offset += len(raw)
     return InputError("is not UTF-8 text", where=str(path))
+
+
+def write_whole(path: Path, write: Callable[[TextIO], T]) -> T:
+    """Return what `write` returns after it wrote the UTF-8 text file `path`, whole or not at all.
+
+    The text goes to a hidden file beside `path` (beside the file it links to, for a symbolic
+    link) that takes its place only when `write` is done, so a failed or interrupted write
+    never leaves a part of the file behind. Only a device or a pipe (`/dev/stdout`) is written
+    directly. A file that cannot be written is a StorageError naming it.
+    """
+    direct = path.exists() and not path.is_file()
+    target = path if direct else path.resolve()
+    if not target.parent.is_dir():
+        raise StorageError(f"cannot write {path}: the folder {path.parent} does not exist")
+    written = target if direct else target.with_name(f".{target.name}.partial")
+    try:
+        with written.open("w", encoding="utf-8") as out:
+            result = write(out)
+        if not direct:
+            written.replace(target)
+    except BaseException as exc:
+        if not direct:
+            with suppress(OSError):  # it may never have been made (a name too long, say)
+                written.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
+    return result

@@ -80,6 +80,7 @@ def _expected_tour(path: str) -> str:
         "forecast on 2026-09-30     13  6,973,000.00      2,748,000.00    1,502,750.00\n"
         "\n"
         "Try next:\n"
+        f"  revledger --db {db} report -o report.html\n"
         f"  revledger --db {db} arr --by segment\n"
         f"  revledger --db {db} nrr --as-of 2026-09-30 --by segment\n"
         f"  revledger --db {db} stages --by segment\n"
