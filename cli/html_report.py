@@ -9,7 +9,8 @@ version: the same question gives the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from calendar import month_name
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from html import escape
 from importlib.metadata import PackageNotFoundError, version
@@ -26,8 +27,9 @@ from cli.pipeline_commands import (
     win_row,
 )
 from cli.render import Column, Report, attribute_row, cell_text, html_table
-from cli.revenue_commands import ARR_COLUMNS, MOVEMENT_COLUMNS
+from cli.revenue_commands import ARR_COLUMNS, MOVEMENT_COLUMNS, NRR_COLUMNS
 from cli.svg_charts import Series, bar_chart, column_chart, compact_money, days, line_chart, percent
+from ledger.timeutil import shown_instant
 from queries.common import Provenance
 from queries.report import LedgerReport
 
@@ -40,21 +42,24 @@ border-bottom:1px solid #ddd;padding-bottom:.25rem}
 .tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(10.5rem,1fr));gap:.6rem;
 margin:1rem 0}.tile{border:1px solid #ddd;border-radius:6px;padding:.5rem .7rem}
 .tile dt{font-size:.8rem;color:#555}.tile dd{margin:0;font-size:1.15rem;font-weight:600;
-font-variant-numeric:tabular-nums}
+font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
 svg.chart{width:100%;height:auto;display:block;margin:.5rem 0}
 table{border-collapse:collapse;font-size:.82rem;margin:.5rem 0 1rem;width:100%}
 caption{text-align:left;font-weight:600;padding:.25rem 0}
 th,td{padding:.2rem .45rem;border-bottom:1px solid #eee;text-align:left;white-space:nowrap}
-th{border-bottom:1px solid #bbb;font-weight:600}
+th{border-bottom:1px solid #bbb;font-weight:600;white-space:normal;vertical-align:bottom}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .scroll{overflow-x:auto}
 code{font-size:.85rem}
 footer dl{display:grid;grid-template-columns:7rem 1fr;gap:.25rem .8rem}footer dd{margin:0}
-@media print{body{max-width:none;padding:0}section{break-inside:avoid}.scroll{overflow:visible}}
+td[style]{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+@media print{body{max-width:none;padding:0}section{break-inside:avoid}.scroll{overflow:visible}
+table{font-size:.68rem}th,td{white-space:normal;padding:.15rem .3rem}}
 """
 
 
 def _version() -> str:
+    """Return the installed program's version."""
     try:
         return version("revledger")
     except PackageNotFoundError:  # run from a source tree that was never installed
@@ -62,26 +67,37 @@ def _version() -> str:
 
 
 def _money(value: Decimal | None) -> str:
+    """Return an amount as the tables print it."""
     return cell_text(value, "money")
 
 
 def _ratio(value: Decimal | None) -> str:
+    """Return a ratio as the tables print it (a percentage)."""
     return cell_text(value, "ratio")
 
 
-def _table(title: str, columns: Sequence[Column], rows: Sequence[dict[str, Any]]) -> str:
-    return f'<div class="scroll">{html_table(Report(title, columns, rows))}</div>'
+def _table(
+    title: str,
+    columns: Sequence[Column],
+    rows: Sequence[dict[str, Any]],
+    style: Callable[[Column, Any], str] | None = None,
+) -> str:
+    """Return a table of the one renderer, scrolling sideways on a narrow screen."""
+    return f'<div class="scroll">{html_table(Report(title, columns, rows), style)}</div>'
 
 
 def _section(anchor: str, title: str, *parts: str) -> str:
+    """Return one section of the page: its heading, then its parts."""
     return f'<section id="{anchor}"><h2>{escape(title)}</h2>{"".join(parts)}</section>'
 
 
 def _note(text: str) -> str:
+    """Return a paragraph that says how to read a section."""
     return f'<p class="note">{escape(text)}</p>'
 
 
 def _tiles(r: LedgerReport) -> str:
+    """Return the headline figures at the as-of day."""
     now = r.points[-1]
     kept = now.retention
     current = r.forecasts[0]
@@ -104,6 +120,7 @@ def _tiles(r: LedgerReport) -> str:
 
 
 def _revenue(r: LedgerReport, currency: str) -> str:
+    """Return the ARR and CARR trend."""
     labels = [p.label for p in r.points]
     chart = line_chart(
         f"ARR and CARR ({currency})",
@@ -139,6 +156,7 @@ BRIDGE_PARTS = ("new", "reactivation", "expansion", "contraction", "churn")
 
 
 def _bridge(r: LedgerReport, currency: str) -> str:
+    """Return the ARR bridge of each quarter (losses drawn below the axis)."""
     labels = [p.label for p in r.points]
     series = [
         Series(
@@ -167,6 +185,7 @@ def _bridge(r: LedgerReport, currency: str) -> str:
 
 
 def _retention(r: LedgerReport) -> str:
+    """Return the NRR and GRR trend."""
     labels = [p.label for p in r.points]
     kept = [p.retention for p in r.points]
     chart = line_chart(
@@ -178,15 +197,7 @@ def _retention(r: LedgerReport) -> str:
         ],
         percent,
     )
-    columns = [
-        Column("point", "quarter"),
-        Column("accounts", "accounts a year before", "int"),
-        Column("start", "their ARR then", "money"),
-        Column("end", "their ARR now", "money"),
-        Column("retained", "retained", "money"),
-        Column("nrr", "NRR", "ratio"),
-        Column("grr", "GRR", "ratio"),
-    ]
+    columns = [Column("point", "quarter"), *NRR_COLUMNS[1:]]
     rows = [
         {"point": p.label, **(attribute_row(p.retention, columns[1:]) if p.retention else {})}
         for p in r.points
@@ -204,6 +215,7 @@ def _retention(r: LedgerReport) -> str:
 
 
 def _segments(r: LedgerReport, currency: str) -> str:
+    """Return ARR by segment at the as-of day."""
     lines = r.by_segment
     chart = bar_chart(
         f"ARR by segment ({currency})", [(x.key, x.arr) for x in lines], compact_money
@@ -213,47 +225,49 @@ def _segments(r: LedgerReport, currency: str) -> str:
     return _section("segments", f"ARR by segment ({currency})", chart, _table("", columns, rows))
 
 
-def _heat(value: Decimal | None) -> str:
-    """Return the style of a retention cell: the nearer 100 %, the deeper the blue."""
-    if value is None:
+def _heat(column: Column, value: Any) -> str:
+    """Return the background of a retention cell: the higher the retention, the deeper the
+    blue, up to 150 % (white text on the deep shades)."""
+    if not column.key.startswith("p") or not isinstance(value, Decimal):
         return ""
     share = max(0.0, min(float(value), 1.5)) / 1.5
     light = round(96 - 50 * share)
     ink = "#fff" if light < 62 else "#1d1d1f"
-    return f' style="background:hsl(205,70%,{light}%);color:{ink}"'
+    return f"background:hsl(205,70%,{light}%);color:{ink}"
 
 
 def _cohorts(r: LedgerReport, currency: str) -> str:
-    rows = r.cohorts
-    width = max((len(x.revenue) for x in rows), default=0)
-    head = "".join(f'<th class="num">+{k}</th>' for k in range(width))
-    body = []
-    for x in rows:
-        cells = "".join(f'<td class="num"{_heat(v)}>{escape(_ratio(v))}</td>' for v in x.revenue)
-        body.append(
-            f"<tr><td>{escape(x.cohort.label)}</td>"
-            f'<td class="num">{escape(cell_text(x.accounts, "int"))}</td>'
-            f'<td class="num">{escape(_money(x.start_arr))}</td>{cells}</tr>'
-        )
-    if not body:
-        body.append(f'<tr><td colspan="{3 + width}">(no customer has gone live)</td></tr>')
-    table = (
-        '<div class="scroll"><table><thead><tr><th>cohort</th><th class="num">accounts</th>'
-        f'<th class="num">first-quarter ARR</th>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
-    )
+    """Return revenue retention by quarter of first go-live, as a heat map."""
+    width = max((len(x.revenue) for x in r.cohorts), default=0)
+    columns = [
+        Column("cohort", "cohort"),
+        Column("accounts", "accounts", "int"),
+        Column("start_arr", "first-quarter ARR", "money"),
+        *(Column(f"p{k}", f"+{k}", "ratio") for k in range(width)),
+    ]
+    rows = [
+        {
+            "cohort": x.cohort.label,
+            "accounts": x.accounts,
+            "start_arr": x.start_arr,
+            **{f"p{k}": v for k, v in enumerate(x.revenue)},
+        }
+        for x in r.cohorts
+    ]
     return _section(
         "cohorts",
         "Revenue retention by quarter of first go-live",
-        table,
+        _table("", columns, rows, _heat),
         _note(
-            "Each cell: the cohort's live ARR at the end of the k-th quarter after its first / "
-            f"at the end of its first quarter ({currency})."
+            "Each cell: the cohort's live ARR at the end of the k-th quarter after its first "
+            "(the last one: at the as-of day) / at the end of its first quarter "
+            f"({currency})."
         ),
     )
 
 
 def _forecast(r: LedgerReport, currency: str) -> str:
+    """Return the forecasts of the as-of day's quarter and the next, the first as a chart."""
     current = r.forecasts[0]
     t = current.total
     items: list[tuple[str, Decimal | None]] = [
@@ -283,8 +297,8 @@ def _forecast(r: LedgerReport, currency: str) -> str:
 
 
 def _stages(r: LedgerReport) -> str:
-    order = {name: i for i, name in enumerate(r.pipeline)}
-    lines = sorted(r.stages, key=lambda x: (order.get(x.stage, len(order)), x.stage))
+    """Return time in stage, in pipeline order."""
+    lines = r.stages
     chart = bar_chart(
         "Median days in stage (completed visits)",
         [(x.stage, x.completed.median) for x in lines],
@@ -297,10 +311,11 @@ def _stages(r: LedgerReport) -> str:
 
 
 def _wins(r: LedgerReport) -> str:
+    """Return win rates by segment and the regressions over the report's 12 months."""
     w = r.win_rates
     chart = bar_chart(
         "Win rate by segment (by count)",
-        [(x.key, x.win_rate) for x in [*w.lines, w.total]],
+        [*((x.key, x.win_rate) for x in w.lines), ("all segments", w.total.win_rate)],
         percent,
         colour=5,
     )
@@ -321,6 +336,7 @@ def _wins(r: LedgerReport) -> str:
 
 
 def _health(r: LedgerReport) -> str:
+    """Return the health-tech metrics over the report's 12 months."""
     rows = [health_row(x) for x in r.health]
     return _section(
         "health",
@@ -334,14 +350,26 @@ def _health(r: LedgerReport) -> str:
     )
 
 
-def _provenance(prov: Provenance, timezone: str, command: str) -> str:
+def _known(r: LedgerReport) -> str:
+    """Return the transaction time the report stands at, as `--known-at` takes it."""
+    return shown_instant(r.known_at) if r.known_at else "(nothing recorded)"
+
+
+def _fiscal(start: int) -> str:
+    """Return what the page says of its quarters when the fiscal year is not the calendar's."""
+    if start == 1:
+        return ""
+    return f"; quarters are fiscal, the year starting in {month_name[start]}"
+
+
+def _provenance(r: LedgerReport, prov: Provenance, command: str) -> str:
     """Return the page's footer: both time coordinates, the log head, the definition, the
     program and the command that makes the page again."""
     meta = prov.as_meta()
     head = meta["head"]
     facts = [
-        ("as of", f"the close of {meta['as_of']} ({timezone})"),
-        ("known at", meta["known_at"] or "(nothing recorded)"),
+        ("as of", f"the close of {meta['as_of']} ({r.timezone})"),
+        ("known at", _known(r)),
         ("log head", f"seq {head['seq']}, hash {head['hash']}"),
         ("definition", meta["definition"]),
         ("made by", f"revledger {_version()}"),
@@ -355,7 +383,6 @@ def html_report(r: LedgerReport, prov: Provenance, command: str) -> str:
     """Return the whole HTML page of the report; `command` is the command that makes it
     again (shown at the end)."""
     currency, timezone = prov.currency, r.timezone
-    known = prov.as_meta()["known_at"]
     title = f"Revenue report as of {r.as_of.isoformat()}"
     sections = [
         _revenue(r, currency),
@@ -374,7 +401,8 @@ def html_report(r: LedgerReport, prov: Provenance, command: str) -> str:
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
         f"<header><h1>{escape(title)}</h1>"
         f'<p class="sub">At the close of {escape(r.as_of.isoformat())} ({escape(timezone)}), '
-        f"as known at {escape(known or '(nothing recorded)')}; amounts in {escape(currency)}.</p>"
-        f"{_tiles(r)}</header>{''.join(sections)}{_provenance(prov, timezone, command)}"
+        f"as known at {escape(_known(r))}; amounts in {escape(currency)}"
+        f"{escape(_fiscal(r.fiscal_start))}.</p>"
+        f"{_tiles(r)}</header>{''.join(sections)}{_provenance(r, prov, command)}"
         "</body></html>\n"
     )

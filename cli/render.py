@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -130,21 +130,24 @@ def _table(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
-def html_table(report: Report) -> str:
+def html_table(report: Report, style: Callable[[Column, Any], str] | None = None) -> str:
     """Return `report`'s rows as an HTML table, each cell as the aligned table shows it
-    (escaped), numbers right-aligned; the title becomes the caption."""
+    (escaped), numbers right-aligned; the title becomes the caption. `style` gives a cell's
+    inline CSS from its column and value ("" for none)."""
     cols = report.columns
-    num = [' class="num"' if c.kind in NUMERIC_KINDS else "" for c in cols]
-    head = "".join(f"<th{n}>{escape(c.title)}</th>" for c, n in zip(cols, num, strict=True))
-    body = [
-        "<tr>"
-        + "".join(
-            f"<td{n}>{escape(_one_line(cell_text(r.get(c.key), c.kind)))}</td>"
-            for c, n in zip(cols, num, strict=True)
-        )
-        + "</tr>"
-        for r in report.rows
-    ]
+
+    def num(c: Column) -> str:
+        return ' class="num"' if c.kind in NUMERIC_KINDS else ""
+
+    def td(c: Column, value: Any) -> str:
+        attrs = num(c)
+        css = style(c, value) if style is not None else ""
+        if css:
+            attrs += f' style="{escape(css)}"'
+        return f"<td{attrs}>{escape(_one_line(cell_text(value, c.kind)))}</td>"
+
+    head = "".join(f"<th{num(c)}>{escape(c.title)}</th>" for c in cols)
+    body = ["<tr>" + "".join(td(c, r.get(c.key)) for c in cols) + "</tr>" for r in report.rows]
     if not body:
         body = [f'<tr><td colspan="{len(cols)}">(no rows)</td></tr>']
     caption = f"<caption>{escape(report.title)}</caption>" if report.title else ""

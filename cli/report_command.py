@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TextIO
 
 import click
 
 from cli.app import Ctx, pass_ctx
 from cli.html_report import html_report
 from cli.options import AS_OF, KNOWN_AT, OUTPUT, WholeNumber, answer_stream
+from ledger.operations import write_output
 from ledger.store import shown
-from ledger.textfile import write_whole
+from ledger.timeutil import shown_instant
 from queries.common import TimeQuery
 from queries.report import DEFAULT_QUARTERS, MAX_QUARTERS, report_query
 
@@ -48,16 +48,13 @@ def report(
     rates, regressions and the health-tech metrics."""
     with ctx.store() as store:
         result, prov = report_query(store, TimeQuery(as_of, known_at), quarters=quarters)
-    pinned = known_at if known_at is not None else prov.as_meta()["known_at"]
-    page = html_report(result, prov, _command(ctx, result.as_of.isoformat(), pinned, quarters))
-
-    def write(out: TextIO) -> None:
-        out.write(page)
-
-    if output is None:
-        write(answer_stream())
-        return
-    write_whole(output, write)
+        known_at = shown_instant(result.known_at) if result.known_at else None
+        again = _command(ctx, result.as_of.isoformat(), known_at, quarters)
+        page = html_report(result, prov, again)
+        if output is None:
+            answer_stream().write(page)
+            return
+        write_output(store, output, lambda out: out.write(page))
     click.echo(f"wrote the report as of {result.as_of.isoformat()} to {output}", err=True)
 
 

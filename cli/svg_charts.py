@@ -36,14 +36,20 @@ class Series:
     values: Sequence[Decimal | None]
 
 
+def _trimmed(value: float) -> str:
+    """Return `value` with at most two decimals and no trailing zeros ("-0" as "0")."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
 def compact_money(value: float) -> str:
-    """Return an axis label for an amount: 1.2M, 350k, 900."""
+    """Return an axis label for an amount: 1.25M, 350k, 900, 0.5."""
     size = abs(value)
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if size >= limit:
-            text = f"{value / limit:.1f}".removesuffix(".0")
-            return f"{text}{suffix}"
-    return f"{value:.0f}"
+    units = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
+    for limit, suffix in units:
+        if size >= limit * 0.999995:  # 999,996 shows as 1M, not 1000k
+            return f"{_trimmed(value / limit)}{suffix}"
+    return _trimmed(value)
 
 
 def percent(value: float) -> str:
@@ -74,11 +80,15 @@ def ticks(low: float, high: float) -> list[float]:
     step = nice_step(high - low)
     first = math.floor(low / step) * step
     last = math.ceil(high / step) * step
+    # Float division can land a hair inside the data; one step more then covers it.
+    first -= step if first > low else 0
+    last += step if last < high else 0
     n = round((last - first) / step)
     return [first + i * step for i in range(n + 1)]
 
 
 def _svg(height: int, title: str, body: list[str]) -> str:
+    """Return the `<svg>` element of a chart `height` pixels high."""
     return (
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif">'
@@ -87,6 +97,7 @@ def _svg(height: int, title: str, body: list[str]) -> str:
 
 
 def _legend(names: Sequence[str]) -> list[str]:
+    """Return a colour key of the series, left to right above the plot."""
     out, x = [], PLOT_LEFT
     for i, name in enumerate(names):
         colour = PALETTE[i % len(PALETTE)]
@@ -108,10 +119,12 @@ class _Scale:
         self.top, self.bottom = top, bottom
 
     def y(self, value: float) -> float:
+        """Return the y pixel of `value`."""
         share = (value - self.low) / (self.high - self.low)
         return round(self.bottom - share * (self.bottom - self.top), 1)
 
     def grid(self, fmt: Format) -> list[str]:
+        """Return the horizontal grid lines and their labels (the zero line darker)."""
         out = []
         for t in self.ticks:
             y = self.y(t)
@@ -128,14 +141,23 @@ class _Scale:
 
 
 def _floats(series: Sequence[Series]) -> list[float]:
+    """Return every value of the series as a float (for the scale)."""
     return [float(v) for s in series for v in s.values if v is not None]
+
+
+MAX_X_LABELS = 10
+"""More labels than this under an axis would overprint: every k-th is shown, and the last."""
 
 
 def _x_labels(labels: Sequence[str], xs: Sequence[float], y: int) -> list[str]:
     """Return the labels under the x axis; the words after a label's first space go on a
     second line ("2026-Q4 to date")."""
+    every = -(-len(labels) // MAX_X_LABELS)
+    last = len(labels) - 1
     out = []
-    for label, x in zip(labels, xs, strict=True):
+    for i, (label, x) in enumerate(zip(labels, xs, strict=True)):
+        if (i % every and i != last) or (i != last and last - i < every and last % every):
+            continue
         first, _, rest = label.partition(" ")
         second = f'<tspan x="{x}" dy="13">{escape(rest)}</tspan>' if rest else ""
         out.append(
@@ -153,15 +175,23 @@ def line_chart(title: str, labels: Sequence[str], series: Sequence[Series], fmt:
     body = [*scale.grid(fmt), *_legend([s.name for s in series])]
     for i, s in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
-        points = [
-            (x, scale.y(float(v))) for x, v in zip(xs, s.values, strict=True) if v is not None
-        ]
-        if len(points) > 1:
-            path = " ".join(f"{x},{y}" for x, y in points)
-            body.append(
-                f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2.5"/>'
-            )
-        body += [f'<circle cx="{x}" cy="{y}" r="3.5" fill="{colour}"/>' for x, y in points]
+        # A missing value breaks the line: each run of values is its own polyline. Every
+        # series after the first is dashed, so one that lies on another still shows.
+        dash = ' stroke-dasharray="7 4"' if i else ""
+        runs: list[list[tuple[float, float]]] = [[]]
+        for x, v in zip(xs, s.values, strict=True):
+            if v is None:
+                runs.append([])
+            else:
+                runs[-1].append((x, scale.y(float(v))))
+        for run in runs:
+            if len(run) > 1:
+                path = " ".join(f"{x},{y}" for x, y in run)
+                body.append(
+                    f'<polyline points="{path}" fill="none" stroke="{colour}" '
+                    f'stroke-width="2.5"{dash}/>'
+                )
+            body += [f'<circle cx="{x}" cy="{y}" r="3.5" fill="{colour}"/>' for x, y in run]
     body += _x_labels(labels, xs, bottom + 18)
     return _svg(height, title, body)
 

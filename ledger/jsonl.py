@@ -19,6 +19,7 @@ from ledger.canonical import canonical_json, content_digest, payload_json
 from ledger.envelope import NewEvent, envelope_text
 from ledger.errors import InputError
 from ledger.events import LedgerConfigured, build_event
+from ledger.json_input import decode_json
 from ledger.timeutil import TimeParseError, format_instant, parse_instant
 
 RESERVED = frozenset(("type", "effective_at", "event_id", "idempotency_key", "actor", "source"))
@@ -33,15 +34,8 @@ def derived_key(type_name: str, effective_at: str, payload: str) -> str:
 def _object(text: str, where: str) -> dict[str, Any]:
     if len(text) > MAX_LINE:
         raise InputError(f"is longer than {MAX_LINE} characters", where=where)
-    try:
-        # A JSON float stays a float, so decimal fields reject it: money is never a float.
-        # (`json.loads` does that by default; passing parse_float builds a decoder per line.)
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"is not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})",
-            where=where,
-        ) from None
+    # A JSON float stays a float, so decimal fields reject it: money is never a float.
+    obj = decode_json(text, where)
     if not isinstance(obj, dict):
         raise InputError("must be a JSON object", where=where)
     return obj
@@ -151,10 +145,7 @@ def read_export(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[str, dict[st
     for n, line in lines:
         if line.strip():
             where = f"line {n}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"is not valid JSON ({exc.msg})", where=where) from None
+            obj = decode_json(line, where)
             if not isinstance(obj, dict):
                 raise InputError("must be a JSON object", where=where)
             yield where, obj

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import getpass
-import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from ledger.canonical import payload_json
 from ledger.crm import CrmRequest, crm_batch, explain_backfill
@@ -24,6 +22,7 @@ from ledger.import_worker import (
     parsed_blocks,
     worker_possible,
 )
+from ledger.json_input import decode_json
 from ledger.jsonl import ImportParser, export_line, read_export
 from ledger.store import (
     Head,
@@ -105,12 +104,9 @@ def parse_known_at(text: str, tz: str, *, option: str = "--known-at") -> datetim
 def load_stages(path: Path) -> tuple[StageSpec, ...]:
     """Return the pipeline stages listed in a JSON file (a list of {name, probability, …})."""
     where = str(path)
-    try:
-        data = json.loads(read_text(path), parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"is not valid JSON ({exc.msg} on line {exc.lineno})", where=where
-        ) from None
+    data = decode_json(
+        read_text(path), where, decimals=True, position=lambda e: f"on line {e.lineno}"
+    )
     if isinstance(data, dict) and "stages" in data:
         data = data["stages"]
     if not isinstance(data, list):
@@ -369,13 +365,35 @@ def export_events(store: LedgerStore, out: TextIO) -> int:
     return n
 
 
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+"""The files SQLite keeps beside a database file (`ledger.db-wal`, …)."""
+T = TypeVar("T")
+
+
+def write_output(store: LedgerStore, path: Path, write: Callable[[TextIO], T]) -> T:
+    """Return what `write` returns after it wrote the file `path` whole (see `write_whole`).
+
+    A path that is the ledger's own SQLite file, or one of its journal files, is refused with
+    a StorageError before anything is written: the output would replace the ledger.
+    """
+    database = sqlite_path(store.url)
+    if database is not None and path.exists():
+        ledger = Path(database).resolve()
+        kept = {ledger, *(ledger.with_name(ledger.name + end) for end in SQLITE_SIDE_FILES)}
+        if path.resolve() in kept:
+            raise StorageError(
+                f"cannot write {path}: it is the ledger's own database file; choose another file"
+            )
+    return write_whole(path, write)
+
+
 def export_file(store: LedgerStore, path: Path) -> int:
     """Write every envelope as a JSON line to the file `path`; return how many were written.
 
-    The file is written whole or not at all (see `write_whole`), so a failed or interrupted
+    The file is written whole or not at all (see `write_output`), so a failed or interrupted
     export never leaves a shortened export behind, which would restore as a shorter ledger.
     """
-    return write_whole(path, lambda out: export_events(store, out))
+    return write_output(store, path, lambda out: export_events(store, out))
 
 
 # -- inspect --------------------------------------------------------------------------------------

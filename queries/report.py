@@ -8,19 +8,24 @@ projection that owns its definition; this module only picks the questions:
 - at the as-of day: ARR by segment, revenue and logo retention by quarter of first go-live,
   time in stage, the forecast of the as-of day's quarter and of the next one;
 - over the 12 months up to the as-of day (`[start of the day after as_of − 12 months, close of
-  as_of)`): regressions, win rates by segment, and the health-tech metrics.
+  as_of)`, from 1900-01-01 at the earliest): regressions, win rates by segment, and the
+  health-tech metrics.
+Quarters are fiscal quarters when the ledger's fiscal year starts in another month than
+January. Near the limits of the years a ledger's dates may have, the report keeps within them:
+fewer points, a shorter window, no forecast of a next quarter labelled after the year
+`MAX_YEAR`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 
 from ledger.errors import InputError
 from ledger.periods import Period, next_period, period_of
 from ledger.store import LedgerStore
-from ledger.timeutil import MIN_YEAR
+from ledger.timeutil import MAX_YEAR, MIN_YEAR, read_instant
 from projections import arr as arr_p
 from projections import cohorts as cohorts_p
 from projections import forecast as forecast_p
@@ -32,7 +37,7 @@ from projections import stages as stages_p
 from projections import win_rate as win_rate_p
 from projections.slices import Span
 from projections.windows import parse_window
-from queries.common import Provenance, TimeQuery, parse_day
+from queries.common import Provenance, TimeFrame, TimeQuery, parse_day
 from queries.deals import deal_frame
 from queries.readmodel import revenue_view
 
@@ -59,17 +64,23 @@ class Point:
 
 @dataclass(frozen=True, slots=True)
 class LedgerReport:
-    """Every answer of the report; days are ledger-time-zone days, each read at its close."""
+    """Every answer of the report; days are ledger-time-zone days, each read at its close.
+
+    `known_at` is the transaction time the report stands at: the earlier of the one asked for
+    and the recording time of the head it read (a `--known-at` day means its end, which may
+    lie ahead), so asking again at it reads the same log prefix whatever is recorded later.
+    """
 
     as_of: date
+    known_at: datetime | None
     timezone: str
+    fiscal_start: int
     quarter: Period
     points: list[Point]
     by_segment: list[arr_p.ArrLine]
     cohorts: list[cohorts_p.CohortRow]
     forecasts: list[forecast_p.Forecast]
     stages: list[stages_p.StageLine]
-    pipeline: tuple[str, ...]
     year_from: date
     regressions: regressions_p.RegressionLine
     win_rates: win_rate_p.WinRates
@@ -97,10 +108,18 @@ def point_days(as_of: date, quarters: int, fiscal_start: int) -> list[tuple[str,
     return [*days, (label, as_of)]
 
 
+def stood_at(frame: TimeFrame) -> datetime | None:
+    """Return the earlier of the frame's transaction time and its head's recording time."""
+    recorded = read_instant(frame.head.recorded_at) if frame.head.recorded_at else None
+    times = [t for t in (frame.known_at, recorded) if t is not None]
+    return min(times) if times else None
+
+
 def report_query(
     store: LedgerStore, when: TimeQuery, *, quarters: int = DEFAULT_QUARTERS
 ) -> tuple[LedgerReport, Provenance]:
-    """Return the report at the close of `as_of` (valid time), as known at `known_at`."""
+    """Return the report at the close of `as_of` (valid time), as known at `known_at`, and its
+    provenance (the log head every answer of it reads)."""
     if not 1 <= quarters <= MAX_QUARTERS:
         raise InputError(
             f"must be a number of quarters from 1 to {MAX_QUARTERS}",
@@ -127,13 +146,15 @@ def report_query(
         bridge = movements_p.movements(view, frame.bound(before), at).total
         points.append(Point(label, day, arr_p.arr_snapshot(view, at).total, bridge, kept))
     until = frame.bound(as_of)
-    year_from = YEAR.before(as_of) + timedelta(days=1)
+    year_from = max(YEAR.before(as_of) + timedelta(days=1), date(MIN_YEAR, 1, 1))
     span = Span(frame.start_bound(year_from), until)
     book = deals.book(as_of)
     quarter = period_of(as_of, "quarter", fiscal)
     report = LedgerReport(
         as_of=as_of,
+        known_at=stood_at(frame),
         timezone=frame.config.timezone,
+        fiscal_start=fiscal,
         quarter=quarter,
         points=points,
         by_segment=arr_p.arr_snapshot(view, until, "segment").lines,
@@ -148,9 +169,9 @@ def report_query(
         forecasts=[
             forecast_p.forecast(book, p, frame.day_of)
             for p in (quarter, next_period(quarter, fiscal))
+            if p is quarter or int(p.label[:4]) <= MAX_YEAR
         ],
         stages=stages_p.time_in_stage(book, until),
-        pipeline=tuple(s.name for s in frame.config.stages),
         year_from=year_from,
         regressions=regressions_p.regressions(book, span).total,
         win_rates=win_rate_p.win_rates(book, span, "segment"),

@@ -4,10 +4,12 @@ and is the same bytes for the same question."""
 
 from __future__ import annotations
 
+import html
 import re
+import shlex
 import xml.dom.minidom
-from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import ClassVar
@@ -18,10 +20,10 @@ from click.testing import CliRunner, Result
 from cli.main import cli
 from cli.render import Column, Report, html_table
 from ledger.envelope import NewEvent
-from ledger.events import LedgerConfigured
-from ledger.operations import restore_file
+from ledger.events import EventRetracted, LedgerConfigured
+from ledger.operations import import_file, restore_file
 from ledger.store import LedgerStore
-from ledger.timeutil import parse_instant
+from ledger.timeutil import parse_instant, read_instant, shown_instant
 from projections.windows import parse_window
 from queries.common import TimeQuery
 from queries.forecast import forecast_query
@@ -100,7 +102,9 @@ def _check_same_answers(store: LedgerStore, when: TimeQuery, quarters: int) -> L
     assert prov.head == arr_prov.head and prov.known_at == arr_prov.known_at
     assert report.as_of == arr_prov.as_of
     assert len(report.points) == quarters + 1
-    previous = point_days(report.as_of, quarters, 1)[0][1]
+    config = store.config(prov.known_at) or store.config()
+    assert config is not None and report.fiscal_start == config.fiscal_year_start_month
+    previous = point_days(report.as_of, quarters, report.fiscal_start)[0][1]
     for point in report.points:
         day = point.day.isoformat()
         snap, _ = arr_query(store, TimeQuery(day, when.known_at))
@@ -146,6 +150,46 @@ def test_the_report_stands_at_a_past_known_at_like_the_commands(demo: LedgerStor
     now, _ = report_query(demo, TimeQuery("2025-06-30"), quarters=3)
     # Events recorded after 2025-07-15 (backdated ones among them) are not in the past view.
     assert report.points != now.points or report.forecasts != now.forecasts
+
+
+@pytest.fixture
+def fiscal_tokyo(db_url: str) -> Iterator[LedgerStore]:
+    """The sample ledger in a Tokyo ledger whose fiscal year starts in April, its last
+    expansion retracted afterwards."""
+    s = LedgerStore.open(db_url, create=True)
+    config = LedgerConfigured(timezone="Asia/Tokyo", fiscal_year_start_month=4)
+    s.append(NewEvent(config, parse_instant("2020-01-01"), "test", "test"))
+    import_file(s, FIXTURES / "sample-ledger.jsonl", actor="test")
+    last = list(s.read(types=["expansion"]))[-1]
+    retraction = EventRetracted(retracts=last.event_id, reason="entered twice")
+    s.append(NewEvent(retraction, last.effective_at, "test", "test"))
+    yield s
+    s.close()
+
+
+def test_a_fiscal_year_ledger_in_another_time_zone_gives_the_commands_answers(
+    fiscal_tokyo: LedgerStore,
+) -> None:
+    head = fiscal_tokyo.head()
+    assert head.recorded_at is not None
+    before_retraction = shown_instant(read_instant(head.recorded_at) - timedelta(microseconds=1))
+    for as_of in ("2025-06-30", "2025-09-30", "2025-11-15", "2026-03-31"):
+        for known_at in (None, before_retraction):
+            report = _check_same_answers(fiscal_tokyo, TimeQuery(as_of, known_at), 4)
+            assert report.quarter.start.month in (1, 4, 7, 10) and report.fiscal_start == 4
+    # The retraction is in the answer known now, not in the one known just before it.
+    now, _ = report_query(fiscal_tokyo, TimeQuery("2026-03-31"))
+    then, _ = report_query(fiscal_tokyo, TimeQuery("2026-03-31", before_retraction))
+    assert now.points[-1].revenue.arr < then.points[-1].revenue.arr
+
+
+def test_near_the_last_year_there_is_no_forecast_of_a_quarter_after_it(
+    store: LedgerStore,
+) -> None:
+    report, _ = report_query(store, TimeQuery("2199-12-31"))
+    assert [f.period.label for f in report.forecasts] == ["2199-Q4"]
+    first, _ = report_query(store, TimeQuery("1900-03-31"))
+    assert first.year_from == date(1900, 1, 1)  # the window starts in the first year
 
 
 def test_a_ledger_with_nothing_but_its_configuration_has_an_empty_report(
@@ -209,10 +253,18 @@ def _page_checks(page: str) -> _Balance:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, db_url: str):
-    """Run `revledger --db <ledger> ARGS` in-process with a fixed clock."""
+def clock() -> list[datetime]:
+    """The time the CLI runs at; a test may move it."""
+    return [CLOCK]
+
+
+@pytest.fixture
+def run(
+    monkeypatch: pytest.MonkeyPatch, db_url: str, clock: list[datetime]
+) -> Callable[..., Result]:
+    """Run `revledger --db <ledger> ARGS` in-process with the clock pinned to `clock[0]`."""
     for where in ("ledger.store.batch", "ledger.operations", "queries.common"):
-        monkeypatch.setattr(f"{where}.utc_now", lambda: CLOCK)
+        monkeypatch.setattr(f"{where}.utc_now", lambda: clock[0])
 
     def invoke(*args: str) -> Result:
         return CliRunner().invoke(cli, ["--db", db_url, *args])
@@ -221,7 +273,7 @@ def run(monkeypatch: pytest.MonkeyPatch, db_url: str):
 
 
 def test_the_page_shows_the_figures_and_is_the_same_bytes_twice(
-    demo: LedgerStore, run, tmp_path: Path
+    demo: LedgerStore, run: Callable[..., Result], tmp_path: Path
 ) -> None:
     out = tmp_path / "report.html"
     first = run("report", "--as-of", "2026-10-31", "-o", str(out))
@@ -269,7 +321,51 @@ def test_the_table_renderer_escapes_every_cell() -> None:
     assert "<th>deal &lt;id&gt;</th>" in table
 
 
-def test_report_errors_are_one_sentence(store: LedgerStore, run, tmp_path: Path) -> None:
+def _again(page: str) -> list[str]:
+    """Return the arguments after `--db …` of the command the page says makes it again."""
+    found = re.search(r"<dt>again</dt><dd><code>([^<]+)</code>", page)
+    assert found is not None
+    words = shlex.split(html.unescape(found[1]))
+    assert words[:2] == ["revledger", "--db"]
+    return words[3:]
+
+
+def test_the_command_in_the_footer_makes_the_same_page_after_more_is_recorded(
+    demo: LedgerStore, run: Callable[..., Result], clock: list[datetime]
+) -> None:
+    # --known-at as a day means its end, which lies ahead of the clock: the footer pins the
+    # transaction time the page stood at instead, the head's recording time.
+    first = run("report", "--as-of", "2026-10-15", "--known-at", "2026-11-02")
+    assert first.exit_code == 0, first.output
+    again = _again(first.stdout)
+    pinned = parse_instant(again[again.index("--known-at") + 1])
+    head_recorded = demo.head().recorded_at
+    assert head_recorded is not None and pinned == parse_instant(head_recorded)
+    clock[0] += timedelta(days=1)
+    recorded = run("record", "quota_set", "--period", "2026-Q4", "--amount", "1", "--effective",
+                   "2026-10-01")  # fmt: skip
+    assert recorded.exit_code == 0, recorded.output
+    assert run(*again).stdout == first.stdout
+    plain = run("report", "--as-of", "2026-10-15")
+    assert plain.stdout != first.stdout  # the quota recorded since is in the answer known now
+
+
+def test_the_report_never_replaces_the_ledger(
+    demo: LedgerStore, run: Callable[..., Result], db_url: str
+) -> None:
+    if "://" in db_url:
+        pytest.skip("a PostgreSQL ledger is no file that an output could replace")
+    for name in (db_url, db_url + "-wal"):
+        for args in (("report", "-o", name), ("export", "-o", name)):
+            result = run(*args)
+            assert result.exit_code == 6, result.output
+            assert "it is the ledger's own database file" in result.stderr
+    assert run("verify").exit_code == 0
+
+
+def test_report_errors_are_one_sentence(
+    store: LedgerStore, run: Callable[..., Result], tmp_path: Path
+) -> None:
     bad = run("report", "--quarters", "0")
     assert bad.exit_code == 2 and "--quarters" in bad.stderr
     missing = run("report", "-o", str(tmp_path / "no-such-folder" / "r.html"))

@@ -50,15 +50,34 @@ def test_nice_steps_are_one_two_two_and_a_half_or_five_times_a_power_of_ten() ->
 
 
 def test_axis_labels() -> None:
-    assert [compact_money(v) for v in (0, 900, 1500, 350_000, 2_000_000, -1.25e9)] == [
+    values = (0, 0.4, -0.4, 900, 1500, 350_000, 1_250_000, 999_950, 999_999.5, -1.25e9, 3e13)
+    assert [compact_money(v) for v in values] == [
         "0",
+        "0.4",
+        "-0.4",
         "900",
         "1.5k",
         "350k",
-        "2M",
-        "-1.2B",
+        "1.25M",
+        "999.95k",
+        "1M",
+        "-1.25B",
+        "30T",
     ]
     assert percent(1.145) == "114%" and percent(0.0) == "0%"
+
+
+def test_an_all_zero_chart_has_distinct_axis_labels() -> None:
+    svg = line_chart("ARR", ["a", "b"], [Series("ARR", [Decimal(0), Decimal(0)])], compact_money)
+    labels = re.findall(r'text-anchor="end" [^>]*>([^<]+)<', svg)
+    assert len(labels) == len(set(labels)) >= 2 and labels[0] == "0"
+
+
+def test_many_points_label_every_kth_and_the_last() -> None:
+    labels = [f"Q{i}" for i in range(41)]
+    svg = line_chart("x", labels, [Series("s", [Decimal(i) for i in range(41)])], compact_money)
+    shown = re.findall(r'text-anchor="middle" [^>]*>(Q\d+)', svg)
+    assert shown[0] == "Q0" and shown[-1] == "Q40" and len(shown) <= 11
 
 
 def _ys(svg: str, tag: str, attr: str) -> list[float]:
@@ -72,6 +91,16 @@ def test_a_line_chart_leaves_out_missing_values_and_puts_larger_values_higher() 
     xml.dom.minidom.parseString(svg)
     circles = _ys(svg, "circle", "cy")
     assert len(circles) == 2 and circles[1] < circles[0]  # SVG y grows downwards
+
+
+def test_a_missing_value_breaks_the_line_and_later_series_are_dashed() -> None:
+    values = [Decimal("1.1"), None, Decimal("0.9"), Decimal("1.0")]
+    svg = line_chart("NRR", list("abcd"), [Series("NRR", values), Series("GRR", values)], percent)
+    lines = re.findall(r"<polyline [^>]*>", svg)
+    assert len(lines) == 2  # one line per series, over c and d only: a stands alone
+    assert all(line.count(",") == 2 for line in lines)
+    assert "stroke-dasharray" not in lines[0] and "stroke-dasharray" in lines[1]
+    assert len(_ys(svg, "circle", "cy")) == 6
 
 
 def test_stacked_columns_put_gains_above_the_axis_and_losses_below() -> None:
@@ -90,6 +119,19 @@ def test_stacked_columns_put_gains_above_the_axis_and_losses_below() -> None:
     (gain_y, gain_h), (loss_y, loss_h) = [(float(y), float(h)) for y, h in rects[-2:]]
     assert abs(gain_y + gain_h - zero) < 0.2 and abs(loss_y - zero) < 0.2
     assert abs(gain_h / loss_h - 3) < 0.05
+
+
+def test_gains_stack_on_each_other() -> None:
+    svg = column_chart(
+        "bridge",
+        ["Q1"],
+        [Series("new", [Decimal(200)]), Series("expansion", [Decimal(100)])],
+        compact_money,
+    )
+    rects = re.findall(r'<rect x="[^"]+" y="([^"]+)" width="[^"]+" height="([^"]+)"', svg)
+    (new_y, new_h), (exp_y, exp_h) = [(float(y), float(h)) for y, h in rects[-2:]]
+    assert abs(exp_y + exp_h - new_y) < 0.2  # expansion sits on top of new
+    assert abs(new_h / exp_h - 2) < 0.05
 
 
 def test_bars_escape_labels_and_cut_long_ones_short() -> None:
