@@ -40,19 +40,28 @@ def _driver_error(exc: Exception) -> bool:
     return psycopg is not None and isinstance(exc, psycopg.Error)
 
 
-def _check_arguments(arguments: Sequence[str]) -> None:
-    """Refuse an argument that is not UTF-8 text (bytes of another encoding that the
-    interpreter carried over as lone surrogates): it could be neither stored nor compared."""
+def _utf8_arguments(arguments: Sequence[str]) -> list[str]:
+    """Return the arguments as text. An interpreter started in a locale that is not UTF-8 (C,
+    POSIX) carries the bytes of UTF-8 text over as lone surrogates; they are read as UTF-8
+    again. Refuse an argument whose bytes are no UTF-8 text (another encoding): it could be
+    neither stored nor compared."""
+    out = []
     for argument in arguments:
         try:
             argument.encode("utf-8")
         except UnicodeEncodeError:
-            shown = argument.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            _fail(
-                f"the argument '{shown}' is not UTF-8 text; check the encoding of the terminal "
-                "or script that passed it",
-                EXIT_USAGE,
-            )
+            raw = os.fsencode(argument)
+            try:
+                argument = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                shown = raw.decode("utf-8", "backslashreplace")
+                _fail(
+                    f"the argument '{shown}' is not UTF-8 text; check the encoding of the "
+                    "terminal or script that passed it",
+                    EXIT_USAGE,
+                )
+        out.append(argument)
+    return out
 
 
 def _prepare_output() -> None:
@@ -114,8 +123,7 @@ class RevledgerGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        arguments = list(sys.argv[1:] if args is None else args)
-        _check_arguments(arguments)
+        arguments = _utf8_arguments(sys.argv[1:] if args is None else args)
         _prepare_output()
         try:
             rv = super().main(

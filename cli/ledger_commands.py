@@ -313,7 +313,8 @@ def log(
         "head": {"seq": head.seq, "hash": head.hash},
     }
     cols = LOG_COLUMNS if fmt == "table" else LOG_JSON_COLUMNS
-    echo_report(Report(f"{len(rows)} events", cols, rows, meta), fmt)
+    noun = "event" if len(rows) == 1 else "events"
+    echo_report(Report(f"{len(rows)} {noun}", cols, rows, meta), fmt)
 
 
 @click.command("verify")

@@ -67,9 +67,9 @@ def by_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any
 OUTPUT = click.option(
     "--output",
     "-o",
-    # Not `writable=True`: a file that cannot be written is a storage failure (exit 6), named
-    # by the command itself, like a full disk.
-    type=click.Path(dir_okay=False, path_type=Path),
+    # Neither `writable=True` nor `dir_okay=False`: a file that cannot be written (a folder
+    # too) is a storage failure (exit 6), named by the command itself, like a full disk.
+    type=click.Path(path_type=Path),
     help="Write to this file (whole or not at all) instead of standard output.",
 )
 

@@ -18,6 +18,7 @@ from projections.velocity import VelocityLine
 from projections.win_rate import WinLine
 from queries.common import TimeQuery
 from queries.pipeline import (
+    MAX_AGING_DAYS,
     aging_query,
     awaiting_go_live_query,
     conversion_query,
@@ -185,7 +186,7 @@ def _aging_row(x: AgingLine) -> dict[str, Any]:
 @KNOWN_AT
 @click.option(
     "--days",
-    type=WholeNumber(None),  # the aging question checks the range
+    type=WholeNumber(0, MAX_AGING_DAYS),
     default=180,
     show_default=True,
     help="List open deals opened more than this many days before the close of --as-of.",

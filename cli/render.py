@@ -170,15 +170,25 @@ def _footer(meta: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _csv_cell(value: Any) -> Any:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a spreadsheet cell that it would run as a formula begins."""
+
+
+def _csv_cell(value: Any, kind: Kind) -> Any:
     """Return a JSON-ready value as a CSV cell: nested values as JSON text (UTF-8 kept),
-    booleans as `true`/`false` as in JSON, nothing as an empty cell."""
+    booleans as `true`/`false` as in JSON, nothing as an empty cell. A text cell that a
+    spreadsheet would run as a formula (`=HYPERLINK(…)`, `+A1`, `@SUM(…)`, `-2+3`) gets a
+    leading apostrophe, which the spreadsheet shows as text; numbers are left as they are."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
+        value = json.dumps(value, ensure_ascii=False)
+    elif kind in NUMERIC_KINDS:
+        return value
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return value
 
 
@@ -201,7 +211,7 @@ def render(report: Report, fmt: str) -> str:
         for r in report.rows:
             row = []
             for c in report.columns:
-                row.append(_csv_cell(_plain(r.get(c.key), c.kind)))
+                row.append(_csv_cell(_plain(r.get(c.key), c.kind), c.kind))
             writer.writerow(row)
         return buf.getvalue()
     raise ValueError(f"unknown format {fmt!r}")

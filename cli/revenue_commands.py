@@ -189,7 +189,8 @@ def cohorts(
             for r in rows
         ]
     else:
-        columns += [Column(f"p{k}", f"+{k}", "ratio") for k in range(width)]
+        # CSV keys name the metric (`revenue_p0`, `logos_p0`, …): the files of both look alike.
+        columns += [Column(f"{metric}_p{k}", f"+{k}", "ratio") for k in range(width)]
         data = []
         for r in rows:
             values = r.revenue if metric == "revenue" else r.logos
@@ -198,7 +199,7 @@ def cohorts(
                 "accounts": r.accounts,
                 "start_arr": r.start_arr,
             }
-            row.update({f"p{k}": v for k, v in enumerate(values)})
+            row.update({f"{metric}_p{k}": v for k, v in enumerate(values)})
             data.append(row)
     title = report_title(f"{metric.capitalize()} retention by {grain} of first go-live", meta)
     echo_report(Report(title, columns, data, meta), fmt)

@@ -6,6 +6,8 @@ Every error renders as one sentence. Input errors name where the bad value came 
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any
 
 EXIT_OK = 0
@@ -37,7 +39,15 @@ class UsageError(RevledgerError):
 
 
 def _show(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
+    """Return a value as a message quotes it: text in quotes, other values as JSON writes them
+    (`true`, `null`, `1000.0`, `[1, 2]`), a decimal as its digits (`1E-400`)."""
+    if isinstance(value, str | Decimal):
+        text = str(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except ValueError:  # a circular structure: never from parsed input
+            text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
     return repr(text) if isinstance(value, str) else text

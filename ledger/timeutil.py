@@ -84,13 +84,21 @@ def parse_instant(text: str, tz_name: str = "UTC") -> datetime:
                 "or give a bare date"
             )
         raise TimeParseError("is not a date (YYYY-MM-DD) or an RFC 3339 instant")
+    offset = s[-6:]
+    if offset[0] in "+-" and (int(offset[1:3]) > 23 or int(offset[4:6]) > 59):
+        raise TimeParseError(
+            f"has an impossible UTC offset ({offset}); offsets run from -23:59 to +23:59"
+        )
     try:
         dt = datetime.fromisoformat(s.replace("z", "Z").replace("t", "T"))
     except ValueError as exc:
         raise TimeParseError(f"is not a real instant ({exc})") from exc
     if not MIN_YEAR <= dt.year <= MAX_YEAR:
         raise TimeParseError(f"has a year outside {MIN_YEAR}-{MAX_YEAR}")
-    return dt.astimezone(UTC)
+    utc = dt.astimezone(UTC)
+    if not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise TimeParseError(f"falls in UTC in a year outside {MIN_YEAR}-{MAX_YEAR}")
+    return utc
 
 
 def format_instant(dt: datetime) -> str:

@@ -96,6 +96,6 @@ def cli_at_clock(
         monkeypatch.setattr(f"{where}.utc_now", lambda: clock[0])
 
     def invoke(*args: str) -> Result:
-        return CliRunner().invoke(cli, ["--db", db_url, *args])
+        return CliRunner().invoke(cli, ["--db", db_url, *args], prog_name="revledger")
 
     return invoke

@@ -259,7 +259,7 @@ CASES: list[Case] = [
     imp(
         "money-boolean",
         at("expansion", account_id="A-2", arr=True),
-        message="revledger: line 2: field 'arr' = True: must be a decimal string such as "
+        message="revledger: line 2: field 'arr' = true: must be a decimal string such as "
         '"1200.50", not true or false.',
     ),
     imp(
@@ -522,7 +522,58 @@ CASES: list[Case] = [
         b'"reason": "caf\xe9 budget"}\n' + json.dumps(GOOD_AFTER).encode() + b"\n",
         expect=("input.jsonl: line 2 is not UTF-8 text (byte ", "cannot be decoded)."),
     ),
+    imp(
+        "json-key-twice",
+        '{"type": "expansion", "effective_at": "2026-04-01", "account_id": "A-2", "arr": "5", '
+        '"arr": "6"}',
+        message='revledger: line 2: is not valid JSON here: the key "arr" appears twice in one '
+        "object.",
+    ),
+    imp(
+        "json-nested-too-deeply",
+        '{"type": "quota_set", "effective_at": "2026-01-01", "period": "2027", "amount": '
+        + "[" * 20_000
+        + "]" * 20_000
+        + "}",
+        message="revledger: line 2: is not valid JSON here: it nests too deeply.",
+    ),
+    imp(
+        "id-with-a-right-to-left-override",
+        at("deal_lost", deal_id="D-1\u202e"),
+        message="revledger: line 2: field 'deal_id' = 'D-1\\u202e': contains the invisible "
+        "character U+202E, which would make it show as another id.",
+    ),
+    imp(
+        "reason-with-a-bidi-isolate",
+        at("deal_lost", deal_id="D-1", reason="budget \u2067cut"),
+        expect=("field 'reason'", "contains U+2067, a control that reorders the text around it."),
+    ),
+    imp(
+        "persona-listed-twice",
+        at(
+            "deal_opened",
+            deal_id="D-9",
+            account_id="A-9",
+            stage="demo",
+            amount="100",
+            expected_close="2026-09-30",
+            personas=["cmio", "cfo", "cmio"],
+        ),
+        expect=("field 'personas'", "lists the persona 'cmio' twice."),
+    ),
     # -- record <type> --field value ------------------------------------------------------------
+    rec(
+        "record-effective-impossible-offset",
+        "deal_lost --deal-id D-1 --effective 2026-04-01T10:00:00+25:00",
+        message="revledger: option '--effective' = '2026-04-01T10:00:00+25:00': has an "
+        "impossible UTC offset (+25:00); offsets run from -23:59 to +23:59.",
+    ),
+    rec(
+        "record-effective-after-2199-in-utc",
+        "deal_lost --deal-id D-1 --effective 2199-12-31T23:59:59-05:00",
+        message="revledger: option '--effective' = '2199-12-31T23:59:59-05:00': falls in UTC "
+        "in a year outside 1900-2199.",
+    ),
     rec(
         "record-negative-money",
         "expansion --account-id A-2 --arr -5 --effective 2026-04-01",

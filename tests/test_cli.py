@@ -83,7 +83,7 @@ def test_dry_run_says_so_and_writes_nothing(run, inline_file: Path) -> None:
         "two.jsonl: 2 events read, would append 2, 0 already recorded; head seq 3 "
         "(dry run: nothing written)\n"
     )
-    assert "1 events" in run("log").stdout
+    assert "1 event\n" in run("log").stdout
 
 
 def test_record_prints_seq_and_event_id(run) -> None:

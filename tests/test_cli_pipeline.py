@@ -461,21 +461,21 @@ def test_health_table_and_awaiting_go_live_csv(run) -> None:
         ),
         (
             ("aging", "--days", "-1"),
-            3,
-            "revledger: option '--days' = -1: must be a number of days from 0 to 109573 (the "
-            "span of the years 1900-2199).\n",
+            2,
+            "revledger: Invalid value for '--days': -1 is not from 0 to 109573. "
+            "(see `revledger aging --help`)\n",
         ),
         (
             ("aging", "--days", "1000000000"),
-            3,
-            "revledger: option '--days' = 1000000000: must be a number of days from 0 to 109573 "
-            "(the span of the years 1900-2199).\n",
+            2,
+            "revledger: Invalid value for '--days': 1000000000 is not from 0 to 109573. "
+            "(see `revledger aging --help`)\n",
         ),
         (
             ("aging", "--days", "99999999999999999999"),
-            3,
-            "revledger: option '--days' = 99999999999999999999: must be a number of days from 0 "
-            "to 109573 (the span of the years 1900-2199).\n",
+            2,
+            "revledger: Invalid value for '--days': 99999999999999999999 is not from 0 to 109573. "
+            "(see `revledger aging --help`)\n",
         ),
         (
             ("stages", "--deals", "--by", "segment"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from ledger.events.base import EventModel
 from ledger.events.fields import (
@@ -18,6 +18,7 @@ from ledger.events.fields import (
     Probability,
     Slug,
     WholeNumber,
+    stored,
 )
 
 ForecastCategory = Literal["pipeline", "best_case", "commit", "omitted"]
@@ -46,6 +47,15 @@ class DealOpened(DealEvent):
     channel: Channel | None = None
     owner: Identifier | None = None
     personas: tuple[Slug, ...] = ()
+
+    @field_validator("personas")
+    @classmethod
+    def _each_persona_once(cls, personas: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if not stored(info):
+            twice = next((p for i, p in enumerate(personas) if p in personas[:i]), None)
+            if twice is not None:
+                raise ValueError(f"lists the persona {twice!r} twice")
+        return personas
 
 
 class StageChanged(DealEvent):

@@ -22,6 +22,17 @@ _DECIMAL_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 """Decimal text as money and probabilities are written: digits, and a point with digits after
 it; no exponent, sign `+`, digit separators or thousands commas."""
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+INVISIBLE_CHARS = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f]"
+)
+"""Characters that show nothing or reorder the text around them (Unicode's format characters,
+category Cf, and the line and paragraph separators): refused in identifiers a user enters, where
+`D-6` followed by a right-to-left override would show as another id."""
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""The embedding, override and isolate controls that reorder text: refused in free text."""
 """Control characters, refused in identifiers, free text and the envelope's text keys."""
 STORED: dict[str, Any] = {"stored": True}
 """Validation context of a payload read back from the log (`decode_payload`): the checks of
@@ -100,7 +111,7 @@ def _probability(value: Any) -> Decimal:
     return normalize_decimal(d)
 
 
-def _identifier(value: Any) -> str:
+def _identifier(value: Any, info: ValidationInfo) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("must be a text identifier")
     text = str(value).strip()
@@ -110,6 +121,13 @@ def _identifier(value: Any) -> str:
         raise ValueError("is longer than 100 characters")
     if CONTROL_CHARS.search(text):
         raise ValueError("contains control characters")
+    if not stored(info):
+        invisible = INVISIBLE_CHARS.search(text)
+        if invisible:
+            raise ValueError(
+                f"contains the invisible character U+{ord(invisible[0]):04X}, which would "
+                "make it show as another id"
+            )
     return text
 
 
@@ -156,6 +174,12 @@ def _free_text(value: Any, info: ValidationInfo) -> str:
         raise ValueError(f"is longer than {MAX_FREE_TEXT} characters")
     if CONTROL_CHARS.search(text.replace("\n", " ")):
         raise ValueError("contains control characters")
+    if not stored(info):
+        bidi = BIDI_CONTROLS.search(text)
+        if bidi:
+            raise ValueError(
+                f"contains U+{ord(bidi[0]):04X}, a control that reorders the text around it"
+            )
     finding = None if stored(info) else phi_finding(text)
     if finding:
         raise ValueError(

@@ -1,0 +1,76 @@
+"""Text a user enters that would deceive a reader: ids that show as other ids, free text that
+reorders itself, and spreadsheet cells that run as formulas."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import unicodedata
+from decimal import Decimal
+
+import pytest
+
+from cli.render import Column, Report, render
+from ledger.errors import InputError
+from ledger.events import build_event, decode_payload
+from ledger.events.fields import INVISIBLE_CHARS
+
+
+def test_every_invisible_character_of_this_unicode_database_is_known() -> None:
+    invisible = [
+        chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) in ("Cf", "Zl", "Zp")
+    ]
+    assert len(invisible) > 150
+    assert all(INVISIBLE_CHARS.fullmatch(ch) for ch in invisible)
+    assert not INVISIBLE_CHARS.search("D-17 acct-Ørsted 株式会社 ① ﬁ")
+
+
+@pytest.mark.parametrize("ch", ["\u202e", "\u200b", "\u2066", "\ufeff", "\u00ad", "\u2028"])
+def test_an_id_with_an_invisible_character_is_refused(ch: str) -> None:
+    with pytest.raises(InputError, match=f"U\\+{ord(ch):04X}"):
+        build_event("deal_lost", {"deal_id": f"D-1{ch}7"})
+
+
+def test_free_text_may_not_reorder_itself_but_may_hold_any_script() -> None:
+    with pytest.raises(InputError, match="U\\+202E, a control that reorders"):
+        build_event("deal_lost", {"deal_id": "D-1", "reason": "budget \u202ecut"})
+    kept = build_event("deal_lost", {"deal_id": "D-1", "reason": "Budget gekürzt — 予算削減"})
+    assert kept.reason == "Budget gekürzt — 予算削減"  # type: ignore[attr-defined]
+
+
+def test_what_the_log_already_holds_is_read_back_as_it_is() -> None:
+    # A ledger written before these checks may hold such an id: reading it back never fails.
+    event = decode_payload("deal_lost", 1, json.dumps({"deal_id": "D-1\u202e"}))
+    assert event.deal_id == "D-1\u202e"  # type: ignore[attr-defined]
+
+
+def test_a_persona_listed_twice_is_refused() -> None:
+    fields = {
+        "deal_id": "D-1",
+        "account_id": "A-1",
+        "stage": "demo",
+        "amount": "5",
+        "expected_close": "2026-09-30",
+        "personas": ["cmio", "cmio"],
+    }
+    with pytest.raises(InputError, match="lists the persona 'cmio' twice"):
+        build_event("deal_opened", fields)
+
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+A1", "@SUM(1)", "-2+3", "\tx"]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_shown_as_text() -> None:
+    report = Report(
+        "",
+        [Column("who", "who"), Column("change", "change", "money"), Column("n", "n", "int")],
+        [{"who": f, "change": Decimal("-200000"), "n": -3} for f in FORMULAS]
+        + [{"who": "A-1 = fine", "change": Decimal(5), "n": 1}],
+    )
+    rows = list(csv.reader(io.StringIO(render(report, "csv"), newline="")))[1:]
+    assert [r[0] for r in rows] == [f"'{f}" for f in FORMULAS] + ["A-1 = fine"]
+    assert {r[1] for r in rows[:-1]} == {"-200000"} and rows[0][2] == "-3"  # numbers stay
+    # JSON is for programs, not spreadsheets: the text stays as it is there.
+    doc = json.loads(render(report, "json"))
+    assert [r["who"] for r in doc["rows"][:-1]] == FORMULAS
