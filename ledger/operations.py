@@ -186,6 +186,12 @@ def record_event(
         idempotency_key = envelope_text(idempotency_key, field="--idempotency-key")
     current = store.config()
     if type_name == "ledger_configured" and current is not None:
+        if not fields:
+            raise InputError(
+                "ledger_configured needs at least one setting to change (--currency, "
+                "--timezone, --fiscal-year-start or --stages-file); the others keep their "
+                "current values"
+            )
         fields = {**current.model_dump(exclude={"type"}), **fields}
     event = build_event(type_name, fields)
     if idempotency_key is not None and effective is None:

@@ -575,6 +575,18 @@ CASES: list[Case] = [
         "in a year outside 1900-2199.",
     ),
     rec(
+        "record-configuration-without-a-setting",
+        "ledger_configured",
+        message="revledger: ledger_configured needs at least one setting to change (--currency, "
+        "--timezone, --fiscal-year-start or --stages-file); the others keep their current values.",
+    ),
+    rec(
+        "record-currency-not-in-iso-4217",
+        "ledger_configured --currency XYZ",
+        message="revledger: field 'currency' = 'XYZ': is not an ISO 4217 currency code (such as "
+        "USD, EUR or GBP).",
+    ),
+    rec(
         "record-negative-money",
         "expansion --account-id A-2 --arr -5 --effective 2026-04-01",
         message="revledger: field 'arr' = '-5': must not be negative.",

@@ -1,5 +1,5 @@
 """Text a user enters that would deceive a reader: ids that show as other ids, free text that
-reorders itself, and spreadsheet cells that run as formulas."""
+reorders itself, currency codes that are none, and spreadsheet cells that run as formulas."""
 
 from __future__ import annotations
 
@@ -40,9 +40,14 @@ def test_free_text_may_not_reorder_itself_but_may_hold_any_script() -> None:
 
 
 def test_what_the_log_already_holds_is_read_back_as_it_is() -> None:
-    # A ledger written before these checks may hold such an id: reading it back never fails.
+    # A ledger written before these checks may hold such an id, or a currency code outside
+    # ISO 4217: reading it back never fails.
     event = decode_payload("deal_lost", 1, json.dumps({"deal_id": "D-1\u202e"}))
     assert event.deal_id == "D-1\u202e"  # type: ignore[attr-defined]
+    config = decode_payload("ledger_configured", 1, json.dumps({"currency": "XYZ"}))
+    assert config.currency == "XYZ"  # type: ignore[attr-defined]
+    with pytest.raises(InputError, match="not an ISO 4217 currency code"):
+        build_event("ledger_configured", {"currency": "XYZ"})
 
 
 def test_a_persona_listed_twice_is_refused() -> None:

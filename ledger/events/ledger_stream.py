@@ -40,10 +40,27 @@ def _period(value: Any, info: ValidationInfo) -> str:
     return value.strip()
 
 
-def _currency(value: Any) -> str:
+_ISO_4217_TEXT = """
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
+BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP
+ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK
+JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK
+MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN
+PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB
+TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG
+XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL
+"""
+ISO_4217 = frozenset(_ISO_4217_TEXT.split())
+"""The currency codes of ISO 4217 (its list of current codes, funds and precious metals)."""
+
+
+def _currency(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value.strip()):
         raise ValueError("must be a three-letter ISO 4217 code such as USD")
-    return value.strip()
+    code = value.strip()
+    if code not in ISO_4217 and not stored(info):
+        raise ValueError("is not an ISO 4217 currency code (such as USD, EUR or GBP)")
+    return code
 
 
 def _timezone(value: Any) -> str:
