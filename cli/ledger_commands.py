@@ -180,7 +180,8 @@ def _crm_request(
     if crm is None:
         given = "--opportunities" if opportunities else "--stage-map" if stage_map else None
         given = given or ("--pipeline" if pipeline else "--backfill")
-        raise UsageError(f"{given} needs --from salesforce or --from hubspot")
+        needs = {"--stage-map": "--from salesforce", "--pipeline": "--from hubspot"}
+        raise UsageError(f"{given} needs {needs.get(given, '--from salesforce or --from hubspot')}")
     misplaced = pipeline if crm == "salesforce" else stage_map
     if misplaced is not None:
         wrong = "--pipeline" if crm == "salesforce" else "--stage-map"

@@ -204,6 +204,11 @@ def test_a_hubspot_import(run) -> None:
             "revledger: --backfill needs --from salesforce or --from hubspot.",
         ),
         (
+            ["import", str(HS / "property-history.csv"), "--pipeline", str(SF / "stage-map.csv")],
+            2,
+            "revledger: --pipeline needs --from hubspot.",
+        ),
+        (
             ["import", "--from", "salesforce", str(SF / "won-then-lost.csv"), "--restore"],
             2,
             "revledger: --restore and --from cannot be combined.",
