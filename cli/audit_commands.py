@@ -36,9 +36,7 @@ def _values(values: Values) -> dict[str, Any]:
 @click.option("--period", metavar="PERIOD", help=PERIOD_HELP + " For --metric forecast.")
 @click.option(
     "--window",
-    default="12m",
-    show_default=True,
-    help="Look-back of nrr and grr: e.g. 12m, 3m, 1q, 1y, 2w, 90d.",
+    help="Look-back of nrr and grr: e.g. 12m, 3m, 1q, 1y, 2w, 90d.  [default: 12m]",
 )
 @format_option
 @pass_ctx
@@ -49,7 +47,7 @@ def restatements(
     reported_at: str,
     known_at: str | None,
     period: str | None,
-    window: str,
+    window: str | None,
     fmt: str,
 ) -> None:
     """A metric as reported at a past time and as known now, and each event recorded in

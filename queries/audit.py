@@ -57,16 +57,19 @@ def restatement_query(
     metric: str,
     reported_at: str,
     period: str | None = None,
-    window: str = "12m",
+    window: str | None = None,
 ) -> tuple[RestatementAnswer, Provenance]:
     """Return `metric` at the close of `as_of` as known at `reported_at` and as known at
-    `known_at` (default: now), with every event recorded in between that moved it."""
+    `known_at` (default: now), with every event recorded in between that moved it. `window`
+    is the look-back of nrr and grr (default 12m) and is refused for the other metrics."""
     if metric not in METRICS:
         raise InputError(f"must be one of {', '.join(METRICS)}", field="--metric", value=metric)
     if metric == "forecast" and period is None:
         raise UsageError("--metric forecast needs --period (e.g. --period 2026-Q4)")
     if metric != "forecast" and period is not None:
         raise UsageError(f"--period is for --metric forecast; --metric {metric} takes --as-of")
+    if window is not None and metric not in ("nrr", "grr"):
+        raise UsageError(f"--window is for --metric nrr or grr; --metric {metric} has none")
     if metric == "forecast":
         return _forecast_restatement(store, when, reported_at, period or "")
     frame = time_frame(store, when.known_at)
@@ -74,7 +77,7 @@ def restatement_query(
     reported, reported_seq = _reported(store, frame, reported_at)
     now_seq = frame.head.seq
     book, _ = current_book(store)
-    w = parse_window(window)
+    w = parse_window(window or "12m")
     start = w.before(as_of)
     zones = _zones(store, now_seq)
 

@@ -706,6 +706,12 @@ CASES: list[Case] = [
     ),
     # -- other commands -------------------------------------------------------------------------
     cmd(
+        "restatements-window-for-arr",
+        "restatements --metric arr --as-of 2026-03-31 --reported-at 2026-04-01 --window 3m",
+        EXIT_USAGE,
+        message="revledger: --window is for --metric nrr or grr; --metric arr has none.",
+    ),
+    cmd(
         "log-unknown-type",
         "log --type nope",
         code=EXIT_VALIDATION,
