@@ -38,6 +38,15 @@ def utc_day(t: datetime) -> date:
 
 
 @dataclass(frozen=True, slots=True)
+class Calendar:
+    """How one view reads a period: its days (fiscal quarters follow the fiscal year start the
+    view knows) and the ledger day of an instant (in the time zone the view knows)."""
+
+    period: Period
+    day_of: DayOf = utc_day
+
+
+@dataclass(frozen=True, slots=True)
 class Contribution:
     """What one deal (or a set of deals) adds to each figure of a period's forecast."""
 

@@ -32,6 +32,12 @@ instants (axis `known`) — and otherwise through the retraction, recorded betwe
 known-at instants, that took it out (axis `known`, `retracts` naming it). A change that cannot
 be explained this way is an integrity error.
 
+**Calendars.** Each view reads the period's days and the day of a signature in the
+configuration it knows (time zone, fiscal year start), as `forecast` at that known-at does; M
+reads them as B. When A's calendar differs from B's, the configurations that differ between
+the views are causes of every change, as when the pipelines differ: a deal signed on the last
+evening of a quarter in UTC falls in the next quarter in Tokyo, which is `restated`.
+
 **Invariant.** forecast(A) + Σ deltas = forecast(B), for every figure, checked on every call;
 a violation raises `IntegrityError` instead of returning numbers.
 """
@@ -60,6 +66,7 @@ from projections.deals import Deal, DealBook, Pipeline, Status, replay_deals
 from projections.forecast import (
     FIGURES,
     NOTHING,
+    Calendar,
     Contribution,
     DayOf,
     Forecast,
@@ -271,27 +278,34 @@ def forecast_diff(
     a: View,
     b: View,
     day_of: DayOf = utc_day,
+    *,
+    a_calendar: Calendar | None = None,
 ) -> ForecastDiff:
     """Return the audit of `period`'s forecast from view `a` to view `b`.
 
+    `period` and `day_of` are B's calendar; `a_calendar` is A's when the configuration A knows
+    reads days otherwise (another time zone or fiscal year start), else A reads them as B.
     `events` are in seq order and cover both views. Raises IntegrityError when the deltas do not
     sum to forecast(B) − forecast(A) or a change cannot be explained by events between the views.
     """
+    cal_b = Calendar(period, day_of)
+    cal_a = a_calendar or cal_b
     book_a = replay_deals(events, a.bound, a.known_at)
     book_b = replay_deals(events, b.bound, b.known_at)
     book_m = replay_deals(events, a.bound, b.known_at)
-    before, after = forecast(book_a, period, day_of), forecast(book_b, period, day_of)
+    before = forecast(book_a, cal_a.period, cal_a.day_of)
+    after = forecast(book_b, period, day_of)
     between = _Between(a, b)
     retractions = {e.payload.retracts: e for e in events if isinstance(e.payload, EventRetracted)}
     config_causes: list[LoggedEvent] = []
-    if book_a.pipeline != book_b.pipeline:
+    if book_a.pipeline != book_b.pipeline or a_calendar is not None:
         config_causes = _symmetric(
             _configurations(events, a.known_at), _configurations(events, b.known_at)
         )
     changes = [
         change
         for deal_id in sorted(book_a.deals.keys() | book_b.deals.keys())
-        if (change := _change(deal_id, period, day_of, book_a, book_b, book_m)) is not None
+        if (change := _change(deal_id, (cal_a, cal_b), book_a, book_b, book_m)) is not None
     ]
     explained: list[DealChange] = []
     for ch in changes:
@@ -315,21 +329,21 @@ def forecast_diff(
 
 def _change(
     deal_id: str,
-    period: Period,
-    day_of: DayOf,
+    calendars: tuple[Calendar, Calendar],
     book_a: DealBook,
     book_b: DealBook,
     book_m: DealBook,
 ) -> DealChange | None:
+    (cal_a, cal_b) = calendars
     x, y, m = book_a.deals.get(deal_id), book_b.deals.get(deal_id), book_m.deals.get(deal_id)
-    c_a = contribution(x, book_a.pipeline, period, day_of)
-    c_b = contribution(y, book_b.pipeline, period, day_of)
+    c_a = contribution(x, book_a.pipeline, cal_a.period, cal_a.day_of)
+    c_b = contribution(y, book_b.pipeline, cal_b.period, cal_b.day_of)
     if c_a == c_b:
         return None
-    c_m = contribution(m, book_m.pipeline, period, day_of)
+    c_m = contribution(m, book_m.pipeline, cal_b.period, cal_b.day_of)
     category: Category | None = "restated"
     if c_m != c_b:
-        category = categorize(m, y, book_b.pipeline, period)
+        category = categorize(m, y, book_b.pipeline, cal_b.period)
     if category is None:
         raise IntegrityError(
             f"deal {deal_id}'s forecast contribution changed but fits no audit category"

@@ -24,10 +24,9 @@ from decimal import Decimal, localcontext
 
 from ledger.errors import IntegrityError
 from ledger.events import EventRetracted, LedgerConfigured
-from ledger.periods import Period
 from projections.arr import arr_snapshot
 from projections.deals import replay_deals
-from projections.forecast import NOTHING, Contribution, DayOf, contribution
+from projections.forecast import NOTHING, Calendar, Contribution, contribution
 from projections.logged import LoggedEvent
 from projections.retention import retention
 from projections.revenue_book import RevenueBook, RevenueView
@@ -199,23 +198,27 @@ class _DealSlices:
         return sorted(mine + shared, key=lambda e: e.seq)
 
 
+CalendarAt = Callable[[int], tuple[Calendar, datetime]]
+"""The calendar of the log prefix ending at a seq, and the close of the as-of day in it."""
+
+
 def forecast_steps(
-    events: Sequence[LoggedEvent],
-    period: Period,
-    bound: datetime,
-    reported_seq: int,
-    day_of: DayOf,
+    events: Sequence[LoggedEvent], reported_seq: int, calendar_at: CalendarAt
 ) -> Iterator[tuple[LoggedEvent, Values]]:
     """Yield each event recorded after `reported_seq` that can move the period's forecast at
-    `bound`, with the forecast on the log prefix ending with it.
+    the as-of day, with the forecast on the log prefix ending with it, read in that prefix's
+    calendar (`calendar_at`: a configuration recorded in between may change it).
 
     `events` are the deal-question events of the log up to now, in seq order.
     """
     slices = _DealSlices(events)
 
     def part(deal_id: str, upto: int) -> Contribution:
+        calendar, bound = calendar_at(upto)
         book = replay_deals(slices.prefix(deal_id, upto), bound)
-        return contribution(book.deals.get(deal_id), book.pipeline, period, day_of)
+        return contribution(
+            book.deals.get(deal_id), book.pipeline, calendar.period, calendar.day_of
+        )
 
     parts = {d: part(d, reported_seq) for d in slices.by_deal}
     total = NOTHING

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from ledger.timeutil import end_of_day, shown_instant
 from projections import restatements as restate_p
 from projections import stream_history as history_p
 from projections.deals import replay_deals
-from projections.forecast import forecast
+from projections.forecast import Calendar, forecast
 from projections.revenue_book import REVENUE_FACT_TYPES, RevenueView
 from projections.windows import parse_window
 from queries.common import Provenance, TimeFrame, TimeQuery, parse_day, time_frame
@@ -79,12 +79,12 @@ def restatement_query(
     book, _ = current_book(store)
     w = parse_window(window or "12m")
     start = w.before(as_of)
-    zones = _zones(store, now_seq)
+    configs = _configs(store, now_seq)
 
     def value_of(view: RevenueView) -> restate_p.Values:
         # The close of a day in the time zone known with the log prefix the view stands at,
         # so a change of time zone recorded in between is one of the events that moved it.
-        tz = zones(view.upto_seq) or frame.config.timezone
+        tz = (configs(view.upto_seq) or frame.config).timezone
         bound, start_bound = end_of_day(as_of, tz), end_of_day(start, tz)
         return restate_p.revenue_values(metric, view, bound, start_bound)
 
@@ -110,27 +110,27 @@ def restatement_query(
     return RestatementAnswer(result, reported, reported_seq, now_seq), prov
 
 
-def _zones(store: LedgerStore, upto_seq: int) -> Callable[[int], str | None]:
-    """Return the function giving the time zone in force on the log prefix ending at a seq
-    (None before the first configuration): that of the last configuration recorded by then
-    that no retraction recorded by then took out."""
-    live: list[tuple[str, str]] = []  # (event_id, time zone) of the configurations in force
-    seqs: list[int] = []  # the seqs at which the zone in force was set, and the zones
-    zones: list[str | None] = []
+def _configs(store: LedgerStore, upto_seq: int) -> Callable[[int], LedgerConfigured | None]:
+    """Return the function giving the configuration in force on the log prefix ending at a seq
+    (None before the first): the last one recorded by then that no retraction recorded by then
+    took out."""
+    live: list[tuple[str, LedgerConfigured]] = []  # (event_id, configuration) in force
+    seqs: list[int] = []  # the seqs at which the configuration in force was set, and it
+    configs: list[LedgerConfigured | None] = []
     for e in store.read(upto_seq=upto_seq, types=["ledger_configured", "event_retracted"]):
         p = e.payload
         if isinstance(p, LedgerConfigured):
-            live.append((e.event_id, p.timezone))
+            live.append((e.event_id, p))
         elif isinstance(p, EventRetracted):
             live = [c for c in live if c[0] != p.retracts]
         seqs.append(e.seq)
-        zones.append(live[-1][1] if live else None)
+        configs.append(live[-1][1] if live else None)
 
-    def zone_at(seq: int) -> str | None:
+    def config_at(seq: int) -> LedgerConfigured | None:
         i = bisect_right(seqs, seq)
-        return zones[i - 1] if i else None
+        return configs[i - 1] if i else None
 
-    return zone_at
+    return config_at
 
 
 def _forecast_restatement(
@@ -142,17 +142,25 @@ def _forecast_restatement(
     as_of = parse_day(when.as_of, "--as-of", frame.today)
     reported, reported_seq = _reported(store, frame, reported_at)
     now_seq = frame.head.seq
-    bound = frame.bound(as_of)
+    configs = _configs(store, now_seq)
+
+    def calendar_at(seq: int) -> tuple[Calendar, datetime]:
+        # The period's days, the day of an instant and the close of the as-of day as the log
+        # prefix ending at `seq` configured them: what `forecast --known-at` then answered. A
+        # change of time zone or fiscal year recorded in between is an event that moved it.
+        f = replace(frame, config=configs(seq) or frame.config)
+        return Calendar(frame_period(f, period), f.day_of), f.bound(as_of)
 
     def value_at(seq: int) -> restate_p.Values:
+        calendar, bound = calendar_at(seq)
         book = replay_deals([e for e in deals.events if e.seq <= seq], bound)
-        return restate_p.forecast_values(forecast(book, p, frame.day_of).total)
+        return restate_p.forecast_values(forecast(book, calendar.period, calendar.day_of).total)
 
     result = restate_p.restate(
         restate_p.FORECAST_FIGURES,
         value_at(reported_seq),
         value_at(now_seq),
-        restate_p.forecast_steps(deals.events, p, bound, reported_seq, frame.day_of),
+        restate_p.forecast_steps(deals.events, reported_seq, calendar_at),
         {e.event_id: e for e in deals.events},
     )
     prov = frame.provenance(

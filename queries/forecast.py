@@ -3,10 +3,11 @@ submitted for it, each with the provenance of the answer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ledger.errors import UsageError
+from ledger.events import LedgerConfigured
 from ledger.operations import parse_known_at
 from ledger.periods import Period, parse_period
 from ledger.store import LedgerStore
@@ -14,6 +15,7 @@ from ledger.timeutil import shown_instant
 from projections import forecast as forecast_p
 from projections import forecast_calls as calls_p
 from projections import forecast_diff as diff_p
+from projections.forecast import Calendar
 from queries.common import (
     Provenance,
     TimeFrame,
@@ -62,6 +64,11 @@ class AuditViews:
     to_known_at: str | None = None
 
 
+def _reads_days(config: LedgerConfigured) -> tuple[str, int]:
+    """Return what of a configuration decides how days and periods are read."""
+    return config.timezone, config.fiscal_year_start_month
+
+
 def forecast_diff_query(
     store: LedgerStore, views: AuditViews, *, period: str
 ) -> tuple[diff_p.ForecastDiff, Provenance]:
@@ -82,13 +89,20 @@ def forecast_diff_query(
         if views.from_known_at
         else known_b
     )
-    a = diff_p.View(frame_b.bound(from_as_of), known_a)
+    # View A reads its day and the period in the configuration it knows, as `forecast` at
+    # that known-at does (a time zone or fiscal year recorded later is not A's).
+    config_a = (store.config(known_a) if views.from_known_at else None) or frame_b.config
+    frame_a = replace(frame_b, config=config_a)
+    a = diff_p.View(frame_a.bound(from_as_of), known_a)
     b = diff_p.View(frame_b.bound(to_as_of), known_b)
     if a == b:
         raise UsageError(
             "the two views are the same; give a different --from-as-of or --from-known-at"
         )
-    result = diff_p.forecast_diff(deals.events, p, a, b, frame_b.day_of)
+    a_calendar = None
+    if _reads_days(config_a) != _reads_days(frame_b.config):
+        a_calendar = Calendar(frame_period(frame_a, period), frame_a.day_of)
+    result = diff_p.forecast_diff(deals.events, p, a, b, frame_b.day_of, a_calendar=a_calendar)
     return result, frame_b.provenance(
         "forecast-diff",
         diff_p.DEFINITION,

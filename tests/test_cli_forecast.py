@@ -604,3 +604,58 @@ def test_mistakes_are_one_sentence_with_the_documented_exit_code(
     assert out.stdout == ""
     assert out.stderr.startswith("revledger: ") and message in out.stderr
     assert out.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("signed", "reconfigure"),
+    [
+        # 20:00 UTC on the quarter's last day is already April 1 in Tokyo.
+        ("2026-03-31T20:00:00Z", ("--timezone", "Asia/Tokyo")),
+        # With the fiscal year starting in April, 2026-Q1 is April to June 2025.
+        ("2026-02-15", ("--fiscal-year-start", "4")),
+    ],
+)
+def test_a_reconfigured_calendar_between_the_views_restates_the_forecast(
+    cli_at_clock, clock: list[datetime], signed: str, reconfigure: tuple[str, str]
+) -> None:
+    run = cli_at_clock
+    assert run("init").exit_code == 0
+    opened = run(
+        "record", "deal_opened", "--deal-id", "D1", "--account-id", "A1", "--stage",
+        "negotiation", "--amount", "100000", "--expected-close", "2026-03-31", "--effective",
+        "2026-01-10",
+    )  # fmt: skip
+    assert opened.exit_code == 0, opened.output
+    won = run(
+        "record", "contract_signed", "--deal-id", "D1", "--arr", "100000", "--effective", signed
+    )
+    assert won.exit_code == 0, won.output
+    known_a = "2026-10-01T19:00:00Z"
+    clock[0] = SECOND_IMPORT
+    assert run("record", "ledger_configured", *reconfigure).exit_code == 0
+    period = ("--period", "2026-Q1", "--as-of", "2026-06-30")
+
+    def closed_won(*args: str) -> str:
+        doc = json.loads(run("forecast", *period, *args, "--format", "json").stdout)
+        return str(doc["rows"][0]["closed_won"])
+
+    assert (closed_won("--known-at", known_a), closed_won()) == ("100000", "0")
+    out = run(
+        "forecast-diff", "--period", "2026-Q1", "--from-as-of", "2026-06-30", "--from-known-at",
+        known_a, "--to-as-of", "2026-06-30", "--format", "json",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.stdout)["rows"]
+    by_line = {r["line"]: r for r in rows if r["line"] != "deal"}
+    assert (by_line["from"]["closed_won"], by_line["to"]["closed_won"]) == ("100000", "0")
+    [deal] = [r for r in rows if r["line"] == "deal"]
+    assert (deal["deal_id"], deal["category"], deal["closed_won"]) == ("D1", "restated", "-100000")
+    assert [(e["type"], e["axis"]) for e in deal["events"]] == [("ledger_configured", "known")]
+    restated = run(
+        "restatements", "--metric", "forecast", *period, "--reported-at", known_a,
+        "--format", "json",
+    )  # fmt: skip
+    assert restated.exit_code == 0, restated.output
+    lines = [(r["line"], r["type"], r["closed_won"]) for r in json.loads(restated.stdout)["rows"]]
+    assert lines[0][0] == "reported" and lines[0][2] == "100000"
+    assert lines[1:] == [("effect", "ledger_configured", "-100000"), ("now", None, "0")]

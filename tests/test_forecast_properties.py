@@ -19,7 +19,7 @@ from ledger.envelope import RecordedEvent
 from ledger.events import EventRetracted
 from ledger.periods import Grain, Period, period_of
 from projections.deals import replay_deals
-from projections.forecast import NOTHING, contribution, forecast, utc_day
+from projections.forecast import NOTHING, Calendar, contribution, forecast, utc_day
 from projections.forecast_diff import View, forecast_diff
 from projections.restatements import FORECAST_FIGURES, forecast_steps, forecast_values, restate
 from tests.strategies import EPOCH, GeneratedLedger, ledgers
@@ -155,7 +155,7 @@ def test_forecast_restatements_match_full_replays_of_each_prefix(
         book = replay_deals([e for e in log if e.seq <= seq], view.bound)
         return forecast_values(forecast(book, period).total)
 
-    steps = forecast_steps(log, period, view.bound, reported_seq, utc_day)
+    steps = forecast_steps(log, reported_seq, lambda _seq: (Calendar(period, utc_day), view.bound))
     targets = {e.event_id: e for e in log}
     r = restate(FORECAST_FIGURES, value(reported_seq), value(len(log)), steps, targets)
 

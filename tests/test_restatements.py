@@ -12,7 +12,7 @@ from ledger.errors import IntegrityError
 from ledger.periods import parse_period
 from ledger.timeutil import parse_instant
 from projections.deals import replay_deals
-from projections.forecast import forecast, utc_day
+from projections.forecast import Calendar, forecast, utc_day
 from projections.restatements import (
     FORECAST_FIGURES,
     Restatement,
@@ -136,7 +136,7 @@ def test_the_forecast_restated_by_a_backdated_stage_change_and_a_retraction() ->
         book = replay_deals([e for e in log.events if e.seq <= seq], as_of)
         return forecast_values(forecast(book, q4).total)
 
-    steps = forecast_steps(log.events, q4, as_of, reported_seq, utc_day)
+    steps = forecast_steps(log.events, reported_seq, lambda _seq: (Calendar(q4, utc_day), as_of))
     targets = {e.event_id: e for e in log.events}
     r = restate(FORECAST_FIGURES, value(reported_seq), value(len(log.events)), steps, targets)
 
