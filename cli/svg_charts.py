@@ -62,12 +62,16 @@ def days(value: float) -> str:
     return f"{value:.0f}"
 
 
+MIN_SPAN = 1e-9
+"""The narrowest range an axis spans (the figures are money, ratios and days)."""
+
+
 def nice_step(span: float, count: int = 5) -> float:
     """Return a round tick step (1, 2, 2.5 or 5 times a power of ten) that cuts `span` into
     about `count` parts."""
     if span <= 0:
         return 1.0
-    raw = span / count
+    raw = max(span, MIN_SPAN) / count
     power = 10.0 ** math.floor(math.log10(raw))
     for m in (1, 2, 2.5, 5, 10):
         if raw <= m * power:

@@ -15,7 +15,9 @@ The rules:
 - expansion and contraction need live ARR, and a contraction never takes ARR below zero; churn
   needs live or signed ARR;
 - a retraction names an existing event that is not yet retracted, is not itself a retraction,
-  and whose absence leaves the stream valid.
+  and whose absence leaves the stream valid;
+- a new configuration keeps every stage in which an open deal stands (it would be stranded,
+  in a stage without a probability or a forecast category).
 """
 
 from __future__ import annotations
@@ -250,6 +252,11 @@ class FactSource(Protocol):
 
     def configurations(self) -> list[Fact]:
         """Return every non-retracted `ledger_configured` fact in seq order."""
+        ...
+
+    def deals_naming_stages(self, stages: Collection[str]) -> set[str]:
+        """Return the ids of the deals with an event that names one of `stages` (at least
+        those: a superset does no harm, the caller judges each deal by its state)."""
         ...
 
 
@@ -526,6 +533,7 @@ class RuleBook:
             elif e.retracts is not None:
                 self._retract(e.retracts, fact)
             elif e.config is not None:
+                self._check_no_deal_stranded(e.config, fact)
                 self._in_force.configs.append(fact)
         except RuleViolation as violation:
             raise _explain(violation, fact, where, self._in_force) from None
@@ -533,6 +541,38 @@ class RuleBook:
         placed = _with_account(fact, account_id)
         self._by_id[fact.event_id] = placed
         return Admitted(current + 1, deal_id, account_id)
+
+    def _check_no_deal_stranded(self, new: LedgerConfigured, fact: Fact) -> None:
+        """Raise RuleViolation when `new` drops a stage of the pipeline in force in which an
+        open deal stands (in business order, after all its events)."""
+        old = self.config
+        if old is None:
+            return
+        dropped = set(old.stage_names()) - set(new.stage_names())
+        if not dropped:
+            return
+        candidates = self._source.deals_naming_stages(dropped)
+        self._load_deals({d for d in candidates if d not in self._deals.facts})
+        tails = self._deals.tail
+        stranded = sorted(
+            (state.stage, d)
+            for d, state in tails.items()
+            if isinstance(state, DealState)
+            and state.status == "open"
+            and state.stage is not None
+            and state.stage in dropped
+        )
+        if stranded:
+            stage, first = stranded[0]
+            who = f"the open deal {first} stands"
+            if len(stranded) > 1:
+                who = f"the open deal {first} and {len(stranded) - 1} more stand"
+            raise RuleViolation(
+                f"the new pipeline drops the stage {stage}, where {who}; move "
+                f"{'them' if len(stranded) > 1 else 'it'} to a stage it keeps (stage_changed, "
+                "or deal_lost) first, or keep the stage",
+                fact,
+            )
 
     def _ensure_account(self, account_id: str) -> None:
         if account_id not in self._accounts.facts:

@@ -1049,3 +1049,33 @@ def test_a_rejected_line_can_be_fixed_and_imported(ledger: str, tmp_path: Path) 
     write_lines(path, [GOOD_BEFORE, {**bad, "arr": "5"}, GOOD_AFTER])
     assert_ok(invoke(ledger, "import", str(path)))
     assert head_of(ledger)[0] == seq + 3
+
+
+def test_a_pipeline_that_strands_an_open_deal_is_refused_from_a_file_and_an_option(
+    ledger: str, tmp_path: Path
+) -> None:
+    # D-1 stands open in demo; a pipeline without demo would leave it in a stage that has no
+    # probability or forecast category.
+    stages = [
+        {"name": "qualification", "probability": "0.1"},
+        {"name": "negotiation", "probability": "0.9", "forecast_category": "commit"},
+    ]
+    stages_file = tmp_path / "stages.json"
+    stages_file.write_text(json.dumps(stages), encoding="utf-8")
+    line = at("ledger_configured", stages=stages)
+    before = head_of(ledger)
+    expected = (
+        "the new pipeline drops the stage demo, where the open deal D-1 stands; move it to a "
+        "stage it keeps (stage_changed, or deal_lost) first, or keep the stage."
+    )
+    recorded = assert_one_clear_line(
+        invoke(ledger, "record", "ledger_configured", "--stages-file", str(stages_file)),
+        EXIT_VALIDATION,
+    )
+    assert recorded == f"revledger: {expected}"
+    imported = assert_one_clear_line(
+        invoke(ledger, "import", str(write_lines(tmp_path / "cfg.jsonl", [line]))),
+        EXIT_VALIDATION,
+    )
+    assert imported == f"revledger: line 1: {expected}"
+    assert head_of(ledger) == before

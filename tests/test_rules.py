@@ -67,6 +67,9 @@ class MemoryFacts:
             if f.view.config is not None and f.event_id not in self._retracted()
         ]
 
+    def deals_naming_stages(self, stages: Collection[str]) -> set[str]:
+        return {f.view.deal_id or "" for f in self.facts if f.view.stage in stages}
+
 
 class Ledger:
     """Admits events one by one, the way the store does, keeping what was admitted."""
@@ -137,6 +140,34 @@ def test_stage_must_be_in_the_pipeline(ledger: Ledger) -> None:
             amount="1",
             expected_close="2026-09-30",
         )
+
+
+KEEPS_NO_DEMO = [
+    {"name": "qualification", "probability": "0.1"},
+    {"name": "negotiation", "probability": "0.9", "forecast_category": "commit"},
+]
+
+
+def test_a_pipeline_that_drops_the_stage_of_an_open_deal_is_refused(ledger: Ledger) -> None:
+    open_deal(ledger, "D-1")  # in demo
+    open_deal(ledger, "D-2", "A-2")
+    with pytest.raises(
+        InputError,
+        match="drops the stage demo, where the open deal D-1 and 1 more stand; move them",
+    ):
+        ledger.admit("ledger_configured", "2026-02-01", stages=KEEPS_NO_DEMO)
+    # Once no open deal stands there (moved on, lost, or won), the stage may go.
+    ledger.admit("stage_changed", "2026-01-20", deal_id="D-1", stage="negotiation")
+    ledger.admit("deal_lost", "2026-01-21", deal_id="D-2")
+    ledger.admit("ledger_configured", "2026-02-01", stages=KEEPS_NO_DEMO)
+
+
+def test_a_deal_that_moves_into_the_dropped_stage_later_is_stranded_too(ledger: Ledger) -> None:
+    open_deal(ledger, "D-1")
+    ledger.admit("stage_changed", "2026-03-01", deal_id="D-1", stage="negotiation")
+    ledger.admit("stage_changed", "2026-04-01", deal_id="D-1", stage="demo")
+    with pytest.raises(InputError, match="where the open deal D-1 stands; move it"):
+        ledger.admit("ledger_configured", "2026-02-01", stages=KEEPS_NO_DEMO)
 
 
 def test_a_reconfigured_pipeline_is_the_one_in_force(ledger: Ledger) -> None:

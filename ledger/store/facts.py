@@ -169,3 +169,15 @@ class SqlFacts:
 
     def configurations(self) -> list[Fact]:
         return [fact for _row, fact in self._live(self._rows(_CONFIGURATIONS_SQL))]
+
+    def deals_naming_stages(self, stages: Collection[str]) -> set[str]:
+        # The canonical payload writes `"stage":"<name>"`; `_` in a name matches any character
+        # in LIKE, which only adds candidates.
+        likes = [f'%"stage":"{s}"%' for s in sorted(stages)]
+        where = " OR ".join(["payload LIKE " + MARKS[self._backend]] * len(likes))
+        rows = self._rows(
+            "SELECT DISTINCT deal_id FROM events WHERE type IN ('deal_opened', "
+            f"'stage_changed', 'deal_reopened') AND ({where})",
+            likes,
+        )
+        return {r[0] for r in rows if r[0] is not None}
