@@ -101,8 +101,11 @@ class TimeFrame:
         )
 
 
-def time_frame(store: LedgerStore, known_at_text: str | None) -> TimeFrame:
-    """Return the frame of a query standing at `--known-at` (None: everything recorded).
+def time_frame(
+    store: LedgerStore, known_at_text: str | None, *, option: str = "--known-at"
+) -> TimeFrame:
+    """Return the frame of a query standing at `--known-at` (None: everything recorded);
+    `option` is the name a mistake in the text is reported under.
 
     `upto_seq` is the last seq recorded by then (None when the whole log counts). The frame's
     configuration (time zone, fiscal year, currency, pipeline) is the one known at that
@@ -112,7 +115,9 @@ def time_frame(store: LedgerStore, known_at_text: str | None) -> TimeFrame:
     config = store.config()
     if config is None:
         raise StorageError(NOT_CONFIGURED)
-    known_at = parse_known_at(known_at_text, config.timezone) if known_at_text else None
+    known_at = (
+        parse_known_at(known_at_text, config.timezone, option=option) if known_at_text else None
+    )
     if known_at is not None:
         config = store.config(known_at) or config
         head = store.head_known_at(known_at)

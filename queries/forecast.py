@@ -79,7 +79,11 @@ def forecast_diff_query(
             "view defaults to today, as known now"
         )
     deals = deal_frame(store, None)
-    frame_b = time_frame(store, views.to_known_at) if views.to_known_at else deals.time
+    frame_b = (
+        time_frame(store, views.to_known_at, option="--to-known-at")
+        if views.to_known_at
+        else deals.time
+    )
     p = frame_period(frame_b, period)
     to_as_of = parse_day(views.to_as_of, "--to-as-of", frame_b.today)
     from_as_of = parse_day(views.from_as_of, "--from-as-of", to_as_of)

@@ -593,6 +593,19 @@ def test_history_table_of_an_account_known_before_its_churn(sample) -> None:
         (["history"], 2, "give exactly one of --deal and --account"),
         (["history", "--deal", "D-PULL", "--account", "A-PINE"], 2, "give exactly one of"),
         (["history", "--deal", "D-NONE"], 3, "option '--deal' = 'D-NONE': names no events"),
+        (
+            [
+                "forecast-diff",
+                "--period",
+                "2026-Q4",
+                "--from-as-of",
+                "2026-10-01",
+                "--to-known-at",
+                "2026-13-01",
+            ],
+            3,
+            "option '--to-known-at' = '2026-13-01': is not a real calendar date",
+        ),
         (["history", "--account", "A-PINE", "--order", "sideways"], 2, "'sideways' is not one of"),
     ],
 )
