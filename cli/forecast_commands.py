@@ -112,6 +112,13 @@ def forecast(
     `revledger forecast history --period P` lists the forecast calls submitted for it.
     """
     if click.get_current_context().invoked_subcommand is not None:
+        given = [o for o, v in (("--period", period), ("--as-of", as_of), ("--known-at", known_at),
+                                ("--deals", deals)) if v]  # fmt: skip
+        if given:
+            raise click.UsageError(
+                f"give {given[0]} after `forecast history`, not before it: the options before "
+                "it are the forecast's own"
+            )
         return
     if period is None:
         raise click.UsageError("Missing option '--period'.")

@@ -607,6 +607,11 @@ def test_history_table_of_an_account_known_before_its_churn(sample) -> None:
             "option '--to-known-at' = '2026-13-01': is not a real calendar date",
         ),
         (["history", "--account", "A-PINE", "--order", "sideways"], 2, "'sideways' is not one of"),
+        (
+            ["forecast", "--period", "2026-Q3", "history", "--period", "2026-Q4"],
+            2,
+            "give --period after `forecast history`, not before it",
+        ),
     ],
 )
 def test_mistakes_are_one_sentence_with_the_documented_exit_code(
