@@ -192,8 +192,14 @@ def record_event(
                 "--timezone, --fiscal-year-start or --stages-file); the others keep their "
                 "current values"
             )
-        fields = {**current.model_dump(exclude={"type"}), **fields}
-    event = build_event(type_name, fields)
+        # The settings given are checked as entered; those kept come from the log, where an
+        # earlier release may have stored what is refused now (a currency outside ISO 4217).
+        build_event(type_name, fields)
+        event = build_event(
+            type_name, {**current.model_dump(exclude={"type"}), **fields}, stored=True
+        )
+    else:
+        event = build_event(type_name, fields)
     if idempotency_key is not None and effective is None:
         original = store.event_with_key(idempotency_key)
         if (

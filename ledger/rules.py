@@ -17,7 +17,9 @@ The rules:
 - a retraction names an existing event that is not yet retracted, is not itself a retraction,
   and whose absence leaves the stream valid;
 - a new configuration keeps every stage in which an open deal stands (it would be stranded,
-  in a stage without a probability or a forecast category).
+  in a stage without a probability or a forecast category), and no retraction strands one
+  either (of the configuration that brought its stage back, or of the event that moved it out
+  of a stage dropped since).
 """
 
 from __future__ import annotations
@@ -531,9 +533,11 @@ class RuleBook:
                         )
                 self._accounts.add(account_id, fact)
             elif e.retracts is not None:
+                before = self.config
                 self._retract(e.retracts, fact)
+                self._check_retraction_strands_nothing(self._by_id[e.retracts].view, before, fact)
             elif e.config is not None:
-                self._check_no_deal_stranded(e.config, fact)
+                self._check_no_deal_stranded(self.config, e.config, fact)
                 self._in_force.configs.append(fact)
         except RuleViolation as violation:
             raise _explain(violation, fact, where, self._in_force) from None
@@ -542,10 +546,15 @@ class RuleBook:
         self._by_id[fact.event_id] = placed
         return Admitted(current + 1, deal_id, account_id)
 
-    def _check_no_deal_stranded(self, new: LedgerConfigured, fact: Fact) -> None:
-        """Raise RuleViolation when `new` drops a stage of the pipeline in force in which an
-        open deal stands (in business order, after all its events)."""
-        old = self.config
+    def _check_no_deal_stranded(
+        self,
+        old: LedgerConfigured | None,
+        new: LedgerConfigured,
+        fact: Fact,
+        lead: str = "the new pipeline drops",
+    ) -> None:
+        """Raise RuleViolation when `new` takes the place of `old` and lacks a stage of it in
+        which an open deal stands (in business order, after all its events)."""
         if old is None:
             return
         dropped = set(old.stage_names()) - set(new.stage_names())
@@ -553,10 +562,9 @@ class RuleBook:
             return
         candidates = self._source.deals_naming_stages(dropped)
         self._load_deals({d for d in candidates if d not in self._deals.facts})
-        tails = self._deals.tail
         stranded = sorted(
             (state.stage, d)
-            for d, state in tails.items()
+            for d, state in self._deals.tail.items()
             if isinstance(state, DealState)
             and state.status == "open"
             and state.stage is not None
@@ -568,9 +576,42 @@ class RuleBook:
             if len(stranded) > 1:
                 who = f"the open deal {first} and {len(stranded) - 1} more stand"
             raise RuleViolation(
-                f"the new pipeline drops the stage {stage}, where {who}; move "
+                f"{lead} the stage {stage}, where {who}; move "
                 f"{'them' if len(stranded) > 1 else 'it'} to a stage it keeps (stage_changed, "
                 "or deal_lost) first, or keep the stage",
+                fact,
+            )
+
+    def _check_retraction_strands_nothing(
+        self, target: RuleView, before: LedgerConfigured | None, fact: Fact
+    ) -> None:
+        """Raise RuleViolation when a retraction just taken in leaves an open deal in a stage
+        the pipeline in force lacks: it took out the configuration that brought that stage
+        back, or the event that moved the deal out of a stage dropped since."""
+        after = self.config
+        if after is None:
+            return
+        if target.config is not None:
+            if after is not before:
+                self._check_no_deal_stranded(
+                    before,
+                    after,
+                    fact,
+                    "retracting that ledger_configured would bring back a pipeline without",
+                )
+            return
+        deal_id = target.deal_id
+        state = self._deals.tail.get(deal_id) if target.family == "deal" and deal_id else None
+        if (
+            isinstance(state, DealState)
+            and state.status == "open"
+            and state.stage is not None
+            and state.stage not in self._stage_set(after)
+        ):
+            raise RuleViolation(
+                f"retracting that {target.type} would leave the open deal {deal_id} in the "
+                f"stage {state.stage}, which the pipeline in force lacks; move the deal to one "
+                "of its stages first",
                 fact,
             )
 

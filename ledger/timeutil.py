@@ -68,7 +68,7 @@ def parse_instant(text: str, tz_name: str = "UTC") -> datetime:
     """Return the UTC instant for a bare date (start of day in `tz_name`) or an RFC 3339 time."""
     s = text.strip()
     if _DATE_RE.match(s):
-        return start_of_day(parse_date(s), tz_name)
+        return _in_years(start_of_day(parse_date(s), tz_name))
     if not _INSTANT_RE.match(s):
         if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}\.\d{7,}", s):
             raise TimeParseError(
@@ -95,7 +95,12 @@ def parse_instant(text: str, tz_name: str = "UTC") -> datetime:
         raise TimeParseError(f"is not a real instant ({exc})") from exc
     if not MIN_YEAR <= dt.year <= MAX_YEAR:
         raise TimeParseError(f"has a year outside {MIN_YEAR}-{MAX_YEAR}")
-    utc = dt.astimezone(UTC)
+    return _in_years(dt.astimezone(UTC))
+
+
+def _in_years(utc: datetime) -> datetime:
+    """Return the UTC instant `utc`; raise TimeParseError when its year is outside the
+    ledger's years (a day typed in a zone ahead of UTC can start in the year before)."""
     if not MIN_YEAR <= utc.year <= MAX_YEAR:
         raise TimeParseError(f"falls in UTC in a year outside {MIN_YEAR}-{MAX_YEAR}")
     return utc

@@ -88,8 +88,9 @@ def forecast_diff_query(
     to_as_of = parse_day(views.to_as_of, "--to-as-of", frame_b.today)
     from_as_of = parse_day(views.from_as_of, "--from-as-of", to_as_of)
     known_b = frame_b.known_at
+    # Typed like every --known-at: in the ledger's current time zone (not B's past one).
     known_a = (
-        parse_known_option(views.from_known_at, frame_b, "--from-known-at")
+        parse_known_option(views.from_known_at, deals.time, "--from-known-at")
         if views.from_known_at
         else known_b
     )

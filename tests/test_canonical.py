@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.canonical import canonical_json, chain_hash, envelope_bytes
-from ledger.timeutil import format_instant, read_instant
+from ledger.timeutil import TimeParseError, format_instant, parse_instant, read_instant
 
 texts = st.text(min_size=1, max_size=30)
 
@@ -60,3 +62,26 @@ def test_an_instant_is_written_as_fixed_width_utc_text(
     assert text == instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert len(text) == 27
     assert read_instant(text) == instant
+
+
+@pytest.mark.parametrize(
+    ("text", "zone_name"),
+    [
+        ("1900-01-01", "Asia/Tokyo"),  # a day that starts in 1899 in UTC
+        ("1900-01-01T00:00:00+09:00", "UTC"),
+        ("2199-12-31T23:59:59-05:00", "UTC"),  # an instant in 2200 in UTC
+    ],
+)
+def test_an_instant_outside_the_ledgers_years_in_utc_is_refused(text: str, zone_name: str) -> None:
+    with pytest.raises(TimeParseError, match="falls in UTC in a year outside 1900-2199"):
+        parse_instant(text, zone_name)
+    assert parse_instant("1900-01-01", "America/New_York").year == 1900
+
+
+def test_an_impossible_utc_offset_is_named() -> None:
+    for offset in ("+24:00", "-25:00", "+05:60"):
+        with pytest.raises(
+            TimeParseError, match=f"impossible UTC offset \\({re.escape(offset)}\\)"
+        ):
+            parse_instant(f"2026-03-01T10:00:00{offset}")
+    assert parse_instant("2026-03-01T10:00:00+23:59") == datetime(2026, 2, 28, 10, 1, tzinfo=UTC)

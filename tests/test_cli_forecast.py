@@ -677,3 +677,14 @@ def test_a_reconfigured_calendar_between_the_views_restates_the_forecast(
     lines = [(r["line"], r["type"], r["closed_won"]) for r in json.loads(restated.stdout)["rows"]]
     assert lines[0][0] == "reported" and lines[0][2] == "100000"
     assert lines[1:] == [("effect", "ledger_configured", "-100000"), ("now", None, "0")]
+    # A typed day is read in the ledger's current time zone, whatever the other view knows.
+    typed = json.loads(
+        run("forecast", *period, "--known-at", "2026-10-01", "--format", "json").stdout
+    )
+    past = run(
+        "forecast-diff", "--period", "2026-Q1", "--from-as-of", "2026-06-30", "--from-known-at",
+        "2026-10-01", "--to-known-at", known_a, "--format", "json",
+    )  # fmt: skip
+    assert past.exit_code == 0, past.output
+    options = json.loads(past.stdout)["meta"]["options"]
+    assert options["from_known_at"] == typed["meta"]["known_at"]

@@ -170,6 +170,31 @@ def test_a_deal_that_moves_into_the_dropped_stage_later_is_stranded_too(ledger: 
         ledger.admit("ledger_configured", "2026-02-01", stages=KEEPS_NO_DEMO)
 
 
+def test_no_retraction_strands_a_deal_either(ledger: Ledger) -> None:
+    open_deal(ledger, "D-1")
+    moved = ledger.admit("stage_changed", "2026-01-20", deal_id="D-1", stage="negotiation")
+    open_deal(ledger, "D-2", "A-2")
+    lost = ledger.admit("deal_lost", "2026-01-21", deal_id="D-2")
+    without_demo = ledger.admit("ledger_configured", "2026-02-01", stages=KEEPS_NO_DEMO)
+    # The event that moved D-1 out of demo, and the loss that closed D-2 there.
+    for event, deal in ((moved, "D-1"), (lost, "D-2")):
+        with pytest.raises(
+            InputError, match=f"would leave the open deal {deal} in the stage demo, which the"
+        ):
+            ledger.admit("event_retracted", "2026-03-01", retracts=event.event_id, reason="x")
+    # A configuration that brought demo back, once a deal stands in demo again.
+    with_demo = ledger.admit("ledger_configured", "2026-03-01")
+    ledger.admit("stage_changed", "2026-03-05", deal_id="D-1", stage="demo")
+    with pytest.raises(
+        InputError,
+        match="retracting that ledger_configured would bring back a pipeline without the stage "
+        "demo, where the open deal D-1 stands",
+    ):
+        ledger.admit("event_retracted", "2026-03-10", retracts=with_demo.event_id, reason="x")
+    # Retracting the configuration that had dropped demo strands nothing.
+    ledger.admit("event_retracted", "2026-03-10", retracts=without_demo.event_id, reason="x")
+
+
 def test_a_reconfigured_pipeline_is_the_one_in_force(ledger: Ledger) -> None:
     stages = [
         {"name": "pilot", "probability": "0.5"},

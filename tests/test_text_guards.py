@@ -12,9 +12,13 @@ from decimal import Decimal
 import pytest
 
 from cli.render import Column, Report, render
+from ledger.envelope import NewEvent
 from ledger.errors import InputError
 from ledger.events import build_event, decode_payload
 from ledger.events.fields import INVISIBLE_CHARS
+from ledger.operations import record_event
+from ledger.store import LedgerStore
+from ledger.timeutil import parse_instant
 
 
 def test_every_invisible_character_of_this_unicode_database_is_known() -> None:
@@ -79,3 +83,22 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_shown_as_text() -> None:
     # JSON is for programs, not spreadsheets: the text stays as it is there.
     doc = json.loads(render(report, "json"))
     assert [r["who"] for r in doc["rows"][:-1]] == FORMULAS
+
+
+def test_a_currency_an_earlier_release_stored_does_not_block_other_settings(db_url: str) -> None:
+    store = LedgerStore.open(db_url, create=True)
+    try:
+        old = build_event("ledger_configured", {"currency": "XYZ"}, stored=True)
+        store.append(NewEvent(old, parse_instant("2020-01-01"), "test", "test"))
+        record_event(store, "ledger_configured", {"timezone": "Europe/Berlin"}, effective=None,
+                     actor="test")  # fmt: skip
+        config = store.config()
+        assert config is not None and (config.currency, config.timezone) == (
+            "XYZ",
+            "Europe/Berlin",
+        )
+        with pytest.raises(InputError, match="not an ISO 4217 currency code"):
+            record_event(store, "ledger_configured", {"currency": "ABC"}, effective=None,
+                         actor="test")  # fmt: skip
+    finally:
+        store.close()

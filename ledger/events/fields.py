@@ -22,6 +22,7 @@ _DECIMAL_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 """Decimal text as money and probabilities are written: digits, and a point with digits after
 it; no exponent, sign `+`, digit separators or thousands commas."""
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+"""Control characters, refused in identifiers, free text and the envelope's text keys."""
 INVISIBLE_CHARS = re.compile(
     "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
     "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
@@ -33,10 +34,10 @@ category Cf, and the line and paragraph separators): refused in identifiers a us
 `D-6` followed by a right-to-left override would show as another id."""
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 """The embedding, override and isolate controls that reorder text: refused in free text."""
-"""Control characters, refused in identifiers, free text and the envelope's text keys."""
 STORED: dict[str, Any] = {"stored": True}
 """Validation context of a payload read back from the log (`decode_payload`): the checks of
-what a user may enter now (the PHI guard, the range of period years) are not applied again, so
+what a user may enter now (the PHI guard, the range of period years, invisible characters,
+ISO 4217 currencies) are not applied again, so
 tightening them never makes a stored event unreadable or a ledger fail `verify`."""
 
 
