@@ -296,6 +296,29 @@ def _forecast(r: LedgerReport, currency: str) -> str:
     )
 
 
+def _pipeline(r: LedgerReport, currency: str) -> str:
+    """Return the deals open at the as-of day, summed per stage in pipeline order."""
+    title = f"Open pipeline by stage at the as-of day ({currency})"
+    chart = bar_chart(title, [(x.stage, x.amount) for x in r.pipeline], compact_money, colour=4)
+    columns = [
+        Column("stage", "stage"),
+        Column("deals", "open deals", "int"),
+        Column("amount", "amount", "money"),
+    ]
+    rows = [attribute_row(x, columns) for x in r.pipeline]
+    return _section(
+        "pipeline",
+        title,
+        chart,
+        _table("", columns, rows),
+        _note(
+            "Every deal open at the close of the as-of day, whatever its expected close (the "
+            "deals that revledger aging --days 0 lists), by the stage it stands in; amounts "
+            "unweighted."
+        ),
+    )
+
+
 def _stages(r: LedgerReport) -> str:
     """Return time in stage, in pipeline order."""
     lines = r.stages
@@ -390,6 +413,7 @@ def html_report(r: LedgerReport, prov: Provenance, command: str) -> str:
         _retention(r),
         _segments(r, currency),
         _cohorts(r, currency),
+        _pipeline(r, currency),
         _forecast(r, currency),
         _stages(r),
         _wins(r),

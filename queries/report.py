@@ -6,7 +6,8 @@ projection that owns its definition; this module only picks the questions:
   projected churn and CARR; the ARR bridge from the point before; NRR and GRR over the 12 months
   before it (live ARR);
 - at the as-of day: ARR by segment, revenue and logo retention by quarter of first go-live,
-  time in stage, the forecast of the as-of day's quarter and of the next one;
+  the open pipeline by stage (the deals `aging --days 0` lists, summed per stage), time in
+  stage, the forecast of the as-of day's quarter and of the next one;
 - over the 12 months up to the as-of day (`[start of the day after as_of − 12 months, close of
   as_of)`, from 1900-01-01 at the earliest): regressions, win rates by segment, and the
   health-tech metrics.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 
 from ledger.errors import InputError
@@ -63,6 +65,24 @@ class Point:
 
 
 @dataclass(frozen=True, slots=True)
+class StagePipeline:
+    """The deals open at the as-of day in one stage: how many, and their amounts summed."""
+
+    stage: str
+    deals: int
+    amount: Decimal
+
+
+def open_pipeline(lines: list[stages_p.AgingLine], order: list[str]) -> list[StagePipeline]:
+    """Return the open deals of `lines` summed per stage, in the stage order `order`."""
+    sums: dict[str, tuple[int, Decimal]] = {}
+    for x in lines:
+        n, amount = sums.get(x.stage or "", (0, Decimal(0)))
+        sums[x.stage or ""] = (n + 1, amount + x.amount)
+    return [StagePipeline(stage, *sums[stage]) for stage in order if stage in sums]
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerReport:
     """Every answer of the report; days are ledger-time-zone days, each read at its close.
 
@@ -80,6 +100,7 @@ class LedgerReport:
     by_segment: list[arr_p.ArrLine]
     cohorts: list[cohorts_p.CohortRow]
     forecasts: list[forecast_p.Forecast]
+    pipeline: list[StagePipeline]
     stages: list[stages_p.StageLine]
     year_from: date
     regressions: regressions_p.RegressionLine
@@ -149,6 +170,7 @@ def report_query(
     year_from = max(YEAR.before(as_of) + timedelta(days=1), date(MIN_YEAR, 1, 1))
     span = Span(frame.start_bound(year_from), until)
     book = deals.book(as_of)
+    open_deals = stages_p.aging(book, until, 0)
     quarter = period_of(as_of, "quarter", fiscal)
     report = LedgerReport(
         as_of=as_of,
@@ -171,6 +193,9 @@ def report_query(
             for p in (quarter, next_period(quarter, fiscal))
             if p is quarter or int(p.label[:4]) <= MAX_YEAR
         ],
+        pipeline=open_pipeline(
+            open_deals, stages_p.stage_order(book.pipeline, {x.stage or "" for x in open_deals})
+        ),
         stages=stages_p.time_in_stage(book, until),
         year_from=year_from,
         regressions=regressions_p.regressions(book, span).total,

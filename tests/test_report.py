@@ -10,6 +10,7 @@ import shlex
 import xml.dom.minidom
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import ClassVar
@@ -28,6 +29,7 @@ from projections.windows import parse_window
 from queries.common import TimeQuery
 from queries.forecast import forecast_query
 from queries.pipeline import (
+    aging_query,
     health_query,
     regressions_query,
     stages_query,
@@ -127,6 +129,13 @@ def _check_same_answers(store: LedgerStore, when: TimeQuery, quarters: int) -> L
     assert nxt == forecast_query(store, when, period=nxt.period.label)[0]
     stages, _ = stages_query(store, when)
     assert report.stages == stages
+    open_deals, _ = aging_query(store, when, older_than_days=0)
+    assert sum(x.deals for x in report.pipeline) == len(open_deals)
+    for x in report.pipeline:
+        mine = [d for d in open_deals if d.stage == x.stage]
+        assert (x.deals, x.amount) == (len(mine), sum((d.amount for d in mine), Decimal(0)))
+    shown = [x.stage for x in report.pipeline]
+    assert shown == [name for name in config.stage_names() if name in shown]  # pipeline order
     year_from = parse_window("12m").before(report.as_of).toordinal() + 1
     assert report.year_from == date.fromordinal(year_from)
     start, end = report.year_from.isoformat(), report.as_of.isoformat()
@@ -293,7 +302,7 @@ def test_the_page_shows_the_figures_and_is_the_same_bytes_twice(
     assert f"seq {prov.head.seq}, hash {prov.head.hash}" in texts
     # The command that makes it again pins the transaction time it stood at.
     assert f"--known-at {prov.as_meta()['known_at']}" in texts
-    assert page.count("<svg") == 7
+    assert page.count("<svg") == 8
     assert [f'<section id="{s}">' in page for s in ("revenue", "cohorts", "health")] == [True] * 3
 
 
