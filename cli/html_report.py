@@ -9,6 +9,7 @@ version: the same question gives the same bytes.
 
 from __future__ import annotations
 
+import re
 from calendar import month_name
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -28,7 +29,16 @@ from cli.pipeline_commands import (
 )
 from cli.render import Column, Report, attribute_row, cell_text, html_table
 from cli.revenue_commands import ARR_COLUMNS, MOVEMENT_COLUMNS, NRR_COLUMNS
-from cli.svg_charts import Series, bar_chart, column_chart, compact_money, days, line_chart, percent
+from cli.svg_charts import (
+    Series,
+    bar_chart,
+    column_chart,
+    compact_money,
+    days,
+    line_chart,
+    percent,
+    percent_tenths,
+)
 from ledger.timeutil import shown_instant
 from queries.common import Provenance
 from queries.report import LedgerReport
@@ -43,7 +53,8 @@ border-bottom:1px solid #ddd;padding-bottom:.25rem}
 margin:1rem 0}.tile{border:1px solid #ddd;border-radius:6px;padding:.5rem .7rem}
 .tile dt{font-size:.8rem;color:#555}.tile dd{margin:0;font-size:1.15rem;font-weight:600;
 font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
-svg.chart{width:100%;height:auto;display:block;margin:.5rem 0}
+svg.chart{width:100%;height:auto;display:block;margin:.25rem 0 .5rem}
+figure{margin:.75rem 0 0}figcaption{font-size:.85rem;font-weight:600;color:#444}
 table{border-collapse:collapse;font-size:.82rem;margin:.5rem 0 1rem;width:100%}
 caption{text-align:left;font-weight:600;padding:.25rem 0}
 th,td{padding:.2rem .45rem;border-bottom:1px solid #eee;text-align:left;white-space:nowrap}
@@ -52,6 +63,7 @@ th{border-bottom:1px solid #bbb;font-weight:600;white-space:normal;vertical-alig
 .scroll{overflow-x:auto}
 code{font-size:.85rem}
 footer dl{display:grid;grid-template-columns:7rem 1fr;gap:.25rem .8rem}footer dd{margin:0}
+.word{white-space:nowrap}
 td[style]{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 @media print{body{max-width:none;padding:0}section{break-inside:avoid}.scroll{overflow:visible}
 table{font-size:.68rem}th,td{white-space:normal;padding:.15rem .3rem}}
@@ -87,8 +99,17 @@ def _table(
 
 
 def _section(anchor: str, title: str, *parts: str) -> str:
-    """Return one section of the page: its heading, then its parts."""
-    return f'<section id="{anchor}"><h2>{escape(title)}</h2>{"".join(parts)}</section>'
+    """Return one section of the page: its heading, then its parts (charts with a caption)."""
+    shown = "".join(_figure(x) if x.startswith("<svg") else x for x in parts)
+    return f'<section id="{anchor}"><h2>{escape(title)}</h2>{shown}</section>'
+
+
+def _figure(svg: str) -> str:
+    """Return a chart with its title as a visible caption (the SVG's own title is a tooltip,
+    which a printed page does not show); the title is escaped already."""
+    found = re.search(r"<title>(.*?)</title>", svg)
+    caption = found[1] if found else ""
+    return f"<figure><figcaption>{caption}</figcaption>{svg}</figure>"
 
 
 def _note(text: str) -> str:
@@ -108,10 +129,10 @@ def _tiles(r: LedgerReport) -> str:
         ("Projected churn", _money(now.revenue.projected_churn)),
         ("NRR, 12 months", _ratio(kept.nrr if kept else None)),
         ("GRR, 12 months", _ratio(kept.grr if kept else None)),
-        (f"Closed won {current.period.label}", _money(current.total.closed_won)),
-        (f"Commit {current.period.label}", _money(current.total.commit)),
-        ("Win rate, 12 months", _ratio(r.win_rates.total.win_rate)),
-        ("Customers", cell_text(now.revenue.accounts, "int")),
+        (f"Closed won {now.label}", _money(current.total.closed_won)),
+        (f"Commit (open deals) {current.period.label}", _money(current.total.commit)),
+        ("Win rate by count, 12 months", _ratio(r.win_rates.total.win_rate)),
+        ("Accounts with ARR or backlog", cell_text(now.revenue.accounts, "int")),
     ]
     items = "".join(
         f'<div class="tile"><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>' for k, v in tiles
@@ -123,7 +144,7 @@ def _revenue(r: LedgerReport, currency: str) -> str:
     """Return the ARR and CARR trend."""
     labels = [p.label for p in r.points]
     chart = line_chart(
-        f"ARR and CARR ({currency})",
+        f"ARR and CARR at each quarter end and the as-of day ({currency})",
         labels,
         [
             Series("ARR", [p.revenue.arr for p in r.points]),
@@ -169,7 +190,9 @@ def _bridge(r: LedgerReport, currency: str) -> str:
         for part in BRIDGE_PARTS
     ]
     title = f"ARR bridge by quarter ({currency})"
-    chart = column_chart(title, labels, series, compact_money)
+    chart = column_chart(
+        f"{title}: gains above the axis, losses below", labels, series, compact_money
+    )
     columns = [Column("point", "quarter"), *MOVEMENT_COLUMNS[1:]]
     rows = [{"point": p.label, **attribute_row(p.bridge, MOVEMENT_COLUMNS[1:])} for p in r.points]
     return _section(
@@ -218,7 +241,9 @@ def _segments(r: LedgerReport, currency: str) -> str:
     """Return ARR by segment at the as-of day."""
     lines = r.by_segment
     chart = bar_chart(
-        f"ARR by segment ({currency})", [(x.key, x.arr) for x in lines], compact_money
+        f"ARR by segment at the as-of day ({currency})",
+        [(x.key, x.arr) for x in lines],
+        compact_money,
     )
     columns = [Column("key", "segment"), *ARR_COLUMNS[1:]]
     rows = [attribute_row(x, columns) for x in lines]
@@ -226,17 +251,18 @@ def _segments(r: LedgerReport, currency: str) -> str:
 
 
 def _heat(column: Column, value: Any) -> str:
-    """Return the background of a retention cell: the higher the retention, the deeper the
-    blue, up to 150 % (white text on the deep shades)."""
+    """Return the background of a retention cell: blue, the deeper the more above 100 %;
+    orange, the deeper the more lost below it (0 % the deepest); near white at 100 %."""
     if not column.key.startswith("p") or not isinstance(value, Decimal):
         return ""
-    share = max(0.0, min(float(value), 1.5)) / 1.5
-    light = round(96 - 50 * share)
+    v = float(value)
+    hue, depth = (205, min(v - 1.0, 0.5) / 0.5) if v >= 1 else (22, min(1.0 - v, 1.0))
+    light = round(95 - 45 * depth)
     ink = "#fff" if light < 62 else "#1d1d1f"
-    return f"background:hsl(205,70%,{light}%);color:{ink}"
+    return f"background:hsl({hue},75%,{light}%);color:{ink}"
 
 
-def _cohorts(r: LedgerReport, currency: str) -> str:
+def _cohorts(r: LedgerReport) -> str:
     """Return revenue retention by quarter of first go-live, as a heat map."""
     width = max((len(x.revenue) for x in r.cohorts), default=0)
     columns = [
@@ -260,8 +286,8 @@ def _cohorts(r: LedgerReport, currency: str) -> str:
         _table("", columns, rows, _heat),
         _note(
             "Each cell: the cohort's live ARR at the end of the k-th quarter after its first "
-            "(the last one: at the as-of day) / at the end of its first quarter "
-            f"({currency})."
+            "(the last one: at the as-of day) / at the end of its first quarter; blue above "
+            "100 %, orange below."
         ),
     )
 
@@ -323,7 +349,7 @@ def _stages(r: LedgerReport) -> str:
     """Return time in stage, in pipeline order."""
     lines = r.stages
     chart = bar_chart(
-        "Median days in stage (completed visits)",
+        "Median days in stage, over the completed visits of the whole history",
         [(x.stage, x.completed.median) for x in lines],
         days,
         colour=1,
@@ -337,9 +363,9 @@ def _wins(r: LedgerReport) -> str:
     """Return win rates by segment and the regressions over the report's 12 months."""
     w = r.win_rates
     chart = bar_chart(
-        "Win rate by segment (by count)",
+        "Win rate by segment, by count, of the deals closed in the 12 months",
         [*((x.key, x.win_rate) for x in w.lines), ("all segments", w.total.win_rate)],
-        percent,
+        percent_tenths,
         colour=5,
     )
     rows = [win_row(x) for x in [*w.lines, w.total]]
@@ -382,7 +408,10 @@ def _fiscal(start: int) -> str:
     """Return what the page says of its quarters when the fiscal year is not the calendar's."""
     if start == 1:
         return ""
-    return f"; quarters are fiscal, the year starting in {month_name[start]}"
+    return (
+        f"; quarters are fiscal, the year starting in {month_name[start]} and named by the "
+        "year it ends in"
+    )
 
 
 def _provenance(r: LedgerReport, prov: Provenance, command: str) -> str:
@@ -398,8 +427,14 @@ def _provenance(r: LedgerReport, prov: Provenance, command: str) -> str:
         ("made by", f"revledger {_version()}"),
         ("again", command),
     ]
-    items = "".join(f"<dt>{escape(k)}</dt><dd><code>{escape(v)}</code></dd>" for k, v in facts)
+    items = "".join(f"<dt>{escape(k)}</dt><dd><code>{_unbroken(v)}</code></dd>" for k, v in facts)
     return f"<footer><h2>What this report is</h2><dl>{items}</dl></footer>"
+
+
+def _unbroken(text: str) -> str:
+    """Return `text` escaped, its words kept whole: a line may break between them only, never
+    at a hyphen inside one (`2026-12-06` torn in two would not paste back as a command)."""
+    return " ".join(f'<span class="word">{escape(w)}</span>' for w in text.split(" "))
 
 
 def html_report(r: LedgerReport, prov: Provenance, command: str) -> str:
@@ -412,7 +447,7 @@ def html_report(r: LedgerReport, prov: Provenance, command: str) -> str:
         _bridge(r, currency),
         _retention(r),
         _segments(r, currency),
-        _cohorts(r, currency),
+        _cohorts(r),
         _pipeline(r, currency),
         _forecast(r, currency),
         _stages(r),

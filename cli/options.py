@@ -70,7 +70,7 @@ OUTPUT = click.option(
     # Neither `writable=True` nor `dir_okay=False`: a file that cannot be written (a folder
     # too) is a storage failure (exit 6), named by the command itself, like a full disk.
     type=click.Path(path_type=Path),
-    help="Write to this file (whole or not at all) instead of standard output.",
+    help="Write to this file (whole or not at all) instead of standard output (`-`).",
 )
 
 

@@ -20,7 +20,9 @@ from queries.report import DEFAULT_QUARTERS, MAX_QUARTERS, report_query
 def _command(ctx: Ctx, as_of: str, known_at: str | None, quarters: int) -> str:
     """Return the command that makes the same report again: both time coordinates spelled
     out, the database as messages show it (a URL's password masked)."""
-    words = ["revledger", "--db", shown(ctx.db), "report", "--as-of", as_of]
+    # A path in full: the page is mailed, and a relative one means nothing to its reader.
+    db = shown(ctx.db) if "://" in ctx.db else str(Path(ctx.db).resolve())
+    words = ["revledger", "--db", db, "report", "--as-of", as_of]
     if known_at is not None:
         words += ["--known-at", known_at]
     if quarters != DEFAULT_QUARTERS:
@@ -51,7 +53,7 @@ def report(
         known_at = shown_instant(result.known_at) if result.known_at else None
         again = _command(ctx, result.as_of.isoformat(), known_at, quarters)
         page = html_report(result, prov, again)
-        if output is None:
+        if output is None or str(output) == "-":
             answer_stream().write(page)
             return
         write_output(store, output, lambda out: out.write(page))

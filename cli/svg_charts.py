@@ -57,9 +57,14 @@ def percent(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
+def percent_tenths(value: float) -> str:
+    """Return a bar's label for a ratio as the tables print it: 0.4163 -> 41.6%."""
+    return f"{value * 100:.1f}%"
+
+
 def days(value: float) -> str:
-    """Return an axis label for a number of days."""
-    return f"{value:.0f}"
+    """Return a bar's label for a number of days as the tables print it: 26.8."""
+    return f"{value:,.1f}"
 
 
 MIN_SPAN = 1e-9

@@ -18,6 +18,7 @@ from typing import ClassVar
 import pytest
 from click.testing import CliRunner, Result
 
+from cli.html_report import _heat
 from cli.main import cli
 from cli.render import Column, Report, html_table
 from ledger.envelope import NewEvent
@@ -291,7 +292,7 @@ def test_the_page_shows_the_figures_and_is_the_same_bytes_twice(
     page = out.read_text(encoding="utf-8")
     again = run("report", "--as-of", "2026-10-31")
     assert again.exit_code == 0 and again.stdout == page
-    texts = " ".join(_page_checks(page).texts)
+    texts = re.sub(r"\s+", " ", " ".join(_page_checks(page).texts))
     report, prov = report_query(demo, TimeQuery("2026-10-31"))
     now = report.points[-1]
     # The figures as the table renderer prints them: ARR, NRR, the forecast's closed won.
@@ -320,8 +321,8 @@ def test_the_ledgers_and_the_users_text_is_escaped(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     page = result.stdout
     assert HOSTILE not in page and "<b>" not in page
-    assert "&lt;b&gt;&quot;x&quot; &amp; co" in page
-    assert any(HOSTILE in t for t in _page_checks(page).texts)  # shown as text, as typed
+    assert "&lt;b&gt;&quot;x&quot; &amp; co" in re.sub(r"<[^>]+>", "", page)  # tags aside
+    assert HOSTILE in "".join(_page_checks(page).texts)  # shown as text, as typed
 
 
 def test_the_table_renderer_escapes_every_cell() -> None:
@@ -332,9 +333,9 @@ def test_the_table_renderer_escapes_every_cell() -> None:
 
 def _again(page: str) -> list[str]:
     """Return the arguments after `--db …` of the command the page says makes it again."""
-    found = re.search(r"<dt>again</dt><dd><code>([^<]+)</code>", page)
+    found = re.search(r"<dt>again</dt><dd><code>(.*?)</code>", page)
     assert found is not None
-    words = shlex.split(html.unescape(found[1]))
+    words = shlex.split(html.unescape(re.sub(r"<[^>]+>", "", found[1])))
     assert words[:2] == ["revledger", "--db"]
     return words[3:]
 
@@ -391,3 +392,21 @@ def test_a_report_in_the_first_year_a_ledger_may_have_has_no_retention_yet(
     report, _ = report_query(store, TimeQuery("1900-02-01"))
     assert [p.label for p in report.points] == ["1900-Q1 to date"]
     assert report.points[0].retention is None  # its 12 months reach back before 1900
+
+
+def test_the_heat_map_tells_a_loss_from_a_gain_and_from_an_empty_cell() -> None:
+    column = Column("p3", "+3", "ratio")
+    lost, kept, grown = (_heat(column, Decimal(v)) for v in ("0", "1", "1.5"))
+    assert "hsl(22," in lost and "hsl(205," in grown  # orange below 100 %, blue above
+    assert lost.endswith("color:#fff") and grown.endswith("color:#fff")  # the deepest shades
+    assert "95%" in kept  # near white at 100 %
+    assert _heat(column, None) == "" and _heat(Column("accounts", "n", "int"), 3) == ""
+
+
+def test_the_footers_command_breaks_only_between_words(
+    demo: LedgerStore, run: Callable[..., Result]
+) -> None:
+    page = run("report", "--as-of", "2026-10-31").stdout
+    footer = page[page.index("<footer>") :]
+    assert '<span class="word">--known-at</span> <span class="word">' in footer
+    assert ".word{white-space:nowrap}" in page

@@ -16,9 +16,11 @@ from cli.svg_charts import (
     bar_chart,
     column_chart,
     compact_money,
+    days,
     line_chart,
     nice_step,
     percent,
+    percent_tenths,
     ticks,
 )
 
@@ -65,6 +67,8 @@ def test_axis_labels() -> None:
         "30T",
     ]
     assert percent(1.145) == "114%" and percent(0.0) == "0%"
+    # Bars print their value as the tables do: one decimal of a percentage, of days.
+    assert percent_tenths(0.41634) == "41.6%" and days(26.75) == "26.8" and days(0.3) == "0.3"
 
 
 def test_an_all_zero_chart_has_distinct_axis_labels() -> None:
