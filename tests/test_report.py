@@ -292,6 +292,7 @@ def test_the_page_shows_the_figures_and_is_the_same_bytes_twice(
     page = out.read_text(encoding="utf-8")
     again = run("report", "--as-of", "2026-10-31")
     assert again.exit_code == 0 and again.stdout == page
+    assert run("report", "--as-of", "2026-10-31", "-o", "-").stdout == page  # - is stdout
     texts = re.sub(r"\s+", " ", " ".join(_page_checks(page).texts))
     report, prov = report_query(demo, TimeQuery("2026-10-31"))
     now = report.points[-1]
