@@ -11,7 +11,9 @@ from datetime import date, timedelta
 from ledger.errors import InputError
 from ledger.periods import add_months
 
-_WINDOW_RE = re.compile(r"^\s*(\d{1,3})\s*([dwmqy])\s*$", re.I | re.ASCII)
+_WINDOW_RE = re.compile(r"^\s*(\d{1,9})\s*([dwmqy])\s*$", re.I | re.ASCII)
+_LONGEST = {"d": 300 * 366, "w": 300 * 53, "m": 300 * 12, "q": 300 * 4, "y": 300}
+"""No window is longer than the 300 years a ledger's dates may span (1900-2199)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,4 +52,12 @@ def parse_window(text: str) -> Window:
             value=text,
             has_value=True,
         )
-    return Window(int(m[1]), m[2].lower())
+    count, unit = int(m[1]), m[2].lower()
+    if count > _LONGEST[unit]:
+        raise InputError(
+            "is longer than the 300 years a ledger's dates may span (1900-2199)",
+            field="--window",
+            value=text,
+            has_value=True,
+        )
+    return Window(count, unit)

@@ -786,9 +786,16 @@ CASES: list[Case] = [
     ),
     cmd(
         "nrr-window-before-1900",
-        "nrr --as-of 2026-06-30 --window 999y",
+        "nrr --as-of 2026-06-30 --window 200y",
         code=EXIT_VALIDATION,
-        message="revledger: option '--window' = '999y': reaches back to 1027-06-30, before 1900.",
+        message="revledger: option '--window' = '200y': reaches back to 1826-06-30, before 1900.",
+    ),
+    cmd(
+        "nrr-window-longer-than-the-ledgers-years",
+        "nrr --as-of 2026-06-30 --window 3000y",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--window' = '3000y': is longer than the 300 years a "
+        "ledger's dates may span (1900-2199).",
     ),
     cmd(
         "forecast-period-year-9999",

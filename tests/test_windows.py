@@ -65,3 +65,11 @@ def test_days_and_weeks_count_days(day: date, count: int) -> None:
 def test_a_window_that_is_not_one_is_refused(text: str) -> None:
     with pytest.raises(InputError, match="is not a window such as 12m"):
         parse_window(text)
+
+
+def test_windows_of_more_than_three_digits_are_windows_up_to_the_ledgers_years() -> None:
+    assert parse_window("1095d").before(date(2026, 6, 30)) == date(2023, 7, 1)
+    assert parse_window("300y").before(date(2026, 6, 30)) == date(1726, 6, 30)
+    for text in ("301y", "1201q", "3601m", "15901w", "109801d", "999999999d"):
+        with pytest.raises(InputError, match="is longer than the 300 years"):
+            parse_window(text)
