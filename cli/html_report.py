@@ -45,7 +45,7 @@ from queries.report import LedgerReport
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d1d1f;margin:0 auto;
-max-width:60rem;padding:1.5rem 1.25rem 3rem;line-height:1.4}
+max-width:66rem;padding:1.5rem 1.25rem 3rem;line-height:1.4}
 h1{font-size:1.6rem;margin:0 0 .25rem}h2{font-size:1.2rem;margin:2.2rem 0 .5rem;
 border-bottom:1px solid #ddd;padding-bottom:.25rem}
 .sub,.note,footer{color:#555;font-size:.9rem}
@@ -55,7 +55,7 @@ margin:1rem 0}.tile{border:1px solid #ddd;border-radius:6px;padding:.5rem .7rem}
 font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
 svg.chart{width:100%;height:auto;display:block;margin:.25rem 0 .5rem}
 figure{margin:.75rem 0 0}figcaption{font-size:.85rem;font-weight:600;color:#444}
-table{border-collapse:collapse;font-size:.82rem;margin:.5rem 0 1rem;width:100%}
+table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0 1rem;width:100%}
 caption{text-align:left;font-weight:600;padding:.25rem 0}
 th,td{padding:.2rem .45rem;border-bottom:1px solid #eee;text-align:left;white-space:nowrap}
 th{border-bottom:1px solid #bbb;font-weight:600;white-space:normal;vertical-align:bottom}
