@@ -4,7 +4,8 @@ known at `--known-at`, with the provenance of the answer.
 
 Windows are inclusive days `--from`..`--to` (ledger time zone), counted as the valid-time span
 `[start of --from, close of --to)`. `--to` defaults to `--as-of` and may not lie after it;
-`--from` defaults to the day after the date three months before `--to`.
+`--from` defaults to the day after the date three months before `--to` (a month end going back
+to a month end, as `projections.windows` reads `3m`): the three months ending on `--to`.
 """
 
 from __future__ import annotations
