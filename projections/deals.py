@@ -74,8 +74,12 @@ class Pipeline:
             return len(self.stages)
 
     def is_backward(self, from_stage: str, to_stage: str) -> bool:
-        """Return whether moving `from_stage` → `to_stage` goes to an earlier stage."""
-        return self.position(to_stage) < self.position(from_stage)
+        """Return whether moving `from_stage` → `to_stage` goes to an earlier stage of the
+        pipeline; a move from or to a stage it no longer has is none (no stage is earlier or
+        later than one outside it)."""
+        n = len(self.stages)
+        to, came_from = self.position(to_stage), self.position(from_stage)
+        return to < came_from < n
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,4 +166,7 @@ def test_the_default_pipeline_orders_regressions() -> None:
 
     assert pipeline.is_backward("negotiation", "demo")
     assert not pipeline.is_backward("demo", "negotiation")
+    # A stage the pipeline no longer has is neither earlier nor later than another.
+    assert not pipeline.is_backward("retired_stage", "demo")
+    assert not pipeline.is_backward("demo", "retired_stage")
     assert pipeline.position("unknown") == len(pipeline.stages)
