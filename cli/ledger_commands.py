@@ -228,7 +228,7 @@ def _count_lines(path: Path) -> int:
 def export(ctx: Ctx, output: Path | None) -> None:
     """Export every event as a JSON line with its full envelope (seq, times, hashes)."""
     with ctx.store() as store:
-        if output is None or str(output) == "-":
+        if output is None:
             export_events(store, answer_stream())
             return
         n = export_file(store, output)

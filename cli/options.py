@@ -64,12 +64,18 @@ def by_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any
     )
 
 
+def _standard_output(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Any:
+    """Return the --output path, None for `-` (standard output, as when it is not given)."""
+    return None if value is not None and str(value) == "-" else value
+
+
 OUTPUT = click.option(
     "--output",
     "-o",
     # Neither `writable=True` nor `dir_okay=False`: a file that cannot be written (a folder
     # too) is a storage failure (exit 6), named by the command itself, like a full disk.
     type=click.Path(path_type=Path),
+    callback=_standard_output,
     help="Write to this file (whole or not at all) instead of standard output (`-`).",
 )
 

@@ -53,7 +53,7 @@ def report(
         known_at = shown_instant(result.known_at) if result.known_at else None
         again = _command(ctx, result.as_of.isoformat(), known_at, quarters)
         page = html_report(result, prov, again)
-        if output is None or str(output) == "-":
+        if output is None:
             answer_stream().write(page)
             return
         write_output(store, output, lambda out: out.write(page))

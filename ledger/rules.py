@@ -563,12 +563,9 @@ class RuleBook:
         candidates = self._source.deals_naming_stages(dropped)
         self._load_deals({d for d in candidates if d not in self._deals.facts})
         stranded = sorted(
-            (state.stage, d)
+            (stage, d)
             for d, state in self._deals.tail.items()
-            if isinstance(state, DealState)
-            and state.status == "open"
-            and state.stage is not None
-            and state.stage in dropped
+            if (stage := _open_stage(state)) is not None and stage in dropped
         )
         if stranded:
             stage, first = stranded[0]
@@ -601,17 +598,14 @@ class RuleBook:
                 )
             return
         deal_id = target.deal_id
-        state = self._deals.tail.get(deal_id) if target.family == "deal" and deal_id else None
-        if (
-            isinstance(state, DealState)
-            and state.status == "open"
-            and state.stage is not None
-            and state.stage not in self._stage_set(after)
-        ):
+        if target.family != "deal" or deal_id is None:
+            return
+        stage = _open_stage(self._deals.tail.get(deal_id))
+        if stage is not None and stage not in self._stage_set(after):
             raise RuleViolation(
                 f"retracting that {target.type} would leave the open deal {deal_id} in the "
-                f"stage {state.stage}, which the pipeline in force lacks; move the deal to one "
-                "of its stages first",
+                f"stage {stage}, which the pipeline in force lacks; move the deal to one of its "
+                "stages first",
                 fact,
             )
 
@@ -675,6 +669,13 @@ class RuleBook:
                 fact,
             ) from None
         self._retracted.add(retracts)
+
+
+def _open_stage(state: object) -> str | None:
+    """Return the stage an open deal stands in (None for any other state)."""
+    if isinstance(state, DealState) and state.status == "open":
+        return state.stage
+    return None
 
 
 def _with_account(fact: Fact, account_id: str | None) -> Fact:

@@ -22,6 +22,7 @@ from cli.html_report import _heat
 from cli.main import cli
 from cli.render import Column, Report, html_table
 from ledger.envelope import NewEvent
+from ledger.errors import InputError
 from ledger.events import EventRetracted, LedgerConfigured
 from ledger.operations import import_file, restore_file
 from ledger.store import LedgerStore
@@ -211,8 +212,6 @@ def test_a_ledger_with_nothing_but_its_configuration_has_an_empty_report(
 
 
 def test_quarters_out_of_range_are_refused(store: LedgerStore) -> None:
-    from ledger.errors import InputError
-
     for quarters in (0, 41):
         with pytest.raises(InputError, match="--quarters"):
             report_query(store, TimeQuery("2026-03-31"), quarters=quarters)
@@ -238,7 +237,7 @@ class _Balance(HTMLParser):
             self.open.append(tag)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        pass
+        """A self-closed tag (`<rect/>`) opens nothing, so nothing is pushed."""
 
     def handle_endtag(self, tag: str) -> None:
         assert self.open and self.open[-1] == tag, (self.open[-3:], tag)
