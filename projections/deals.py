@@ -81,6 +81,11 @@ class Pipeline:
         to, came_from = self.position(to_stage), self.position(from_stage)
         return to < came_from < n
 
+    def is_forward(self, from_stage: str, to_stage: str) -> bool:
+        """Return whether moving `from_stage` → `to_stage` goes to a later stage of the
+        pipeline; as with `is_backward`, a move from or to a stage outside it is neither."""
+        return self.is_backward(to_stage, from_stage)
+
 
 @dataclass(frozen=True, slots=True)
 class StageVisit:

@@ -17,7 +17,8 @@ both open from here on:
 4. `pulled_in` — the expected close moved into the period;
 5. `pushed_out` — the expected close moved out of the period;
 both in the period from here on:
-6. `stage_forward` / 7. `stage_backward` — a later / earlier stage in the pipeline order;
+6. `stage_forward` / 7. `stage_backward` — a later / earlier stage in the pipeline order (a
+   move from or to a stage the pipeline no longer has is neither, as for `regressions`);
 8. `amount_up` / 9. `amount_down`;
 10. `category_change` — the forecast category or the win probability changed (overrides).
 `restated` (11.) is last in that order and decided first: it is the category of a change no
@@ -250,9 +251,9 @@ def categorize(
     if not (x_in and y_in):
         return None
     if x.stage != y.stage and x.stage is not None and y.stage is not None:
-        if pipeline.position(y.stage) > pipeline.position(x.stage):
+        if pipeline.is_forward(x.stage, y.stage):
             return "stage_forward"
-        if pipeline.position(y.stage) < pipeline.position(x.stage):
+        if pipeline.is_backward(x.stage, y.stage):
             return "stage_backward"
     if y.amount > x.amount:
         return "amount_up"

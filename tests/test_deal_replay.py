@@ -169,4 +169,8 @@ def test_the_default_pipeline_orders_regressions() -> None:
     # A stage the pipeline no longer has is neither earlier nor later than another.
     assert not pipeline.is_backward("retired_stage", "demo")
     assert not pipeline.is_backward("demo", "retired_stage")
+    assert pipeline.is_forward("demo", "negotiation")
+    assert not pipeline.is_forward("negotiation", "demo")
+    assert not pipeline.is_forward("retired_stage", "demo")
+    assert not pipeline.is_forward("demo", "retired_stage")
     assert pipeline.position("unknown") == len(pipeline.stages)

@@ -251,3 +251,31 @@ def test_deltas_that_do_not_sum_are_an_integrity_error() -> None:
         check_sums(diff.before, diff.after, tampered)
     with pytest.raises(IntegrityError, match="appears twice"):
         check_sums(diff.before, diff.after, [*diff.changes, diff.changes[0]])
+
+
+def test_a_move_out_of_a_stage_dropped_since_is_neither_forward_nor_backward() -> None:
+    pilot_pipeline = [
+        {"name": "demo", "probability": "0.3"},
+        {"name": "pilot", "probability": "0.5"},
+        {"name": "negotiation", "probability": "0.8"},
+    ]
+    log = InlineLog("2026-03-01T00:00:00Z")
+    log.add("ledger_configured", "2026-01-01", stages=pilot_pipeline)
+    open_deal(log, "D-PILOT", "pilot", "10000", "2026-11-15")
+    open_deal(log, "D-DEMO", "demo", "10000", "2026-11-15")
+    log.add("stage_changed", "2026-10-10", deal_id="D-PILOT", stage="negotiation")
+    log.add("stage_changed", "2026-10-11", deal_id="D-DEMO", stage="negotiation")
+    # No deal stands in the pilot stage any more: the pipeline drops it.
+    log.add("ledger_configured", "2026-10-20", stages=[pilot_pipeline[0], pilot_pipeline[2]])
+
+    diff = forecast_diff(
+        log.events, Q4, View(day("2026-10-01"), None), View(day("2026-10-31"), None)
+    )
+
+    # Read with today's pipeline, the pilot stage is no place in the order: D-PILOT's move
+    # changed its probability, not its place; D-DEMO moved forward.
+    assert [(c.deal_id, c.category) for c in diff.changes] == [
+        ("D-DEMO", "stage_forward"),
+        ("D-PILOT", "category_change"),
+    ]
+    assert diff.changes[1].delta.weighted == Decimal("8000")  # 10000 × (0.8 − 0)
