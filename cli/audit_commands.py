@@ -10,7 +10,7 @@ import click
 from cli.app import Ctx, format_option, pass_ctx
 from cli.forecast_commands import PERIOD_HELP, money
 from cli.options import AS_OF, KNOWN_AT, echo_report, event_summary
-from cli.render import Column, Kind, Report
+from cli.render import Column, Kind, Report, counted
 from ledger.envelope import RecordedEvent
 from projections.restatements import Values
 from queries.audit import METRICS, history_query, restatement_query
@@ -110,8 +110,7 @@ def restatements(
     )
     what = f"{TITLES[metric]} {meta['options'].get('period', '')}".strip()
     verdict = (
-        f"{len(result.effects)} event{'' if len(result.effects) == 1 else 's'} recorded since "
-        "moved it"
+        f"{counted(len(result.effects), 'event')} recorded since moved it"
         if result.changed
         else "no change"
     )
@@ -212,7 +211,7 @@ def history(
     subject = f"deal {deal_id}" if deal_id is not None else f"account {account_id}"
     title = (
         f"History of {subject} as {order} (known at {meta['known_at']}; "
-        f"head seq {meta['head']['seq']}): {len(rows)} event{'' if len(rows) == 1 else 's'}"
+        f"head seq {meta['head']['seq']}): {counted(len(rows), 'event')}"
     )
     columns = HISTORY_COLUMNS if fmt == "table" else HISTORY_JSON_COLUMNS
     echo_report(Report(title, columns, rows, meta), fmt)

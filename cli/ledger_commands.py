@@ -10,7 +10,7 @@ import click
 
 from cli.app import Ctx, format_option, pass_ctx
 from cli.options import OUTPUT, WholeNumber, answer_stream, echo_report, event_summary
-from cli.render import ENVELOPE_KINDS, Column, Report
+from cli.render import ENVELOPE_KINDS, Column, Report, counted
 from ledger.canonical import payload_json
 from ledger.crm import MAP_OPTION, SOURCES, CrmRequest
 from ledger.envelope import ENVELOPE_COLUMNS, RecordedEvent
@@ -149,7 +149,7 @@ def import_(
         if dry_run:
             raise UsageError("--restore and --dry-run cannot be combined")
         head = restore_ledger(ctx.db, file)
-        click.echo(f"restored {head.seq} events; head seq {head.seq} hash {head.hash}")
+        click.echo(f"restored {counted(head.seq, 'event')}; head seq {head.seq} hash {head.hash}")
         return
     with ctx.store() as store:
         total = _count_lines(file)
@@ -162,7 +162,7 @@ def import_(
             )
     verb = "would append" if summary.dry_run else "appended"
     click.echo(
-        f"{file.name}: {summary.lines} events read, {verb} {summary.appended}, "
+        f"{file.name}: {counted(summary.lines, 'event')} read, {verb} {summary.appended}, "
         f"{summary.duplicates} already recorded; head seq {summary.head.seq}"
         + (" (dry run: nothing written)" if summary.dry_run else "")
     )

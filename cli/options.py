@@ -14,6 +14,9 @@ from cli.render import Report, render
 from ledger.envelope import RecordedEvent
 from ledger.errors import StorageError
 
+MAX_DIGITS = 18
+"""The most digits a whole-number option takes: a 64-bit integer's range (a seq or version)."""
+
 
 class WholeNumber(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
     """An option value that must be a whole number from `low` to `high` (inclusive; no bound
@@ -33,6 +36,10 @@ class WholeNumber(click.ParamType):  # type: ignore[type-arg]  # generic in newe
             text = str(value).strip()
             if not re.fullmatch(r"-?[0-9]+", text):
                 self.fail(f"{value!r} is not a whole number", param, ctx)
+            digits = len(text.lstrip("-").lstrip("0"))
+            if digits > MAX_DIGITS:  # beyond any count, and beyond what int() converts
+                size = "small" if text.startswith("-") else "large"
+                self.fail(f"a whole number of {digits} digits is too {size}", param, ctx)
             n = int(text)
         low, high = self.low, self.high
         if low is not None and high is not None and not low <= n <= high:

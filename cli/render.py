@@ -50,6 +50,11 @@ class Report:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
+def counted(n: int, noun: str) -> str:
+    """Return `n` with `noun` in the singular for one, else with an s: "1 event", "2 events"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def attribute_row(item: Any, columns: Sequence[Column]) -> dict[str, Any]:
     """Return a report row of `item`'s attributes named by the columns' keys."""
     return {c.key: getattr(item, c.key) for c in columns}

@@ -182,6 +182,26 @@ CASES: list[Case] = [
         message="revledger: line 2: is not valid JSON (Invalid control character at column 68).",
     ),
     imp("not-an-object", "[1, 2]", message="revledger: line 2: must be a JSON object."),
+    imp(
+        "half-a-surrogate-pair-in-a-text",
+        '{"type": "deal_lost", "effective_at": "2026-04-01", "deal_id": "D-1", '
+        '"reason": "budget \\ud83d"}',
+        message="revledger: line 2: field 'reason' = 'budget \\ud83d': holds \\ud83d, half of a "
+        "UTF-16 surrogate pair without its other half (text cut in the middle of an emoji, "
+        "perhaps), which is no character.",
+    ),
+    imp(
+        "half-a-surrogate-pair-in-a-key",
+        '{"type": "deal_lost", "effective_at": "2026-04-01", "deal_id": "D-1", "re\\uDC00": "x"}',
+        message='revledger: line 2: is not valid here: the key "re\\udc00" holds \\udc00, half of '
+        "a UTF-16 surrogate pair without its other half.",
+    ),
+    imp(
+        "a-number-of-5000-digits",
+        '{"type": "contract_signed", "effective_at": "2026-04-01", "deal_id": "D-1", '
+        f'"arr": "1000", "term_months": {"9" * 5000}}}',
+        message="revledger: line 2: is not valid here: a number has more than 4300 digits.",
+    ),
     imp("json-string", '"deal_lost D-1"', message="revledger: line 2: must be a JSON object."),
     imp(
         "missing-type",
@@ -743,6 +763,18 @@ CASES: list[Case] = [
         code=EXIT_VALIDATION,
         message="revledger: option '--known-at' = 'yesterday': is not a date (YYYY-MM-DD) or an "
         "RFC 3339 instant.",
+    ),
+    cmd(
+        "report-quarters-of-5000-digits",
+        f"report --quarters {'9' * 5000} -o -",
+        code=EXIT_USAGE,
+        expect=("a whole number of 5000 digits is too large",),
+    ),
+    rec(
+        "expected-version-beyond-64-bits",
+        "quota_set --period 2026-Q2 --amount 5 --expect-version 99999999999999999999",
+        code=EXIT_USAGE,
+        expect=("'--expect-version': a whole number of 20 digits is too large",),
     ),
     cmd(
         "init-fiscal-month-13",
