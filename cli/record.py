@@ -19,6 +19,21 @@ from ledger.events import EVENT_TYPES, EventModel
 from ledger.operations import default_actor, load_stages, record_event
 
 
+class OnceOption(click.Option):
+    """An option that may be given once: a second value is refused (exit 2), where click would
+    keep the last one silently, and a ledger that keeps everything must not guess which."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, multiple=True, **kwargs)
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        values = super().process_value(ctx, value)
+        if len(values) > 1:
+            shown = ", ".join(repr(v) for v in values)
+            raise click.BadParameter(f"is given {len(values)} times ({shown}); give it once")
+        return values[0] if values else None
+
+
 def _unwrap_optional(annotation: Any) -> Any:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -100,10 +115,12 @@ def _option_for(type_name: str, name: str, info: FieldInfo) -> click.Option | No
             [flag], multiple=True, help=f"{help_text} {repeat}" if help_text else repeat
         )
     if typing.get_origin(annotation) is Literal:
-        choices = [str(c) for c in typing.get_args(annotation)]
-        return click.Option([flag], type=click.Choice(choices), required=required, help=help_text)
-    metavar = {Decimal: "DECIMAL", date: "YYYY-MM-DD", int: "N"}.get(annotation, "TEXT")
-    return click.Option([name, *flags], required=required, metavar=metavar, help=help_text)
+        # The choices are shown, and checked by the event's schema like every other field
+        # (exit 3, naming the field and value), not by click.
+        metavar = "[" + "|".join(str(c) for c in typing.get_args(annotation)) + "]"
+    else:
+        metavar = {Decimal: "DECIMAL", date: "YYYY-MM-DD", int: "N"}.get(annotation, "TEXT")
+    return OnceOption([name, *flags], required=required, metavar=metavar, help=help_text)
 
 
 def _describe(cls: type[EventModel]) -> str:
@@ -148,7 +165,7 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
                 type_name,
                 fields,
                 effective=effective,
-                actor=actor or default_actor(),
+                actor=default_actor() if actor is None else actor,
                 expected_version=expect_version,
                 idempotency_key=idempotency_key,
             )
@@ -168,19 +185,19 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
         click.echo(render(Report("", cols, [row]), fmt), nl=False)
 
     params += [
-        click.Option(
+        OnceOption(
             ["--effective"],
             metavar="DATE|INSTANT",
             help="When it happened: YYYY-MM-DD (start of day, ledger time zone) or RFC 3339. "
             "Default: now.",
         ),
-        click.Option(["--actor"], help="Who records it (default $REVLEDGER_ACTOR or your user)."),
-        click.Option(
+        OnceOption(["--actor"], help="Who records it (default $REVLEDGER_ACTOR or your user)."),
+        OnceOption(
             ["--expect-version"],
             type=WholeNumber(0),
             help="Fail with a conflict unless the stream is at this version.",
         ),
-        click.Option(
+        OnceOption(
             ["--idempotency-key"],
             help="A key that makes a retry of this append harmless.",
         ),

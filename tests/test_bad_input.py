@@ -721,8 +721,7 @@ CASES: list[Case] = [
     rec(
         "record-choice-outside-list",
         "security_review_started --deal-id D-1 --framework iso27001",
-        code=EXIT_USAGE,
-        expect=("Invalid value for '--framework': 'iso27001' is not one of",),
+        expect=("revledger: field 'framework' = 'iso27001': must be one of ",),
     ),
     # -- other commands -------------------------------------------------------------------------
     cmd(
@@ -763,6 +762,24 @@ CASES: list[Case] = [
         code=EXIT_VALIDATION,
         message="revledger: option '--known-at' = 'yesterday': is not a date (YYYY-MM-DD) or an "
         "RFC 3339 instant.",
+    ),
+    rec(
+        "record-a-choice-outside-the-schema",
+        "deal_updated --deal-id D-1 --forecast-category maybe",
+        message="revledger: field 'forecast_category' = 'maybe': must be one of 'pipeline', "
+        "'best_case', 'commit' or 'omitted'.",
+    ),
+    rec(
+        "record-an-option-given-twice",
+        "quota_set --period 2026-Q2 --amount 5 --amount 7",
+        code=EXIT_USAGE,
+        expect=("'--amount': is given 2 times ('5', '7'); give it once",),
+    ),
+    rec(
+        "record-an-empty-actor",
+        "quota_set --period 2026-Q2 --amount 5 --actor ''",
+        message="revledger: option '--actor' = '': must be non-empty text of at most 200 "
+        "characters.",
     ),
     cmd(
         "report-quarters-of-5000-digits",
