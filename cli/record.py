@@ -24,7 +24,8 @@ class OnceOption(click.Option):
     keep the last one silently, and a ledger that keeps everything must not guess which."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, multiple=True, **kwargs)
+        kwargs["multiple"] = True
+        super().__init__(*args, **kwargs)
 
     def process_value(self, ctx: click.Context, value: Any) -> Any:
         values = super().process_value(ctx, value)
