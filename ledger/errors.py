@@ -38,10 +38,26 @@ class UsageError(RevledgerError):
     exit_code = EXIT_USAGE
 
 
+class WrittenFloat(float):
+    """A JSON number with a fraction or an exponent, keeping the text it was written as, so
+    that a message quotes `1e3` as the file has it, not as `1000.0`."""
+
+    __slots__ = ("written",)
+    written: str
+
+    def __new__(cls, written: str) -> WrittenFloat:
+        number = super().__new__(cls, written)
+        number.written = written
+        return number
+
+
 def _show(value: Any) -> str:
     """Return a value as a message quotes it: text in quotes, other values as JSON writes them
-    (`true`, `null`, `1000.0`, `[1, 2]`), a decimal as its digits (`1E-400`)."""
-    if isinstance(value, str | Decimal):
+    (`true`, `null`, `[1, 2]`), a JSON number with a fraction as it was written (`1e3`), a
+    decimal as its digits (`1E-400`)."""
+    if isinstance(value, WrittenFloat):
+        text = value.written
+    elif isinstance(value, str | Decimal):
         text = str(value)
     else:
         try:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from ledger.errors import InputError
+from ledger.errors import InputError, WrittenFloat
 
 
 class _DuplicateKey(ValueError):
@@ -68,7 +68,7 @@ def _refuse_lone_surrogates(value: Any, where: str, path: str = "") -> None:
             _refuse_lone_surrogates(item, where, f"{path}.{i}" if path else str(i))
 
 
-_PLAIN = json.JSONDecoder(object_pairs_hook=_unique_keys)
+_PLAIN = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_float=WrittenFloat)
 _DECIMALS = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_float=Decimal)
 
 
@@ -79,10 +79,11 @@ def decode_json(
     decimals: bool = False,
     position: Callable[[json.JSONDecodeError], str] = lambda e: f"at column {e.colno}",
 ) -> Any:
-    """Return the JSON value of `text` (floats as Decimal when `decimals`, else as float, which
-    decimal fields then refuse); raise InputError naming `where` when it is not JSON (with the
-    `position` of the fault), when an object repeats a key, when it nests too deeply, when a
-    number has more digits than Python converts, or when a text holds half a surrogate pair."""
+    """Return the JSON value of `text` (floats as Decimal when `decimals`, else as a float
+    that keeps its text, which decimal fields then refuse); raise InputError naming `where`
+    when it is not JSON (with the `position` of the fault), when an object repeats a key, when
+    it nests too deeply, when a number has more digits than Python converts, or when a text
+    holds half a surrogate pair."""
     try:
         value = (_DECIMALS if decimals else _PLAIN).decode(text)
     except json.JSONDecodeError as exc:

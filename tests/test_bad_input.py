@@ -277,6 +277,25 @@ CASES: list[Case] = [
         expect=("line 2: field 'arr' = 1200.125: ", "not a floating-point number"),
     ),
     imp(
+        "money-json-number-with-an-exponent-quoted-as-written",
+        '{"type": "deal_updated", "effective_at": "2026-04-01", "deal_id": "D-1", "amount": 1e3}',
+        message="revledger: line 2: field 'amount' = 1e3: must be a decimal string such as "
+        '"1200.50", not a floating-point number.',
+    ),
+    imp(
+        "probability-json-float",
+        '{"type": "deal_updated", "effective_at": "2026-04-01", "deal_id": "D-1", '
+        '"probability": 0.5}',
+        message="revledger: line 2: field 'probability' = 0.5: must be a decimal string such as "
+        '"0.25", not a floating-point number.',
+    ),
+    imp(
+        "fiscal-year-month-13",
+        at("ledger_configured", fiscal_year_start_month=13),
+        message="revledger: line 2: field 'fiscal_year_start_month' = 13: must be a month from 1 "
+        "to 12.",
+    ),
+    imp(
         "money-boolean",
         at("expansion", account_id="A-2", arr=True),
         message="revledger: line 2: field 'arr' = true: must be a decimal string such as "
@@ -809,6 +828,17 @@ CASES: list[Case] = [
         "record-term-months-in-other-digits",
         "contract_signed --deal-id D-1 --arr 5 --term-months \u0661\u0662",
         expect=("field 'term_months' = ", "must be a whole number."),
+    ),
+    rec(
+        "record-term-months-negative",
+        "contract_signed --deal-id D-1 --arr 5 --term-months -3",
+        message="revledger: field 'term_months' = '-3': must be between 1 and 120.",
+    ),
+    rec(
+        "record-term-months-of-seven-digits",
+        "contract_signed --deal-id D-1 --arr 5 --term-months 1000000",
+        message="revledger: field 'term_months' = '1000000': must be a whole number of at most 6 "
+        "digits.",
     ),
     rec(
         "record-effective-empty",

@@ -55,14 +55,16 @@ def normalize_decimal(d: Decimal) -> Decimal:
     return Decimal(text)
 
 
-def decimal_text(value: Any) -> Decimal:
+def decimal_text(value: Any, example: str = "1200.50") -> Decimal:
     """Return the Decimal of a decimal string (`"1200.50"`: digits, and a point with digits
     after it), a whole number or a Decimal; raise ValueError naming what is wrong (a float,
-    true/false, an exponent, a sign `+`, separators, a non-finite value)."""
+    true/false, an exponent, a sign `+`, separators, a non-finite value), with `example`."""
     if isinstance(value, bool):
-        raise ValueError('must be a decimal string such as "1200.50", not true or false')
+        raise ValueError(f'must be a decimal string such as "{example}", not true or false')
     if isinstance(value, float):
-        raise ValueError('must be a decimal string such as "1200.50", not a floating-point number')
+        raise ValueError(
+            f'must be a decimal string such as "{example}", not a floating-point number'
+        )
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, Decimal):
@@ -70,7 +72,7 @@ def decimal_text(value: Any) -> Decimal:
     elif isinstance(value, str):
         text = value.strip()
         if not _DECIMAL_RE.match(text):
-            raise ValueError('is not a decimal number such as "1200.50"')
+            raise ValueError(f'is not a decimal number such as "{example}"')
         try:
             d = Decimal(text)
         except InvalidOperation:
@@ -104,7 +106,7 @@ def _pos_money(value: Any) -> Decimal:
 
 
 def _probability(value: Any) -> Decimal:
-    d = decimal_text(value)
+    d = decimal_text(value, "0.25")
     if not Decimal(0) <= d <= Decimal(1):
         raise ValueError("must be between 0 and 1")
     if d != d.quantize(Decimal("0.0001")):
@@ -202,8 +204,10 @@ def _strict_int(value: Any) -> int:
         return value
     if isinstance(value, Decimal) and value == value.to_integral_value():
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,6}\s*", value):
-        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
+        if len(value.strip().lstrip("-")) > 6:
+            raise ValueError("must be a whole number of at most 6 digits")
+        return int(value)  # its field's own check gives the range
     raise ValueError("must be a whole number")
 
 

@@ -128,10 +128,15 @@ class LedgerConfigured(LedgerEvent):
     fiscal_year_start_month: WholeNumber = 1
     stages: tuple[StageSpec, ...] = DEFAULT_STAGES
 
+    @field_validator("fiscal_year_start_month")
+    @classmethod
+    def _a_month(cls, month: int) -> int:
+        if not 1 <= month <= 12:
+            raise ValueError("must be a month from 1 to 12")
+        return month
+
     @model_validator(mode="after")
     def _consistent(self) -> LedgerConfigured:
-        if not 1 <= self.fiscal_year_start_month <= 12:
-            raise ValueError("fiscal_year_start_month must be between 1 and 12")
         if not self.stages:
             raise ValueError("stages must list at least one stage")
         names = [s.name for s in self.stages]
