@@ -346,8 +346,15 @@ def import_crm(
 
 
 def restore_file(store: LedgerStore, path: Path) -> Head:
-    """Restore an export into an empty ledger: identical seq, times and hashes."""
-    return store.restore(read_export(numbered_lines(path)))
+    """Restore an export into an empty ledger: identical seq, times and hashes. An export
+    without events is refused: every export holds at least the ledger's configuration."""
+    head = store.restore(read_export(numbered_lines(path)))
+    if head.seq == 0:
+        raise InputError(
+            "holds no events; an export of a ledger holds at least its configuration",
+            where=str(path),
+        )
+    return head
 
 
 def restore_ledger(db: str, path: Path) -> Head:

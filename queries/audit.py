@@ -17,8 +17,14 @@ from projections import stream_history as history_p
 from projections.deals import replay_deals
 from projections.forecast import Calendar, forecast
 from projections.revenue_book import REVENUE_FACT_TYPES, RevenueView
-from projections.windows import parse_window
-from queries.common import Provenance, TimeFrame, TimeQuery, parse_day, time_frame
+from queries.common import (
+    Provenance,
+    TimeFrame,
+    TimeQuery,
+    parse_day,
+    time_frame,
+    window_start,
+)
 from queries.deals import deal_frame
 from queries.forecast import frame_period, parse_known_option, period_options
 from queries.readmodel import current_book
@@ -77,8 +83,7 @@ def restatement_query(
     reported, reported_seq = _reported(store, frame, reported_at)
     now_seq = frame.head.seq
     book, _ = current_book(store)
-    w = parse_window(window or "12m")
-    start = w.before(as_of)
+    w, start = window_start(window or "12m", as_of)
     configs = _configs(store, now_seq)
 
     def value_of(view: RevenueView) -> restate_p.Values:

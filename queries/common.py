@@ -12,6 +12,7 @@ from ledger.events import LedgerConfigured
 from ledger.operations import parse_known_at
 from ledger.store import Head, LedgerStore
 from ledger.timeutil import (
+    MIN_YEAR,
     TimeParseError,
     end_of_day,
     parse_date,
@@ -20,6 +21,7 @@ from ledger.timeutil import (
     utc_now,
     zone,
 )
+from projections.windows import Window, parse_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,21 @@ def parse_day(text: str | None, option: str, default: date) -> date:
         return parse_date(text)
     except TimeParseError as exc:
         raise InputError(str(exc), field=option, value=text, has_value=True) from None
+
+
+def window_start(window: str, as_of: date) -> tuple[Window, date]:
+    """Return the parsed `--window` and the day it reaches back to from `as_of` (valid time);
+    raise InputError when that day is before the earliest year a ledger holds."""
+    w = parse_window(window)
+    start = w.before(as_of)
+    if start.year < MIN_YEAR:
+        raise InputError(
+            f"reaches back to {start.isoformat()}, before {MIN_YEAR}",
+            field="--window",
+            value=window,
+            has_value=True,
+        )
+    return w, start
 
 
 @dataclass(frozen=True, slots=True)

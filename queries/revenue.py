@@ -5,7 +5,6 @@ from __future__ import annotations
 from ledger.errors import InputError
 from ledger.periods import Grain
 from ledger.store import LedgerStore
-from ledger.timeutil import MIN_YEAR
 from projections import arr as arr_p
 from projections import cohorts as cohorts_p
 from projections import movements as movements_p
@@ -14,7 +13,14 @@ from projections.arr import By
 from projections.retention import Basis
 from projections.revenue_book import RevenueView
 from projections.windows import parse_window
-from queries.common import Provenance, TimeFrame, TimeQuery, parse_day, time_frame
+from queries.common import (
+    Provenance,
+    TimeFrame,
+    TimeQuery,
+    parse_day,
+    time_frame,
+    window_start,
+)
 from queries.readmodel import revenue_view
 
 
@@ -67,17 +73,10 @@ def retention_query(
     by: By | None = None,
 ) -> tuple[retention_p.Retention, Provenance]:
     """Return NRR and GRR as of the close of `as_of` over `window` on `basis`."""
-    w = parse_window(window)
+    parse_window(window)  # a malformed window is refused before the ledger is read
     frame, view = _frame(store, when.known_at)
     as_of = parse_day(when.as_of, "--as-of", frame.today)
-    start = w.before(as_of)
-    if start.year < MIN_YEAR:
-        raise InputError(
-            f"reaches back to {start.isoformat()}, before {MIN_YEAR}",
-            field="--window",
-            value=window,
-            has_value=True,
-        )
+    w, start = window_start(window, as_of)
     result = retention_p.retention(view, frame.bound(start), frame.bound(as_of), basis, by)
     return result, frame.provenance(
         "nrr",

@@ -296,6 +296,19 @@ CASES: list[Case] = [
         "to 12.",
     ),
     imp(
+        "source-posing-as-a-backfill",
+        at("deal_lost", deal_id="D-1", source="backfill:crm"),
+        message="revledger: line 2: field 'source' = 'backfill:crm': starts with 'backfill:', "
+        "which marks an event whose recorded_at came from another system; this one is recorded "
+        "now.",
+    ),
+    cmd(
+        "restatements-nrr-window-before-1900",
+        "restatements --metric nrr --as-of 1900-12-31 --reported-at 2026-04-01",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--window' = '12m': reaches back to 1899-12-31, before 1900.",
+    ),
+    imp(
         "money-boolean",
         at("expansion", account_id="A-2", arr=True),
         message="revledger: line 2: field 'arr' = true: must be a decimal string such as "
@@ -949,6 +962,13 @@ CASES: list[Case] = [
         expect=("latin1.jsonl: line 2 is not UTF-8 text (byte ",),
     ),
     cmd(
+        "restore-an-empty-file",
+        "import --restore {empty_file}",
+        code=EXIT_VALIDATION,
+        db="missing_sqlite",
+        expect=("empty.jsonl: holds no events; an export of a ledger holds at least its",),
+    ),
+    cmd(
         "import-missing-file",
         "import {missing_file}",
         code=EXIT_USAGE,
@@ -1057,6 +1077,9 @@ def _resolve_argv(case: Case, db: str, tmp_path: Path) -> list[str]:
             Path(argv[i]).write_bytes(
                 "\n".join([first, second, *rest]).encode("utf-8").replace(b"\xc3\xa9", b"\xe9")
             )
+        elif arg == "{empty_file}":
+            argv[i] = str(tmp_path / "empty.jsonl")
+            Path(argv[i]).write_bytes(b"")
         elif arg == "{missing_file}":
             argv[i] = str(tmp_path / "no-such-file.jsonl")
         elif arg == "{good_file}":

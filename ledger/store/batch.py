@@ -145,6 +145,15 @@ class BatchWriter:
                 when = _backfilled_at(n, last_recorded, self.now)
                 if not source.startswith(BACKFILL_PREFIX):
                     source = BACKFILL_PREFIX + source
+            elif source.startswith(BACKFILL_PREFIX):
+                raise InputError(
+                    f"starts with {BACKFILL_PREFIX!r}, which marks an event whose recorded_at "
+                    "came from another system; this one is recorded now",
+                    field="source",
+                    value=source,
+                    has_value=True,
+                    where=n.where,
+                )
             last_recorded = when
             admitted = book.admit(
                 Fact(n.effective_at, seq, event_id, view),
