@@ -38,8 +38,11 @@ class WholeNumber(click.ParamType):  # type: ignore[type-arg]  # generic in newe
                 self.fail(f"{value!r} is not a whole number", param, ctx)
             digits = len(text.lstrip("-").lstrip("0"))
             if digits > MAX_DIGITS:  # beyond any count, and beyond what int() converts
+                shown = text if len(text) <= 24 else f"a whole number of {digits} digits"
+                if self.low is not None and self.high is not None:
+                    self.fail(f"{shown} is not from {self.low} to {self.high}", param, ctx)
                 size = "small" if text.startswith("-") else "large"
-                self.fail(f"a whole number of {digits} digits is too {size}", param, ctx)
+                self.fail(f"{shown} is too {size}", param, ctx)
             n = int(text)
         low, high = self.low, self.high
         if low is not None and high is not None and not low <= n <= high:
