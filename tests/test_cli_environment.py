@@ -230,3 +230,58 @@ def test_an_os_error_without_a_system_error_number_is_an_internal_error_sentence
     out = CliRunner().invoke(cli, ["--db", str(db), "export", "-o", str(tmp_path / "x.jsonl")])
     assert out.exit_code == 1
     assert out.stderr.startswith("revledger: internal error (OSError: not a gzip file); this is")
+
+
+def _read_only_mounts_work() -> bool:
+    try:
+        probe = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "true"],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _read_only_mounts_work(),
+    reason="mounting a folder read-only needs a private mount namespace (unshare --mount, as root)",
+)
+def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path: Path) -> None:
+    """A ledger copied to a read-only disk or share, without its side files: SQLite cannot
+    create the shared-memory file it reads a WAL database through, so it is read as an
+    immutable file, and an append says the database is read-only."""
+    share = tmp_path / "share"
+    share.mkdir()
+    db = str(share / "ledger.db")
+    fixture = Path(__file__).parent.parent / "fixtures" / "sample-ledger.jsonl"
+    for args in (["init"], ["import", str(fixture)]):
+        assert CliRunner().invoke(cli, ["--db", db, *args]).exit_code == 0
+    assert sorted(p.name for p in share.iterdir()) == ["ledger.db"]
+
+    def on_a_read_only_mount(*args: str) -> subprocess.CompletedProcess[str]:
+        command = " ".join(["exec", *REVLEDGER, "--db", db, *args])
+        script = f"mount --bind {share} {share} && mount -o remount,bind,ro {share} && {command}"
+        return subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).parent.parent,
+        )
+
+    frozen = on_a_read_only_mount("arr", "--as-of", "2026-06-30", "--format", "json")
+    refused = on_a_read_only_mount("record", "quota_set", "--period", "2026-Q3", "--amount", "5")
+    verified = on_a_read_only_mount("verify")
+
+    assert frozen.returncode == 0, frozen.stderr
+    writable = CliRunner().invoke(
+        cli, ["--db", db, "arr", "--as-of", "2026-06-30", "--format", "json"]
+    )
+    assert json.loads(frozen.stdout) == json.loads(writable.stdout)
+    assert verified.returncode == 0, verified.stderr
+    assert (refused.returncode, refused.stderr) == (
+        EXIT_STORAGE,
+        "revledger: database error: attempt to write a readonly database.\n",
+    )

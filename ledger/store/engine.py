@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -47,6 +48,12 @@ def shown(db: str) -> str:
     except Exception:  # not a URL SQLAlchemy can read: mask whatever comes before the host
         scheme, _, rest = db.partition("://")
         return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else db
+
+
+def read_only_url(path: str) -> str:
+    """Return the URL that reads the SQLite file at `path` as an immutable, read-only file
+    (no locks, no shared-memory file), for a ledger in a folder that cannot be written."""
+    return f"sqlite:///file:{quote(os.path.abspath(path))}?mode=ro&immutable=1&uri=true"
 
 
 def sqlite_path(url: str) -> str | None:

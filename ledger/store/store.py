@@ -45,6 +45,7 @@ from ledger.store.engine import (
     database_reason,
     driver_connection,
     make_engine,
+    read_only_url,
     resolve_url,
     shown,
     sqlite_path,
@@ -90,6 +91,24 @@ DECODE_SLICE = 128
 """Events decoded at a time by `read`: the objects of a small slice are made, handed over and
 mostly freed again before the garbage collector's next young-generation pass has to walk them
 (whole fetched batches read back 5-8% slower)."""
+
+
+def _frozen(path: str) -> bool:
+    """Return whether the SQLite ledger file at `path` lies in a folder this process may not
+    write and has no write-ahead log beside it: all it holds is in the file itself."""
+    folder = os.path.dirname(os.path.abspath(path))
+    wal = f"{path}-wal"
+    unwritable = not os.access(folder, os.W_OK) or _read_only_mount(folder)
+    return unwritable and (not os.path.exists(wal) or os.path.getsize(wal) == 0)
+
+
+def _read_only_mount(folder: str) -> bool:
+    """Return whether `folder` is on a file system mounted read-only (root may write any folder
+    of a writable one, so `os.access` does not tell)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 class LedgerStore:
@@ -138,8 +157,20 @@ class LedgerStore:
             # A ledger at this release's schema version opens in a read transaction, so that a
             # command never waits for another process's long write (an import, say). Creating
             # or migrating the schema takes the write lock, and looks again under it.
-            with store._read() as conn:
-                found = stored_version(conn)
+            try:
+                with store._read() as conn:
+                    found = stored_version(conn)
+            except OperationalError:
+                if path is None or create or not _frozen(path):
+                    raise
+                # A ledger in a folder this process may not write (a read-only share, a copy on
+                # a read-only disk), with no write-ahead log beside it: SQLite cannot create
+                # the shared-memory file it reads through, but the file alone is the whole
+                # ledger, so it is read as an immutable file instead.
+                store.close()
+                store = cls(make_engine(read_only_url(path)), url)
+                with store._read() as conn:
+                    found = stored_version(conn)
             if found is None and not create:
                 raise StorageError(f"{shown(db)} is not a revledger ledger")
             if not up_to_date(found):
