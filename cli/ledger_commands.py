@@ -300,8 +300,8 @@ def log(
     """List events in recording order (seq), with filters."""
     query = LogQuery(deal_id, account_id, types, effective_from, effective_to, known_at)
     with ctx.store() as store:
-        rows = [_log_row(e, full=fmt != "table") for e in list_events(store, query)]
-        head = store.head()
+        head, found = list_events(store, query)
+        rows = [_log_row(e, full=fmt != "table") for e in found]
     meta = {
         "query": {
             "deal": deal_id,
@@ -314,8 +314,7 @@ def log(
         "head": {"seq": head.seq, "hash": head.hash},
     }
     cols = LOG_COLUMNS if fmt == "table" else LOG_JSON_COLUMNS
-    noun = "event" if len(rows) == 1 else "events"
-    echo_report(Report(f"{len(rows)} {noun}", cols, rows, meta), fmt)
+    echo_report(Report(counted(len(rows), "event"), cols, rows, meta), fmt)
 
 
 @click.command("verify")

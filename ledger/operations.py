@@ -428,13 +428,22 @@ class LogQuery:
     known_at: str | None = None
 
 
-def list_events(store: LedgerStore, query: LogQuery) -> Iterator[RecordedEvent]:
-    """Yield the events matching `query` in seq order (as known at `query.known_at`)."""
+def list_events(store: LedgerStore, query: LogQuery) -> tuple[Head, Iterator[RecordedEvent]]:
+    """Return the head of the log prefix `query` stands at (the whole log, or what was
+    recorded by `query.known_at`) and its events matching `query`, in seq order.
+
+    The `--from` / `--to` days are read in the time zone known at `query.known_at`, as every
+    question reads its days; the `--known-at` text itself in the current one.
+    """
     tz = ledger_timezone(store)
     types = [t.strip().replace("-", "_") for t in query.types]  # as `record` takes them
     for t in types:
         build_type_check(t)
     known = parse_known_at(query.known_at, tz) if query.known_at else None
+    if known is not None:
+        config = store.config(known)
+        tz = config.timezone if config is not None else tz
+    head = store.head() if known is None else store.head_known_at(known)
 
     def day(text: str, option: str, *, end: bool) -> datetime:
         try:
@@ -452,8 +461,8 @@ def list_events(store: LedgerStore, query: LogQuery) -> Iterator[RecordedEvent]:
             value=query.effective_from,
             has_value=True,
         )
-    return store.read(
-        known_at=known,
+    return head, store.read(
+        upto_seq=head.seq,
         deal_id=query.deal_id,
         account_id=query.account_id,
         types=types or None,

@@ -83,3 +83,17 @@ def test_a_restatement_counts_a_time_zone_change_as_what_moved_the_figure(run) -
     assert lines["reported"]["arr"] == "0" and lines["now"]["arr"] == "1000"
     [effect] = [row for row in doc["rows"] if row["line"] == "effect"]
     assert effect["type"] == "ledger_configured" and effect["arr"] == "1000"
+
+
+def test_log_known_then_reads_its_days_in_the_time_zone_of_then(run) -> None:
+    # The contract and go-live are effective 2026-03-01T00:00Z: in UTC (then) on March 1, in
+    # New York (now) on the evening of February 28.
+    then = _json(run, "log", "--to", "2026-02-28", "--known-at", "2026-04-02")
+    now = _json(run, "log", "--to", "2026-02-28")
+
+    assert then["rows"] == []
+    assert then["meta"]["head"]["seq"] == 3  # the configuration recorded since is not known
+    assert [r["type"] for r in now["rows"]] == ["contract_signed", "go_live"]
+    assert now["meta"]["head"]["seq"] == 4
+    march_then = _json(run, "log", "--from", "2026-03-01", "--known-at", "2026-04-02")
+    assert [r["seq"] for r in march_then["rows"]] == [1, 2, 3]  # init is effective on April 1
