@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from ledger.canonical import payload_json
-from ledger.crm import CrmRequest, crm_batch, explain_backfill
+from ledger.crm import CrmBatch, CrmRequest, crm_batch, explain_backfill, keep_recorded_owners
 from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, envelope_text
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
-from ledger.events import LedgerConfigured, StageSpec, build_event
+from ledger.events import DealOpened, LedgerConfigured, StageSpec, build_event
 from ledger.import_worker import (
     WORKER_MIN_BYTES,
     Block,
@@ -314,6 +314,21 @@ class CrmSummary:
     its own account."""
 
 
+def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> dict[str, str | None]:
+    """Return the owner of each `deal_opened` of `batch` that the ledger holds already, by its
+    event_id (derived from the CRM's deal and row, so the same in every import)."""
+    opened = {n.event_id: n.event.deal_id for n in batch.news if isinstance(n.event, DealOpened)}
+    deals = sorted(set(opened.values()))
+    owners: dict[str, str | None] = {}
+    for i in range(0, len(deals), 500):
+        for _, event_id, _, _, _, payload in store.read_stored(
+            types=["deal_opened"], deal_ids=deals[i : i + 500]
+        ):
+            if event_id in opened:
+                owners[event_id] = decode_json(payload, "stored deal_opened").get("owner")
+    return owners
+
+
 def import_crm(
     store: LedgerStore, request: CrmRequest, *, actor: str, dry_run: bool = False
 ) -> CrmSummary:
@@ -326,8 +341,9 @@ def import_crm(
     if config is None:
         raise StorageError(NOT_CONFIGURED)
     batch = crm_batch(request, config, actor)
+    news = keep_recorded_owners(batch, _recorded_owners(store, batch), backfill=request.backfill)
     try:
-        result = store.append_batch(batch.news, dry_run=dry_run)
+        result = store.append_batch(news, dry_run=dry_run)
     except InputError as exc:
         raise explain_backfill(exc, config.timezone) from None
     h = batch.history
@@ -335,7 +351,7 @@ def import_crm(
         h.rows,
         h.skipped,
         len(h.snapshots),
-        len(batch.news),
+        len(news),
         result.appended,
         result.duplicates,
         result.head,

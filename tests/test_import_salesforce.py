@@ -527,6 +527,78 @@ def test_a_won_deal_flipped_to_lost_retracts_its_signature_and_is_lost(db_url: s
     )
 
 
+def test_a_won_deal_whose_amount_changes_is_signed_again_for_it_on_its_close_day(
+    db_url: str, tmp_path: Path
+) -> None:
+    history = tmp_path / "amended.csv"
+    history.write_text(
+        "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        "a1,006W,2024-01-10 09:00:00,Negotiation/Review,100000,2024-03-31\n"
+        "a2,006W,2024-03-15 09:00:00,Closed Won,100000,2024-03-15\n"
+        "a3,006W,2024-03-20 09:00:00,Closed Won,120000,2024-03-15\n",
+        encoding="utf-8",
+    )
+    request = CrmRequest("salesforce", history, stage_map=STAGE_MAP, backfill=True)
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, request, actor="test")
+        events = list(store.read())
+        assert import_crm(store, request, actor="test").appended == 0
+    retraction = next(e for e in events if e.type == "event_retracted")
+    assert retraction.payload.model_dump(mode="json")["reason"] == (
+        "the CRM history changed the amount of this won deal; it is signed again for it"
+    )
+    now = replay_deals(events).deals["006W"]
+    assert now.contract is not None and now.contract.arr == Decimal("120000")
+    assert now.closed_at == datetime(2024, 3, 15, 9, tzinfo=UTC)  # the day it closed
+    # As known on 2024-03-17 (a backfill), it was signed for the first amount.
+    then = replay_deals(events, known_at=parse_instant("2024-03-17")).deals["006W"]
+    assert then.contract is not None and then.contract.arr == Decimal("100000")
+
+
+@pytest.mark.parametrize("backfill", [True, False])
+def test_a_later_export_whose_deal_changed_owner_appends_the_new_owner(
+    db_url: str, tmp_path: Path, backfill: bool
+) -> None:
+    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+    early = "h1,006A,2024-01-10 09:00:00,Prospecting,100000,2024-09-30\n"
+    later = "h2,006A,2024-03-10 09:00:00,Closed Won,110000,2024-03-10\n"
+    files = {
+        "h1.csv": header + early,
+        "h2.csv": header + early + later,
+        "opp1.csv": "Id,AccountId,OwnerId\n006A,001A,005U1\n",
+        "opp2.csv": "Id,AccountId,OwnerId\n006A,001A,005U9\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+
+    def request(history: str, deals: str) -> CrmRequest:
+        return CrmRequest(
+            "salesforce",
+            tmp_path / history,
+            deals_file=tmp_path / deals,
+            stage_map=STAGE_MAP,
+            backfill=backfill,
+        )
+
+    with open_store(db_url, since="2024-01-01") as store:
+        first = import_crm(store, request("h1.csv", "opp1.csv"), actor="test")
+        second = import_crm(store, request("h2.csv", "opp2.csv"), actor="test")
+        third = import_crm(store, request("h2.csv", "opp2.csv"), actor="test")
+        events = list(store.read())
+    assert (first.appended, second.appended, third.appended) == (1, 3, 0)
+    owner_change = events[-1]
+    assert owner_change.type == "deal_updated"
+    assert owner_change.payload.model_dump(mode="json", exclude_none=True) == {
+        "type": "deal_updated",
+        "deal_id": "006A",
+        "owner": "005U9",
+    }
+    assert owner_change.effective_at == datetime(2024, 3, 10, 9, tzinfo=UTC)  # the last change
+    assert replay_deals(events).deals["006A"].owner == "005U9"
+    opened_as = replay_deals(events, parse_instant("2024-03-01")).deals["006A"]
+    assert opened_as.owner == "005U1"
+
+
 def test_an_import_is_idempotent_and_a_longer_export_appends_only_its_new_rows(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -648,3 +720,5 @@ def test_any_row_sequence_is_accepted_and_ends_in_the_last_rows_state(
         assert deal.stage == last
     if amounts:
         assert deal.amount == Decimal(amounts[-1])
+    if last == "won":  # signed for the last amount, whenever it changed
+        assert deal.contract is not None and deal.contract.arr == Decimal(amounts[-1])

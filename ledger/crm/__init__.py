@@ -12,6 +12,15 @@ from ledger.crm.importer import (
     CrmRequest,
     crm_batch,
     explain_backfill,
+    keep_recorded_owners,
 )
 
-__all__ = ["MAP_OPTION", "SOURCES", "CrmBatch", "CrmRequest", "crm_batch", "explain_backfill"]
+__all__ = [
+    "MAP_OPTION",
+    "SOURCES",
+    "CrmBatch",
+    "CrmRequest",
+    "crm_batch",
+    "explain_backfill",
+    "keep_recorded_owners",
+]

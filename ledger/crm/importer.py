@@ -9,6 +9,8 @@ non-decreasing, which the time-ordered batch is.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -16,10 +18,11 @@ from typing import Final
 from ledger.crm.history import CrmHistory, history_events, read_deals
 from ledger.crm.hubspot import read_hubspot
 from ledger.crm.salesforce import read_salesforce
+from ledger.crm.snapshots import EVENT_ID_NAMESPACE, event_key
 from ledger.crm.stage_map import StageMap
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
-from ledger.events import LedgerConfigured
+from ledger.events import DealOpened, DealUpdated, LedgerConfigured
 from ledger.timeutil import read_instant, zone
 
 SOURCES: Final = ("salesforce", "hubspot")
@@ -56,7 +59,7 @@ def crm_batch(request: CrmRequest, config: LedgerConfigured, actor: str) -> CrmB
     news = [
         NewEvent(
             event=d.event,
-            effective_at=d.at,
+            effective_at=d.effective or d.at,
             actor=actor,
             source=f"{history.source}:{d.where}",
             idempotency_key=d.key,
@@ -67,6 +70,49 @@ def crm_batch(request: CrmRequest, config: LedgerConfigured, actor: str) -> CrmB
         for d in history_events(history, stages[0])
     ]
     return CrmBatch(history, news)
+
+
+def keep_recorded_owners(
+    batch: CrmBatch, recorded: Mapping[str, str | None], *, backfill: bool
+) -> list[NewEvent]:
+    """Return `batch`'s events with each `deal_opened` the ledger holds already (`recorded`:
+    its event_id -> the owner it was recorded with) as it was recorded, so that a deal whose
+    owner changed in the deals file since is no conflict, and with a `deal_updated` of the
+    new owner for each such deal, at the export's last change (valid time; in a backfill its
+    recorded_at too). Its key names the owner, so the next import of the same files finds it.
+    """
+    if not recorded:
+        return batch.news
+    news: list[NewEvent] = []
+    owners: list[tuple[str, str, str]] = []
+    for n in batch.news:
+        event = n.event
+        event_id = n.event_id
+        if isinstance(event, DealOpened) and event_id is not None and event_id in recorded:
+            owner = recorded[event_id]
+            if event.owner != owner:
+                if event.owner is not None:
+                    owners.append((event.deal_id, event.owner, n.source))
+                n = n._replace(event=event.model_copy(update={"owner": owner}), texts=None)
+        news.append(n)
+    if not owners:
+        return news
+    last = max(n.effective_at if n.recorded_at is None else n.recorded_at for n in news)
+    for deal_id, owner, source in owners:
+        key = event_key(batch.history.source, deal_id, f"owner={owner}", "deal_updated")
+        news.append(
+            NewEvent(
+                event=DealUpdated(deal_id=deal_id, owner=owner),
+                effective_at=last,
+                actor=news[0].actor,
+                source=source,
+                idempotency_key=key,
+                event_id=str(uuid.uuid5(EVENT_ID_NAMESPACE, key)),
+                where=source,
+                recorded_at=last if backfill else None,
+            )
+        )
+    return news
 
 
 def explain_backfill(exc: InputError, timezone: str) -> InputError:

@@ -20,7 +20,10 @@ gives the ledger events, all effective at the snapshot's instant (valid time):
   `deal_reopened` at the deal's last open stage, then `contract_signed`;
 - won -> lost: the ledger treats a signature as final, so the `contract_signed` is retracted
   (`event_retracted`) and the deal is lost; won -> an open stage: the contract is retracted and
-  the deal continues (with a `stage_changed` if the stage differs from its last open one).
+  the deal continues (with a `stage_changed` if the stage differs from its last open one);
+  won -> won with another amount: the contract is retracted and signed again for the new amount
+  (after the `deal_updated` of the amount), effective when it was first signed, so the signed
+  ARR is the CRM's last amount and the deal's close day stays.
 
 In one snapshot the `deal_updated` comes first, then the stage or outcome event. Every event
 has an idempotency key made of the source, the deal id, the snapshot's own id and the event
@@ -32,11 +35,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from ledger.crm.stage_map import CLOSING, LOST, WON
 from ledger.errors import InputError
@@ -56,6 +58,7 @@ EVENT_ID_NAMESPACE = uuid.UUID("5b8a1c1e-3f5e-4d0c-9d8e-7c0e2a6f4b21")
 RETRACTION_REASONS = {
     LOST: "the CRM history moved this deal from won to lost",
     "open": "the CRM history moved this deal from won back to an open stage",
+    WON: "the CRM history changed the amount of this won deal; it is signed again for it",
 }
 
 
@@ -80,13 +83,18 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Derived:
-    """A ledger event derived from a snapshot, with its idempotency key and event_id."""
+    """A ledger event derived from a snapshot, with its idempotency key and event_id.
+
+    `at` is the snapshot's instant: the event's place in the batch and, in a backfill, its
+    recorded_at; `effective`, when set, is an earlier effective time (valid time).
+    """
 
     event: EventModel
     at: datetime
     key: str
     event_id: str
     where: str
+    effective: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +122,18 @@ class _Track:
     probability: Decimal | None = None
     forecast_category: str | None = None
     contract_id: str | None = None
+    signed_arr: Decimal | None = None
+    signed_at: datetime | None = None
     out: list[Derived] = field(default_factory=list)
 
 
-Emit = Callable[[Snapshot, EventModel], str]
-"""Records one derived event of a snapshot and returns its event_id."""
+class Emit(Protocol):
+    """Records one derived event of a snapshot (effective earlier when `effective` is given)
+    and returns its event_id."""
+
+    def __call__(
+        self, snap: Snapshot, event: EventModel, effective: datetime | None = None
+    ) -> str: ...
 
 
 def event_key(source: str, deal_id: str, ref: str, type_name: str) -> str:
@@ -141,10 +156,10 @@ def derive_deal(
     """Return the events of one deal whose `snapshots` are in order (see the module rules)."""
     t = _Track()
 
-    def emit(snap: Snapshot, event: EventModel) -> str:
+    def emit(snap: Snapshot, event: EventModel, effective: datetime | None = None) -> str:
         key = event_key(source, snap.deal_id, snap.ref, event.event_type)
         event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
-        t.out.append(Derived(event, snap.at, key, event_id, snap.where))
+        t.out.append(Derived(event, snap.at, key, event_id, snap.where, effective))
         return event_id
 
     first, rest = snapshots[0], snapshots[1:]
@@ -199,8 +214,15 @@ def _move(t: _Track, snap: Snapshot, emit: Emit, columns: Columns) -> None:
         emit(snap, EventRetracted(retracts=t.contract_id, reason=reason))
         t.status, t.contract_id = "open", None
     if to == WON:
+        resign_at = None
         if t.status == WON:
-            return
+            if t.amount == t.signed_arr or t.amount is None:
+                return
+            # The amount of a won deal changed: the contract is signed again for it, effective
+            # when it was signed (the deal closed then; its ARR is what the CRM says now).
+            assert t.contract_id is not None
+            emit(snap, EventRetracted(retracts=t.contract_id, reason=RETRACTION_REASONS[WON]))
+            resign_at = t.signed_at
         if t.status == LOST:
             emit(snap, DealReopened(deal_id=d, stage=t.stage))
         if not t.amount:
@@ -209,8 +231,8 @@ def _move(t: _Track, snap: Snapshot, emit: Emit, columns: Columns) -> None:
                 "signature with its ARR, so give the won row an amount",
                 where=f"{snap.where} column {columns.amount}",
             )
-        t.contract_id = emit(snap, ContractSigned(deal_id=d, arr=t.amount))
-        t.status = WON
+        t.contract_id = emit(snap, ContractSigned(deal_id=d, arr=t.amount), resign_at)
+        t.status, t.signed_arr, t.signed_at = WON, t.amount, resign_at or snap.at
     elif to == LOST:
         if t.status != LOST:
             emit(snap, DealLost(deal_id=d))
