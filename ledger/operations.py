@@ -345,7 +345,7 @@ def import_crm(
     try:
         result = store.append_batch(news, dry_run=dry_run)
     except InputError as exc:
-        raise explain_backfill(exc, config.timezone) from None
+        raise explain_backfill(exc, config.timezone, batch.history.columns) from None
     h = batch.history
     return CrmSummary(
         h.rows,

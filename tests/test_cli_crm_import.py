@@ -134,8 +134,8 @@ def test_a_backfill_into_a_ledger_initialised_today_says_how_to_start_one(run) -
     out = run(*SALESFORCE, "--backfill")
     assert out.exit_code == 3
     assert out.stderr == (
-        "revledger: OpportunityHistory.csv line 2: field 'recorded_at' = "
-        "'2024-01-10T09:00:00.000000Z': is before 2026-11-02T15:04:05.123456Z, the ledger's last "
+        "revledger: OpportunityHistory.csv line 2 column CreatedDate: 2024-01-10T09:00:00Z is "
+        "before 2026-11-02T15:04:05.123456Z, the ledger's last "
         "recorded_at; a backfill only goes into a ledger that has recorded nothing later, in "
         "non-decreasing order; to backfill this history into a new ledger, create it with "
         "`revledger init --backfill-from 2024-01-10` (or any earlier day).\n"

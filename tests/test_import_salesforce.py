@@ -404,6 +404,12 @@ def test_a_bad_stage_map_line_is_named(tmp_path: Path, text: str, message: str) 
             "h.csv line 2 column Probability: '120' must be a percentage between 0 and 100.",
         ),
         (
+            "OpportunityId,CreatedDate,StageName,CloseDate,Probability\n"
+            "006A,2024-01-01,Prospecting,2024-12-01,12.345\n",
+            "h.csv line 2 column Probability: '12.345' has more than 2 decimal places (a "
+            "percentage).",
+        ),
+        (
             "OpportunityId,CreatedDate,StageName,CloseDate,ForecastCategory\n"
             "006A,2024-01-01,Prospecting,2024-12-01,Maybe\n",
             "h.csv line 2 column ForecastCategory: 'Maybe' is not a forecast category (Pipeline, "
@@ -666,8 +672,8 @@ def test_a_backfill_into_a_ledger_that_knows_later_things_says_how_to_start_one(
             import_crm(store, sf("OpportunityHistory.csv", backfill=True), actor="test")
         assert store.head().seq == 1
     assert str(err.value).startswith(
-        "OpportunityHistory.csv line 2: field 'recorded_at' = '2024-01-10T09:00:00.000000Z': is "
-        "before 2024-03-01T00:00:00.000000Z, the ledger's last recorded_at;"
+        "OpportunityHistory.csv line 2 column CreatedDate: 2024-01-10T09:00:00Z is before "
+        "2024-03-01T00:00:00.000000Z, the ledger's last recorded_at;"
     )
     assert str(err.value).endswith(
         "create it with `revledger init --backfill-from 2024-01-10` (or any earlier day)."

@@ -62,7 +62,11 @@ def read_hubspot(
     prop_col = t.column("property", "propertyName", "name")
     value_col = t.column("value")
     time_col = t.column("timestamp", "updatedAt")
-    columns = Columns(amount=f"{value_col} (amount)", close_date=f"{value_col} (closedate)")
+    columns = Columns(
+        amount=f"{value_col} (amount)",
+        close_date=f"{value_col} (closedate)",
+        changed_at=time_col or "timestamp",
+    )
     history = CrmHistory(SOURCE, t.name, columns, deals=deals or {})
     changes: dict[str, list[Change]] = defaultdict(list)
     for row in t.rows:

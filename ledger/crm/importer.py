@@ -18,12 +18,12 @@ from typing import Final
 from ledger.crm.history import CrmHistory, history_events, read_deals
 from ledger.crm.hubspot import read_hubspot
 from ledger.crm.salesforce import read_salesforce
-from ledger.crm.snapshots import EVENT_ID_NAMESPACE, event_key
+from ledger.crm.snapshots import EVENT_ID_NAMESPACE, Columns, event_key
 from ledger.crm.stage_map import StageMap
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
 from ledger.events import DealOpened, DealUpdated, LedgerConfigured
-from ledger.timeutil import read_instant, zone
+from ledger.timeutil import read_instant, shown_instant, zone
 
 SOURCES: Final = ("salesforce", "hubspot")
 MAP_OPTION: Final = {"salesforce": "--stage-map", "hubspot": "--pipeline"}
@@ -115,20 +115,23 @@ def keep_recorded_owners(
     return news
 
 
-def explain_backfill(exc: InputError, timezone: str) -> InputError:
-    """Return `exc` with how to backfill into a new ledger, when a recorded_at was refused.
+def explain_backfill(exc: InputError, timezone: str, columns: Columns) -> InputError:
+    """Return `exc` naming the column of the change time when a backfilled recorded_at was
+    refused, with how to backfill into a new ledger when it came before the ledger's last.
 
     The day it names is the refused instant's day in the ledger's time zone `timezone`, as
     `init --backfill-from` reads a day: its start comes at or before that instant.
     """
-    if exc.field != "recorded_at" or "is before" not in exc.reason:
+    if exc.field != "recorded_at":
         return exc
-    day = read_instant(str(exc.value)).astimezone(zone(timezone)).date().isoformat()
+    reason = exc.reason
+    if "is before" in reason:
+        day = read_instant(str(exc.value)).astimezone(zone(timezone)).date().isoformat()
+        reason = (
+            reason.rstrip(".") + "; to backfill this history into a new ledger, create it with "
+            f"`revledger init --backfill-from {day}` (or any earlier day)"
+        )
     return InputError(
-        exc.reason.rstrip(".") + "; to backfill this history into a new ledger, create it with "
-        f"`revledger init --backfill-from {day}` (or any earlier day)",
-        where=exc.where,
-        field=exc.field,
-        value=exc.value,
-        has_value=exc.has_value,
+        f"{shown_instant(read_instant(str(exc.value)))} {reason}",
+        where=f"{exc.where} column {columns.changed_at}" if exc.where else None,
     )

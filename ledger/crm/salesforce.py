@@ -53,7 +53,11 @@ def read_salesforce(
     category = t.column("ForecastCategory", "Forecast Category", required=False)
     row_id = t.column("Id", "Opportunity History ID", required=False)
     deleted = t.column("IsDeleted", "Deleted", required=False)
-    columns = Columns(amount=amount or "Amount", close_date=close or "CloseDate")
+    columns = Columns(
+        amount=amount or "Amount",
+        close_date=close or "CloseDate",
+        changed_at=created or "CreatedDate",
+    )
     history = CrmHistory(SOURCE, t.name, columns, deals=deals or {})
     keyed: dict[str, list[tuple[tuple[datetime, str, int], Snapshot]]] = defaultdict(list)
     for row in t.rows:

@@ -111,6 +111,7 @@ class Columns:
 
     amount: str
     close_date: str
+    changed_at: str
 
 
 @dataclass

@@ -91,6 +91,8 @@ def percent(text: str) -> Decimal:
     d = _decimal(text)
     if not 0 <= d <= 100:
         raise ValueError("must be a percentage between 0 and 100")
+    if d != d.quantize(Decimal("0.01")):  # a fraction of at most 4 places
+        raise ValueError("has more than 2 decimal places (a percentage)")
     return _checked(_PROBABILITY, d / 100)
 
 
