@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from ledger.canonical import payload_json
-from ledger.crm import CrmBatch, CrmRequest, crm_batch, explain_backfill, keep_recorded_owners
+from ledger.crm import (
+    CrmBatch,
+    CrmRequest,
+    RecordedOwners,
+    crm_batch,
+    explain_backfill,
+    keep_recorded_owners,
+)
 from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, envelope_text
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
 from ledger.events import DealOpened, LedgerConfigured, StageSpec, build_event
@@ -314,19 +321,26 @@ class CrmSummary:
     its own account."""
 
 
-def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> dict[str, str | None]:
-    """Return the owner of each `deal_opened` of `batch` that the ledger holds already, by its
-    event_id (derived from the CRM's deal and row, so the same in every import)."""
+def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
+    """Return the owners the ledger holds of `batch`'s deals (see `RecordedOwners`): their
+    `deal_opened` events are found by event_id, derived from the CRM's deal and row, so the
+    same in every import."""
     opened = {n.event_id: n.event.deal_id for n in batch.news if isinstance(n.event, DealOpened)}
     deals = sorted(set(opened.values()))
-    owners: dict[str, str | None] = {}
+    first: dict[str, str | None] = {}
+    now: dict[str, str | None] = {}
     for i in range(0, len(deals), 500):
-        for _, event_id, _, _, _, payload in store.read_stored(
-            types=["deal_opened"], deal_ids=deals[i : i + 500]
+        for _, event_id, type_name, _, _, payload in store.read_stored(
+            types=["deal_opened", "deal_updated"], deal_ids=deals[i : i + 500]
         ):
-            if event_id in opened:
-                owners[event_id] = decode_json(payload, "stored deal_opened").get("owner")
-    return owners
+            fields = decode_json(payload, f"stored {type_name}")
+            if type_name == "deal_opened":
+                now[fields["deal_id"]] = fields.get("owner")
+                if event_id in opened:
+                    first[event_id] = fields.get("owner")
+            elif "owner" in fields:
+                now[fields["deal_id"]] = fields["owner"]
+    return RecordedOwners(first, now)
 
 
 def import_crm(
@@ -340,7 +354,8 @@ def import_crm(
     config = store.config()
     if config is None:
         raise StorageError(NOT_CONFIGURED)
-    batch = crm_batch(request, config, actor)
+    live = store.deals_with("go_live", upto_seq=store.head().seq)
+    batch = crm_batch(request, config, actor, live)
     news = keep_recorded_owners(batch, _recorded_owners(store, batch), backfill=request.backfill)
     try:
         result = store.append_batch(news, dry_run=dry_run)

@@ -20,7 +20,7 @@ from ledger.crm import CrmRequest, crm_batch
 from ledger.crm.snapshots import EVENT_ID_NAMESPACE
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
-from ledger.events import DEFAULT_STAGES, LedgerConfigured
+from ledger.events import DEFAULT_STAGES, GoLive, LedgerConfigured
 from ledger.operations import export_events, import_crm
 from ledger.store import LedgerStore
 from ledger.timeutil import format_instant, parse_instant
@@ -559,6 +559,59 @@ def test_a_won_deal_whose_amount_changes_is_signed_again_for_it_on_its_close_day
     # As known on 2024-03-17 (a backfill), it was signed for the first amount.
     then = replay_deals(events, known_at=parse_instant("2024-03-17")).deals["006W"]
     assert then.contract is not None and then.contract.arr == Decimal("100000")
+
+
+def test_a_won_deal_live_in_the_ledger_or_whose_amount_goes_to_zero_keeps_its_contract(
+    db_url: str, tmp_path: Path
+) -> None:
+    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+    won = (
+        "a1,006W,2024-01-10 09:00:00,Negotiation/Review,100000,2024-03-31\n"
+        "a2,006W,2024-03-15 09:00:00,Closed Won,100000,2024-03-15\n"
+        "z1,006Z,2024-01-10 09:00:00,Negotiation/Review,50000,2024-03-31\n"
+        "z2,006Z,2024-03-15 09:00:00,Closed Won,50000,2024-03-15\n"
+    )
+    amended = "a3,006W,2024-03-20 09:00:00,Closed Won,120000,2024-03-15\n"
+    zeroed = "z3,006Z,2024-03-20 09:00:00,Closed Won,0,2024-03-15\n"
+    (tmp_path / "won.csv").write_text(header + won, encoding="utf-8")
+    (tmp_path / "later.csv").write_text(header + won + amended + zeroed, encoding="utf-8")
+    with open_store(db_url, since="2024-01-01") as store:
+        first = CrmRequest("salesforce", tmp_path / "won.csv", stage_map=STAGE_MAP)
+        import_crm(store, first, actor="t")
+        live = NewEvent(
+            GoLive(account_id="006W", deal_id="006W"), parse_instant("2024-04-01"), "t", "t"
+        )
+        store.append(live)
+        again = CrmRequest("salesforce", tmp_path / "later.csv", stage_map=STAGE_MAP)
+        later = import_crm(store, again, actor="t")
+        events = list(store.read())
+    assert later.appended == 2  # the two amounts; no contract signed again
+    assert not any(e.type == "event_retracted" for e in events)
+    deals = replay_deals(events).deals
+    assert (deals["006W"].amount, deals["006W"].contract.arr) == (120000, 100000)
+    assert (deals["006Z"].amount, deals["006Z"].contract.arr) == (0, 50000)
+
+
+def test_an_owner_changed_and_changed_back_is_the_owner_of_the_last_export(
+    db_url: str, tmp_path: Path
+) -> None:
+    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+    rows = [
+        "h1,006A,2024-01-10 09:00:00,Prospecting,100000,2024-09-30\n",
+        "h2,006A,2024-02-10 09:00:00,Needs Analysis,100000,2024-09-30\n",
+        "h3,006A,2024-03-10 09:00:00,Value Proposition,100000,2024-09-30\n",
+    ]
+    owners = []
+    with open_store(db_url, since="2024-01-01") as store:
+        for n, owner in enumerate(["005U1", "005U2", "005U1"], start=1):
+            history, deals = tmp_path / f"h{n}.csv", tmp_path / f"o{n}.csv"
+            history.write_text(header + "".join(rows[:n]), encoding="utf-8")
+            deals.write_text(f"Id,AccountId,OwnerId\n006A,001A,{owner}\n", encoding="utf-8")
+            request = CrmRequest("salesforce", history, deals_file=deals, stage_map=STAGE_MAP)
+            import_crm(store, request, actor="t")
+            owners.append(replay_deals(store.read()).deals["006A"].owner)
+            assert import_crm(store, request, actor="t").appended == 0
+    assert owners == ["005U1", "005U2", "005U1"]
 
 
 @pytest.mark.parametrize("backfill", [True, False])

@@ -8,6 +8,7 @@ keep their order), which is also the non-decreasing recorded_at order a backfill
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class CrmHistory:
     skipped: int = 0
     snapshots: dict[str, list[Snapshot]] = field(default_factory=dict)
     deals: dict[str, DealSource] = field(default_factory=dict)
+    deals_file: str | None = None
 
     def deal(self, deal_id: str) -> DealSource:
         """Return what is known of `deal_id`; without a deals file its account is itself."""
@@ -39,8 +41,11 @@ class CrmHistory:
         return sorted(d for d in self.snapshots if self.deal(d).account_id == d)
 
 
-def history_events(history: CrmHistory, first_stage: str) -> list[Derived]:
-    """Return the events of every deal of `history`, merged in time order (valid time)."""
+def history_events(
+    history: CrmHistory, first_stage: str, live_deals: Collection[str] = ()
+) -> list[Derived]:
+    """Return the events of every deal of `history`, merged in time order (valid time);
+    `live_deals` are the deals whose contract went live in the ledger (see `derive_deal`)."""
     out: list[Derived] = []
     for deal_id, snaps in history.snapshots.items():
         out += derive_deal(
@@ -49,6 +54,7 @@ def history_events(history: CrmHistory, first_stage: str) -> list[Derived]:
             source=history.source,
             first_stage=first_stage,
             columns=history.columns,
+            live=deal_id in live_deals,
         )
     out.sort(key=lambda d: d.at)
     return out

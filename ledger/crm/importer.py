@@ -10,7 +10,7 @@ non-decreasing, which the time-ordered batch is.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -23,7 +23,7 @@ from ledger.crm.stage_map import StageMap
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
 from ledger.events import DealOpened, DealUpdated, LedgerConfigured
-from ledger.timeutil import read_instant, shown_instant, zone
+from ledger.timeutil import format_instant, read_instant, shown_instant, zone
 
 SOURCES: Final = ("salesforce", "hubspot")
 MAP_OPTION: Final = {"salesforce": "--stage-map", "hubspot": "--pipeline"}
@@ -49,13 +49,20 @@ class CrmBatch:
     news: list[NewEvent]
 
 
-def crm_batch(request: CrmRequest, config: LedgerConfigured, actor: str) -> CrmBatch:
-    """Return the batch of ledger events that `request`'s files come to (nothing is written)."""
+def crm_batch(
+    request: CrmRequest,
+    config: LedgerConfigured,
+    actor: str,
+    live_deals: Collection[str] = (),
+) -> CrmBatch:
+    """Return the batch of ledger events that `request`'s files come to (nothing is written);
+    `live_deals` are the deals whose contract went live in the ledger."""
     stages = config.stage_names()
     stage_map = StageMap.load(request.stage_map, stages) if request.stage_map else StageMap(stages)
     deals = read_deals(request.deals_file) if request.deals_file else {}
     read = read_salesforce if request.source == "salesforce" else read_hubspot
     history = read(request.history, stage_map, deals)
+    history.deals_file = request.deals_file.name if request.deals_file else None
     news = [
         NewEvent(
             event=d.event,
@@ -67,48 +74,61 @@ def crm_batch(request: CrmRequest, config: LedgerConfigured, actor: str) -> CrmB
             where=d.where,
             recorded_at=d.at if request.backfill else None,
         )
-        for d in history_events(history, stages[0])
+        for d in history_events(history, stages[0], live_deals)
     ]
     return CrmBatch(history, news)
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedOwners:
+    """What the ledger holds of the owners of a batch's deals: the owner each `deal_opened`
+    of the batch was recorded with (by its event_id), and each deal's owner now (by deal id,
+    the last recorded)."""
+
+    opened: Mapping[str, str | None]
+    current: Mapping[str, str | None]
+
+
 def keep_recorded_owners(
-    batch: CrmBatch, recorded: Mapping[str, str | None], *, backfill: bool
+    batch: CrmBatch, recorded: RecordedOwners, *, backfill: bool
 ) -> list[NewEvent]:
-    """Return `batch`'s events with each `deal_opened` the ledger holds already (`recorded`:
-    its event_id -> the owner it was recorded with) as it was recorded, so that a deal whose
-    owner changed in the deals file since is no conflict, and with a `deal_updated` of the
-    new owner for each such deal, at the export's last change (valid time; in a backfill its
-    recorded_at too). Its key names the owner, so the next import of the same files finds it.
+    """Return `batch`'s events with each `deal_opened` the ledger holds already as it was
+    recorded, so that a deal whose owner changed in the deals file since is no conflict, and
+    with a `deal_updated` of the owner for each such deal whose owner in the ledger now is
+    another, at the export's last change (valid time; in a backfill its recorded_at too). Its
+    key names the owner and that instant, so the next import of the same files finds it.
     """
-    if not recorded:
+    if not recorded.opened:
         return batch.news
     news: list[NewEvent] = []
-    owners: list[tuple[str, str, str]] = []
+    owners: list[tuple[str, str]] = []
     for n in batch.news:
-        event = n.event
-        event_id = n.event_id
-        if isinstance(event, DealOpened) and event_id is not None and event_id in recorded:
-            owner = recorded[event_id]
-            if event.owner != owner:
-                if event.owner is not None:
-                    owners.append((event.deal_id, event.owner, n.source))
-                n = n._replace(event=event.model_copy(update={"owner": owner}), texts=None)
+        event, event_id = n.event, n.event_id
+        if isinstance(event, DealOpened) and event_id is not None and event_id in recorded.opened:
+            first = recorded.opened[event_id]
+            now = recorded.current.get(event.deal_id, first)
+            if event.owner is not None and event.owner != now:
+                owners.append((event.deal_id, event.owner))
+            if event.owner != first:
+                n = n._replace(event=event.model_copy(update={"owner": first}), texts=None)
         news.append(n)
     if not owners:
         return news
     last = max(n.effective_at if n.recorded_at is None else n.recorded_at for n in news)
-    for deal_id, owner, source in owners:
-        key = event_key(batch.history.source, deal_id, f"owner={owner}", "deal_updated")
+    deals_file = batch.history.deals_file or "the deals file"
+    for deal_id, owner in owners:
+        ref = f"owner={owner}@{format_instant(last)}"
+        key = event_key(batch.history.source, deal_id, ref, "deal_updated")
+        where = f"{deals_file}, the owner of deal {deal_id}"
         news.append(
             NewEvent(
                 event=DealUpdated(deal_id=deal_id, owner=owner),
                 effective_at=last,
                 actor=news[0].actor,
-                source=source,
+                source=f"{batch.history.source}:{deals_file}",
                 idempotency_key=key,
                 event_id=str(uuid.uuid5(EVENT_ID_NAMESPACE, key)),
-                where=source,
+                where=where,
                 recorded_at=last if backfill else None,
             )
         )
@@ -131,7 +151,7 @@ def explain_backfill(exc: InputError, timezone: str, columns: Columns) -> InputE
             reason.rstrip(".") + "; to backfill this history into a new ledger, create it with "
             f"`revledger init --backfill-from {day}` (or any earlier day)"
         )
-    return InputError(
-        f"{shown_instant(read_instant(str(exc.value)))} {reason}",
-        where=f"{exc.where} column {columns.changed_at}" if exc.where else None,
-    )
+    where = exc.where
+    if where is not None and where.rsplit(" ", 2)[-2:-1] == ["line"]:  # "FILE line N"
+        where = f"{where} column {columns.changed_at}"
+    return InputError(f"{shown_instant(read_instant(str(exc.value)))} {reason}", where=where)

@@ -21,9 +21,11 @@ gives the ledger events, all effective at the snapshot's instant (valid time):
 - won -> lost: the ledger treats a signature as final, so the `contract_signed` is retracted
   (`event_retracted`) and the deal is lost; won -> an open stage: the contract is retracted and
   the deal continues (with a `stage_changed` if the stage differs from its last open one);
-  won -> won with another amount: the contract is retracted and signed again for the new amount
-  (after the `deal_updated` of the amount), effective when it was first signed, so the signed
-  ARR is the CRM's last amount and the deal's close day stays.
+  won -> won with another positive amount: the contract is retracted and signed again for the
+  new amount (after the `deal_updated` of the amount), effective when it was first signed, so
+  the signed ARR is the CRM's last amount and the deal's close day stays; not once the contract
+  went live in the ledger (a go_live recorded by hand): its ARR then changes by expansions and
+  contractions.
 
 In one snapshot the `deal_updated` comes first, then the stage or outcome event. Every event
 has an idempotency key made of the source, the deal id, the snapshot's own id and the event
@@ -125,6 +127,7 @@ class _Track:
     contract_id: str | None = None
     signed_arr: Decimal | None = None
     signed_at: datetime | None = None
+    resign: bool = True
     out: list[Derived] = field(default_factory=list)
 
 
@@ -153,9 +156,12 @@ def derive_deal(
     source: str,
     first_stage: str,
     columns: Columns,
+    live: bool = False,
 ) -> list[Derived]:
-    """Return the events of one deal whose `snapshots` are in order (see the module rules)."""
-    t = _Track()
+    """Return the events of one deal whose `snapshots` are in order (see the module rules);
+    a `live` deal (one whose contract went live in the ledger) is not signed again when its
+    amount changes after it was won."""
+    t = _Track(resign=not live)
 
     def emit(snap: Snapshot, event: EventModel, effective: datetime | None = None) -> str:
         key = event_key(source, snap.deal_id, snap.ref, event.event_type)
@@ -217,7 +223,7 @@ def _move(t: _Track, snap: Snapshot, emit: Emit, columns: Columns) -> None:
     if to == WON:
         resign_at = None
         if t.status == WON:
-            if t.amount == t.signed_arr or t.amount is None:
+            if not t.resign or not t.amount or t.amount == t.signed_arr:
                 return
             # The amount of a won deal changed: the contract is signed again for it, effective
             # when it was signed (the deal closed then; its ARR is what the CRM says now).
