@@ -336,7 +336,7 @@ def verify(ctx: Ctx, fmt: str) -> None:
         echo_report(Report("", [Column(k, k) for k in row], [row]), fmt)
     elif report.ok:
         click.echo(
-            f"ok: {report.events} events, hash chain intact; head seq {report.head_seq} "
+            f"ok: {counted(report.events, 'event')}, hash chain intact; head seq {report.head_seq} "
             f"hash {report.head_hash}",
             file=answer_stream(),
         )

@@ -30,7 +30,7 @@ class OnceOption(click.Option):
     def process_value(self, ctx: click.Context, value: Any) -> Any:
         values = super().process_value(ctx, value)
         if len(values) > 1:
-            shown = ", ".join(repr(v) for v in values)
+            shown = ", ".join(repr(str(v)) for v in values)
             raise click.BadParameter(f"is given {len(values)} times ({shown}); give it once")
         return values[0] if values else None
 
@@ -137,7 +137,7 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
             params.append(opt)
     if type_name == "ledger_configured":
         params.append(
-            click.Option(
+            OnceOption(
                 ["--stages-file"],
                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
                 help="JSON list of {name, probability, forecast_category}. Settings left out "

@@ -285,3 +285,14 @@ def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path
         EXIT_STORAGE,
         "revledger: database error: attempt to write a readonly database.\n",
     )
+
+
+@pytest.mark.parametrize("folder", ["p%41", "q?mark", "hash#tag", "sp ace"])
+def test_a_ledger_file_name_may_hold_url_characters(tmp_path: Path, folder: str) -> None:
+    (tmp_path / folder).mkdir()
+    db = tmp_path / folder / "ledger.db"
+    assert CliRunner().invoke(cli, ["--db", str(db), "init"]).exit_code == 0
+    verified = CliRunner().invoke(cli, ["--db", str(db), "verify"])
+    assert verified.stdout.startswith("ok: 1 event, hash chain intact")
+    assert db.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder]  # not pA, q, hash

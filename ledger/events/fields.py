@@ -205,7 +205,7 @@ def _strict_int(value: Any) -> int:
     if isinstance(value, Decimal) and value == value.to_integral_value():
         return int(value)
     if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
-        if len(value.strip().lstrip("-")) > 6:
+        if len(value.strip().lstrip("-").lstrip("0")) > 6:
             raise ValueError("must be a whole number of at most 6 digits")
         return int(value)  # its field's own check gives the range
     raise ValueError("must be a whole number")

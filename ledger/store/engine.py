@@ -36,7 +36,8 @@ def resolve_url(db: str) -> str:
         )
     if "://" in db:
         return db
-    return f"sqlite:///{os.path.abspath(db)}"
+    # Quoted: a URL reads `%41` as `A` and ends the path at `?` or `#`; a file name may hold them.
+    return f"sqlite:///{quote(os.path.abspath(db))}"
 
 
 def shown(db: str) -> str:
@@ -53,7 +54,8 @@ def shown(db: str) -> str:
 def read_only_url(path: str) -> str:
     """Return the URL that reads the SQLite file at `path` as an immutable, read-only file
     (no locks, no shared-memory file), for a ledger in a folder that cannot be written."""
-    return f"sqlite:///file:{quote(os.path.abspath(path))}?mode=ro&immutable=1&uri=true"
+    # Quoted twice: the URL's path is unquoted once, and SQLite's URI once more.
+    return f"sqlite:///file:{quote(quote(os.path.abspath(path)))}?mode=ro&immutable=1&uri=true"
 
 
 def sqlite_path(url: str) -> str | None:

@@ -94,17 +94,17 @@ mostly freed again before the garbage collector's next young-generation pass has
 
 
 def _frozen(path: str) -> bool:
-    """Return whether the SQLite ledger file at `path` lies in a folder this process may not
-    write and has no write-ahead log beside it: all it holds is in the file itself."""
+    """Return whether the SQLite ledger file at `path` lies on a file system mounted read-only
+    and has no write-ahead log beside it: all it holds is in the file, and nobody writes it.
+    (A folder merely closed to this user may still be written by another, which an immutable
+    read would not see.)"""
     folder = os.path.dirname(os.path.abspath(path))
     wal = f"{path}-wal"
-    unwritable = not os.access(folder, os.W_OK) or _read_only_mount(folder)
-    return unwritable and (not os.path.exists(wal) or os.path.getsize(wal) == 0)
+    return _read_only_mount(folder) and (not os.path.exists(wal) or os.path.getsize(wal) == 0)
 
 
 def _read_only_mount(folder: str) -> bool:
-    """Return whether `folder` is on a file system mounted read-only (root may write any folder
-    of a writable one, so `os.access` does not tell)."""
+    """Return whether `folder` is on a file system mounted read-only."""
     try:
         return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
     except OSError:
@@ -161,12 +161,22 @@ class LedgerStore:
                 with store._read() as conn:
                     found = stored_version(conn)
             except OperationalError:
-                if path is None or create or not _frozen(path):
+                if path is None or create:
                     raise
-                # A ledger in a folder this process may not write (a read-only share, a copy on
-                # a read-only disk), with no write-ahead log beside it: SQLite cannot create
-                # the shared-memory file it reads through, but the file alone is the whole
-                # ledger, so it is read as an immutable file instead.
+                folder = os.path.dirname(os.path.abspath(path))
+                if not _frozen(path):
+                    if os.access(folder, os.W_OK):
+                        raise
+                    raise StorageError(
+                        f"cannot read the ledger {shown(db)}: SQLite reads it through a "
+                        f"shared-memory file it must create beside it, and the folder {folder} "
+                        "cannot be written by this user; ask for write access to the folder, "
+                        "or copy the ledger into one you can write"
+                    ) from None
+                # A ledger on a read-only disk or share, with no write-ahead log beside it:
+                # SQLite cannot create the shared-memory file it reads through, but the file
+                # alone is the whole ledger and nobody can change it, so it is read as an
+                # immutable file instead.
                 store.close()
                 store = cls(make_engine(read_only_url(path)), url)
                 with store._read() as conn:
