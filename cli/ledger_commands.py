@@ -194,8 +194,9 @@ def _crm_request(
 def _crm_report(file: Path, done: CrmSummary) -> None:
     verb = "would append" if done.dry_run else "appended"
     click.echo(
-        f"{file.name}: {done.rows} rows read ({done.skipped} skipped) on {done.deals} deals, "
-        f"{done.events} events derived, {verb} {done.appended}, {done.duplicates} already "
+        f"{file.name}: {counted(done.rows, 'row')} read ({done.skipped} skipped) on "
+        f"{counted(done.deals, 'deal')}, {counted(done.events, 'event')} derived, {verb} "
+        f"{done.appended}, {done.duplicates} already "
         f"recorded; head seq {done.head.seq}"
         + (" (dry run: nothing written)" if done.dry_run else "")
     )
@@ -209,6 +210,16 @@ def _crm_report(file: Path, done: CrmSummary) -> None:
             f"note: {n} deal{'s' if n > 1 else ''} with no account in the deals file "
             f"({shown_ids}{', …' if n > 5 else ''}) {'are' if n > 1 else 'is'} recorded as "
             f"{'their' if n > 1 else 'its'} own account{'s' if n > 1 else ''}",
+            err=True,
+        )
+    if done.missing:
+        n, shown_ids = len(done.missing), ", ".join(done.missing[:5])
+        click.echo(
+            f"note: {counted(n, 'deal')} recorded by an earlier import from this CRM "
+            f"({shown_ids}{', …' if n > 5 else ''}) {'have' if n > 1 else 'has'} no rows in "
+            "this export (deleted in the CRM, or left out of the export); "
+            f"{'their' if n > 1 else 'its'} events stay in the ledger (retract those that "
+            "should no longer count with `revledger record event_retracted`)",
             err=True,
         )
 

@@ -319,6 +319,9 @@ class CrmSummary:
     own_accounts: tuple[str, ...] = ()
     """With a deals file: the deals it gives no account (absent, or blank), each recorded as
     its own account."""
+    missing: tuple[str, ...] = ()
+    """Deals an earlier import from the same CRM recorded that this export has no rows of (or
+    only deleted ones): their events stay in the ledger."""
 
 
 def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
@@ -373,6 +376,7 @@ def import_crm(
         dry_run,
         request.deals_file is not None,
         tuple(h.own_accounts()) if request.deals_file is not None else (),
+        tuple(sorted(store.deals_keyed("deal_opened", f"{h.source}:") - set(h.snapshots))),
     )
 
 

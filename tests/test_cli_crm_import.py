@@ -67,7 +67,7 @@ def test_without_opportunities_a_note_says_each_deal_is_its_own_account(run) -> 
     out = run("import", "--from", "salesforce", str(SF / "bom-OpportunityHistory.csv"))
     assert out.exit_code == 0
     assert out.stdout == (
-        "bom-OpportunityHistory.csv: 2 rows read (0 skipped) on 1 deals, 2 events derived, "
+        "bom-OpportunityHistory.csv: 2 rows read (0 skipped) on 1 deal, 2 events derived, "
         "appended 2, 0 already recorded; head seq 3\n"
     )
     assert out.stderr == "note: without --opportunities each deal is recorded as its own account\n"
@@ -283,4 +283,31 @@ def test_a_binary_file_is_not_read_as_a_crm_export(run, tmp_path: Path) -> None:
     assert (out.exit_code, out.stderr) == (
         3,
         "revledger: export.csv: is not a CSV text file (it holds NUL bytes).\n",
+    )
+
+
+def test_a_later_export_without_a_deal_recorded_before_says_so(run, tmp_path: Path) -> None:
+    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,IsDeleted\n"
+    first, later = tmp_path / "first.csv", tmp_path / "later.csv"
+    first.write_text(
+        header
+        + "r1,K1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,0\n"
+        + "r2,K2,2024-01-11 09:00:00,Prospecting,50000,2024-09-30,0\n",
+        encoding="utf-8",
+    )
+    later.write_text(
+        header
+        + "r1,K1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,0\n"
+        + "r2,K2,2024-01-11 09:00:00,Prospecting,50000,2024-09-30,1\n",
+        encoding="utf-8",
+    )
+    assert run("init").exit_code == 0
+    stage_map = ["--stage-map", str(SF / "stage-map.csv")]
+    assert run(*IMPORT_SF, str(first), *stage_map).exit_code == 0
+    out = run(*IMPORT_SF, str(later), *stage_map)
+    assert out.exit_code == 0
+    assert out.stderr.splitlines()[-1] == (
+        "note: 1 deal recorded by an earlier import from this CRM (K2) has no rows in this "
+        "export (deleted in the CRM, or left out of the export); its events stay in the ledger "
+        "(retract those that should no longer count with `revledger record event_retracted`)"
     )

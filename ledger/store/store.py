@@ -496,6 +496,18 @@ class LedgerStore:
             q = q.where(or_((events.c.type + "").not_in(list(gated)), events.c.deal_id.in_(having)))
         yield from self._stream(q.order_by(events.c.seq), batch)
 
+    def deals_keyed(self, type_name: str, key_prefix: str) -> set[str]:
+        """Return the deal ids of the events of type `type_name` whose idempotency key starts
+        with `key_prefix` (letters, digits and `:` only)."""
+        q = (
+            select(events.c.deal_id)
+            .distinct()
+            .where(events.c.type == type_name, events.c.deal_id.is_not(None))
+            .where(events.c.idempotency_key.startswith(key_prefix, autoescape=True))
+        )
+        with self.engine.connect() as conn:
+            return {deal for (deal,) in conn.execute(q)}
+
     def deals_with(self, type_name: str, *, after_seq: int = 0, upto_seq: int) -> set[str]:
         """Return the deal ids of the events of type `type_name` in the seq range
         (`after_seq`, `upto_seq`]."""
