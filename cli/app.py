@@ -23,8 +23,31 @@ from cli.render import FORMATS
 from ledger.errors import EXIT_INTERNAL, EXIT_STORAGE, EXIT_USAGE, RevledgerError
 from ledger.store import DEFAULT_DB, LedgerStore, database_reason
 
+_MASKS: list[tuple[str, str]] = []
+"""(text, replacement) pairs `_fail` applies: the parts of a database URL's password that a
+message could show (see `_password_masks`)."""
+
+
+def _password_masks(texts: Sequence[str]) -> list[tuple[str, str]]:
+    """Return what to replace in messages so that no part of the password of a database URL
+    among `texts` shows. A password holding a raw `@` makes the URL read its tail as part of
+    the host, which messages name (`failed to resolve host '3@127.0.0.1'`)."""
+    masks: list[tuple[str, str]] = []
+    for text in texts:
+        userinfo = text.partition("://")[2].rpartition("@")[0]
+        password = userinfo.partition(":")[2]
+        if "://" not in text or not password:
+            continue
+        for i, ch in enumerate(password):
+            if ch == "@":
+                masks.append((password[i + 1 :] + "@", "***@"))
+        masks.append((password, "***"))
+    return sorted(masks, key=lambda m: -len(m[0]))
+
 
 def _fail(message: str, code: int) -> NoReturn:
+    for secret, mask in _MASKS:
+        message = message.replace(secret, mask)
     message = " ".join(message.split())
     if not message.endswith((".", "?", "!", ")")):
         message += "."
@@ -124,6 +147,7 @@ class RevledgerGroup(click.Group):
         **extra: Any,
     ) -> Any:
         arguments = _utf8_arguments(sys.argv[1:] if args is None else args)
+        _MASKS[:] = _password_masks([*arguments, os.environ.get("REVLEDGER_DB", "")])
         _prepare_output()
         try:
             rv = super().main(

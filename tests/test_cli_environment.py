@@ -296,3 +296,23 @@ def test_a_ledger_file_name_may_hold_url_characters(tmp_path: Path, folder: str)
     assert verified.stdout.startswith("ok: 1 event, hash chain intact")
     assert db.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder]  # not pA, q, hash
+
+
+@pytest.mark.parametrize("command", ["arr", "verify", "log", "init"])
+def test_a_url_with_a_port_that_is_no_number_is_a_storage_failure(command: str) -> None:
+    out = CliRunner().invoke(cli, ["--db", "postgresql://u:pw@127.0.0.1:notaport/db", command])
+    assert (out.exit_code, out.stderr) == (
+        EXIT_STORAGE,
+        "revledger: 'postgresql://***@127.0.0.1:notaport/db' is not a database path or an "
+        "SQLAlchemy URL.\n",
+    )
+
+
+def test_no_part_of_a_password_holding_a_raw_at_sign_is_shown() -> None:
+    """`p@ss3cretPW` makes the URL read `ss3cretPW@127.0.0.1` as its host, which the driver's
+    message names: the mask covers it there too."""
+    url = "postgresql://u:p@ss3cretPW@127.0.0.1:1/db"
+    out = CliRunner().invoke(cli, ["--db", url, "verify"])
+    assert out.exit_code == EXIT_STORAGE
+    assert "ss3cretPW" not in out.stderr
+    assert out.stderr.startswith("revledger: cannot open the database postgresql://u:***@***@")

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, exists, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from ledger.store.engine import WRITE_OPTION, driver_connection, is_locked, is_read_only
@@ -29,13 +30,19 @@ class Checkpoint:
 
 
 def load_checkpoint(engine: Engine, name: str) -> Checkpoint | None:
-    """Return the checkpoint `name` if it still matches the log, else None."""
+    """Return the checkpoint `name` if it still matches the log, else None (also to a reader
+    that may not read the checkpoints: it computes the answer from the log)."""
     with engine.connect() as conn:
-        row = conn.execute(
-            select(
-                checkpoints.c.absorbed_seq, checkpoints.c.absorbed_hash, checkpoints.c.state
-            ).where(checkpoints.c.name == name)
-        ).first()
+        try:
+            row = conn.execute(
+                select(
+                    checkpoints.c.absorbed_seq, checkpoints.c.absorbed_hash, checkpoints.c.state
+                ).where(checkpoints.c.name == name)
+            ).first()
+        except DBAPIError as exc:
+            if not is_read_only(exc):
+                raise
+            return None
         if row is None:
             return None
         seq, h, state = int(row[0]), row[1], row[2]

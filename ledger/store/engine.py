@@ -35,6 +35,12 @@ def resolve_url(db: str) -> str:
             "SQLAlchemy URL"
         )
     if "://" in db:
+        try:
+            make_url(db)
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+            raise StorageError(
+                f"'{shown(db)}' is not a database path or an SQLAlchemy URL"
+            ) from None
         return db
     # Quoted: a URL reads `%41` as `A` and ends the path at `?` or `#`; a file name may hold them.
     return f"sqlite:///{quote(os.path.abspath(db))}"
@@ -71,7 +77,7 @@ def make_engine(url: str) -> Engine:
 
     SQLite: WAL journal, full fsync at commit, foreign keys on, a 64 MiB page cache, and write
     transactions opened with BEGIN IMMEDIATE so concurrent writers queue instead of failing.
-    PostgreSQL: write transactions take a table lock (see the store) so `seq` order is commit
+    PostgreSQL: write transactions take an advisory lock (see the store) so `seq` order is commit
     order.
     """
     try:
@@ -127,7 +133,12 @@ def database_reason(exc: BaseException) -> str:
     """Return the first line of a database failure's message (of the driver's error, when
     SQLAlchemy wraps one), said plainly when it is SQLite's busy timeout running out."""
     reason = _first_line(exc)
-    if reason == _LOCKED:
+    if reason.startswith("no schema has been selected to create in"):
+        return (
+            "the search_path of the URL names no schema that exists or that this role may use "
+            "(create the schema first, or grant its use)"
+        )
+    if reason in (_LOCKED, _PG_LOCK_TIMEOUT):
         return (
             "another process holds the ledger's write lock and did not release it within "
             f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s; try again when it has finished"
@@ -136,6 +147,7 @@ def database_reason(exc: BaseException) -> str:
 
 
 _LOCKED = "database is locked"
+_PG_LOCK_TIMEOUT = "canceling statement due to lock timeout"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -146,10 +158,11 @@ def _first_line(exc: BaseException) -> str:
 
 def is_read_only(exc: BaseException) -> bool:
     """True when `exc` says this connection may not write: a SQLite file or folder it cannot
-    write, or a PostgreSQL role without the privilege."""
+    write, a PostgreSQL role without the privilege, or a read-only PostgreSQL transaction (a
+    hot standby, `default_transaction_read_only`)."""
     reason = _first_line(exc)
-    return reason.startswith("attempt to write a readonly database") or reason.startswith(
-        "permission denied"
+    return reason.startswith(("attempt to write a readonly database", "permission denied")) or (
+        reason.startswith("cannot execute ") and reason.endswith("in a read-only transaction")
     )
 
 

@@ -1,8 +1,8 @@
 """The event store: append (single, batch, restore), read back in order, and the log head.
 
 Every write runs in one transaction that first takes the ledger's write lock (BEGIN IMMEDIATE on
-SQLite, a SHARE ROW EXCLUSIVE table lock on PostgreSQL), so `seq` is gapless and its order is
-commit order under any number of concurrent writers.
+SQLite, an advisory lock keyed by the events table on PostgreSQL), so `seq` is gapless and its
+order is commit order under any number of concurrent writers.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, or_, select
+from sqlalchemy import Connection, Engine, Select, or_, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ledger.canonical import GENESIS_HASH
@@ -44,6 +44,7 @@ from ledger.store.engine import (
     WRITE_OPTION,
     database_reason,
     driver_connection,
+    is_read_only,
     make_engine,
     read_only_url,
     resolve_url,
@@ -52,6 +53,7 @@ from ledger.store.engine import (
 )
 from ledger.store.reads import GATE, STORED_PAYLOAD_COLUMNS, driver_sql, filtered, read_ahead
 from ledger.store.schema import (
+    SCHEMA_VERSION,
     create_schema,
     events,
     migrate,
@@ -91,6 +93,20 @@ DECODE_SLICE = 128
 """Events decoded at a time by `read`: the objects of a small slice are made, handed over and
 mostly freed again before the garbage collector's next young-generation pass has to walk them
 (whole fetched batches read back 5-8% slower)."""
+
+
+def _no_schema(store: LedgerStore) -> str:
+    """Return why a PostgreSQL URL finds no ledger when its search_path names no schema that
+    exists or that the role may use (", …"), else an empty text."""
+    if store.backend != "postgresql":
+        return ""
+    with store._read() as conn:
+        schema, path = conn.execute(
+            text("SELECT current_schema(), current_setting('search_path')")
+        ).one()
+    if schema is not None:
+        return ""
+    return f": its search_path ({path}) names no schema that exists or that this role may use"
 
 
 def _frozen(path: str) -> bool:
@@ -182,15 +198,25 @@ class LedgerStore:
                 with store._read() as conn:
                     found = stored_version(conn)
             if found is None and not create:
-                raise StorageError(f"{shown(db)} is not a revledger ledger")
+                raise StorageError(f"{shown(db)} is not a revledger ledger{_no_schema(store)}")
             if not up_to_date(found):
-                with store._write() as conn:
-                    found = stored_version(conn)
-                    if found is None:
-                        _refuse_foreign(conn, db)
-                        create_schema(conn)
-                    else:
-                        migrate(conn, found)
+                try:
+                    with store._write() as conn:
+                        found = stored_version(conn)
+                        if found is None:
+                            _refuse_foreign(conn, db)
+                            create_schema(conn)
+                        else:
+                            migrate(conn, found)
+                except (OperationalError, DBAPIError) as exc:
+                    if found is None or not is_read_only(exc):
+                        raise
+                    raise StorageError(
+                        f"{shown(db)} holds a ledger of schema version {found}, which this "
+                        f"release reads once it is migrated to version {SCHEMA_VERSION}, and "
+                        "this connection may not write it; run any command once as a role "
+                        "that may write the ledger (opening it migrates it)"
+                    ) from None
         except (OperationalError, DBAPIError, store.engine.dialect.loaded_dbapi.Error) as exc:
             store.close()
             raise StorageError(

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from ledger.canonical import GENESIS_HASH
 from ledger.envelope import StagedEvent
+from ledger.store.engine import SQLITE_BUSY_TIMEOUT_MS
 from ledger.store.facts import MARKS, chunks, one_of
 from ledger.store.schema import ROW_COLUMNS
 
@@ -52,7 +53,18 @@ class Stored(NamedTuple):
 Row = tuple[Any, ...]
 """An events row as inserted: its values in `ROW_COLUMNS` order."""
 
-LOCK_SQL = "LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"
+WRITE_LOCK_WAIT_S = SQLITE_BUSY_TIMEOUT_MS // 1000
+"""How long a write waits for the ledger's write lock on PostgreSQL before it fails (as SQLite's
+busy timeout does), instead of waiting for ever on a session left open in a transaction."""
+LOCK_STATEMENTS = (
+    f"SET LOCAL lock_timeout = '{WRITE_LOCK_WAIT_S}s'",
+    # An advisory lock keyed by the events table (its OID, so one lock per ledger schema): it
+    # serialises the appends, so seq order is commit order, and asks for no privilege on the
+    # table, so a role that may only SELECT and INSERT can append.
+    "SELECT pg_advisory_xact_lock(1919249481, 'events'::regclass::oid::int4)",
+)
+"""The statements that take the ledger's write lock on PostgreSQL, at a write's start."""
+LOCK_SQL = "; ".join(LOCK_STATEMENTS)
 ANALYZE_SQL = "ANALYZE events (stream_id, idempotency_key, event_id, account_id, type)"
 """Run between the chunks of a long batch on PostgreSQL, whenever the rows the batch has written
 have doubled since the last time: statistics that count the rows this transaction wrote (ANALYZE
@@ -155,8 +167,10 @@ def begin(dbapi: Any, backend: str, news: Sequence[StagedEvent]) -> tuple[Head, 
     wanted = lookups(backend, news) if len(news) <= SCRIPT_LOOKUPS else None
     statements = [(HEAD_SQL, []), *(wanted or ())]
     if backend == "postgresql":
-        cursor = dbapi.execute(script(dbapi, [("BEGIN", []), (LOCK_SQL, []), *statements]))
-        cursor.nextset()  # past BEGIN and LOCK TABLE, to the head
+        locking: list[tuple[str, Sequence[Any]]] = [(sql, []) for sql in LOCK_STATEMENTS]
+        cursor = dbapi.execute(script(dbapi, [("BEGIN", []), *locking, *statements]))
+        for _ in locking:
+            cursor.nextset()  # past BEGIN and the lock, to the head
         results = []
         while cursor.nextset():
             results.append(cursor.fetchall())

@@ -1,0 +1,157 @@
+"""PostgreSQL for teams: a role that may only read and insert appends; a reader whose
+transactions are read-only (a hot standby, `default_transaction_read_only`) gets every answer;
+a write that waits too long for the ledger's write lock fails instead of waiting for ever."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from cli.main import cli
+from ledger.envelope import NewEvent
+from ledger.errors import EXIT_STORAGE, StorageError
+from ledger.events import QuotaSet
+from ledger.store import LedgerStore
+from ledger.store import transaction as transaction_module
+from ledger.timeutil import parse_instant
+from tests.conftest import PG_URL, pg_schema_url
+
+SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "sample-ledger.jsonl"
+
+
+def invoke(db: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--db", db, *args], prog_name="revledger")
+
+
+@pytest.fixture
+def ledger(pg_schema: str) -> str:
+    """The sample ledger in a schema of its own, written by the server's superuser."""
+    db = pg_schema_url(pg_schema)
+    assert invoke(db, "init").exit_code == 0
+    assert invoke(db, "import", str(SAMPLE)).exit_code == 0
+    return db
+
+
+@pytest.fixture
+def role_url(pg_schema: str) -> Iterator[Callable[..., str]]:
+    """Return a maker of URLs for new login roles granted `privileges` on the schema's tables;
+    the roles are dropped afterwards."""
+    assert PG_URL
+    engine = create_engine(PG_URL)
+    made: list[str] = []
+
+    def make(privileges: str, *, options: str = "") -> str:
+        role = f"rl_role_{uuid.uuid4().hex[:10]}"
+        made.append(role)
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+            conn.execute(text(f"GRANT USAGE ON SCHEMA {pg_schema} TO {role}"))
+            conn.execute(text(f"GRANT {privileges} ON ALL TABLES IN SCHEMA {pg_schema} TO {role}"))
+        url = make_url(PG_URL).set(username=role).render_as_string(hide_password=False)
+        sep = "&" if "?" in url else "?"
+        return f"{url}{sep}options=-csearch_path%3D{pg_schema}{options}"
+
+    yield make
+    with engine.begin() as conn:
+        for role in made:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+    engine.dispose()
+
+
+def test_a_role_that_may_only_select_and_insert_appends(ledger: str, role_url) -> None:
+    writer = role_url("SELECT, INSERT")
+
+    done = invoke(writer, "record", "quota_set", "--period", "2026-Q4", "--amount", "100")
+
+    assert done.exit_code == 0, done.stderr
+    assert invoke(writer, "verify").stdout.startswith("ok: 44 events, hash chain intact")
+
+
+def test_a_reader_in_read_only_transactions_answers_from_a_read_model_it_cannot_save(
+    ledger: str, role_url
+) -> None:
+    reader = role_url("SELECT", options="%20-cdefault_transaction_read_only%3Don")
+    assert invoke(ledger, "arr", "--as-of", "2026-06-30").exit_code == 0  # saves the read model
+    assert (
+        invoke(ledger, "record", "quota_set", "--period", "2026-Q4", "--amount", "1").exit_code == 0
+    )
+
+    answers = [
+        invoke(db, "arr", "--as-of", "2026-06-30", "--format", "json") for db in (reader, ledger)
+    ]
+
+    assert answers[0].exit_code == 0, answers[0].stderr
+    assert json.loads(answers[0].stdout)["rows"] == json.loads(answers[1].stdout)["rows"]
+    refused = invoke(reader, "record", "quota_set", "--period", "2026-Q4", "--amount", "2")
+    assert refused.exit_code == EXIT_STORAGE
+    assert "read-only transaction" in refused.stderr
+
+
+def test_a_write_that_waits_too_long_for_the_lock_fails(
+    ledger: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wait, lock = transaction_module.LOCK_STATEMENTS
+    assert wait.startswith("SET LOCAL lock_timeout")
+    monkeypatch.setattr(
+        transaction_module, "LOCK_STATEMENTS", ("SET LOCAL lock_timeout = '200ms'", lock)
+    )
+    holder = create_engine(ledger)
+    with holder.connect() as conn, conn.begin(), LedgerStore.open(ledger) as store:
+        conn.execute(text(lock))  # a session that took the write lock and sits on it
+        head = store.head()
+        with pytest.raises(StorageError) as refused:
+            store.append(
+                NewEvent(
+                    QuotaSet(period="2026-Q4", amount=5), parse_instant("2026-01-01"), "t", "t"
+                )
+            )
+        assert store.head() == head
+    holder.dispose()
+    assert "another process holds the ledger's write lock" in str(refused.value)
+
+
+def test_a_search_path_naming_no_schema_is_said(pg_schema: str) -> None:
+    db = pg_schema_url(f"{pg_schema}_missing")
+    asked, created = invoke(db, "arr"), invoke(db, "init")
+
+    assert (asked.exit_code, created.exit_code) == (EXIT_STORAGE, EXIT_STORAGE)
+    assert asked.stderr.endswith(
+        f"is not a revledger ledger: its search_path ({pg_schema}_missing) names no schema that "
+        "exists or that this role may use.\n"
+    )
+    assert created.stderr.endswith(
+        "the search_path of the URL names no schema that exists or that this role may use "
+        "(create the schema first, or grant its use)\n"
+    )
+
+
+def test_a_ledger_of_an_older_schema_waits_for_a_role_that_may_write_to_migrate_it(
+    ledger: str, pg_schema: str, role_url
+) -> None:
+    assert PG_URL
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:  # as a ledger written by the release before version 2 was
+        conn.execute(text(f"UPDATE {pg_schema}.revledger_meta SET value = '1'"))
+        conn.execute(text(f"DROP TABLE {pg_schema}.checkpoints"))
+        conn.execute(text(f"DROP INDEX {pg_schema}.ix_events_recorded_at"))
+    engine.dispose()
+    reader = role_url("SELECT")
+
+    before = invoke(reader, "arr")
+    migrated = invoke(ledger, "verify")
+    after = invoke(reader, "arr")
+
+    assert before.exit_code == EXIT_STORAGE
+    assert (
+        "holds a ledger of schema version 1, which this release reads once it is migrated to "
+        "version 2, and this connection may not write it" in before.stderr
+    )
+    assert (migrated.exit_code, after.exit_code) == (0, 0)
