@@ -635,6 +635,25 @@ def test_an_older_ledger_is_migrated_once_on_open(
     assert calls == [1], "a migrated ledger is not migrated again"
 
 
+def test_a_version_1_ledger_is_migrated_and_new_ledgers_are_still_created(
+    db_url: str, tmp_path: Path
+) -> None:
+    _new_ledger(db_url)
+    engine = create_engine(resolve_url(db_url))
+    with engine.begin() as conn:  # the tables of version 1: no checkpoints, no recorded_at index
+        conn.execute(text("UPDATE revledger_meta SET value = '1'"))
+        conn.execute(text("DROP TABLE checkpoints"))
+        conn.execute(text("DROP INDEX ix_events_recorded_at"))
+    engine.dispose()
+
+    with LedgerStore.open(db_url) as store:
+        assert store.head().seq == 1
+    _new_ledger(str(tmp_path / "another.db"))  # in the same process, after the migration
+
+    assert _meta_version(db_url) == str(store_schema.SCHEMA_VERSION)
+    assert _has_table(db_url, "checkpoints")
+
+
 def test_a_failed_migration_leaves_the_ledger_at_its_version(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -111,7 +111,10 @@ Migration = Callable[[Connection], None]
 def _v1_to_v2(conn: Connection) -> None:
     """Version 2 adds the read-model checkpoints table and an index on recorded_at."""
     checkpoints.create(conn, checkfirst=True)
-    Index("ix_events_recorded_at", events.c.recorded_at).create(conn, checkfirst=True)
+    # The table's own index object: a new Index(...) on its column would join the table's
+    # metadata, and every ledger this process creates afterwards would create it twice.
+    recorded_at = next(i for i in events.indexes if i.name == "ix_events_recorded_at")
+    recorded_at.create(conn, checkfirst=True)
 
 
 MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
