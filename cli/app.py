@@ -41,7 +41,8 @@ def _password_masks(texts: Sequence[str]) -> list[tuple[str, str]]:
         for i, ch in enumerate(password):
             if ch == "@":
                 masks.append((password[i + 1 :] + "@", "***@"))
-        masks.append((password, "***"))
+        if len(password) >= 4:  # a backstop; shorter ones would mask common words
+            masks.append((password, "***"))
     return sorted(masks, key=lambda m: -len(m[0]))
 
 
