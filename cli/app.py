@@ -29,21 +29,28 @@ message could show (see `_password_masks`)."""
 
 
 def _password_masks(texts: Sequence[str]) -> list[tuple[str, str]]:
-    """Return what to replace in messages so that no part of the password of a database URL
-    among `texts` shows. A password holding a raw `@` makes the URL read its tail as part of
-    the host, which messages name (`failed to resolve host '3@127.0.0.1'`)."""
+    """Return what to replace in messages so that no part of the password of the database
+    URLs `texts` shows. `shown` masks a URL's password; but one holding a raw `@` makes the
+    URL read its tail as part of the host, which messages name (`failed to resolve host
+    '3@127.0.0.1'`): each such tail, followed by its `@`, is masked."""
     masks: list[tuple[str, str]] = []
     for text in texts:
-        userinfo = text.partition("://")[2].rpartition("@")[0]
-        password = userinfo.partition(":")[2]
-        if "://" not in text or not password:
+        if "://" not in text:
             continue
-        for i, ch in enumerate(password):
-            if ch == "@":
-                masks.append((password[i + 1 :] + "@", "***@"))
-        if len(password) >= 4:  # a backstop; shorter ones would mask common words
-            masks.append((password, "***"))
+        password = text.partition("://")[2].rpartition("@")[0].partition(":")[2]
+        masks += [(password[i + 1 :] + "@", "***@") for i, c in enumerate(password) if c == "@"]
     return sorted(masks, key=lambda m: -len(m[0]))
+
+
+def _database_arguments(arguments: Sequence[str]) -> list[str]:
+    """Return the databases the command line names: each `--db` value, and $REVLEDGER_DB."""
+    found = [os.environ.get("REVLEDGER_DB", "")]
+    for i, argument in enumerate(arguments):
+        if argument == "--db" and i + 1 < len(arguments):
+            found.append(arguments[i + 1])
+        elif argument.startswith("--db="):
+            found.append(argument.removeprefix("--db="))
+    return found
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -79,6 +86,8 @@ def _utf8_arguments(arguments: Sequence[str]) -> list[str]:
                 argument = raw.decode("utf-8")
             except UnicodeDecodeError:
                 shown = raw.decode("utf-8", "backslashreplace")
+                if "://" in shown:  # a database URL: its password is not to be shown
+                    shown = shown.partition("://")[0] + "://…"
                 _fail(
                     f"the argument '{shown}' is not UTF-8 text; check the encoding of the "
                     "terminal or script that passed it",
@@ -148,7 +157,7 @@ class RevledgerGroup(click.Group):
         **extra: Any,
     ) -> Any:
         arguments = _utf8_arguments(sys.argv[1:] if args is None else args)
-        _MASKS[:] = _password_masks([*arguments, os.environ.get("REVLEDGER_DB", "")])
+        _MASKS[:] = _password_masks(_database_arguments(arguments))
         _prepare_output()
         try:
             rv = super().main(

@@ -116,7 +116,9 @@ def _forecast(tour: Tour) -> str:
 def _next_steps(db: str, tour: Tour) -> str:
     q_end = tour.nrr_as_of.isoformat()
     reported = (tour.nrr_as_of + timedelta(days=5)).isoformat()
-    base = f"revledger --db {shlex.quote(db)}"
+    # A URL that holds a password is not printed: the commands read it from REVLEDGER_DB.
+    secret = "://" in db and shown(db) != db
+    base = 'revledger --db "$REVLEDGER_DB"' if secret else f"revledger --db {shlex.quote(db)}"
     tries = [
         f"{base} report -o report.html",
         f"{base} arr --by segment",
@@ -131,7 +133,8 @@ def _next_steps(db: str, tour: Tour) -> str:
         f"{base} log --type event_retracted",
         f"{base} restatements --metric arr --as-of {q_end} --reported-at {reported}",
     ]
-    return "Try next:\n" + "".join(f"  {t}\n" for t in tries)
+    head = "Try next" + (" (with REVLEDGER_DB set to the database URL)" if secret else "")
+    return f"{head}:\n" + "".join(f"  {t}\n" for t in tries)
 
 
 def tour_text(db: str, loaded: DemoLoad, tour: Tour, verified: str) -> str:

@@ -215,3 +215,24 @@ def test_the_readme_newcomer_command_loads_the_demo_and_tours_it(tmp_path: Path)
     for heading in ("ARR and CARR today", "NRR as of", "the slowest stage is", "Regressions from"):
         assert heading in out.stdout
     assert "forecast changed from" in out.stdout and "Try next:" in out.stdout
+
+
+def test_the_next_steps_never_print_a_database_password() -> None:
+    from datetime import date
+    from types import SimpleNamespace
+
+    from cli.demo_commands import _next_steps
+    from ledger.periods import parse_period
+
+    tour: Any = SimpleNamespace(
+        nrr_as_of=date(2026, 9, 30),
+        regressions_from=date(2025, 11, 2),
+        quarter=parse_period("2026-Q3"),
+    )
+    secret = _next_steps("postgresql://ops:Sup3rS3cret@db.internal/revenue", tour)
+    plain = _next_steps("postgresql://ops@db.internal/revenue", tour)
+
+    assert "Sup3rS3cret" not in secret
+    assert secret.startswith("Try next (with REVLEDGER_DB set to the database URL):\n")
+    assert '  revledger --db "$REVLEDGER_DB" health\n' in secret
+    assert "  revledger --db postgresql://ops@db.internal/revenue health\n" in plain

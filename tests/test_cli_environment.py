@@ -316,3 +316,16 @@ def test_no_part_of_a_password_holding_a_raw_at_sign_is_shown() -> None:
     assert out.exit_code == EXIT_STORAGE
     assert "ss3cretPW" not in out.stderr
     assert out.stderr.startswith("revledger: cannot open the database postgresql://u:***@***@")
+
+
+def test_a_short_password_masks_no_word_and_one_in_the_query_string_is_masked() -> None:
+    short = CliRunner().invoke(cli, ["--db", "postgresql://bob:a@127.0.0.1:1/analytics", "log"])
+    query = CliRunner().invoke(
+        cli, ["--db", "postgresql://u@127.0.0.1:1/db?password=S3cretQ", "log"]
+    )
+
+    assert short.stderr.startswith(
+        "revledger: cannot open the database postgresql://bob:***@127.0.0.1:1/analytics: "
+    )
+    assert "S3cretQ" not in query.stderr
+    assert "?password=***" in query.stderr

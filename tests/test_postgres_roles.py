@@ -5,6 +5,8 @@ a write that waits too long for the ledger's write lock fails instead of waiting
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,10 +16,12 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.generate import write_import
 from cli.main import cli
 from ledger.envelope import NewEvent
 from ledger.errors import EXIT_STORAGE, StorageError
 from ledger.events import QuotaSet
+from ledger.operations import import_file
 from ledger.store import LedgerStore
 from ledger.store import transaction as transaction_module
 from ledger.timeutil import parse_instant
@@ -98,10 +102,12 @@ def test_a_reader_in_read_only_transactions_answers_from_a_read_model_it_cannot_
 def test_a_write_that_waits_too_long_for_the_lock_fails(
     ledger: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wait, lock = transaction_module.LOCK_STATEMENTS
+    wait, lock, restore = transaction_module.LOCK_STATEMENTS
     assert wait.startswith("SET LOCAL lock_timeout")
     monkeypatch.setattr(
-        transaction_module, "LOCK_STATEMENTS", ("SET LOCAL lock_timeout = '200ms'", lock)
+        transaction_module,
+        "LOCK_STATEMENTS",
+        ("SET LOCAL lock_timeout = '200ms'", lock, restore),
     )
     holder = create_engine(ledger)
     with holder.connect() as conn, conn.begin(), LedgerStore.open(ledger) as store:
@@ -152,6 +158,39 @@ def test_a_ledger_of_an_older_schema_waits_for_a_role_that_may_write_to_migrate_
     assert before.exit_code == EXIT_STORAGE
     assert (
         "holds a ledger of schema version 1, which this release reads once it is migrated to "
-        "version 2, and this connection may not write it" in before.stderr
+        "version 2, and this connection may not change its tables" in before.stderr
     )
     assert (migrated.exit_code, after.exit_code) == (0, 0)
+
+
+def test_only_the_wait_for_the_write_lock_is_bounded_not_the_rest_of_the_write(
+    ledger: str, pg_schema: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A long import analyses the table between its chunks; behind a VACUUM (which holds what
+    ANALYZE needs) it waits as long as that takes, as any statement would."""
+    _wait, lock, restore = transaction_module.LOCK_STATEMENTS
+    monkeypatch.setattr(
+        transaction_module,
+        "LOCK_STATEMENTS",
+        ("SET LOCAL lock_timeout = '200ms'", lock, restore),
+    )
+    events = tmp_path / "events.jsonl"
+    write_import(events, 25_000, 7)
+    assert PG_URL
+    vacuum = create_engine(PG_URL)
+    held = threading.Event()
+
+    def hold() -> None:
+        with vacuum.connect() as conn, conn.begin():
+            conn.execute(text(f"LOCK TABLE {pg_schema}.events IN SHARE UPDATE EXCLUSIVE MODE"))
+            held.set()
+            time.sleep(3)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    with LedgerStore.open(ledger) as store:
+        done = import_file(store, events, actor="t")
+    holder.join()
+    vacuum.dispose()
+    assert done.appended == 25_000

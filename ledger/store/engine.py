@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -51,7 +52,8 @@ def shown(db: str) -> str:
     if "://" not in db:
         return db
     try:
-        return make_url(db).render_as_string(hide_password=True)
+        text = make_url(db).render_as_string(hide_password=True)
+        return re.sub(r"([?&]password=)[^&]*", r"\1***", text)
     except Exception:  # not a URL SQLAlchemy can read: mask whatever comes before the host
         scheme, _, rest = db.partition("://")
         return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else db

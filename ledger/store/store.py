@@ -209,13 +209,14 @@ class LedgerStore:
                         else:
                             migrate(conn, found)
                 except (OperationalError, DBAPIError) as exc:
-                    if found is None or not is_read_only(exc):
+                    denied = is_read_only(exc) or database_reason(exc).startswith("must be owner")
+                    if found is None or not denied:
                         raise
                     raise StorageError(
                         f"{shown(db)} holds a ledger of schema version {found}, which this "
                         f"release reads once it is migrated to version {SCHEMA_VERSION}, and "
-                        "this connection may not write it; run any command once as a role "
-                        "that may write the ledger (opening it migrates it)"
+                        "this connection may not change its tables; run any command once as "
+                        "the owner of the ledger's tables (opening it migrates it)"
                     ) from None
         except (OperationalError, DBAPIError, store.engine.dialect.loaded_dbapi.Error) as exc:
             store.close()

@@ -55,13 +55,16 @@ Row = tuple[Any, ...]
 
 WRITE_LOCK_WAIT_S = SQLITE_BUSY_TIMEOUT_MS // 1000
 """How long a write waits for the ledger's write lock on PostgreSQL before it fails (as SQLite's
-busy timeout does), instead of waiting for ever on a session left open in a transaction."""
+busy timeout does), instead of waiting for ever on a session left open in a transaction; only
+the lock's own wait, not the write's other statements."""
 LOCK_STATEMENTS = (
     f"SET LOCAL lock_timeout = '{WRITE_LOCK_WAIT_S}s'",
     # An advisory lock keyed by the events table (its OID, so one lock per ledger schema): it
     # serialises the appends, so seq order is commit order, and asks for no privilege on the
     # table, so a role that may only SELECT and INSERT can append.
     "SELECT pg_advisory_xact_lock(1919249481, 'events'::regclass::oid::int4)",
+    # The rest of the write (an import's ANALYZE behind a VACUUM, say) waits as it always did.
+    "SET LOCAL lock_timeout TO DEFAULT",
 )
 """The statements that take the ledger's write lock on PostgreSQL, at a write's start."""
 LOCK_SQL = "; ".join(LOCK_STATEMENTS)
