@@ -346,6 +346,24 @@ def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
     return RecordedOwners(first, now)
 
 
+def _explain_refusal(exc: InputError, news: list[NewEvent], owners: RecordedOwners) -> InputError:
+    """Return `exc` with a hint when the event refused is of a deal an earlier import of the
+    same CRM recorded: each export is derived on its own, so rows deleted or changed in the
+    CRM since then can derive events that no longer follow what the ledger holds."""
+    if exc.field is not None or exc.where is None:
+        return exc
+    refused = next((n for n in news if n.where == exc.where), None)
+    deal_id = getattr(refused.event, "deal_id", None) if refused is not None else None
+    if deal_id is None or deal_id not in owners.current:
+        return exc
+    return InputError(
+        exc.reason.rstrip(".") + f"; an earlier import recorded deal {deal_id} from rows that "
+        "this export no longer has as they were (deleted or changed in the CRM since?): "
+        "retract what should no longer count with `revledger record event_retracted`",
+        where=exc.where,
+    )
+
+
 def import_crm(
     store: LedgerStore, request: CrmRequest, *, actor: str, dry_run: bool = False
 ) -> CrmSummary:
@@ -359,11 +377,14 @@ def import_crm(
         raise StorageError(NOT_CONFIGURED)
     live = store.deals_with("go_live", upto_seq=store.head().seq)
     batch = crm_batch(request, config, actor, live)
-    news = keep_recorded_owners(batch, _recorded_owners(store, batch), backfill=request.backfill)
+    owners = _recorded_owners(store, batch)
+    news = keep_recorded_owners(batch, owners, backfill=request.backfill)
     try:
         result = store.append_batch(news, dry_run=dry_run)
     except InputError as exc:
-        raise explain_backfill(exc, config.timezone, batch.history.columns) from None
+        raise _explain_refusal(
+            explain_backfill(exc, config.timezone, batch.history.columns), news, owners
+        ) from None
     h = batch.history
     return CrmSummary(
         h.rows,

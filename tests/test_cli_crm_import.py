@@ -311,3 +311,34 @@ def test_a_later_export_without_a_deal_recorded_before_says_so(run, tmp_path: Pa
         "export (deleted in the CRM, or left out of the export); its events stay in the ledger "
         "(retract those that should no longer count with `revledger record event_retracted`)"
     )
+
+
+def test_a_later_export_that_no_longer_has_a_deals_rows_says_why_it_is_refused(
+    run, tmp_path: Path
+) -> None:
+    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,IsDeleted\n"
+    first, later = tmp_path / "first.csv", tmp_path / "later.csv"
+    first.write_text(
+        header
+        + "r1,D1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,0\n"
+        + "r2,D1,2024-02-10 09:00:00,Needs Analysis,100000,2024-09-30,0\n",
+        encoding="utf-8",
+    )
+    later.write_text(  # the rows imported are deleted since, and a new one came
+        header
+        + "r1,D1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,1\n"
+        + "r2,D1,2024-02-10 09:00:00,Needs Analysis,100000,2024-09-30,1\n"
+        + "r3,D1,2024-03-10 09:00:00,Needs Analysis,120000,2024-09-30,0\n",
+        encoding="utf-8",
+    )
+    stage_map = ["--stage-map", str(SF / "stage-map.csv")]
+    assert run("init").exit_code == 0
+    assert run(*IMPORT_SF, str(first), *stage_map).exit_code == 0
+    out = run(*IMPORT_SF, str(later), *stage_map)
+    assert (out.exit_code, out.stderr) == (
+        3,
+        "revledger: later.csv line 4: deal D1 already exists; a deal is opened once; an earlier "
+        "import recorded deal D1 from rows that this export no longer has as they were (deleted "
+        "or changed in the CRM since?): retract what should no longer count with `revledger "
+        "record event_retracted`.\n",
+    )
