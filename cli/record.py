@@ -207,9 +207,27 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
     about = _describe(cls)
     if type_name == "ledger_configured":
         about += "\n\nSettings left out keep their current values."
-    return click.Command(
+    return RecordCommand(
         type_name, params=params, callback=run, help=about, short_help=_describe(cls)
     )
+
+
+class RecordCommand(click.Command):
+    """One event type's command: a flag given twice (`--baa-signed --no-baa-signed`) is
+    refused, as an option with a value is (`OnceOption`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for param in self.params:
+            if isinstance(param, click.Option) and param.is_flag and param.secondary_opts:
+                names = {*param.opts, *param.secondary_opts}
+                given = [a for a in args if a in names]
+                if len(given) > 1:
+                    raise click.BadParameter(
+                        f"is given {len(given)} times ({', '.join(given)}); give it once",
+                        ctx=ctx,
+                        param=param,
+                    )
+        return super().parse_args(ctx, args)
 
 
 class RecordGroup(click.Group):

@@ -808,6 +808,12 @@ CASES: list[Case] = [
         expect=("'--amount': is given 2 times ('5', '7'); give it once",),
     ),
     rec(
+        "record-a-flag-given-both-ways",
+        "contract_signed --deal-id D-1 --arr 5 --baa-signed --no-baa-signed",
+        code=EXIT_USAGE,
+        expect=("'--baa-signed': is given 2 times (--baa-signed, --no-baa-signed); give it once",),
+    ),
+    rec(
         "record-an-empty-actor",
         "quota_set --period 2026-Q2 --amount 5 --actor ''",
         message="revledger: option '--actor' = '': must be non-empty text of at most 200 "
