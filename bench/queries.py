@@ -71,6 +71,7 @@ def _reset(backend: str, n: int) -> None:
 def _run(db: str, args: list[str]) -> tuple[float, int]:
     """Run one revledger process; return (wall seconds, its own peak RSS in MiB)."""
     peak_file = OUT / "peak.txt"
+    OUT.mkdir(parents=True, exist_ok=True)  # not in a fresh checkout
     peak_file.unlink(missing_ok=True)
     env = {**os.environ, "REVLEDGER_BENCH_PEAK_FILE": str(peak_file)}
     start = time.perf_counter()
