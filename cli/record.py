@@ -213,12 +213,12 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
 
 
 class RecordCommand(click.Command):
-    """One event type's command: a flag given twice (`--baa-signed --no-baa-signed`) is
-    refused, as an option with a value is (`OnceOption`)."""
+    """One event type's command: a flag given twice (`--baa-signed --no-baa-signed`), or
+    `--format` given twice, is refused, as the options of `OnceOption` are."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         for param in self.params:
-            if isinstance(param, click.Option) and param.is_flag and param.secondary_opts:
+            if isinstance(param, click.Option) and not param.multiple:
                 names = {*param.opts, *param.secondary_opts}
                 given = [a for a in args if a in names]
                 if len(given) > 1:

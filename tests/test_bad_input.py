@@ -814,6 +814,12 @@ CASES: list[Case] = [
         expect=("'--baa-signed': is given 2 times (--baa-signed, --no-baa-signed); give it once",),
     ),
     rec(
+        "record-format-given-twice",
+        "quota_set --period 2026-Q2 --amount 5 --format json --format csv",
+        code=EXIT_USAGE,
+        expect=("'--format': is given 2 times (--format, --format); give it once",),
+    ),
+    rec(
         "record-an-empty-actor",
         "quota_set --period 2026-Q2 --amount 5 --actor ''",
         message="revledger: option '--actor' = '': must be non-empty text of at most 200 "

@@ -286,6 +286,25 @@ def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path
         "revledger: database error: attempt to write a readonly database.\n",
     )
 
+    # A copy taken while a writer had not checkpointed: its write-ahead log lies beside it.
+    writer = sqlite3.connect(db)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("INSERT INTO revledger_meta VALUES ('note', 'x')")
+    writer.commit()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("ledger.db", "ledger.db-wal"):
+        (copy / name).write_bytes((share / name).read_bytes())
+    writer.close()
+    for name in ("ledger.db", "ledger.db-wal"):
+        (share / name).unlink(missing_ok=True)
+        (share / name).write_bytes((copy / name).read_bytes())
+    with_log = on_a_read_only_mount("verify")
+    assert with_log.returncode == EXIT_STORAGE
+    assert "it lies on a read-only disk with its write-ahead log (ledger.db-wal) beside it" in (
+        " ".join(with_log.stderr.split())
+    )
+
 
 @pytest.mark.parametrize("folder", ["p%41", "q?mark", "hash#tag", "sp ace"])
 def test_a_ledger_file_name_may_hold_url_characters(tmp_path: Path, folder: str) -> None:

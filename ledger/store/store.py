@@ -181,6 +181,14 @@ class LedgerStore:
                     raise
                 folder = os.path.dirname(os.path.abspath(path))
                 if not _frozen(path):
+                    if _read_only_mount(folder):
+                        raise StorageError(
+                            f"cannot read the ledger {shown(db)}: it lies on a read-only disk "
+                            f"with its write-ahead log ({os.path.basename(path)}-wal) beside it, "
+                            "which SQLite reads through a shared-memory file it cannot create "
+                            "there; copy the ledger and its -wal file into a folder you can "
+                            "write"
+                        ) from None
                     if os.access(folder, os.W_OK):
                         raise
                     raise StorageError(
