@@ -95,6 +95,51 @@ mostly freed again before the garbage collector's next young-generation pass has
 (whole fetched batches read back 5-8% slower)."""
 
 
+def _check_sqlite_file(db: str, path: str, *, create: bool) -> None:
+    """Raise StorageError when the SQLite file `path` cannot be the ledger asked for: missing
+    (unless `create`), a folder, an empty file, or to be created in a folder that is not one."""
+    if not create and not os.path.exists(path):
+        raise StorageError(
+            f"there is no ledger at {shown(db)}; run `revledger init` or point --db at one"
+        )
+    if os.path.isdir(path):
+        raise StorageError(f"{shown(db)} is a folder; a ledger is a file: give the file's path")
+    if not create and os.path.getsize(path) == 0:
+        # SQLite would take an empty file for an empty database, and write one into it.
+        raise StorageError(f"{shown(db)} is an empty file, not a revledger ledger")
+    if create:
+        parent = os.path.dirname(path)
+        if parent and os.path.exists(parent) and not os.path.isdir(parent):
+            raise StorageError(f"cannot create {shown(db)}: {parent} is a file, not a folder")
+        if parent and not os.path.isdir(parent):
+            raise StorageError(f"cannot create {shown(db)}: the folder {parent} does not exist")
+
+
+def _read_as_immutable(db: str, path: str) -> bool:
+    """Return whether the SQLite ledger at `path`, which SQLite could not open, is to be read
+    as an immutable file: on a read-only disk or share with no write-ahead log beside it,
+    SQLite cannot create the shared-memory file it reads through, but the file alone is the
+    whole ledger and nobody can change it. Raise StorageError saying why when it lies in a
+    folder it could not create that file in otherwise; False when the failure is another."""
+    if _frozen(path):
+        return True
+    folder = os.path.dirname(os.path.abspath(path))
+    if _read_only_mount(folder):
+        raise StorageError(
+            f"cannot read the ledger {shown(db)}: it lies on a read-only disk with its "
+            f"write-ahead log ({os.path.basename(path)}-wal) beside it, which SQLite reads "
+            "through a shared-memory file it cannot create there; copy the ledger and its -wal "
+            "file into a folder you can write"
+        )
+    if os.access(folder, os.W_OK):
+        return False
+    raise StorageError(
+        f"cannot read the ledger {shown(db)}: SQLite reads it through a shared-memory file it "
+        f"must create beside it, and the folder {folder} cannot be written by this user; ask "
+        "for write access to the folder, or copy the ledger into one you can write"
+    )
+
+
 def _no_schema(store: LedgerStore) -> str:
     """Return why a PostgreSQL URL finds no ledger when its search_path names no schema that
     exists or that the role may use (", …"), else an empty text."""
@@ -153,79 +198,25 @@ class LedgerStore:
         """
         url = resolve_url(db)
         path = sqlite_path(url)
-        if path is not None and not create and not os.path.exists(path):
-            raise StorageError(
-                f"there is no ledger at {shown(db)}; run `revledger init` or point --db at one"
-            )
-        if path is not None and os.path.isdir(path):
-            raise StorageError(f"{shown(db)} is a folder; a ledger is a file: give the file's path")
-        if path is not None and not create and os.path.getsize(path) == 0:
-            # SQLite would take an empty file for an empty database, and write one into it.
-            raise StorageError(f"{shown(db)} is an empty file, not a revledger ledger")
-        if path is not None and create:
-            parent = os.path.dirname(path)
-            if parent and os.path.exists(parent) and not os.path.isdir(parent):
-                raise StorageError(f"cannot create {shown(db)}: {parent} is a file, not a folder")
-            if parent and not os.path.isdir(parent):
-                raise StorageError(f"cannot create {shown(db)}: the folder {parent} does not exist")
+        if path is not None:
+            _check_sqlite_file(db, path, create=create)
         store = cls(make_engine(url), url)
         try:
             # A ledger at this release's schema version opens in a read transaction, so that a
             # command never waits for another process's long write (an import, say). Creating
             # or migrating the schema takes the write lock, and looks again under it.
             try:
-                with store._read() as conn:
-                    found = stored_version(conn)
+                found = store._schema_version()
             except OperationalError:
-                if path is None or create:
+                if path is None or create or not _read_as_immutable(db, path):
                     raise
-                folder = os.path.dirname(os.path.abspath(path))
-                if not _frozen(path):
-                    if _read_only_mount(folder):
-                        raise StorageError(
-                            f"cannot read the ledger {shown(db)}: it lies on a read-only disk "
-                            f"with its write-ahead log ({os.path.basename(path)}-wal) beside it, "
-                            "which SQLite reads through a shared-memory file it cannot create "
-                            "there; copy the ledger and its -wal file into a folder you can "
-                            "write"
-                        ) from None
-                    if os.access(folder, os.W_OK):
-                        raise
-                    raise StorageError(
-                        f"cannot read the ledger {shown(db)}: SQLite reads it through a "
-                        f"shared-memory file it must create beside it, and the folder {folder} "
-                        "cannot be written by this user; ask for write access to the folder, "
-                        "or copy the ledger into one you can write"
-                    ) from None
-                # A ledger on a read-only disk or share, with no write-ahead log beside it:
-                # SQLite cannot create the shared-memory file it reads through, but the file
-                # alone is the whole ledger and nobody can change it, so it is read as an
-                # immutable file instead.
                 store.close()
                 store = cls(make_engine(read_only_url(path)), url)
-                with store._read() as conn:
-                    found = stored_version(conn)
+                found = store._schema_version()
             if found is None and not create:
                 raise StorageError(f"{shown(db)} is not a revledger ledger{_no_schema(store)}")
             if not up_to_date(found):
-                try:
-                    with store._write() as conn:
-                        found = stored_version(conn)
-                        if found is None:
-                            _refuse_foreign(conn, db)
-                            create_schema(conn)
-                        else:
-                            migrate(conn, found)
-                except (OperationalError, DBAPIError) as exc:
-                    denied = is_read_only(exc) or database_reason(exc).startswith("must be owner")
-                    if found is None or not denied:
-                        raise
-                    raise StorageError(
-                        f"{shown(db)} holds a ledger of schema version {found}, which this "
-                        f"release reads once it is migrated to version {SCHEMA_VERSION}, and "
-                        "this connection may not change its tables; run any command once as "
-                        "the owner of the ledger's tables (opening it migrates it)"
-                    ) from None
+                store._bring_up_to_date(db, found)
         except (OperationalError, DBAPIError, store.engine.dialect.loaded_dbapi.Error) as exc:
             store.close()
             raise StorageError(
@@ -235,6 +226,35 @@ class LedgerStore:
             store.close()
             raise
         return store
+
+    def _schema_version(self) -> int | None:
+        """Return the schema version the database records (None: not a ledger), read in a
+        read transaction."""
+        with self._read() as conn:
+            return stored_version(conn)
+
+    def _bring_up_to_date(self, db: str, found: int | None) -> None:
+        """Create the schema of a new ledger, or migrate one at schema version `found`, under
+        the write lock (looking again there); a connection that may not change the tables of
+        an older ledger is told who may."""
+        try:
+            with self._write() as conn:
+                found = stored_version(conn)
+                if found is None:
+                    _refuse_foreign(conn, db)
+                    create_schema(conn)
+                else:
+                    migrate(conn, found)
+        except (OperationalError, DBAPIError) as exc:
+            denied = is_read_only(exc) or database_reason(exc).startswith("must be owner")
+            if found is None or not denied:
+                raise
+            raise StorageError(
+                f"{shown(db)} holds a ledger of schema version {found}, which this release "
+                f"reads once it is migrated to version {SCHEMA_VERSION}, and this connection "
+                "may not change its tables; run any command once as the owner of the ledger's "
+                "tables (opening it migrates it)"
+            ) from None
 
     def close(self) -> None:
         """Release the database connections."""
