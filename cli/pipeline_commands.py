@@ -232,7 +232,7 @@ def _pair_row(p: PairLine) -> dict[str, Any]:
     return {
         "from_stage": p.from_stage,
         "to_stage": p.to_stage,
-        "direction": "backward" if p.backward else "forward",
+        "direction": "backward" if p.backward else "forward" if p.forward else "neither",
         "transitions": p.transitions,
         "deals": p.deals,
     }

@@ -39,12 +39,15 @@ class ConversionLine:
 
 
 def furthest(deal: Deal, pipeline: Pipeline) -> int | None:
-    """Return how far the deal got: the position of its latest-in-order configured stage,
-    one past the last stage when it is won, None when it never was in a configured stage."""
-    positions = [p for v in deal.visits if (p := pipeline.position(v.stage)) < len(pipeline.stages)]
-    if not positions:
+    """Return how far the deal got: one past the last stage when it is won (and was opened),
+    else the position of its latest-in-order configured stage; None when it was never opened,
+    or, not won, was never in a stage the pipeline still has."""
+    if not deal.visits:
         return None
-    return len(pipeline.stages) if deal.status == "won" else max(positions)
+    if deal.status == "won":
+        return len(pipeline.stages)
+    positions = [p for v in deal.visits if (p := pipeline.position(v.stage)) < len(pipeline.stages)]
+    return max(positions) if positions else None
 
 
 def conversion(

@@ -51,6 +51,8 @@ class PairLine:
     from_stage: str
     to_stage: str
     backward: bool
+    forward: bool
+    """Neither when the move is from or to a stage the pipeline no longer has."""
     transitions: int = 0
     deals: int = 0
 
@@ -107,7 +109,15 @@ def regressions(book: DealBook, span: Span, by: By | None = None) -> Regressions
             line.backward += back
         for m in (x.move for x in mine):
             pair = (m.from_stage, m.to_stage)
-            p = pairs.setdefault(pair, PairLine(m.from_stage, m.to_stage, m.backward))
+            p = pairs.setdefault(
+                pair,
+                PairLine(
+                    m.from_stage,
+                    m.to_stage,
+                    m.backward,
+                    book.pipeline.is_forward(m.from_stage, m.to_stage),
+                ),
+            )
             p.transitions += 1
             pair_deals.setdefault(pair, set()).add(deal_id)
     for pair, p in pairs.items():

@@ -11,6 +11,7 @@ cycle longer than zero has no velocity.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from projections.deals import DealBook
@@ -39,11 +40,16 @@ class VelocityLine:
     def velocity(self) -> Decimal | None:
         """Return open × win rate × average won size / average cycle days, in cents per day."""
         c = self.closed
-        days = c.cycle.mean
-        if not c.won or not days:
+        # The mean cycle exactly (microseconds), not as rounded for output.
+        cycle_us = sum(c.cycles, timedelta()) // timedelta(microseconds=1)
+        if not c.won or not cycle_us:
             return None
-        exact = Decimal(self.open_deals) * c.won_value / Decimal(c.closed) / days
+        mean_days = Decimal(cycle_us) / Decimal(len(c.cycles) * MICROSECONDS_PER_DAY)
+        exact = Decimal(self.open_deals) * c.won_value / Decimal(c.closed) / mean_days
         return in_cents(exact)
+
+
+MICROSECONDS_PER_DAY = 86_400_000_000
 
 
 def velocity(book: DealBook, span: Span, by: By | None = None) -> list[VelocityLine]:

@@ -115,3 +115,19 @@ def test_slices_by_segment_and_the_configured_stage_order() -> None:
         ("(none)", 1, 0),
     ]
     assert result.total.regression_rate == Decimal(1) / Decimal(3)
+
+
+def test_a_pair_from_a_stage_dropped_since_is_neither_forward_nor_backward() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", stage="clinical_validation")
+    log.add("stage_changed", "2025-01-10", deal_id="D-1", stage="qualification")
+    log.add("stage_changed", "2025-01-20", deal_id="D-1", stage="discovery")
+    stages = [{"name": n, "probability": "0.5"} for n in ("qualification", "discovery")]
+    log.add("ledger_configured", "2025-03-01", stages=stages)
+
+    pairs = regressions(replay_deals(log.events), Q1).pairs
+
+    assert [(p.from_stage, p.to_stage, p.backward, p.forward) for p in pairs] == [
+        ("qualification", "discovery", False, True),
+        ("clinical_validation", "qualification", False, False),
+    ]

@@ -169,3 +169,16 @@ def test_coverage_as_of_the_quarter_start_sees_the_quota_and_the_whole_pipeline(
         Decimal(80000 + 200000 + 300000 + 400000),
     )
     assert c.coverage == Decimal("1.96")
+
+
+def test_velocity_divides_by_the_exact_mean_cycle_not_the_rounded_one() -> None:
+    log = InlineLog()
+    open_deal(log, "S", "2025-03-01T00:00:00Z", stage="negotiation", amount="1000000")
+    log.add("contract_signed", "2025-03-01T08:00:00Z", deal_id="S", arr="1000000")  # 1/3 day
+    open_deal(log, "O", "2025-03-02")
+    book = replay_deals(log.events, day("2025-03-31"))
+
+    total = velocity(book, H1)[-1]
+
+    assert total.closed.cycle.mean == Decimal("0.333333")  # as shown
+    assert total.velocity == Decimal("3000000.00")  # 1 × 1 × 1,000,000 / (1/3)

@@ -119,3 +119,27 @@ def test_conversion_counts_skipped_stages_as_passed_and_won_as_past_the_last() -
     assert lines[0].rate == Decimal("0.75")
     opened_later = conversion(replay_deals(log.events), Span(day("2025-01-01"), day("2025-12-31")))
     assert opened_later == []
+
+
+def test_a_won_deal_reached_every_stage_even_through_stages_dropped_since() -> None:
+    log = InlineLog()
+    open_deal(log, "W", "2025-01-05", stage="clinical_validation")
+    _won(log, "W", "2025-01-20", "50000")
+    open_deal(log, "P", "2025-01-01", stage="clinical_validation")
+    log.add("stage_changed", "2025-02-01", deal_id="P", stage="qualification")
+    open_deal(log, "L", "2025-01-01", stage="clinical_validation")
+    _lost(log, "L", "2025-02-01")  # not won, and only in the stage dropped below
+    stages = [
+        {"name": n, "probability": "0.5"}
+        for n in ("qualification", "discovery", "demo", "negotiation")
+    ]
+    log.add("ledger_configured", "2025-03-01", stages=stages)
+
+    lines = conversion(replay_deals(log.events))
+
+    assert [(x.from_stage, x.to_stage, x.reached, x.advanced) for x in lines] == [
+        ("qualification", "discovery", 2, 1),
+        ("discovery", "demo", 1, 1),
+        ("demo", "negotiation", 1, 1),
+        ("negotiation", "won", 1, 1),
+    ]
