@@ -1,10 +1,13 @@
 """Net and gross revenue retention as of a valid time, over a look-back window.
 
-Definition `revledger.retention/1`: the cohort C is the accounts with value > 0 at the start
-(as-of − window). NRR = Σ_C value(end) / Σ_C value(start); GRR = Σ_C min(value(end),
-value(start)) / Σ_C value(start), so expansion never offsets another account's loss. The value is
-live ARR (`basis='arr'`) or contracted ARR (`basis='carr'`: live + pending − projected churn).
-With an empty cohort both ratios are undefined (None).
+Definition `revledger.retention/2`: the cohort C is the accounts with live ARR > 0 at the start
+(as-of − window), whatever the basis. NRR = Σ_C value(end) / Σ_C value(start); GRR = Σ_C
+min(value(end), value(start)) / Σ_C value(start), so expansion never offsets another account's
+loss. The value is live ARR (`basis='arr'`) or contracted ARR (`basis='carr'`: live + pending −
+projected churn, known at the query's known-at, so a churn recorded by then is already out of a
+cohort account's start value). With an empty cohort both ratios are undefined (None).
+(`/1` took the cohort by the basis's value: on `carr` it left out live customers whose churn was
+recorded and took in accounts with backlog only.)
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from projections.arr import By, group_names
 from projections.money_sums import Tallies, places
 from projections.revenue_book import RevenueView
 
-DEFINITION = "revledger.retention/1"
+DEFINITION = "revledger.retention/2"
 Basis = Literal["arr", "carr"]
 
 
@@ -75,18 +78,18 @@ def values_at(view: RevenueView, at: datetime, basis: Basis) -> list[tuple[int, 
 def retention(
     view: RevenueView, start: datetime, end: datetime, basis: Basis = "arr", by: By | None = None
 ) -> Retention:
-    """Return NRR and GRR of the cohort live at `start`, measured at `end` (exclusive bounds).
+    """Return NRR and GRR of the cohort live at `start` (live ARR > 0), valued on `basis` at
+    `start` and `end` (exclusive bounds).
 
     Sums are taken in cents in one pass over the view's columns.
     """
     tallies = Tallies()
-    for key, (s, ps), (e, pe) in zip(
-        group_names(view, by, end),
-        values_at(view, start, basis),
-        values_at(view, end, basis),
-        strict=True,
+    starts = values_at(view, start, basis)
+    live = starts if basis == "arr" else values_at(view, start, "arr")
+    for key, (s, ps), (e, pe), (cohort, _) in zip(
+        group_names(view, by, end), starts, values_at(view, end, basis), live, strict=True
     ):
-        if s > 0:
+        if cohort > 0:
             # min(start, end) of Decimals: the start value unless the end one is less
             r, pr = (e, pe) if e < s else (s, ps)
             tallies.add(key, s, ps, e, pe, r, pr)

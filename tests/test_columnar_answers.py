@@ -78,8 +78,9 @@ def reference_retention(
     rows = [
         (_group(view, a, by, end), value_at(t, start, basis), value_at(t, end, basis))
         for a, t in view.accounts.items()
+        if t.live_at(start) > 0  # the cohort: live at the start, whatever the basis
     ]
-    return _summed((g, s, e, min(s, e)) for g, s, e in rows if s > 0)
+    return _summed((g, s, e, min(s, e)) for g, s, e in rows)
 
 
 @SETTINGS

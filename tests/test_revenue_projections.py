@@ -275,3 +275,29 @@ def test_book_round_trips_through_json() -> None:
     assert again.to_json() == book.to_json()
     for seq in (None, 5, len(log.events) - 1):
         assert again.view(seq).accounts == book.view(seq).accounts
+
+
+def test_the_retention_cohort_is_the_customers_live_at_the_start_on_either_basis() -> None:
+    log = InlineLog()
+    log.signed_and_live("X1", "D-1", "100", "2025-01-01", "2025-02-01")
+    log.add("churn", "2025-08-01", account_id="X1")  # churns inside the window
+    log.signed_and_live("X2", "D-2", "100", "2025-01-01", "2025-02-01")
+    log.add(  # backlog only at the start: signed, never live
+        "contract_signed", "2025-06-01", deal_id="D-3", account_id="X3", arr="50"
+    )
+    log.add("churn", "2025-09-15", account_id="X3")
+    view = revenue_view(log.events)
+
+    arr = retention(view, day("2025-06-30"), day("2025-09-30"), "arr").total
+    carr = retention(view, day("2025-06-30"), day("2025-09-30"), "carr").total
+
+    assert (arr.accounts, arr.start, arr.end, arr.nrr) == (2, D(200), D(100), D("0.5"))
+    # X1's churn, recorded, is already out of its contracted ARR at the start; X3 had no
+    # live ARR then and is no customer of the cohort.
+    assert (carr.accounts, carr.start, carr.end, carr.nrr, carr.grr) == (
+        2,
+        D(100),
+        D(100),
+        D(1),
+        D(1),
+    )
