@@ -220,7 +220,7 @@ class RecordCommand(click.Command):
         for param in self.params:
             if isinstance(param, click.Option) and not param.multiple:
                 names = {*param.opts, *param.secondary_opts}
-                given = [a for a in args if a in names]
+                given = [a for a in args if a.split("=", 1)[0] in names]  # --format=csv too
                 if len(given) > 1:
                     raise click.BadParameter(
                         f"is given {len(given)} times ({', '.join(given)}); give it once",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
@@ -40,6 +41,7 @@ from ledger.store import (
     sqlite_path,
     verify_rows,
 )
+from ledger.store.facts import chunks
 from ledger.store.store import Appended
 from ledger.textfile import numbered_lines, read_text, write_whole
 from ledger.timeutil import (
@@ -329,14 +331,13 @@ def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
     `deal_opened` events are found by event_id, derived from the CRM's deal and row, so the
     same in every import."""
     opened = {n.event_id: n.event.deal_id for n in batch.news if isinstance(n.event, DealOpened)}
-    deals = sorted(set(opened.values()))
     first: dict[str, str | None] = {}
     now: dict[str, str | None] = {}
-    for i in range(0, len(deals), 500):
+    for some in chunks(sorted(set(opened.values()))):
         for _, event_id, type_name, _, _, payload in store.read_stored(
-            types=["deal_opened", "deal_updated"], deal_ids=deals[i : i + 500]
+            types=["deal_opened", "deal_updated"], deal_ids=some
         ):
-            fields = decode_json(payload, f"stored {type_name}")
+            fields = json.loads(payload)  # stored canonical JSON, validated at append
             if type_name == "deal_opened":
                 now[fields["deal_id"]] = fields.get("owner")
                 if event_id in opened:

@@ -19,10 +19,15 @@ _MICROSECONDS_PER_DAY = Decimal(86_400_000_000)
 _SIX_PLACES = Decimal("0.000001")
 
 
+def exact_days(duration: timedelta) -> Decimal:
+    """Return `duration` in days, not rounded (for a figure computed from it)."""
+    micros = (duration.days * 86_400 + duration.seconds) * 1_000_000 + duration.microseconds
+    return Decimal(micros) / _MICROSECONDS_PER_DAY
+
+
 def to_days(duration: timedelta) -> Decimal:
     """Return `duration` in days, rounded half-even to 6 decimals, without trailing zeros."""
-    micros = (duration.days * 86_400 + duration.seconds) * 1_000_000 + duration.microseconds
-    days = (Decimal(micros) / _MICROSECONDS_PER_DAY).quantize(_SIX_PLACES, ROUND_HALF_EVEN)
+    days = exact_days(duration).quantize(_SIX_PLACES, ROUND_HALF_EVEN)
     return days.normalize() if days else Decimal(0)
 
 

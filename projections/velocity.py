@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from projections.deals import DealBook
 from projections.slices import TOTAL, By, Span, group_keys, ordered_groups
-from projections.stats import in_cents
+from projections.stats import exact_days, in_cents
 from projections.win_rate import WinLine, win_rates
 
 DEFINITION = "revledger.velocity/1"
@@ -40,16 +40,13 @@ class VelocityLine:
     def velocity(self) -> Decimal | None:
         """Return open × win rate × average won size / average cycle days, in cents per day."""
         c = self.closed
-        # The mean cycle exactly (microseconds), not as rounded for output.
-        cycle_us = sum(c.cycles, timedelta()) // timedelta(microseconds=1)
-        if not c.won or not cycle_us:
+        # The mean cycle exactly, not as rounded for output.
+        total_days = exact_days(sum(c.cycles, timedelta()))
+        if not c.won or not total_days:
             return None
-        mean_days = Decimal(cycle_us) / Decimal(len(c.cycles) * MICROSECONDS_PER_DAY)
+        mean_days = total_days / len(c.cycles)
         exact = Decimal(self.open_deals) * c.won_value / Decimal(c.closed) / mean_days
         return in_cents(exact)
-
-
-MICROSECONDS_PER_DAY = 86_400_000_000
 
 
 def velocity(book: DealBook, span: Span, by: By | None = None) -> list[VelocityLine]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -286,25 +287,35 @@ def test_a_binary_file_is_not_read_as_a_crm_export(run, tmp_path: Path) -> None:
     )
 
 
-def test_a_later_export_without_a_deal_recorded_before_says_so(run, tmp_path: Path) -> None:
-    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,IsDeleted\n"
-    first, later = tmp_path / "first.csv", tmp_path / "later.csv"
-    first.write_text(
-        header
-        + "r1,K1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,0\n"
-        + "r2,K2,2024-01-11 09:00:00,Prospecting,50000,2024-09-30,0\n",
-        encoding="utf-8",
-    )
-    later.write_text(
-        header
-        + "r1,K1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,0\n"
-        + "r2,K2,2024-01-11 09:00:00,Prospecting,50000,2024-09-30,1\n",
-        encoding="utf-8",
-    )
-    assert run("init").exit_code == 0
+HISTORY_HEADER = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,IsDeleted\n"
+
+
+def _import_then(
+    run: Callable[..., Result], tmp_path: Path, first: list[str], later: list[str]
+) -> Result:
+    """Import a Salesforce history of rows `first` into a new ledger, then return the import
+    of a later export of rows `later`."""
     stage_map = ["--stage-map", str(SF / "stage-map.csv")]
-    assert run(*IMPORT_SF, str(first), *stage_map).exit_code == 0
-    out = run(*IMPORT_SF, str(later), *stage_map)
+    assert run("init").exit_code == 0
+    for name, rows in (("first.csv", first), ("later.csv", later)):
+        (tmp_path / name).write_text(HISTORY_HEADER + "".join(rows), encoding="utf-8")
+    assert run(*IMPORT_SF, str(tmp_path / "first.csv"), *stage_map).exit_code == 0
+    return run(*IMPORT_SF, str(tmp_path / "later.csv"), *stage_map)
+
+
+def test_a_later_export_without_a_deal_recorded_before_says_so(run, tmp_path: Path) -> None:
+    out = _import_then(
+        run,
+        tmp_path,
+        [
+            "r1,K1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,0\n",
+            "r2,K2,2024-01-11 09:00:00,Prospecting,50000,2024-09-30,0\n",
+        ],
+        [
+            "r1,K1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,0\n",
+            "r2,K2,2024-01-11 09:00:00,Prospecting,50000,2024-09-30,1\n",
+        ],
+    )
     assert out.exit_code == 0
     assert out.stderr.splitlines()[-1] == (
         "note: 1 deal recorded by an earlier import from this CRM (K2) has no rows in this "
@@ -316,25 +327,19 @@ def test_a_later_export_without_a_deal_recorded_before_says_so(run, tmp_path: Pa
 def test_a_later_export_that_no_longer_has_a_deals_rows_says_why_it_is_refused(
     run, tmp_path: Path
 ) -> None:
-    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,IsDeleted\n"
-    first, later = tmp_path / "first.csv", tmp_path / "later.csv"
-    first.write_text(
-        header
-        + "r1,D1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,0\n"
-        + "r2,D1,2024-02-10 09:00:00,Needs Analysis,100000,2024-09-30,0\n",
-        encoding="utf-8",
+    out = _import_then(
+        run,
+        tmp_path,
+        [
+            "r1,D1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,0\n",
+            "r2,D1,2024-02-10 09:00:00,Needs Analysis,100000,2024-09-30,0\n",
+        ],
+        [  # the rows imported are deleted since, and a new one came
+            "r1,D1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,1\n",
+            "r2,D1,2024-02-10 09:00:00,Needs Analysis,100000,2024-09-30,1\n",
+            "r3,D1,2024-03-10 09:00:00,Needs Analysis,120000,2024-09-30,0\n",
+        ],
     )
-    later.write_text(  # the rows imported are deleted since, and a new one came
-        header
-        + "r1,D1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,1\n"
-        + "r2,D1,2024-02-10 09:00:00,Needs Analysis,100000,2024-09-30,1\n"
-        + "r3,D1,2024-03-10 09:00:00,Needs Analysis,120000,2024-09-30,0\n",
-        encoding="utf-8",
-    )
-    stage_map = ["--stage-map", str(SF / "stage-map.csv")]
-    assert run("init").exit_code == 0
-    assert run(*IMPORT_SF, str(first), *stage_map).exit_code == 0
-    out = run(*IMPORT_SF, str(later), *stage_map)
     assert (out.exit_code, out.stderr) == (
         3,
         "revledger: later.csv line 4: deal D1 already exists; a deal is opened once; an earlier "

@@ -9,7 +9,6 @@ non-decreasing, which the time-ordered batch is.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Final
 from ledger.crm.history import CrmHistory, history_events, read_deals
 from ledger.crm.hubspot import read_hubspot
 from ledger.crm.salesforce import read_salesforce
-from ledger.crm.snapshots import EVENT_ID_NAMESPACE, Columns, event_key
+from ledger.crm.snapshots import Columns, Derived, derived
 from ledger.crm.stage_map import StageMap
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
@@ -64,19 +63,25 @@ def crm_batch(
     history = read(request.history, stage_map, deals)
     history.deals_file = request.deals_file.name if request.deals_file else None
     news = [
-        NewEvent(
-            event=d.event,
-            effective_at=d.effective or d.at,
-            actor=actor,
-            source=f"{history.source}:{d.where}",
-            idempotency_key=d.key,
-            event_id=d.event_id,
-            where=d.where,
-            recorded_at=d.at if request.backfill else None,
-        )
+        _new_event(d, f"{history.source}:{d.where}", actor, backfill=request.backfill)
         for d in history_events(history, stages[0], live_deals)
     ]
     return CrmBatch(history, news)
+
+
+def _new_event(d: Derived, source: str, actor: str, *, backfill: bool) -> NewEvent:
+    """Return the event to append for `d`: effective when it says, and in a backfill recorded
+    at its snapshot's instant (else when the import runs)."""
+    return NewEvent(
+        event=d.event,
+        effective_at=d.effective or d.at,
+        actor=actor,
+        source=source,
+        idempotency_key=d.key,
+        event_id=d.event_id,
+        where=d.where,
+        recorded_at=d.at if backfill else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,23 +120,18 @@ def keep_recorded_owners(
     if not owners:
         return news
     last = max(n.effective_at if n.recorded_at is None else n.recorded_at for n in news)
-    deals_file = batch.history.deals_file or "the deals file"
+    source, deals_file = batch.history.source, batch.history.deals_file or "the deals file"
     for deal_id, owner in owners:
-        ref = f"owner={owner}@{format_instant(last)}"
-        key = event_key(batch.history.source, deal_id, ref, "deal_updated")
-        where = f"{deals_file}, the owner of deal {deal_id}"
-        news.append(
-            NewEvent(
-                event=DealUpdated(deal_id=deal_id, owner=owner),
-                effective_at=last,
-                actor=news[0].actor,
-                source=f"{batch.history.source}:{deals_file}",
-                idempotency_key=key,
-                event_id=str(uuid.uuid5(EVENT_ID_NAMESPACE, key)),
-                where=where,
-                recorded_at=last if backfill else None,
-            )
+        # The deals file gives the deal's owner as at the export's last change.
+        d = derived(
+            source,
+            deal_id,
+            f"owner={owner}@{format_instant(last)}",
+            DealUpdated(deal_id=deal_id, owner=owner),
+            at=last,
+            where=f"{deals_file}, the owner of deal {deal_id}",
         )
+        news.append(_new_event(d, f"{source}:{deals_file}", news[0].actor, backfill=backfill))
     return news
 
 

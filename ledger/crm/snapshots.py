@@ -149,6 +149,23 @@ def event_key(source: str, deal_id: str, ref: str, type_name: str) -> str:
     return f"{source}:{digest}"
 
 
+def derived(
+    source: str,
+    deal_id: str,
+    ref: str,
+    event: EventModel,
+    *,
+    at: datetime,
+    where: str,
+    effective: datetime | None = None,
+) -> Derived:
+    """Return `event` of `deal_id` derived at `at` from what `ref` names in its source, with
+    the idempotency key source, deal, ref and type make and the event_id that key gives."""
+    key = event_key(source, deal_id, ref, event.event_type)
+    event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+    return Derived(event, at, key, event_id, where, effective)
+
+
 def derive_deal(
     snapshots: list[Snapshot],
     deal: DealSource,
@@ -164,10 +181,11 @@ def derive_deal(
     t = _Track(resign=not live)
 
     def emit(snap: Snapshot, event: EventModel, effective: datetime | None = None) -> str:
-        key = event_key(source, snap.deal_id, snap.ref, event.event_type)
-        event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
-        t.out.append(Derived(event, snap.at, key, event_id, snap.where, effective))
-        return event_id
+        d = derived(
+            source, snap.deal_id, snap.ref, event, at=snap.at, where=snap.where, effective=effective
+        )
+        t.out.append(d)
+        return d.event_id
 
     first, rest = snapshots[0], snapshots[1:]
     if first.close_date is None:
