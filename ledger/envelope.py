@@ -11,6 +11,7 @@ from ledger.errors import InputError
 from ledger.events.base import EventModel
 from ledger.events.fields import CONTROL_CHARS
 from ledger.events.view import RuleView, view_of
+from ledger.phi import identifier_finding
 from ledger.timeutil import format_instant
 
 
@@ -164,5 +165,12 @@ def envelope_text(value: Any, *, field: str, where: str | None = None) -> str:
     if CONTROL_CHARS.search(value):
         raise InputError(
             "contains control characters", where=where, field=field, value=value, has_value=True
+        )
+    finding = identifier_finding(value)
+    if finding:
+        raise InputError(
+            f"looks like {finding}; the ledger must never hold patient identifiers (PHI)",
+            where=where,
+            field=field,
         )
     return value.strip()

@@ -10,6 +10,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from ledger.phi import identifier_finding
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -108,7 +110,12 @@ class InputError(RevledgerError):
             noun = "option" if self.field.startswith("--") else "field"
             subject = f"{noun} '{self.field}'"
             if self.has_value:
-                subject += f" = {_show(self.value)}"
+                withheld = isinstance(self.value, str) and identifier_finding(self.value)
+                subject += (
+                    f" (value withheld: it looks like {withheld})"
+                    if withheld
+                    else f" = {_show(self.value)}"
+                )
             parts.append(subject)
         prefix = ": ".join(parts)
         sentence = f"{prefix}: {self.reason}" if prefix else self.reason

@@ -5,29 +5,53 @@ rejected when they look like a patient identifier, so protected health informati
 an immutable log that cannot be edited afterwards.
 
 What counts as looking like one:
-- a social security number: nine digits grouped 3-2-4 (by dashes, dots or spaces), or the words
-  "SSN" or "social security number / no / #";
-- a medical record or member number: "MRN", or "MR#", "medical record", "patient ID / number /
-  no / #", "member ID", "Medicare / Medicaid ID / number" followed by an identifier holding at
-  least three digits (so "patient ID v2 module" is fine); or a Medicare beneficiary identifier
-  (MBI) such as `1EG4-TE5-MK73`;
+- a social security number: nine digits grouped 3-2-4 (by dashes, dots, slashes, underscores
+  or spaces), or the words "SSN" or "social security number / no / #";
+- a medical record or member number: "MRN" (also "M.R.N.", and run into its digits:
+  "MRN12345678"), or "MR#", "medical record", "patient ID / number / no / #", "pt ID / no / #",
+  "member ID", "Medicare / Medicaid ID / number" followed by an identifier holding at least
+  three digits (so "patient ID v2 module" is fine); or a Medicare beneficiary identifier (MBI)
+  such as `1EG4-TE5-MK73`;
 - a date of birth: "DOB", "date of birth" or "birthdate"; "born" followed by a date; or any full
   date before 2000, also written with a two-digit year from 30 on (4/12/62). Business dates
   in notes are recent ones, so a note may say "pushed to 9/30/2026" or "wave 1/2/26";
-- an e-mail address;
+- an e-mail address, also written `name(at)host.org` or `name [at] host [dot] org`;
 - a phone number: ten digits grouped 3-3-4 by dashes or dots, or with the area code in
   parentheses, or by spaces when area code and exchange start with 2-9 as North American ones
   do (so "250 000 1000" is no phone); an international one written with `+` and groups of at
   least two digits, eight digits in all; or a local one after "ph", "phone", "tel", "cell",
   "mobile" or "fax";
-- any other run of 7 or more digits.
+- any other run of 7 or more digits, unless it follows a word that makes it a business
+  number or an amount: a purchase order, invoice, order, quote, contract or opportunity number
+  ("PO 4500012345", "invoice #10023456") or money ("ARR 1250000", "$1250000", "1250000 USD").
+
+The text is read as a reader sees it: compatibility forms are folded (Unicode NFKC: a
+full-width `＠` or `ＭＲＮ`, full-width digits), invisible characters are dropped (a zero-width
+space inside `123-45-6789` hides nothing) and every dash is a hyphen.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 MAX_FREE_TEXT = 500
+
+_DASHES = str.maketrans(
+    dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63", "-")
+)
+"""Dashes a reader takes for a hyphen (NFKC leaves them as they are)."""
+
+
+def as_seen(text: str) -> str:
+    """Return `text` as a reader sees it: NFKC-folded, without invisible (format) characters,
+    with every dash a hyphen-minus. ASCII text is returned as it is."""
+    if text.isascii():
+        return text
+    folded = unicodedata.normalize("NFKC", text)
+    visible = "".join(c for c in folded if unicodedata.category(c) != "Cf")
+    return visible.translate(_DASHES)
+
 
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _DATE = (
@@ -41,13 +65,35 @@ _OLD_YY = r"([3-9]\d)"  # a two-digit year from 30 on: 1930-1999 (00-29 read as 
 _ORDINAL = r"(st|nd|rd|th)?"
 _IDENTIFIER = r"[\s:#.=-]*(?=[a-z-]*\d[a-z-]*\d[a-z-]*\d)[a-z0-9-]+"  # a token, 3+ digits
 
-Patterns = list[tuple[re.Pattern[str], str]]
+Patterns = list[tuple["re.Pattern[str] | _LongRun", str]]
+
+
+class _LongRun:
+    """A run of 7 or more digits that no business word or currency explains."""
+
+    _RUN = re.compile(r"(?<!\d)\d{7,}(?!\d)")
+    _AFTER = re.compile(
+        r"(\b(po|p\.o\.|purchase order|invoice|inv|order|quote|contract|opportunity|opp"
+        r"|arr|acv|tcv|usd|eur|gbp|chf|cad|aud)|[$€£])\s*(#|no\.?|nr\.?|number)?\s*[:#-]?\s*$",
+        re.I,
+    )
+    _BEFORE = re.compile(r"\s*(usd|eur|gbp|chf|cad|aud)\b", re.I)
+
+    def search(self, text: str) -> bool:
+        for run in self._RUN.finditer(text):
+            before, after = text[max(0, run.start() - 30) : run.start()], text[run.end() :]
+            if not (self._AFTER.search(before) or self._BEFORE.match(after)):
+                return True
+        return False
+
+
+_LONG_RUN = _LongRun()
 _WORDS: Patterns = [
     (
         re.compile(r"\bssn\b|\bsocial security\s+(number|no\b|#)", re.I),
         "a social security number",
     ),
-    (re.compile(r"\bmrn\b", re.I), "a medical record number"),
+    (re.compile(r"(?<![a-z])m\.?r\.?n(?![a-z])", re.I), "a medical record number"),
     (
         re.compile(r"\b(dob|d\.o\.b\.?|date of birth|birth\s?date)(?![a-z])", re.I),
         "a date of birth",
@@ -55,11 +101,20 @@ _WORDS: Patterns = [
 ]
 """What a text without digits can show: words that name an identifier."""
 _EMAIL: Patterns = [(re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "an e-mail address")]
+_AT = r"\s*[(\[{]\s*at\s*[)\]}]\s*"
+_DOT = r"(\s*[(\[{]\s*dot\s*[)\]}]\s*|\.)"
+_SPELLED_EMAIL: Patterns = [
+    (re.compile(rf"[\w.+-]+{_AT}[\w-]+({_DOT}[\w-]+)+", re.I), "an e-mail address")
+]
+"""An address spelt out to pass a filter: `jane(at)example.org`, `jane [at] example [dot] org`."""
 _WITH_DIGITS: Patterns = [
-    (re.compile(r"\b\d{3}([-. ])\d{2}\1\d{4}\b"), "a social security number"),
+    (
+        re.compile(r"(?<!\d)\d{3}\s*([-./_ ])\s*\d{2}\s*\1\s*\d{4}(?!\d)"),
+        "a social security number",
+    ),
     (
         re.compile(
-            r"(\bmr\s*#|\bmedical record\b|\bpatient\s+(id|number|no\.?|#)"
+            r"(\bmr\s*#|\bmedical record\b|\bpatient\s+(id|number|no\.?|#)|\bpt\.?\s*(id|no\.?|#)"
             r"|\bmember\s+id\b|\bmedica(re|id)\s+(id|number|no\.?|#))" + _IDENTIFIER,
             re.I,
         ),
@@ -91,14 +146,19 @@ _WITH_DIGITS: Patterns = [
         re.compile(r"\b(ph|phone|tel|cell|mobile|fax)\b[\s.:#]*\(?\d{3}\)?[\s.-]?\d{3,4}", re.I),
         "a phone number",
     ),
-    (re.compile(r"\b\d{7,}\b"), "an identifier (a run of 7 or more digits)"),
+    (_LONG_RUN, "an identifier (a run of 7 or more digits)"),
 ]
 """What needs a digit to match; most notes have none, so they skip these."""
 _DIGIT = re.compile(r"\d")
 
 
 _CHECKS: dict[tuple[bool, bool], Patterns] = {
-    (digits, at_sign): [*(_WITH_DIGITS if digits else ()), *_WORDS, *(_EMAIL if at_sign else ())]
+    (digits, at_sign): [
+        *(_WITH_DIGITS if digits else ()),
+        *_WORDS,
+        *(_EMAIL if at_sign else ()),
+        *_SPELLED_EMAIL,
+    ]
     for digits in (False, True)
     for at_sign in (False, True)
 }
@@ -107,7 +167,32 @@ _CHECKS: dict[tuple[bool, bool], Patterns] = {
 
 def phi_finding(text: str) -> str | None:
     """Return what `text` looks like if it resembles a patient identifier, else None."""
+    text = as_seen(text)
     for pattern, what in _CHECKS[_DIGIT.search(text) is not None, "@" in text]:
         if pattern.search(text):
             return what
     return None
+
+
+_ID_WORDS = re.compile(
+    r"(?<![a-z0-9])(?:(?P<ssn>ssn|social security)|(?P<mrn>m\.?r\.?n|medical record)"
+    r"|(?P<dob>d\.?o\.?b|date of birth|birth\s?date))(?![a-z0-9])",
+    re.I,
+)
+_ID_KINDS = {"ssn": "a social security number", "mrn": "a medical record number"}
+_SSN = _WITH_DIGITS[0][0]
+
+
+def identifier_finding(text: str) -> str | None:
+    """Return what an identifier, an envelope text (actor, source, idempotency key) or a value
+    quoted in a message looks like if it names a patient identifier, else None.
+
+    Narrower than `phi_finding`, as ids are not prose: a 3-2-4 social security number, or the
+    words SSN, MRN, DOB (and their spelt-out forms) standing apart from letters and digits.
+    CRM ids with long digit runs, e-mail addresses of the vendor's people and dates pass.
+    """
+    seen = as_seen(text)
+    word = _ID_WORDS.search(seen)
+    if word is not None:
+        return _ID_KINDS.get(word.lastgroup or "", "a date of birth")
+    return "a social security number" if _SSN.search(seen) else None

@@ -516,9 +516,43 @@ CASES: list[Case] = [
         secret="555-867-5309",
     ),
     imp(
+        "phi-ssn-hidden-by-a-zero-width-space",
+        at("deal_lost", deal_id="D-1", reason="patient 123\u200b-45-6789 lost"),
+        expect=("line 2: field 'reason': looks like a social security number",),
+        secret="6789",
+    ),
+    imp(
+        "phi-ssn-as-an-account-id",
+        at("churn", account_id="acct 123-45-6789"),
+        message="revledger: line 2: field 'account_id': looks like a social security number; "
+        "ids must never hold patient identifiers (PHI).",
+        secret="6789",
+    ),
+    imp(
+        "phi-mrn-in-an-import-lines-source",
+        at("deal_lost", deal_id="D-1") | {"source": "chart MRN 4471233"},
+        message="revledger: line 2: field 'source': looks like a medical record number; the "
+        "ledger must never hold patient identifiers (PHI).",
+        secret="4471233",
+    ),
+    imp(
+        "phi-long-note-is-not-quoted",
+        at("forecast_submitted", period="2026-Q2", commit="100", best_case="200")
+        | {"note": "SSN 123-45-6789 " + "x" * 500},
+        message="revledger: line 2: field 'note': is longer than 500 characters.",
+        secret="6789",
+    ),
+    imp(
+        "phi-in-a-bad-period-is-withheld",
+        at("quota_set", period="SSN 123-45-6789", amount="100"),
+        expect=("line 2: field 'period' (value withheld: it looks like a social security number)",),
+        secret="6789",
+    ),
+    imp(
         "reason-too-long",
         at("deal_lost", deal_id="D-1", reason="budget " * 80),
-        expect=("line 2: field 'reason' = 'budget budget", "is longer than 500 characters."),
+        # Free text is never quoted: refused for its length, it may hold PHI as well.
+        message="revledger: line 2: field 'reason': is longer than 500 characters.",
         secret="budget " * 80,
     ),
     # -- idempotency and retractions ------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.phi import phi_finding
+from ledger.phi import identifier_finding, phi_finding
 
 SSN, MRN, DOB = "a social security number", "a medical record number", "a date of birth"
 PHONE, EMAIL, DIGITS = "a phone number", "an e-mail address", "an identifier"
@@ -42,6 +42,25 @@ REFUSED = [
     ("April 12th, 1962", DOB),
     ("1st Jan 1962", DOB),
     ("mbi 1eg4-te5-mk73", MRN),
+    # Written to pass a filter, or as a reader would not notice: what the reader sees counts.
+    ("patient 123\u200b-45-6789 lost", SSN),
+    ("123/45/6789", SSN),
+    ("123_45_6789", SSN),
+    ("123 - 45 - 6789", SSN),
+    ("123\u201345\u20136789", SSN),
+    ("\uff11\uff12\uff13-45-6789", SSN),
+    ("D\u200bOB on file", DOB),
+    ("\uff2d\uff32\uff2e 12345", MRN),
+    ("M.R.N. 123456", MRN),
+    ("pt id 123456", MRN),
+    ("medical record #: 1234567", MRN),
+    ("john\uff20example.com", EMAIL),
+    ("jane\u200b@example.com", EMAIL),
+    ("john(at)example.com", EMAIL),
+    ("jane [at] example [dot] org", EMAIL),
+    ("555\u2013123\u20134567", PHONE),
+    ("ref 4471233 at intake", DIGITS),
+    ("MRN12345678", DIGITS),
 ]
 
 ACCEPTED = [
@@ -70,6 +89,15 @@ ACCEPTED = [
     "+1 2 3 stakeholders",
     "growth +10 20 30 percent",
     "v2.3.1 release, ICD-10 coding, Q3-2026 close, $1,200,000 deal",
+    # Long numbers a business word or a currency explains.
+    "waiting on PO 4500012345",
+    "invoice INV-10023456 unpaid",
+    "purchase order #: 4500012345",
+    "ARR 1250000 at risk",
+    "$1250000 budget approved",
+    "1250000 USD over three years",
+    "mRNA platform team",
+    "Budget gek\u00fcrzt \u2014 \u4e88\u7b97\u524a\u6e1b",
 ]
 
 
@@ -82,3 +110,37 @@ def test_patient_identifiers_are_refused(text: str, kind: str) -> None:
 @pytest.mark.parametrize("text", ACCEPTED)
 def test_ordinary_sales_notes_are_accepted(text: str) -> None:
     assert phi_finding(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("acct 123-45-6789", SSN),
+        ("x_ssn_1", SSN),
+        ("John Smith DOB 01/02/1980", DOB),
+        ("MRN-1", MRN),
+        ("\uff2d\uff32\uff2e-1", MRN),
+        ("chart 123\u200b-45-6789", SSN),
+    ],
+)
+def test_ids_and_envelope_texts_naming_a_patient_identifier_are_refused(
+    text: str, kind: str
+) -> None:
+    assert identifier_finding(text) == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "D-17",
+        "0065g00000AbCdEAAX",  # a Salesforce id
+        "12345678901",  # a HubSpot deal id
+        "jane@vendor.example",  # an owner or actor on the vendor's side
+        "ssnyder",
+        "acct-dobson-7",
+        "import:history 1998-01-01.jsonl:12",
+        "salesforce:006A:2024-05-01T10:00:00Z:stage_changed",
+    ],
+)
+def test_ordinary_ids_pass_the_identifier_check(text: str) -> None:
+    assert identifier_finding(text) is None

@@ -104,8 +104,9 @@ def _first_error(exc: ValidationError, data: Mapping[str, Any], where: str | Non
         else:
             value = err.get("input")
             break
-    # Never echo a value the PHI guard flagged: the message must not carry it either.
-    echo = "(PHI)" not in msg
+    # Never quote free text (`reason`, `note`): refused for any reason, it may hold PHI; nor
+    # an id the PHI guard refused.
+    echo = kind not in ("free_text", "phi")
     return InputError(msg, where=where, field=".".join(loc), value=value, has_value=echo)
 
 

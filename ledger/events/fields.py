@@ -12,8 +12,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationInfo
+from pydantic_core import PydanticCustomError
 
-from ledger.phi import MAX_FREE_TEXT, phi_finding
+from ledger.phi import MAX_FREE_TEXT, identifier_finding, phi_finding
 from ledger.timeutil import TimeParseError, parse_date
 
 MONEY_LIMIT = Decimal("1000000000000")  # one trillion in the ledger currency
@@ -131,6 +132,11 @@ def _identifier(value: Any, info: ValidationInfo) -> str:
                 f"contains the invisible character U+{ord(invisible[0]):04X}, which would "
                 "make it show as another id"
             )
+        finding = identifier_finding(text)
+        if finding:
+            raise PydanticCustomError(
+                "phi", f"looks like {finding}; ids must never hold patient identifiers (PHI)"
+            )
     return text
 
 
@@ -168,25 +174,30 @@ def _calendar_date(value: Any) -> date:
 
 
 def _free_text(value: Any, info: ValidationInfo) -> str:
+    # Every refusal of free text is a `free_text` error, whose value a message never quotes:
+    # a note refused for its length may hold a patient identifier too.
     if not isinstance(value, str):
-        raise ValueError("must be text")
+        raise PydanticCustomError("free_text", "must be text")
     text = value.strip()
     if not text:
-        raise ValueError("must not be empty")
+        raise PydanticCustomError("free_text", "must not be empty")
     if len(text) > MAX_FREE_TEXT:
-        raise ValueError(f"is longer than {MAX_FREE_TEXT} characters")
+        raise PydanticCustomError("free_text", f"is longer than {MAX_FREE_TEXT} characters")
     if CONTROL_CHARS.search(text.replace("\n", " ")):
-        raise ValueError("contains control characters")
-    if not stored(info):
-        bidi = BIDI_CONTROLS.search(text)
-        if bidi:
-            raise ValueError(
-                f"contains U+{ord(bidi[0]):04X}, a control that reorders the text around it"
-            )
-    finding = None if stored(info) else phi_finding(text)
+        raise PydanticCustomError("free_text", "contains control characters")
+    if stored(info):
+        return text
+    bidi = BIDI_CONTROLS.search(text)
+    if bidi:
+        raise PydanticCustomError(
+            "free_text",
+            f"contains U+{ord(bidi[0]):04X}, a control that reorders the text around it",
+        )
+    finding = phi_finding(text)
     if finding:
-        raise ValueError(
-            f"looks like {finding}; free text must never contain patient identifiers (PHI)"
+        raise PydanticCustomError(
+            "free_text",
+            f"looks like {finding}; free text must never contain patient identifiers (PHI)",
         )
     return text
 
