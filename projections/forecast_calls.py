@@ -4,10 +4,11 @@ Definition `revledger.forecast-calls/1`. A call counts when it is known at the q
 (not retracted by then) and effective before the query's valid-time bound. For each call, the
 pipeline-derived forecast is the period's `projections.forecast.forecast` at the close of the
 call's effective day, as known at the moment the call was recorded: what the ledger said when
-the call was made. A call's `commit` and `best_case` are compared with the pipeline's
-closed won + commit and closed won + commit + best case. Once the period is over (the query's
-as-of is on or after its last day) the outcome is the closed-won ARR of the period at its last
-day, as known at the query's known-at.
+the call was made, in the configuration known then (its time zone gives the call's day and the
+close of it, its fiscal year start the period's days). A call's `commit` and `best_case` are
+compared with the pipeline's closed won + commit and closed won + commit + best case. Once the
+period is over (the query's as-of is on or after its last day) the outcome is the closed-won
+ARR of the period at its last day, as known at the query's known-at.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ from projections.forecast import DayOf, Forecast, forecast
 from projections.logged import LoggedEvent, visible
 
 DEFINITION = "revledger.forecast-calls/1"
+
+
+@dataclass(frozen=True, slots=True)
+class CallCalendar:
+    """How a configuration reads a call: the period's days, the ledger day of an instant and
+    the exclusive bound at the close of a day."""
+
+    period: Period
+    day_of: DayOf
+    bound_of: Callable[[date], datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +81,17 @@ def forecast_calls(
     bound_of: Callable[[date], datetime],
     day_of: DayOf,
     over: bool,
+    calendar_at: Callable[[datetime], CallCalendar] | None = None,
 ) -> CallHistory:
     """Return the calls for `period` effective before `bound` and known at `known_at`.
 
     `events` are in seq order (deal-question events); `bound_of(d)` is the exclusive bound at
-    the close of day `d` and `day_of` the ledger day of an instant. With `over`, the outcome is
-    the period's closed won at the close of its last day.
+    the close of day `d` and `day_of` the ledger day of an instant, as the query's configuration
+    reads them; `calendar_at(t)` is how the configuration known at transaction time `t` reads
+    them (default: as the query's). With `over`, the outcome is the period's closed won at the
+    close of its last day.
     """
+    now = CallCalendar(period, day_of, bound_of)
     calls: list[ForecastCall] = []
     for e in sorted(visible(events, known_at), key=lambda x: x.seq):
         p = e.payload
@@ -84,9 +99,10 @@ def forecast_calls(
             continue
         if e.effective_at >= bound:
             continue
-        submitted = day_of(e.effective_at)
-        then = replay_deals(events, bound_of(submitted), e.recorded_at)
-        calls.append(ForecastCall(e, p, submitted, forecast(then, period, day_of)))
+        then = calendar_at(e.recorded_at) if calendar_at is not None else now
+        submitted = then.day_of(e.effective_at)
+        book = replay_deals(events, then.bound_of(submitted), e.recorded_at)
+        calls.append(ForecastCall(e, p, submitted, forecast(book, then.period, then.day_of)))
     outcome = None
     if over:
         final = replay_deals(events, bound_of(period.last_day), known_at)

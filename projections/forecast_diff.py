@@ -63,6 +63,7 @@ from ledger.events import (
     StageChanged,
 )
 from ledger.periods import Period
+from ledger.timeutil import format_instant
 from projections.deals import Deal, DealBook, Pipeline, Status, replay_deals
 from projections.forecast import (
     FIGURES,
@@ -168,18 +169,26 @@ def _later(a: datetime | None, b: datetime | None) -> bool:
 class _Between:
     """Decides whether an event lies between two views, and on which axis."""
 
-    def __init__(self, a: View, b: View) -> None:
-        self.lo_bound, self.hi_bound = sorted((a.bound, b.bound))
+    def __init__(self, a: View, b: View, a_bound_in_b: datetime) -> None:
+        self.lo_bound, self.hi_bound = sorted((a_bound_in_b, b.bound))
+        self.lo_shift, self.hi_shift = sorted((a.bound, a_bound_in_b))
         self.lo_known, self.hi_known = a.known_at, b.known_at
         if _later(a.known_at, b.known_at):
             self.lo_known, self.hi_known = b.known_at, a.known_at
 
     def axis(self, e: LoggedEvent) -> Axis | None:
         """Return `valid` if `e` is effective between the bounds, else `known` if it was
-        recorded between the known-at instants, else None."""
-        if self.lo_bound <= e.effective_at < self.hi_bound:
+        recorded between the known-at instants, else None. A configuration counts from when
+        it is recorded, so it lies between the views only on the `known` axis."""
+        configuration = isinstance(e.payload, LedgerConfigured)
+        if not configuration and self.lo_bound <= e.effective_at < self.hi_bound:
             return "valid"
         return "known" if self.recorded_between(e) else None
+
+    def shifted(self, e: LoggedEvent) -> bool:
+        """Return whether `e` is effective between the close of A's as-of day as A's time
+        zone reads it and as B's: it counts in one view only by the calendars."""
+        return self.lo_shift <= e.effective_at < self.hi_shift
 
     def recorded_between(self, e: LoggedEvent) -> bool:
         """Return whether `e` was recorded after the earlier known-at and by the later one."""
@@ -196,6 +205,8 @@ def _explain(
         if axis is not None:
             causes.append(Cause(e, axis))
             continue
+        if between.shifted(e):
+            continue  # the configuration recorded between the views (a cause) explains it
         r = retractions.get(e.event_id)
         if r is None or not between.recorded_between(r):
             raise IntegrityError(
@@ -281,11 +292,16 @@ def forecast_diff(
     day_of: DayOf = utc_day,
     *,
     a_calendar: Calendar | None = None,
+    a_bound_in_b: datetime | None = None,
 ) -> ForecastDiff:
     """Return the audit of `period`'s forecast from view `a` to view `b`.
 
     `period` and `day_of` are B's calendar; `a_calendar` is A's when the configuration A knows
-    reads days otherwise (another time zone or fiscal year start), else A reads them as B.
+    reads days otherwise (another time zone or fiscal year start), else A reads them as B;
+    `a_bound_in_b` is then the close of A's as-of day in B's time zone (default `a.bound`).
+    The business categories compare B with the middle view (A's as-of day closed as B reads
+    it, known at B's known-at), and an event lies between the views on the valid axis when it
+    is effective between that close and B's.
     `events` are in seq order and cover both views. Raises IntegrityError when the deltas do not
     sum to forecast(B) − forecast(A) or a change cannot be explained by events between the views.
     """
@@ -293,10 +309,11 @@ def forecast_diff(
     cal_a = a_calendar or cal_b
     book_a = replay_deals(events, a.bound, a.known_at)
     book_b = replay_deals(events, b.bound, b.known_at)
-    book_m = replay_deals(events, a.bound, b.known_at)
+    middle = View(a_bound_in_b or a.bound, b.known_at)
+    book_m = replay_deals(events, middle.bound, middle.known_at)
     before = forecast(book_a, cal_a.period, cal_a.day_of)
     after = forecast(book_b, period, day_of)
-    between = _Between(a, b)
+    between = _Between(a, b, middle.bound)
     retractions = {e.payload.retracts: e for e in events if isinstance(e.payload, EventRetracted)}
     config_causes: list[LoggedEvent] = []
     if book_a.pipeline != book_b.pipeline or a_calendar is not None:
@@ -387,10 +404,24 @@ def describe(change: DealChange, before: Pipeline, after: Pipeline) -> list[str]
         ("category", x.category(before), y.category(after)),
         ("probability", x.stage_probability(before), y.stage_probability(after)),
     ]
-    return [f"{name} {_text(a)} → {_text(b)}" for name, a, b in pairs if a != b]
+    if all(a == b for _, a, b in pairs):
+        # A won deal whose contract was signed again, or only the calendar moved it (the
+        # period's days, or the day it was signed, read in another time zone or fiscal year).
+        pairs = [
+            ("signed ARR", _signed_arr(x), _signed_arr(y)),
+            ("closed", x.closed_at, y.closed_at),
+        ]
+    changed = [f"{name} {_text(a)} → {_text(b)}" for name, a, b in pairs if a != b]
+    return changed or ["the same deal, read in another time zone or fiscal year"]
+
+
+def _signed_arr(d: Deal) -> Decimal | None:
+    return d.contract.arr if d.contract is not None else None
 
 
 def _text(value: object) -> str:
     if value is None:
         return "-"
+    if isinstance(value, datetime):
+        return format_instant(value)
     return format(value, "f") if isinstance(value, Decimal) else str(value)

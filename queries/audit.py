@@ -43,8 +43,10 @@ class RestatementAnswer:
 
 
 def _reported(store: LedgerStore, frame: TimeFrame, text: str) -> tuple[datetime, int]:
-    """Return the --reported-at instant and the last seq recorded by then."""
-    reported = parse_known_option(text, frame, "--reported-at")
+    """Return the --reported-at instant and the last seq recorded by then. Typed like every
+    --known-at: in the ledger's current time zone, not the one known at `frame`'s known-at."""
+    now = frame if frame.known_at is None else replace(frame, config=store.config() or frame.config)
+    reported = parse_known_option(text, now, "--reported-at")
     if frame.known_at is not None and reported > frame.known_at:
         raise InputError(
             f"must not be after the time the comparison stands at "

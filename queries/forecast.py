@@ -107,7 +107,15 @@ def forecast_diff_query(
     a_calendar = None
     if _reads_days(config_a) != _reads_days(frame_b.config):
         a_calendar = Calendar(frame_period(frame_a, period), frame_a.day_of)
-    result = diff_p.forecast_diff(deals.events, p, a, b, frame_b.day_of, a_calendar=a_calendar)
+    result = diff_p.forecast_diff(
+        deals.events,
+        p,
+        a,
+        b,
+        frame_b.day_of,
+        a_calendar=a_calendar,
+        a_bound_in_b=frame_b.bound(from_as_of),
+    )
     return result, frame_b.provenance(
         "forecast-diff",
         diff_p.DEFINITION,
@@ -127,6 +135,20 @@ def forecast_history_query(
     frame = deals.time
     p = frame_period(frame, period)
     as_of = parse_day(when.as_of, "--as-of", frame.today)
+    calendars: dict[tuple[str, int], calls_p.CallCalendar] = {}
+
+    def calendar_at(recorded_at: datetime) -> calls_p.CallCalendar:
+        # A call's pipeline is what `forecast --known-at <its recording>` answered: the
+        # period's days, the call's day and its close in the configuration known then.
+        config = store.config(recorded_at) or frame.config
+        key = _reads_days(config)
+        if key not in calendars:
+            then = replace(frame, config=config)
+            calendars[key] = calls_p.CallCalendar(
+                frame_period(then, period), then.day_of, then.bound
+            )
+        return calendars[key]
+
     result = calls_p.forecast_calls(
         deals.events,
         p,
@@ -135,6 +157,7 @@ def forecast_history_query(
         bound_of=frame.bound,
         day_of=frame.day_of,
         over=as_of >= p.last_day,
+        calendar_at=calendar_at,
     )
     return result, frame.provenance(
         "forecast-calls", calls_p.DEFINITION, as_of, **period_options(p)

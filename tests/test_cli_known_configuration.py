@@ -97,3 +97,92 @@ def test_log_known_then_reads_its_days_in_the_time_zone_of_then(run) -> None:
     assert now["meta"]["head"]["seq"] == 4
     march_then = _json(run, "log", "--from", "2026-03-01", "--known-at", "2026-04-02")
     assert [r["seq"] for r in march_then["rows"]] == [1, 2, 3]  # init is effective on April 1
+
+
+def _record_at(invoke, clock: list[datetime], when: datetime, *args: str) -> None:
+    clock[0] = when
+    done = invoke(*args)
+    assert done.exit_code == 0, done.stderr
+
+
+def test_reported_at_is_typed_in_the_current_time_zone_also_with_a_past_known_at(
+    cli_at_clock, clock: list[datetime]
+) -> None:
+    # The expansion is recorded at 02:00 UTC on April 10: after April 9 closed in UTC, before
+    # it closed in New York, today's time zone, in which every typed date is read.
+    invoke = cli_at_clock
+    assert invoke("init").exit_code == 0
+    for args in (
+        ("contract_signed", "--deal-id", "D1", "--account-id", "A1", "--arr", "1000"),
+        ("go_live", "--deal-id", "D1", "--account-id", "A1"),
+    ):
+        _record_at(invoke, clock, BEFORE_CHANGE, "record", *args, "--effective", "2026-03-01")
+    expansion = ("expansion", "--account-id", "A1", "--arr", "500", "--effective", "2026-03-15")
+    _record_at(invoke, clock, datetime(2026, 4, 10, 2, tzinfo=UTC), "record", *expansion)
+    _record_at(invoke, clock, AFTER_CHANGE, "record", "ledger_configured", "--timezone",
+               "America/New_York")  # fmt: skip
+
+    told = _json(invoke, "arr", "--as-of", "2026-03-31", "--known-at", "2026-04-09")
+    assert told["rows"][-1]["arr"] == "1500"
+    for known in ([], ["--known-at", "2026-04-20"]):
+        doc = _json(invoke, "restatements", "--metric", "arr", "--as-of", "2026-03-31",
+                    "--reported-at", "2026-04-09", *known)  # fmt: skip
+        lines = [row["line"] for row in doc["rows"]]
+        assert lines == ["reported", "now"], doc["rows"]
+        assert doc["rows"][0]["arr"] == "1500"
+
+
+def test_a_forecast_change_only_a_time_zone_explains_is_restated(
+    cli_at_clock, clock: list[datetime]
+) -> None:
+    # The stage change is effective at 20:00 UTC on October 10: that day in UTC (view A's
+    # configuration), October 11 in Tokyo (today's). Both views stand at the close of Oct 10.
+    invoke = cli_at_clock
+    _record_at(invoke, clock, datetime(2026, 10, 1, tzinfo=UTC), "init")
+    opened = ("deal_opened", "--deal-id", "H1", "--account-id", "A1", "--stage", "demo",
+              "--amount", "100000", "--expected-close", "2026-12-01",
+              "--effective", "2026-09-01")  # fmt: skip
+    _record_at(invoke, clock, datetime(2026, 10, 1, 1, tzinfo=UTC), "record", *opened)
+    moved = ("stage_changed", "--deal-id", "H1", "--stage", "negotiation", "--effective",
+             "2026-10-10T20:00:00Z")  # fmt: skip
+    _record_at(invoke, clock, datetime(2026, 10, 15, 12, tzinfo=UTC), "record", *moved)
+    _record_at(invoke, clock, datetime(2026, 10, 20, tzinfo=UTC), "record", "ledger_configured",
+               "--timezone", "Asia/Tokyo")  # fmt: skip
+
+    doc = _json(invoke, "forecast-diff", "--period", "2026-Q4", "--from-as-of", "2026-10-10",
+                "--from-known-at", "2026-10-16", "--to-as-of", "2026-10-10")  # fmt: skip
+    [deal] = [row for row in doc["rows"] if row["line"] == "deal"]
+    assert deal["category"] == "restated"
+    assert deal["weighted"] == "-55000"
+    assert [(e["type"], e["axis"]) for e in deal["events"]] == [("ledger_configured", "known")]
+    assert deal["change"].startswith("stage negotiation → demo; category commit → pipeline")
+
+
+def test_a_forecast_call_stands_beside_the_pipeline_in_the_configuration_known_then(
+    cli_at_clock, clock: list[datetime]
+) -> None:
+    # The call for 2026-Q4 was made with calendar quarters (Oct-Dec 2026: F1 closes in it);
+    # fiscal years from February, recorded the next day, make 2026-Q4 Nov 2025-Jan 2026 (F2).
+    invoke = cli_at_clock
+    call_day = datetime(2025, 12, 21, 12, tzinfo=UTC)
+    _record_at(invoke, clock, call_day, "init")
+    for deal, stage, amount, close in (
+        ("F1", "negotiation", "100000", "2026-10-15"),
+        ("F2", "demo", "50000", "2026-01-15"),
+    ):
+        _record_at(invoke, clock, call_day, "record", "deal_opened", "--deal-id", deal,
+                   "--account-id", "A-" + deal, "--stage", stage, "--amount", amount,
+                   "--expected-close", close, "--effective", "2025-12-01")  # fmt: skip
+    _record_at(invoke, clock, call_day, "record", "forecast_submitted", "--period", "2026-Q4",
+               "--commit", "100000", "--best-case", "150000",
+               "--effective", "2025-12-21")  # fmt: skip
+    _record_at(invoke, clock, datetime(2025, 12, 22, tzinfo=UTC), "record", "ledger_configured",
+               "--fiscal-year-start-month", "2")  # fmt: skip
+
+    told = _json(invoke, "forecast", "--period", "2026-Q4", "--as-of", "2025-12-21",
+                 "--known-at", call_day.isoformat())  # fmt: skip
+    [call] = _json(invoke, "forecast", "history", "--period", "2026-Q4", "--as-of",
+                   "2025-12-23")["rows"]  # fmt: skip
+    assert told["rows"][0]["commit"] == "100000" and told["rows"][0]["weighted"] == "85000"
+    assert call["pipeline_commit"] == "100000"
+    assert call["pipeline_weighted"] == "85000"
