@@ -329,12 +329,21 @@ def log(
 
 
 @click.command("verify")
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    metavar="SEQ:HASH",
+    help="A head seq and hash kept from an earlier verify (repeatable): the log must still hold "
+    "that event with that hash, which finds events removed from its end or a chain rewritten "
+    "up to it.",
+)
 @format_option
 @pass_ctx
-def verify(ctx: Ctx, fmt: str) -> None:
+def verify(ctx: Ctx, anchors: tuple[str, ...], fmt: str) -> None:
     """Walk the hash chain; name the first bad seq (exit 5) or confirm the log is intact."""
     with ctx.store() as store:
-        report = verify_ledger(store)
+        report = verify_ledger(store, anchors)
     if fmt != "table":
         row = {
             "ok": report.ok,
@@ -346,9 +355,10 @@ def verify(ctx: Ctx, fmt: str) -> None:
         }
         echo_report(Report("", [Column(k, k) for k in row], [row]), fmt)
     elif report.ok:
+        kept = f"; {counted(len(anchors), 'kept hash')} matched" if anchors else ""
         click.echo(
-            f"ok: {counted(report.events, 'event')}, hash chain intact; head seq {report.head_seq} "
-            f"hash {report.head_hash}",
+            f"ok: {counted(report.events, 'event')}, hash chain intact{kept}; head seq "
+            f"{report.head_seq} hash {report.head_hash}",
             file=answer_stream(),
         )
     if not report.ok:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -538,6 +539,35 @@ def build_type_check(type_name: str) -> None:
         raise InputError(exc.reason, field="--type", value=type_name, has_value=True) from None
 
 
-def verify_ledger(store: LedgerStore) -> VerifyReport:
-    """Walk the whole chain and the index columns; return the report (first bad seq, if any)."""
-    return verify_rows(store.raw_rows(), store.index_rows())
+_ANCHOR = re.compile(r"([0-9]{1,18}):([0-9a-fA-F]{64})")
+
+
+def parse_anchors(texts: Sequence[str]) -> dict[int, str]:
+    """Return the `SEQ:HASH` anchors typed for `verify --anchor` as seq -> lower-case hash."""
+    anchors: dict[int, str] = {}
+    for text in texts:
+        found = _ANCHOR.fullmatch(text.strip())
+        if found is None or int(found[1]) < 1:
+            raise InputError(
+                "must be SEQ:HASH, a seq from 1 and the 64 hex digits of its hash as `verify` "
+                "printed them (e.g. 4862:458d7350…)",
+                field="--anchor",
+                value=text,
+                has_value=True,
+            )
+        seq, digest = int(found[1]), found[2].lower()
+        if anchors.get(seq, digest) != digest:
+            raise InputError(
+                f"gives seq {seq} two different hashes",
+                field="--anchor",
+                value=text,
+                has_value=True,
+            )
+        anchors[seq] = digest
+    return anchors
+
+
+def verify_ledger(store: LedgerStore, anchors: Sequence[str] = ()) -> VerifyReport:
+    """Walk the whole chain and the index columns, and check the `SEQ:HASH` anchors kept from
+    an earlier verify; return the report (first bad seq, if any)."""
+    return verify_rows(store.raw_rows(), store.index_rows(), parse_anchors(anchors))

@@ -191,6 +191,43 @@ def test_verify_names_the_seq_whose_payload_was_edited(store: LedgerStore) -> No
     assert "stored hash does not match its content" in (report.problem or "")
 
 
+def test_a_kept_head_hash_finds_events_removed_from_the_end(store: LedgerStore) -> None:
+    # Removing the last events leaves a chain that verifies on its own; only a hash kept
+    # from an earlier verify can tell.
+    store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+    kept = verify_ledger(store)
+    anchor = f"{kept.head_seq}:{kept.head_hash.upper()}"
+    assert verify_ledger(store, [anchor, anchor]).ok
+    _drop_guards(store)
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM events WHERE seq = :s"), {"s": kept.head_seq})
+    assert verify_ledger(store).ok
+    report = verify_ledger(store, [anchor])
+    assert (report.ok, report.first_bad_seq) == (False, kept.head_seq)
+    missing = f"seq {kept.head_seq} is missing: an earlier verify kept its hash"
+    assert (report.problem or "").startswith(missing)
+
+
+def test_a_kept_hash_that_differs_names_its_seq(store: LedgerStore) -> None:
+    store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+    other = verify_ledger(store).head_hash
+    report = verify_ledger(store, [f"2:{other}"])
+    assert (report.ok, report.first_bad_seq) == (False, 2)
+    assert "not the one kept for it" in (report.problem or "")
+
+
+@pytest.mark.parametrize("anchor", ["3", "0:" + "a" * 64, "3:" + "g" * 64, "3:abc"])
+def test_a_malformed_anchor_is_refused_before_the_walk(store: LedgerStore, anchor: str) -> None:
+    store.append_batch(events_from([OPEN_D1]))
+    with pytest.raises(InputError, match="must be SEQ:HASH"):
+        verify_ledger(store, [anchor])
+
+
+def test_one_seq_with_two_kept_hashes_is_refused(store: LedgerStore) -> None:
+    with pytest.raises(InputError, match="gives seq 1 two different hashes"):
+        verify_ledger(store, ["1:" + "a" * 64, "1:" + "b" * 64])
+
+
 def test_events_stored_under_looser_input_checks_still_read_verify_and_restore(
     store: LedgerStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,21 +83,35 @@ def _decode_problem(exc: Exception) -> str:
     return str(exc)
 
 
+def _anchor_check(seq: int, kept: str, stored: str) -> None:
+    if stored != kept:
+        raise IntegrityError(
+            f"seq {seq}: its hash is {stored}, not the one kept for it ({kept}); the log up "
+            "to it was rewritten since (or that hash was kept for another seq)",
+            seq=seq,
+        )
+
+
 def verify_rows(
     rows: Iterable[dict[str, Any]],
     index: Iterator[tuple[int, str | None, str | None]] | None = None,
+    anchors: Mapping[int, str] | None = None,
 ) -> VerifyReport:
     """Walk stored envelopes in seq order; return how far the chain verifies.
 
     When `index` yields the stored (seq, deal_id, account_id) columns alongside, they are
-    checked against the values derived from the payloads.
+    checked against the values derived from the payloads. `anchors` maps seqs to the hashes
+    kept from an earlier verify: each event must still be there with that hash.
     """
     walker = ChainWalker()
+    anchors = anchors or {}
     count = 0
     last_hash = GENESIS_HASH
     for row in rows:
         try:
             refs = walker.check(row)
+            if row["seq"] in anchors:
+                _anchor_check(row["seq"], anchors[row["seq"]], row["hash"])
             if index is not None:
                 stored = next(index, None)
                 if stored is None or stored[0] != row["seq"] or tuple(stored[1:]) != refs:
@@ -110,6 +124,13 @@ def verify_rows(
             return VerifyReport(count, count, last_hash, exc.seq, str(exc))
         count += 1
         last_hash = row["hash"]
+    beyond = [seq for seq in sorted(anchors) if seq > count]
+    if beyond:
+        problem = (
+            f"seq {beyond[0]} is missing: an earlier verify kept its hash, but the log now ends "
+            f"at seq {count}; events were removed from its end (or this is another ledger)"
+        )
+        return VerifyReport(count, count, last_hash, count + 1, problem)
     return VerifyReport(count, count, last_hash)
 
 
