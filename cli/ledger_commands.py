@@ -355,7 +355,7 @@ def verify(ctx: Ctx, anchors: tuple[str, ...], fmt: str) -> None:
         }
         echo_report(Report("", [Column(k, k) for k in row], [row]), fmt)
     elif report.ok:
-        kept = f"; {counted(len(anchors), 'kept hash')} matched" if anchors else ""
+        kept = f"; {counted(report.anchors, 'anchor')} matched" if report.anchors else ""
         click.echo(
             f"ok: {counted(report.events, 'event')}, hash chain intact{kept}; head seq "
             f"{report.head_seq} hash {report.head_hash}",

@@ -53,7 +53,7 @@ class WrittenFloat(float):
         return number
 
 
-def _show(value: Any) -> str:
+def quoted(value: Any) -> str:
     """Return a value as a message quotes it: text in quotes, other values as JSON writes them
     (`true`, `null`, `[1, 2]`), a JSON number with a fraction as it was written (`1e3`), a
     decimal as its digits (`1E-400`)."""
@@ -66,9 +66,18 @@ def _show(value: Any) -> str:
             text = json.dumps(value, ensure_ascii=False, default=str)
         except ValueError:  # a circular structure: never from parsed input
             text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
+    text = _cut(text)
     return repr(text) if isinstance(value, str) else text
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def withheld(text: str) -> str | None:
+    """Return what a text a message would quote looks like when it names a patient identifier
+    (`ledger.phi.identifier_finding` of the part shown), else None: then it is not quoted."""
+    return identifier_finding(_cut(text))
 
 
 NOT_CONFIGURED = (
@@ -110,11 +119,11 @@ class InputError(RevledgerError):
             noun = "option" if self.field.startswith("--") else "field"
             subject = f"{noun} '{self.field}'"
             if self.has_value:
-                withheld = isinstance(self.value, str) and identifier_finding(self.value)
+                finding = withheld(self.value) if isinstance(self.value, str) else None
                 subject += (
-                    f" (value withheld: it looks like {withheld})"
-                    if withheld
-                    else f" = {_show(self.value)}"
+                    f" (value withheld: it looks like {finding})"
+                    if finding
+                    else f" = {quoted(self.value)}"
                 )
             parts.append(subject)
         prefix = ": ".join(parts)

@@ -22,8 +22,9 @@ What counts as looking like one:
   least two digits, eight digits in all; or a local one after "ph", "phone", "tel", "cell",
   "mobile" or "fax";
 - any other run of 7 or more digits, unless it follows a word that makes it a business
-  number or an amount: a purchase order, invoice, order, quote, contract or opportunity number
-  ("PO 4500012345", "invoice #10023456") or money ("ARR 1250000", "$1250000", "1250000 USD").
+  number or an amount: a purchase or sales order, invoice, order, quote, contract or
+  opportunity number, also with a short prefix ("PO 4500012345", "invoice #10023456", "quote
+  Q-1234567"), or money ("ARR 1250000", "$1250000", "1250000 USD", "1250000 ARR").
 
 The text is read as a reader sees it: compatibility forms are folded (Unicode NFKC: a
 full-width `＠` or `ＭＲＮ`, full-width digits), invisible characters are dropped (a zero-width
@@ -73,11 +74,12 @@ class _LongRun:
 
     _RUN = re.compile(r"(?<!\d)\d{7,}(?!\d)")
     _AFTER = re.compile(
-        r"(\b(po|p\.o\.|purchase order|invoice|inv|order|quote|contract|opportunity|opp"
-        r"|arr|acv|tcv|usd|eur|gbp|chf|cad|aud)|[$€£])\s*(#|no\.?|nr\.?|number)?\s*[:#-]?\s*$",
+        r"(\b(po|p\.o\.|purchase order|so|sales order|invoice|inv|order|quote|contract"
+        r"|opportunity|opp|arr|acv|tcv|usd|eur|gbp|chf|cad|aud)|[$€£])"
+        r"\s*(#|no\.?|nr\.?|number)?\s*[:#]?\s*([a-z]{1,4}-?)?$",
         re.I,
     )
-    _BEFORE = re.compile(r"\s*(usd|eur|gbp|chf|cad|aud)\b", re.I)
+    _BEFORE = re.compile(r"\s*(usd|eur|gbp|chf|cad|aud|arr|acv|tcv)\b", re.I)
 
     def search(self, text: str) -> bool:
         for run in self._RUN.finditer(text):
@@ -93,7 +95,7 @@ _WORDS: Patterns = [
         re.compile(r"\bssn\b|\bsocial security\s+(number|no\b|#)", re.I),
         "a social security number",
     ),
-    (re.compile(r"(?<![a-z])m\.?r\.?n(?![a-z])", re.I), "a medical record number"),
+    (re.compile(r"(?<![a-z])(mrn|m\.r\.n\b)(?![a-z])", re.I), "a medical record number"),
     (
         re.compile(r"\b(dob|d\.o\.b\.?|date of birth|birth\s?date)(?![a-z])", re.I),
         "a date of birth",
@@ -104,12 +106,17 @@ _EMAIL: Patterns = [(re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "an e-mail address
 _AT = r"\s*[(\[{]\s*at\s*[)\]}]\s*"
 _DOT = r"(\s*[(\[{]\s*dot\s*[)\]}]\s*|\.)"
 _SPELLED_EMAIL: Patterns = [
-    (re.compile(rf"[\w.+-]+{_AT}[\w-]+({_DOT}[\w-]+)+", re.I), "an e-mail address")
+    (
+        re.compile(rf"[\w.+-]+{_AT}[\w-]+(?:{_DOT}[\w-]+)*?{_DOT}[a-z]{{2,}}\b", re.I),
+        "an e-mail address",
+    )
 ]
 """An address spelt out to pass a filter: `jane(at)example.org`, `jane [at] example [dot] org`."""
 _WITH_DIGITS: Patterns = [
     (
-        re.compile(r"(?<!\d)\d{3}\s*([-./_ ])\s*\d{2}\s*\1\s*\d{4}(?!\d)"),
+        # The spaces around a separator are bounded: `\s*` on both sides of an optional
+        # separator lets a long run of spaces split in cubically many ways.
+        re.compile(r"(?<!\d)\d{3}(?: {0,2}([-./_]) {0,2}\d{2} {0,2}\1 {0,2}| \d{2} )\d{4}(?!\d)"),
         "a social security number",
     ),
     (
@@ -175,24 +182,29 @@ def phi_finding(text: str) -> str | None:
 
 
 _ID_WORDS = re.compile(
-    r"(?<![a-z0-9])(?:(?P<ssn>ssn|social security)|(?P<mrn>m\.?r\.?n|medical record)"
-    r"|(?P<dob>d\.?o\.?b|date of birth|birth\s?date))(?![a-z0-9])",
+    r"(?<![a-z0-9])(?:(?P<ssn>ssn|social security)|(?P<mrn>mrn|m\.r\.n\.?|medical record)"
+    r"|(?P<dob>dob|d\.o\.b\.?|date of birth|birth\s?date))(?![a-z])[\s:#=_.-]{0,3}\d",
     re.I,
 )
 _ID_KINDS = {"ssn": "a social security number", "mrn": "a medical record number"}
-_SSN = _WITH_DIGITS[0][0]
+_ID_SSN = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
 def identifier_finding(text: str) -> str | None:
     """Return what an identifier, an envelope text (actor, source, idempotency key) or a value
     quoted in a message looks like if it names a patient identifier, else None.
 
-    Narrower than `phi_finding`, as ids are not prose: a 3-2-4 social security number, or the
-    words SSN, MRN, DOB (and their spelt-out forms) standing apart from letters and digits.
-    CRM ids with long digit runs, e-mail addresses of the vendor's people and dates pass.
+    Narrower than `phi_finding`, as ids are not prose: a social security number written
+    3-2-4 with hyphens, or the words SSN, MRN, DOB (and their spelt-out forms) standing apart
+    and followed by digits ("MRN 4471", "ssn_123"). CRM ids with long digit runs, e-mail
+    addresses of the vendor's people (`dob@vendor.example`), dates and names such as "Social
+    Security Administration" or "NYC DOB" pass.
     """
     seen = as_seen(text)
+    if "@" in seen:
+        seen = _ADDRESS.sub(" ", seen)
     word = _ID_WORDS.search(seen)
     if word is not None:
         return _ID_KINDS.get(word.lastgroup or "", "a date of birth")
-    return "a social security number" if _SSN.search(seen) else None
+    return "a social security number" if _ID_SSN.search(seen) else None

@@ -311,6 +311,11 @@ def forecast_diff(
     book_b = replay_deals(events, b.bound, b.known_at)
     middle = View(a_bound_in_b or a.bound, b.known_at)
     book_m = replay_deals(events, middle.bound, middle.known_at)
+    # The middle view with A's own close too: an event between the two closes of A's day
+    # (the calendars alone put it in or out) must not make a business change either.
+    middles = [book_m]
+    if middle.bound != a.bound:
+        middles.append(replay_deals(events, a.bound, middle.known_at))
     before = forecast(book_a, cal_a.period, cal_a.day_of)
     after = forecast(book_b, period, day_of)
     between = _Between(a, b, middle.bound)
@@ -323,7 +328,7 @@ def forecast_diff(
     changes = [
         change
         for deal_id in sorted(book_a.deals.keys() | book_b.deals.keys())
-        if (change := _change(deal_id, (cal_a, cal_b), book_a, book_b, book_m)) is not None
+        if (change := _change(deal_id, (cal_a, cal_b), book_a, book_b, middles)) is not None
     ]
     explained: list[DealChange] = []
     for ch in changes:
@@ -350,18 +355,22 @@ def _change(
     calendars: tuple[Calendar, Calendar],
     book_a: DealBook,
     book_b: DealBook,
-    book_m: DealBook,
+    middles: list[DealBook],
 ) -> DealChange | None:
     (cal_a, cal_b) = calendars
-    x, y, m = book_a.deals.get(deal_id), book_b.deals.get(deal_id), book_m.deals.get(deal_id)
+    x, y = book_a.deals.get(deal_id), book_b.deals.get(deal_id)
     c_a = contribution(x, book_a.pipeline, cal_a.period, cal_a.day_of)
     c_b = contribution(y, book_b.pipeline, cal_b.period, cal_b.day_of)
     if c_a == c_b:
         return None
-    c_m = contribution(m, book_m.pipeline, cal_b.period, cal_b.day_of)
+    # Restated when some middle view (A's as-of day, B's knowledge and calendar) already
+    # contributes what B does; else the business category from the first middle view.
     category: Category | None = "restated"
-    if c_m != c_b:
-        category = categorize(m, y, book_b.pipeline, cal_b.period)
+    if all(
+        contribution(book.deals.get(deal_id), book.pipeline, cal_b.period, cal_b.day_of) != c_b
+        for book in middles
+    ):
+        category = categorize(middles[0].deals.get(deal_id), y, book_b.pipeline, cal_b.period)
     if category is None:
         raise IntegrityError(
             f"deal {deal_id}'s forecast contribution changed but fits no audit category"

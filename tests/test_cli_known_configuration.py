@@ -186,3 +186,28 @@ def test_a_forecast_call_stands_beside_the_pipeline_in_the_configuration_known_t
     assert told["rows"][0]["commit"] == "100000" and told["rows"][0]["weighted"] == "85000"
     assert call["pipeline_commit"] == "100000"
     assert call["pipeline_weighted"] == "85000"
+
+
+def test_a_signature_the_time_zone_moves_out_of_the_quarter_is_restated_not_won(
+    cli_at_clock, clock: list[datetime]
+) -> None:
+    # Signed at 18:00 UTC on September 30: in Q3 as view A reads it (UTC), on October 1 (Q4)
+    # in Tokyo, today's time zone. Nothing of the deal changed between the views.
+    invoke = cli_at_clock
+    _record_at(invoke, clock, datetime(2026, 8, 1, tzinfo=UTC), "init")
+    _record_at(invoke, clock, datetime(2026, 8, 1, 1, tzinfo=UTC), "record", "deal_opened",
+               "--deal-id", "W1", "--account-id", "A1", "--stage", "negotiation",
+               "--amount", "100000", "--expected-close", "2026-09-30")  # fmt: skip
+    _record_at(invoke, clock, datetime(2026, 10, 1, 1, tzinfo=UTC), "record", "contract_signed",
+               "--deal-id", "W1", "--arr", "100000",
+               "--effective", "2026-09-30T18:00:00Z")  # fmt: skip
+    _record_at(invoke, clock, datetime(2026, 10, 5, tzinfo=UTC), "record", "ledger_configured",
+               "--timezone", "Asia/Tokyo")  # fmt: skip
+    clock[0] = datetime(2026, 10, 20, tzinfo=UTC)
+
+    doc = _json(invoke, "forecast-diff", "--period", "2026-Q3", "--from-as-of", "2026-09-30",
+                "--from-known-at", "2026-10-02", "--to-as-of", "2026-10-15")  # fmt: skip
+    [deal] = [row for row in doc["rows"] if row["line"] == "deal"]
+    assert (deal["category"], deal["closed_won"]) == ("restated", "-100000")
+    assert deal["change"] == "the same deal, read in another time zone or fiscal year"
+    assert [(e["type"], e["axis"]) for e in deal["events"]] == [("ledger_configured", "known")]

@@ -457,6 +457,20 @@ def test_a_bad_stage_map_line_is_named(tmp_path: Path, text: str, message: str) 
                 "1E9999999999999999999",  # beyond what exact decimal arithmetic holds
             )
         ),
+        # A value that looks like a patient identifier is never quoted back.
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate,Amount\n"
+            "006A,2024-01-01,Prospecting,2024-12-01,123-45-6789\n",
+            "h.csv line 2 column Amount: the value (withheld: it looks like a social security "
+            "number) is not a decimal number (digits with an optional point and exponent, such "
+            "as 120000.50 or 1.2E7).",
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate\n"
+            "SSN 123-45-6789,2024-01-01,Prospecting,2024-12-01\n",
+            "h.csv line 2 column OpportunityId: the value looks like a social security number; "
+            "ids must never hold patient identifiers (PHI).",
+        ),
         (
             "OpportunityId,CreatedDate,StageName,CloseDate,Probability\n"
             "006A,2024-01-01,Prospecting,2024-12-01,+10\n",

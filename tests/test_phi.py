@@ -97,6 +97,13 @@ ACCEPTED = [
     "$1250000 budget approved",
     "1250000 USD over three years",
     "mRNA platform team",
+    "priced (at) 12.5% discount",
+    "demo [at] HIMSS.2026",
+    "Mr.N. called back",
+    "quote Q-1234567 sent",
+    "contract C-20261234 countersigned",
+    "SO 4500012345 booked",
+    "renewal 1250000 ARR",
     "Budget gek\u00fcrzt \u2014 \u4e88\u7b97\u524a\u6e1b",
 ]
 
@@ -121,6 +128,8 @@ def test_ordinary_sales_notes_are_accepted(text: str) -> None:
         ("MRN-1", MRN),
         ("\uff2d\uff32\uff2e-1", MRN),
         ("chart 123\u200b-45-6789", SSN),
+        ("MRN12345678", MRN),
+        ("ssn:123", SSN),
     ],
 )
 def test_ids_and_envelope_texts_naming_a_patient_identifier_are_refused(
@@ -140,6 +149,14 @@ def test_ids_and_envelope_texts_naming_a_patient_identifier_are_refused(
         "acct-dobson-7",
         "import:history 1998-01-01.jsonl:12",
         "salesforce:006A:2024-05-01T10:00:00Z:stage_changed",
+        "Social Security Administration",  # a public-sector customer
+        "NYC DOB",
+        "MRN Health",
+        "Dob Ltd",
+        "dob@vendor.example",
+        "export_001_02_2026",
+        "run 100 12 2026",
+        "batch 123.45.6789",
     ],
 )
 def test_ordinary_ids_pass_the_identifier_check(text: str) -> None:

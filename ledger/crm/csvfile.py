@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ledger.errors import InputError
+from ledger.errors import InputError, quoted, withheld
 
 T = TypeVar("T")
 
@@ -181,7 +181,7 @@ class CsvTable:
         try:
             return parse(text)
         except ValueError as exc:
-            raise InputError(f"{_quoted(text)} {exc}", where=self.where(row, column)) from None
+            raise InputError(_refusal(text, str(exc)), where=self.where(row, column)) from None
 
     def required(self, row: Row, column: str | None, parse: Callable[[str], T]) -> T:
         """Return `parse` of the value in a column that must not be blank (see `cell`)."""
@@ -191,5 +191,11 @@ class CsvTable:
         return value
 
 
-def _quoted(text: str) -> str:
-    return repr(text if len(text) <= 60 else text[:57] + "...")
+def _refusal(text: str, reason: str) -> str:
+    """Return why a cell's `text` is refused, quoting it unless it looks like PHI."""
+    finding = withheld(text)
+    if finding is None:
+        return f"{quoted(text)} {reason}"
+    if "(PHI)" in reason:
+        return f"the value {reason}"
+    return f"the value (withheld: it looks like {finding}) {reason}"

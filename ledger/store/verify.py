@@ -24,6 +24,8 @@ class VerifyReport:
     head_hash: str
     first_bad_seq: int | None = None
     problem: str | None = None
+    anchors: int = 0
+    """How many kept (seq, hash) anchors were checked."""
 
     @property
     def ok(self) -> bool:
@@ -130,8 +132,8 @@ def verify_rows(
             f"seq {beyond[0]} is missing: an earlier verify kept its hash, but the log now ends "
             f"at seq {count}; events were removed from its end (or this is another ledger)"
         )
-        return VerifyReport(count, count, last_hash, count + 1, problem)
-    return VerifyReport(count, count, last_hash)
+        return VerifyReport(count, count, last_hash, count + 1, problem, len(anchors))
+    return VerifyReport(count, count, last_hash, anchors=len(anchors))
 
 
 def check_restore_rows(rows: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[dict[str, Any]]:
