@@ -131,7 +131,7 @@ def _next_steps(db: str, tour: Tour) -> str:
         f"{base} health",
         f"{base} cohorts --grain quarter",
         f"{base} log --type event_retracted",
-        f"{base} restatements --metric arr --as-of {q_end} --reported-at {reported}",
+        f"{base} restatements --metric carr --as-of {q_end} --reported-at {reported}",
     ]
     head = "Try next" + (" (with REVLEDGER_DB set to the database URL)" if secret else "")
     return f"{head}:\n" + "".join(f"  {t}\n" for t in tries)

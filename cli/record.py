@@ -72,7 +72,7 @@ FIELD_HELP: dict[str, str] = {
     "period": "A period such as 2026-Q4, 2026-11 or 2026 (fiscal when configured).",
     "commit": "The commit call: ARR the leader commits to.",
     "best_case": "The best-case call (not below commit).",
-    "retracts": "The event_id of the event that no longer counts.",
+    "retracts": "The event that no longer counts: its event_id, or its seq as `log` shows it.",
 }
 """The help of each payload field's option (`record <type> --help`)."""
 TYPE_FIELD_HELP: dict[tuple[str, str], str] = {

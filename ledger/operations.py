@@ -174,6 +174,25 @@ def init_ledger(
 
 
 # -- record ---------------------------------------------------------------------------------------
+def _retraction_by_seq(store: LedgerStore, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return the fields of an `event_retracted` with `retracts` given as a seq (as `log`
+    shows it) replaced by that event's id; other fields are returned as they are."""
+    target = fields.get("retracts")
+    if not isinstance(target, str) or not target.strip().isdigit():
+        return fields
+    seq = int(target)
+    found = next(iter(store.read(after_seq=seq - 1, upto_seq=seq)), None) if seq else None
+    if found is None:
+        raise InputError(
+            f"names seq {seq}, which the ledger does not hold (its last is seq "
+            f"{store.head().seq}); give an event's seq or event_id",
+            field="retracts",
+            value=target,
+            has_value=True,
+        )
+    return {**fields, "retracts": found.event_id}
+
+
 def record_event(
     store: LedgerStore,
     type_name: str,
@@ -194,6 +213,8 @@ def record_event(
     actor = envelope_text(actor, field="--actor")
     if idempotency_key is not None:
         idempotency_key = envelope_text(idempotency_key, field="--idempotency-key")
+    if type_name == "event_retracted":
+        fields = _retraction_by_seq(store, fields)
     current = store.config()
     if type_name == "ledger_configured" and current is not None:
         if not fields:

@@ -224,6 +224,12 @@ CASES: list[Case] = [
         message="revledger: line 2: field 'colour': is not a field of this event.",
     ),
     imp(
+        "field-named-as-its-option",
+        at("ledger_configured") | {"fiscal_year_start": 2},
+        message="revledger: line 2: field 'fiscal_year_start': is not a field of this event "
+        "(the nearest is 'fiscal_year_start_month').",
+    ),
+    imp(
         "missing-required-field",
         at("stage_changed", deal_id="D-1"),
         message="revledger: line 2: field 'stage': is required.",

@@ -393,10 +393,15 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "known.json").read_text())["rows"] == []
-    original = (tmp_path / "original.jsonl").read_text()
-    assert original.count("\n") == 8  # init, five records, two imported lines
-    assert (tmp_path / "restored.jsonl").read_text() == original
-    assert (tmp_path / "backup.jsonl").read_text() == original
+    original = (tmp_path / "original.jsonl").read_text().splitlines(keepends=True)
+    # init, five records, two imported lines; then the correction: a wrong amount, its
+    # retraction (naming seq 9 by its event_id) and the right amount
+    assert len(original) == 11
+    envelopes = [json.loads(line) for line in original]
+    assert envelopes[9]["payload"]["retracts"] == envelopes[8]["event_id"]
+    backup = "".join(original[:8])
+    assert (tmp_path / "restored.jsonl").read_text() == backup
+    assert (tmp_path / "backup.jsonl").read_text() == backup
 
 
 def test_an_empty_db_option_is_one_sentence() -> None:
@@ -668,3 +673,21 @@ def test_every_generated_record_option_says_what_it_takes() -> None:
     help_of = {p.name: p.help for p in term if isinstance(p, click.Option)}
     assert help_of["term_months"] == "Contract term in months, 1 to 120. Default: 12."
     assert (help_of["baa_signed"] or "").endswith("Default: false.")
+
+
+def test_a_retraction_may_name_its_target_by_the_seq_log_shows(run) -> None:
+    run("init")
+    opened = run("record", "deal_opened", "--deal-id", "D-1", "--account-id", "A-1",
+                 "--stage", "demo", "--amount", "1000000",
+                 "--expected-close", "2026-12-01")  # fmt: skip
+    assert opened.exit_code == 0, opened.stderr
+    done = run("record", "event_retracted", "--retracts", "2", "--reason", "an extra zero")
+    assert done.exit_code == 0, done.stderr
+    rows = json.loads(run("log", "--format", "json").stdout)["rows"]
+    assert rows[2]["payload"]["retracts"] == rows[1]["event_id"]
+    missing = run("record", "event_retracted", "--retracts", "9", "--reason", "typo")
+    assert missing.exit_code == 3
+    assert missing.stderr == (
+        "revledger: field 'retracts' = '9': names seq 9, which the ledger does not hold (its "
+        "last is seq 3); give an event's seq or event_id.\n"
+    )

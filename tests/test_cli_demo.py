@@ -90,7 +90,7 @@ def _expected_tour(path: str) -> str:
         f"  revledger --db {db} health\n"
         f"  revledger --db {db} cohorts --grain quarter\n"
         f"  revledger --db {db} log --type event_retracted\n"
-        f"  revledger --db {db} restatements --metric arr --as-of 2026-09-30 "
+        f"  revledger --db {db} restatements --metric carr --as-of 2026-09-30 "
         "--reported-at 2026-10-05\n"
     )
 
@@ -107,6 +107,10 @@ def test_the_demo_prints_its_tour(run, db_url: str) -> None:
     assert out.exit_code == 0, out.stderr
     assert out.stderr == ""
     assert out.stdout == _expected_tour(db_url)
+    # The restatement it suggests has something to show: events recorded since that moved it.
+    doc = _json(run, "restatements", "--metric", "carr", "--as-of", "2026-09-30",
+                "--reported-at", "2026-10-05")  # fmt: skip
+    assert any(row["line"] == "effect" for row in doc["rows"])
 
 
 def test_the_tour_gives_the_answers_of_the_commands_it_points_to(run) -> None:

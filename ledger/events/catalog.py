@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from difflib import get_close_matches
 from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -75,7 +76,17 @@ def event_class(type_name: Any, *, where: str | None = None) -> type[EventModel]
     return cls
 
 
-def _first_error(exc: ValidationError, data: Mapping[str, Any], where: str | None) -> InputError:
+def _unknown_field(loc: list[str], cls: type[EventModel]) -> str:
+    """Return the message for a field `cls` does not have, naming the one probably meant."""
+    known = [name for name in cls.model_fields if name != "type"]
+    near = get_close_matches(loc[0], known, n=1, cutoff=0.6) if len(loc) == 1 else []
+    hint = f" (the nearest is '{near[0]}')" if near else ""
+    return f"is not a field of this event{hint}"
+
+
+def _first_error(
+    exc: ValidationError, data: Mapping[str, Any], where: str | None, cls: type[EventModel]
+) -> InputError:
     err = exc.errors(include_url=False)[0]
     loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith("function-")]
     kind = err.get("type", "")
@@ -84,7 +95,7 @@ def _first_error(exc: ValidationError, data: Mapping[str, Any], where: str | Non
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]
     if kind == "extra_forbidden":
-        return InputError("is not a field of this event", where=where, field=".".join(loc) or None)
+        return InputError(_unknown_field(loc, cls), where=where, field=".".join(loc) or None)
     if kind == "missing":
         return InputError("is required", where=where, field=".".join(loc) or None)
     if kind == "literal_error":
@@ -127,7 +138,7 @@ def build_event(
             data, context=STORED if stored else None
         )
     except ValidationError as exc:
-        raise _first_error(exc, fields, where) from None
+        raise _first_error(exc, fields, where, cls) from None
 
 
 def decode_payload(type_name: str, version: int, payload_json: str) -> EventModel:

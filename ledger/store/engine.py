@@ -103,7 +103,8 @@ def make_engine(url: str) -> Engine:
             return create_engine(u, pool_pre_ping=False)
         except ModuleNotFoundError as exc:
             raise StorageError(
-                "PostgreSQL needs the psycopg driver: pip install 'revledger[postgres]'"
+                "PostgreSQL needs the psycopg driver: pip install 'psycopg[binary]' (or, in the "
+                "project's folder, pip install -e '.[postgres]')"
             ) from exc
     raise StorageError(f"unsupported database backend '{backend}'; use SQLite or PostgreSQL")
 
