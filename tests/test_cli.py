@@ -404,6 +404,33 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert (tmp_path / "backup.jsonl").read_text() == backup
 
 
+def test_the_readme_records_one_event_of_each_type(tmp_path: Path) -> None:
+    """README "Event catalog": one `record` of every type, run by a shell on a new ledger."""
+    import os
+    import subprocess
+    import sys
+
+    from ledger.events import EVENT_TYPES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Event catalog", 1)[1]
+    script = section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    recorded = {line.split()[2] for line in script.splitlines() if line.startswith("revledger")}
+    assert recorded == set(EVENT_TYPES)
+    env = dict(os.environ, REVLEDGER_DB=str(tmp_path / "each.db"))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "revledger init\n" + script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith("seq 19 ")
+
+
 def test_an_empty_db_option_is_one_sentence() -> None:
     out = CliRunner().invoke(cli, ["--db", " ", "log"])
     assert (out.exit_code, out.stderr) == (
