@@ -28,6 +28,7 @@ from projections.arr import arr_snapshot
 from projections.deals import replay_deals
 from projections.forecast import NOTHING, Calendar, Contribution, contribution
 from projections.logged import LoggedEvent
+from projections.money_sums import as_decimal, places
 from projections.retention import retention
 from projections.revenue_book import RevenueBook, RevenueView
 
@@ -138,17 +139,94 @@ def revenue_values(
     return {"nrr": total.nrr} if metric == "nrr" else {"grr": total.grr}
 
 
-def revenue_steps(
-    book: RevenueBook, candidates: Iterable[LoggedEvent], value_of: Callable[[RevenueView], Values]
-) -> Iterator[tuple[LoggedEvent, Values]]:
-    """Yield each candidate event with the metric on the log prefix ending with it.
+class _Sums:
+    """Money sums over accounts in cents, each with the decimal places its terms need, kept
+    per account so that one account's terms can be replaced: the same Decimals that summing
+    every account's amounts gives (`projections.money_sums.summed`), at the cost of the
+    accounts that changed."""
 
-    `book` has absorbed at least up to the last candidate; `candidates` are in seq order. Each
-    prefix's view folds again only the accounts its event changed (`RevenueBook.prefix_views`).
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.terms: dict[str, tuple[int, ...]] = {}
+        self.cents = [0] * width
+        self.places = [[0, 0, 0] for _ in range(width)]  # accounts per places 0, 1, 2
+
+    def put(self, account: str, terms: tuple[int, ...]) -> None:
+        """Make `terms` (cents, one per sum) `account`'s contribution."""
+        old = self.terms.pop(account, None)
+        if old is not None:
+            for i, c in enumerate(old):
+                self.cents[i] -= c
+                self.places[i][places(c)] -= 1
+        if any(terms):
+            self.terms[account] = terms
+            for i, c in enumerate(terms):
+                self.cents[i] += c
+                self.places[i][places(c)] += 1
+
+    def total(self, i: int) -> Decimal:
+        """Return sum `i` as a Decimal with the most places of its terms."""
+        counts = self.places[i]
+        most = 2 if counts[2] else 1 if counts[1] else 0
+        return as_decimal(self.cents[i], most)
+
+
+def _terms(
+    metric: RevenueMetric, view: RevenueView, bound: datetime, start: datetime
+) -> list[tuple[int, ...]]:
+    """Return each account's terms of `metric` in `view` (in `view.ids` order), in cents:
+    (live) for arr; (live, pending, projected churn) for carr; (start, end, retained) of a
+    cohort account for nrr and grr, zeros for an account outside the cohort."""
+    if metric == "arr":
+        return [(live,) for live, _p, _c in view.states_at(bound, churn=False)]
+    if metric == "carr":
+        return list(view.states_at(bound))
+    ends = view.states_at(bound, churn=False)
+    terms: list[tuple[int, ...]] = []
+    for (s, _p, _c), (e, _q, _d) in zip(view.states_at(start, churn=False), ends, strict=True):
+        terms.append((s, e, e if e < s else s) if s > 0 else (0, 0, 0))
+    return terms
+
+
+def _values(metric: RevenueMetric, sums: _Sums) -> Values:
+    if metric == "arr":
+        return {"arr": sums.total(0)}
+    if metric == "carr":
+        return {"carr": sums.total(0) + sums.total(1) - sums.total(2)}
+    start, end, retained = sums.total(0), sums.total(1), sums.total(2)
+    if metric == "nrr":
+        return {"nrr": end / start if start else None}
+    return {"grr": retained / start if start else None}
+
+
+def revenue_steps(
+    book: RevenueBook,
+    candidates: Iterable[LoggedEvent],
+    metric: RevenueMetric,
+    bounds_at: Callable[[int], tuple[datetime, datetime]],
+) -> Iterator[tuple[LoggedEvent, Values]]:
+    """Yield each candidate event with `metric` on the log prefix ending with it, the values
+    `revenue_values` gives on that prefix's view.
+
+    `book` has absorbed at least up to the last candidate; `candidates` are in seq order;
+    `bounds_at(seq)` is the (as-of, window start) bound pair on the prefix ending at `seq`. A
+    step folds and sums again only the accounts its event changed (all of them when the bounds
+    move, after a change of time zone), so the cost grows with the events, not with them times
+    the accounts.
     """
     events = list(candidates)
-    for e, view in zip(events, book.prefix_views(e.seq for e in events), strict=True):
-        yield e, value_of(view)
+    sums = _Sums(1 if metric == "arr" else 3)
+    last: tuple[datetime, datetime] | None = None
+    prefixes = book.prefix_timelines(e.seq for e in events)
+    for e, (seq, timelines, touched, columns) in zip(events, prefixes, strict=True):
+        bounds = bounds_at(seq)
+        accounts = list(timelines if touched is None or bounds != last else touched)
+        view = RevenueView.of([timelines[a] for a in accounts], columns, seq)
+        found = dict(zip(view.ids, _terms(metric, view, *bounds), strict=True))
+        for account in accounts:
+            sums.put(account, found.get(account, ()))
+        last = bounds
+        yield e, _values(metric, sums)
 
 
 # -- the forecast ----------------------------------------------------------------------------

@@ -530,7 +530,17 @@ class RevenueBook:
         return RevenueView.of(timelines.values(), self._columns, self.absorbed_seq)
 
     def prefix_views(self, seqs: Iterable[int]) -> Iterator[RevenueView]:
-        """Yield `view(seq)` for each of `seqs` (ascending, none beyond `absorbed_seq`).
+        """Yield `view(seq)` for each of `seqs` (ascending, none beyond `absorbed_seq`); see
+        `prefix_timelines`."""
+        for seq, timelines, _touched, columns in self.prefix_timelines(seqs):
+            yield RevenueView.of([timelines[a] for a in self.accounts], columns, seq)
+
+    def prefix_timelines(
+        self, seqs: Iterable[int]
+    ) -> Iterator[tuple[int, Mapping[str, AccountTimeline], set[str] | None, TimelineColumns]]:
+        """Yield, for each of `seqs` (ascending, none beyond `absorbed_seq`), the seq, every
+        account's timeline on the log prefix ending there, the accounts folded again for it
+        (None for the first: all) and the columns that hold the timelines.
 
         For each after the first, only the accounts that the events recorded since the one
         before changed are folded again: a fact added or retracted, or an attribute of a deal
@@ -553,8 +563,8 @@ class RevenueBook:
             # The first view folds every account; each later one those touched since, once.
             for account in self.accounts if previous is None else touched:
                 timelines[account] = self._fold(account, seq, columns)
+            yield seq, timelines, None if previous is None else touched, columns
             previous = seq
-            yield RevenueView.of([timelines[a] for a in self.accounts], columns, seq)
 
     def _changes(self) -> dict[int, set[str]]:
         """Return, by seq, the accounts whose timeline the event at that seq can change."""

@@ -88,12 +88,14 @@ def restatement_query(
     w, start = window_start(window or "12m", as_of)
     configs = _configs(store, now_seq)
 
+    def bounds_at(seq: int) -> tuple[datetime, datetime]:
+        # The close of a day in the time zone known with the log prefix ending at `seq`, so a
+        # change of time zone recorded in between is one of the events that moved it.
+        tz = (configs(seq) or frame.config).timezone
+        return end_of_day(as_of, tz), end_of_day(start, tz)
+
     def value_of(view: RevenueView) -> restate_p.Values:
-        # The close of a day in the time zone known with the log prefix the view stands at,
-        # so a change of time zone recorded in between is one of the events that moved it.
-        tz = (configs(view.upto_seq) or frame.config).timezone
-        bound, start_bound = end_of_day(as_of, tz), end_of_day(start, tz)
-        return restate_p.revenue_values(metric, view, bound, start_bound)
+        return restate_p.revenue_values(metric, view, *bounds_at(view.upto_seq))
 
     types = (*REVENUE_FACT_TYPES, "event_retracted", "ledger_configured")
     candidates = list(store.read(after_seq=reported_seq, upto_seq=now_seq, types=types))
@@ -107,7 +109,7 @@ def restatement_query(
         restate_p.REVENUE_FIGURES[metric],
         value_of(book.view(reported_seq)),
         value_of(book.view(now_seq)),
-        restate_p.revenue_steps(book, candidates, value_of),
+        restate_p.revenue_steps(book, candidates, metric, bounds_at),
         targets,
     )
     options: dict[str, Any] = {"reported_at": shown_instant(reported)}

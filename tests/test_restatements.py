@@ -43,9 +43,7 @@ def revenue_restatement(log: InlineLog, metric: str, reported_at: str) -> Restat
         return revenue_values(metric, book.view(seq), Q3_END, YEAR_BEFORE)
 
     candidates = [e for e in log.events if e.seq > reported_seq]
-    steps = revenue_steps(
-        book, candidates, lambda v: revenue_values(metric, v, Q3_END, YEAR_BEFORE)
-    )
+    steps = revenue_steps(book, candidates, metric, lambda seq: (Q3_END, YEAR_BEFORE))
     figures = (metric,)
     targets = {e.event_id: e for e in log.events}
     return restate(figures, value(reported_seq), value(len(log.events)), steps, targets)
