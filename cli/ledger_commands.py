@@ -312,20 +312,24 @@ def log(
     query = LogQuery(deal_id, account_id, types, effective_from, effective_to, known_at)
     with ctx.store() as store:
         head, found = list_events(store, query)
-        rows = [_log_row(e, full=fmt != "table") for e in found]
-    meta = {
-        "query": {
-            "deal": deal_id,
-            "account": account_id,
-            "types": list(types),
-            "from": effective_from,
-            "to": effective_to,
-            "known_at": known_at,
-        },
-        "head": {"seq": head.seq, "hash": head.hash},
-    }
-    cols = LOG_COLUMNS if fmt == "table" else LOG_JSON_COLUMNS
-    echo_report(Report(counted(len(rows), "event"), cols, rows, meta), fmt)
+        meta = {
+            "query": {
+                "deal": deal_id,
+                "account": account_id,
+                "types": list(types),
+                "from": effective_from,
+                "to": effective_to,
+                "known_at": known_at,
+            },
+            "head": {"seq": head.seq, "hash": head.hash},
+        }
+        if fmt == "table":
+            rows = [_log_row(e, full=False) for e in found]
+            echo_report(Report(counted(len(rows), "event"), LOG_COLUMNS, rows, meta), fmt)
+        else:
+            # Written as read: a whole log in JSON held about 7 KB an event in rows.
+            full = (_log_row(e, full=True) for e in found)
+            echo_report(Report("", LOG_JSON_COLUMNS, full, meta), fmt)
 
 
 @click.command("verify")

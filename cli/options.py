@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 import click
 
-from cli.render import Report, render
+from cli.render import Report, render_parts
 from ledger.envelope import RecordedEvent
 from ledger.errors import StorageError
 
@@ -99,8 +99,11 @@ def answer_stream() -> TextIO:
 
 
 def echo_report(report: Report, fmt: str) -> None:
-    """Write `report` to standard output as a table, JSON or CSV."""
-    click.echo(render(report, fmt), file=answer_stream(), nl=False)
+    """Write `report` to standard output as a table, JSON or CSV (JSON and CSV as their rows
+    are read, see `render_parts`)."""
+    out = answer_stream()
+    for part in render_parts(report, fmt):
+        click.echo(part, file=out, nl=False)
 
 
 def report_title(label: str, meta: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -46,7 +46,9 @@ class Report:
 
     title: str
     columns: Sequence[Column]
-    rows: Sequence[Mapping[str, Any]]
+    rows: Iterable[Mapping[str, Any]]
+    """The rows: a sequence, or an iterator that JSON and CSV output read once (see
+    `render_parts`); a table, an HTML table and `len` need a sequence."""
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -199,24 +201,52 @@ def _csv_cell(value: Any, kind: Kind) -> Any:
 
 def render(report: Report, fmt: str) -> str:
     """Return `report` rendered as `fmt` ('table', 'json' or 'csv'), ending with a newline."""
+    return "".join(render_parts(report, fmt))
+
+
+def render_parts(report: Report, fmt: str) -> Iterator[str]:
+    """Yield `report` rendered as `fmt` in parts that join to `render`'s text. JSON and CSV
+    take the rows one at a time (`report.rows` may be an iterator, read once), so a long
+    answer is written as it is read; a table measures every row first."""
     if fmt == "table":
-        return _table(report)
-    if fmt == "json":
-        doc = {
-            "meta": _plain(report.meta, "text"),
-            "rows": [
-                {c.key: _plain(r.get(c.key), c.kind) for c in report.columns} for r in report.rows
-            ],
-        }
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow([c.key for c in report.columns])
-        for r in report.rows:
-            row = []
-            for c in report.columns:
-                row.append(_csv_cell(_plain(r.get(c.key), c.kind), c.kind))
-            writer.writerow(row)
-        return buf.getvalue()
-    raise ValueError(f"unknown format {fmt!r}")
+        yield _table(report)
+    elif fmt == "json":
+        yield from _json_parts(report)
+    elif fmt == "csv":
+        yield from _csv_parts(report)
+    else:
+        raise ValueError(f"unknown format {fmt!r}")
+
+
+_ROWS_PER_PART = 500
+"""Rows rendered into one part of a JSON or CSV answer."""
+
+
+def _json_parts(report: Report) -> Iterator[str]:
+    # The text json.dumps(indent=2) gives for {"meta": …, "rows": […]}, one row at a time.
+    meta = json.dumps(_plain(report.meta, "text"), indent=2, ensure_ascii=False)
+    yield '{\n  "meta": ' + meta.replace("\n", "\n  ") + ',\n  "rows": ['
+    part: list[str] = []
+    first = True
+    for r in report.rows:
+        row = {c.key: _plain(r.get(c.key), c.kind) for c in report.columns}
+        text = json.dumps(row, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+        part.append(("\n    " if first else ",\n    ") + text)
+        first = False
+        if len(part) >= _ROWS_PER_PART:
+            yield "".join(part)
+            part = []
+    yield "".join(part) + ("]\n}\n" if first else "\n  ]\n}\n")
+
+
+def _csv_parts(report: Report) -> Iterator[str]:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([c.key for c in report.columns])
+    for n, r in enumerate(report.rows, start=1):
+        writer.writerow([_csv_cell(_plain(r.get(c.key), c.kind), c.kind) for c in report.columns])
+        if n % _ROWS_PER_PART == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
