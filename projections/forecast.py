@@ -17,13 +17,16 @@ the sums of those parts (the forecast-change audit relies on that).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
+from ledger.events import ContractSigned, DealEvent, DealOpened, DealUpdated
 from ledger.periods import Period
 from projections.deals import ZERO, Deal, DealBook, Pipeline, Status
+from projections.logged import LoggedEvent
 
 DEFINITION = "revledger.forecast/1"
 FIGURES = ("closed_won", "unweighted", "weighted", "commit", "best_case")
@@ -218,3 +221,35 @@ def forecast(book: DealBook, period: Period, day_of: DayOf = utc_day) -> Forecas
         book.quotas.get(period.label),
         lines,
     )
+
+
+E = TypeVar("E", bound=LoggedEvent)
+_DAY = timedelta(days=1)
+
+
+def forecast_events(events: Sequence[E], periods: Collection[Period]) -> list[E]:
+    """Return `events` without those of the deals that have no line in the forecast of any of
+    `periods` in any view (valid or transaction time), so a forecast replays only the rest.
+
+    A deal has a line only when an expected close it was given lies in the period (open) or a
+    contract of it was signed on a day of the period (won); the day of an instant depends on
+    the time zone, so a signature within a day of the period keeps the deal. Events of no deal
+    (configurations, retractions, quotas, calls, go-lives) are all kept.
+    """
+    spans = [(p.start - _DAY, p.last_day + _DAY) for p in periods]
+
+    def near(day: date) -> bool:
+        return any(lo <= day <= hi for lo, hi in spans)
+
+    kept: set[str] = set()
+    for e in events:
+        p = e.payload
+        if isinstance(p, ContractSigned):
+            day: date | None = e.effective_at.astimezone(UTC).date()
+        elif isinstance(p, DealOpened | DealUpdated):
+            day = p.expected_close
+        else:
+            continue
+        if day is not None and near(day):
+            kept.add(p.deal_id)
+    return [e for e in events if not isinstance(e.payload, DealEvent) or e.payload.deal_id in kept]

@@ -145,7 +145,7 @@ def _configs(store: LedgerStore, upto_seq: int) -> Callable[[int], LedgerConfigu
 def _forecast_restatement(
     store: LedgerStore, when: TimeQuery, reported_at: str, period: str
 ) -> tuple[RestatementAnswer, Provenance]:
-    deals = deal_frame(store, when.known_at)
+    deals = deal_frame(store, when.known_at).for_period(period)
     frame = deals.time
     p = frame_period(frame, period)
     as_of = parse_day(when.as_of, "--as-of", frame.today)

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from ledger.envelope import RecordedEvent
-from ledger.events import EVENT_TYPES
+from ledger.events import EVENT_TYPES, LedgerConfigured
 from ledger.gc_pause import gc_paused
+from ledger.periods import parse_period
 from ledger.store import LedgerStore
 from projections.deals import DealBook, replay_deals
+from projections.forecast import forecast_events
 from queries.common import TimeFrame, time_frame
 
 DEAL_QUESTION_TYPES: tuple[str, ...] = (
@@ -31,6 +33,18 @@ class DealFrame:
 
     time: TimeFrame
     events: list[RecordedEvent]
+
+    def for_period(self, label: str) -> DealFrame:
+        """Return this frame with only the events a forecast of the period `label` reads
+        (`projections.forecast.forecast_events`), the period read with every fiscal year start
+        the ledger was configured with (a view known earlier may read it with another)."""
+        starts = {self.time.config.fiscal_year_start_month} | {
+            e.payload.fiscal_year_start_month
+            for e in self.events
+            if isinstance(e.payload, LedgerConfigured)
+        }
+        periods = [parse_period(label, start) for start in sorted(starts)]
+        return DealFrame(self.time, forecast_events(self.events, periods))
 
     def book(self, as_of: date) -> DealBook:
         """Return every deal at the close of `as_of` (valid time), as known in this frame."""

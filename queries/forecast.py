@@ -45,7 +45,7 @@ def forecast_query(
     store: LedgerStore, when: TimeQuery, *, period: str
 ) -> tuple[forecast_p.Forecast, Provenance]:
     """Return the forecast of `period` at the close of `as_of`, as known at `known_at`."""
-    deals = deal_frame(store, when.known_at)
+    deals = deal_frame(store, when.known_at).for_period(period)
     frame = deals.time
     p = frame_period(frame, period)
     as_of = parse_day(when.as_of, "--as-of", frame.today)
@@ -78,7 +78,7 @@ def forecast_diff_query(
             "give --from-as-of and/or --from-known-at: the view to compare with; the other "
             "view defaults to today, as known now"
         )
-    deals = deal_frame(store, None)
+    deals = deal_frame(store, None).for_period(period)
     frame_b = (
         time_frame(store, views.to_known_at, option="--to-known-at")
         if views.to_known_at
@@ -131,7 +131,7 @@ def forecast_history_query(
 ) -> tuple[calls_p.CallHistory, Provenance]:
     """Return the calls submitted for `period` by the close of `as_of`, as known at
     `known_at`, each beside the pipeline forecast as known when it was recorded."""
-    deals = deal_frame(store, when.known_at)
+    deals = deal_frame(store, when.known_at).for_period(period)
     frame = deals.time
     p = frame_period(frame, period)
     as_of = parse_day(when.as_of, "--as-of", frame.today)

@@ -9,7 +9,7 @@ full replays of the log prefixes around each event.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 
 from hypothesis import event, given, settings
@@ -19,7 +19,14 @@ from ledger.envelope import RecordedEvent
 from ledger.events import EventRetracted
 from ledger.periods import Grain, Period, period_of
 from projections.deals import replay_deals
-from projections.forecast import NOTHING, Calendar, contribution, forecast, utc_day
+from projections.forecast import (
+    NOTHING,
+    Calendar,
+    contribution,
+    forecast,
+    forecast_events,
+    utc_day,
+)
 from projections.forecast_diff import View, forecast_diff
 from projections.restatements import FORECAST_FIGURES, forecast_steps, forecast_values, restate
 from tests.strategies import EPOCH, GeneratedLedger, ledgers
@@ -164,3 +171,25 @@ def test_forecast_restatements_match_full_replays_of_each_prefix(
         before, after = value(x.event.seq - 1), value(x.event.seq)
         assert x.effect == {f: (after[f] or 0) - (before[f] or 0) for f in FORECAST_FIGURES}
         assert any(v != 0 for v in x.effect.values())
+
+
+@settings(max_examples=80)
+@given(
+    audits(), st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(-timedelta(hours=12))])
+)
+def test_a_forecast_of_the_deals_that_can_have_a_line_in_the_period_is_the_whole_forecast(
+    case: tuple[list[RecordedEvent], Period, View, View], zone: tzinfo
+) -> None:
+    """Leaving out the deals with no expected close in the period and no signature within a
+    day of it changes no forecast of it, in any view and any time zone."""
+    log, period, a, b = case
+    kept = forecast_events(log, [period])
+    event("left out some events" if len(kept) < len(log) else "kept every event")
+
+    def day_of(t: datetime) -> date:
+        return t.astimezone(zone).date()
+
+    for view in (a, b):
+        whole = forecast(replay_deals(log, view.bound, view.known_at), period, day_of)
+        part = forecast(replay_deals(kept, view.bound, view.known_at), period, day_of)
+        assert part == whole
