@@ -23,7 +23,8 @@ ROWS = st.lists(
     st.fixed_dictionaries(
         {
             "id": st.text(),
-            "amount": st.decimals(allow_nan=False, allow_infinity=False, places=2),
+            # money within the ledger's limit (10^12)
+            "amount": st.decimals(min_value=-(10**12), max_value=10**12, places=2),
             "detail": VALUES,
         }
     ),
