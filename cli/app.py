@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from cli.options import ANSWER
 from cli.render import FORMATS
 from ledger.errors import EXIT_INTERNAL, EXIT_STORAGE, EXIT_USAGE, RevledgerError
 from ledger.store import DEFAULT_DB, LedgerStore, database_reason
@@ -57,6 +58,10 @@ def _fail(message: str, code: int) -> NoReturn:
     for secret, mask in _MASKS:
         message = message.replace(secret, mask)
     message = " ".join(message.split())
+    if ANSWER.cut_short:
+        message = (
+            message.rstrip(".") + "; the answer written to standard output before it is cut short"
+        )
     if not message.endswith((".", "?", "!", ")")):
         message += "."
     click.echo(f"revledger: {message}", err=True)
@@ -159,6 +164,7 @@ class RevledgerGroup(click.Group):
         arguments = _utf8_arguments(sys.argv[1:] if args is None else args)
         _MASKS[:] = _password_masks(_database_arguments(arguments))
         _prepare_output()
+        ANSWER.cut_short = False
         try:
             rv = super().main(
                 args=arguments, prog_name=prog_name or "revledger", standalone_mode=False, **extra

@@ -98,12 +98,25 @@ def answer_stream() -> TextIO:
     return sys.stdout
 
 
+class _Answer:
+    """Whether an answer was begun on standard output and not finished: JSON and CSV are
+    written as their rows are read, so an error while reading them cuts the answer short."""
+
+    cut_short = False
+
+
+ANSWER = _Answer()
+
+
 def echo_report(report: Report, fmt: str) -> None:
     """Write `report` to standard output as a table, JSON or CSV (JSON and CSV as their rows
-    are read, see `render_parts`)."""
+    are read, see `render_parts`; an error part-way leaves `ANSWER.cut_short` set, and its
+    message says so)."""
     out = answer_stream()
     for part in render_parts(report, fmt):
         click.echo(part, file=out, nl=False)
+        ANSWER.cut_short = True
+    ANSWER.cut_short = False
 
 
 def report_title(label: str, meta: dict[str, Any]) -> str:

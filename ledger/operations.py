@@ -178,14 +178,16 @@ def _retraction_by_seq(store: LedgerStore, fields: Mapping[str, Any]) -> Mapping
     """Return the fields of an `event_retracted` with `retracts` given as a seq (as `log`
     shows it) replaced by that event's id; other fields are returned as they are."""
     target = fields.get("retracts")
-    if not isinstance(target, str) or not target.strip().isdigit():
+    if not isinstance(target, str) or not re.fullmatch(r"[0-9]{1,30}", target.strip()):
         return fields
-    seq = int(target)
-    found = next(iter(store.read(after_seq=seq - 1, upto_seq=seq)), None) if seq else None
+    seq, last = int(target), store.head().seq
+    found = (
+        next(iter(store.read(after_seq=seq - 1, upto_seq=seq)), None) if 0 < seq <= last else None
+    )
     if found is None:
         raise InputError(
             f"names seq {seq}, which the ledger does not hold (its last is seq "
-            f"{store.head().seq}); give an event's seq or event_id",
+            f"{last}); give an event's seq or event_id",
             field="retracts",
             value=target,
             has_value=True,

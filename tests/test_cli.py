@@ -718,3 +718,51 @@ def test_a_retraction_may_name_its_target_by_the_seq_log_shows(run) -> None:
         "revledger: field 'retracts' = '9': names seq 9, which the ledger does not hold (its "
         "last is seq 3); give an event's seq or event_id.\n"
     )
+
+
+@pytest.mark.parametrize("target", ["9223372036854775808", "9" * 40, "\u0662", "\u00b2"])
+def test_a_retraction_naming_no_seq_the_ledger_holds_is_one_sentence(run, target: str) -> None:
+    run("init")
+    done = run("record", "event_retracted", "--retracts", target, "--reason", "typo")
+    assert done.exit_code == 3, done.stderr
+    assert done.stderr.startswith("revledger: field 'retracts' = ") and done.stderr.count("\n") == 1
+
+
+def test_a_log_cut_short_by_an_error_says_its_answer_is_incomplete(
+    run, db_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import text
+
+    from ledger.store import LedgerStore
+
+    run("init")
+    lines = [
+        json.dumps(
+            {
+                "type": "quota_set",
+                "effective_at": "2026-01-01",
+                "period": f"2026-{m:02d}",
+                "amount": str(n),
+            }
+        )
+        for n in range(1, 61)
+        for m in range(1, 13)
+    ]
+    (tmp_path / "quotas.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run("import", str(tmp_path / "quotas.jsonl")).exit_code == 0
+    with LedgerStore.open(db_url) as store, store.engine.begin() as conn:
+        if store.backend == "postgresql":
+            conn.execute(text("DROP TRIGGER events_reject_update_delete ON events"))
+        else:
+            conn.execute(text("DROP TRIGGER events_reject_update"))
+        conn.execute(text("UPDATE events SET payload = :p WHERE seq = 700"), {"p": '{"bogus":1}'})
+    for fmt in ("csv", "json"):
+        out = run("log", "--format", fmt)
+        assert out.exit_code == 1
+        assert out.stderr.rstrip("\n").endswith(
+            "; the answer written to standard output before it is cut short."
+        )
+        assert 0 < out.stdout.count("\n") < 700 * (14 if fmt == "json" else 1)
+    table = run("log")
+    assert table.exit_code == 1 and table.stdout == ""
+    assert "cut short" not in table.stderr
