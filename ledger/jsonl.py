@@ -67,7 +67,7 @@ class ImportParser:
             raise InputError("is required", where=where, field="type")
         payload = {k: v for k, v in obj.items() if k not in RESERVED}
         try:
-            event = build_event(obj["type"], payload, where=where)
+            event = build_event(obj["type"], payload, where=where, other_keys=RESERVED)
         except InputError:
             if "prev_hash" in obj and "hash" in obj:
                 raise InputError(

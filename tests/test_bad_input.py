@@ -224,6 +224,13 @@ CASES: list[Case] = [
         message="revledger: line 2: field 'colour': is not a field of this event.",
     ),
     imp(
+        "envelope-key-misspelt",
+        {k: v for k, v in at("deal_lost", deal_id="D-1").items() if k != "effective_at"}
+        | {"effective": "2026-04-01"},
+        message="revledger: line 2: field 'effective': is not a field of this event (the "
+        "nearest is 'effective_at').",
+    ),
+    imp(
         "field-named-as-its-option",
         at("ledger_configured") | {"fiscal_year_start": 2},
         message="revledger: line 2: field 'fiscal_year_start': is not a field of this event "

@@ -8,7 +8,7 @@ stored bytes are never rewritten, so hashes stay valid.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from difflib import get_close_matches
 from typing import Annotated, Any, Union
@@ -76,16 +76,21 @@ def event_class(type_name: Any, *, where: str | None = None) -> type[EventModel]
     return cls
 
 
-def _unknown_field(loc: list[str], cls: type[EventModel]) -> str:
-    """Return the message for a field `cls` does not have, naming the one probably meant."""
-    known = [name for name in cls.model_fields if name != "type"]
+def _unknown_field(loc: list[str], cls: type[EventModel], also: Collection[str]) -> str:
+    """Return the message for a field `cls` does not have, naming the one probably meant
+    (among its fields and the keys in `also`, an import line's envelope keys, say)."""
+    known = [name for name in cls.model_fields if name != "type"] + sorted(also)
     near = get_close_matches(loc[0], known, n=1, cutoff=0.6) if len(loc) == 1 else []
     hint = f" (the nearest is '{near[0]}')" if near else ""
     return f"is not a field of this event{hint}"
 
 
 def _first_error(
-    exc: ValidationError, data: Mapping[str, Any], where: str | None, cls: type[EventModel]
+    exc: ValidationError,
+    data: Mapping[str, Any],
+    where: str | None,
+    cls: type[EventModel],
+    also: Collection[str],
 ) -> InputError:
     err = exc.errors(include_url=False)[0]
     loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith("function-")]
@@ -95,7 +100,7 @@ def _first_error(
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]
     if kind == "extra_forbidden":
-        return InputError(_unknown_field(loc, cls), where=where, field=".".join(loc) or None)
+        return InputError(_unknown_field(loc, cls, also), where=where, field=".".join(loc) or None)
     if kind == "missing":
         return InputError("is required", where=where, field=".".join(loc) or None)
     if kind == "literal_error":
@@ -122,12 +127,19 @@ def _first_error(
 
 
 def build_event(
-    type_name: Any, fields: Mapping[str, Any], *, where: str | None = None, stored: bool = False
+    type_name: Any,
+    fields: Mapping[str, Any],
+    *,
+    where: str | None = None,
+    stored: bool = False,
+    other_keys: Collection[str] = (),
 ) -> EventModel:
     """Return the validated event of `type_name` with payload `fields`, or raise InputError.
 
     `stored`: the fields come from the log, not from a user, so the checks of what a user may
     enter now (the PHI guard, invisible characters, ISO 4217 currencies, …) are not applied.
+    `other_keys` are the other keys the fields came with (an import line's `effective_at`, …),
+    which an unknown field's message may name as the one meant.
     """
     cls = event_class(type_name, where=where)
     data = fields if type(fields) is dict else dict(fields)
@@ -138,7 +150,7 @@ def build_event(
             data, context=STORED if stored else None
         )
     except ValidationError as exc:
-        raise _first_error(exc, fields, where, cls) from None
+        raise _first_error(exc, fields, where, cls, other_keys) from None
 
 
 def decode_payload(type_name: str, version: int, payload_json: str) -> EventModel:
