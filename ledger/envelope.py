@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from ledger.canonical import payload_json
 from ledger.errors import InputError
 from ledger.events.base import EventModel
-from ledger.events.fields import CONTROL_CHARS
+from ledger.events.fields import C1_CONTROLS, CONTROL_CHARS
 from ledger.events.view import RuleView, view_of
 from ledger.phi import identifier_finding
 from ledger.timeutil import format_instant
@@ -162,7 +162,7 @@ def envelope_text(value: Any, *, field: str, where: str | None = None) -> str:
             value=value,
             has_value=True,
         )
-    if CONTROL_CHARS.search(value):
+    if CONTROL_CHARS.search(value) or C1_CONTROLS.search(value):
         raise InputError(
             "contains control characters", where=where, field=field, value=value, has_value=True
         )

@@ -136,9 +136,12 @@ class ConflictError(RevledgerError):
 
     exit_code = EXIT_CONFLICT
 
-    def __init__(self, message: str, *, where: str | None = None) -> None:
+    def __init__(self, message: str, *, where: str | None = None, key: str | None = None) -> None:
         text = f"{where}: {message}" if where else message
         super().__init__(text if text.endswith(".") else text + ".")
+        self.where = where
+        self.key = key
+        """The idempotency key reused with other content, if that is the conflict."""
 
 
 class IntegrityError(RevledgerError):

@@ -302,6 +302,7 @@ def import_file(
     `progress` is called with the number of lines handled since its last call (parsing counts
     for one half, appending for the other).
     """
+    actor = envelope_text(actor, field="--actor")
     config = store.config()
     parser = ImportParser(
         timezone=config.timezone if config else "UTC", actor=actor, source_name=path.name
@@ -371,20 +372,44 @@ def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
     return RecordedOwners(first, now)
 
 
-def _explain_refusal(exc: InputError, news: list[NewEvent], owners: RecordedOwners) -> InputError:
+def _explain_refusal(exc: InputError, news: list[NewEvent], imported: set[str]) -> InputError:
     """Return `exc` with a hint when the event refused is of a deal an earlier import of the
-    same CRM recorded: each export is derived on its own, so rows deleted or changed in the
-    CRM since then can derive events that no longer follow what the ledger holds."""
+    same CRM recorded (`imported`): each export is derived on its own, so rows deleted or
+    changed in the CRM since then can derive events that no longer follow what the ledger
+    holds."""
     if exc.field is not None or exc.where is None:
         return exc
     refused = next((n for n in news if n.where == exc.where), None)
     deal_id = getattr(refused.event, "deal_id", None) if refused is not None else None
-    if deal_id is None or deal_id not in owners.current:
+    if deal_id is None or deal_id not in imported:
         return exc
     return InputError(
         exc.reason.rstrip(".") + f"; an earlier import recorded deal {deal_id} from rows that "
         "this export no longer has as they were (deleted or changed in the CRM since?): "
         "retract what should no longer count with `revledger record event_retracted`",
+        where=exc.where,
+    )
+
+
+def _explain_conflict(
+    exc: ConflictError, store: LedgerStore, news: list[NewEvent]
+) -> ConflictError:
+    """Return `exc` said in the CRM's terms when an earlier import opened the deal for
+    another account (a deals file given, left out or changed since), else `exc`."""
+    new = next((n for n in news if exc.key and n.idempotency_key == exc.key), None)
+    old = store.event_with_key(exc.key) if exc.key else None
+    if new is None or old is None:
+        return exc
+    was, now = old.payload, new.event
+    if not (isinstance(was, DealOpened) and isinstance(now, DealOpened)):
+        return exc
+    if was.account_id == now.account_id:
+        return exc
+    return ConflictError(
+        f"deal {now.deal_id} was opened for account {was.account_id} by an earlier import "
+        f"(seq {old.seq}), and this export gives it account {now.account_id} (a deals file "
+        "given, left out or changed since?); a deal's account is part of its recorded "
+        "history: import with the deals file as the earlier import had it",
         where=exc.where,
     )
 
@@ -397,6 +422,7 @@ def import_crm(
     Re-running it appends nothing: each event's idempotency key comes from the deal, the
     source row and the event type.
     """
+    actor = envelope_text(actor, field="--actor")
     config = store.config()
     if config is None:
         raise StorageError(NOT_CONFIGURED)
@@ -407,9 +433,12 @@ def import_crm(
     try:
         result = store.append_batch(news, dry_run=dry_run)
     except InputError as exc:
-        raise _explain_refusal(
-            explain_backfill(exc, config.timezone, batch.history.columns), news, owners
-        ) from None
+        imported = store.deals_keyed("deal_opened", f"{batch.history.source}:")
+        first = min((n.recorded_at for n in news if n.recorded_at is not None), default=None)
+        explained = explain_backfill(exc, config.timezone, batch.history.columns, first)
+        raise _explain_refusal(explained, news, imported) from None
+    except ConflictError as exc:
+        raise _explain_conflict(exc, store, news) from None
     h = batch.history
     return CrmSummary(
         h.rows,

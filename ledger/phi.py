@@ -202,9 +202,9 @@ def identifier_finding(text: str) -> str | None:
     Security Administration" or "NYC DOB" pass.
     """
     seen = as_seen(text)
+    if _ID_SSN.search(seen):
+        return "a social security number"
     if "@" in seen:
         seen = _ADDRESS.sub(" ", seen)
     word = _ID_WORDS.search(seen)
-    if word is not None:
-        return _ID_KINDS.get(word.lastgroup or "", "a date of birth")
-    return "a social security number" if _ID_SSN.search(seen) else None
+    return None if word is None else _ID_KINDS.get(word.lastgroup or "", "a date of birth")

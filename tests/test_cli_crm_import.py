@@ -347,3 +347,81 @@ def test_a_later_export_that_no_longer_has_a_deals_rows_says_why_it_is_refused(
         "or changed in the CRM since?): retract what should no longer count with `revledger "
         "record event_retracted`.\n",
     )
+
+
+def test_an_import_s_actor_is_checked_as_record_checks_it(run, monkeypatch) -> None:
+    assert run("init").exit_code == 0
+    out = run(*SALESFORCE[:-1], "MRN 4471")
+    assert (out.exit_code, out.stderr) == (
+        3,
+        "revledger: option '--actor': looks like a medical record number; the ledger must "
+        "never hold patient identifiers (PHI).\n",
+    )
+    monkeypatch.setenv("REVLEDGER_ACTOR", "ops\x01")
+    plain = run("import", str(SF / "won-then-lost.csv"))
+    assert plain.exit_code == 3 and "contains control characters" in plain.stderr
+    assert run("log", "--format", "csv").stdout.count("\n") == 2
+
+
+def test_a_windows_1252_export_reads_its_dashes_and_quotes_as_themselves(
+    run, tmp_path: Path
+) -> None:
+    # Excel saves CSV in Windows-1252: 0x96 is an en dash there, a C1 control in Latin-1.
+    history = tmp_path / "h.csv"
+    history.write_bytes(
+        "OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        "006A,2024-01-10 09:00:00,Discovery,100000,2024-09-30\n".encode("cp1252")
+    )
+    deals = tmp_path / "o.csv"
+    deals.write_bytes("Id,AccountId\n006A,Hôpital – Nord\n".encode("cp1252"))
+    assert run("init").exit_code == 0
+    done = run(*IMPORT_SF, str(history), "--opportunities", str(deals))
+    assert done.exit_code == 0, done.stderr
+    assert "account_id=Hôpital – Nord" in run("log", "--deal", "006A").stdout
+    deals.write_bytes("Id,AccountId\n006B,ACC 123–45–6789\n".encode("cp1252"))
+    history.write_bytes(
+        b"OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        b"006B,2024-01-10 09:00:00,Discovery,100000,2024-09-30\n"
+    )
+    refused = run(*IMPORT_SF, str(history), "--opportunities", str(deals))
+    assert refused.exit_code == 3
+    assert "looks like a social security number" in refused.stderr
+    assert "6789" not in refused.stderr
+
+
+def test_an_unmapped_stage_that_looks_like_phi_is_withheld(run, tmp_path: Path) -> None:
+    history = tmp_path / "h.csv"
+    history.write_text(
+        "OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        "006A,2024-01-10 09:00:00,MRN 4471,100000,2024-09-30\n",
+        encoding="utf-8",
+    )
+    assert run("init").exit_code == 0
+    out = run(*IMPORT_SF, str(history))
+    assert out.exit_code == 3
+    assert "a stage withheld (it looks like a medical record number) (h.csv line 2" in out.stderr
+    assert "4471" not in out.stderr
+
+
+def test_a_deals_file_added_after_an_import_without_one_says_the_account_changed(run) -> None:
+    assert run("init").exit_code == 0
+    history = ["--stage-map", str(SF / "stage-map.csv"), str(SF / "OpportunityHistory.csv")]
+    assert run(*IMPORT_SF, *history).exit_code == 0
+    out = run(*IMPORT_SF, *history, "--opportunities", str(SF / "Opportunity.csv"))
+    assert (out.exit_code, out.stderr) == (
+        4,
+        "revledger: OpportunityHistory.csv line 2: deal 006A was opened for account 006A by an "
+        "earlier import (seq 2), and this export gives it account 001NORTH (a deals file given, "
+        "left out or changed since?); a deal's account is part of its recorded history: import "
+        "with the deals file as the earlier import had it.\n",
+    )
+
+
+def test_a_deal_recorded_by_hand_gets_no_hint_about_an_earlier_import(run) -> None:
+    assert run("init").exit_code == 0
+    opened = run("record", "deal_opened", "--deal-id", "006A", "--account-id", "A-1", "--stage",
+                 "demo", "--amount", "5", "--expected-close", "2026-12-31")  # fmt: skip
+    assert opened.exit_code == 0, opened.stderr
+    out = run(*SALESFORCE)
+    assert out.exit_code == 3
+    assert "deal 006A already exists" in out.stderr and "earlier import" not in out.stderr

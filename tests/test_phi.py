@@ -130,6 +130,7 @@ def test_ordinary_sales_notes_are_accepted(text: str) -> None:
         ("chart 123\u200b-45-6789", SSN),
         ("MRN12345678", MRN),
         ("ssn:123", SSN),
+        ("123-45-6789@vendor.example", SSN),
     ],
 )
 def test_ids_and_envelope_texts_naming_a_patient_identifier_are_refused(

@@ -1,8 +1,10 @@
 """CSV files as CRM exports write them: any encoding of a few, quoted or not, with a header.
 
 Encoding: a UTF-8 byte-order mark is honoured (and dropped), a UTF-16 one too; otherwise the
-file is read as UTF-8 and, when it is not valid UTF-8, as ISO-8859-1 (every byte is a character
-there, so a Latin-1 export such as `Clôture gagnée` always reads). Every value may be quoted;
+file is read as UTF-8 and, when it is not valid UTF-8, as Windows-1252, the Western encoding
+Excel saves CSV in (a superset of Latin-1's printable characters, so `Clôture gagnée` reads,
+and its `–`, `’` and `€` read as themselves, not as control characters); its five unused bytes
+read as Latin-1's (control characters, which ids refuse). Every value may be quoted;
 values are trimmed, and a quoted value must be closed. Columns are found by name, ignoring
 case, spaces and punctuation (`OpportunityId`, `Opportunity ID` and `opportunity_id` are one
 column). Line numbers are the file's physical lines, so a value spanning lines is reported
@@ -11,6 +13,7 @@ where its record starts.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -30,7 +33,8 @@ def column_key(name: str) -> str:
 
 
 def decode(data: bytes) -> str:
-    """Return the text of a CRM export: UTF-8 (BOM optional), UTF-16 with a BOM, else ISO-8859-1."""
+    """Return the text of a CRM export: UTF-8 (BOM optional), UTF-16 with a BOM, else
+    Windows-1252 (Latin-1 for the bytes it leaves unused)."""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="strict")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -38,7 +42,16 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("iso-8859-1")
+        return data.decode("cp1252", errors="latin-1-for-unused")
+
+
+def _latin1_for_unused(exc: UnicodeError) -> tuple[str, int]:
+    """Decode the bytes Windows-1252 leaves unused (0x81, 0x8D, 0x8F, 0x90, 0x9D) as Latin-1."""
+    assert isinstance(exc, UnicodeDecodeError)
+    return exc.object[exc.start : exc.end].decode("latin-1"), exc.end
+
+
+codecs.register_error("latin-1-for-unused", _latin1_for_unused)
 
 
 def read_records(path: Path) -> Iterator[tuple[int, list[str]]]:

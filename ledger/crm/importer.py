@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -135,18 +136,23 @@ def keep_recorded_owners(
     return news
 
 
-def explain_backfill(exc: InputError, timezone: str, columns: Columns) -> InputError:
+def explain_backfill(
+    exc: InputError, timezone: str, columns: Columns, first: datetime | None = None
+) -> InputError:
     """Return `exc` naming the column of the change time when a backfilled recorded_at was
     refused, with how to backfill into a new ledger when it came before the ledger's last.
 
-    The day it names is the refused instant's day in the ledger's time zone `timezone`, as
-    `init --backfill-from` reads a day: its start comes at or before that instant.
+    The day it names is the day of the history's first change (`first`, else the refused
+    instant) in the ledger's time zone `timezone`, as `init --backfill-from` reads a day: its
+    start comes at or before every change.
     """
     if exc.field != "recorded_at":
         return exc
     reason = exc.reason
     if "is before" in reason:
-        day = read_instant(str(exc.value)).astimezone(zone(timezone)).date().isoformat()
+        refused = read_instant(str(exc.value))
+        earliest = refused if first is None else min(first, refused)
+        day = earliest.astimezone(zone(timezone)).date().isoformat()
         reason = (
             reason.rstrip(".") + "; to backfill this history into a new ledger, create it with "
             f"`revledger init --backfill-from {day}` (or any earlier day)"

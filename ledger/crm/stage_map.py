@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from ledger.crm.csvfile import column_key, read_records
-from ledger.errors import InputError
+from ledger.errors import InputError, withheld
 
 WON: Final = "won"
 LOST: Final = "lost"
@@ -65,14 +65,15 @@ class StageMap:
                 continue
             if ledger not in stages and ledger not in CLOSING:
                 raise InputError(
-                    f"{ledger!r} is not a stage of the configured pipeline nor won or lost "
+                    f"{_shown(ledger)} is not a stage of the configured pipeline nor won or lost "
                     f"(one of: {targets})",
                     where=f"{where} column 2",
                 )
             key = _name_key(crm)
             if entries.get(key, ledger) != ledger:
                 raise InputError(
-                    f"maps {crm!r} to {ledger!r}, but an earlier line maps it to {entries[key]!r}",
+                    f"maps {_shown(crm)} to {_shown(ledger)}, but an earlier line maps it to "
+                    f"{_shown(entries[key])}",
                     where=where,
                 )
             entries[key] = ledger
@@ -96,7 +97,7 @@ class StageMap:
         """Raise one InputError listing every unmapped stage and where it first occurs."""
         if not self.unmapped:
             return
-        listed = "; ".join(f"{s!r} ({where})" for s, where in self.unmapped.items())
+        listed = "; ".join(f"{_shown(s)} ({where})" for s, where in self.unmapped.items())
         n = len(self.unmapped)
         raise InputError(
             f"{n} stage{'s' if n > 1 else ''} of the CRM {'are' if n > 1 else 'is'} not mapped "
@@ -104,3 +105,9 @@ class StageMap:
             f"{option} file, one `crm stage,ledger stage` a line, to one of: "
             + ", ".join((*self.stages, *CLOSING))
         )
+
+
+def _shown(stage: str) -> str:
+    """Return a stage name as a message quotes it, withheld when it looks like PHI."""
+    finding = withheld(stage)
+    return repr(stage) if finding is None else f"a stage withheld (it looks like {finding})"

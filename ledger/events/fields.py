@@ -24,6 +24,9 @@ _DECIMAL_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 it; no exponent, sign `+`, digit separators or thousands commas."""
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 """Control characters, refused in identifiers, free text and the envelope's text keys."""
+C1_CONTROLS = re.compile("[\x80-\x9f]")
+"""The C1 control characters (what a Windows-1252 dash or quote becomes when its file is read
+as Latin-1), refused in what a user enters; an earlier release may have stored them."""
 INVISIBLE_CHARS = re.compile(
     "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
     "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
@@ -126,6 +129,8 @@ def _identifier(value: Any, info: ValidationInfo) -> str:
     if CONTROL_CHARS.search(text):
         raise ValueError("contains control characters")
     if not stored(info):
+        if C1_CONTROLS.search(text):
+            raise ValueError("contains control characters")
         invisible = INVISIBLE_CHARS.search(text)
         if invisible:
             raise ValueError(
@@ -187,6 +192,8 @@ def _free_text(value: Any, info: ValidationInfo) -> str:
         raise PydanticCustomError("free_text", "contains control characters")
     if stored(info):
         return text
+    if C1_CONTROLS.search(text):
+        raise PydanticCustomError("free_text", "contains control characters")
     bidi = BIDI_CONTROLS.search(text)
     if bidi:
         raise PydanticCustomError(

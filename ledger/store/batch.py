@@ -275,6 +275,7 @@ def _original(
                 f"idempotency key '{n.idempotency_key}' was already used by "
                 f"{_named(found, first_seq)} with different content",
                 where=n.where,
+                key=n.idempotency_key,
             )
     if n.event_id and n.event_id in by_id:
         same = by_id[n.event_id]
