@@ -10,6 +10,7 @@ version: the same question gives the same bytes.
 from __future__ import annotations
 
 import re
+import shlex
 from calendar import month_name
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -427,14 +428,20 @@ def _provenance(r: LedgerReport, prov: Provenance, command: str) -> str:
         ("made by", f"revledger {_version()}"),
         ("again", command),
     ]
-    items = "".join(f"<dt>{escape(k)}</dt><dd><code>{_unbroken(v)}</code></dd>" for k, v in facts)
+    items = "".join(
+        f"<dt>{escape(k)}</dt><dd><code>{_unbroken(v, shell=k == 'again')}</code></dd>"
+        for k, v in facts
+    )
     return f"<footer><h2>What this report is</h2><dl>{items}</dl></footer>"
 
 
-def _unbroken(text: str) -> str:
+def _unbroken(text: str, *, shell: bool = False) -> str:
     """Return `text` escaped, its words kept whole: a line may break between them only, never
-    at a hyphen inside one (`2026-12-06` torn in two would not paste back as a command)."""
-    return " ".join(f'<span class="word">{escape(w)}</span>' for w in text.split(" "))
+    at a hyphen inside one (`2026-12-06` torn in two would not paste back as a command); the
+    words of a `shell` command as the shell reads them, so never at a space inside a quoted
+    one (a folder name with a space)."""
+    words = [shlex.quote(w) for w in shlex.split(text)] if shell else text.split(" ")
+    return " ".join(f'<span class="word">{escape(w)}</span>' for w in words)
 
 
 def html_report(r: LedgerReport, prov: Provenance, command: str) -> str:

@@ -11,7 +11,7 @@ from cli.app import Ctx, pass_ctx
 from cli.html_report import html_report
 from cli.options import AS_OF, KNOWN_AT, OUTPUT, WholeNumber, answer_stream
 from ledger.operations import write_output
-from ledger.store import shown
+from ledger.store import resolve_url, shown, sqlite_path
 from ledger.timeutil import shown_instant
 from queries.common import TimeQuery
 from queries.report import DEFAULT_QUARTERS, MAX_QUARTERS, report_query
@@ -20,8 +20,10 @@ from queries.report import DEFAULT_QUARTERS, MAX_QUARTERS, report_query
 def _command(ctx: Ctx, as_of: str, known_at: str | None, quarters: int) -> str:
     """Return the command that makes the same report again: both time coordinates spelled
     out, the database as messages show it (a URL's password masked)."""
-    # A path in full: the page is mailed, and a relative one means nothing to its reader.
-    db = shown(ctx.db) if "://" in ctx.db else str(Path(ctx.db).resolve())
+    # A SQLite file by its full path (given as a path or as a sqlite:/// URL): the page is
+    # mailed, and a relative one means nothing to its reader.
+    file = sqlite_path(resolve_url(ctx.db))
+    db = shown(ctx.db) if file is None else str(Path(file).resolve())
     words = ["revledger", "--db", db, "report", "--as-of", as_of]
     if known_at is not None:
         words += ["--known-at", known_at]

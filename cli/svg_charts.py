@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from html import escape
 
+from cli.render import cell_text
+
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#999999")
 """Colours that stay apart for the common colour-vision deficiencies (Okabe and Ito)."""
 
@@ -42,8 +44,9 @@ def _trimmed(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def compact_money(value: float) -> str:
+def compact_money(value: float | Decimal) -> str:
     """Return an axis label for an amount: 1.25M, 350k, 900, 0.5."""
+    value = float(value)
     size = abs(value)
     units = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
     for limit, suffix in units:
@@ -57,14 +60,19 @@ def percent(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
-def percent_tenths(value: float) -> str:
-    """Return a bar's label for a ratio as the tables print it: 0.4163 -> 41.6%."""
-    return f"{value * 100:.1f}%"
+def _exact(value: float | Decimal) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(repr(value))
 
 
-def days(value: float) -> str:
+def percent_tenths(value: float | Decimal) -> str:
+    """Return a bar's label for a ratio as the tables print it (half-even, from the exact
+    figure): 0.4163 -> 41.6%, 0.2875 -> 28.8%."""
+    return cell_text(_exact(value), "ratio")
+
+
+def days(value: float | Decimal) -> str:
     """Return a bar's label for a number of days as the tables print it: 26.8."""
-    return f"{value:,.1f}"
+    return cell_text(_exact(value), "days")
 
 
 MIN_SPAN = 1e-9
@@ -243,9 +251,13 @@ def column_chart(title: str, labels: Sequence[str], series: Sequence[Series], fm
 
 
 def bar_chart(
-    title: str, items: Sequence[tuple[str, Decimal | None]], fmt: Format, colour: int = 0
+    title: str,
+    items: Sequence[tuple[str, Decimal | None]],
+    fmt: Callable[[Decimal], str],
+    colour: int = 0,
 ) -> str:
-    """Return horizontal bars, one per (label, value), top to bottom, each value at its end."""
+    """Return horizontal bars, one per (label, value), top to bottom, each value at its end,
+    written by `fmt` from the exact figure (so it reads as the table beside it)."""
     row, label_width, top = 24, 190, 8
     height = top + row * max(len(items), 1) + 8
     values = [float(v) for _, v in items if v is not None]
@@ -275,6 +287,6 @@ def bar_chart(
             f'<rect x="{x1}" y="{y + 3}" width="{round(max(x2 - x1, 0.5), 1)}" height="{row - 8}" '
             f'fill="{PALETTE[colour % len(PALETTE)]}"/>'
         )
-        shown = escape(fmt(float(value)))
+        shown = escape(fmt(value))
         body.append(f'<text x="{max(x1, x2) + 6}" y="{y + 15}" {AXIS_TEXT}>{shown}</text>')
     return _svg(height, title, body)

@@ -506,7 +506,7 @@ def write_output(store: LedgerStore, path: Path, write: Callable[[TextIO], T]) -
     a StorageError before anything is written: the output would replace the ledger.
     """
     database = sqlite_path(store.url)
-    if database is not None and path.exists():
+    if database is not None:  # a journal file that is not there yet is the ledger's too
         ledger = Path(database).resolve()
         kept = {ledger, *(ledger.with_name(ledger.name + end) for end in SQLITE_SIDE_FILES)}
         if path.resolve() in kept:

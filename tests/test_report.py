@@ -365,7 +365,7 @@ def test_the_report_never_replaces_the_ledger(
 ) -> None:
     if "://" in db_url:
         pytest.skip("a PostgreSQL ledger is no file that an output could replace")
-    for name in (db_url, db_url + "-wal"):
+    for name in (db_url, db_url + "-wal", db_url + "-journal"):  # the journal not there yet
         for args in (("report", "-o", name), ("export", "-o", name)):
             result = run(*args)
             assert result.exit_code == 6, result.output
@@ -410,3 +410,18 @@ def test_the_footers_command_breaks_only_between_words(
     footer = page[page.index("<footer>") :]
     assert '<span class="word">--known-at</span> <span class="word">' in footer
     assert ".word{white-space:nowrap}" in page
+
+
+def test_the_footer_names_a_sqlite_ledger_by_its_full_path_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given as a relative sqlite:/// URL, in a folder whose name holds a space: the command
+    # names the file in full, and the quoted path is one unbreakable word.
+    folder = tmp_path / "rev ops"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    assert CliRunner().invoke(cli, ["--db", "sqlite:///l.db", "init"]).exit_code == 0
+    page = CliRunner().invoke(cli, ["--db", "sqlite:///l.db", "report"]).stdout
+    footer = page[page.index("<dt>again</dt>") :]
+    quoted = shlex.quote(str((folder / "l.db").resolve()))
+    assert f'<span class="word">{html.escape(quoted)}</span>' in footer

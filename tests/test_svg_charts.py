@@ -69,6 +69,9 @@ def test_axis_labels() -> None:
     assert percent(1.145) == "114%" and percent(0.0) == "0%"
     # Bars print their value as the tables do: one decimal of a percentage, of days.
     assert percent_tenths(0.41634) == "41.6%" and days(26.75) == "26.8" and days(0.3) == "0.3"
+    # from the exact figure, half-even, as a table: 23/80 and 10 days 1 h 12 min
+    assert percent_tenths(Decimal(23) / Decimal(80)) == "28.8%"
+    assert days(Decimal("10.05")) == "10.0" and days(10.05) == "10.0"
 
 
 def test_an_all_zero_chart_has_distinct_axis_labels() -> None:
