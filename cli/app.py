@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from cli.options import ANSWER
+from cli.options import ANSWER, OnceGroup
 from cli.render import FORMATS
 from ledger.errors import EXIT_INTERNAL, EXIT_STORAGE, EXIT_USAGE, RevledgerError
 from ledger.store import DEFAULT_DB, LedgerStore, database_reason
@@ -128,7 +128,7 @@ def _pipe_closed() -> bool:
 _NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
-class RevledgerGroup(click.Group):
+class RevledgerGroup(OnceGroup):
     """A click group whose every failure is one line on stderr with a documented exit code.
 
     Commands registered with `add_lazy` are imported only when they run (or when the help

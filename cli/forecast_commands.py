@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.options import AS_OF, KNOWN_AT, echo_report, report_title
+from cli.options import AS_OF, KNOWN_AT, OnceGroup, echo_report, report_title
 from cli.render import Column, Report
 from projections.forecast import Contribution, DealLine, Forecast
 from projections.forecast_diff import Cause, DealChange, ForecastDiff, describe
@@ -97,7 +97,7 @@ def _deal_row(line: DealLine) -> dict[str, Any]:
     }
 
 
-@click.group("forecast", invoke_without_command=True)
+@click.group("forecast", cls=OnceGroup, invoke_without_command=True)
 @click.option("--period", metavar="PERIOD", help=PERIOD_HELP + " Required.")
 @AS_OF
 @KNOWN_AT

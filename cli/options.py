@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -140,3 +140,35 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def refuse_repeated(command: click.Command, ctx: click.Context, args: Sequence[str]) -> None:
+    """Raise a usage error (exit 2) when an option of `command` that takes one value, or a
+    flag, is given twice in `args` (`--format json --format csv`, `--baa-signed
+    --no-baa-signed`, `--format=csv` too): click would keep the last silently, and a ledger
+    that keeps everything must not guess which was meant."""
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.multiple:
+            names = {*param.opts, *param.secondary_opts}
+            given = [a for a in args if a.split("=", 1)[0] in names]
+            if len(given) > 1:
+                raise click.BadParameter(
+                    f"is given {len(given)} times ({', '.join(given)}); give it once",
+                    ctx=ctx,
+                    param=param,
+                )
+
+
+class OnceGroup(click.Group):
+    """A group whose commands refuse an option given twice (see `refuse_repeated`)."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            own = rest
+            if isinstance(command, click.Group):  # its own options: those before a subcommand
+                own = next((rest[:i] for i, a in enumerate(rest) if a in command.commands), rest)
+            refuse_repeated(command, click.Context(command, info_name=name, parent=ctx), own)
+        return name, command, rest

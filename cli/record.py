@@ -13,7 +13,7 @@ import click
 from pydantic.fields import FieldInfo
 
 from cli.app import Ctx, format_param, pass_ctx
-from cli.options import WholeNumber
+from cli.options import WholeNumber, refuse_repeated
 from cli.render import ENVELOPE_KINDS, Column, Report, render
 from ledger.events import EVENT_TYPES, EventModel
 from ledger.operations import default_actor, load_stages, record_event
@@ -217,16 +217,7 @@ class RecordCommand(click.Command):
     `--format` given twice, is refused, as the options of `OnceOption` are."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        for param in self.params:
-            if isinstance(param, click.Option) and not param.multiple:
-                names = {*param.opts, *param.secondary_opts}
-                given = [a for a in args if a.split("=", 1)[0] in names]  # --format=csv too
-                if len(given) > 1:
-                    raise click.BadParameter(
-                        f"is given {len(given)} times ({', '.join(given)}); give it once",
-                        ctx=ctx,
-                        param=param,
-                    )
+        refuse_repeated(self, ctx, args)
         return super().parse_args(ctx, args)
 
 

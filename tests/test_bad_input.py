@@ -866,6 +866,19 @@ CASES: list[Case] = [
         code=EXIT_USAGE,
         expect=("'--format': is given 2 times (--format, --format); give it once",),
     ),
+    cmd(
+        "a-question-with-format-given-twice",
+        "arr --format json --format=csv",
+        code=EXIT_USAGE,
+        message="revledger: Invalid value for '--format': is given 2 times (--format, "
+        "--format=csv); give it once. (see `revledger arr --help`)",
+    ),
+    cmd(
+        "a-forecast-with-as-of-given-twice",
+        "forecast --period 2026-Q2 --as-of 2026-05-01 --as-of 2026-06-01",
+        code=EXIT_USAGE,
+        expect=("'--as-of': is given 2 times (--as-of, --as-of); give it once",),
+    ),
     rec(
         "record-an-empty-actor",
         "quota_set --period 2026-Q2 --amount 5 --actor ''",
