@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from cli.options import ANSWER, OnceGroup
+from cli.options import ANSWER, OnceGroup, refuse_repeated
 from cli.render import FORMATS
 from ledger.errors import EXIT_INTERNAL, EXIT_STORAGE, EXIT_USAGE, RevledgerError
 from ledger.store import DEFAULT_DB, LedgerStore, database_reason
@@ -145,6 +145,12 @@ class RevledgerGroup(OnceGroup):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *self.lazy})
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        names = {*self.commands, *self.lazy}
+        own = next((args[:i] for i, a in enumerate(args) if a in names), args)
+        refuse_repeated(self, ctx, own)  # `--db a.db --db b.db`: which ledger was meant?
+        return super().parse_args(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in self.lazy:

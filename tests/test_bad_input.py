@@ -874,6 +874,12 @@ CASES: list[Case] = [
         "--format=csv); give it once. (see `revledger arr --help`)",
     ),
     cmd(
+        "db-given-twice",
+        "--db other.db arr",
+        code=EXIT_USAGE,
+        expect=("'--db': is given 2 times (--db, --db); give it once",),
+    ),
+    cmd(
         "a-forecast-with-as-of-given-twice",
         "forecast --period 2026-Q2 --as-of 2026-05-01 --as-of 2026-06-01",
         code=EXIT_USAGE,
