@@ -275,3 +275,7 @@ def test_restatement_steps_summed_account_by_account_equal_each_prefix_computed_
         for e, value in steps:
             whole = revenue_values(metric, book.view(e.seq), *bounds_at(e.seq))
             assert value == whole, (metric, e.seq)
+            # the very Decimals, decimal places included (1000.50 + 1000 is 2000.50)
+            assert [v.as_tuple() if v is not None else None for v in value.values()] == [
+                w.as_tuple() if w is not None else None for w in whole.values()
+            ], (metric, e.seq)
