@@ -5,6 +5,7 @@ moves into a quarter, a stored row edited and its chain hashed again."""
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
@@ -98,41 +99,18 @@ def clock() -> list[datetime]:
     return [datetime(2025, 7, 1, 9, 0, tzinfo=UTC)]
 
 
+def _record(run, line: str) -> None:
+    done = run("record", *shlex.split(line))
+    assert done.exit_code == 0, done.output
+
+
 def test_a_signature_on_april_1_in_tokyo_counts_in_q2(cli_at_clock):
+    # Signed at 20:00 UTC on March 31: April 1 in Tokyo, so in Q2 there.
     run = cli_at_clock
     assert run("init", "--timezone", "Asia/Tokyo").exit_code == 0
-    assert (
-        run(
-            "record",
-            "deal_opened",
-            "--deal-id",
-            "D1",
-            "--account-id",
-            "A1",
-            "--stage",
-            "negotiation",
-            "--amount",
-            "100000",
-            "--expected-close",
-            "2025-03-15",
-            "--effective",
-            "2025-03-01",
-        ).exit_code
-        == 0
-    )
-    assert (
-        run(
-            "record",
-            "contract_signed",
-            "--deal-id",
-            "D1",
-            "--arr",
-            "100000",
-            "--effective",
-            "2025-03-31T20:00:00Z",
-        ).exit_code
-        == 0
-    )
+    _record(run, "deal_opened --deal-id D1 --account-id A1 --stage negotiation --amount 100000 "
+                 "--expected-close 2025-03-15 --effective 2025-03-01")  # fmt: skip
+    _record(run, "contract_signed --deal-id D1 --arr 100000 --effective 2025-03-31T20:00:00Z")
     out = run("forecast", "--period", "2025-Q2", "--as-of", "2025-06-30", "--format", "json")
     assert out.exit_code == 0, out.output
     assert str(json.loads(out.stdout)["rows"][0]["closed_won"]) == "100000"
@@ -141,50 +119,13 @@ def test_a_signature_on_april_1_in_tokyo_counts_in_q2(cli_at_clock):
 def test_coverage_has_no_ratio_once_the_quota_is_reached(cli_at_clock):
     run = cli_at_clock
     assert run("init").exit_code == 0
-    for d, amt in (("D1", "100000"), ("D2", "50000")):
-        assert (
-            run(
-                "record",
-                "deal_opened",
-                "--deal-id",
-                d,
-                "--account-id",
-                "A" + d,
-                "--stage",
-                "negotiation",
-                "--amount",
-                amt,
-                "--expected-close",
-                "2025-05-30",
-                "--effective",
-                "2025-04-02",
-            ).exit_code
-            == 0
+    for deal, amount in (("D1", "100000"), ("D2", "50000")):
+        opened = f"deal_opened --deal-id {deal} --account-id A{deal} --stage negotiation"
+        _record(
+            run, f"{opened} --amount {amount} --expected-close 2025-05-30 --effective 2025-04-02"
         )
-    assert (
-        run(
-            "record",
-            "contract_signed",
-            "--deal-id",
-            "D1",
-            "--arr",
-            "100000",
-            "--effective",
-            "2025-04-10",
-        ).exit_code
-        == 0
-    )
-    q = run(
-        "record",
-        "quota_set",
-        "--period",
-        "2025-Q2",
-        "--amount",
-        "100000",
-        "--effective",
-        "2025-04-01",
-    )
-    assert q.exit_code == 0, q.output
+    _record(run, "contract_signed --deal-id D1 --arr 100000 --effective 2025-04-10")
+    _record(run, "quota_set --period 2025-Q2 --amount 100000 --effective 2025-04-01")
     out = run("forecast", "--period", "2025-Q2", "--as-of", "2025-06-30", "--format", "json")
     assert out.exit_code == 0, out.output
     row = json.loads(out.stdout)["rows"][0]
