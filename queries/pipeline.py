@@ -264,18 +264,19 @@ def velocity_query(
 def coverage_query(
     store: LedgerStore, when: TimeQuery, *, period: str | None = None
 ) -> tuple[coverage_p.Coverage, Provenance]:
-    """Return the pipeline coverage of `--period` (default: the quarter of `as_of`)."""
-    asked = ask(store, when)
-    fiscal_start = asked.time.config.fiscal_year_start_month
+    """Return the pipeline coverage of `--period` (default: the quarter of `as_of`), from the
+    deals that can be in the period (as a forecast reads them, `DealFrame.for_period`)."""
+    frame = deal_frame(store, when.known_at)
+    as_of = parse_day(when.as_of, "--as-of", frame.time.today)
+    fiscal_start = frame.time.config.fiscal_year_start_month
     p = (
         parse_period(period, fiscal_start)
         if period is not None
-        else period_of(asked.as_of, "quarter", fiscal_start)
+        else period_of(as_of, "quarter", fiscal_start)
     )
-    result = coverage_p.coverage(asked.book, p, asked.time.day_of)
-    return result, asked.time.provenance(
-        "coverage", coverage_p.DEFINITION, asked.as_of, period=p.label
-    )
+    book = frame.for_period(p.label).book(as_of)
+    result = coverage_p.coverage(book, p, frame.time.day_of)
+    return result, frame.time.provenance("coverage", coverage_p.DEFINITION, as_of, period=p.label)
 
 
 def health_query(
