@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from ledger.errors import InputError, UsageError
-from ledger.events import EventRetracted, LedgerConfigured
 from ledger.store import LedgerStore
 from ledger.timeutil import end_of_day, shown_instant
 from projections import restatements as restate_p
@@ -18,6 +15,7 @@ from projections.deals import replay_deals
 from projections.forecast import Calendar, forecast
 from projections.revenue_book import REVENUE_FACT_TYPES, RevenueView
 from queries.common import (
+    ConfigTimeline,
     Provenance,
     TimeFrame,
     TimeQuery,
@@ -86,7 +84,9 @@ def restatement_query(
     now_seq = frame.head.seq
     book, _ = current_book(store)
     w, start = window_start(window or "12m", as_of)
-    configs = _configs(store, now_seq)
+    configs = ConfigTimeline(
+        store.read(upto_seq=now_seq, types=["ledger_configured", "event_retracted"])
+    ).at_seq
 
     def bounds_at(seq: int) -> tuple[datetime, datetime]:
         # The close of a day in the time zone known with the log prefix ending at `seq`, so a
@@ -119,29 +119,6 @@ def restatement_query(
     return RestatementAnswer(result, reported, reported_seq, now_seq), prov
 
 
-def _configs(store: LedgerStore, upto_seq: int) -> Callable[[int], LedgerConfigured | None]:
-    """Return the function giving the configuration in force on the log prefix ending at a seq
-    (None before the first): the last one recorded by then that no retraction recorded by then
-    took out."""
-    live: list[tuple[str, LedgerConfigured]] = []  # (event_id, configuration) in force
-    seqs: list[int] = []  # the seqs at which the configuration in force was set, and it
-    configs: list[LedgerConfigured | None] = []
-    for e in store.read(upto_seq=upto_seq, types=["ledger_configured", "event_retracted"]):
-        p = e.payload
-        if isinstance(p, LedgerConfigured):
-            live.append((e.event_id, p))
-        elif isinstance(p, EventRetracted):
-            live = [c for c in live if c[0] != p.retracts]
-        seqs.append(e.seq)
-        configs.append(live[-1][1] if live else None)
-
-    def config_at(seq: int) -> LedgerConfigured | None:
-        i = bisect_right(seqs, seq)
-        return configs[i - 1] if i else None
-
-    return config_at
-
-
 def _forecast_restatement(
     store: LedgerStore, when: TimeQuery, reported_at: str, period: str
 ) -> tuple[RestatementAnswer, Provenance]:
@@ -151,7 +128,9 @@ def _forecast_restatement(
     as_of = parse_day(when.as_of, "--as-of", frame.today)
     reported, reported_seq = _reported(store, frame, reported_at)
     now_seq = frame.head.seq
-    configs = _configs(store, now_seq)
+    configs = ConfigTimeline(
+        store.read(upto_seq=now_seq, types=["ledger_configured", "event_retracted"])
+    ).at_seq
 
     def calendar_at(seq: int) -> tuple[Calendar, datetime]:
         # The period's days, the day of an instant and the close of the as-of day as the log

@@ -3,12 +3,15 @@ and the provenance that says what an answer is."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ledger.envelope import RecordedEvent
 from ledger.errors import NOT_CONFIGURED, InputError, StorageError
-from ledger.events import LedgerConfigured
+from ledger.events import EventRetracted, LedgerConfigured
 from ledger.operations import parse_known_at
 from ledger.store import Head, LedgerStore
 from ledger.timeutil import (
@@ -144,3 +147,37 @@ def time_frame(
         known_at = read_instant(head.recorded_at) if head.recorded_at else None
     today = utc_now().astimezone(zone(config.timezone)).date()
     return TimeFrame(config, head, known_at, upto, today)
+
+
+class ConfigTimeline:
+    """The configuration in force along a log: on the prefix ending at a seq, or known at a
+    transaction time — the last one recorded by then that no retraction recorded by then
+    took out (None before the first). Built from the events in seq order; events of other
+    types are passed over."""
+
+    def __init__(self, events: Iterable[RecordedEvent]) -> None:
+        live: list[tuple[str, LedgerConfigured]] = []  # (event_id, configuration) in force
+        self._seqs: list[int] = []  # where the configuration in force may change, and it
+        self._recorded: list[datetime] = []
+        self._configs: list[LedgerConfigured | None] = []
+        for e in events:
+            p = e.payload
+            if isinstance(p, LedgerConfigured):
+                live.append((e.event_id, p))
+            elif isinstance(p, EventRetracted):
+                live = [c for c in live if c[0] != p.retracts]
+            else:
+                continue
+            self._seqs.append(e.seq)
+            self._recorded.append(e.recorded_at)
+            self._configs.append(live[-1][1] if live else None)
+
+    def at_seq(self, seq: int) -> LedgerConfigured | None:
+        """Return the configuration in force on the log prefix ending at `seq`."""
+        i = bisect_right(self._seqs, seq)
+        return self._configs[i - 1] if i else None
+
+    def known_at(self, t: datetime) -> LedgerConfigured | None:
+        """Return the configuration known at transaction time `t` (recorded_at <= t)."""
+        i = bisect_right(self._recorded, t)
+        return self._configs[i - 1] if i else None

@@ -17,6 +17,7 @@ from projections import forecast_calls as calls_p
 from projections import forecast_diff as diff_p
 from projections.forecast import Calendar
 from queries.common import (
+    ConfigTimeline,
     Provenance,
     TimeFrame,
     TimeQuery,
@@ -136,11 +137,12 @@ def forecast_history_query(
     p = frame_period(frame, period)
     as_of = parse_day(when.as_of, "--as-of", frame.today)
     calendars: dict[tuple[str, int], calls_p.CallCalendar] = {}
+    configs = ConfigTimeline(deals.events)  # they hold the configurations and retractions
 
     def calendar_at(recorded_at: datetime) -> calls_p.CallCalendar:
         # A call's pipeline is what `forecast --known-at <its recording>` answered: the
         # period's days, the call's day and its close in the configuration known then.
-        config = store.config(recorded_at) or frame.config
+        config = configs.known_at(recorded_at) or frame.config
         key = _reads_days(config)
         if key not in calendars:
             then = replace(frame, config=config)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -365,32 +368,40 @@ def test_every_command_is_found_in_the_module_it_is_registered_under() -> None:
     assert cli.get_command(ctx, "no-such-command") is None
 
 
-def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
-    """README "A short walkthrough", run by a shell in a fresh folder: every command succeeds,
-    the known-at question finds nothing recorded by then, and the restore is identical."""
-    import os
-    import subprocess
-    import sys
-
+def _readme_block(heading: str) -> str:
+    """Return the first ```sh block of the README section under `heading`."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## A short walkthrough", 1)[1]
-    script = section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    section = readme.split(f"## {heading}", 1)[1]
+    return section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+
+
+def _shell(script: str, folder: Path, db: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `script` with bash (-euo pipefail) in `folder`, the `revledger` of this interpreter
+    first on the PATH and REVLEDGER_DB set to `db` (unset when None)."""
     env = dict(os.environ)
     env.pop("REVLEDGER_DB", None)
+    if db is not None:
+        env["REVLEDGER_DB"] = db
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    checks = (
-        "\nrevledger log --deal D-17 --known-at 2026-01-01 --format json > known.json"
-        "\nrevledger export > original.jsonl"
-        "\nrevledger --db restored.db export > restored.jsonl"
-    )
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script + checks],
-        cwd=tmp_path,
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=folder,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    """README "A short walkthrough", run by a shell in a fresh folder: every command succeeds,
+    the known-at question finds nothing recorded by then, and the restore is identical."""
+    checks = (
+        "\nrevledger log --deal D-17 --known-at 2026-01-01 --format json > known.json"
+        "\nrevledger export > original.jsonl"
+        "\nrevledger --db restored.db export > restored.jsonl"
+    )
+    done = _shell(_readme_block("A short walkthrough") + checks, tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "known.json").read_text())["rows"] == []
     original = (tmp_path / "original.jsonl").read_text().splitlines(keepends=True)
@@ -406,27 +417,12 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
 
 def test_the_readme_records_one_event_of_each_type(tmp_path: Path) -> None:
     """README "Event catalog": one `record` of every type, run by a shell on a new ledger."""
-    import os
-    import subprocess
-    import sys
-
     from ledger.events import EVENT_TYPES
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Event catalog", 1)[1]
-    script = section.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    script = _readme_block("Event catalog")
     recorded = {line.split()[2] for line in script.splitlines() if line.startswith("revledger")}
     assert recorded == set(EVENT_TYPES)
-    env = dict(os.environ, REVLEDGER_DB=str(tmp_path / "each.db"))
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", "revledger init\n" + script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _shell("revledger init\n" + script, tmp_path, db=str(tmp_path / "each.db"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].startswith("seq 19 ")
 
