@@ -86,23 +86,29 @@ def _forecast(tour: Tour) -> str:
     diff = tour.forecast
     start, end = tour.quarter.start.isoformat(), tour.quarter.last_day.isoformat()
 
-    def row(line: str, deals: int | None, c: Contribution) -> dict[str, Any]:
+    def row(
+        line: str, c: Contribution, *, open_: int | None = None, changed: int | None = None
+    ) -> dict[str, Any]:
         return {
             "line": line,
-            "deals": deals,
+            "open": open_,
+            "changed": changed,
             "closed_won": c.closed_won,
             "unweighted": c.unweighted,
             "weighted": c.weighted,
         }
 
-    rows = [row(f"forecast on {start}", diff.before.open_deals, diff.before.total)]
+    # The open deals of a forecast and the deals of a change are different counts: a deal won
+    # within the quarter may not have been open on its first day (new to the period, then won).
+    rows = [row(f"forecast on {start}", diff.before.total, open_=diff.before.open_deals)]
     for category, subtotal in diff.by_category.items():
         count = sum(1 for c in diff.changes if c.category == category)
-        rows.append(row(f"  {category.replace('_', ' ')}", count, subtotal))
-    rows.append(row(f"forecast on {end}", diff.after.open_deals, diff.after.total))
+        rows.append(row(f"  {category.replace('_', ' ')}", subtotal, changed=count))
+    rows.append(row(f"forecast on {end}", diff.after.total, open_=diff.after.open_deals))
     columns = [
         Column("line", "change"),
-        Column("deals", "deals", "int"),
+        Column("open", "open deals", "int"),
+        Column("changed", "deals changed", "int"),
         Column("closed_won", "closed won", "money"),
         Column("unweighted", "open, unweighted", "money"),
         Column("weighted", "open, weighted", "money"),

@@ -30,9 +30,14 @@ def _terminated(_signum: int, _frame: FrameType | None) -> None:
     _stop(TERMINATED, "terminated")
 
 
+def handle_sigterm() -> None:
+    """End the command on SIGTERM as on a Ctrl-C (clean-up, then exit 143)."""
+    signal.signal(signal.SIGTERM, _terminated)
+
+
 def main() -> None:
     """Run the command line (exits with the documented exit code)."""
-    signal.signal(signal.SIGTERM, _terminated)
+    handle_sigterm()
     try:
         from cli.main import main as run
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from cli.app import Ctx, format_option, pass_ctx
 from cli.options import AS_OF, KNOWN_AT, OnceGroup, echo_report, report_title
@@ -111,9 +112,13 @@ def forecast(
 
     `revledger forecast history --period P` lists the forecast calls submitted for it.
     """
-    if click.get_current_context().invoked_subcommand is not None:
+    context = click.get_current_context()
+    if context.invoked_subcommand is not None:
+        if deals:
+            raise click.UsageError("--deals lists a forecast's deals; `forecast history` has none")
+        typed = context.get_parameter_source("fmt") is not ParameterSource.DEFAULT
         given = [o for o, v in (("--period", period), ("--as-of", as_of), ("--known-at", known_at),
-                                ("--deals", deals)) if v]  # fmt: skip
+                                ("--format", typed)) if v]  # fmt: skip
         if given:
             raise click.UsageError(
                 f"give {given[0]} after `forecast history`, not before it: the options before "

@@ -254,11 +254,15 @@ LOG_COLUMNS = [
     Column("stream_id", "stream"),
     Column("actor", "actor"),
     Column("payload", "payload"),
+    Column("retracted_by", "retracted by", "seq"),
 ]
-LOG_JSON_COLUMNS = [Column(k, k, ENVELOPE_KINDS.get(k, "text")) for k in ENVELOPE_COLUMNS]
+LOG_JSON_COLUMNS = [
+    *(Column(k, k, ENVELOPE_KINDS.get(k, "text")) for k in ENVELOPE_COLUMNS),
+    Column("retracted_by", "retracted_by", "seq"),
+]
 
 
-def _log_row(e: RecordedEvent, full: bool) -> dict[str, Any]:
+def _log_row(e: RecordedEvent, full: bool, retracted_by: dict[str, int]) -> dict[str, Any]:
     row: dict[str, Any] = {
         "seq": e.seq,
         "effective_at": e.effective_at,
@@ -282,6 +286,7 @@ def _log_row(e: RecordedEvent, full: bool) -> dict[str, Any]:
         )
     else:
         row["payload"] = event_summary(e)
+    row["retracted_by"] = retracted_by.get(e.event_id)
     return row
 
 
@@ -308,10 +313,11 @@ def log(
     known_at: str | None,
     fmt: str,
 ) -> None:
-    """List events in recording order (seq), with filters."""
+    """List events in recording order (seq), with filters; an event that no longer counts
+    names the seq of its retraction (as known at --known-at)."""
     query = LogQuery(deal_id, account_id, types, effective_from, effective_to, known_at)
     with ctx.store() as store:
-        head, found = list_events(store, query)
+        head, found, retracted = list_events(store, query)
         meta = {
             "query": {
                 "deal": deal_id,
@@ -324,11 +330,11 @@ def log(
             "head": {"seq": head.seq, "hash": head.hash},
         }
         if fmt == "table":
-            rows = [_log_row(e, full=False) for e in found]
+            rows = [_log_row(e, False, retracted) for e in found]
             echo_report(Report(counted(len(rows), "event"), LOG_COLUMNS, rows, meta), fmt)
         else:
             # Written as read: a whole log in JSON held about 7 KB an event in rows.
-            full = (_log_row(e, full=True) for e in found)
+            full = (_log_row(e, True, retracted) for e in found)
             echo_report(Report("", LOG_JSON_COLUMNS, full, meta), fmt)
 
 

@@ -36,5 +36,8 @@ def main() -> None:
     cli.main(prog_name="revledger")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m cli.main`, as the console script runs it once loaded
+    from cli.entry import handle_sigterm
+
+    handle_sigterm()
     main()

@@ -273,6 +273,8 @@ def regressions(
     fmt: str,
 ) -> None:
     """Deals sliding backwards in a window: regression rate, stage pairs, the deals involved."""
+    if by is not None and view != "summary":
+        raise UsageError(f"--by groups --view summary only; --view {view} is not grouped")
     with ctx.store() as store:
         result, prov = regressions_query(
             store, TimeQuery(as_of, known_at), start=start, end=end, by=by

@@ -116,8 +116,11 @@ class InputError(RevledgerError):
         if self.where:
             parts.append(self.where)
         if self.field:
-            noun = "option" if self.field.startswith("--") else "field"
-            subject = f"{noun} '{self.field}'"
+            if self.field.startswith("$"):  # an environment variable
+                subject = f"environment variable {self.field[1:]}"
+            else:
+                noun = "option" if self.field.startswith("--") else "field"
+                subject = f"{noun} '{self.field}'"
             if self.has_value:
                 finding = withheld(self.value) if isinstance(self.value, str) else None
                 subject += (

@@ -11,7 +11,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, NamedTuple, TextIO, TypeVar
 
 from ledger.canonical import payload_json
 from ledger.crm import (
@@ -60,7 +60,7 @@ def default_actor() -> str:
     """Return the actor for appends: $REVLEDGER_ACTOR, else the operating-system user."""
     actor = os.environ.get("REVLEDGER_ACTOR")
     if actor and actor.strip():
-        return actor.strip()
+        return envelope_text(actor, field="$REVLEDGER_ACTOR")
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -91,23 +91,28 @@ def parse_when(text: str, tz: str, *, option: str, end_of_day_if_date: bool) -> 
 
 
 def parse_known_at(text: str, tz: str, *, option: str = "--known-at") -> datetime:
-    """Return the transaction-time instant typed for `option` (a date: the end of that day).
+    """Return the transaction-time instant typed for `option` (a date: the end of that day;
+    today: now).
 
     A later day than today (in `tz`), or a later instant than now, is refused: an answer "as
     known at" a time still to come could change before that time, so it would not be one.
+    Today stands for now, the end of what is known today so far, so the instant an answer
+    names gives the same answer later the same day.
     """
     when = parse_when(text, tz, option=option, end_of_day_if_date=True)
     now = utc_now()
+    if when <= now:
+        return when
     day = text.strip()
-    if when > now and (len(day) != 10 or parse_date(day) > now.astimezone(zone(tz)).date()):
-        raise InputError(
-            "is in the future; what will be known then is not known yet (give a time up to "
-            "now, or leave the option out for everything recorded)",
-            field=option,
-            value=text,
-            has_value=True,
-        )
-    return when
+    if len(day) == 10 and parse_date(day) == now.astimezone(zone(tz)).date():
+        return now
+    raise InputError(
+        "is in the future; what will be known then is not known yet (give a time up to "
+        "now, or leave the option out for everything recorded)",
+        field=option,
+        value=text,
+        has_value=True,
+    )
 
 
 # -- init -----------------------------------------------------------------------------------------
@@ -151,7 +156,9 @@ def init_ledger(
         fields["stages"] = stages
     config = build_event("ledger_configured", fields)
     now = utc_now()
-    new = NewEvent(config, now, actor, "cli:init")
+    # Expecting an empty ledger stream makes the check below hold under the write lock too:
+    # of two inits at once (or an init beside a restore), one finds the other's configuration.
+    new = NewEvent(config, now, actor, "cli:init", expected_version=0)
     if backfill_from is not None:
         when = parse_when(
             backfill_from, timezone, option="--backfill-from", end_of_day_if_date=False
@@ -163,14 +170,18 @@ def init_ledger(
                 value=backfill_from,
                 has_value=True,
             )
-        new = NewEvent(config, when, actor, "cli:init", recorded_at=when)
+        new = new._replace(effective_at=when, recorded_at=when)
+    initialised = ConflictError(
+        f"{shown(db)} is already initialised; change its configuration with "
+        "`revledger record ledger_configured`"
+    )
     with LedgerStore.open(db, create=True) as store:
         if store.head().seq:
-            raise ConflictError(
-                f"{shown(db)} is already initialised; change its configuration with "
-                "`revledger record ledger_configured`"
-            )
-        return store.append(new)
+            raise initialised
+        try:
+            return store.append(new)
+        except ConflictError:
+            raise initialised from None
 
 
 # -- record ---------------------------------------------------------------------------------------
@@ -538,9 +549,19 @@ class LogQuery:
     known_at: str | None = None
 
 
-def list_events(store: LedgerStore, query: LogQuery) -> tuple[Head, Iterator[RecordedEvent]]:
+class LogAnswer(NamedTuple):
+    """The events a `LogQuery` found, with the log head it stands at and the retractions
+    recorded by then (retracted event id -> seq of its retraction)."""
+
+    head: Head
+    events: Iterator[RecordedEvent]
+    retracted_by: dict[str, int]
+
+
+def list_events(store: LedgerStore, query: LogQuery) -> LogAnswer:
     """Return the head of the log prefix `query` stands at (the whole log, or what was
-    recorded by `query.known_at`) and its events matching `query`, in seq order.
+    recorded by `query.known_at`), its events matching `query` in seq order, and which of
+    the events were retracted by then.
 
     The `--from` / `--to` days are read in the time zone known at `query.known_at`, as every
     question reads its days; the `--known-at` text itself in the current one.
@@ -549,7 +570,7 @@ def list_events(store: LedgerStore, query: LogQuery) -> tuple[Head, Iterator[Rec
     types = [t.strip().replace("-", "_") for t in query.types]  # as `record` takes them
     for t in types:
         build_type_check(t)
-    known = parse_known_at(query.known_at, tz) if query.known_at else None
+    known = parse_known_at(query.known_at, tz) if query.known_at is not None else None
     if known is not None:
         config = store.config(known)
         tz = config.timezone if config is not None else tz
@@ -562,8 +583,10 @@ def list_events(store: LedgerStore, query: LogQuery) -> tuple[Head, Iterator[Rec
             raise InputError(str(exc), field=option, value=text, has_value=True) from None
         return end_of_day(d, tz) if end else start_of_day(d, tz)
 
-    start = day(query.effective_from, "--from", end=False) if query.effective_from else None
-    stop = day(query.effective_to, "--to", end=True) if query.effective_to else None
+    start = (
+        day(query.effective_from, "--from", end=False) if query.effective_from is not None else None
+    )
+    stop = day(query.effective_to, "--to", end=True) if query.effective_to is not None else None
     if start is not None and stop is not None and start >= stop:
         raise InputError(
             f"must not be after --to ({query.effective_to})",
@@ -571,13 +594,19 @@ def list_events(store: LedgerStore, query: LogQuery) -> tuple[Head, Iterator[Rec
             value=query.effective_from,
             has_value=True,
         )
-    return head, store.read(
-        upto_seq=head.seq,
-        deal_id=query.deal_id,
-        account_id=query.account_id,
-        types=types or None,
-        effective_from=start,
-        effective_before=stop,
+    retractions = store.read(upto_seq=head.seq, types=["event_retracted"])
+    retracted_by = {getattr(e.payload, "retracts", ""): e.seq for e in retractions}
+    return LogAnswer(
+        head,
+        store.read(
+            upto_seq=head.seq,
+            deal_id=query.deal_id,
+            account_id=query.account_id,
+            types=types or None,
+            effective_from=start,
+            effective_before=stop,
+        ),
+        retracted_by,
     )
 
 

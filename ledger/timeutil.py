@@ -70,20 +70,7 @@ def parse_instant(text: str, tz_name: str = "UTC") -> datetime:
     if _DATE_RE.match(s):
         return _in_years(start_of_day(parse_date(s), tz_name))
     if not _INSTANT_RE.match(s):
-        if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}\.\d{7,}", s):
-            raise TimeParseError(
-                "has more than 6 digits of a second; the ledger keeps microseconds"
-            )
-        if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?[+-]\d{4}$", s):
-            raise TimeParseError(
-                "writes its UTC offset without a colon; write it as in RFC 3339 (e.g. +05:30)"
-            )
-        if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", s):
-            raise TimeParseError(
-                "has no UTC offset; write it as RFC 3339 (e.g. 2026-03-01T09:30:00Z) "
-                "or give a bare date"
-            )
-        raise TimeParseError("is not a date (YYYY-MM-DD) or an RFC 3339 instant")
+        raise TimeParseError(_not_an_instant(s))
     offset = s[-6:]
     if offset[0] in "+-" and (int(offset[1:3]) > 23 or int(offset[4:6]) > 59):
         raise TimeParseError(
@@ -96,6 +83,38 @@ def parse_instant(text: str, tz_name: str = "UTC") -> datetime:
     if not MIN_YEAR <= dt.year <= MAX_YEAR:
         raise TimeParseError(f"has a year outside {MIN_YEAR}-{MAX_YEAR}")
     return _in_years(dt.astimezone(UTC))
+
+
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", re.ASCII)
+_OFFSET_RE = re.compile(r"^([Zz]|[+-]\d{2}:\d{2})$", re.ASCII)
+
+
+def _not_an_instant(text: str) -> str:
+    """Return why `text` (stripped) is not a bare date or an RFC 3339 instant, as a sentence's
+    end: what follows its time when it begins like one."""
+    m = _TIME_RE.match(text)
+    if m is None:
+        return "is not a date (YYYY-MM-DD) or an RFC 3339 instant"
+    rest = text[m.end() :]
+    if m[2] is not None and len(m[2]) > 7:
+        return "has more than 6 digits of a second; the ledger keeps microseconds"
+    if not rest:
+        return (
+            "has no UTC offset; write it as RFC 3339 (e.g. 2026-03-01T09:30:00Z) or give a "
+            "bare date"
+        )
+    if re.match(r"^[+-]\d{4}$", rest, re.ASCII):
+        return "writes its UTC offset without a colon; write it as in RFC 3339 (e.g. +05:30)"
+    if rest[0] == "," and m[1] is not None:
+        return (
+            "writes its fraction of a second after a comma; RFC 3339 takes a point "
+            "(e.g. 09:30:00.5Z)"
+        )
+    if rest[0].isspace() and _OFFSET_RE.match(rest.strip()):
+        return (
+            "has a space before its UTC offset; write it right after the time (e.g. 09:30:00-05:00)"
+        )
+    return f"has {rest!r} after its time, where RFC 3339 has one UTC offset: Z or +HH:MM / -HH:MM"
 
 
 def _in_years(utc: datetime) -> datetime:

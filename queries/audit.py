@@ -40,12 +40,18 @@ class RestatementAnswer:
     now_seq: int
 
 
-def _reported(store: LedgerStore, frame: TimeFrame, text: str) -> tuple[datetime, int]:
+def _reported(
+    store: LedgerStore, frame: TimeFrame, text: str, known_at: str | None
+) -> tuple[datetime, int]:
     """Return the --reported-at instant and the last seq recorded by then. Typed like every
-    --known-at: in the ledger's current time zone, not the one known at `frame`'s known-at."""
-    now = frame if frame.known_at is None else replace(frame, config=store.config() or frame.config)
+    --known-at: in the ledger's current time zone, not the one known at `frame`'s known-at.
+
+    It must not be after a `--known-at` given (`known_at`, the text typed). Without one the
+    comparison stands at now, so any time up to now (or today, as a date) counts: one after
+    the last recording compares the log with itself, no change."""
+    now = replace(frame, config=store.config() or frame.config)
     reported = parse_known_option(text, now, "--reported-at")
-    if frame.known_at is not None and reported > frame.known_at:
+    if known_at is not None and frame.known_at is not None and reported > frame.known_at:
         raise InputError(
             f"must not be after the time the comparison stands at "
             f"({shown_instant(frame.known_at)})",
@@ -80,7 +86,7 @@ def restatement_query(
         return _forecast_restatement(store, when, reported_at, period or "")
     frame = time_frame(store, when.known_at)
     as_of = parse_day(when.as_of, "--as-of", frame.today)
-    reported, reported_seq = _reported(store, frame, reported_at)
+    reported, reported_seq = _reported(store, frame, reported_at, when.known_at)
     now_seq = frame.head.seq
     book, _ = current_book(store)
     w, start = window_start(window or "12m", as_of)
@@ -126,7 +132,7 @@ def _forecast_restatement(
     frame = deals.time
     p = frame_period(frame, period)
     as_of = parse_day(when.as_of, "--as-of", frame.today)
-    reported, reported_seq = _reported(store, frame, reported_at)
+    reported, reported_seq = _reported(store, frame, reported_at, when.known_at)
     now_seq = frame.head.seq
     configs = ConfigTimeline(
         store.read(upto_seq=now_seq, types=["ledger_configured", "event_retracted"])

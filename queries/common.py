@@ -136,7 +136,9 @@ def time_frame(
     if config is None:
         raise StorageError(NOT_CONFIGURED)
     known_at = (
-        parse_known_at(known_at_text, config.timezone, option=option) if known_at_text else None
+        parse_known_at(known_at_text, config.timezone, option=option)
+        if known_at_text is not None
+        else None
     )
     if known_at is not None:
         config = store.config(known_at) or config

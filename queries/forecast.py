@@ -82,7 +82,7 @@ def forecast_diff_query(
     deals = deal_frame(store, None).for_period(period)
     frame_b = (
         time_frame(store, views.to_known_at, option="--to-known-at")
-        if views.to_known_at
+        if views.to_known_at is not None
         else deals.time
     )
     p = frame_period(frame_b, period)
@@ -92,12 +92,14 @@ def forecast_diff_query(
     # Typed like every --known-at: in the ledger's current time zone (not B's past one).
     known_a = (
         parse_known_option(views.from_known_at, deals.time, "--from-known-at")
-        if views.from_known_at
+        if views.from_known_at is not None
         else known_b
     )
     # View A reads its day and the period in the configuration it knows, as `forecast` at
     # that known-at does (a time zone or fiscal year recorded later is not A's).
-    config_a = (store.config(known_a) if views.from_known_at else None) or frame_b.config
+    config_a = (
+        store.config(known_a) if views.from_known_at is not None else None
+    ) or frame_b.config
     frame_a = replace(frame_b, config=config_a)
     a = diff_p.View(frame_a.bound(from_as_of), known_a)
     b = diff_p.View(frame_b.bound(to_as_of), known_b)

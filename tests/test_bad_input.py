@@ -316,6 +316,26 @@ CASES: list[Case] = [
         "now.",
     ),
     cmd(
+        "arr-empty-known-at",
+        "arr --known-at ''",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--known-at' = '': is not a date (YYYY-MM-DD) or an RFC 3339 "
+        "instant.",
+    ),
+    cmd(
+        "log-empty-from",
+        "log --from ''",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--from' = '': is not a date in the form YYYY-MM-DD.",
+    ),
+    cmd(
+        "forecast-diff-empty-from-known-at",
+        "forecast-diff --period 2026-Q4 --from-known-at ''",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--from-known-at' = '': is not a date (YYYY-MM-DD) or an RFC "
+        "3339 instant.",
+    ),
+    cmd(
         "restatements-nrr-window-before-1900",
         "restatements --metric nrr --as-of 1900-12-31 --reported-at 2026-04-01",
         code=EXIT_VALIDATION,
@@ -942,6 +962,24 @@ CASES: list[Case] = [
         "quota_set --period 2027-Q1 --amount 5 --effective 2026-03-08T10:00:00+0530",
         message="revledger: option '--effective' = '2026-03-08T10:00:00+0530': writes its UTC "
         "offset without a colon; write it as in RFC 3339 (e.g. +05:30).",
+    ),
+    rec(
+        "record-effective-comma-before-fraction",
+        "quota_set --period 2027-Q1 --amount 5 --effective 2026-01-05T10:00:00,5Z",
+        message="revledger: option '--effective' = '2026-01-05T10:00:00,5Z': writes its fraction "
+        "of a second after a comma; RFC 3339 takes a point (e.g. 09:30:00.5Z).",
+    ),
+    rec(
+        "record-effective-space-before-offset",
+        "quota_set --period 2027-Q1 --amount 5 --effective '2026-12-07T04:00:00 -05:00'",
+        message="revledger: option '--effective' = '2026-12-07T04:00:00 -05:00': has a space "
+        "before its UTC offset; write it right after the time (e.g. 09:30:00-05:00).",
+    ),
+    rec(
+        "record-effective-two-offsets",
+        "quota_set --period 2027-Q1 --amount 5 --effective 2026-12-07T04:00:00+00:00Z",
+        message="revledger: option '--effective' = '2026-12-07T04:00:00+00:00Z': has '+00:00Z' "
+        "after its time, where RFC 3339 has one UTC offset: Z or +HH:MM / -HH:MM.",
     ),
     rec(
         "record-second-deal-lost",

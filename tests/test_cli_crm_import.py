@@ -80,25 +80,44 @@ def test_a_backfill_into_a_ledger_started_with_backfill_from(run) -> None:
     out = run(*SALESFORCE, "--backfill")
     assert out.exit_code == 0, out.stderr
     log = run("log", "--deal", "006B")
+    columns = "seq  effective            recorded             type           stream     actor  "
+    width = len(columns) + 103  # the payload column is as wide as its widest summary
+
+    def row(text: str) -> str:  # a row, its last cell ("retracted by") empty
+        return text.ljust(width) + "  " + "-".rjust(len("retracted by"))
+
     assert log.stdout.splitlines()[:10] == [
         "6 events",
         "",
-        "seq  effective            recorded             type           stream     actor  payload",
+        (columns + "payload").ljust(width) + "  retracted by",
         "---  -------------------  -------------------  -------------  ---------  -----  "
-        + "-" * 103,
-        "  6  2024-03-01 08:00:00  2024-03-01 08:00:00  deal_opened    deal:006B  ops    "
-        "deal_id=006B account_id=001MERCY stage=qualification amount=50000 "
-        "expected_close=2024-12-31 owner=005U2",
-        "  7  2024-03-01 08:00:00  2024-03-01 08:00:00  deal_updated   deal:006B  ops    "
-        "deal_id=006B forecast_category=pipeline probability=0.1",
-        " 10  2024-05-02 12:00:00  2024-05-02 12:00:00  deal_updated   deal:006B  ops    "
-        "deal_id=006B expected_close=2024-05-02",
-        " 11  2024-05-02 12:00:00  2024-05-02 12:00:00  deal_lost      deal:006B  ops    "
-        "deal_id=006B",
-        " 16  2024-08-01 09:30:00  2024-08-01 09:30:00  deal_updated   deal:006B  ops    "
-        "deal_id=006B amount=60000 expected_close=2025-03-31 probability=0.3",
-        " 17  2024-08-01 09:30:00  2024-08-01 09:30:00  deal_reopened  deal:006B  ops    "
-        "deal_id=006B stage=demo",
+        + "-" * 103
+        + "  ------------",
+        row(
+            "  6  2024-03-01 08:00:00  2024-03-01 08:00:00  deal_opened    deal:006B  ops    "
+            "deal_id=006B account_id=001MERCY stage=qualification amount=50000 "
+            "expected_close=2024-12-31 owner=005U2"
+        ),
+        row(
+            "  7  2024-03-01 08:00:00  2024-03-01 08:00:00  deal_updated   deal:006B  ops    "
+            "deal_id=006B forecast_category=pipeline probability=0.1"
+        ),
+        row(
+            " 10  2024-05-02 12:00:00  2024-05-02 12:00:00  deal_updated   deal:006B  ops    "
+            "deal_id=006B expected_close=2024-05-02"
+        ),
+        row(
+            " 11  2024-05-02 12:00:00  2024-05-02 12:00:00  deal_lost      deal:006B  ops    "
+            "deal_id=006B"
+        ),
+        row(
+            " 16  2024-08-01 09:30:00  2024-08-01 09:30:00  deal_updated   deal:006B  ops    "
+            "deal_id=006B amount=60000 expected_close=2025-03-31 probability=0.3"
+        ),
+        row(
+            " 17  2024-08-01 09:30:00  2024-08-01 09:30:00  deal_reopened  deal:006B  ops    "
+            "deal_id=006B stage=demo"
+        ),
     ]
     # What the ledger knew on 2024-06-01: the deal was lost.
     then = run("log", "--deal", "006B", "--known-at", "2024-06-01", "--format", "csv")
@@ -359,7 +378,11 @@ def test_an_import_s_actor_is_checked_as_record_checks_it(run, monkeypatch) -> N
     )
     monkeypatch.setenv("REVLEDGER_ACTOR", "ops\x01")
     plain = run("import", str(SF / "won-then-lost.csv"))
-    assert plain.exit_code == 3 and "contains control characters" in plain.stderr
+    assert (plain.exit_code, plain.stderr) == (
+        3,
+        "revledger: environment variable REVLEDGER_ACTOR = 'ops\\x01': contains control "
+        "characters.\n",
+    )
     assert run("log", "--format", "csv").stdout.count("\n") == 2
 
 

@@ -441,6 +441,31 @@ def test_restatement_csv_of_arr_and_no_change_before_the_churn(sample) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("reported", "shown"),
+    [("2026-11-02", "2026-11-02T09:30:00Z"), ("2026-10-25T12:00:00Z", None)],
+)
+def test_a_report_after_the_last_recording_is_unchanged_and_one_after_known_at_is_refused(
+    sample, reported: str, shown: str | None
+) -> None:
+    arr = ["restatements", "--metric", "arr", "--as-of", "2026-09-30", "--format", "csv"]
+    # Nothing was recorded after Oct 20, and today (TODAY, Nov 2 09:30) means now: what was
+    # reported today, or at any time after the last recording, is what is known now.
+    out = sample(*arr, "--reported-at", reported)
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout.splitlines()[1:] == [
+        f"reported,44,,,{shown or reported},,410000,",
+        "now,44,,,2026-10-20T14:00:00Z,,410000,no change since reported",
+    ]
+    # A --known-at given is the time the comparison stands at: a report after it is a mistake.
+    late = sample(*arr, "--reported-at", "2026-10-25", "--known-at", "2026-10-21")
+    assert late.exit_code == 3
+    assert late.stderr == (
+        "revledger: option '--reported-at' = '2026-10-25': must not be after the time the "
+        "comparison stands at (2026-10-21T23:59:59.999999Z).\n"
+    )
+
+
 def test_forecast_restatement_table(run) -> None:
     out = run(
         "restatements", "--metric", "forecast", "--period", "2026-Q4", "--as-of", "2026-10-01",
@@ -611,6 +636,16 @@ def test_history_table_of_an_account_known_before_its_churn(sample) -> None:
             ["forecast", "--period", "2026-Q3", "history", "--period", "2026-Q4"],
             2,
             "give --period after `forecast history`, not before it",
+        ),
+        (
+            ["forecast", "--format", "json", "history", "--period", "2026-Q4"],
+            2,
+            "give --format after `forecast history`, not before it",
+        ),
+        (
+            ["forecast", "--deals", "history", "--period", "2026-Q4"],
+            2,
+            "--deals lists a forecast's deals; `forecast history` has none",
         ),
     ],
 )

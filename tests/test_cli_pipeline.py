@@ -483,6 +483,16 @@ def test_health_table_and_awaiting_go_live_csv(run) -> None:
             "revledger: --by cannot be combined with --deals.\n",
         ),
         (
+            ("regressions", "--by", "segment", "--view", "pairs"),
+            2,
+            "revledger: --by groups --view summary only; --view pairs is not grouped.\n",
+        ),
+        (
+            ("regressions", "--view", "deals", "--by", "channel"),
+            2,
+            "revledger: --by groups --view summary only; --view deals is not grouped.\n",
+        ),
+        (
             ("stages", "--from", "2026-02-30"),
             3,
             None,

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from cli.main import cli
 from ledger.envelope import NewEvent
 from ledger.errors import EXIT_CONFLICT, ConflictError
-from ledger.operations import verify_ledger
+from ledger.operations import init_ledger, verify_ledger
 from ledger.store import LedgerStore
 from tests.conftest import events_from
 
@@ -103,6 +103,24 @@ def _race(db: str, name: str, stage: str, rounds: int, barrier: Any, out: Any) -
                     out.put((r, name, "won", done.seq))
     except BaseException as exc:
         out.put((-1, name, "error", f"{type(exc).__name__}: {exc}"))
+        raise
+
+
+def _init(db: str, name: str, barrier: Any, out: Any) -> None:
+    """Wait for every initialiser, then initialise the ledger at `db` (a new database)."""
+    try:
+        barrier.wait(timeout=120)
+        try:
+            done = init_ledger(
+                db, currency="USD", timezone="UTC", fiscal_year_start_month=1, stages=None,
+                actor=name,
+            )  # fmt: skip
+        except ConflictError as exc:
+            out.put((0, name, "conflict", str(exc)))
+        else:
+            out.put((0, name, "won", done.seq))
+    except BaseException as exc:
+        out.put((0, name, "error", f"{type(exc).__name__}: {exc}"))
         raise
 
 
@@ -307,3 +325,20 @@ def test_cli_racers_with_the_same_expect_version_one_exits_0_the_other_4(
         assert getattr(stream[1].payload, "stage", None) == racers[winner]
     assert store.count() == before + CLI_RACE_ROUNDS
     assert verify_ledger(store).ok
+
+
+@pytest.mark.parametrize("attempt", range(2))
+def test_of_inits_racing_on_a_new_database_one_initialises_the_others_conflict(
+    db_url: str, attempt: int
+) -> None:
+    names = [f"init-{i}" for i in range(3)]
+    got = _run_together(_init, [(db_url, n) for n in names], len(names))
+    assert sorted(status for _r, _n, status, _d in got) == ["conflict", "conflict", "won"], got
+    (winner,) = [n for _r, n, status, _d in got if status == "won"]
+    for _r, _n, status, detail in got:
+        if status == "conflict":
+            assert "is already initialised" in detail
+    with LedgerStore.open(db_url) as store:
+        assert [(e.seq, e.type, e.actor) for e in store.read()] == [
+            (1, "ledger_configured", winner)
+        ]

@@ -139,6 +139,24 @@ def test_a_search_path_naming_no_schema_is_said(pg_schema: str) -> None:
     )
 
 
+def test_an_empty_schema_is_no_ledger_yet_and_one_with_other_tables_is_not_a_ledger(
+    pg_schema: str,
+) -> None:
+    db = pg_schema_url(pg_schema)
+    empty = invoke(db, "arr")
+    assert (empty.exit_code, empty.stdout) == (EXIT_STORAGE, "")
+    assert empty.stderr.endswith(
+        f"(schema {pg_schema} has no tables); run `revledger init` or point --db at one.\n"
+    )
+    engine = create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE invoices (id integer)"))
+    engine.dispose()
+    foreign = invoke(db, "arr")
+    assert foreign.exit_code == EXIT_STORAGE
+    assert foreign.stderr.endswith("is not a revledger ledger.\n")
+
+
 def test_a_ledger_of_an_older_schema_waits_for_a_role_that_may_write_to_migrate_it(
     ledger: str, pg_schema: str, role_url
 ) -> None:

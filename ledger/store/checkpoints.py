@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from ledger.store.engine import WRITE_OPTION, driver_connection, is_locked, is_read_only
+from ledger.store.engine import WAIT_OPTION, WRITE_OPTION, is_locked, is_read_only
 from ledger.store.schema import checkpoints, events
 from ledger.timeutil import format_instant, utc_now
 
@@ -117,14 +118,8 @@ take no lock that appends hold)."""
 def _writing(engine: Engine, *, wait: bool = True) -> Iterator[Connection]:
     """Yield a connection in a write transaction (BEGIN IMMEDIATE on SQLite); without `wait`,
     one that waits at most `CHECKPOINT_WAIT_MS` for SQLite's write lock."""
-    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
-        dbapi = driver_connection(conn) if not wait and conn.dialect.name == "sqlite" else None
-        if dbapi is not None:
-            (waits,) = dbapi.execute("PRAGMA busy_timeout").fetchone()
-            dbapi.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            if dbapi is not None:
-                dbapi.execute(f"PRAGMA busy_timeout = {int(waits)}")
+    options: dict[str, Any] = {WRITE_OPTION: True}
+    if not wait:
+        options[WAIT_OPTION] = CHECKPOINT_WAIT_MS
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        yield conn

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import time
+from contextlib import suppress
 from typing import Any
 from urllib.parse import quote
 
@@ -15,7 +18,12 @@ from ledger.errors import StorageError
 
 DEFAULT_DB = "revledger.db"
 WRITE_OPTION = "revledger_write"
+WAIT_OPTION = "revledger_lock_wait_ms"
+"""Execution option of a write connection: how long its BEGIN IMMEDIATE waits for SQLite's
+write lock (default `SQLITE_BUSY_TIMEOUT_MS`)."""
 SQLITE_BUSY_TIMEOUT_MS = 120_000
+LOCK_POLL_MS = 100
+"""SQLite's write lock is waited for in slices this long (see `begin_immediate`)."""
 SQLITE_CACHE_KIB = 65_536
 """Page cache per connection: a bulk import touches every index; the default 2 MiB thrashes."""
 
@@ -100,7 +108,9 @@ def make_engine(url: str) -> Engine:
                 "write the URL as postgresql+psycopg://… (or postgresql://…)"
             )
         try:
-            return create_engine(u, pool_pre_ping=False)
+            # Text goes to and from the server as UTF-8 whatever PGCLIENTENCODING or the
+            # database's settings say: a ledger's ids and notes may hold any character.
+            return create_engine(u, pool_pre_ping=False, connect_args={"client_encoding": "utf8"})
         except ModuleNotFoundError as exc:
             raise StorageError(
                 "PostgreSQL needs the psycopg driver: pip install 'psycopg[binary]' (or, in the "
@@ -125,11 +135,52 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        options = conn.get_execution_options()
         # Straight to the driver: this runs for every transaction, appends included.
-        driver_connection(conn).execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        if options.get(WRITE_OPTION, False):
+            begin_immediate(driver_connection(conn), wait_ms=options.get(WAIT_OPTION))
+        else:
+            driver_connection(conn).execute("BEGIN")
 
     return engine
+
+
+def check_server_encoding(dbapi: Any) -> None:
+    """Raise StorageError when the PostgreSQL database under the driver connection `dbapi`
+    does not store text as UTF-8 (a LATIN1 or SQL_ASCII database cannot hold every id and
+    note a ledger takes, or does not check them)."""
+    name = dbapi.info.parameter_status("server_encoding") or "an unknown encoding"
+    if name.upper() != "UTF8":
+        raise StorageError(
+            f"the PostgreSQL database stores text as {name}, and a ledger needs a UTF8 "
+            "database: create one with CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0"
+        )
+
+
+def begin_immediate(dbapi: Any, *, wait_ms: int | None = None) -> None:
+    """Begin a write transaction on the SQLite driver connection `dbapi`, waiting up to
+    `wait_ms` (default `SQLITE_BUSY_TIMEOUT_MS`) for the write lock, then raising SQLite's
+    "database is locked".
+
+    The wait is taken in slices of `LOCK_POLL_MS`: SQLite's own busy wait is one call that
+    returns only when it ends, so a Ctrl-C or SIGTERM during a wait of two minutes would be
+    handled only after it; between slices the interpreter runs the signal's handler.
+    """
+    if wait_ms is None:
+        wait_ms = SQLITE_BUSY_TIMEOUT_MS
+    deadline = time.monotonic() + wait_ms / 1000
+    dbapi.execute(f"PRAGMA busy_timeout = {min(LOCK_POLL_MS, wait_ms)}")
+    try:
+        while True:
+            try:
+                dbapi.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc) or time.monotonic() >= deadline:
+                    raise
+    finally:
+        with suppress(sqlite3.Error):  # a broken connection: its own error says so
+            dbapi.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def database_reason(exc: BaseException) -> str:

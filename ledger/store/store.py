@@ -42,6 +42,7 @@ from ledger.store.checkpoints import (
 from ledger.store.codec import SELECT_ORDER, rows_to_events
 from ledger.store.engine import (
     WRITE_OPTION,
+    check_server_encoding,
     database_reason,
     driver_connection,
     is_read_only,
@@ -62,6 +63,7 @@ from ledger.store.schema import (
 )
 from ledger.store.transaction import (
     ANALYZE_SQL,
+    CREATE_LOCK_SQL,
     LOCK_SQL,
     SAMPLE_SQL,
     CopyStream,
@@ -140,18 +142,31 @@ def _read_as_immutable(db: str, path: str) -> bool:
     )
 
 
-def _no_schema(store: LedgerStore) -> str:
-    """Return why a PostgreSQL URL finds no ledger when its search_path names no schema that
-    exists or that the role may use (", …"), else an empty text."""
+def _not_a_ledger(store: LedgerStore, db: str) -> str:
+    """Return why `db` holds no ledger: on PostgreSQL, a search_path naming no schema that
+    exists or that the role may use, or a schema without tables (a new database: nothing
+    there yet); else that the database is not a revledger ledger."""
+    not_one = f"{shown(db)} is not a revledger ledger"
     if store.backend != "postgresql":
-        return ""
+        return not_one
     with store._read() as conn:
-        schema, path = conn.execute(
-            text("SELECT current_schema(), current_setting('search_path')")
+        schema, path, tables = conn.execute(
+            text(
+                "SELECT current_schema(), current_setting('search_path'), (SELECT count(*) "
+                "FROM pg_tables WHERE schemaname = current_schema())"
+            )
         ).one()
-    if schema is not None:
-        return ""
-    return f": its search_path ({path}) names no schema that exists or that this role may use"
+    if schema is None:
+        return (
+            f"{not_one}: its search_path ({path}) names no schema that exists or that this "
+            "role may use"
+        )
+    if not tables:
+        return (
+            f"there is no ledger at {shown(db)} (schema {schema} has no tables); run "
+            "`revledger init` or point --db at one"
+        )
+    return not_one
 
 
 def _frozen(path: str) -> bool:
@@ -214,7 +229,7 @@ class LedgerStore:
                 store = cls(make_engine(read_only_url(path)), url)
                 found = store._schema_version()
             if found is None and not create:
-                raise StorageError(f"{shown(db)} is not a revledger ledger{_no_schema(store)}")
+                raise StorageError(_not_a_ledger(store, db))
             if not up_to_date(found):
                 store._bring_up_to_date(db, found)
         except (OperationalError, DBAPIError, store.engine.dialect.loaded_dbapi.Error) as exc:
@@ -229,8 +244,10 @@ class LedgerStore:
 
     def _schema_version(self) -> int | None:
         """Return the schema version the database records (None: not a ledger), read in a
-        read transaction."""
+        read transaction; raise StorageError for a PostgreSQL database that is not UTF8."""
         with self._read() as conn:
+            if conn.dialect.name == "postgresql":
+                check_server_encoding(driver_connection(conn))
             return stored_version(conn)
 
     def _bring_up_to_date(self, db: str, found: int | None) -> None:
@@ -283,8 +300,9 @@ class LedgerStore:
     def _write(self) -> Iterator[Connection]:
         conn_ = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with conn_ as conn, conn.begin():
-            if conn.dialect.name == "postgresql" and _has_events(conn):
-                driver_connection(conn).execute(LOCK_SQL)
+            if conn.dialect.name == "postgresql":
+                locking = LOCK_SQL if _has_events(conn) else CREATE_LOCK_SQL
+                driver_connection(conn).execute(locking)
             yield conn
 
     @contextmanager

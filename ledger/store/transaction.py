@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from ledger.canonical import GENESIS_HASH
 from ledger.envelope import StagedEvent
-from ledger.store.engine import SQLITE_BUSY_TIMEOUT_MS
+from ledger.store.engine import SQLITE_BUSY_TIMEOUT_MS, begin_immediate
 from ledger.store.facts import MARKS, chunks, one_of
 from ledger.store.schema import ROW_COLUMNS
 
@@ -68,6 +68,10 @@ LOCK_STATEMENTS = (
 )
 """The statements that take the ledger's write lock on PostgreSQL, at a write's start."""
 LOCK_SQL = "; ".join(LOCK_STATEMENTS)
+CREATE_LOCK_SQL = "SELECT pg_advisory_xact_lock(1919249481, hashtext(current_schema()))"
+"""Taken on PostgreSQL by a write that finds no events table (creating a ledger): two
+`revledger init` at once on a new database create its tables one after the other, the second
+finding them made, instead of racing in the catalog."""
 ANALYZE_SQL = "ANALYZE events (stream_id, idempotency_key, event_id, account_id, type)"
 """Run between the chunks of a long batch on PostgreSQL, whenever the rows the batch has written
 have doubled since the last time: statistics that count the rows this transaction wrote (ANALYZE
@@ -178,7 +182,7 @@ def begin(dbapi: Any, backend: str, news: Sequence[StagedEvent]) -> tuple[Head, 
         while cursor.nextset():
             results.append(cursor.fetchall())
     else:
-        dbapi.execute("BEGIN IMMEDIATE")
+        begin_immediate(dbapi)
         results = [dbapi.execute(sql, params).fetchall() for sql, params in statements]
     head = as_head(results[0][0] if results[0] else None)
     return head, (found_rows(results[1:]) if wanted is not None else None)
