@@ -14,6 +14,7 @@ it. Lines end at "\n" only (a JSON string may hold any other line separator).
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import subprocess
@@ -84,20 +85,26 @@ def parsed_blocks(path: Path, parser: ImportParser, *, worker: bool) -> Iterator
 
     With a worker, this process parses the first `HERE_LINES` lines itself while the worker
     starts (a new interpreter takes a few tenths of a second to import what it needs), and the
-    worker parses the rest. If those first lines moved the time zone (a `ledger_configured`
-    line), the worker, which started in the old one, is stopped and the rest is parsed here.
+    worker parses the rest. If those first lines changed what the lines after them are read
+    with (a `ledger_configured` line, or the retraction of one: `ImportParser.state`), the
+    worker, which started with the old, is stopped and the rest is parsed here.
     """
     lines = numbered_lines(path)
     if not worker:
         yield parse_blocks(lines, parser)
         return
-    start = parser.timezone
-    ahead = ImportParser(timezone=start, actor=parser.actor, source_name=parser.source_name)
+    start = parser.state
+    ahead = ImportParser(
+        timezone=parser.timezone,
+        actor=parser.actor,
+        source_name=parser.source_name,
+        configs=parser.configs,
+    )
     with parsed_in_worker(path, ahead, skip=HERE_LINES) as rest:
 
         def blocks() -> Iterator[Block]:
             yield from parse_blocks(islice(lines, HERE_LINES), parser)
-            if parser.timezone == start:
+            if parser.state == start:
                 yield from rest
             else:
                 yield from parse_blocks(lines, parser, after=HERE_LINES)
@@ -124,8 +131,9 @@ def parsed_in_worker(
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "ledger.import_worker", str(path), str(skip)]
+    configs = json.dumps(parser.configs)
     worker = subprocess.Popen(
-        [*command, parser.timezone, parser.actor, parser.source_name],
+        [*command, parser.timezone, parser.actor, parser.source_name, configs],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         env=env,
@@ -187,12 +195,16 @@ def _work(path: Path, skip: int, parser: ImportParser, send: Connection) -> None
 
 
 def main(argv: list[str]) -> None:
-    """Run as the worker: `python -m ledger.import_worker PATH SKIP TIMEZONE ACTOR SOURCE_NAME`."""
-    path, skip, timezone, actor, source_name = argv
+    """Run as the worker: `python -m ledger.import_worker PATH SKIP TIMEZONE ACTOR SOURCE_NAME
+    CONFIGS` (CONFIGS: the configurations in force as JSON, see `ImportParser`)."""
+    path, skip, timezone, actor, source_name, configs = argv
     send = Connection(os.dup(sys.stdout.fileno()), readable=False)
     sys.stdout = sys.stderr  # the real standard output carries the messages only
     try:
-        parser = ImportParser(timezone=timezone, actor=actor, source_name=source_name)
+        in_force = tuple((event_id, zone) for event_id, zone in json.loads(configs))
+        parser = ImportParser(
+            timezone=timezone, actor=actor, source_name=source_name, configs=in_force
+        )
         _work(Path(path), int(skip), parser, send)
     finally:
         with suppress(OSError):

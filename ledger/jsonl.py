@@ -18,7 +18,7 @@ from typing import Any
 from ledger.canonical import canonical_json, content_digest, payload_json
 from ledger.envelope import NewEvent, envelope_text
 from ledger.errors import InputError
-from ledger.events import LedgerConfigured, build_event
+from ledger.events import EventRetracted, LedgerConfigured, build_event
 from ledger.json_input import decode_json
 from ledger.timeutil import TimeParseError, format_instant, parse_instant
 
@@ -46,18 +46,36 @@ def _text_key(obj: dict[str, Any], key: str, where: str) -> str | None:
     return None if value is None else envelope_text(value, field=key, where=where)
 
 
+ConfigZones = tuple[tuple[str | None, str], ...]
+"""The configurations in force, oldest first: (event_id, time zone) of each (no id for a line
+that gives none, which no later line can name)."""
+
+
 class ImportParser:
     """Turns import lines into `NewEvent`s, resolving bare dates in the ledger's time zone.
 
     A `ledger_configured` line is a whole configuration: it changes the time zone for the
     lines after it, and the settings it leaves out are handed on with it (`NewEvent.omitted`),
-    so that the batch refuses it where that would reset a setting in force.
+    so that the batch refuses it where that would reset a setting in force. An
+    `event_retracted` line that takes out a configuration in force (`configs`: those stored,
+    then those of earlier lines) gives the lines after it the time zone of the one in force
+    again, as a `record` after that retraction reads its dates.
     """
 
-    def __init__(self, *, timezone: str, actor: str, source_name: str) -> None:
+    def __init__(
+        self, *, timezone: str, actor: str, source_name: str, configs: ConfigZones = ()
+    ) -> None:
         self.timezone = timezone
         self.actor = actor
         self.source_name = source_name
+        # Without the stored configurations, the time zone given stands for the one in force.
+        self.configs = configs or ((None, timezone),)
+
+    @property
+    def state(self) -> tuple[str, ConfigZones]:
+        """Return what the lines still to come are read with: the time zone and the
+        configurations in force."""
+        return self.timezone, self.configs
 
     def parse(self, text: str, line_no: int) -> NewEvent:
         """Return the event on one import line; raise InputError naming line, field and value."""
@@ -108,7 +126,14 @@ class ImportParser:
         omitted: tuple[str, ...] = ()
         if isinstance(event, LedgerConfigured):
             self.timezone = event.timezone
+            self.configs = (*self.configs, (event_id, event.timezone))
             omitted = tuple(name for name in SETTINGS if name not in payload)
+        elif isinstance(event, EventRetracted) and any(
+            c[0] == event.retracts for c in self.configs
+        ):
+            self.configs = tuple(c for c in self.configs if c[0] != event.retracts)
+            if self.configs:
+                self.timezone = self.configs[-1][1]
         return NewEvent(
             event=event,
             effective_at=effective,

@@ -314,9 +314,12 @@ def import_file(
     for one half, appending for the other).
     """
     actor = envelope_text(actor, field="--actor")
-    config = store.config()
+    configs = tuple((event_id, c.timezone) for event_id, c in store.configs_in_force())
     parser = ImportParser(
-        timezone=config.timezone if config else "UTC", actor=actor, source_name=path.name
+        timezone=configs[-1][1] if configs else "UTC",
+        actor=actor,
+        source_name=path.name,
+        configs=configs,
     )
     read = 0
 

@@ -552,9 +552,12 @@ class RuleBook:
         new: LedgerConfigured,
         fact: Fact,
         lead: str = "the new pipeline drops",
+        since: tuple[datetime, int] | None = None,
     ) -> None:
         """Raise RuleViolation when `new` takes the place of `old` and lacks a stage of it in
-        which an open deal stands (in business order, after all its events)."""
+        which an open deal stands at place `since` in business order (default: `fact`'s) or
+        later: a deal that moved on before stays, its past visit is history; one that leaves
+        only later, by an event dated after, does not."""
         if old is None:
             return
         dropped = set(old.stage_names()) - set(new.stage_names())
@@ -564,8 +567,8 @@ class RuleBook:
         self._load_deals({d for d in candidates if d not in self._deals.facts})
         stranded = sorted(
             (stage, d)
-            for d, state in self._deals.tail.items()
-            if (stage := _open_stage(state)) is not None and stage in dropped
+            for d in self._deals.facts
+            for stage in self._open_stages_from(d, fact.key if since is None else since) & dropped
         )
         if stranded:
             stage, first = stranded[0]
@@ -588,6 +591,9 @@ class RuleBook:
         after = self.config
         if after is None:
             return
+        # From where the configuration in force after it stands in business order: a deal may
+        # have stood in a stage it lacks before that, not from there on.
+        since = self._in_force.configs[-1].key
         if target.config is not None:
             if after is not before:
                 self._check_no_deal_stranded(
@@ -595,19 +601,35 @@ class RuleBook:
                     after,
                     fact,
                     "retracting that ledger_configured would bring back a pipeline without",
+                    since,
                 )
             return
         deal_id = target.deal_id
-        if target.family != "deal" or deal_id is None:
+        if target.family != "deal" or deal_id is None or deal_id not in self._deals.facts:
             return
-        stage = _open_stage(self._deals.tail.get(deal_id))
-        if stage is not None and stage not in self._stage_set(after):
+        lacking = sorted(self._open_stages_from(deal_id, since) - self._stage_set(after))
+        if lacking:
+            stage = lacking[0]
             raise RuleViolation(
                 f"retracting that {target.type} would leave the open deal {deal_id} in the "
                 f"stage {stage}, which the pipeline in force lacks; move the deal to one of its "
                 "stages first",
                 fact,
             )
+
+    def _open_stages_from(self, deal_id: str, since: tuple[datetime, int]) -> set[str]:
+        """Return the stages the deal `deal_id` (loaded) stands in, open, at business-order
+        place `since` or at any later one."""
+        state = DealState(deal_id, day=self._in_force)
+        facts = self._deals.facts[deal_id]
+        later = bisect.bisect_left([f.key for f in facts], since)
+        for f in facts[:later]:
+            state.apply(f)
+        seen = [_open_stage(state)]  # where it stands at `since`
+        for f in facts[later:]:
+            state.apply(f)
+            seen.append(_open_stage(state))
+        return {stage for stage in seen if stage is not None}
 
     def _ensure_account(self, account_id: str) -> None:
         if account_id not in self._accounts.facts:

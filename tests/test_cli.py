@@ -680,6 +680,44 @@ def test_a_new_time_zone_recorded_with_a_bare_date_starts_that_day_in_the_old_on
     assert doc["rows"][-1]["effective_at"] == "2026-06-01T04:00:00Z"
 
 
+TOKYO_CONFIG = "22222222-2222-4222-8222-222222222222"
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "same-file"])
+def test_an_import_reads_dates_after_a_retracted_configuration_in_the_zone_in_force_again(
+    run, tmp_path: Path, stored: bool
+) -> None:
+    """A line retracting the configuration in force gives the lines after it the time zone of
+    the one before, as a `record` after that retraction reads its dates."""
+    assert run("init").exit_code == 0  # UTC
+    tokyo = {"type": "ledger_configured", "effective_at": "2026-01-01", "timezone": "Asia/Tokyo"}
+    if stored:
+        setup = tmp_path / "tokyo.jsonl"
+        setup.write_text(json.dumps({**tokyo, "event_id": TOKYO_CONFIG}) + "\n")
+        assert run("import", str(setup)).exit_code == 0
+    lines = [] if stored else [{**tokyo, "event_id": TOKYO_CONFIG}]
+    lines += [
+        {"type": "event_retracted", "effective_at": "2026-01-01", "retracts": TOKYO_CONFIG,
+         "reason": "wrong zone"},
+        {"type": "deal_opened", "effective_at": "2026-01-05", "deal_id": "D1",
+         "account_id": "A1", "stage": "demo", "amount": "100", "expected_close": "2026-06-30"},
+    ]  # fmt: skip
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    done = run("import", str(history))
+    assert done.exit_code == 0, done.stderr
+    recorded = run("record", "quota_set", "--period", "2026-Q1", "--amount", "1", "--effective",
+                   "2026-01-05")  # fmt: skip
+    assert recorded.exit_code == 0, recorded.stderr
+    doc = json.loads(
+        run("log", "--type", "deal_opened", "--type", "quota_set", "--format", "json").stdout
+    )
+    assert [(r["type"], r["effective_at"]) for r in doc["rows"]] == [
+        ("deal_opened", "2026-01-05T00:00:00Z"),
+        ("quota_set", "2026-01-05T00:00:00Z"),
+    ]
+
+
 def test_log_takes_type_names_with_dashes_and_tables_keep_a_note_on_its_row(run) -> None:
     run("init")
     note = "Renewal call\nsecond line"

@@ -203,6 +203,46 @@ def test_lines_parsed_here_then_by_the_worker_are_the_lines_parsed_here(
     assert sum(n for n, _ in split) == sum(n for n, _ in here_only)
 
 
+CONFIG_ID = "33333333-3333-4333-8333-333333333333"
+
+
+def _lines_retracting_the_configuration(deals: int) -> list[str]:
+    """`_lines(deals)` with an id on the configuration line, retracted three quarters in."""
+    lines = [
+        json.dumps({**json.loads(line), "event_id": CONFIG_ID})
+        if '"ledger_configured"' in line
+        else line
+        for line in _lines(deals)
+    ]
+    retraction = {"type": "event_retracted", "effective_at": "2024-06-01", "retracts": CONFIG_ID,
+                  "reason": "the wrong zone"}  # fmt: skip
+    lines.insert(len(lines) * 3 // 4, json.dumps(retraction))
+    return lines
+
+
+@pytest.mark.parametrize("here", [1000, 4000])
+def test_a_retracted_configuration_gives_back_its_time_zone_here_and_in_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, here: int
+) -> None:
+    """Bare dates after the retraction are read in New York again, also by the worker; with
+    the configuration line among the lines parsed here (4000), the worker's lines are dropped
+    and the rest is parsed here."""
+    monkeypatch.setattr(import_worker, "HERE_LINES", here)
+    lines = _lines_retracting_the_configuration(2000)
+    path = _write(tmp_path / "big.jsonl", lines)
+    here_only, split = _here(path), _split(path)
+    events = _staged(here_only)
+    assert _staged(split) == events
+    kinds = [e.view.type for e in events]
+    configured, retracted = kinds.index("ledger_configured"), kinds.index("event_retracted")
+    opened = [i for i, kind in enumerate(kinds) if kind == "deal_opened"]
+    tokyo = [i for i in opened if configured < i < retracted]
+    new_york = [i for i in opened if i < configured or i > retracted]
+    assert tokyo and new_york[-1] > retracted
+    assert {events[i].effective_at.hour for i in tokyo} == {15}  # midnight in Tokyo, in UTC
+    assert {events[i].effective_at.hour for i in new_york} == {4, 5}  # midnight in New York
+
+
 def test_an_import_through_the_worker_stores_what_an_import_parsed_here_would(
     store: LedgerStore,
     tmp_path: Path,

@@ -170,6 +170,38 @@ def test_a_deal_that_moves_into_the_dropped_stage_later_is_stranded_too(ledger: 
         ledger.admit("ledger_configured", "2026-02-01", stages=KEEPS_NO_DEMO)
 
 
+@pytest.mark.parametrize(
+    ("leaves", "fields"),
+    [
+        ("deal_lost", {}),
+        ("stage_changed", {"stage": "negotiation"}),
+        ("contract_signed", {"arr": "100000"}),
+    ],
+)
+def test_a_deal_that_leaves_the_dropped_stage_only_after_the_new_pipeline_is_stranded(
+    ledger: Ledger, leaves: str, fields: dict[str, Any]
+) -> None:
+    """Between the configuration and the later event the deal stands in a stage the pipeline
+    lacks (a forecast of those days would give it no probability)."""
+    open_deal(ledger, "D-1")  # in demo from January
+    ledger.admit(leaves, "2027-01-15", deal_id="D-1", **fields)
+    with pytest.raises(InputError, match="where the open deal D-1 stands; move it"):
+        ledger.admit("ledger_configured", "2026-02-01", stages=KEEPS_NO_DEMO)
+    ledger.admit("ledger_configured", "2027-02-01", stages=KEEPS_NO_DEMO)  # after it left
+
+
+def test_retracting_the_pipeline_that_allowed_a_visit_strands_it_even_once_it_moved_on(
+    ledger: Ledger,
+) -> None:
+    ledger.admit("ledger_configured", "2026-01-01", stages=KEEPS_NO_DEMO)
+    with_demo = ledger.admit("ledger_configured", "2026-03-01")
+    open_deal(ledger, "D-1", when="2026-03-05")  # in demo, which only `with_demo` has
+    ledger.admit("stage_changed", "2026-03-09", deal_id="D-1", stage="negotiation")
+    # Without `with_demo`, the pipeline from January on has no demo: D-1 stood there in March.
+    with pytest.raises(InputError, match="bring back a pipeline without the stage demo"):
+        ledger.admit("event_retracted", "2026-03-10", retracts=with_demo.event_id, reason="x")
+
+
 def test_no_retraction_strands_a_deal_either(ledger: Ledger) -> None:
     open_deal(ledger, "D-1")
     moved = ledger.admit("stage_changed", "2026-01-20", deal_id="D-1", stage="negotiation")

@@ -358,6 +358,14 @@ class LedgerStore:
 
     def config(self, known_at: datetime | None = None) -> LedgerConfigured | None:
         """Return the configuration in force as known at `known_at` (default: now)."""
+        configs = self.configs_in_force(known_at)
+        return configs[-1][1] if configs else None
+
+    def configs_in_force(
+        self, known_at: datetime | None = None
+    ) -> list[tuple[str, LedgerConfigured]]:
+        """Return the configurations that no retraction took out as known at `known_at`
+        (default: now), in seq order (the last one is in force), with their event ids."""
         with self._read() as conn:
             q = select(*[events.c[c] for c in SELECT_ORDER]).where(
                 events.c.type.in_(("ledger_configured", "event_retracted"))
@@ -368,8 +376,11 @@ class LedgerStore:
         retracted = {
             getattr(r.payload, "retracts", None) for r in rows if r.type == "event_retracted"
         }
-        configs = [r for r in rows if r.type == "ledger_configured" and r.event_id not in retracted]
-        return configs[-1].payload if configs else None  # type: ignore[return-value]
+        return [
+            (r.event_id, r.payload)  # type: ignore[misc]
+            for r in rows
+            if r.type == "ledger_configured" and r.event_id not in retracted
+        ]
 
     def head_known_at(self, known_at: datetime) -> Head:
         """Return the last event recorded at or before `known_at` (the head of that view)."""
