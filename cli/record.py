@@ -177,9 +177,17 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
             "stream_id": done.stream_id,
             "stream_version": done.stream_version,
             "duplicate": done.duplicate,
+            "retracted_by": done.retracted_by,
         }
         if fmt == "table":
-            note = " (already recorded: idempotency key matched)" if done.duplicate else ""
+            note = ""
+            if done.retracted_by is not None:
+                note = (
+                    f" (already recorded: idempotency key matched; seq {done.retracted_by} "
+                    "retracted it, so it does not count: record it with another key to count it)"
+                )
+            elif done.duplicate:
+                note = " (already recorded: idempotency key matched)"
             click.echo(f"seq {done.seq}  event_id {done.event_id}{note}")
             return
         cols = [Column(k, k, ENVELOPE_KINDS.get(k, "text")) for k in row]

@@ -220,9 +220,29 @@ def record_event(
 
     A retry with the same `idempotency_key`, type and fields but no `effective` returns the
     original: its effective time defaulted to the moment of the first attempt, not a new one.
-    A `ledger_configured` keeps every setting it does not give from the configuration in
-    force (a new time zone alone leaves currency, fiscal year and pipeline as they are).
+    A duplicate names the retraction that took its original out since, if one did (it still
+    does not count). A `ledger_configured` keeps every setting it does not give from the
+    configuration in force (a new time zone alone leaves currency, fiscal year and pipeline
+    as they are).
     """
+    done = _record(store, type_name, fields, effective, actor, expected_version, idempotency_key)
+    if not done.duplicate:
+        return done
+    retractions = store.read(types=["event_retracted"])
+    taken_out = (e.seq for e in retractions if getattr(e.payload, "retracts", "") == done.event_id)
+    return done._replace(retracted_by=next(taken_out, None))
+
+
+def _record(
+    store: LedgerStore,
+    type_name: str,
+    fields: Mapping[str, Any],
+    effective: str | None,
+    actor: str,
+    expected_version: int | None,
+    idempotency_key: str | None,
+) -> Appended:
+    """Return where the event of `record_event` landed (without its `retracted_by`)."""
     actor = envelope_text(actor, field="--actor")
     if idempotency_key is not None:
         idempotency_key = envelope_text(idempotency_key, field="--idempotency-key")

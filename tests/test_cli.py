@@ -513,6 +513,15 @@ def test_retrying_a_keyed_record_without_effective_returns_the_original(
     )
     assert other.exit_code == 4 and "with different content" in other.stderr
     assert run("log", "--format", "csv").stdout.count("\n") == 3  # header, configuration, quota
+    # Retracted since, the original still answers the retry, which says it does not count.
+    assert run("record", "event_retracted", "--retracts", "2", "--reason", "x").exit_code == 0
+    retried = run(*keyed, "k-1")
+    assert retried.stdout == first.stdout.rstrip("\n") + (
+        " (already recorded: idempotency key matched; seq 3 retracted it, so it does not count: "
+        "record it with another key to count it)\n"
+    )
+    row = json.loads(run(*keyed, "k-1", "--format", "json").stdout)["rows"][0]
+    assert (row["seq"], row["duplicate"], row["retracted_by"]) == (2, True, 3)
 
 
 @pytest.mark.parametrize(
@@ -726,7 +735,7 @@ def test_log_takes_type_names_with_dashes_and_tables_keep_a_note_on_its_row(run)
         "2", "--note", note, "--format", "csv",
     )  # fmt: skip
     assert done.exit_code == 0, done.stderr
-    assert done.stdout.splitlines()[1].endswith(",ledger,2,false")
+    assert done.stdout.splitlines()[1].endswith(",ledger,2,false,")  # not retracted
     dashed = run("log", "--type", "forecast-submitted")
     assert dashed.exit_code == 0, dashed.stderr
     rows = [line for line in dashed.stdout.splitlines() if "forecast_submitted" in line]

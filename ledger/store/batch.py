@@ -45,6 +45,9 @@ class Appended(NamedTuple):
     stream_id: str
     stream_version: int
     duplicate: bool
+    retracted_by: int | None = None
+    """For a duplicate whose original a retraction took out since: that retraction's seq (set
+    by `ledger.operations.record_event`; an append itself leaves it None)."""
 
     @classmethod
     def duplicate_of(cls, original: Any) -> Appended:
