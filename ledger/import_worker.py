@@ -22,7 +22,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from itertools import islice
+from itertools import dropwhile, islice
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -85,31 +85,47 @@ def parsed_blocks(path: Path, parser: ImportParser, *, worker: bool) -> Iterator
 
     With a worker, this process parses the first `HERE_LINES` lines itself while the worker
     starts (a new interpreter takes a few tenths of a second to import what it needs), and the
-    worker parses the rest. If those first lines changed what the lines after them are read
-    with (a `ledger_configured` line, or the retraction of one: `ImportParser.state`), the
-    worker, which started with the old, is stopped and the rest is parsed here.
+    worker parses the rest. If those first lines moved the time zone (a `ledger_configured`
+    line, or the retraction of one), the worker, which started in the old one, is stopped and
+    the rest is parsed here. If they only changed the configurations in force (a configuration
+    in the same time zone), the worker's blocks are taken until one retracts a configuration
+    in force, after which the worker, not knowing them all, may have read dates in another
+    zone: that block and the rest are parsed here.
     """
     lines = numbered_lines(path)
     if not worker:
         yield parse_blocks(lines, parser)
         return
-    start = parser.state
+    zone, configs = parser.state
     ahead = ImportParser(
-        timezone=parser.timezone,
-        actor=parser.actor,
-        source_name=parser.source_name,
-        configs=parser.configs,
+        timezone=zone, actor=parser.actor, source_name=parser.source_name, configs=configs
     )
     with parsed_in_worker(path, ahead, skip=HERE_LINES) as rest:
 
         def blocks() -> Iterator[Block]:
             yield from parse_blocks(islice(lines, HERE_LINES), parser)
-            if parser.state == start:
-                yield from rest
-            else:
+            if parser.timezone != zone:
                 yield from parse_blocks(lines, parser, after=HERE_LINES)
+                return
+            if parser.configs == configs:
+                yield from rest  # the worker reads with what this parser would
+                return
+            read = HERE_LINES
+            for block in rest:
+                before = parser.state
+                if not all(parser.follow(e) for e in block[1] if isinstance(e, StagedEvent)):
+                    parser.timezone, parser.configs = before
+                    yield from parse_blocks(_after(lines, read), parser, after=read)
+                    return
+                read += block[0]
+                yield block
 
         yield blocks()
+
+
+def _after(lines: Iterator[tuple[int, str]], line: int) -> Iterator[tuple[int, str]]:
+    """Return the numbered `lines` after line number `line`."""
+    return dropwhile(lambda numbered: numbered[0] <= line, lines)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ledger.canonical import canonical_json, content_digest, payload_json
-from ledger.envelope import NewEvent, envelope_text
+from ledger.envelope import NewEvent, StagedEvent, envelope_text
 from ledger.errors import InputError
 from ledger.events import EventRetracted, LedgerConfigured, build_event
 from ledger.json_input import decode_json
@@ -125,12 +125,9 @@ class ImportParser:
         )
         omitted: tuple[str, ...] = ()
         if isinstance(event, LedgerConfigured):
-            self.timezone = event.timezone
-            self.configs = (*self.configs, (event_id, event.timezone))
+            self._configured(event_id, event.timezone)
             omitted = tuple(name for name in SETTINGS if name not in payload)
-        elif isinstance(event, EventRetracted) and any(
-            c[0] == event.retracts for c in self.configs
-        ):
+        elif isinstance(event, EventRetracted) and self._in_force(event.retracts):
             self.configs = tuple(c for c in self.configs if c[0] != event.retracts)
             if self.configs:
                 self.timezone = self.configs[-1][1]
@@ -145,6 +142,25 @@ class ImportParser:
             texts=texts,
             omitted=omitted,
         )
+
+    def follow(self, event: StagedEvent) -> bool:
+        """Take in what an event another parser read (a worker) changes for the lines after
+        it, and return True; return False, changing nothing, for the retraction of a
+        configuration in force, after which that parser may have read the lines in another
+        time zone (it may not have known every configuration in force)."""
+        view = event.view
+        if view.config is not None:
+            self._configured(event.event_id, view.config.timezone)
+        elif view.retracts is not None and self._in_force(view.retracts):
+            return False
+        return True
+
+    def _configured(self, event_id: str | None, timezone: str) -> None:
+        self.timezone = timezone
+        self.configs = (*self.configs, (event_id, timezone))
+
+    def _in_force(self, event_id: str) -> bool:
+        return any(c[0] == event_id for c in self.configs)
 
     def parse_lines(self, lines: Iterable[str]) -> Iterator[NewEvent]:
         """Yield the events of every non-blank line, numbering lines from 1."""

@@ -90,17 +90,20 @@ def parse_when(text: str, tz: str, *, option: str, end_of_day_if_date: bool) -> 
         raise InputError(str(exc), field=option, value=text, has_value=True) from None
 
 
-def parse_known_at(text: str, tz: str, *, option: str = "--known-at") -> datetime:
+def parse_known_at(
+    text: str, tz: str, *, option: str = "--known-at", now: datetime | None = None
+) -> datetime:
     """Return the transaction-time instant typed for `option` (a date: the end of that day;
     today: now).
 
     A later day than today (in `tz`), or a later instant than now, is refused: an answer "as
     known at" a time still to come could change before that time, so it would not be one.
-    Today stands for now, the end of what is known today so far, so the instant an answer
-    names gives the same answer later the same day.
+    Today stands for now (`now`, default the clock's: one answer reads all its times against
+    one), the end of what is known today so far, so the instant an answer names gives the same
+    answer later the same day.
     """
     when = parse_when(text, tz, option=option, end_of_day_if_date=True)
-    now = utc_now()
+    now = utc_now() if now is None else now
     if when <= now:
         return when
     day = text.strip()

@@ -565,10 +565,9 @@ class RuleBook:
             return
         candidates = self._source.deals_naming_stages(dropped)
         self._load_deals({d for d in candidates if d not in self._deals.facts})
+        at = fact.key if since is None else since
         stranded = sorted(
-            (stage, d)
-            for d in self._deals.facts
-            for stage in self._open_stages_from(d, fact.key if since is None else since) & dropped
+            (stage, d) for d in self._deals.facts for stage in self._stands_in(d, dropped, at)
         )
         if stranded:
             stage, first = stranded[0]
@@ -616,6 +615,17 @@ class RuleBook:
                 "stages first",
                 fact,
             )
+
+    def _stands_in(self, deal_id: str, stages: set[str], since: tuple[datetime, int]) -> set[str]:
+        """Return which of `stages` the deal `deal_id` (loaded) stands in, open, at place
+        `since` in business order or later (see `_open_stages_from`), replaying it only when
+        it has events from `since` on and one of them names such a stage."""
+        facts = self._deals.facts[deal_id]
+        if not facts or facts[-1].key < since:
+            return {stage} & stages if (stage := _open_stage(self._deals.tail[deal_id])) else set()
+        if not any(f.view.stage in stages for f in facts):
+            return set()
+        return self._open_stages_from(deal_id, since) & stages
 
     def _open_stages_from(self, deal_id: str, since: tuple[datetime, int]) -> set[str]:
         """Return the stages the deal `deal_id` (loaded) stands in, open, at business-order

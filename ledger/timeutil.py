@@ -114,7 +114,9 @@ def _not_an_instant(text: str) -> str:
         return (
             "has a space before its UTC offset; write it right after the time (e.g. 09:30:00-05:00)"
         )
-    return f"has {rest!r} after its time, where RFC 3339 has one UTC offset: Z or +HH:MM / -HH:MM"
+    # What follows is not quoted: the value itself is quoted only where it does not look
+    # like a patient identifier (see `ledger.errors.withheld`).
+    return "has more after its time than one UTC offset (Z or +HH:MM / -HH:MM) as RFC 3339 has"
 
 
 def _in_years(utc: datetime) -> datetime:

@@ -93,7 +93,8 @@ class TimeFrame:
     `--known-at`, else the log's head), so `head.seq` bounds every read of the answer;
     `upto_seq` is that seq only when a `--known-at` cut the log. `known_at` is the transaction
     time the answer stands at (the head's recorded_at when the user gave none); `today` is
-    today's date in the ledger's time zone.
+    today's date in the ledger's time zone, and `now` the instant the frame was made, which
+    every other transaction time typed for the same answer reads "today" as.
     """
 
     config: LedgerConfigured
@@ -101,6 +102,7 @@ class TimeFrame:
     known_at: datetime | None
     upto_seq: int | None
     today: date
+    now: datetime
 
     def bound(self, d: date) -> datetime:
         """Return the exclusive valid-time bound 'at the close of day d' (ledger time zone)."""
@@ -135,8 +137,9 @@ def time_frame(
     config = store.config()
     if config is None:
         raise StorageError(NOT_CONFIGURED)
+    now = utc_now()
     known_at = (
-        parse_known_at(known_at_text, config.timezone, option=option)
+        parse_known_at(known_at_text, config.timezone, option=option, now=now)
         if known_at_text is not None
         else None
     )
@@ -147,8 +150,8 @@ def time_frame(
     else:
         head, upto = store.head(), None
         known_at = read_instant(head.recorded_at) if head.recorded_at else None
-    today = utc_now().astimezone(zone(config.timezone)).date()
-    return TimeFrame(config, head, known_at, upto, today)
+    today = now.astimezone(zone(config.timezone)).date()
+    return TimeFrame(config, head, known_at, upto, today, now)
 
 
 class ConfigTimeline:

@@ -38,8 +38,9 @@ def period_options(p: Period) -> dict[str, str]:
 
 
 def parse_known_option(text: str, frame: TimeFrame, option: str) -> datetime:
-    """Return the transaction time typed for `option` (a date: the end of that day)."""
-    return parse_known_at(text, frame.config.timezone, option=option)
+    """Return the transaction time typed for `option` (a date: the end of that day; today:
+    the frame's now)."""
+    return parse_known_at(text, frame.config.timezone, option=option, now=frame.now)
 
 
 def forecast_query(

@@ -978,8 +978,15 @@ CASES: list[Case] = [
     rec(
         "record-effective-two-offsets",
         "quota_set --period 2027-Q1 --amount 5 --effective 2026-12-07T04:00:00+00:00Z",
-        message="revledger: option '--effective' = '2026-12-07T04:00:00+00:00Z': has '+00:00Z' "
-        "after its time, where RFC 3339 has one UTC offset: Z or +HH:MM / -HH:MM.",
+        message="revledger: option '--effective' = '2026-12-07T04:00:00+00:00Z': has more after "
+        "its time than one UTC offset (Z or +HH:MM / -HH:MM) as RFC 3339 has.",
+    ),
+    rec(
+        "record-effective-identifier-after-the-time",
+        "quota_set --period 2027-Q1 --amount 5 --effective '2026-03-01T09:30:00 123-45-6789'",
+        message="revledger: option '--effective' (value withheld: it looks like a social security "
+        "number): has more after its time than one UTC offset (Z or +HH:MM / -HH:MM) as RFC "
+        "3339 has.",
     ),
     rec(
         "record-second-deal-lost",

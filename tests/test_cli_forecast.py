@@ -8,7 +8,7 @@ stage change backdated to September and a retraction) at 2026-11-01 18:00 UTC.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -464,6 +464,23 @@ def test_a_report_after_the_last_recording_is_unchanged_and_one_after_known_at_i
         "revledger: option '--reported-at' = '2026-10-25': must not be after the time the "
         "comparison stands at (2026-10-21T23:59:59.999999Z).\n"
     )
+
+
+def test_today_as_both_known_at_and_reported_at_is_one_instant(
+    sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read of the clock is later than the one before; today means the one "now" of the
+    answer, so a report of today compared as known today is the same view, not a later one."""
+    ticks = (TODAY.replace(minute=0) + timedelta(microseconds=n) for n in range(1000))
+    for where in ("ledger.store.batch", "ledger.operations", "queries.common"):
+        monkeypatch.setattr(f"{where}.utc_now", lambda: next(ticks))
+    today = TODAY.date().isoformat()
+    out = sample(
+        "restatements", "--metric", "carr", "--as-of", "2026-09-30", "--known-at", today,
+        "--reported-at", today, "--format", "csv",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout.splitlines()[-1].endswith(",no change since reported")
 
 
 def test_forecast_restatement_table(run) -> None:

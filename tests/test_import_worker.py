@@ -243,6 +243,42 @@ def test_a_retracted_configuration_gives_back_its_time_zone_here_and_in_the_work
     assert {events[i].effective_at.hour for i in new_york} == {4, 5}  # midnight in New York
 
 
+STORED = (("44444444-4444-4444-8444-444444444444", "Asia/Tokyo"), (CONFIG_ID, TIMEZONE))
+"""Two stored configurations: Tokyo, then New York (in force)."""
+
+
+def test_a_configuration_in_the_same_zone_keeps_the_worker_until_a_configuration_is_retracted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Line 1 configures New York again (the zone in force): the worker, which does not know
+    that configuration, still reads every line as this parser would, and is used; until the
+    New York one it knows is retracted: with the new one in force, the lines after are read in
+    New York here, where the worker would have gone back to Tokyo."""
+    monkeypatch.setattr(import_worker, "HERE_LINES", 1000)
+    again = {"type": "ledger_configured", "effective_at": "2024-01-01", "timezone": TIMEZONE}
+    lines = [json.dumps(again), *_lines(2000, configure=False)]
+    retraction = {"type": "event_retracted", "effective_at": "2024-06-01", "retracts": CONFIG_ID,
+                  "reason": "entered twice"}  # fmt: skip
+    at = len(lines) * 3 // 4
+    lines.insert(at, json.dumps(retraction))
+    path = _write(tmp_path / "big.jsonl", lines)
+
+    def parser() -> ImportParser:
+        return ImportParser(timezone=TIMEZONE, actor="t", source_name="big.jsonl", configs=STORED)
+
+    here_only = list(parse_blocks(numbered_lines(path), parser()))
+    with parsed_blocks(path, parser(), worker=True) as blocks:
+        split = list(blocks)
+    assert _staged(split) == _staged(here_only)
+    assert sum(n for n, _ in split) == sum(n for n, _ in here_only)
+    from_worker = [isinstance(block[0], StagedEvent) for _, block in split if block]
+    assert from_worker[0] is False and True in from_worker, "the worker was used"
+    assert from_worker[-1] is False, "the lines after the retraction were parsed here"
+    events = _staged(here_only)
+    last = max(i for i, e in enumerate(events) if e.view.type == "deal_opened")
+    assert events[last].effective_at.hour in (4, 5), "midnight in New York, not Tokyo"
+
+
 def test_an_import_through_the_worker_stores_what_an_import_parsed_here_would(
     store: LedgerStore,
     tmp_path: Path,
