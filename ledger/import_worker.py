@@ -40,6 +40,9 @@ WORKER_MIN_BYTES = 2_000_000
 """Smaller files are parsed in this process: starting a worker costs more than it saves."""
 HERE_LINES = 10_000
 """Lines the importing process parses itself while the worker starts (see `parsed_blocks`)."""
+MAX_CONFIGS_ARGUMENT = 100_000
+"""The configurations in force go to the worker as one command-line argument (JSON), which
+Linux caps at 128 KiB: with more (over a thousand configurations), the file is parsed here."""
 QUEUED_BLOCKS = 50
 """Parsed blocks that may wait for this process (about 30 MB of records at most)."""
 
@@ -93,7 +96,7 @@ def parsed_blocks(path: Path, parser: ImportParser, *, worker: bool) -> Iterator
     zone: that block and the rest are parsed here.
     """
     lines = numbered_lines(path)
-    if not worker:
+    if not worker or len(json.dumps(parser.configs)) > MAX_CONFIGS_ARGUMENT:
         yield parse_blocks(lines, parser)
         return
     zone, configs = parser.state

@@ -279,6 +279,18 @@ def test_a_configuration_in_the_same_zone_keeps_the_worker_until_a_configuration
     assert events[last].effective_at.hour in (4, 5), "midnight in New York, not Tokyo"
 
 
+def test_configurations_too_many_for_the_worker_s_command_line_are_parsed_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(import_worker, "MAX_CONFIGS_ARGUMENT", len(json.dumps(STORED)) - 1)
+    path = _write(tmp_path / "big.jsonl", list(_lines(2000, configure=False)))
+    parser = ImportParser(timezone=TIMEZONE, actor="t", source_name="big.jsonl", configs=STORED)
+    with parsed_blocks(path, parser, worker=True) as blocks:
+        parsed = list(blocks)
+    assert all(isinstance(e, NewEvent) for _, block in parsed for e in block)
+    assert _staged(parsed) == _staged(_here(path))
+
+
 def test_an_import_through_the_worker_stores_what_an_import_parsed_here_would(
     store: LedgerStore,
     tmp_path: Path,

@@ -221,13 +221,13 @@ class LedgerStore:
             # command never waits for another process's long write (an import, say). Creating
             # or migrating the schema takes the write lock, and looks again under it.
             try:
-                found = store._schema_version()
+                found = store._schema_version(creating=create)
             except OperationalError:
                 if path is None or create or not _read_as_immutable(db, path):
                     raise
                 store.close()
                 store = cls(make_engine(read_only_url(path)), url)
-                found = store._schema_version()
+                found = store._schema_version(creating=False)
             if found is None and not create:
                 raise StorageError(_not_a_ledger(store, db))
             if not up_to_date(found):
@@ -242,13 +242,15 @@ class LedgerStore:
             raise
         return store
 
-    def _schema_version(self) -> int | None:
+    def _schema_version(self, *, creating: bool) -> int | None:
         """Return the schema version the database records (None: not a ledger), read in a
-        read transaction; raise StorageError for a PostgreSQL database that is not UTF8."""
+        read transaction; raise StorageError when `creating` a ledger in a PostgreSQL
+        database that is not UTF8 (one an earlier release made there still opens)."""
         with self._read() as conn:
-            if conn.dialect.name == "postgresql":
+            found = stored_version(conn)
+            if found is None and creating and conn.dialect.name == "postgresql":
                 check_server_encoding(driver_connection(conn))
-            return stored_version(conn)
+            return found
 
     def _bring_up_to_date(self, db: str, found: int | None) -> None:
         """Create the schema of a new ledger, or migrate one at schema version `found`, under
