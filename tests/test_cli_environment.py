@@ -283,7 +283,9 @@ def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path
     assert verified.returncode == 0, verified.stderr
     assert (refused.returncode, refused.stderr) == (
         EXIT_STORAGE,
-        "revledger: database error: attempt to write a readonly database.\n",
+        "revledger: this connection may not write to the ledger (attempt to write a readonly "
+        "database): recording and importing need a ledger file and folder they may write, an "
+        "import's --dry-run too, as it writes and then rolls back.\n",
     )
 
     # A copy taken while a writer had not checkpointed: its write-ahead log lies beside it.

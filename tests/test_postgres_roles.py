@@ -124,6 +124,29 @@ def test_a_write_that_waits_too_long_for_the_lock_fails(
     assert "another process holds the ledger's write lock" in str(refused.value)
 
 
+def test_a_role_that_may_only_select_is_told_what_writing_needs(
+    ledger: str, role_url, tmp_path: Path
+) -> None:
+    reader = role_url("SELECT")
+    head = invoke(ledger, "verify").stdout
+    lines = tmp_path / "one.jsonl"
+    lines.write_text(
+        '{"type":"quota_set","effective_at":"2026-10-01","period":"2026-Q4","amount":"9"}\n'
+    )
+    for args in (
+        ("record", "quota_set", "--period", "2026-Q4", "--amount", "2"),
+        ("import", str(lines), "--dry-run"),
+    ):
+        refused = invoke(reader, *args)
+        assert (refused.exit_code, refused.stdout) == (EXIT_STORAGE, "")
+        assert refused.stderr == (
+            "revledger: this connection may not write to the ledger (permission denied for table "
+            "events): recording and importing need INSERT on the events table, an import's "
+            "--dry-run too, as it writes and then rolls back.\n"
+        )
+    assert invoke(ledger, "verify").stdout == head
+
+
 def test_a_search_path_naming_no_schema_is_said(pg_schema: str) -> None:
     db = pg_schema_url(f"{pg_schema}_missing")
     asked, created = invoke(db, "arr"), invoke(db, "init")

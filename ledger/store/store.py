@@ -335,6 +335,17 @@ class LedgerStore:
                 rollback(dbapi, backend)
                 if isinstance(exc, self.engine.dialect.loaded_dbapi.Error):
                     drop = True
+                    if is_read_only(exc):
+                        needs = (
+                            "INSERT on the events table"
+                            if backend == "postgresql"
+                            else "a ledger file and folder they may write"
+                        )
+                        raise StorageError(
+                            f"this connection may not write to the ledger ({database_reason(exc)}"
+                            f"): recording and importing need {needs}, an import's --dry-run "
+                            "too, as it writes and then rolls back"
+                        ) from exc
                     raise StorageError(f"database error: {database_reason(exc)}") from exc
                 drop = in_transaction(dbapi, backend)
                 raise
