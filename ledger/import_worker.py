@@ -93,7 +93,8 @@ def parsed_blocks(path: Path, parser: ImportParser, *, worker: bool) -> Iterator
     the rest is parsed here. If they only changed the configurations in force (a configuration
     in the same time zone), the worker's blocks are taken until one retracts a configuration
     in force, after which the worker, not knowing them all, may have read dates in another
-    zone: that block and the rest are parsed here.
+    zone: that block and the rest are parsed here (so is a block the worker reports an error
+    in, which may be an error only in that other zone).
     """
     lines = numbered_lines(path)
     if not worker or len(json.dumps(parser.configs)) > MAX_CONFIGS_ARGUMENT:
@@ -114,14 +115,22 @@ def parsed_blocks(path: Path, parser: ImportParser, *, worker: bool) -> Iterator
                 yield from rest  # the worker reads with what this parser would
                 return
             read = HERE_LINES
-            for block in rest:
+            while True:
+                try:
+                    block = next(rest)
+                except StopIteration:
+                    return
+                except InputError:
+                    # Raised for a line of the block the worker could not send: perhaps one it
+                    # read after such a retraction, in another zone. This parser says.
+                    break
                 before = parser.state
                 if not all(parser.follow(e) for e in block[1] if isinstance(e, StagedEvent)):
                     parser.timezone, parser.configs = before
-                    yield from parse_blocks(_after(lines, read), parser, after=read)
-                    return
+                    break
                 read += block[0]
                 yield block
+            yield from parse_blocks(_after(lines, read), parser, after=read)
 
         yield blocks()
 

@@ -279,6 +279,34 @@ def test_a_configuration_in_the_same_zone_keeps_the_worker_until_a_configuration
     assert events[last].effective_at.hour in (4, 5), "midnight in New York, not Tokyo"
 
 
+def test_an_error_only_the_worker_s_zone_makes_is_no_error_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the retraction the worker reads in Tokyo, where a deal opened on 1900-01-01 starts
+    in 1899 (refused); in New York, in force here, the day is in 1900: no error."""
+    monkeypatch.setattr(import_worker, "HERE_LINES", 1000)
+    again = {"type": "ledger_configured", "effective_at": "2024-01-01", "timezone": TIMEZONE}
+    lines = [json.dumps(again), *_lines(2000, configure=False)]
+    retraction = {"type": "event_retracted", "effective_at": "2024-06-01", "retracts": CONFIG_ID,
+                  "reason": "entered twice"}  # fmt: skip
+    early = {"type": "deal_opened", "effective_at": "1900-01-01", "deal_id": "D-OLD",
+             "account_id": "A-OLD", "stage": "discovery", "amount": "1",
+             "expected_close": "1900-06-30"}  # fmt: skip
+    at = len(lines) * 3 // 4
+    lines[at:at] = [json.dumps(retraction), json.dumps(early)]
+    path = _write(tmp_path / "big.jsonl", lines)
+
+    def parser() -> ImportParser:
+        return ImportParser(timezone=TIMEZONE, actor="t", source_name="big.jsonl", configs=STORED)
+
+    here_only = list(parse_blocks(numbered_lines(path), parser()))
+    with parsed_blocks(path, parser(), worker=True) as blocks:
+        split = list(blocks)
+    assert _staged(split) == _staged(here_only)
+    old = next(e for e in _staged(here_only) if e.view.deal_id == "D-OLD")
+    assert old.effective_at == datetime(1900, 1, 1, 5, tzinfo=UTC)
+
+
 def test_configurations_too_many_for_the_worker_s_command_line_are_parsed_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
