@@ -247,28 +247,37 @@ STORED = (("44444444-4444-4444-8444-444444444444", "Asia/Tokyo"), (CONFIG_ID, TI
 """Two stored configurations: Tokyo, then New York (in force)."""
 
 
-def test_a_configuration_in_the_same_zone_keeps_the_worker_until_a_configuration_is_retracted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Line 1 configures New York again (the zone in force): the worker, which does not know
-    that configuration, still reads every line as this parser would, and is used; until the
-    New York one it knows is retracted: with the new one in force, the lines after are read in
-    New York here, where the worker would have gone back to Tokyo."""
-    monkeypatch.setattr(import_worker, "HERE_LINES", 1000)
+def _reconfigured_then_retracted(
+    folder: Path, *after: dict[str, Any]
+) -> tuple[list[tuple[int, list[NewEvent]]], list[Block]]:
+    """Parse, here only and then with a worker after line 1000, a file whose line 1 configures
+    New York again (the zone in force, by STORED) and which three quarters in retracts the
+    stored New York configuration, followed by the lines `after`; return both parses."""
     again = {"type": "ledger_configured", "effective_at": "2024-01-01", "timezone": TIMEZONE}
     lines = [json.dumps(again), *_lines(2000, configure=False)]
     retraction = {"type": "event_retracted", "effective_at": "2024-06-01", "retracts": CONFIG_ID,
                   "reason": "entered twice"}  # fmt: skip
     at = len(lines) * 3 // 4
-    lines.insert(at, json.dumps(retraction))
-    path = _write(tmp_path / "big.jsonl", lines)
+    lines[at:at] = [json.dumps(retraction), *(json.dumps(line) for line in after)]
+    path = _write(folder / "big.jsonl", lines)
 
     def parser() -> ImportParser:
         return ImportParser(timezone=TIMEZONE, actor="t", source_name="big.jsonl", configs=STORED)
 
     here_only = list(parse_blocks(numbered_lines(path), parser()))
     with parsed_blocks(path, parser(), worker=True) as blocks:
-        split = list(blocks)
+        return here_only, list(blocks)
+
+
+def test_a_configuration_in_the_same_zone_keeps_the_worker_until_a_configuration_is_retracted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker does not know the configuration of line 1 but reads every line as this
+    parser would, and is used; until the New York configuration it knows is retracted: with
+    the new one in force, the lines after are read in New York here, where the worker would
+    have gone back to Tokyo."""
+    monkeypatch.setattr(import_worker, "HERE_LINES", 1000)
+    here_only, split = _reconfigured_then_retracted(tmp_path)
     assert _staged(split) == _staged(here_only)
     assert sum(n for n, _ in split) == sum(n for n, _ in here_only)
     from_worker = [isinstance(block[0], StagedEvent) for _, block in split if block]
@@ -285,23 +294,10 @@ def test_an_error_only_the_worker_s_zone_makes_is_no_error_here(
     """After the retraction the worker reads in Tokyo, where a deal opened on 1900-01-01 starts
     in 1899 (refused); in New York, in force here, the day is in 1900: no error."""
     monkeypatch.setattr(import_worker, "HERE_LINES", 1000)
-    again = {"type": "ledger_configured", "effective_at": "2024-01-01", "timezone": TIMEZONE}
-    lines = [json.dumps(again), *_lines(2000, configure=False)]
-    retraction = {"type": "event_retracted", "effective_at": "2024-06-01", "retracts": CONFIG_ID,
-                  "reason": "entered twice"}  # fmt: skip
     early = {"type": "deal_opened", "effective_at": "1900-01-01", "deal_id": "D-OLD",
              "account_id": "A-OLD", "stage": "discovery", "amount": "1",
              "expected_close": "1900-06-30"}  # fmt: skip
-    at = len(lines) * 3 // 4
-    lines[at:at] = [json.dumps(retraction), json.dumps(early)]
-    path = _write(tmp_path / "big.jsonl", lines)
-
-    def parser() -> ImportParser:
-        return ImportParser(timezone=TIMEZONE, actor="t", source_name="big.jsonl", configs=STORED)
-
-    here_only = list(parse_blocks(numbered_lines(path), parser()))
-    with parsed_blocks(path, parser(), worker=True) as blocks:
-        split = list(blocks)
+    here_only, split = _reconfigured_then_retracted(tmp_path, early)
     assert _staged(split) == _staged(here_only)
     old = next(e for e in _staged(here_only) if e.view.deal_id == "D-OLD")
     assert old.effective_at == datetime(1900, 1, 1, 5, tzinfo=UTC)
