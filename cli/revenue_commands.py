@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -9,7 +10,9 @@ import click
 from cli.app import Ctx, format_option, pass_ctx
 from cli.options import AS_OF, KNOWN_AT, by_option, echo_report, report_title
 from cli.render import Column, Report, attribute_row
+from ledger.errors import EXIT_INTEGRITY
 from queries.common import TimeQuery
+from queries.readmodel import check as check_read_model
 from queries.readmodel import rebuild as rebuild_read_model
 from queries.revenue import (
     arr_query,
@@ -205,13 +208,43 @@ def cohorts(
     echo_report(Report(title, columns, data, meta), fmt)
 
 
+CHECK_COLUMNS = [
+    Column("read_model", "read model"),
+    Column("seq", "covers up to seq", "seq"),
+    Column("status", "status"),
+]
+
+
 @click.command("rebuild")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing: hold each saved read model against a replay of the log it covers "
+    "(exit 5 when one differs).",
+)
+@format_option
 @pass_ctx
-def rebuild(ctx: Ctx) -> None:
+def rebuild(ctx: Ctx, check: bool, fmt: str) -> None:
     """Drop the persisted read models and rebuild them from the whole log."""
     with ctx.store() as store:
-        head = rebuild_read_model(store)
-    click.echo(f"rebuilt the revenue read model from {head.seq} events (head seq {head.seq})")
+        if not check:
+            head = rebuild_read_model(store)
+            click.echo(
+                f"rebuilt the revenue read model from {head.seq} events (head seq {head.seq})"
+            )
+            return
+        checks, head = check_read_model(store)
+    rows = [{"read_model": c.name, "seq": c.seq, "status": c.status} for c in checks]
+    meta = {"head": {"seq": head.seq, "hash": head.hash}}
+    echo_report(Report("Saved read models against the log", CHECK_COLUMNS, rows, meta), fmt)
+    if any(c.status == "differs" for c in checks):
+        click.echo(
+            "revledger: integrity failure: a saved read model differs from the log it covers "
+            "(edited by hand, or a bug), so answers from it are wrong; `revledger rebuild` "
+            "computes it again from the log.",
+            err=True,
+        )
+        sys.exit(EXIT_INTEGRITY)
 
 
 COMMANDS = [arr, movements, nrr, cohorts, rebuild]

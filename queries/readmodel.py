@@ -18,11 +18,13 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from ledger.gc_pause import gc_paused
 from ledger.store import Checkpoint, Head, LedgerStore
+from projections import revenue_book
 from projections.revenue_book import REVENUE_FACT_TYPES, RevenueBook, RevenueView
 
 BOOK = "revenue"
@@ -237,3 +239,49 @@ def rebuild(store: LedgerStore) -> Head:
     _save_book(store, book, head, aside=False)
     _save_view(store, book.view(), head)
     return head
+
+
+@dataclass(frozen=True, slots=True)
+class ReadModelCheck:
+    """A saved read model held against the log: `status` is `agrees` (it gives the timelines a
+    replay of the log prefix it covers gives), `differs` (it does not: edited, or a bug),
+    `unreadable` (it cannot be read: queries build it again from the log) or `none` (none
+    saved that matches the log: queries compute from the log)."""
+
+    name: str
+    seq: int | None
+    status: str
+
+
+def _saved_view(name: str, state: str, seq: int) -> RevenueView | None:
+    """Return the timelines of the saved read model `name` at `seq`, or None if it does not
+    read as one of that prefix."""
+    if name == BOOK:
+        book = _readable(RevenueBook.from_json, state)
+        return book.view() if book is not None and book.absorbed_seq == seq else None
+    view = _readable(RevenueView.from_json, state)
+    return view if view is not None and view.upto_seq == seq else None
+
+
+@_bulk
+def check(store: LedgerStore) -> tuple[list[ReadModelCheck], Head]:
+    """Return each saved read model (book, then view) held against a replay of the log prefix
+    it covers, and the log head; writes nothing."""
+    head = store.head()
+    replays: dict[int, str] = {}
+    checks = []
+    for name in (BOOK, VIEW):
+        saved = store.load_checkpoint(name)
+        if saved is None:
+            checks.append(ReadModelCheck(name, None, "none"))
+            continue
+        seq = saved.absorbed_seq
+        view = _saved_view(name, saved.state, seq)
+        if view is None:
+            checks.append(ReadModelCheck(name, seq, "unreadable"))
+            continue
+        if seq not in replays:
+            replays[seq] = revenue_book.revenue_view(store.read(upto_seq=seq)).to_json()
+        agrees = view.to_json() == replays[seq]
+        checks.append(ReadModelCheck(name, seq, "agrees" if agrees else "differs"))
+    return checks, head

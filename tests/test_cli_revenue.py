@@ -235,3 +235,56 @@ def test_bad_window_and_dates_are_usage_mistakes(run) -> None:
     order = run("movements", "--from", "2026-07-01", "--to", "2026-06-30")
     assert order.exit_code == 3 and "must not be after --to (2026-06-30)" in order.stderr
     assert run("arr", "--as-of", "2026-02-30").exit_code == 3
+
+
+def _edit_checkpoint(db_url: str, name: str, edit) -> None:
+    """Rewrite the saved state of checkpoint `name` with `edit(state)`, as someone who may
+    update the checkpoints table could."""
+    from sqlalchemy import create_engine, text
+
+    from ledger.store import resolve_url
+
+    engine = create_engine(resolve_url(db_url))
+    with engine.begin() as conn:
+        state = conn.execute(
+            text("SELECT state FROM checkpoints WHERE name = :n"), {"n": name}
+        ).scalar_one()
+        conn.execute(
+            text("UPDATE checkpoints SET state = :s WHERE name = :n"), {"s": edit(state), "n": name}
+        )
+    engine.dispose()
+
+
+def _richer(state: str) -> str:
+    """A view whose every live ARR is 100,000.00 higher: a read model edited to flatter."""
+    from projections.revenue_book import RevenueView
+
+    view = RevenueView.from_json(state)
+    view.columns.live = [v + 10_000_000 if v else v for v in view.columns.live]
+    return view.to_json()
+
+
+def test_rebuild_check_finds_a_read_model_edited_by_hand(run, db_url: str) -> None:
+    check = ("rebuild", "--check", "--format", "csv")
+    assert run(*check).stdout.splitlines()[1:] == ["revenue,,none", "revenue-view,,none"]
+    before = run("arr", "--format", "json").stdout  # saves the book and the view
+    head = json.loads(before)["meta"]["head"]["seq"]
+    fine = run(*check)
+    assert (fine.exit_code, fine.stdout.splitlines()[1:]) == (
+        0,
+        [f"revenue,{head},agrees", f"revenue-view,{head},agrees"],
+    )
+    _edit_checkpoint(db_url, "revenue-view", _richer)
+    assert run("arr", "--format", "json").stdout != before  # the edit shows in the answers
+    edited = run(*check)
+    assert edited.exit_code == 5
+    assert edited.stdout.splitlines()[1:] == [
+        f"revenue,{head},agrees",
+        f"revenue-view,{head},differs",
+    ]
+    assert edited.stderr.startswith("revledger: integrity failure: a saved read model differs")
+    _edit_checkpoint(db_url, "revenue", lambda state: "not a book")
+    assert run(*check).stdout.splitlines()[1] == f"revenue,{head},unreadable"
+    assert run("rebuild").exit_code == 0
+    assert run(*check).exit_code == 0
+    assert run("arr", "--format", "json").stdout == before
