@@ -229,9 +229,13 @@ def rebuild(ctx: Ctx, check: bool, fmt: str) -> None:
     with ctx.store() as store:
         if not check:
             head = rebuild_read_model(store)
-            click.echo(
-                f"rebuilt the revenue read model from {head.seq} events (head seq {head.seq})"
-            )
+            if fmt == "table":
+                click.echo(
+                    f"rebuilt the revenue read model from {head.seq} events (head seq {head.seq})"
+                )
+            else:
+                row = {"head_seq": head.seq, "head_hash": head.hash}
+                echo_report(Report("", [Column(k, k) for k in row], [row]), fmt)
             return
         checks, head = check_read_model(store)
     rows = [{"read_model": c.name, "seq": c.seq, "status": c.status} for c in checks]
