@@ -96,7 +96,12 @@ def test_a_reader_in_read_only_transactions_answers_from_a_read_model_it_cannot_
     assert json.loads(answers[0].stdout)["rows"] == json.loads(answers[1].stdout)["rows"]
     refused = invoke(reader, "record", "quota_set", "--period", "2026-Q4", "--amount", "2")
     assert refused.exit_code == EXIT_STORAGE
-    assert "read-only transaction" in refused.stderr
+    assert refused.stderr.endswith(
+        "(cannot execute INSERT in a read-only transaction): recording and importing need a "
+        "session that may write (not a standby server, nor one with "
+        "default_transaction_read_only), an import's --dry-run too, as it writes and then rolls "
+        "back.\n"
+    )
 
 
 def test_a_write_that_waits_too_long_for_the_lock_fails(
@@ -145,6 +150,23 @@ def test_a_role_that_may_only_select_is_told_what_writing_needs(
             "--dry-run too, as it writes and then rolls back.\n"
         )
     assert invoke(ledger, "verify").stdout == head
+
+
+def test_checking_the_read_model_needs_to_read_it(ledger: str, role_url) -> None:
+    assert invoke(ledger, "arr").exit_code == 0  # saves the read model
+    reader = role_url("SELECT")
+    assert invoke(reader, "rebuild", "--check").exit_code == 0
+    engine = create_engine(ledger)
+    with engine.begin() as conn:
+        conn.execute(text(f"REVOKE SELECT ON checkpoints FROM {make_url(reader).username}"))
+    engine.dispose()
+    assert invoke(reader, "arr").exit_code == 0  # answers from the log
+    refused = invoke(reader, "rebuild", "--check")
+    assert (refused.exit_code, refused.stdout) == (EXIT_STORAGE, "")
+    assert refused.stderr == (
+        "revledger: this connection may not read the saved read models (permission denied for "
+        "table checkpoints): checking them needs SELECT on checkpoints.\n"
+    )
 
 
 def test_a_search_path_naming_no_schema_is_said(pg_schema: str) -> None:

@@ -15,7 +15,14 @@ from sqlalchemy import Connection, Engine, delete, exists, insert, or_, select, 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from ledger.store.engine import WAIT_OPTION, WRITE_OPTION, is_locked, is_read_only
+from ledger.errors import StorageError
+from ledger.store.engine import (
+    WAIT_OPTION,
+    WRITE_OPTION,
+    database_reason,
+    is_locked,
+    is_read_only,
+)
 from ledger.store.schema import checkpoints, events
 from ledger.timeutil import format_instant, utc_now
 
@@ -30,9 +37,10 @@ class Checkpoint:
     state: str
 
 
-def load_checkpoint(engine: Engine, name: str) -> Checkpoint | None:
+def load_checkpoint(engine: Engine, name: str, *, strict: bool = False) -> Checkpoint | None:
     """Return the checkpoint `name` if it still matches the log, else None (also to a reader
-    that may not read the checkpoints: it computes the answer from the log)."""
+    that may not read the checkpoints: it computes the answer from the log; with `strict`,
+    such a reader gets a StorageError)."""
     with engine.connect() as conn:
         try:
             row = conn.execute(
@@ -43,6 +51,11 @@ def load_checkpoint(engine: Engine, name: str) -> Checkpoint | None:
         except DBAPIError as exc:
             if not is_read_only(exc):
                 raise
+            if strict:
+                raise StorageError(
+                    "this connection may not read the saved read models "
+                    f"({database_reason(exc)}): checking them needs SELECT on checkpoints"
+                ) from exc
             return None
         if row is None:
             return None

@@ -336,15 +336,18 @@ class LedgerStore:
                 if isinstance(exc, self.engine.dialect.loaded_dbapi.Error):
                     drop = True
                     if is_read_only(exc):
-                        needs = (
-                            "INSERT on the events table"
-                            if backend == "postgresql"
-                            else "a ledger file and folder they may write"
-                        )
+                        reason = database_reason(exc)
+                        if reason.startswith("cannot execute "):
+                            needs = "a session that may write (not a standby server, nor one "
+                            needs += "with default_transaction_read_only)"
+                        elif backend == "postgresql":
+                            needs = "INSERT on the events table"
+                        else:
+                            needs = "a ledger file and folder they may write"
                         raise StorageError(
-                            f"this connection may not write to the ledger ({database_reason(exc)}"
-                            f"): recording and importing need {needs}, an import's --dry-run "
-                            "too, as it writes and then rolls back"
+                            f"this connection may not write to the ledger ({reason}): recording "
+                            f"and importing need {needs}, an import's --dry-run too, as it "
+                            "writes and then rolls back"
                         ) from exc
                     raise StorageError(f"database error: {database_reason(exc)}") from exc
                 drop = in_transaction(dbapi, backend)
@@ -419,9 +422,10 @@ class LedgerStore:
         found = rows_to_events([tuple(r) for r in rows])
         return found[0] if found else None
 
-    def load_checkpoint(self, name: str) -> Checkpoint | None:
-        """Return the read-model checkpoint `name` if it still matches the log."""
-        return load_checkpoint(self.engine, name)
+    def load_checkpoint(self, name: str, *, strict: bool = False) -> Checkpoint | None:
+        """Return the read-model checkpoint `name` if it still matches the log. A connection
+        that may not read the checkpoints gets None, or with `strict` a StorageError."""
+        return load_checkpoint(self.engine, name, strict=strict)
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Persist a read-model checkpoint (kept only if it covers more than the stored one)."""
