@@ -161,6 +161,13 @@ def test_checking_the_read_model_needs_to_read_it(ledger: str, role_url) -> None
         conn.execute(text(f"REVOKE SELECT ON checkpoints FROM {make_url(reader).username}"))
     engine.dispose()
     assert invoke(reader, "arr").exit_code == 0  # answers from the log
+    not_rebuilt = invoke(reader, "rebuild")
+    assert (not_rebuilt.exit_code, not_rebuilt.stderr) == (
+        EXIT_STORAGE,
+        "revledger: this connection may not change the saved read models (permission denied "
+        "for table checkpoints): rebuilding them needs DELETE, INSERT and UPDATE on "
+        "checkpoints.\n",
+    )
     refused = invoke(reader, "rebuild", "--check")
     assert (refused.exit_code, refused.stdout) == (EXIT_STORAGE, "")
     assert refused.stderr == (

@@ -117,8 +117,16 @@ def save_checkpoint(engine: Engine, checkpoint: Checkpoint) -> None:
 
 def drop_checkpoints(engine: Engine) -> int:
     """Delete every checkpoint (they are derived data); return how many there were."""
-    with _writing(engine) as conn:
-        return conn.execute(delete(checkpoints)).rowcount or 0
+    try:
+        with _writing(engine) as conn:
+            return conn.execute(delete(checkpoints)).rowcount or 0
+    except DBAPIError as exc:
+        if not is_read_only(exc):
+            raise
+        raise StorageError(
+            f"this connection may not change the saved read models ({database_reason(exc)}): "
+            "rebuilding them needs DELETE, INSERT and UPDATE on checkpoints"
+        ) from exc
 
 
 CHECKPOINT_WAIT_MS = 100
