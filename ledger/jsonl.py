@@ -128,9 +128,7 @@ class ImportParser:
             self._configured(event_id, event.timezone)
             omitted = tuple(name for name in SETTINGS if name not in payload)
         elif isinstance(event, EventRetracted) and self._in_force(event.retracts):
-            self.configs = tuple(c for c in self.configs if c[0] != event.retracts)
-            if self.configs:
-                self.timezone = self.configs[-1][1]
+            self._retract(event.retracts)
         return NewEvent(
             event=event,
             effective_at=effective,
@@ -158,6 +156,11 @@ class ImportParser:
     def _configured(self, event_id: str | None, timezone: str) -> None:
         self.timezone = timezone
         self.configs = (*self.configs, (event_id, timezone))
+
+    def _retract(self, event_id: str) -> None:
+        self.configs = tuple(c for c in self.configs if c[0] != event_id)
+        if self.configs:
+            self.timezone = self.configs[-1][1]
 
     def _in_force(self, event_id: str) -> bool:
         return any(c[0] == event_id for c in self.configs)

@@ -159,8 +159,8 @@ def init_ledger(
         fields["stages"] = stages
     config = build_event("ledger_configured", fields)
     now = utc_now()
-    # Expecting an empty ledger stream makes the check below hold under the write lock too:
-    # of two inits at once (or an init beside a restore), one finds the other's configuration.
+    # Expecting an empty ledger stream, checked under the write lock: of two inits at once (or
+    # an init beside a restore), one finds the other's configuration.
     new = NewEvent(config, now, actor, "cli:init", expected_version=0)
     if backfill_from is not None:
         when = parse_when(
@@ -174,17 +174,14 @@ def init_ledger(
                 has_value=True,
             )
         new = new._replace(effective_at=when, recorded_at=when)
-    initialised = ConflictError(
-        f"{shown(db)} is already initialised; change its configuration with "
-        "`revledger record ledger_configured`"
-    )
     with LedgerStore.open(db, create=True) as store:
-        if store.head().seq:
-            raise initialised
         try:
             return store.append(new)
         except ConflictError:
-            raise initialised from None
+            raise ConflictError(
+                f"{shown(db)} is already initialised; change its configuration with "
+                "`revledger record ledger_configured`"
+            ) from None
 
 
 # -- record ---------------------------------------------------------------------------------------
@@ -231,9 +228,7 @@ def record_event(
     done = _record(store, type_name, fields, effective, actor, expected_version, idempotency_key)
     if not done.duplicate:
         return done
-    retractions = store.read(types=["event_retracted"])
-    taken_out = (e.seq for e in retractions if getattr(e.payload, "retracts", "") == done.event_id)
-    return done._replace(retracted_by=next(taken_out, None))
+    return done._replace(retracted_by=store.retractions().get(done.event_id))
 
 
 def _record(
@@ -620,8 +615,6 @@ def list_events(store: LedgerStore, query: LogQuery) -> LogAnswer:
             value=query.effective_from,
             has_value=True,
         )
-    retractions = store.read(upto_seq=head.seq, types=["event_retracted"])
-    retracted_by = {getattr(e.payload, "retracts", ""): e.seq for e in retractions}
     return LogAnswer(
         head,
         store.read(
@@ -632,7 +625,7 @@ def list_events(store: LedgerStore, query: LogQuery) -> LogAnswer:
             effective_from=start,
             effective_before=stop,
         ),
-        retracted_by,
+        store.retractions(head.seq),
     )
 
 

@@ -15,11 +15,10 @@ from sqlalchemy import Connection, Engine, delete, exists, insert, or_, select, 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from ledger.errors import StorageError
 from ledger.store.engine import (
     WAIT_OPTION,
     WRITE_OPTION,
-    database_reason,
+    access_refused,
     is_locked,
     is_read_only,
 )
@@ -52,9 +51,8 @@ def load_checkpoint(engine: Engine, name: str, *, strict: bool = False) -> Check
             if not is_read_only(exc):
                 raise
             if strict:
-                raise StorageError(
-                    "this connection may not read the saved read models "
-                    f"({database_reason(exc)}): checking them needs SELECT on checkpoints"
+                raise access_refused(
+                    exc, "read the saved read models", "checking them needs SELECT on checkpoints"
                 ) from exc
             return None
         if row is None:
@@ -123,9 +121,10 @@ def drop_checkpoints(engine: Engine) -> int:
     except DBAPIError as exc:
         if not is_read_only(exc):
             raise
-        raise StorageError(
-            f"this connection may not change the saved read models ({database_reason(exc)}): "
-            "rebuilding them needs DELETE, INSERT and UPDATE on checkpoints"
+        raise access_refused(
+            exc,
+            "change the saved read models",
+            "rebuilding them needs DELETE, INSERT and UPDATE on checkpoints",
         ) from exc
 
 

@@ -220,6 +220,30 @@ def is_read_only(exc: BaseException) -> bool:
     )
 
 
+def access_refused(exc: BaseException, action: str, needs: str) -> StorageError:
+    """Return the error of a connection refused what `action` needs (`exc`, one that
+    `is_read_only` recognises), saying what it would take."""
+    return StorageError(f"this connection may not {action} ({database_reason(exc)}): {needs}")
+
+
+def write_refused(exc: BaseException, backend: str) -> StorageError:
+    """Return the error of an append refused for want of write access, saying what recording
+    and importing need on `backend` (or in a read-only session)."""
+    if database_reason(exc).startswith("cannot execute "):
+        needs = "a session that may write (not a standby server, nor one with "
+        needs += "default_transaction_read_only)"
+    elif backend == "postgresql":
+        needs = "INSERT on the events table"
+    else:
+        needs = "a ledger file and folder they may write"
+    return access_refused(
+        exc,
+        "write to the ledger",
+        f"recording and importing need {needs}, an import's --dry-run too, as it writes and "
+        "then rolls back",
+    )
+
+
 def is_locked(exc: BaseException) -> bool:
     """True when `exc` is SQLite's busy timeout running out: another connection held the
     database's write lock."""

@@ -51,6 +51,7 @@ from ledger.store.engine import (
     resolve_url,
     shown,
     sqlite_path,
+    write_refused,
 )
 from ledger.store.reads import GATE, STORED_PAYLOAD_COLUMNS, driver_sql, filtered, read_ahead
 from ledger.store.schema import (
@@ -336,19 +337,7 @@ class LedgerStore:
                 if isinstance(exc, self.engine.dialect.loaded_dbapi.Error):
                     drop = True
                     if is_read_only(exc):
-                        reason = database_reason(exc)
-                        if reason.startswith("cannot execute "):
-                            needs = "a session that may write (not a standby server, nor one "
-                            needs += "with default_transaction_read_only)"
-                        elif backend == "postgresql":
-                            needs = "INSERT on the events table"
-                        else:
-                            needs = "a ledger file and folder they may write"
-                        raise StorageError(
-                            f"this connection may not write to the ledger ({reason}): recording "
-                            f"and importing need {needs}, an import's --dry-run too, as it "
-                            "writes and then rolls back"
-                        ) from exc
+                        raise write_refused(exc, backend) from exc
                     raise StorageError(f"database error: {database_reason(exc)}") from exc
                 drop = in_transaction(dbapi, backend)
                 raise
@@ -421,6 +410,12 @@ class LedgerStore:
             ).all()
         found = rows_to_events([tuple(r) for r in rows])
         return found[0] if found else None
+
+    def retractions(self, upto_seq: int | None = None) -> dict[str, int]:
+        """Return the retracted events of the log prefix ending at `upto_seq` (None: the whole
+        log): each one's event_id with the seq of the retraction that took it out."""
+        found = self.read(upto_seq=upto_seq, types=["event_retracted"])
+        return {getattr(e.payload, "retracts", ""): e.seq for e in found}
 
     def load_checkpoint(self, name: str, *, strict: bool = False) -> Checkpoint | None:
         """Return the read-model checkpoint `name` if it still matches the log. A connection
