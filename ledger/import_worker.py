@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from itertools import dropwhile, islice
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -93,8 +93,8 @@ def parsed_blocks(path: Path, parser: ImportParser, *, worker: bool) -> Iterator
     the rest is parsed here. If they only changed the configurations in force (a configuration
     in the same time zone), the worker's blocks are taken until one retracts a configuration
     in force, after which the worker, not knowing them all, may have read dates in another
-    zone: that block and the rest are parsed here (so is a block the worker reports an error
-    in, which may be an error only in that other zone).
+    zone: the worker is stopped, and that block and the rest are parsed here (so is a block
+    the worker reports an error in, which may be an error only in that other zone).
     """
     lines = numbered_lines(path)
     if not worker or len(json.dumps(parser.configs)) > MAX_CONFIGS_ARGUMENT:
@@ -104,12 +104,19 @@ def parsed_blocks(path: Path, parser: ImportParser, *, worker: bool) -> Iterator
     ahead = ImportParser(
         timezone=zone, actor=parser.actor, source_name=parser.source_name, configs=configs
     )
-    with parsed_in_worker(path, ahead, skip=HERE_LINES) as rest:
+    with ExitStack() as running:
+        rest = running.enter_context(parsed_in_worker(path, ahead, skip=HERE_LINES))
+
+        def here_after(read: int) -> Iterator[Block]:
+            """Stop the worker, whose lines are not used, and parse the lines after line
+            `read` here."""
+            running.close()
+            yield from parse_blocks(_after(lines, read), parser, after=read)
 
         def blocks() -> Iterator[Block]:
             yield from parse_blocks(islice(lines, HERE_LINES), parser)
             if parser.timezone != zone:
-                yield from parse_blocks(lines, parser, after=HERE_LINES)
+                yield from here_after(HERE_LINES)
                 return
             if parser.configs == configs:
                 yield from rest  # the worker reads with what this parser would
@@ -130,7 +137,7 @@ def parsed_blocks(path: Path, parser: ImportParser, *, worker: bool) -> Iterator
                     break
                 read += block[0]
                 yield block
-            yield from parse_blocks(_after(lines, read), parser, after=read)
+            yield from here_after(read)
 
         yield blocks()
 

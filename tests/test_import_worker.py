@@ -203,6 +203,24 @@ def test_lines_parsed_here_then_by_the_worker_are_the_lines_parsed_here(
     assert sum(n for n, _ in split) == sum(n for n, _ in here_only)
 
 
+def test_a_worker_whose_lines_are_dropped_is_stopped_before_the_rest_is_parsed_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: list[subprocess.Popen[bytes]]
+) -> None:
+    """The `ledger_configured` line (line 3,144) is among the lines parsed here: the worker,
+    which reads in the old time zone, would parse the whole file for nothing, taking a core
+    from this process. It is gone before the first block after line 5,000 is parsed here."""
+    monkeypatch.setattr(import_worker, "HERE_LINES", 5000)
+    path = _write(tmp_path / "big.jsonl", list(_lines(2000)))
+    with parsed_blocks(path, _parser(), worker=True) as blocks:
+        read, running = 0, []
+        for lines, _ in blocks:
+            read += lines
+            running.append((read, workers[0].poll() is None))
+    assert len(workers) == 1
+    assert all(not alive for line, alive in running if line > 5000)
+    assert [line for line, _ in running if line > 5000], "blocks were parsed after the worker"
+
+
 CONFIG_ID = "33333333-3333-4333-8333-333333333333"
 
 
