@@ -350,11 +350,18 @@ class _InForce:
         self.configs = configs
 
     def __call__(self, fact: Fact) -> str:
+        return self._local(fact).date().isoformat()
+
+    def moment(self, fact: Fact) -> str:
+        """Return `fact`'s effective time in the ledger's time zone, as RFC 3339 text."""
+        return self._local(fact).isoformat()
+
+    def _local(self, fact: Fact) -> datetime:
         if not self.configs:
-            return utc_day(fact)
+            return fact.effective_at
         config = self.configs[-1].view.config
         assert config is not None
-        return fact.effective_at.astimezone(zone(config.timezone)).date().isoformat()
+        return fact.effective_at.astimezone(zone(config.timezone))
 
 
 class RuleBook:
@@ -540,11 +547,39 @@ class RuleBook:
                 self._check_no_deal_stranded(self.config, e.config, fact)
                 self._in_force.configs.append(fact)
         except RuleViolation as violation:
+            if e.type == "go_live" and violation.fact is fact:
+                self._check_signed_later(fact, where)
             raise _explain(violation, fact, where, self._in_force) from None
         self._versions[stream] = current + 1
         placed = _with_account(fact, account_id)
         self._by_id[fact.event_id] = placed
         return Admitted(current + 1, deal_id, account_id)
+
+    def _check_signed_later(self, go_live: Fact, where: str | None) -> None:
+        """Raise InputError for a go-live refused for want of a contract when its deal's
+        contract is signed later, the same day say: a go-live given as a date is at the start
+        of that day, and the day alone would not tell the user why."""
+        e = go_live.view
+        signed = [
+            f
+            for f in self._accounts.facts.get(e.account_id or "", ())
+            if f.view.type == "contract_signed" and f.view.deal_id == e.deal_id
+        ]
+        if not signed or signed[0].key < go_live.key:
+            return
+        day, moment = self._in_force, self._in_force.moment
+        if day(signed[0]) == day(go_live):
+            when = (
+                f"at {moment(signed[0])}, after this go-live at {moment(go_live)} (a date alone "
+                "is the start of that day)"
+            )
+        else:
+            when = f"on {day(signed[0])}, after this go-live on {day(go_live)}"
+        raise InputError(
+            f"the contract of deal {e.deal_id} is signed {when}; a go-live comes at or after "
+            "its contract's signature",
+            where=where,
+        )
 
     def _check_no_deal_stranded(
         self,

@@ -296,6 +296,12 @@ def test_go_live_needs_a_contract_signed_on_or_before_it(ledger: Ledger) -> None
     open_deal(ledger)
     ledger.admit("contract_signed", "2026-03-01", deal_id="D-1", arr="100000")
     with pytest.raises(InputError, match="no contract signed for account A-1 on or before"):
+        ledger.admit("go_live", "2026-02-01", account_id="A-1", deal_id="D-9")
+    with pytest.raises(
+        InputError,
+        match=r"^the contract of deal D-1 is signed on 2026-03-01, after this go-live on "
+        r"2026-02-01; a go-live comes at or after its contract's signature\.$",
+    ):
         ledger.admit("go_live", "2026-02-01", account_id="A-1", deal_id="D-1")
     with pytest.raises(InputError, match="deal D-1 belongs to account A-1, not A-2"):
         ledger.admit("go_live", "2026-04-01", account_id="A-2", deal_id="D-1")
@@ -428,6 +434,24 @@ def test_messages_name_the_day_in_the_ledgers_time_zone() -> None:
     tokyo.admit("expansion", "2026-06-01", account_id="A-1", arr="5000")
     with pytest.raises(InputError, match=r"later expansion \(seq \d+, effective 2026-06-01\)"):
         tokyo.admit("churn", "2026-04-02", account_id="A-1")
+
+
+def test_a_go_live_dated_the_day_its_contract_is_signed_later_names_both_times() -> None:
+    """A date alone is the start of the day in the ledger's time zone, so a go-live given as
+    the signing day comes before a signature later that day: the message says so, in the
+    ledger's time zone, rather than "no contract on or before" that very day."""
+    tokyo = Ledger()
+    tokyo.admit("ledger_configured", "2020-01-02", timezone="Asia/Tokyo")
+    open_deal(tokyo)
+    tokyo.admit("contract_signed", "2026-03-01T15:30:00+09:00", deal_id="D-1", arr="1000")
+    with pytest.raises(InputError) as refused:
+        tokyo.admit("go_live", "2026-02-28T15:00:00Z", account_id="A-1", deal_id="D-1")
+    assert str(refused.value) == (
+        "the contract of deal D-1 is signed at 2026-03-01T15:30:00+09:00, after this go-live "
+        "at 2026-03-01T00:00:00+09:00 (a date alone is the start of that day); a go-live comes "
+        "at or after its contract's signature."
+    )
+    tokyo.admit("go_live", "2026-03-01T15:30:00+09:00", account_id="A-1", deal_id="D-1")
 
 
 def test_messages_say_what_went_wrong_in_business_order(ledger: Ledger) -> None:
