@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ledger.canonical import GENESIS_HASH
 from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, StoredPayload
-from ledger.errors import ConflictError, StorageError
+from ledger.errors import ConflictError, InputError, StorageError
 from ledger.events import LedgerConfigured
 from ledger.gc_pause import gc_paused
 from ledger.rules import RuleBook
@@ -53,6 +53,7 @@ from ledger.store.engine import (
     sqlite_path,
     write_refused,
 )
+from ledger.store.facts import chunks, one_of
 from ledger.store.reads import GATE, STORED_PAYLOAD_COLUMNS, driver_sql, filtered, read_ahead
 from ledger.store.schema import (
     SCHEMA_VERSION,
@@ -683,8 +684,43 @@ class LedgerStore:
                 )
             checked = check_restore_rows(rows)
             while chunk := list(islice(checked, RESTORE_CHUNK)):
-                insert_rows(dbapi, backend, [row_values(r) for r in chunk])
+                _refuse_repeats(dbapi, backend, chunk)
+                insert_rows(dbapi, backend, [row_values(r) for _, r in chunk])
             return read_head(dbapi)
+
+
+def _refuse_repeats(dbapi: Any, backend: str, chunk: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Raise InputError for the first envelope of `chunk` (location, row) whose event_id or
+    idempotency key an earlier envelope of the export holds: in the chunk, or among the rows
+    the restore wrote before it. A log holds each once (the database would refuse the row
+    with an error that names neither the line nor the seq)."""
+    for column in ("event_id", "idempotency_key"):
+        seen: dict[str, int] = {}
+        for where, row in chunk:
+            value = row[column]
+            if value is None:
+                continue
+            if value in seen:
+                _repeated(where, column, seen[value])
+            seen[value] = row["seq"]
+        for part in chunks(seen):
+            condition, params = one_of(backend, column, part)
+            stored = dbapi.execute(
+                f"SELECT {column}, seq FROM events WHERE {condition}", params
+            ).fetchone()
+            if stored is not None:
+                where = next(w for w, r in chunk if r[column] == stored[0])
+                _repeated(where, column, stored[1])
+
+
+def _repeated(where: str, column: str, seq: int) -> None:
+    # The value is not quoted: an idempotency key an earlier release stored may hold text
+    # that is not to be shown.
+    raise InputError(
+        f"is that of seq {seq} already; a log holds each once",
+        where=where,
+        field=column,
+    )
 
 
 def _refuse_foreign(conn: Connection, db: str) -> None:

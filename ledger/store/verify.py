@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from ledger.canonical import GENESIS_HASH, canonical_json, chain_hash, envelope_bytes
+from ledger.canonical import (
+    GENESIS_HASH,
+    canonical_json,
+    chain_hash,
+    envelope_bytes,
+    payload_json,
+)
 from ledger.envelope import ENVELOPE_COLUMNS
 from ledger.errors import InputError, IntegrityError, RevledgerError
 from ledger.events import EVENT_TYPES, decode_payload
 from ledger.store.codec import DealAccounts, envelope_fields
+from ledger.timeutil import read_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +41,22 @@ class VerifyReport:
 
 
 class ChainWalker:
-    """Checks envelopes one by one in seq order: seq, link, hash, times, payload, index columns."""
+    """Checks envelopes one by one in seq order: seq, link, hash, times, stream versions,
+    payload, index columns.
+
+    Beyond the chain, each envelope must be what an append writes: instants in the fixed-width
+    UTC text, each stream's versions counting up from 1 with no gap, a schema version this
+    release knows, and a payload at the current schema version in the canonical encoding. The
+    hash chain is no signature (anyone can compute it), so these catch an edited log or export
+    whose hashes were computed again by something that does not write as the ledger does.
+    """
 
     def __init__(self) -> None:
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
         self.last_recorded: str | None = None
         self.accounts = DealAccounts()
+        self.versions: dict[str, int] = {}
 
     def check(self, row: dict[str, Any]) -> tuple[str | None, str | None]:
         """Check one envelope; return its (deal_id, account_id) index columns.
@@ -48,32 +65,79 @@ class ChainWalker:
         """
         seq = row["seq"]
         if seq != self.expected_seq:
-            raise IntegrityError(
-                f"seq {self.expected_seq} is missing: the next event has seq {seq}",
-                seq=self.expected_seq,
-            )
+            raise IntegrityError(_out_of_place(seq, self.expected_seq), seq=self.expected_seq)
         if row["prev_hash"] != self.prev_hash:
             raise IntegrityError(
                 f"seq {seq}: prev_hash does not link to the hash of seq {seq - 1}", seq=seq
             )
         if chain_hash(self.prev_hash, envelope_bytes(**envelope_fields(row))) != row["hash"]:
             raise IntegrityError(f"seq {seq}: stored hash does not match its content", seq=seq)
+        for name in ("effective_at", "recorded_at"):
+            if not _is_instant_text(row[name]):
+                raise IntegrityError(
+                    f"seq {seq}: {name} is not an instant as the ledger writes one "
+                    "(YYYY-MM-DDTHH:MM:SS.ffffffZ)",
+                    seq=seq,
+                )
         if self.last_recorded is not None and row["recorded_at"] < self.last_recorded:
             raise IntegrityError(f"seq {seq}: recorded_at goes backwards", seq=seq)
-        if row["type"] not in EVENT_TYPES:
-            raise IntegrityError(f"seq {seq}: unknown event type {row['type']!r}", seq=seq)
+        type_name, version = row["type"], row["schema_version"]
+        cls = EVENT_TYPES.get(type_name)
+        if cls is None:
+            raise IntegrityError(f"seq {seq}: unknown event type {type_name!r}", seq=seq)
+        if version > cls.schema_version:
+            raise IntegrityError(
+                f"seq {seq}: schema_version {version} of {type_name} is newer than this "
+                f"release reads ({cls.schema_version})",
+                seq=seq,
+            )
         try:
-            event = decode_payload(row["type"], row["schema_version"], row["payload"])
+            event = decode_payload(type_name, version, row["payload"])
         except (ValueError, RevledgerError) as exc:
             raise IntegrityError(
                 f"seq {seq}: payload does not decode ({_decode_problem(exc)})", seq=seq
             ) from None
-        if event.stream_id() != row["stream_id"]:
+        if version == cls.schema_version and payload_json(event) != row["payload"]:
+            raise IntegrityError(
+                f"seq {seq}: payload is not in the canonical encoding every append writes",
+                seq=seq,
+            )
+        stream = row["stream_id"]
+        if event.stream_id() != stream:
             raise IntegrityError(f"seq {seq}: stream_id does not match the payload", seq=seq)
+        follows = self.versions.get(stream, 0)
+        if row["stream_version"] != follows + 1:
+            raise IntegrityError(
+                f"seq {seq}: stream_version {row['stream_version']} of stream {stream} does "
+                f"not follow its version {follows}",
+                seq=seq,
+            )
+        self.versions[stream] = follows + 1
         self.expected_seq = seq + 1
         self.prev_hash = row["hash"]
         self.last_recorded = row["recorded_at"]
         return self.accounts.index_refs(event, row["event_id"])
+
+
+def _out_of_place(seq: int, expected: int) -> str:
+    """Return why an envelope with `seq` cannot come where seq `expected` should."""
+    if seq > expected:
+        return f"seq {expected} is missing or out of place: the next event has seq {seq}"
+    return f"seq {seq} comes again or out of place where seq {expected} should come"
+
+
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def _is_instant_text(text: Any) -> bool:
+    """True for the fixed-width UTC text of a real instant (see `format_instant`)."""
+    if not isinstance(text, str) or _INSTANT.fullmatch(text) is None:
+        return False
+    try:
+        read_instant(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _decode_problem(exc: Exception) -> str:
@@ -136,9 +200,11 @@ def verify_rows(
     return VerifyReport(count, count, last_hash, anchors=len(anchors))
 
 
-def check_restore_rows(rows: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[dict[str, Any]]:
-    """Yield insertable rows for the envelopes of an export file, each after checking its
-    fields and its link in the chain.
+def check_restore_rows(
+    rows: Iterable[tuple[str, dict[str, Any]]],
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (location, insertable row) for the envelopes of an export file, each after
+    checking its fields and its link in the chain.
 
     Raises InputError for a malformed envelope and IntegrityError for a broken chain, both
     naming the line, when that envelope is reached.
@@ -166,4 +232,4 @@ def check_restore_rows(rows: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[d
         except IntegrityError as exc:
             raise IntegrityError(f"{where}: {exc}", seq=exc.seq) from None
         row["deal_id"], row["account_id"] = deal_id, account_id
-        yield row
+        yield where, row
