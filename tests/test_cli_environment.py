@@ -244,10 +244,54 @@ def _read_only_mounts_work() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(
+def _on_a_read_only_mount(share: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run revledger with `args` on the ledger `db` in the folder `share`, mounted read-only
+    for that process alone."""
+    command = " ".join(["exec", *REVLEDGER, "--db", db, *args])
+    script = f"mount --bind {share} {share} && mount -o remount,bind,ro {share} && {command}"
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
+
+
+READ_ONLY_MOUNTS = pytest.mark.skipif(
     not _read_only_mounts_work(),
     reason="mounting a folder read-only needs a private mount namespace (unshare --mount, as root)",
 )
+
+
+@READ_ONLY_MOUNTS
+def test_a_ledger_an_older_release_wrote_on_a_read_only_disk_says_where_to_open_it(
+    tmp_path: Path,
+) -> None:
+    """It must be migrated before this release reads it, which writes: the message says to
+    open it once where it can be written (not to find the owner of its tables)."""
+    share = tmp_path / "share"
+    share.mkdir()
+    db = str(share / "ledger.db")
+    assert CliRunner().invoke(cli, ["--db", db, "init"]).exit_code == 0
+    old = sqlite3.connect(db)  # the tables of schema version 1: no checkpoints, no index
+    old.execute("UPDATE revledger_meta SET value = '1' WHERE key = 'schema_version'")
+    old.execute("DROP TABLE checkpoints")
+    old.execute("DROP INDEX ix_events_recorded_at")
+    old.commit()
+    old.close()
+    refused = _on_a_read_only_mount(share, db, "verify")
+    assert refused.returncode == EXIT_STORAGE
+    assert " ".join(refused.stderr.split()).endswith(
+        "holds a ledger of schema version 1, which this release reads once it is migrated to "
+        "version 2, and this connection may not write to it (a read-only file, disk or share); "
+        "open it once where it can be written, a copy on a writable disk say (opening it "
+        "migrates it)"
+    ), refused.stderr
+    assert CliRunner().invoke(cli, ["--db", db, "verify"]).exit_code == 0, "migrated there"
+
+
+@READ_ONLY_MOUNTS
 def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path: Path) -> None:
     """A ledger copied to a read-only disk or share, without its side files: SQLite cannot
     create the shared-memory file it reads a WAL database through, so it is read as an
@@ -261,15 +305,7 @@ def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path
     assert sorted(p.name for p in share.iterdir()) == ["ledger.db"]
 
     def on_a_read_only_mount(*args: str) -> subprocess.CompletedProcess[str]:
-        command = " ".join(["exec", *REVLEDGER, "--db", db, *args])
-        script = f"mount --bind {share} {share} && mount -o remount,bind,ro {share} && {command}"
-        return subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=Path(__file__).parent.parent,
-        )
+        return _on_a_read_only_mount(share, db, *args)
 
     frozen = on_a_read_only_mount("arr", "--as-of", "2026-06-30", "--format", "json")
     refused = on_a_read_only_mount("record", "quota_set", "--period", "2026-Q3", "--amount", "5")

@@ -270,11 +270,17 @@ class LedgerStore:
             denied = is_read_only(exc) or database_reason(exc).startswith("must be owner")
             if found is None or not denied:
                 raise
+            who = (
+                "may not write to it (a read-only file, disk or share); open it once where it "
+                "can be written, a copy on a writable disk say (opening it migrates it)"
+                if self.engine.dialect.name == "sqlite"
+                else "may not change its tables; run any command once as the owner of the "
+                "ledger's tables (opening it migrates it)"
+            )
             raise StorageError(
                 f"{shown(db)} holds a ledger of schema version {found}, which this release "
                 f"reads once it is migrated to version {SCHEMA_VERSION}, and this connection "
-                "may not change its tables; run any command once as the owner of the ledger's "
-                "tables (opening it migrates it)"
+                f"{who}"
             ) from None
 
     def close(self) -> None:
