@@ -195,3 +195,22 @@ def test_a_hubspot_backfill_is_recorded_at_each_change_and_idempotent(db_url: st
     assert (known_in_may["9001"].stage, known_in_may["9002"].status) == ("security_review", "open")
     final = replay_deals(events).deals
     assert (final["9001"].status, final["9002"].status) == ("won", "lost")
+
+
+def test_an_owner_flipped_back_and_forth_between_imports_is_recorded_at_each_flip(
+    db_url: str, tmp_path: Path
+) -> None:
+    owners: list[str | None] = []
+    appended: list[int] = []
+    with open_store(db_url, since="2024-01-01") as store:
+        for owner in ["301", "309", "301", "309"]:
+            deals = tmp_path / f"deals-{owner}.csv"
+            deals.write_text(
+                f"dealId,companyId,hubspot_owner_id\n9001,5001,{owner}\n9002,5002,302\n",
+                encoding="utf-8",
+            )
+            appended.append(import_crm(store, hs(deals_file=deals), actor="test").appended)
+            owners.append(replay_deals(store.read()).deals["9001"].owner)
+            assert import_crm(store, hs(deals_file=deals), actor="test").appended == 0
+    assert owners == ["301", "309", "301", "309"]
+    assert appended == [11, 1, 1, 1]

@@ -631,6 +631,33 @@ def test_an_owner_changed_and_changed_back_is_the_owner_of_the_last_export(
 
 
 @pytest.mark.parametrize("backfill", [True, False])
+def test_an_owner_flipped_back_and_forth_between_imports_is_recorded_at_each_flip(
+    db_url: str, tmp_path: Path, backfill: bool
+) -> None:
+    """The same export with the deals file of each week: the ledger's owner follows it."""
+    history = tmp_path / "h.csv"
+    history.write_text(
+        "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        "H1,O1,2025-01-06 10:00:00,Prospecting,1000,2025-06-30\n",
+        encoding="utf-8",
+    )
+    owners: list[str | None] = []
+    appended: list[int] = []
+    with open_store(db_url, since="2025-01-01") as store:
+        for owner in ["alice", "bob", "alice", "bob"]:
+            deals = tmp_path / f"{owner}.csv"
+            deals.write_text(f"Id,AccountId,OwnerId\nO1,ACC1,{owner}\n", encoding="utf-8")
+            request = CrmRequest(
+                "salesforce", history, deals_file=deals, stage_map=STAGE_MAP, backfill=backfill
+            )
+            appended.append(import_crm(store, request, actor="t").appended)
+            owners.append(replay_deals(store.read()).deals["O1"].owner)
+            assert import_crm(store, request, actor="t").appended == 0
+    assert owners == ["alice", "bob", "alice", "bob"]
+    assert appended == [1, 1, 1, 1]  # the deal, then an owner change each time
+
+
+@pytest.mark.parametrize("backfill", [True, False])
 def test_a_later_export_whose_deal_changed_owner_appends_the_new_owner(
     db_url: str, tmp_path: Path, backfill: bool
 ) -> None:
