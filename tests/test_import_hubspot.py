@@ -214,3 +214,35 @@ def test_an_owner_flipped_back_and_forth_between_imports_is_recorded_at_each_fli
             assert import_crm(store, hs(deals_file=deals), actor="test").appended == 0
     assert owners == ["301", "309", "301", "309"]
     assert appended == [11, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            "dealId,hubspot_owner_id",
+            "deals.csv line 1: has no column companyId (its columns are: dealId, "
+            "hubspot_owner_id).",
+        ),
+        (
+            "companyId,hubspot_owner_id",
+            "deals.csv line 1: has no column dealId (its columns are: companyId, "
+            "hubspot_owner_id).",
+        ),
+        (
+            "dealId,companyId,Company ID",
+            "deals.csv line 1: has the column companyId twice, as 'companyId' (column 2) and "
+            "'Company ID' (column 3); names are compared ignoring case, spaces and punctuation, "
+            "so keep one.",
+        ),
+    ],
+    ids=["no companyId", "no dealId", "companyId twice"],
+)
+def test_a_deals_file_s_missing_or_repeated_column_is_named_as_hubspot_names_it(
+    tmp_path: Path, header: str, message: str
+) -> None:
+    deals = tmp_path / "deals.csv"
+    deals.write_text(f"{header}\n9001{',1' * header.count(',')}\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        derive(hs(deals_file=deals))
+    assert str(err.value) == message

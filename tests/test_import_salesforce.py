@@ -492,6 +492,21 @@ def test_a_bad_stage_map_line_is_named(tmp_path: Path, text: str, message: str) 
             "h.csv line 2 column CreatedDate: '\uff12\uff10\uff12\uff14-01-10 09:00:00' is not a "
             "timestamp (yyyy-MM-dd HH:mm:ss (UTC), an ISO 8601 instant or epoch milliseconds).",
         ),
+        # A column named twice (as the names are compared) is refused, not read from either.
+        (
+            "OpportunityId,CreatedDate,StageName,Close Date,CloseDate\n"
+            "006A,2024-01-01,Prospecting,2024-12-01,2024-11-01\n",
+            "h.csv line 1: has the column CloseDate twice, as 'Close Date' (column 4) and "
+            "'CloseDate' (column 5); names are compared ignoring case, spaces and punctuation, "
+            "so keep one.",
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate,OpportunityId\n"
+            "006A,2024-01-01,Prospecting,2024-12-01,006B\n",
+            "h.csv line 1: has the column OpportunityId twice, as 'OpportunityId' (column 1) and "
+            "'OpportunityId' (column 5); names are compared ignoring case, spaces and "
+            "punctuation, so keep one.",
+        ),
         # A row Id goes into the events' idempotency keys.
         (
             "Id,OpportunityId,CreatedDate,StageName,CloseDate\n"
@@ -505,6 +520,49 @@ def test_a_bad_value_names_file_line_and_column(tmp_path: Path, text: str, messa
     with pytest.raises(InputError) as err:
         derive(CrmRequest("salesforce", tmp_path / "h.csv", stage_map=STAGE_MAP))
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("rows", "refusal"),
+    [
+        # The same Id on two rows of one deal that derive the same event type.
+        (
+            "A1,006A,2024-01-01,Prospecting,2024-12-01,\n"
+            "A2,006A,2024-02-01,Needs Analysis,2024-12-01,\n"
+            "A2,006A,2024-03-01,Value Proposition,2024-12-01,\n",
+            "line 4 column Id: 'A2' repeats line 3",
+        ),
+        # ... that derive other event types.
+        (
+            "A1,006A,2024-01-01,Prospecting,2024-12-01,\n"
+            "A2,006A,2024-02-01,Needs Analysis,2024-12-01,\n"
+            "A2,006A,2024-03-01,Closed Lost,2024-12-01,\n",
+            "line 4 column Id: 'A2' repeats line 3",
+        ),
+        # ... of two deals.
+        (
+            "A1,006A,2024-01-01,Prospecting,2024-12-01,\n"
+            "A1,006B,2024-01-01,Prospecting,2024-12-01,\n",
+            "line 3 column Id: 'A1' repeats line 2",
+        ),
+        # ... one of them deleted.
+        (
+            "A1,006A,2024-01-01,Prospecting,2024-12-01,true\n"
+            "A1,006A,2024-02-01,Needs Analysis,2024-12-01,\n",
+            "line 3 column Id: 'A1' repeats line 2",
+        ),
+    ],
+    ids=["same deal and type", "same deal, other types", "two deals", "one row deleted"],
+)
+def test_a_history_row_id_on_two_rows_is_refused_naming_both_lines(
+    tmp_path: Path, rows: str, refusal: str
+) -> None:
+    path = tmp_path / "h.csv"
+    header = "Id,OpportunityId,CreatedDate,StageName,CloseDate,IsDeleted\n"
+    path.write_text(header + rows, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        derive(CrmRequest("salesforce", path, stage_map=STAGE_MAP))
+    assert str(err.value) == f"h.csv {refusal}; a history row's Id is unique."
 
 
 # -- what the ledger accepts -------------------------------------------------------------------

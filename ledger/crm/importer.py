@@ -59,7 +59,7 @@ def crm_batch(
     `live_deals` are the deals whose contract went live in the ledger."""
     stages = config.stage_names()
     stage_map = StageMap.load(request.stage_map, stages) if request.stage_map else StageMap(stages)
-    deals = read_deals(request.deals_file) if request.deals_file else {}
+    deals = read_deals(request.deals_file, request.source) if request.deals_file else {}
     read = read_salesforce if request.source == "salesforce" else read_hubspot
     history = read(request.history, stage_map, deals)
     history.deals_file = request.deals_file.name if request.deals_file else None
