@@ -389,18 +389,18 @@ def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
     same in every import."""
     opened = {n.event_id: n.event.deal_id for n in batch.news if isinstance(n.event, DealOpened)}
     first: dict[str, str | None] = {}
-    now: dict[str, str | None] = {}
+    now: dict[str, tuple[str | None, str]] = {}
     for some in chunks(sorted(set(opened.values()))):
         for _, event_id, type_name, _, _, payload in store.read_stored(
             types=["deal_opened", "deal_updated"], deal_ids=some
         ):
             fields = json.loads(payload)  # stored canonical JSON, validated at append
             if type_name == "deal_opened":
-                now[fields["deal_id"]] = fields.get("owner")
+                now[fields["deal_id"]] = (fields.get("owner"), event_id)
                 if event_id in opened:
                     first[event_id] = fields.get("owner")
             elif "owner" in fields:
-                now[fields["deal_id"]] = fields["owner"]
+                now[fields["deal_id"]] = (fields["owner"], event_id)
     return RecordedOwners(first, now)
 
 

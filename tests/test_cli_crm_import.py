@@ -282,6 +282,54 @@ def test_a_deal_listed_twice_with_two_accounts_is_refused(run, tmp_path: Path) -
     assert run("log", "--format", "csv").stdout.count("\n") == 2  # header + configuration
 
 
+def test_a_deal_listed_twice_with_two_owners_is_refused(run, tmp_path: Path) -> None:
+    assert run("init").exit_code == 0
+    args = _with_deals_file(
+        tmp_path,
+        "Id,AccountId,OwnerId\n006A,001NORTH,005U1\n006B,001MERCY,005U2\n"
+        "006A,001NORTH,005U1\n006A,001NORTH,005U9\n",
+    )
+    out = run(*args)
+    assert (out.exit_code, out.stderr) == (
+        3,
+        "revledger: Opportunity.csv line 5 column OwnerId: lists deal 006A again with owner "
+        "005U9 (line 2 gives owner 005U1); a deal has one owner.\n",
+    )
+    assert run("log", "--format", "csv").stdout.count("\n") == 2  # header + configuration
+
+
+def test_a_deals_file_naming_a_column_twice_is_refused(run, tmp_path: Path) -> None:
+    assert run("init").exit_code == 0
+    args = _with_deals_file(tmp_path, "Id,Account ID,OwnerId,AccountId\n006A,001NORTH,005U1,001Y\n")
+    out = run(*args)
+    assert (out.exit_code, out.stderr) == (
+        3,
+        "revledger: Opportunity.csv line 1: has the column AccountId twice, as 'Account ID' "
+        "(column 2) and 'AccountId' (column 4); names are compared ignoring case, spaces and "
+        "punctuation, so keep one.\n",
+    )
+    assert run("log", "--format", "csv").stdout.count("\n") == 2  # header + configuration
+
+
+def test_a_history_row_id_listed_twice_is_bad_input_and_writes_nothing(run, tmp_path: Path) -> None:
+    """Two rows with one Id used to give the same idempotency key to two events (exit 4)."""
+    assert run("init").exit_code == 0
+    history = tmp_path / "h.csv"
+    history.write_text(
+        "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        "A1,O1,2025-01-06 10:00:00,Prospecting,1000,2025-06-30\n"
+        "A2,O1,2025-01-07 10:00:00,Needs Analysis,1000,2025-06-30\n"
+        "A2,O1,2025-01-08 10:00:00,Value Proposition,1000,2025-06-30\n",
+        encoding="utf-8",
+    )
+    out = run(*IMPORT_SF, str(history), "--stage-map", str(SF / "stage-map.csv"))
+    assert (out.exit_code, out.stderr) == (
+        3,
+        "revledger: h.csv line 4 column Id: 'A2' repeats line 3; a history row's Id is unique.\n",
+    )
+    assert run("log", "--format", "csv").stdout.count("\n") == 2  # header + configuration
+
+
 def test_deals_the_deals_file_gives_no_account_are_named(run, tmp_path: Path) -> None:
     assert run("init", "--backfill-from", "2024-01-01").exit_code == 0
     args = _with_deals_file(tmp_path, '"Id","AccountId"\n"006A",""\n')

@@ -195,3 +195,54 @@ def test_a_hubspot_backfill_is_recorded_at_each_change_and_idempotent(db_url: st
     assert (known_in_may["9001"].stage, known_in_may["9002"].status) == ("security_review", "open")
     final = replay_deals(events).deals
     assert (final["9001"].status, final["9002"].status) == ("won", "lost")
+
+
+def test_an_owner_flipped_back_and_forth_between_imports_is_recorded_at_each_flip(
+    db_url: str, tmp_path: Path
+) -> None:
+    owners: list[str | None] = []
+    appended: list[int] = []
+    with open_store(db_url, since="2024-01-01") as store:
+        for owner in ["301", "309", "301", "309"]:
+            deals = tmp_path / f"deals-{owner}.csv"
+            deals.write_text(
+                f"dealId,companyId,hubspot_owner_id\n9001,5001,{owner}\n9002,5002,302\n",
+                encoding="utf-8",
+            )
+            appended.append(import_crm(store, hs(deals_file=deals), actor="test").appended)
+            owners.append(replay_deals(store.read()).deals["9001"].owner)
+            assert import_crm(store, hs(deals_file=deals), actor="test").appended == 0
+    assert owners == ["301", "309", "301", "309"]
+    assert appended == [11, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            "dealId,hubspot_owner_id",
+            "deals.csv line 1: has no column companyId (its columns are: dealId, "
+            "hubspot_owner_id).",
+        ),
+        (
+            "companyId,hubspot_owner_id",
+            "deals.csv line 1: has no column dealId (its columns are: companyId, "
+            "hubspot_owner_id).",
+        ),
+        (
+            "dealId,companyId,Company ID",
+            "deals.csv line 1: has the column companyId twice, as 'companyId' (column 2) and "
+            "'Company ID' (column 3); names are compared ignoring case, spaces and punctuation, "
+            "so keep one.",
+        ),
+    ],
+    ids=["no companyId", "no dealId", "companyId twice"],
+)
+def test_a_deals_file_s_missing_or_repeated_column_is_named_as_hubspot_names_it(
+    tmp_path: Path, header: str, message: str
+) -> None:
+    deals = tmp_path / "deals.csv"
+    deals.write_text(f"{header}\n9001{',1' * header.count(',')}\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        derive(hs(deals_file=deals))
+    assert str(err.value) == message

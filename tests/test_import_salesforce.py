@@ -492,6 +492,21 @@ def test_a_bad_stage_map_line_is_named(tmp_path: Path, text: str, message: str) 
             "h.csv line 2 column CreatedDate: '\uff12\uff10\uff12\uff14-01-10 09:00:00' is not a "
             "timestamp (yyyy-MM-dd HH:mm:ss (UTC), an ISO 8601 instant or epoch milliseconds).",
         ),
+        # A column named twice (as the names are compared) is refused, not read from either.
+        (
+            "OpportunityId,CreatedDate,StageName,Close Date,CloseDate\n"
+            "006A,2024-01-01,Prospecting,2024-12-01,2024-11-01\n",
+            "h.csv line 1: has the column CloseDate twice, as 'Close Date' (column 4) and "
+            "'CloseDate' (column 5); names are compared ignoring case, spaces and punctuation, "
+            "so keep one.",
+        ),
+        (
+            "OpportunityId,CreatedDate,StageName,CloseDate,OpportunityId\n"
+            "006A,2024-01-01,Prospecting,2024-12-01,006B\n",
+            "h.csv line 1: has the column OpportunityId twice, as 'OpportunityId' (column 1) and "
+            "'OpportunityId' (column 5); names are compared ignoring case, spaces and "
+            "punctuation, so keep one.",
+        ),
         # A row Id goes into the events' idempotency keys.
         (
             "Id,OpportunityId,CreatedDate,StageName,CloseDate\n"
@@ -505,6 +520,49 @@ def test_a_bad_value_names_file_line_and_column(tmp_path: Path, text: str, messa
     with pytest.raises(InputError) as err:
         derive(CrmRequest("salesforce", tmp_path / "h.csv", stage_map=STAGE_MAP))
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("rows", "refusal"),
+    [
+        # The same Id on two rows of one deal that derive the same event type.
+        (
+            "A1,006A,2024-01-01,Prospecting,2024-12-01,\n"
+            "A2,006A,2024-02-01,Needs Analysis,2024-12-01,\n"
+            "A2,006A,2024-03-01,Value Proposition,2024-12-01,\n",
+            "line 4 column Id: 'A2' repeats line 3",
+        ),
+        # ... that derive other event types.
+        (
+            "A1,006A,2024-01-01,Prospecting,2024-12-01,\n"
+            "A2,006A,2024-02-01,Needs Analysis,2024-12-01,\n"
+            "A2,006A,2024-03-01,Closed Lost,2024-12-01,\n",
+            "line 4 column Id: 'A2' repeats line 3",
+        ),
+        # ... of two deals.
+        (
+            "A1,006A,2024-01-01,Prospecting,2024-12-01,\n"
+            "A1,006B,2024-01-01,Prospecting,2024-12-01,\n",
+            "line 3 column Id: 'A1' repeats line 2",
+        ),
+        # ... one of them deleted.
+        (
+            "A1,006A,2024-01-01,Prospecting,2024-12-01,true\n"
+            "A1,006A,2024-02-01,Needs Analysis,2024-12-01,\n",
+            "line 3 column Id: 'A1' repeats line 2",
+        ),
+    ],
+    ids=["same deal and type", "same deal, other types", "two deals", "one row deleted"],
+)
+def test_a_history_row_id_on_two_rows_is_refused_naming_both_lines(
+    tmp_path: Path, rows: str, refusal: str
+) -> None:
+    path = tmp_path / "h.csv"
+    header = "Id,OpportunityId,CreatedDate,StageName,CloseDate,IsDeleted\n"
+    path.write_text(header + rows, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        derive(CrmRequest("salesforce", path, stage_map=STAGE_MAP))
+    assert str(err.value) == f"h.csv {refusal}; a history row's Id is unique."
 
 
 # -- what the ledger accepts -------------------------------------------------------------------
@@ -628,6 +686,33 @@ def test_an_owner_changed_and_changed_back_is_the_owner_of_the_last_export(
             owners.append(replay_deals(store.read()).deals["006A"].owner)
             assert import_crm(store, request, actor="t").appended == 0
     assert owners == ["005U1", "005U2", "005U1"]
+
+
+@pytest.mark.parametrize("backfill", [True, False])
+def test_an_owner_flipped_back_and_forth_between_imports_is_recorded_at_each_flip(
+    db_url: str, tmp_path: Path, backfill: bool
+) -> None:
+    """The same export with the deals file of each week: the ledger's owner follows it."""
+    history = tmp_path / "h.csv"
+    history.write_text(
+        "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        "H1,O1,2025-01-06 10:00:00,Prospecting,1000,2025-06-30\n",
+        encoding="utf-8",
+    )
+    owners: list[str | None] = []
+    appended: list[int] = []
+    with open_store(db_url, since="2025-01-01") as store:
+        for owner in ["alice", "bob", "alice", "bob"]:
+            deals = tmp_path / f"{owner}.csv"
+            deals.write_text(f"Id,AccountId,OwnerId\nO1,ACC1,{owner}\n", encoding="utf-8")
+            request = CrmRequest(
+                "salesforce", history, deals_file=deals, stage_map=STAGE_MAP, backfill=backfill
+            )
+            appended.append(import_crm(store, request, actor="t").appended)
+            owners.append(replay_deals(store.read()).deals["O1"].owner)
+            assert import_crm(store, request, actor="t").appended == 0
+    assert owners == ["alice", "bob", "alice", "bob"]
+    assert appended == [1, 1, 1, 1]  # the deal, then an owner change each time
 
 
 @pytest.mark.parametrize("backfill", [True, False])

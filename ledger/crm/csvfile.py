@@ -7,8 +7,9 @@ and its `–`, `’` and `€` read as themselves, not as control characters); i
 read as Latin-1's (control characters, which ids refuse). Every value may be quoted;
 values are trimmed, and a quoted value must be closed. Columns are found by name, ignoring
 case, spaces and punctuation (`OpportunityId`, `Opportunity ID` and `opportunity_id` are one
-column). Line numbers are the file's physical lines, so a value spanning lines is reported
-where its record starts.
+column), so a file with two of them is refused when the import uses that column (a column it
+ignores may repeat). Line numbers are the file's physical lines, so a value spanning lines is
+reported where its record starts.
 """
 
 from __future__ import annotations
@@ -162,13 +163,21 @@ class CsvTable:
     def column(self, *names: str, required: bool = True) -> str | None:
         """Return the header of the first of `names` the file has (compared by `column_key`).
 
-        Raises InputError naming the expected column when it is required and absent.
+        Raises InputError naming the expected column when it is required and absent, and
+        naming both headers when two of them are that one column.
         """
-        have = {column_key(h): h for h in self.header}
         for name in names:
-            found = have.get(column_key(name))
-            if found is not None:
-                return found
+            found = [i for i, h in enumerate(self.header) if column_key(h) == column_key(name)]
+            if len(found) > 1:
+                i, j = found[:2]
+                raise InputError(
+                    f"has the column {name} twice, as {quoted(self.header[i])} (column {i + 1}) "
+                    f"and {quoted(self.header[j])} (column {j + 1}); names are compared "
+                    "ignoring case, spaces and punctuation, so keep one",
+                    where=f"{self.name} line 1",
+                )
+            if found:
+                return self.header[found[0]]
         if required:
             raise InputError(
                 f"has no column {names[0]} (its columns are: {', '.join(self.header)})",
@@ -180,6 +189,11 @@ class CsvTable:
         """Return the location of `row` (and `column`) for messages."""
         at = f"{self.name} line {row.line}"
         return f"{at} column {column}" if column else at
+
+    def refusal(self, row: Row, column: str, reason: str) -> InputError:
+        """Return the error refusing the value of `row` in `column` for `reason` (a fragment
+        such as `repeats line 3`), naming file, line, column and value."""
+        return InputError(_refusal(row.values[column], reason), where=self.where(row, column))
 
     def cell(self, row: Row, column: str | None, parse: Callable[[str], T | None]) -> T | None:
         """Return `parse` of the value in `column` (None when blank or the column is absent).
@@ -194,7 +208,7 @@ class CsvTable:
         try:
             return parse(text)
         except ValueError as exc:
-            raise InputError(_refusal(text, str(exc)), where=self.where(row, column)) from None
+            raise self.refusal(row, column, str(exc)) from None
 
     def required(self, row: Row, column: str | None, parse: Callable[[str], T]) -> T:
         """Return `parse` of the value in a column that must not be blank (see `cell`)."""

@@ -60,43 +60,69 @@ def history_events(
     return out
 
 
-ID_COLUMNS = ("Id", "Opportunity ID", "OpportunityId", "dealId", "Deal ID", "Record ID")
-ACCOUNT_COLUMNS = (
-    "AccountId",
-    "Account ID",
-    "companyId",
-    "Company ID",
-    "associatedcompanyid",
-    "Associated Company ID",
+SALESFORCE_COLUMNS = (
+    ("Id", "Opportunity ID"),
+    ("AccountId", "Account ID"),
+    ("OwnerId", "Owner ID"),
 )
-OWNER_COLUMNS = ("OwnerId", "Owner ID", "hubspot_owner_id", "Deal owner ID")
+HUBSPOT_COLUMNS = (
+    ("dealId", "Deal ID", "Record ID"),
+    ("companyId", "Company ID", "associatedcompanyid", "Associated Company ID"),
+    ("hubspot_owner_id", "Deal owner ID"),
+)
+DEALS_COLUMNS = {
+    "salesforce": tuple(
+        (*own, *other) for own, other in zip(SALESFORCE_COLUMNS, HUBSPOT_COLUMNS, strict=True)
+    ),
+    "hubspot": tuple(
+        (*own, *other) for own, other in zip(HUBSPOT_COLUMNS, SALESFORCE_COLUMNS, strict=True)
+    ),
+}
+"""The names of a deals file's id, account and owner columns, by source: the source's own
+first (the one a message names when the column is missing), then the other source's."""
 
 
-def read_deals(path: Path) -> dict[str, DealSource]:
+def read_deals(path: Path, source: str) -> dict[str, DealSource]:
     """Return each deal's account (and owner) from a deals file such as Opportunity.csv.
 
     Columns: `Id` (or `dealId`), `AccountId` (or `companyId`), optional `OwnerId` (or
     `hubspot_owner_id`); any others (Name, Type, LeadSource, …) are ignored. A deal with a
-    blank account is its own account.
+    blank account is its own account. A deal listed again must give the same account and
+    owner.
     """
     table = CsvTable(path)
-    id_col = table.column(*ID_COLUMNS)
-    account_col = table.column(*ACCOUNT_COLUMNS)
-    owner_col = table.column(*OWNER_COLUMNS, required=False)
+    id_names, account_names, owner_names = DEALS_COLUMNS[source]
+    id_col = table.column(*id_names)
+    account_col = table.column(*account_names)
+    owner_col = table.column(*owner_names, required=False)
     deals: dict[str, DealSource] = {}
     lines: dict[str, int] = {}
     for row in table.rows:
         deal_id = table.cell(row, id_col, identifier)
         if deal_id is None:
             continue
-        account = table.cell(row, account_col, identifier) or deal_id
+        deal = DealSource(
+            table.cell(row, account_col, identifier) or deal_id,
+            table.cell(row, owner_col, identifier),
+        )
         earlier = deals.get(deal_id)
-        if earlier is not None and earlier.account_id != account:
+        if earlier is not None and earlier.account_id != deal.account_id:
             raise InputError(
-                f"lists deal {deal_id} again with account {account} (line {lines[deal_id]} "
-                f"gives {earlier.account_id}); a deal belongs to one account",
+                f"lists deal {deal_id} again with account {deal.account_id} (line "
+                f"{lines[deal_id]} gives {earlier.account_id}); a deal belongs to one account",
                 where=table.where(row, account_col),
             )
+        if earlier is not None and earlier.owner != deal.owner:
+            raise InputError(
+                f"lists deal {deal_id} again with {_owner(deal.owner)} (line {lines[deal_id]} "
+                f"gives {_owner(earlier.owner)}); a deal has one owner",
+                where=table.where(row, owner_col),
+            )
         lines.setdefault(deal_id, row.line)
-        deals[deal_id] = DealSource(account, table.cell(row, owner_col, identifier))
+        deals[deal_id] = deal
     return deals
+
+
+def _owner(owner: str | None) -> str:
+    """Return how a message names a deal's owner in the deals file."""
+    return f"owner {owner}" if owner is not None else "no owner"

@@ -59,7 +59,7 @@ def crm_batch(
     `live_deals` are the deals whose contract went live in the ledger."""
     stages = config.stage_names()
     stage_map = StageMap.load(request.stage_map, stages) if request.stage_map else StageMap(stages)
-    deals = read_deals(request.deals_file) if request.deals_file else {}
+    deals = read_deals(request.deals_file, request.source) if request.deals_file else {}
     read = read_salesforce if request.source == "salesforce" else read_hubspot
     history = read(request.history, stage_map, deals)
     history.deals_file = request.deals_file.name if request.deals_file else None
@@ -88,11 +88,11 @@ def _new_event(d: Derived, source: str, actor: str, *, backfill: bool) -> NewEve
 @dataclass(frozen=True, slots=True)
 class RecordedOwners:
     """What the ledger holds of the owners of a batch's deals: the owner each `deal_opened`
-    of the batch was recorded with (by its event_id), and each deal's owner now (by deal id,
-    the last recorded)."""
+    of the batch was recorded with (by its event_id), and each deal's owner now with the
+    event_id of the event that set it (by deal id, the last recorded)."""
 
     opened: Mapping[str, str | None]
-    current: Mapping[str, str | None]
+    current: Mapping[str, tuple[str | None, str]]
 
 
 def keep_recorded_owners(
@@ -101,20 +101,23 @@ def keep_recorded_owners(
     """Return `batch`'s events with each `deal_opened` the ledger holds already as it was
     recorded, so that a deal whose owner changed in the deals file since is no conflict, and
     with a `deal_updated` of the owner for each such deal whose owner in the ledger now is
-    another, at the export's last change (valid time; in a backfill its recorded_at too). Its
-    key names the owner and that instant, so the next import of the same files finds it.
+    another, at the export's last change (valid time; in a backfill its recorded_at too).
+
+    Its key names the owner, that instant and the event that set the owner it replaces: the
+    next import of the same files finds it, and an owner changed back and forth between
+    imports is recorded at each change.
     """
     if not recorded.opened:
         return batch.news
     news: list[NewEvent] = []
-    owners: list[tuple[str, str]] = []
+    owners: list[tuple[str, str, str]] = []
     for n in batch.news:
         event, event_id = n.event, n.event_id
         if isinstance(event, DealOpened) and event_id is not None and event_id in recorded.opened:
             first = recorded.opened[event_id]
-            now = recorded.current.get(event.deal_id, first)
+            now, set_by = recorded.current.get(event.deal_id, (first, event_id))
             if event.owner is not None and event.owner != now:
-                owners.append((event.deal_id, event.owner))
+                owners.append((event.deal_id, event.owner, set_by))
             if event.owner != first:
                 n = n._replace(event=event.model_copy(update={"owner": first}), texts=None)
         news.append(n)
@@ -122,12 +125,12 @@ def keep_recorded_owners(
         return news
     last = max(n.effective_at if n.recorded_at is None else n.recorded_at for n in news)
     source, deals_file = batch.history.source, batch.history.deals_file or "the deals file"
-    for deal_id, owner in owners:
+    for deal_id, owner, set_by in owners:
         # The deals file gives the deal's owner as at the export's last change.
         d = derived(
             source,
             deal_id,
-            f"owner={owner}@{format_instant(last)}",
+            f"owner={owner}@{format_instant(last)}/after={set_by}",
             DealUpdated(deal_id=deal_id, owner=owner),
             at=last,
             where=f"{deals_file}, the owner of deal {deal_id}",
