@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cli.app import cli
+from ledger.gc_pause import one_shot_process
 
 __all__ = ["cli", "main"]
 # Each command's module, imported when the command runs (see `RevledgerGroup.add_lazy`).
@@ -33,6 +34,7 @@ cli.add_lazy(COMMAND_MODULES)
 
 def main() -> None:
     """Run the command line (exits with the documented exit code)."""
+    one_shot_process()
     cli.main(prog_name="revledger")
 
 

@@ -56,6 +56,6 @@ def deal_frame(store: LedgerStore, known_at_text: str | None) -> DealFrame:
     """Return the frame of a deal question at `--known-at` and the events it reads."""
     frame = time_frame(store, known_at_text)
     upto = frame.head.seq
-    with gc_paused():
+    with gc_paused(keep=True):
         events = list(store.read(upto_seq=upto, types=DEAL_QUESTION_TYPES, most_types=True))
     return DealFrame(frame, events)
