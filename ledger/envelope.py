@@ -124,6 +124,33 @@ class RecordedEvent(NamedTuple):
         return (self.effective_at, self.seq)
 
 
+class LoggedRecord(NamedTuple):
+    """An event as a projection reads it: its place in the log, both times, who recorded it
+    and its payload (the fields of `projections.logged.LoggedEvent`), without the envelope's
+    other columns. Reading the deal events of a large log this way fetches about half the
+    bytes a `RecordedEvent` needs."""
+
+    seq: int
+    event_id: str
+    type: str
+    effective_at: datetime
+    recorded_at: datetime
+    actor: str
+    payload: EventModel
+
+    @property
+    def replay_key(self) -> tuple[datetime, int]:
+        """Return the deterministic replay order key `(effective_at, seq)`."""
+        return (self.effective_at, self.seq)
+
+
+LOGGED_COLUMNS = (
+    "seq", "event_id", "type", "schema_version", "effective_at", "recorded_at", "actor", "payload",
+)  # fmt: skip
+"""The columns a `LoggedRecord` is read from, in the order it is read (the schema version
+decodes the payload)."""
+
+
 StoredPayload = tuple[int, str, str, int, str, str]
 """A stored event left undecoded: seq, event_id, type, schema_version, effective_at (the stored
 instant text, valid time) and payload (the canonical JSON text)."""

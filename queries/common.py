@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ledger.envelope import RecordedEvent
 from ledger.errors import NOT_CONFIGURED, InputError, StorageError
 from ledger.events import EventRetracted, LedgerConfigured
 from ledger.operations import parse_known_at
@@ -24,6 +23,7 @@ from ledger.timeutil import (
     utc_now,
     zone,
 )
+from projections.logged import LoggedEvent
 from projections.windows import Window, parse_window
 
 
@@ -160,7 +160,7 @@ class ConfigTimeline:
     took out (None before the first). Built from the events in seq order; events of other
     types are passed over."""
 
-    def __init__(self, events: Iterable[RecordedEvent]) -> None:
+    def __init__(self, events: Iterable[LoggedEvent]) -> None:
         live: list[tuple[str, LedgerConfigured]] = []  # (event_id, configuration) in force
         self._seqs: list[int] = []  # where the configuration in force may change, and it
         self._recorded: list[datetime] = []

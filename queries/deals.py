@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from ledger.envelope import RecordedEvent
+from ledger.envelope import LoggedRecord
 from ledger.events import EVENT_TYPES, LedgerConfigured
 from ledger.gc_pause import gc_paused
 from ledger.periods import parse_period
@@ -32,7 +32,7 @@ class DealFrame:
     """A query's time frame and the deal-relevant events of the log prefix it stands at."""
 
     time: TimeFrame
-    events: list[RecordedEvent]
+    events: list[LoggedRecord]
 
     def for_period(self, label: str) -> DealFrame:
         """Return this frame with only the events a forecast of the period `label` reads
@@ -57,5 +57,5 @@ def deal_frame(store: LedgerStore, known_at_text: str | None) -> DealFrame:
     frame = time_frame(store, known_at_text)
     upto = frame.head.seq
     with gc_paused(keep=True):
-        events = list(store.read(upto_seq=upto, types=DEAL_QUESTION_TYPES, most_types=True))
+        events = list(store.read_logged(upto_seq=upto, types=DEAL_QUESTION_TYPES, most_types=True))
     return DealFrame(frame, events)

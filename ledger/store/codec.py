@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ledger.envelope import ENVELOPE_COLUMNS, RecordedEvent
+from ledger.envelope import ENVELOPE_COLUMNS, LoggedRecord, RecordedEvent
 from ledger.events import ContractSigned, DealEvent, DealOpened, EventModel, EventRetracted
 from ledger.events.stored import decode_stored_many
 from ledger.gc_pause import gc_paused
@@ -32,6 +32,19 @@ def rows_to_events(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
                 (*r[:6], fromisoformat(r[6]), fromisoformat(r[7]), *r[8:11], payload, *r[12:]),
             )
             for r, payload in zip(rows, payloads, strict=True)
+        ]
+
+
+def rows_to_logged(rows: Sequence[Sequence[Any]]) -> list[LoggedRecord]:
+    """Return the `LoggedRecord`s of rows selected in LOGGED_COLUMNS, in the same order
+    (payloads decoded as in `rows_to_events`)."""
+    with gc_paused():
+        payloads = decode_stored_many([(r[2], r[3], r[7]) for r in rows])
+        return [
+            make(
+                LoggedRecord, (r[0], r[1], r[2], fromisoformat(r[4]), fromisoformat(r[5]), r[6], p)
+            )
+            for r, p in zip(rows, payloads, strict=True)
         ]
 
 
