@@ -16,11 +16,18 @@ for it). A new event of an entity is effective at or after that entity's clock, 
 entity line order equals business order and the model can apply events as it emits them.
 Entities are independent in valid time: a new deal or account starts anywhere in the horizon,
 so many events are backdated relative to events generated before them (`backdated` counts
-them), and equal instants occur, so ties are broken by seq. Retractions are generated only
-where the rest of the stream stays valid: events that change no rule state (personas,
-security reviews, deal updates, quotas, forecasts, a non-last configuration) and events that
-are the latest of their entity (an expansion, a contraction, a `deal_lost`), whose effect the
-model then undoes.
+them), and equal instants occur, so ties are broken by seq.
+
+Retractions. The model keeps each entity's events in line order and replays them (without
+the retracted ones) through its own account of the rules (`_DealRules`, `_AccountRules`, written
+here, not taken from `ledger.rules`, which is what the histories test). Any event whose absence
+the replay of its streams accepts may be retracted: a signature (once its go-live is retracted
+too), a go-live no expansion needs, a churn, an opening, a stage change, a loss, a reopening,
+and the events that change no rule state (personas, security reviews, deal updates, quotas,
+forecasts, a configuration other than the last in force). After a retraction the entity's state
+is replayed, so the end state the model reports (`deals`, `accounts`) is that of the history
+with every retraction applied; `retractable` and `unretractable` say which of the remaining
+events a further retraction could name, and which the rules must refuse to retract.
 
 Every event carries an explicit `event_id` (a UUID, sometimes written in upper case), so
 retractions can name their target. No two events share their content (type, effective_at and
@@ -140,6 +147,12 @@ class GeneratedLedger:
     accounts: Mapping[str, AccountOutcome]
     retracted: frozenset[str]
     """Event ids named by the history's retractions."""
+    retractable: frozenset[str]
+    """Ids of the events a retraction appended after the history may name (the model's
+    judgement: what remains of their streams stays valid)."""
+    unretractable: frozenset[str]
+    """Ids of the other events not retracted yet, other than retractions: the rules refuse a
+    retraction of one (it would leave a later event of its stream invalid)."""
     backdated: int
     """How many events are effective before some event of an earlier line."""
 
@@ -184,26 +197,46 @@ def new_events(
 
 
 # -- the model ---------------------------------------------------------------------------------
-@dataclass
-class _Deal:
-    deal_id: str
-    account_id: str
-    opened: bool
-    status: str
-    stage: str | None
-    clock: datetime
-    last_id: str | None = None
+DEAL_STREAM_TYPES = frozenset(
+    {
+        "deal_opened",
+        "stage_changed",
+        "contract_signed",
+        "deal_lost",
+        "deal_reopened",
+        "deal_updated",
+        "persona_engaged",
+        "security_review_started",
+        "security_questionnaire_completed",
+    }
+)
+"""Events the model replays on their deal's stream."""
+ACCOUNT_STREAM_TYPES = frozenset(
+    {"contract_signed", "go_live", "expansion", "contraction", "churn"}
+)
+"""Events the model replays on their account: its own stream and the contracts signed for it."""
+STATELESS_TYPES = frozenset(
+    {
+        "persona_engaged",
+        "deal_updated",
+        "security_review_started",
+        "security_questionnaire_completed",
+        "quota_set",
+        "forecast_submitted",
+    }
+)
+"""Events that change no rule state: retracting one never makes another event invalid."""
+
+RETRACTION_GROUPS: tuple[frozenset[str], ...] = (
+    ACCOUNT_STREAM_TYPES,
+    DEAL_STREAM_TYPES - ACCOUNT_STREAM_TYPES - STATELESS_TYPES,
+    STATELESS_TYPES | {"ledger_configured"},
+)
+"""What a retraction takes out, grouped: revenue, a deal's state, what changes no state."""
 
 
-@dataclass
-class _Account:
-    account_id: str
-    live: Decimal = Decimal(0)
-    pending: dict[str, Decimal] = field(default_factory=dict)
-    clock: datetime | None = None
-    last_id: str | None = None
-    churned: bool = False
-    reactivated: bool = False
+class _Invalid(Exception):
+    """The model's judgement that the rules refuse an event in its place."""
 
 
 @dataclass(frozen=True)
@@ -213,6 +246,121 @@ class _Emitted:
     deal_id: str | None = None
     account_id: str | None = None
     arr: Decimal | None = None
+    stage: str | None = None
+    names_account: bool = False
+    """A `contract_signed` that names its account (as one of a deal never opened must)."""
+    segment: str | None = None
+    """The segment a `deal_updated` sets, if it does."""
+
+
+@dataclass
+class _DealRules:
+    """A deal's rule state, replayed from its events in business order (the model's own
+    account of the rules: a deal is opened once, moves and is lost only while open, reopens
+    only when lost, is signed once, and exists before anything else is recorded of it)."""
+
+    exists: bool = False
+    opened: bool = False
+    status: str | None = None
+    stage: str | None = None
+
+    def apply(self, e: _Emitted) -> None:
+        t = e.type
+        if t == "deal_opened":
+            if self.exists:
+                raise _Invalid(t)
+            self.exists = self.opened = True
+            self.status, self.stage = "open", e.stage
+        elif t == "stage_changed":
+            if self.status != "open" or e.stage == self.stage:
+                raise _Invalid(t)
+            self.stage = e.stage
+        elif t == "contract_signed":
+            if self.status in ("won", "lost") or not (self.exists or e.names_account):
+                raise _Invalid(t)
+            self.exists, self.status = True, "won"
+        elif t == "deal_lost":
+            if self.status != "open":
+                raise _Invalid(t)
+            self.status = "lost"
+        elif t == "deal_reopened":
+            if self.status != "lost":
+                raise _Invalid(t)
+            self.status, self.stage = "open", e.stage
+        elif not self.exists:
+            raise _Invalid(t)
+
+
+@dataclass
+class _AccountRules:
+    """An account's rule state, replayed from its events and the contracts signed for it in
+    business order: a go-live needs its deal's contract signed, not yet live and not ended by
+    a churn; expansion and contraction need live ARR, a contraction at most all of it; churn
+    needs live or signed ARR and ends the contracts not yet live."""
+
+    live: Decimal = Decimal(0)
+    pending: dict[str, Decimal] = field(default_factory=dict)
+    went_live: set[str] = field(default_factory=set)
+    cancelled: set[str] = field(default_factory=set)
+    churned: bool = False
+    reactivated: bool = False
+
+    def apply(self, e: _Emitted) -> None:
+        t = e.type
+        if t == "contract_signed":
+            assert e.deal_id is not None and e.arr is not None
+            self.pending[e.deal_id] = e.arr
+            self.cancelled.discard(e.deal_id)
+            self.reactivated = self.reactivated or self.churned
+        elif t == "go_live":
+            d = e.deal_id
+            if d is None or d in self.went_live or d in self.cancelled or d not in self.pending:
+                raise _Invalid(t)
+            self.live += self.pending.pop(d)
+            self.went_live.add(d)
+        elif t in ("expansion", "contraction"):
+            assert e.arr is not None
+            if self.live <= 0 or (t == "contraction" and e.arr > self.live):
+                raise _Invalid(t)
+            self.live += e.arr if t == "expansion" else -e.arr
+        elif t == "churn":
+            if self.live <= 0 and not self.pending:
+                raise _Invalid(t)
+            self.live = Decimal(0)
+            self.cancelled.update(self.pending)
+            self.pending.clear()
+            self.churned = True
+
+
+@dataclass
+class _Deal:
+    deal_id: str
+    account_id: str
+    clock: datetime
+    state: _DealRules = field(default_factory=_DealRules)
+    events: list[str] = field(default_factory=list)
+    """Ids of the deal's events in line order (which is its business order), retracted too."""
+
+    @property
+    def status(self) -> str | None:
+        return self.state.status
+
+
+@dataclass
+class _Account:
+    account_id: str
+    clock: datetime | None = None
+    state: _AccountRules = field(default_factory=_AccountRules)
+    events: list[str] = field(default_factory=list)
+    """Ids of the account's events and contracts in line (= business) order, retracted too."""
+
+    @property
+    def live(self) -> Decimal:
+        return self.state.live
+
+    @property
+    def pending(self) -> dict[str, Decimal]:
+        return self.state.pending
 
 
 def _cents(n: int) -> Decimal:
@@ -231,9 +379,16 @@ class _Builder:
     """Draws one history step by step, keeping the rule state of every entity."""
 
     def __init__(
-        self, draw: Callable[[st.SearchStrategy[Any]], Any], *, max_deals: int, max_accounts: int
+        self,
+        draw: Callable[[st.SearchStrategy[Any]], Any],
+        *,
+        max_deals: int,
+        max_accounts: int,
+        segment_corrections: bool = False,
     ) -> None:
         self.draw = draw
+        self.segment_corrections = segment_corrections
+        self.sign_next: str | None = None
         self.max_deals = max_deals
         self.max_accounts = max_accounts
         self.salt: uuid.UUID = draw(st.uuids(version=4))
@@ -242,6 +397,8 @@ class _Builder:
         self.accounts: dict[str, _Account] = {}
         self.emitted: dict[str, _Emitted] = {}
         self.retracted: set[str] = set()
+        self._retractable: tuple[int, list[str]] | None = None
+        self.follow_up: str | None = None
         self.configs: list[str] = []
         self.contents: set[Any] = set()
         self.latest: datetime | None = None
@@ -308,12 +465,16 @@ class _Builder:
         deal_id: str | None = None,
         account_id: str | None = None,
         arr: Decimal | None = None,
+        stage: str | None = None,
+        names_account: bool = False,
+        segment: str | None = None,
         at: date | None = None,
     ) -> tuple[str, datetime]:
         """Append one line at or after `lower`; return its event id and effective instant.
 
         `at` fixes the effective date instead. `payload` holds model values (Decimal money,
-        date objects); they are spelled out here.
+        date objects); they are spelled out here. The event is applied to the model state of
+        its deal and account (which must accept it: the generator emits only valid events).
         """
         if at is not None:
             instant, text = start_of_day(at, self.tz), at.isoformat()
@@ -347,7 +508,22 @@ class _Builder:
         elif extra == 1:
             line["actor"] = "crm-sync"
         self.lines.append(line)
-        self.emitted[event_id] = _Emitted(event_id, type_name, deal_id, account_id, arr)
+        emitted = _Emitted(
+            event_id, type_name, deal_id, account_id, arr, stage, names_account, segment
+        )
+        self.emitted[event_id] = emitted
+        if type_name in DEAL_STREAM_TYPES:
+            assert deal_id is not None
+            deal = self.deals[deal_id]
+            deal.state.apply(emitted)
+            deal.events.append(event_id)
+            deal.clock = instant
+        if type_name in ACCOUNT_STREAM_TYPES:
+            assert account_id is not None
+            account = self.accounts[account_id]
+            account.state.apply(emitted)
+            account.events.append(event_id)
+            account.clock = instant
         return event_id, instant
 
     # -- the configuration ---------------------------------------------------------------------
@@ -386,7 +562,7 @@ class _Builder:
     def actions(self) -> list[Callable[[], None]]:
         """Return the actions that are valid in the current state (one event each)."""
         acts: list[Callable[[], None]] = [self.quota_set, self.forecast_submitted]
-        deals = list(self.deals.values())
+        deals = [d for d in self.deals.values() if d.state.exists]
         if len(self.deals) < self.max_deals:
             acts += [self.deal_opened, self.deal_opened, self.sign_unopened_deal]
         if deals:
@@ -394,7 +570,7 @@ class _Builder:
         if any(d.status == "open" for d in deals):
             acts += [self.stage_changed, self.stage_changed, self.contract_signed, self.deal_lost]
         if any(d.status == "lost" for d in deals):
-            acts.append(self.deal_reopened)
+            acts += [self.deal_reopened, self.deal_reopened]
         accounts = list(self.accounts.values())
         if any(a.pending for a in accounts):
             acts += [self.go_live, self.go_live]
@@ -405,15 +581,24 @@ class _Builder:
         retractable = {self.emitted[c].type for c in self.retractable()}
         if retractable:
             acts.append(self.event_retracted)
-        if retractable & {"expansion", "contraction", "deal_lost", "ledger_configured"}:
+        if retractable - STATELESS_TYPES:
             acts.append(self.event_retracted)
+        if self.follow_up in self.retractable():
+            acts += [self.retract_follow_up] * 6
+        if self.segment_corrections:
+            if self.unsigned_open_deals():
+                acts += [self.deal_updated] * 3
+            if self.segment_updates_to_correct():
+                acts += [self.correct_segment] * 4
+            if self.sign_next in self.unsigned_open_deals():
+                acts += [self.sign_corrected] * 6
         if self.draw(st.integers(0, 4)) == 0:
             acts.append(self.reconfigure)
         return acts
 
     def new_account_or_existing(self, *, prefer_churned: bool = False) -> _Account:
         existing = sorted(self.accounts)
-        churned = [a for a in existing if self.accounts[a].churned]
+        churned = [a for a in existing if self.accounts[a].state.churned]
         if prefer_churned and churned:
             return self.accounts[self.pick(churned)]
         if existing and (len(existing) >= self.max_accounts or self.flag()):
@@ -429,12 +614,13 @@ class _Builder:
         return str(self.pick((f"D-{n:04d}", f"opp:{n}", f"Renewal {n} FY")))
 
     def deal(self, status: str | None = None) -> _Deal:
-        ids = sorted(d for d, m in self.deals.items() if status is None or m.status == status)
+        """Return an existing deal, in `status` if given."""
+        ids = sorted(
+            d
+            for d, m in self.deals.items()
+            if m.state.exists and (status is None or m.status == status)
+        )
         return self.deals[self.pick(ids)]
-
-    def touch_deal(self, deal: _Deal, event_id: str, instant: datetime) -> None:
-        deal.clock = instant
-        deal.last_id = event_id
 
     def deal_opened(self) -> None:
         account = self.new_account_or_existing(prefer_churned=self.flag())
@@ -457,10 +643,8 @@ class _Builder:
             payload["personas"] = self.draw(
                 st.lists(st.sampled_from(PERSONAS), max_size=3, unique=True)
             )
-        event_id, instant = self.emit("deal_opened", payload, None, deal_id=deal_id)
-        deal = _Deal(deal_id, account.account_id, True, "open", stage, instant)
-        self.deals[deal_id] = deal
-        self.touch_deal(deal, event_id, instant)
+        self.deals[deal_id] = _Deal(deal_id, account.account_id, EPOCH)
+        self.emit("deal_opened", payload, None, deal_id=deal_id, stage=stage)
 
     def signature(self, deal: _Deal, account: _Account, *, name_account: bool) -> None:
         lower = max(deal.clock, account.clock) if account.clock else deal.clock
@@ -476,21 +660,21 @@ class _Builder:
             payload["baa_signed"] = self.flag()
         if self.flag():
             payload["standard_terms"] = self.flag()
-        event_id, instant = self.emit(
-            "contract_signed", payload, lower, deal_id=deal.deal_id, account_id=account.account_id
+        self.emit(
+            "contract_signed",
+            payload,
+            lower,
+            deal_id=deal.deal_id,
+            account_id=account.account_id,
+            arr=arr,
+            names_account=name_account,
         )
-        deal.status = "won"
-        self.touch_deal(deal, event_id, instant)
-        account.pending[deal.deal_id] = arr
-        account.clock, account.last_id = instant, event_id
-        if account.churned:
-            account.reactivated = True
 
     def sign_unopened_deal(self) -> None:
         account = self.new_account_or_existing(prefer_churned=self.flag())
         deal_id = self.new_deal_id()
         start = account.clock or EPOCH + timedelta(days=self.draw(st.integers(0, HORIZON_DAYS)))
-        deal = _Deal(deal_id, account.account_id, False, "open", None, start)
+        deal = _Deal(deal_id, account.account_id, start)
         self.deals[deal_id] = deal
         self.signature(deal, account, name_account=True)
 
@@ -500,40 +684,38 @@ class _Builder:
 
     def stage_changed(self) -> None:
         deal = self.deal("open")
-        others = [s for s in self.stages if s != deal.stage]
+        others = [s for s in self.stages if s != deal.state.stage]
         stage = self.pick(others)
-        event_id, instant = self.emit(
+        self.emit(
             "stage_changed",
             {"deal_id": deal.deal_id, "stage": stage},
             deal.clock,
             deal_id=deal.deal_id,
+            stage=stage,
         )
-        deal.stage = stage
-        self.touch_deal(deal, event_id, instant)
 
     def deal_lost(self) -> None:
         deal = self.deal("open")
         payload: dict[str, Any] = {"deal_id": deal.deal_id}
         if self.flag():
             payload["reason"] = self.pick(REASONS)
-        event_id, instant = self.emit("deal_lost", payload, deal.clock, deal_id=deal.deal_id)
-        deal.status = "lost"
-        self.touch_deal(deal, event_id, instant)
+        self.emit("deal_lost", payload, deal.clock, deal_id=deal.deal_id)
 
     def deal_reopened(self) -> None:
         deal = self.deal("lost")
         stage = self.pick(self.stages)
-        event_id, instant = self.emit(
+        self.emit(
             "deal_reopened",
             {"deal_id": deal.deal_id, "stage": stage},
             deal.clock,
             deal_id=deal.deal_id,
+            stage=stage,
         )
-        deal.status, deal.stage = "open", stage
-        self.touch_deal(deal, event_id, instant)
 
     def deal_updated(self) -> None:
         deal = self.deal()
+        if self.segment_corrections and self.unsigned_open_deals() and self.flag():
+            deal = self.deals[self.pick(self.unsigned_open_deals())]
         names = sorted(
             self.draw(
                 st.sets(
@@ -551,6 +733,8 @@ class _Builder:
                 )
             )
         )
+        if self.segment_corrections and "segment" not in names:
+            names.append("segment")
         payload: dict[str, Any] = {"deal_id": deal.deal_id}
         for name in names:
             if name == "amount":
@@ -565,52 +749,51 @@ class _Builder:
                 payload[name] = self.pick(OWNERS)
             else:
                 payload[name] = self.pick(SEGMENTS)
-        event_id, instant = self.emit("deal_updated", payload, deal.clock, deal_id=deal.deal_id)
-        self.touch_deal(deal, event_id, instant)
+        self.emit(
+            "deal_updated",
+            payload,
+            deal.clock,
+            deal_id=deal.deal_id,
+            segment=payload.get("segment"),
+        )
 
     def persona_engaged(self) -> None:
         deal = self.deal()
         payload = {"deal_id": deal.deal_id, "persona": self.pick(PERSONAS)}
-        event_id, instant = self.emit("persona_engaged", payload, deal.clock, deal_id=deal.deal_id)
-        self.touch_deal(deal, event_id, instant)
+        self.emit("persona_engaged", payload, deal.clock, deal_id=deal.deal_id)
 
     def security_event(self) -> None:
         deal = self.deal()
         type_name = self.pick(("security_review_started", "security_questionnaire_completed"))
         payload = {"deal_id": deal.deal_id, "framework": self.pick(FRAMEWORKS)}
-        event_id, instant = self.emit(type_name, payload, deal.clock, deal_id=deal.deal_id)
-        self.touch_deal(deal, event_id, instant)
+        self.emit(type_name, payload, deal.clock, deal_id=deal.deal_id)
 
     def account_event(
         self, account: _Account, type_name: str, payload: dict[str, Any], arr: Decimal | None
     ) -> None:
-        event_id, instant = self.emit(
+        self.emit(
             type_name,
             {"account_id": account.account_id, **payload},
             account.clock,
+            deal_id=payload.get("deal_id"),
             account_id=account.account_id,
             arr=arr,
         )
-        account.clock, account.last_id = instant, event_id
 
     def go_live(self) -> None:
         account = self.accounts[self.pick(sorted(a for a, m in self.accounts.items() if m.pending))]
         deal_id = self.pick(sorted(account.pending))
-        arr = account.pending.pop(deal_id)
         self.account_event(account, "go_live", {"deal_id": deal_id}, None)
-        account.live += arr
 
     def expansion(self) -> None:
         account = self.accounts[self.pick(sorted(a for a, m in self.accounts.items() if m.live))]
         arr = self.money(1, 50_000_000)
         self.account_event(account, "expansion", {"arr": arr}, arr)
-        account.live += arr
 
     def contraction(self) -> None:
         account = self.accounts[self.pick(sorted(a for a, m in self.accounts.items() if m.live))]
         arr = self.money(1, int(account.live * 100))
         self.account_event(account, "contraction", {"arr": arr}, arr)
-        account.live -= arr
 
     def churn(self) -> None:
         candidates = sorted(a for a, m in self.accounts.items() if m.live or m.pending)
@@ -619,9 +802,6 @@ class _Builder:
         if self.flag():
             payload["reason"] = self.pick(REASONS)
         self.account_event(account, "churn", payload, None)
-        account.live = Decimal(0)
-        account.pending.clear()
-        account.churned = True
 
     def quota_set(self) -> None:
         payload = {"period": self.period(), "amount": self.money(1, 2_000_000_000)}
@@ -651,62 +831,187 @@ class _Builder:
         self.configure(first=False)
 
     # -- retractions ---------------------------------------------------------------------------
+    def replay_deal(self, deal: _Deal, without: str | None = None) -> _DealRules:
+        """Return the deal's state replayed without its retracted events (nor `without`);
+        raise `_Invalid` when the rules would refuse one of the events that remain."""
+        state = _DealRules()
+        for event_id in deal.events:
+            if event_id != without and event_id not in self.retracted:
+                state.apply(self.emitted[event_id])
+        return state
+
+    def replay_account(self, account: _Account, without: str | None = None) -> _AccountRules:
+        """Return the account's state replayed as `replay_deal` replays a deal's."""
+        state = _AccountRules()
+        for event_id in account.events:
+            if event_id != without and event_id not in self.retracted:
+                state.apply(self.emitted[event_id])
+        return state
+
+    def stays_valid_without(self, e: _Emitted) -> bool:
+        """True when the streams of `e` stay valid without it (so the rules take a retraction
+        of it), judged by replaying them."""
+        try:
+            if e.type in DEAL_STREAM_TYPES:
+                assert e.deal_id is not None
+                self.replay_deal(self.deals[e.deal_id], without=e.event_id)
+            if e.type in ACCOUNT_STREAM_TYPES:
+                assert e.account_id is not None
+                self.replay_account(self.accounts[e.account_id], without=e.event_id)
+        except _Invalid:
+            return False
+        return True
+
     def retractable(self) -> list[str]:
-        """Return the ids of events whose retraction leaves every stream valid."""
+        """Return the ids of the events whose retraction leaves every stream valid: any event
+        not retracted yet (nor a retraction) whose absence the model's replay accepts, and a
+        configuration unless it is the last one in force. The pipeline's stages never change,
+        so no retraction strands a deal in a stage it lacks."""
+        if self._retractable is not None and self._retractable[0] == len(self.lines):
+            return self._retractable[1]
         out: list[str] = []
         live_configs = [c for c in self.configs if c not in self.retracted]
         for e in self.emitted.values():
             if e.event_id in self.retracted or e.type == "event_retracted":
                 continue
-            if e.type in (
-                "persona_engaged",
-                "deal_updated",
-                "security_review_started",
-                "security_questionnaire_completed",
-                "quota_set",
-                "forecast_submitted",
-            ):
-                out.append(e.event_id)
-            elif e.type == "ledger_configured":
+            if e.type == "ledger_configured":
                 if len(live_configs) > 1:
                     out.append(e.event_id)
-            elif e.type in ("expansion", "contraction"):
-                assert e.account_id is not None
-                if self.accounts[e.account_id].last_id == e.event_id:
-                    out.append(e.event_id)
-            elif e.type == "deal_lost":
-                assert e.deal_id is not None
-                if self.deals[e.deal_id].last_id == e.event_id:
-                    out.append(e.event_id)
+            elif e.type in STATELESS_TYPES or self.stays_valid_without(e):
+                out.append(e.event_id)
+        self._retractable = (len(self.lines), out)
         return out
 
+    def unretractable(self) -> list[str]:
+        """Return the ids of the events, not retracted yet, that the rules refuse to retract."""
+        allowed = set(self.retractable())
+        return [
+            e.event_id
+            for e in self.emitted.values()
+            if e.event_id not in allowed
+            and e.event_id not in self.retracted
+            and e.type != "event_retracted"
+        ]
+
     def event_retracted(self) -> None:
+        """Retract the latest event (a correction right after it was recorded) or one drawn
+        by group (revenue, deal state, the rest) and kind, so the rarer retractions that undo
+        state are drawn often too: a go-live, say, retractable only while no expansion or
+        contraction needs its ARR."""
         candidates = self.retractable()
-        # Pick the kind first, so the rarer retractions that undo state are drawn often too.
-        kind = self.pick(sorted({self.emitted[c].type for c in candidates}))
-        target = self.emitted[self.pick([c for c in candidates if self.emitted[c].type == kind])]
+        latest = next(
+            (
+                e.event_id
+                for e in reversed(self.emitted.values())
+                if e.event_id not in self.retracted and e.type != "event_retracted"
+            ),
+            None,
+        )
+        if self.pick(("latest", "by kind", "by kind")) == "latest" and latest in candidates:
+            target = self.emitted[latest]
+        else:
+            kinds = {self.emitted[c].type for c in candidates}
+            group = self.pick([g for g in RETRACTION_GROUPS if g & kinds])
+            kind = self.pick(sorted(group & kinds))
+            chosen = self.pick([c for c in candidates if self.emitted[c].type == kind])
+            target = self.emitted[chosen]
+        self.retract(target)
+
+    def unsigned_open_deals(self) -> list[str]:
+        """Return the open deals of accounts with no contract signed yet."""
+        return sorted(
+            d.deal_id
+            for d in self.deals.values()
+            if d.status == "open"
+            and not any(
+                self.emitted[e].type == "contract_signed"
+                for e in self.accounts[d.account_id].events
+            )
+        )
+
+    def segment_updates_to_correct(self) -> list[str]:
+        """Return the segment changes of the deals `unsigned_open_deals` names, not retracted."""
+        deals = set(self.unsigned_open_deals())
+        return [
+            e.event_id
+            for e in self.emitted.values()
+            if e.type == "deal_updated"
+            and e.segment is not None
+            and e.deal_id in deals
+            and e.event_id not in self.retracted
+        ]
+
+    def correct_segment(self) -> None:
+        """Retract a segment change of a deal not signed yet (its account has no contract):
+        a read model built before the deal is signed holds no attribute of it, so it must keep
+        the retraction for the history it reads at the signature."""
+        self.retract(self.emitted[self.pick(self.segment_updates_to_correct())])
+
+    def sign_corrected(self) -> None:
+        """Sign the deal whose segment change was just retracted."""
+        assert self.sign_next is not None
+        deal = self.deals[self.sign_next]
+        self.signature(deal, self.accounts[deal.account_id], name_account=self.flag())
+
+    def retract_follow_up(self) -> None:
+        """Unwind a correction further: retract the contract of a go-live just retracted, or
+        the loss before a reopening just retracted."""
+        assert self.follow_up is not None
+        self.retract(self.emitted[self.follow_up])
+
+    def retract(self, target: _Emitted) -> None:
+        """Emit a retraction of `target` and replay the state of its deal and account."""
         retracts = target.event_id.upper() if self.flag() else target.event_id
         self.emit("event_retracted", {"retracts": retracts, "reason": self.pick(REASONS)}, None)
         self.retracted.add(target.event_id)
-        if target.type in ("expansion", "contraction"):
-            assert target.account_id is not None and target.arr is not None
-            account = self.accounts[target.account_id]
-            account.live += -target.arr if target.type == "expansion" else target.arr
-            account.last_id = None
-        elif target.type == "deal_lost":
+        self.follow_up = self.undone_before(target)
+        if target.type == "deal_updated" and target.segment is not None:
+            self.sign_next = target.deal_id
+        if target.type in DEAL_STREAM_TYPES:
             assert target.deal_id is not None
             deal = self.deals[target.deal_id]
-            deal.status, deal.last_id = "open", None
+            deal.state = self.replay_deal(deal)
+        if target.type in ACCOUNT_STREAM_TYPES:
+            assert target.account_id is not None
+            account = self.accounts[target.account_id]
+            account.state = self.replay_account(account)
+
+    def undone_before(self, target: _Emitted) -> str | None:
+        """Return the event a correction retracting `target` would likely retract next: the
+        contract of a go-live, the loss before a reopening (None for other events)."""
+        if target.type == "go_live":
+            assert target.account_id is not None
+            stream = self.accounts[target.account_id].events
+            wanted = "contract_signed"
+        elif target.type == "deal_reopened":
+            assert target.deal_id is not None
+            stream = self.deals[target.deal_id].events
+            wanted = "deal_lost"
+        else:
+            return None
+        before = stream[: stream.index(target.event_id)]
+        for event_id in reversed(before):
+            e = self.emitted[event_id]
+            if e.type == wanted and e.deal_id == target.deal_id and event_id not in self.retracted:
+                return event_id
+        return None
 
     # -- the result ----------------------------------------------------------------------------
     def result(self, timezone_: str) -> GeneratedLedger:
         deals = {
-            d.deal_id: DealOutcome(d.deal_id, d.account_id, d.opened, d.status, d.stage)
+            d.deal_id: DealOutcome(
+                d.deal_id, d.account_id, d.state.opened, str(d.status), d.state.stage
+            )
             for d in self.deals.values()
+            if d.state.exists  # not a deal whose every event was retracted
         }
         accounts = {
             a.account_id: AccountOutcome(
-                a.account_id, a.live, dict(a.pending), a.churned, a.reactivated
+                a.account_id,
+                a.live,
+                dict(a.pending),
+                a.state.churned,
+                a.state.reactivated,
             )
             for a in self.accounts.values()
         }
@@ -717,6 +1022,8 @@ class _Builder:
             deals=deals,
             accounts=accounts,
             retracted=frozenset(self.retracted),
+            retractable=frozenset(self.retractable()),
+            unretractable=frozenset(self.unretractable()),
             backdated=self.backdated,
         )
 
@@ -730,6 +1037,7 @@ def ledgers(
     max_deals: int = 8,
     max_accounts: int = 5,
     with_config: bool = True,
+    segment_corrections: bool = False,
 ) -> GeneratedLedger:
     """Draw a valid history of `min_events`..`max_events` events after its configuration line.
 
@@ -738,8 +1046,17 @@ def ledgers(
     Without it the history assumes a ledger already configured with the default pipeline in
     UTC (such as the `store` fixture) and has only the events. Parse the lines with
     `GeneratedLedger.new_events()`.
+
+    With `segment_corrections` the history leans towards deals of accounts not signed yet
+    whose segment is changed, the change retracted, and the deal signed afterwards: the
+    history a revenue read model built before the signature must read with the retraction.
     """
-    builder = _Builder(draw, max_deals=max_deals, max_accounts=max_accounts)
+    builder = _Builder(
+        draw,
+        max_deals=max_deals,
+        max_accounts=max_accounts,
+        segment_corrections=segment_corrections,
+    )
     if with_config:
         builder.configure(first=True)
     size = draw(st.integers(min_events, max_events)) + len(builder.lines)

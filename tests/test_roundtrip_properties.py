@@ -56,7 +56,7 @@ from ledger.store import schema as store_schema
 from ledger.store import store as store_module
 from ledger.timeutil import format_instant, parse_instant
 from tests.conftest import PG_SKIP_REASON, PG_URL, pg_schema_url
-from tests.strategies import GeneratedLedger, batch_splits, ledgers, split
+from tests.strategies import GeneratedLedger, batch_splits, ledgers, new_events, split
 
 EXAMPLES = {"sqlite": 30, "postgresql": 15}
 """Examples per property and backend (each example builds one or two whole ledgers)."""
@@ -202,6 +202,40 @@ def test_a_batch_that_sheds_its_rule_state_between_chunks_accepts_the_same_histo
     check()
 
 
+def test_a_retraction_is_taken_exactly_when_what_remains_of_its_streams_stays_valid(
+    backend: str,
+) -> None:
+    """After a random valid history, a retraction of each event not retracted yet is taken
+    when the generator's model of the rules finds the rest of the event's streams valid
+    without it, and refused otherwise: a signature whose go-live stands, a go-live an
+    expansion needs, a deal's opening before its stage changes, a loss before its reopening.
+    Each is checked by a dry run, so every one is judged against the same stored history."""
+
+    @_settings(backend)
+    @given(cut_histories())
+    def check(case: tuple[GeneratedLedger, list[NewEvent], list[int]]) -> None:
+        history, news, cuts = case
+        with fresh_store(backend) as store:
+            append_all(store, news, cuts)
+            head = store.head()
+            for target in sorted(history.retractable | history.unretractable):
+                line = {
+                    "type": "event_retracted",
+                    "effective_at": "2031-01-01T00:00:00Z",
+                    "retracts": target,
+                    "reason": "recorded in error",
+                }
+                retraction = new_events([line], timezone=history.timezone)
+                if target in history.retractable:
+                    assert store.append_batch(retraction, dry_run=True).appended == 1, target
+                else:
+                    with pytest.raises(InputError, match="retract"):
+                        store.append_batch(retraction, dry_run=True)
+            assert store.head() == head
+
+    check()
+
+
 def assert_end_state(recorded: list[RecordedEvent], history: GeneratedLedger) -> None:
     """Replaying the stored events in business order gives the end state the generator meant.
 
@@ -266,7 +300,9 @@ def test_reimporting_the_same_lines_appends_nothing(backend: str) -> None:
 
 
 def test_the_generator_covers_the_catalog_backdating_reactivation_and_retractions() -> None:
-    """The properties mean something only if the histories reach every kind of event."""
+    """The properties mean something only if the histories reach every kind of event, and
+    retractions of every kind that moves revenue or a deal: a signature (after its go-live's
+    own retraction too), a go-live, a churn, an opening, a stage change, a reopening."""
     seen: set[str] = set()
 
     @settings(max_examples=300, deadline=None, database=None, derandomize=True)
@@ -279,6 +315,20 @@ def test_the_generator_covers_the_catalog_backdating_reactivation_and_retraction
             if i in history.retracted
         ]
         seen.update(f"retracted {t}" for t in retracted)
+        unwound = {
+            line["deal_id"]
+            for line, i in zip(history.lines, history.event_ids(), strict=True)
+            if line["type"] == "go_live" and i in history.retracted
+        }
+        if any(
+            line["type"] == "contract_signed"
+            and line["deal_id"] in unwound
+            and i in history.retracted
+            for line, i in zip(history.lines, history.event_ids(), strict=True)
+        ):
+            seen.add("retracted contract_signed after its go_live")
+        if history.unretractable:
+            seen.add("an event the rules refuse to retract")
         if history.backdated:
             seen.add("backdated")
         if any(a.reactivated for a in history.accounts.values()):
@@ -300,6 +350,14 @@ def test_the_generator_covers_the_catalog_backdating_reactivation_and_retraction
         "retracted quota_set",
         "retracted deal_lost",
         "retracted ledger_configured",
+        "retracted deal_opened",
+        "retracted stage_changed",
+        "retracted deal_reopened",
+        "retracted contract_signed",
+        "retracted contract_signed after its go_live",
+        "retracted go_live",
+        "retracted churn",
+        "an event the rules refuse to retract",
     }
     assert wanted <= seen
     assert {"retracted expansion", "retracted contraction"} & seen
