@@ -1,19 +1,26 @@
 """Properties of the deal replay that every pipeline, forecast and health answer stands on,
 over random valid ledgers (no database): the order events were appended in does not change a
 deal, a retracted event counts exactly as if it had never been recorded, and a view known at
-some time equals the ledger recorded up to then."""
+some instant equals the ledger recorded up to then, whatever is appended after it."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import fields, replace
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from projections.deals import DealBook, replay_deals
+from tests.known_at_strategies import (
+    around_recordings,
+    batched_logs,
+    counting,
+    recorded_by,
+    retracted_by,
+)
 from tests.strategies import GeneratedLedger, ledgers
 from tests.test_revenue_properties import (
     SETTINGS,
@@ -60,12 +67,56 @@ def test_a_retracted_event_counts_as_if_it_was_never_recorded(
 
 @SETTINGS
 @given(ledgers(), st.data())
-def test_known_at_before_an_event_equals_the_ledger_without_it_and_what_follows(
+def test_deals_known_at_an_instant_equal_the_ledger_recorded_by_then(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
-    log = log_of(ledger)
-    cut = data.draw(st.integers(0, len(log) - 1))
-    known_at = log[cut].recorded_at - timedelta(seconds=1)  # just before event cut+1
-    bound = data.draw(instants(log))
+    """known_at bounds recording time inclusively: an event recorded at that very instant
+    counts and one recorded a microsecond later does not, and the events of one batch (one
+    recording instant) count together."""
+    log = data.draw(batched_logs(ledger.new_events()))
+    known_at = data.draw(around_recordings(log))
+    bound = data.draw(st.none() | instants(log))
     as_known = replay_deals(log, bound, known_at=known_at)
-    assert digest(as_known) == digest(replay_deals(log[:cut], bound))
+    assert digest(as_known) == digest(replay_deals(recorded_by(log, known_at), bound))
+
+
+@SETTINGS
+@given(ledgers(), st.data())
+def test_events_recorded_after_an_instant_never_change_the_deals_known_then(
+    ledger: GeneratedLedger, data: st.DataObject
+) -> None:
+    """A deal as known at k depends only on what was recorded by k: however much of the rest
+    of the log has been appended since (later events, backdated ones, retractions of events
+    recorded by k), every deal and quota as known at k is what it was when the ledger held
+    exactly the events recorded by k."""
+    log = data.draw(batched_logs(ledger.new_events()))
+    known_at = data.draw(around_recordings(log))
+    n = len(recorded_by(log, known_at))
+    bound = data.draw(st.none() | instants(log))
+    then = digest(replay_deals(log[:n], bound))
+    for m in sorted({n, data.draw(st.integers(n, len(log))), len(log)}):
+        assert digest(replay_deals(log[:m], bound, known_at=known_at)) == then, m
+
+
+@SETTINGS
+@given(ledgers(), st.data())
+def test_a_deal_event_known_at_one_instant_is_known_at_every_later_one_until_retracted(
+    ledger: GeneratedLedger, data: st.DataObject
+) -> None:
+    """For k1 <= k2, every event of a deal's stream that shaped the deal as known at k1 and
+    that no retraction recorded by k2 names shapes the deal as known at k2. At each instant
+    the events of deal streams that shape deals are exactly those that count as known then:
+    recorded by then and not named by a retraction recorded by then."""
+    log = data.draw(batched_logs(ledger.new_events()))
+    k1, k2 = sorted([data.draw(around_recordings(log)), data.draw(around_recordings(log))])
+
+    def deal_events(known_at: datetime) -> set[str]:
+        book = replay_deals(log, None, known_at=known_at)
+        shaped = {
+            e.event_id for d in book.deals.values() for e in d.events if e.payload.family == "deal"
+        }
+        counted = {e.event_id for e in counting(log, known_at) if e.payload.family == "deal"}
+        assert shaped == counted, known_at
+        return shaped
+
+    assert deal_events(k1) - retracted_by(log, k2) <= deal_events(k2)

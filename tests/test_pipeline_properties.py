@@ -1,6 +1,9 @@
 """Properties of the pipeline projections over random valid ledgers (no database).
 
-Each property compares a projection with a brute-force count straight from the events.
+Each property compares a projection with a brute-force count straight from the events, as
+known at some instant: the events that count then are picked out by hand (recorded at or before
+it, retractions recorded by then applied), on logs appended in batches that share a recording
+instant, at, just before or just after one of those instants.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from hypothesis import strategies as st
 from ledger.envelope import RecordedEvent
 from ledger.events import (
     ContractSigned,
+    DealEvent,
     DealLost,
     DealOpened,
     DealReopened,
@@ -22,20 +26,30 @@ from ledger.events import (
     StageChanged,
 )
 from projections.deals import replay_deals
-from projections.logged import visible
 from projections.regressions import regressions
 from projections.slices import Span
 from projections.stages import stage_durations, time_in_stage
 from projections.win_rate import win_rates
+from tests.known_at_strategies import (
+    around_recordings,
+    batched_logs,
+    counting,
+    known_ats,
+    recorded_by,
+)
 from tests.strategies import GeneratedLedger, ledgers
-from tests.test_revenue_properties import SETTINGS, instants, log_of
+from tests.test_revenue_properties import SETTINGS, instants
 
 DEAL_LEDGERS = ledgers(max_events=40, max_deals=6, max_accounts=4)
 
 
-def known_ats(log: Sequence[RecordedEvent]) -> st.SearchStrategy[datetime | None]:
-    """Everything recorded, or the moment some event was recorded."""
-    return st.one_of(st.none(), st.sampled_from([e.recorded_at for e in log]))
+def untils(log: Sequence[RecordedEvent]) -> st.SearchStrategy[datetime]:
+    """Valid-time bounds around the ledger's history, or a second after some deal event, so
+    that the replay often stops inside the deals' histories."""
+    deal_times = sorted({e.effective_at for e in log if isinstance(e.payload, DealEvent)})
+    if not deal_times:
+        return instants(log)
+    return instants(log) | st.sampled_from(deal_times).map(lambda t: t + timedelta(seconds=1))
 
 
 def in_pipeline(
@@ -45,7 +59,7 @@ def in_pipeline(
     `until` while it is still open."""
     since: datetime | None = None
     total = timedelta()
-    for e in visible(log, known_at):
+    for e in counting(log, known_at):
         p = e.payload
         if e.effective_at >= until or getattr(p, "deal_id", None) != deal_id:
             continue
@@ -62,10 +76,15 @@ def in_pipeline(
 def test_stage_durations_add_up_to_the_time_each_deal_was_in_the_pipeline(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
-    log = log_of(ledger)
-    until = data.draw(instants(log))
+    log = data.draw(batched_logs(ledger.new_events()))
+    until = data.draw(untils(log))
     known_at = data.draw(known_ats(log))
     book = replay_deals(log, until, known_at)
+    assert set(book.deals) == {  # every deal with an event of its stream before `until`
+        e.payload.deal_id
+        for e in counting(log, known_at)
+        if isinstance(e.payload, DealEvent) and e.effective_at < until
+    }
     for deal in book.deals.values():
         durations = stage_durations(deal, until)
         assert sum(durations.values(), timedelta()) == in_pipeline(
@@ -83,7 +102,7 @@ def brute_force_moves(
 ) -> tuple[int, int, set[str], set[str]]:
     """Return (transitions, backward transitions, deals moved, deals regressed) in `span`,
     replaying stages and the last known configuration straight from the events."""
-    seen = visible(log, known_at)
+    seen = counting(log, known_at)
     configs = sorted(
         (e for e in seen if isinstance(e.payload, LedgerConfigured)), key=lambda e: e.seq
     )
@@ -114,7 +133,7 @@ def brute_force_moves(
 def test_regressions_equal_a_brute_force_count_of_backward_moves(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
-    log = log_of(ledger)
+    log = data.draw(batched_logs(ledger.new_events()))
     start, end = sorted([data.draw(instants(log)), data.draw(instants(log))])
     known_at = data.draw(known_ats(log))
     span = Span(start, end)
@@ -134,15 +153,16 @@ def test_regressions_equal_a_brute_force_count_of_backward_moves(
 def test_win_rate_counts_every_close_once_and_combinations_partition_the_total(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
-    log = log_of(ledger)
+    log = data.draw(batched_logs(ledger.new_events()))
     start, end = sorted([data.draw(instants(log)), data.draw(instants(log))])
-    until = data.draw(instants(log))
-    book = replay_deals(log, until)
+    until = data.draw(untils(log))
+    known_at = data.draw(known_ats(log))
+    book = replay_deals(log, until, known_at)
     rates = win_rates(book, Span(start, end), by="persona-combination")
 
     # Brute force: each deal's last close (won or lost) before `until`, unless reopened after.
     closes: dict[str, tuple[str, datetime] | None] = {}
-    for e in visible(log, None):
+    for e in counting(log, known_at):
         p = e.payload
         if e.effective_at >= until or getattr(p, "deal_id", None) is None:
             continue
@@ -158,3 +178,34 @@ def test_win_rate_counts_every_close_once_and_combinations_partition_the_total(
     assert sum(x.won for x in rates.lines) == rates.total.won
     assert sum(x.lost for x in rates.lines) == rates.total.lost
     assert sum((x.won_value for x in rates.lines), Decimal(0)) == rates.total.won_value
+
+
+@SETTINGS
+@given(DEAL_LEDGERS, st.data())
+def test_events_recorded_after_an_instant_never_change_the_pipeline_answers_known_then(
+    ledger: GeneratedLedger, data: st.DataObject
+) -> None:
+    """A pipeline answer as known at k depends only on what was recorded by k: however much
+    of the rest of the log has been appended since (later events, backdated ones, retractions
+    of events recorded by k), each deal's stage durations, time in stage, regressions and win
+    rates as known at k are what they were when the ledger held exactly the events recorded
+    by k."""
+    log = data.draw(batched_logs(ledger.new_events()))
+    known_at = data.draw(around_recordings(log))
+    n = len(recorded_by(log, known_at))
+    start, end = sorted([data.draw(instants(log)), data.draw(instants(log))])
+    until = data.draw(untils(log))
+    span = Span(start, end)
+
+    def answers(events: Sequence[RecordedEvent], known_at: datetime | None) -> tuple[object, ...]:
+        book = replay_deals(events, until, known_at)
+        return (
+            {d.deal_id: stage_durations(d, until) for d in book.deals.values()},
+            time_in_stage(book, until, span=span),
+            regressions(replay_deals(events, None, known_at), span),
+            win_rates(book, span, by="persona-combination"),
+        )
+
+    then = answers(log[:n], None)
+    for m in sorted({n, data.draw(st.integers(n, len(log))), len(log)}):
+        assert answers(log[:m], known_at) == then, m

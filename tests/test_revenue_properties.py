@@ -7,48 +7,48 @@ each account's final live and pending ARR: an oracle the projection must agree w
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ledger.envelope import NewEvent, RecordedEvent
-from ledger.events import ContractSigned, DealOpened, EventRetracted
+from ledger.events import (
+    Churn,
+    Contraction,
+    ContractSigned,
+    DealOpened,
+    EventRetracted,
+    Expansion,
+    GoLive,
+)
 from projections.arr import arr_snapshot
 from projections.movements import movements
 from projections.restatements import revenue_steps, revenue_values
 from projections.retention import retention
-from projections.revenue_book import RevenueBook, revenue_view
+from projections.revenue_book import RevenueBook, RevenueView, revenue_view
+from tests.known_at_strategies import (
+    RECORDED_FROM,
+    account_of,
+    around_recordings,
+    as_recorded,
+    batched_logs,
+    counting,
+    recorded_by,
+    retracted_by,
+)
 from tests.strategies import GeneratedLedger, ledgers
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-RECORDED_FROM = datetime(2030, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def recorded(news: Sequence[NewEvent]) -> list[RecordedEvent]:
     """Return the events as a log would hold them: seq 1.., one hour apart in recording."""
-    return [
-        RecordedEvent(
-            seq=i,
-            event_id=n.event_id or f"generated-{i}",
-            type=n.event.event_type,
-            schema_version=1,
-            stream_id=n.event.stream_id(),
-            stream_version=0,
-            effective_at=n.effective_at,
-            recorded_at=RECORDED_FROM + timedelta(hours=i),
-            actor=n.actor,
-            source=n.source,
-            idempotency_key=n.idempotency_key,
-            payload=n.event,
-            prev_hash="",
-            hash="",
-        )
-        for i, n in enumerate(news, start=1)
-    ]
+    return as_recorded(news, [RECORDED_FROM + timedelta(hours=i) for i in range(1, len(news) + 1)])
 
 
 def log_of(ledger: GeneratedLedger) -> list[RecordedEvent]:
@@ -73,10 +73,43 @@ def instants(log: Sequence[RecordedEvent]) -> st.SearchStrategy[datetime]:
     )
 
 
+def live_arr_by_hand(log: Sequence[RecordedEvent], at: datetime) -> dict[str, Decimal]:
+    """Return each account's live ARR counting the events effective before `at` (everything
+    recorded counting), replayed in business order: a signed contract's ARR waits for its
+    go-live, an expansion adds, a contraction takes away, a churn ends what is live and pending.
+    Accounts with none are left out."""
+    live: dict[str, Decimal] = {}
+    pending: dict[str, dict[str, Decimal]] = {}
+    for e in counting(log, None):
+        if e.effective_at >= at:
+            break
+        p, account = e.payload, account_of(log, e)
+        if account is None:
+            continue
+        if isinstance(p, ContractSigned):
+            pending.setdefault(account, {})[p.deal_id] = p.arr
+        elif isinstance(p, GoLive):
+            gone_live = pending.get(account, {}).pop(p.deal_id, Decimal(0))
+            live[account] = live.get(account, Decimal(0)) + gone_live
+        elif isinstance(p, Expansion):
+            live[account] = live.get(account, Decimal(0)) + p.arr
+        elif isinstance(p, Contraction):
+            live[account] = live.get(account, Decimal(0)) - p.arr
+        elif isinstance(p, Churn):
+            live[account] = Decimal(0)
+            pending.pop(account, None)
+    return {a: v for a, v in live.items() if v}
+
+
 @SETTINGS
-@given(ledgers(), st.data())
-def test_the_bridge_sums_for_any_two_dates(ledger: GeneratedLedger, data: st.DataObject) -> None:
-    log = log_of(ledger)
+@given(ledgers(), st.randoms(use_true_random=False), st.data())
+def test_the_bridge_sums_and_runs_from_each_accounts_arr_at_the_start_to_its_arr_at_the_end(
+    ledger: GeneratedLedger, rng: random.Random, data: st.DataObject
+) -> None:
+    """The log is appended in another valid order, so an account's facts are recorded out of
+    business order (backdated): each account's bridge still starts and ends at the live ARR a
+    replay of its events in business order gives."""
+    log = reordered(log_of(ledger), rng)
     view = revenue_view(log)
     a, b = sorted([data.draw(instants(log)), data.draw(instants(log))])
     for by in (None, "account", "segment"):
@@ -85,6 +118,9 @@ def test_the_bridge_sums_for_any_two_dates(ledger: GeneratedLedger, data: st.Dat
         assert result.total.end == arr_snapshot(view, b).total.arr
         if by:
             assert sum((x.end for x in result.lines), Decimal(0)) == result.total.end
+    lines = movements(view, a, b, by="account").lines
+    assert {x.key: x.start for x in lines if x.start} == live_arr_by_hand(log, a)
+    assert {x.key: x.end for x in lines if x.end} == live_arr_by_hand(log, b)
 
 
 @SETTINGS
@@ -182,16 +218,89 @@ def test_append_order_does_not_change_the_numbers(
 
 @SETTINGS
 @given(ledgers(), st.data())
-def test_known_at_before_an_event_equals_the_ledger_without_it(
+def test_a_view_known_at_an_instant_equals_the_ledger_recorded_by_then(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
+    """known_at bounds recording time inclusively: an event recorded at that very instant
+    counts and one recorded a microsecond later does not, and the events of one batch (one
+    recording instant) count together."""
+    log = data.draw(batched_logs(ledger.new_events()))
+    known_at = data.draw(around_recordings(log))
+    by_then = recorded_by(log, known_at)
+    expected = revenue_view(by_then).accounts
+    assert revenue_view(log, known_at=known_at).accounts == expected
+    assert RevenueBook().absorb(log).view(upto_seq=len(by_then)).accounts == expected
+
+
+@SETTINGS
+@given(ledgers(min_events=20))
+def test_a_book_view_of_every_log_prefix_equals_the_book_of_that_prefix(
+    ledger: GeneratedLedger,
+) -> None:
+    """Every prefix, so also the one ending at a retraction (its target no longer counts) and
+    the one just before it (the target still counts). Longer ledgers, so that more of them
+    retract a revenue fact (an expansion or contraction) or a deal's segment."""
     log = log_of(ledger)
-    cut = data.draw(st.integers(0, len(log) - 1))
-    known_at = log[cut].recorded_at - timedelta(seconds=1)  # just before event cut+1 was recorded
-    as_known = revenue_view(log, known_at=known_at)
-    assert as_known.accounts == revenue_view(log[:cut]).accounts
     book = RevenueBook().absorb(log)
-    assert book.view(upto_seq=cut).accounts == as_known.accounts
+    for cut in range(len(log) + 1):
+        assert book.view(upto_seq=cut).accounts == revenue_view(log[:cut]).accounts, cut
+
+
+def answers(view: RevenueView, a: datetime, b: datetime) -> tuple[object, ...]:
+    """Return ARR at `a` and `b`, the bridge between them and NRR/GRR, account by account."""
+    return (
+        arr_snapshot(view, a, by="account"),
+        arr_snapshot(view, b, by="account"),
+        movements(view, a, b, by="account"),
+        retention(view, a, b, by="account"),
+    )
+
+
+@SETTINGS
+@given(ledgers(), st.data())
+def test_events_recorded_after_an_instant_never_change_the_answers_known_then(
+    ledger: GeneratedLedger, data: st.DataObject
+) -> None:
+    """An answer as known at k depends only on what was recorded by k: however much of the
+    rest of the log has been appended since (later facts, facts backdated before those known
+    at k, retractions of events recorded by k), ARR, the bridge and NRR/GRR as known at k are
+    what they were when the ledger held exactly the events recorded by k."""
+    log = data.draw(batched_logs(ledger.new_events()))
+    known_at = data.draw(around_recordings(log))
+    n = len(recorded_by(log, known_at))
+    a, b = sorted([data.draw(instants(log)), data.draw(instants(log))])
+    known, later = log[:n], log[n:]
+    if {e.event_id for e in known} & retracted_by(later, None):
+        event("an event recorded by k is retracted later")
+    if known and later and min(e.effective_at for e in later) < known[-1].effective_at:
+        event("an event recorded later is backdated before one recorded by k")
+    then = answers(revenue_view(known), a, b)
+    for m in sorted({n, data.draw(st.integers(n, len(log))), len(log)}):
+        assert answers(revenue_view(log[:m], known_at=known_at), a, b) == then, m
+        assert answers(RevenueBook().absorb(log[:m]).view(upto_seq=n), a, b) == then, m
+
+
+@SETTINGS
+@given(ledgers(), st.data())
+def test_a_fact_known_at_one_instant_is_known_at_every_later_one_until_retracted(
+    ledger: GeneratedLedger, data: st.DataObject
+) -> None:
+    """For k1 <= k2, each account's facts as known at k1 (by effective time), less those whose
+    event a retraction recorded by k2 names, are among its facts as known at k2."""
+    log = data.draw(batched_logs(ledger.new_events()))
+    k1, k2 = sorted([data.draw(around_recordings(log)), data.draw(around_recordings(log))])
+
+    def facts(known_at: datetime) -> Counter[tuple[str, datetime]]:
+        view = revenue_view(log, known_at=known_at)
+        return Counter((a, row[0]) for a, t in view.accounts.items() for row in t.rows())
+
+    gone = retracted_by(log, k2)
+    dropped = Counter(
+        (account, e.effective_at)
+        for e in recorded_by(log, k1)
+        if e.event_id in gone and (account := account_of(log, e)) is not None
+    )
+    assert not (facts(k1) - dropped) - facts(k2)
 
 
 @SETTINGS
