@@ -325,7 +325,8 @@ def test_a_history_row_id_listed_twice_is_bad_input_and_writes_nothing(run, tmp_
     out = run(*IMPORT_SF, str(history), "--stage-map", str(SF / "stage-map.csv"))
     assert (out.exit_code, out.stderr) == (
         3,
-        "revledger: h.csv line 4 column Id: 'A2' repeats line 3; a history row's Id is unique.\n",
+        "revledger: h.csv line 4 column Id: 'A2' repeats line 3 with other values; a history "
+        "row's Id is unique.\n",
     )
     assert run("log", "--format", "csv").stdout.count("\n") == 2  # header + configuration
 

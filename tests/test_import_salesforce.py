@@ -20,7 +20,7 @@ from ledger.crm import CrmRequest, crm_batch
 from ledger.crm.snapshots import EVENT_ID_NAMESPACE
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
-from ledger.events import DEFAULT_STAGES, GoLive, LedgerConfigured
+from ledger.events import DEFAULT_STAGES, ContractSigned, GoLive, LedgerConfigured
 from ledger.operations import export_events, import_crm
 from ledger.store import LedgerStore
 from ledger.timeutil import format_instant, parse_instant
@@ -562,7 +562,32 @@ def test_a_history_row_id_on_two_rows_is_refused_naming_both_lines(
     path.write_text(header + rows, encoding="utf-8")
     with pytest.raises(InputError) as err:
         derive(CrmRequest("salesforce", path, stage_map=STAGE_MAP))
-    assert str(err.value) == f"h.csv {refusal}; a history row's Id is unique."
+    assert str(err.value) == f"h.csv {refusal} with other values; a history row's Id is unique."
+
+
+def test_rows_given_again_unchanged_as_where_two_exports_overlap_are_read_once(
+    tmp_path: Path,
+) -> None:
+    """Two export windows joined into one file repeat the rows at their boundary verbatim:
+    the file derives what the file without the repeats derives, and counts them as skipped."""
+    header = "Id,OpportunityId,CreatedDate,StageName,CloseDate,Amount\n"
+    rows = [
+        "A1,006A,2024-01-01,Prospecting,2024-12-01,1000\n",
+        "A2,006A,2024-02-01,Needs Analysis,2024-12-01,1200\n",
+        "A3,006A,2024-03-01,Closed Won,2024-12-01,1500\n",
+    ]
+    clean, joined = tmp_path / "clean.csv", tmp_path / "joined.csv"
+    clean.write_text(header + "".join(rows), encoding="utf-8")
+    joined.write_text(header + "".join(rows[:2] + rows[1:]), encoding="utf-8")
+    once = crm_batch(CrmRequest("salesforce", clean, stage_map=STAGE_MAP), LedgerConfigured(), "t")
+    twice = crm_batch(
+        CrmRequest("salesforce", joined, stage_map=STAGE_MAP), LedgerConfigured(), "t"
+    )
+    assert any(isinstance(n.event, ContractSigned) for n in once.news)
+    assert [(n.event, n.idempotency_key) for n in twice.news] == [
+        (n.event, n.idempotency_key) for n in once.news
+    ]
+    assert (twice.history.rows, twice.history.skipped) == (4, 1)
 
 
 # -- what the ledger accepts -------------------------------------------------------------------

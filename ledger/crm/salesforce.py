@@ -4,7 +4,8 @@ Columns (API names, or report labels with the same letters): `OpportunityId`, `C
 and `StageName` are required; `Amount`, `CloseDate`, `Probability` (a percentage),
 `ForecastCategory` (a label such as `Best Case` or an API name such as `BestCase`), `Id` and
 `IsDeleted` are used when present; any other column is ignored. Rows with `IsDeleted` 1/true
-are skipped. An `Id` on two rows (deleted or not) is refused, naming both lines. `CreatedDate`
+are skipped. A row given again with the same values (two exports that overlap) is read once;
+an `Id` on two rows that differ (deleted or not) is refused, naming both lines. `CreatedDate`
 is `yyyy-MM-dd HH:mm:ss` in UTC (or an ISO 8601 instant); `CloseDate` may carry a ` 00:00:00`
 suffix, which is stripped. An opportunity's rows are put in order by (CreatedDate, Id) whatever
 their order in the file; without an `Id` column, rows with the same CreatedDate keep their file
@@ -18,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from ledger.crm.csvfile import CsvTable
+from ledger.crm.csvfile import CsvTable, Row
 from ledger.crm.history import CrmHistory
 from ledger.crm.snapshots import Columns, DealSource, Snapshot
 from ledger.crm.stage_map import StageMap
@@ -61,13 +62,20 @@ def read_salesforce(
     )
     history = CrmHistory(SOURCE, t.name, columns, deals=deals or {})
     keyed: dict[str, list[tuple[tuple[datetime, str, int], Snapshot]]] = defaultdict(list)
-    ids: dict[str, int] = {}
+    ids: dict[str, Row] = {}
     for row in t.rows:
         history.rows += 1
         if row_id is not None and row.values[row_id]:
-            first = ids.setdefault(row.values[row_id], row.line)
-            if first != row.line:
-                raise t.refusal(row, row_id, f"repeats line {first}; a history row's Id is unique")
+            first = ids.setdefault(row.values[row_id], row)
+            if first is not row:
+                if first.values == row.values:  # the same row again: two exports that overlap
+                    history.skipped += 1
+                    continue
+                raise t.refusal(
+                    row,
+                    row_id,
+                    f"repeats line {first.line} with other values; a history row's Id is unique",
+                )
         if t.cell(row, deleted, flag):
             history.skipped += 1
             continue
