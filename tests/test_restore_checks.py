@@ -208,6 +208,24 @@ def test_an_event_id_or_key_given_twice_names_both_places(
     assert str(error).startswith(message), str(error)
 
 
+def test_the_first_bad_line_is_named_whatever_is_wrong_with_the_lines_after_it(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A repeated idempotency key on line 4, then an event_id repeated on line 5 and an edited
+    actor on line 5 (its hash no longer matches): line 4 is named, as when it is the only
+    fault."""
+    envelopes = _exported(tmp_path)
+
+    def faults(edited: list[Envelope]) -> None:
+        _repeat("idempotency_key", 2, 3)(edited)
+        _repeat("event_id", 1, 4)(edited)
+
+    rehashed = _rehashed(envelopes, faults)
+    rehashed[4]["actor"] = "someone else"
+    error = _refused(db_url, rehashed)
+    assert str(error).startswith("line 4: field 'idempotency_key': is that of seq 3"), str(error)
+
+
 def test_the_command_line_refuses_a_rehashed_edit_with_exit_5_and_a_repeat_with_exit_3(
     tmp_path: Path,
 ) -> None:

@@ -28,7 +28,7 @@ from ledger.envelope import (
     StagedEvent,
     StoredPayload,
 )
-from ledger.errors import ConflictError, InputError, StorageError
+from ledger.errors import ConflictError, InputError, IntegrityError, StorageError
 from ledger.events import LedgerConfigured
 from ledger.gc_pause import gc_paused
 from ledger.rules import RuleBook
@@ -722,10 +722,22 @@ class LedgerStore:
                     "(restore into a new --db without running init)"
                 )
             checked = check_restore_rows(rows)
-            while chunk := list(islice(checked, RESTORE_CHUNK)):
+            while True:
+                chunk: list[tuple[str, dict[str, Any]]] = []
+                try:
+                    chunk.extend(islice(checked, RESTORE_CHUNK))
+                except (InputError, IntegrityError):
+                    # A bad envelope ends the chunk early: a repeat before it is named first.
+                    _refuse_repeats(dbapi, backend, chunk)
+                    raise
                 _refuse_repeats(dbapi, backend, chunk)
+                if not chunk:
+                    return read_head(dbapi)
                 insert_rows(dbapi, backend, [row_values(r) for _, r in chunk])
-            return read_head(dbapi)
+
+
+UNIQUE_TEXTS = ("event_id", "idempotency_key")
+"""The envelope texts a log holds at most once each."""
 
 
 def _refuse_repeats(dbapi: Any, backend: str, chunk: Sequence[tuple[str, dict[str, Any]]]) -> None:
@@ -733,23 +745,25 @@ def _refuse_repeats(dbapi: Any, backend: str, chunk: Sequence[tuple[str, dict[st
     idempotency key an earlier envelope of the export holds: in the chunk, or among the rows
     the restore wrote before it. A log holds each once (the database would refuse the row
     with an error that names neither the line nor the seq)."""
-    for column in ("event_id", "idempotency_key"):
-        seen: dict[str, int] = {}
-        for where, row in chunk:
+    stored: dict[str, dict[str, int]] = {}
+    for column in UNIQUE_TEXTS:
+        values = {row[column] for _, row in chunk if row[column] is not None}
+        found: dict[str, int] = {}
+        for part in chunks(values):
+            condition, params = one_of(backend, column, part)
+            sql = f"SELECT {column}, seq FROM events WHERE {condition}"
+            found.update(dbapi.execute(sql, params).fetchall())
+        stored[column] = found
+    seen: dict[str, dict[str, int]] = {column: {} for column in UNIQUE_TEXTS}
+    for where, row in chunk:
+        for column in UNIQUE_TEXTS:
             value = row[column]
             if value is None:
                 continue
-            if value in seen:
-                _repeated(where, column, seen[value])
-            seen[value] = row["seq"]
-        for part in chunks(seen):
-            condition, params = one_of(backend, column, part)
-            stored = dbapi.execute(
-                f"SELECT {column}, seq FROM events WHERE {condition}", params
-            ).fetchone()
-            if stored is not None:
-                where = next(w for w, r in chunk if r[column] == stored[0])
-                _repeated(where, column, stored[1])
+            earlier = stored[column].get(value, seen[column].get(value))
+            if earlier is not None:
+                _repeated(where, column, earlier)
+            seen[column][value] = row["seq"]
 
 
 def _repeated(where: str, column: str, seq: int) -> None:
