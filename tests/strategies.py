@@ -41,7 +41,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -385,9 +385,11 @@ class _Builder:
         max_deals: int,
         max_accounts: int,
         segment_corrections: bool = False,
+        retract_kinds: frozenset[str] = frozenset(),
     ) -> None:
         self.draw = draw
         self.segment_corrections = segment_corrections
+        self.retract_kinds = retract_kinds
         self.sign_next: str | None = None
         self.max_deals = max_deals
         self.max_accounts = max_accounts
@@ -585,6 +587,17 @@ class _Builder:
             acts.append(self.event_retracted)
         if self.follow_up in self.retractable():
             acts += [self.retract_follow_up] * 6
+        if self.retract_kinds:
+            # Emit events of those kinds more often (a churn of an account with a contract not
+            # live yet, which it ends; a loss, so that a deal can be reopened), and retract them.
+            lean = self.retract_kinds
+            acts += [act for act in acts if act.__name__ in lean]
+            if "deal_reopened" in lean and any(d.status == "open" for d in deals):
+                acts.append(self.deal_lost)
+            if "churn" in lean and any(a.pending for a in accounts):
+                acts += [self.churn_pending] * 2
+            if retractable & lean:
+                acts += [self.retract_a_chosen_kind] * 6
         if self.segment_corrections:
             if self.unsigned_open_deals():
                 acts += [self.deal_updated] * 3
@@ -796,8 +809,14 @@ class _Builder:
         self.account_event(account, "contraction", {"arr": arr}, arr)
 
     def churn(self) -> None:
-        candidates = sorted(a for a, m in self.accounts.items() if m.live or m.pending)
-        account = self.accounts[self.pick(candidates)]
+        self.churn_one(a for a, m in self.accounts.items() if m.live or m.pending)
+
+    def churn_pending(self) -> None:
+        """Churn an account with a contract signed and not live yet, which the churn ends."""
+        self.churn_one(a for a, m in self.accounts.items() if m.pending)
+
+    def churn_one(self, candidates: Iterable[str]) -> None:
+        account = self.accounts[self.pick(sorted(candidates))]
         payload: dict[str, Any] = {}
         if self.flag():
             payload["reason"] = self.pick(REASONS)
@@ -916,6 +935,15 @@ class _Builder:
             chosen = self.pick([c for c in candidates if self.emitted[c].type == kind])
             target = self.emitted[chosen]
         self.retract(target)
+
+    def retract_a_chosen_kind(self) -> None:
+        """Retract an event of one of the kinds `retract_kinds` names (the kind drawn first,
+        so each is drawn about as often however many events of the others there are)."""
+        candidates = self.retractable()
+        kinds = {self.emitted[c].type for c in candidates} & self.retract_kinds
+        kind = self.pick(sorted(kinds))
+        chosen = self.pick([c for c in candidates if self.emitted[c].type == kind])
+        self.retract(self.emitted[chosen])
 
     def unsigned_open_deals(self) -> list[str]:
         """Return the open deals of accounts with no contract signed yet."""
@@ -1038,6 +1066,7 @@ def ledgers(
     max_accounts: int = 5,
     with_config: bool = True,
     segment_corrections: bool = False,
+    retract_kinds: frozenset[str] = frozenset(),
 ) -> GeneratedLedger:
     """Draw a valid history of `min_events`..`max_events` events after its configuration line.
 
@@ -1050,12 +1079,18 @@ def ledgers(
     With `segment_corrections` the history leans towards deals of accounts not signed yet
     whose segment is changed, the change retracted, and the deal signed afterwards: the
     history a revenue read model built before the signature must read with the retraction.
+
+    With `retract_kinds` (event types) the history leans towards events of those kinds and
+    their retraction: it emits them more often (with `churn`, a churn of an account whose
+    contract is not live yet, which it ends; with `deal_reopened`, losses to reopen), and often
+    retracts one of them (whichever of those kinds are retractable, drawn first by kind).
     """
     builder = _Builder(
         draw,
         max_deals=max_deals,
         max_accounts=max_accounts,
         segment_corrections=segment_corrections,
+        retract_kinds=retract_kinds,
     )
     if with_config:
         builder.configure(first=True)
