@@ -305,7 +305,7 @@ def test_the_generator_covers_the_catalog_backdating_reactivation_and_retraction
     own retraction too), a go-live, a churn, an opening, a stage change, a reopening."""
     seen: set[str] = set()
 
-    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @settings(max_examples=600, deadline=None, database=None, derandomize=True)
     @given(ledgers())
     def collect(history: GeneratedLedger) -> None:
         seen.update(history.types())
