@@ -514,18 +514,16 @@ class _Builder:
             event_id, type_name, deal_id, account_id, arr, stage, names_account, segment
         )
         self.emitted[event_id] = emitted
-        if type_name in DEAL_STREAM_TYPES:
-            assert deal_id is not None
-            deal = self.deals[deal_id]
-            deal.state.apply(emitted)
-            deal.events.append(event_id)
-            deal.clock = instant
-        if type_name in ACCOUNT_STREAM_TYPES:
-            assert account_id is not None
-            account = self.accounts[account_id]
-            account.state.apply(emitted)
-            account.events.append(event_id)
-            account.clock = instant
+        streams: tuple[tuple[frozenset[str], _Deal | _Account | None], ...] = (
+            (DEAL_STREAM_TYPES, self.deals.get(deal_id or "")),
+            (ACCOUNT_STREAM_TYPES, self.accounts.get(account_id or "")),
+        )
+        for types, stream in streams:
+            if type_name in types:
+                assert stream is not None
+                stream.state.apply(emitted)
+                stream.events.append(event_id)
+                stream.clock = instant
         return event_id, instant
 
     # -- the configuration ---------------------------------------------------------------------

@@ -29,6 +29,7 @@ from projections.forecast import (
 )
 from projections.forecast_diff import View, forecast_diff
 from projections.restatements import FORECAST_FIGURES, forecast_steps, forecast_values, restate
+from tests.known_at_strategies import as_recorded
 from tests.strategies import EPOCH, GeneratedLedger, ledgers
 
 RECORDED_FROM = datetime(2026, 1, 1, tzinfo=UTC)
@@ -37,30 +38,14 @@ RECORDED_FROM = datetime(2026, 1, 1, tzinfo=UTC)
 def recorded_log(ledger: GeneratedLedger, gaps: list[int]) -> list[RecordedEvent]:
     """Return the history as a log: seq in line order, recorded `gaps[i]` hours apart (0: the
     same batch)."""
-    out: list[RecordedEvent] = []
+    news = ledger.new_events()
+    assert all(n.event_id is not None for n in news)
+    times: list[datetime] = []
     clock = RECORDED_FROM
-    for i, n in enumerate(ledger.new_events()):
+    for i in range(len(news)):
         clock += timedelta(hours=gaps[i % len(gaps)])
-        assert n.event_id is not None
-        out.append(
-            RecordedEvent(
-                seq=i + 1,
-                event_id=n.event_id,
-                type=n.event.event_type,
-                schema_version=1,
-                stream_id=n.event.stream_id(),
-                stream_version=0,
-                effective_at=n.effective_at,
-                recorded_at=clock,
-                actor=n.actor,
-                source=n.source,
-                idempotency_key=n.idempotency_key,
-                payload=n.event,
-                prev_hash="",
-                hash="",
-            )
-        )
-    return out
+        times.append(clock)
+    return as_recorded(news, times)
 
 
 @st.composite
