@@ -8,7 +8,8 @@ valid-time bound (a query's "close of as_of"):
   configured pipeline); `deal_reopened` brings a lost deal back at a stage;
 - `contract_signed` (won) and `deal_lost` end the open visit and close the deal;
 - `deal_updated` changes amount, expected close, forecast category, probability, owner, segment;
-- `persona_engaged` adds a buyer persona; `security_review_started` /
+- `persona_engaged` adds a buyer persona (the committee of a closed deal is the personas
+  engaged by its close); `security_review_started` /
   `security_questionnaire_completed` open and complete a security review per framework;
 - `go_live` (on the account's stream) records when the deal's signed contract went live;
   `churn` (on the account's stream) cancels the account's signed contracts not live yet;
@@ -149,6 +150,8 @@ class Deal:
     segment: str | None = None
     channel: str | None = None
     personas: tuple[str, ...] = ()
+    engaged_at: dict[str, datetime] = field(default_factory=dict)
+    """When each persona was first engaged (valid time)."""
     closed_at: datetime | None = None
     contract: ContractSigned | None = None
     live_at: datetime | None = None
@@ -171,6 +174,20 @@ class Deal:
         if self.forecast_category is not None:
             return self.forecast_category
         return pipeline.categories.get(self.stage or "", "pipeline")
+
+    def committee(self) -> tuple[str, ...]:
+        """Return the buying committee: every persona engaged while the deal is open, and once
+        it is won or lost, those engaged by its close (one engaged later took no part in it)."""
+        if self.status == "open" or self.closed_at is None:
+            return self.personas
+        closed_at = self.closed_at
+        return tuple(p for p in self.personas if self.engaged_at[p] <= closed_at)
+
+    def _engage(self, personas: Iterable[str], at: datetime) -> None:
+        for persona in personas:
+            if persona not in self.engaged_at:
+                self.engaged_at[persona] = at
+                self.personas = (*self.personas, persona)
 
     def _enter(self, stage: str, at: datetime) -> None:
         self.stage = stage
@@ -258,7 +275,7 @@ def _apply(d: Deal, e: LoggedEvent, pipeline: Pipeline) -> None:
         d.account_id, d.opened_at, d.status = p.account_id, at, "open"
         d.amount, d.expected_close = p.amount, p.expected_close
         d.segment, d.channel, d.owner = p.segment, p.channel, p.owner
-        d.personas = _merge(d.personas, p.personas)
+        d._engage(p.personas, at)
         d._enter(p.stage, at)
     elif isinstance(p, StageChanged):
         if d.stage is not None and d.stage != p.stage:
@@ -286,7 +303,7 @@ def _apply(d: Deal, e: LoggedEvent, pipeline: Pipeline) -> None:
         d.owner = p.owner or d.owner
         d.segment = p.segment or d.segment
     elif isinstance(p, PersonaEngaged):
-        d.personas = _merge(d.personas, (p.persona,))
+        d._engage((p.persona,), at)
     elif isinstance(p, SecurityReviewStarted):
         d.reviews.append(SecurityReview(p.framework, at))
     elif isinstance(p, SecurityQuestionnaireCompleted):
@@ -295,11 +312,3 @@ def _apply(d: Deal, e: LoggedEvent, pipeline: Pipeline) -> None:
             if r.framework == p.framework and r.completed_at is None:
                 d.reviews[i] = SecurityReview(r.framework, r.started_at, at)
                 break
-
-
-def _merge(have: tuple[str, ...], more: Iterable[str]) -> tuple[str, ...]:
-    out = list(have)
-    for m in more:
-        if m not in out:
-            out.append(m)
-    return tuple(out)

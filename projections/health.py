@@ -8,7 +8,7 @@ signed, go-lives), while what is still open is measured at the bound. Days as in
   security reviews (`security_review_started` → `security_questionnaire_completed`);
 - `security_review_open`: reviews not completed on deals still open, aged at the bound;
 - `won_cycle` with / without a security review: sales cycle (open → signed days) of won deals
-  that had at least one review started, or none;
+  that had at least one review started by their signature, or none;
 - `baa_rate` and `standard_terms_rate`: the share of signed contracts with `baa_signed`, with
   `standard_terms`;
 - `time_to_value`: signed → go-live days of contracts that went live; `awaiting_go_live`:
@@ -100,7 +100,7 @@ def security_lines(book: DealBook, until: datetime, span: Span | None) -> list[H
         if r.completed_at is None
     ]
     won = [d for d in book.deals.values() if _within(span, d.closed_at)]
-    cycles = [(bool(d.reviews), c) for d in won if (c := sales_cycle(d)) is not None]
+    cycles = [(_reviewed(d), c) for d in won if (c := sales_cycle(d)) is not None]
     return [
         *_per_key("security_questionnaire", done),
         *_per_key("security_review_open", waiting),
@@ -109,6 +109,13 @@ def security_lines(book: DealBook, until: datetime, span: Span | None) -> list[H
             "won_cycle", "without security review", *_summary(c for r, c in cycles if not r)
         ),
     ]
+
+
+def _reviewed(deal: Deal) -> bool:
+    """True when a security review of the deal started no later than its close (one started
+    after the signature, such as a yearly reassessment, was no part of its sales cycle)."""
+    closed_at = deal.closed_at
+    return closed_at is not None and any(r.started_at <= closed_at for r in deal.reviews)
 
 
 def contract_lines(book: DealBook, until: datetime, span: Span | None) -> list[HealthLine]:

@@ -1,8 +1,9 @@
 """How pipeline metrics slice deals, and the valid-time spans they count in.
 
 A deal falls in the group of its segment or channel as replayed at the as-of bound, `(none)`
-when it has none. By persona a deal falls in one group per persona engaged (so persona groups
-overlap and do not add up to the total); by persona combination in exactly one group, its
+when it has none. By persona a deal falls in one group per persona of its buying committee
+(`Deal.committee`: for a won or lost deal, the personas engaged by its close), so persona groups
+overlap and do not add up to the total; by persona combination in exactly one group, those
 personas sorted and joined with `+` (e.g. `cfo+cmio`).
 """
 
@@ -27,9 +28,10 @@ def group_keys(deal: Deal, by: By | None) -> tuple[str, ...]:
         return (deal.segment or NONE,)
     if by == "channel":
         return (deal.channel or NONE,)
+    committee = deal.committee()
     if by == "persona":
-        return deal.personas or (NONE,)
-    return ("+".join(sorted(deal.personas)) or NONE,)
+        return committee or (NONE,)
+    return ("+".join(sorted(committee)) or NONE,)
 
 
 def ordered_groups(keys: set[str]) -> list[str]:

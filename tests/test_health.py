@@ -76,6 +76,25 @@ def test_won_cycles_with_and_without_a_security_review() -> None:
     assert (without.count, without.days.median) == (1, Decimal(60))
 
 
+def test_a_review_started_after_the_signature_is_no_part_of_the_won_cycle() -> None:
+    """D-3 was signed on Apr 30 without a review; the one started on May 15 (a yearly
+    reassessment) leaves its 60-day cycle among the deals won without a review, while its
+    questionnaire is still measured. A review started on the day of the signature counts."""
+    log = _ledger()
+    _review(log, "D-3", "soc2", "2025-05-15", "2025-06-04")  # 20 days
+    open_deal(log, "D-7", "2025-01-01", stage="negotiation", amount="10000")
+    _review(log, "D-7", "custom", "2025-02-10", None)
+    log.add("contract_signed", "2025-02-10", deal_id="D-7", arr="10000")  # 40 days
+    book = replay_deals(log.events, UNTIL)
+    lines: dict[tuple[str, str], Any] = {(x.metric, x.key): x for x in health(book, UNTIL)}
+
+    with_review = lines[("won_cycle", "with security review")]
+    assert (with_review.count, with_review.days.median) == (3, Decimal(120))  # 40, 120, 180
+    without = lines[("won_cycle", "without security review")]
+    assert (without.count, without.days.median) == (1, Decimal(60))
+    assert lines[("security_questionnaire", "soc2")].days.median == Decimal(20)
+
+
 def test_baa_and_standard_terms_rates_among_signed_contracts() -> None:
     lines = _lines()
 

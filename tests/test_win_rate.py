@@ -71,6 +71,43 @@ def test_win_rate_by_persona_combination_and_by_persona() -> None:
     ]
 
 
+def test_personas_engaged_after_the_close_are_not_in_the_committee_that_won_or_lost() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", personas=["cmio"])
+    log.add("persona_engaged", "2025-03-01", deal_id="D-1", persona="cfo")  # while open
+    _won(log, "D-1", "2025-04-01", "100000")
+    log.add("persona_engaged", "2025-04-01", deal_id="D-1", persona="legal")  # on the day
+    log.add("persona_engaged", "2025-05-01", deal_id="D-1", persona="it_security")  # go-live
+    open_deal(log, "D-2", "2025-01-01", amount="50000", personas=["cmio"])
+    _lost(log, "D-2", "2025-02-01")
+    log.add("persona_engaged", "2025-02-15", deal_id="D-2", persona="procurement")
+    open_deal(log, "D-3", "2025-01-01", amount="40000", personas=["cmio"])
+    _lost(log, "D-3", "2025-02-01")
+    log.add("persona_engaged", "2025-02-15", deal_id="D-3", persona="cfo")  # while lost...
+    log.add("deal_reopened", "2025-03-01", deal_id="D-3", stage="demo")  # ...then back
+    _won(log, "D-3", "2025-06-01", "40000")
+    book = replay_deals(log.events, day("2025-06-30"))
+
+    combos = win_rates(book, H1, by="persona-combination").lines
+    # D-1 was won by cfo+cmio (legal joined on the day of the signature); it_security came on
+    # board for the go-live. D-2 was lost by cmio alone. D-3's cfo joined before it was won.
+    assert [(x.key, x.won, x.lost) for x in combos] == [
+        ("cfo+cmio", 1, 0),
+        ("cfo+cmio+legal", 1, 0),
+        ("cmio", 0, 1),
+    ]
+    personas = win_rates(book, H1, by="persona").lines
+    assert [(x.key, x.won, x.lost) for x in personas] == [
+        ("cfo", 2, 0),
+        ("cmio", 2, 1),
+        ("legal", 1, 0),
+    ]
+    # While D-3 is lost its committee is the one that lost it; reopened, everyone engaged so far.
+    lost = replay_deals(log.events, day("2025-02-20")).deals["D-3"]
+    assert (lost.status, lost.committee()) == ("lost", ("cmio",))
+    assert replay_deals(log.events, day("2025-03-20")).deals["D-3"].committee() == ("cmio", "cfo")
+
+
 def test_a_lost_deal_reopened_and_won_counts_once_with_its_whole_cycle() -> None:
     log = InlineLog()
     open_deal(log, "D-1", "2025-01-01")
