@@ -63,7 +63,7 @@ from ledger.events import (
     StageChanged,
 )
 from ledger.periods import Period
-from ledger.timeutil import format_instant
+from ledger.timeutil import shown_instant
 from projections.deals import Deal, DealBook, Pipeline, Status, replay_deals
 from projections.forecast import (
     FIGURES,
@@ -432,5 +432,5 @@ def _text(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        return format_instant(value)
+        return shown_instant(value)
     return format(value, "f") if isinstance(value, Decimal) else str(value)

@@ -12,7 +12,7 @@ from ledger.errors import IntegrityError
 from ledger.periods import parse_period
 from ledger.timeutil import parse_instant
 from projections.forecast import Contribution
-from projections.forecast_diff import ForecastDiff, View, check_sums, forecast_diff
+from projections.forecast_diff import ForecastDiff, View, check_sums, describe, forecast_diff
 from tests.inline_log import InlineLog, day
 from tests.test_forecast import open_deal
 
@@ -279,3 +279,30 @@ def test_a_move_out_of_a_stage_dropped_since_is_neither_forward_nor_backward() -
         ("D-PILOT", "category_change"),
     ]
     assert diff.changes[1].delta.weighted == Decimal("8000")  # 10000 × (0.8 − 0)
+
+
+def test_a_win_retracted_and_signed_again_later_is_won_and_says_when() -> None:
+    log = InlineLog("2026-09-01T00:00:00Z")
+    open_deal(log, "D-RESIGN", "negotiation", "100000", "2026-11-30", when="2026-09-01")
+    signed = log.add("contract_signed", "2026-10-15", recorded="2026-10-16T11:00:00Z",
+                     deal_id="D-RESIGN", arr="90000")  # fmt: skip
+    retraction = log.add("event_retracted", "2026-11-05", recorded="2026-11-05T11:00:00Z",
+                         retracts=signed.event_id, reason="signed on the wrong terms")  # fmt: skip
+    again = log.add("contract_signed", "2026-11-20", recorded="2026-11-21T11:00:00Z",
+                    deal_id="D-RESIGN", arr="95000")  # fmt: skip
+    a = View(day("2026-10-31"), parse_instant("2026-10-31T23:59:59Z"))
+
+    diff = forecast_diff(log.events, Q4, a, View(day("2026-11-30"), None))
+
+    # A: won on Oct 15 for 90000. Known now, on Oct 31 the deal was still open (the first
+    # contract is retracted), and it was won on Nov 20 for 95000: won, +5000 closed won.
+    [change] = diff.changes
+    assert (change.category, change.delta) == ("won", Contribution(closed_won=Decimal("5000")))
+    assert [(c.event.seq, c.axis) for c in change.causes] == [
+        (retraction.seq, "known"),
+        (again.seq, "valid"),
+    ]
+    assert describe(change, diff.pipeline_before, diff.pipeline_after) == [
+        "signed ARR 90000 → 95000",
+        "closed 2026-10-15T00:00:00Z → 2026-11-20T00:00:00Z",
+    ]
