@@ -145,6 +145,10 @@ def test_nrr_table_and_json(run) -> None:
         "-----  --------  ----------  ----------  ----------  ------  ------",
         "total         2  296,000.00  308,000.00  296,000.00  104.1%  100.0%",
     ]
+    # A window typed in capitals or with spaces is named as parsed, in the title as in `meta`.
+    assert run("nrr", "--as-of", "2026-06-30", "--window", " 1Q").stdout.startswith(
+        "NRR/GRR over 1q (arr, cohort live on 2026-03-31) as of 2026-06-30"
+    )
     doc = json.loads(
         run("nrr", "--as-of", "2026-06-30", "--window", "1q", "--format", "json").stdout
     )
