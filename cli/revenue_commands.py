@@ -136,8 +136,9 @@ def nrr(
         *(attribute_row(x, NRR_COLUMNS) for x in result.lines),
         attribute_row(result.total, NRR_COLUMNS),
     ]
+    options = meta["options"]  # the window as parsed: `12 M` is `12m`, as in the footer
     title = report_title(
-        f"NRR/GRR over {window} ({basis}, cohort live on {meta['options']['start']})", meta
+        f"NRR/GRR over {options['window']} ({basis}, cohort live on {options['start']})", meta
     )
     echo_report(Report(title, NRR_COLUMNS, rows, meta), fmt)
 

@@ -89,7 +89,8 @@ def restatement_query(
     reported, reported_seq = _reported(store, frame, reported_at, when.known_at)
     now_seq = frame.head.seq
     book, _ = current_book(store)
-    w, start = window_start(window or "12m", as_of)
+    # Only nrr and grr look back over a window; arr and carr read the as-of day alone.
+    w, start = window_start(window or "12m", as_of) if metric in ("nrr", "grr") else (None, as_of)
     configs = ConfigTimeline(
         store.read(upto_seq=now_seq, types=["ledger_configured", "event_retracted"])
     ).at_seq
@@ -119,7 +120,7 @@ def restatement_query(
         targets,
     )
     options: dict[str, Any] = {"reported_at": shown_instant(reported)}
-    if metric in ("nrr", "grr"):
+    if w is not None:
         options.update(window=w.label, start=start.isoformat())
     prov = frame.provenance(metric, restate_p.DEFINITION, as_of, **options)
     return RestatementAnswer(result, reported, reported_seq, now_seq), prov

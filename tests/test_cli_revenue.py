@@ -145,6 +145,10 @@ def test_nrr_table_and_json(run) -> None:
         "-----  --------  ----------  ----------  ----------  ------  ------",
         "total         2  296,000.00  308,000.00  296,000.00  104.1%  100.0%",
     ]
+    # A window typed in capitals or with spaces is named as parsed, in the title as in `meta`.
+    assert run("nrr", "--as-of", "2026-06-30", "--window", " 1Q").stdout.startswith(
+        "NRR/GRR over 1q (arr, cohort live on 2026-03-31) as of 2026-06-30"
+    )
     doc = json.loads(
         run("nrr", "--as-of", "2026-06-30", "--window", "1q", "--format", "json").stdout
     )
@@ -319,3 +323,39 @@ def test_rebuild_check_finds_an_edited_fact_that_only_past_views_show(run, db_ur
         "differs",
         "agrees",
     ]
+
+
+def test_an_arr_restatement_early_in_1900_reads_no_window(
+    cli_at_clock, clock: list[datetime]
+) -> None:
+    """arr and carr read the as-of day alone: no 12-month look-back to reach before 1900."""
+    run = cli_at_clock
+    assert run("init").exit_code == 0
+    for args in (
+        ["contract_signed", "--deal-id", "D-1", "--account-id", "A-1", "--arr", "10000"],
+        ["go_live", "--account-id", "A-1", "--deal-id", "D-1"],
+    ):
+        assert run("record", *args, "--effective", "1900-02-01").exit_code == 0
+    clock[0] = clock[0].replace(day=20)
+    churn = run(
+        "record", "churn", "--account-id", "A-1", "--effective", "1900-05-01",
+        "--actor", "controller",
+    )  # fmt: skip
+    assert churn.exit_code == 0, churn.stderr
+    out = run(
+        "restatements", "--metric", "arr", "--as-of", "1900-06-30",
+        "--reported-at", "2026-11-02", "--format", "csv",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.stderr
+    # Reported on Nov 2: A-1 live at 10000 on 1900-06-30; the churn recorded Nov 20 takes it out.
+    assert out.stdout.splitlines()[1:] == [
+        "reported,3,,,2026-11-02T23:59:59.999999Z,,10000,",
+        "effect,4,churn,1900-05-01T00:00:00Z,2026-11-20T15:04:05.123456Z,controller,-10000,",
+        "now,4,,,2026-11-20T15:04:05.123456Z,,0,",
+    ]
+    # nrr does look back a year: from 1900-06-30 that is before 1900, as `nrr` says too.
+    nrr = run(
+        "restatements", "--metric", "nrr", "--as-of", "1900-06-30", "--reported-at", "2026-11-02"
+    )
+    assert nrr.exit_code == 3
+    assert "reaches back to 1899-06-30, before 1900" in nrr.stderr
