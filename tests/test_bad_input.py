@@ -1066,6 +1066,24 @@ CASES: list[Case] = [
         message="revledger: --restore and --dry-run cannot be combined.",
     ),
     cmd(
+        "sqlite-url-with-a-parameter-the-driver-ignores",
+        "log",
+        code=EXIT_STORAGE,
+        db="sqlite_url_with_mode",
+        expect=(
+            "the SQLite driver does not take the URL parameter(s) 'mode' (SQLite's own URI "
+            "parameters also need uri=true in the URL)",
+        ),
+    ),
+    cmd(
+        "init-an-in-memory-database",
+        "init",
+        code=EXIT_STORAGE,
+        db="in_memory",
+        message="revledger: sqlite:///:memory: is an in-memory SQLite database, gone when the "
+        "command ends; give the path of the ledger's file.",
+    ),
+    cmd(
         "init-stages-file-not-utf8",
         "init --stages-file {latin1_file}",
         code=EXIT_VALIDATION,
@@ -1165,6 +1183,12 @@ def assert_ok(result: Result) -> None:
 def _resolve_db(case: Case, ledger: str, db_url: str, tmp_path: Path) -> str:
     if case.db == "missing_sqlite":
         return str(tmp_path / "missing.db")
+    if case.db == "sqlite_url_with_mode":  # `mode` needs `uri=true`, or the driver drops it
+        path = tmp_path / "read-only-meant.db"
+        assert_ok(invoke(str(path), "init"))
+        return f"sqlite:///{path}?mode=ro"
+    if case.db == "in_memory":
+        return "sqlite:///:memory:"
     if case.db == "no_ledger":
         if db_url.startswith("postgresql"):
             return pg_schema_url(f"rl_absent_{uuid.uuid4().hex[:12]}")
