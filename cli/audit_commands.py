@@ -208,7 +208,8 @@ def history(
                 "note": "; ".join(notes) or None,
             }
         )
-    subject = f"deal {deal_id}" if deal_id is not None else f"account {account_id}"
+    deal, account = meta["options"]["deal"], meta["options"]["account"]  # as the query read them
+    subject = f"deal {deal}" if deal is not None else f"account {account}"
     title = (
         f"History of {subject} as {order} (known at {meta['known_at']}; "
         f"head seq {meta['head']['seq']}): {counted(len(rows), 'event')}"

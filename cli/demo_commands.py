@@ -180,7 +180,7 @@ def tour_text(db: str, loaded: DemoLoad, tour: Tour, verified: str) -> str:
 @pass_ctx
 def demo(ctx: Ctx, seed: int, db: str | None, today: str | None) -> None:
     """Create a new ledger holding three years of a health-tech company, and tour it."""
-    target = db or ctx.db
+    target = ctx.db if db is None else db  # an empty --db is refused, not read as none
     day = demo_today(today)
     loaded = load_demo(target, seed=seed, today=day)
     with LedgerStore.open(target) as store:

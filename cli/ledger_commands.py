@@ -77,7 +77,7 @@ def init(
         timezone=timezone,
         fiscal_year_start_month=fiscal_year_start,
         stages=stages,
-        actor=actor or default_actor(),
+        actor=default_actor() if actor is None else actor,
         backfill_from=backfill_from,
     )
     click.echo(f"initialised {shown(ctx.db)}: seq {done.seq} ledger_configured {done.event_id}")
@@ -142,12 +142,21 @@ def import_(
             raise UsageError("--restore and --from cannot be combined")
         request = _crm_request(crm, file, opportunities, stage_map, pipeline, backfill)
         with ctx.store() as store:
-            done = import_crm(store, request, actor=actor or default_actor(), dry_run=dry_run)
+            done = import_crm(
+                store,
+                request,
+                actor=default_actor() if actor is None else actor,
+                dry_run=dry_run,
+            )
         _crm_report(file, done)
         return
     if restore:
         if dry_run:
             raise UsageError("--restore and --dry-run cannot be combined")
+        if actor is not None:
+            raise UsageError(
+                "--restore and --actor cannot be combined: a restore keeps each event's actor"
+            )
         head = restore_ledger(ctx.db, file)
         click.echo(f"restored {counted(head.seq, 'event')}; head seq {head.seq} hash {head.hash}")
         return
@@ -158,7 +167,11 @@ def import_(
             length=2 * total, label="importing", file=sys.stderr, hidden=not show
         ) as bar:
             summary = import_file(
-                store, file, actor=actor or default_actor(), dry_run=dry_run, progress=bar.update
+                store,
+                file,
+                actor=default_actor() if actor is None else actor,
+                dry_run=dry_run,
+                progress=bar.update,
             )
     verb = "would append" if summary.dry_run else "appended"
     click.echo(
@@ -243,7 +256,7 @@ def export(ctx: Ctx, output: Path | None) -> None:
             export_events(store, answer_stream())
             return
         n = export_file(store, output)
-    click.echo(f"exported {n} events to {output}", err=True)
+    click.echo(f"exported {counted(n, 'event')} to {output}", err=True)
 
 
 LOG_COLUMNS = [

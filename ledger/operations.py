@@ -109,9 +109,13 @@ def parse_known_at(
     day = text.strip()
     if len(day) == 10 and parse_date(day) == now.astimezone(zone(tz)).date():
         return now
+    # `--reported-at` is required: only the options that may be left out say so.
+    instead = (
+        "" if option == "--reported-at" else ", or leave the option out for everything recorded"
+    )
     raise InputError(
         "is in the future; what will be known then is not known yet (give a time up to "
-        "now, or leave the option out for everything recorded)",
+        f"now{instead})",
         field=option,
         value=text,
         has_value=True,
@@ -150,6 +154,7 @@ def init_ledger(
     at the start of that day in the ledger's time zone instead of now, so that a history
     imported with its own recorded_at (a CRM backfill) can follow it.
     """
+    actor = envelope_text(actor, field="--actor")
     fields: dict[str, Any] = {
         "currency": currency,
         "timezone": timezone,
@@ -570,6 +575,22 @@ class LogQuery:
     known_at: str | None = None
 
 
+def filter_id(value: str | None, option: str) -> str | None:
+    """Return a deal or account id given to select events by (`--deal`, `--account`) trimmed,
+    as ids are stored; raise InputError when it is empty (a script's unset variable, say), as
+    no event has such an id."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise InputError(
+            "must not be empty (no event has an empty id)",
+            field=option,
+            value=value,
+            has_value=True,
+        )
+    return value.strip()
+
+
 class LogAnswer(NamedTuple):
     """The events a `LogQuery` found, with the log head it stands at and the retractions
     recorded by then (retracted event id -> seq of its retraction)."""
@@ -619,8 +640,8 @@ def list_events(store: LedgerStore, query: LogQuery) -> LogAnswer:
         head,
         store.read(
             upto_seq=head.seq,
-            deal_id=query.deal_id,
-            account_id=query.account_id,
+            deal_id=filter_id(query.deal_id, "--deal"),
+            account_id=filter_id(query.account_id, "--account"),
             types=types or None,
             effective_from=start,
             effective_before=stop,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.errors import InputError, UsageError
+from ledger.operations import filter_id
 from ledger.store import LedgerStore
 from ledger.timeutil import end_of_day, shown_instant
 from projections import restatements as restate_p
@@ -175,6 +176,7 @@ def history_query(
     known at `known_at`, with the retractions that name them."""
     if (deal is None) == (account is None):
         raise UsageError("give exactly one of --deal and --account")
+    deal, account = filter_id(deal, "--deal"), filter_id(account, "--account")
     frame = time_frame(store, known_at)
     upto = frame.head.seq
     stream = list(store.read(upto_seq=upto, deal_id=deal, account_id=account))

@@ -237,6 +237,18 @@ CASES: list[Case] = [
         "(the nearest is 'fiscal_year_start_month').",
     ),
     imp(
+        "required-field-misspelt",
+        at("stage_changed", deal_id="D-1", stge="negotiation"),
+        message="revledger: line 2: field 'stge': is not a field of this event (the nearest is "
+        "'stage').",
+    ),
+    imp(
+        "stage-key-misspelt",
+        at("ledger_configured", stages=[{"name": "demo", "probabilty": "0.3"}]),
+        message="revledger: line 2: field 'stages.0.probabilty': is not a field of a stage (the "
+        "nearest is 'probability').",
+    ),
+    imp(
         "missing-required-field",
         at("stage_changed", deal_id="D-1"),
         message="revledger: line 2: field 'stage': is required.",
@@ -1066,6 +1078,89 @@ CASES: list[Case] = [
         message="revledger: --restore and --dry-run cannot be combined.",
     ),
     cmd(
+        "restore-with-an-actor-it-would-not-use",
+        "import --restore {export} --actor bob",
+        code=EXIT_USAGE,
+        db="missing_sqlite",
+        message="revledger: --restore and --actor cannot be combined: a restore keeps each "
+        "event's actor.",
+    ),
+    cmd(
+        "init-an-empty-actor",
+        "init --actor ''",
+        code=EXIT_VALIDATION,
+        db="missing_sqlite",
+        message="revledger: option '--actor' = '': must be non-empty text of at most 200 "
+        "characters.",
+    ),
+    cmd(
+        "init-an-actor-that-looks-like-a-record-number",
+        "init --actor 'MRN 4471'",
+        code=EXIT_VALIDATION,
+        db="missing_sqlite",
+        message="revledger: option '--actor': looks like a medical record number; the ledger "
+        "must never hold patient identifiers (PHI).",
+        secret="4471",
+    ),
+    cmd(
+        "import-an-empty-actor",
+        "import {good_file} --actor ''",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--actor' = '': must be non-empty text of at most 200 "
+        "characters.",
+    ),
+    cmd(
+        "log-an-empty-deal",
+        "log --deal ''",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--deal' = '': must not be empty (no event has an empty id).",
+    ),
+    cmd(
+        "history-a-blank-account",
+        "history --account ' '",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--account' = ' ': must not be empty (no event has an empty "
+        "id).",
+    ),
+    cmd(
+        "demo-an-empty-db",
+        "demo --db ''",
+        code=EXIT_STORAGE,
+        message="revledger: no database given: --db (or REVLEDGER_DB) is empty; give a SQLite "
+        "file path or an SQLAlchemy URL.",
+    ),
+    cmd(
+        "sqlite-url-with-a-parameter-the-driver-ignores",
+        "log",
+        code=EXIT_STORAGE,
+        db="sqlite_url_with_mode",
+        expect=(
+            "the SQLite driver does not take the URL parameter(s) 'mode' (SQLite's own URI "
+            "parameters also need uri=true in the URL)",
+        ),
+    ),
+    cmd(
+        "init-an-in-memory-database",
+        "init",
+        code=EXIT_STORAGE,
+        db="in_memory",
+        message="revledger: sqlite:///:memory: is an in-memory SQLite database, gone when the "
+        "command ends; give the path of the ledger's file.",
+    ),
+    cmd(
+        "restatements-reported-at-in-the-future",
+        "restatements --metric arr --as-of 2026-03-31 --reported-at 2199-01-01",
+        code=EXIT_VALIDATION,
+        message="revledger: option '--reported-at' = '2199-01-01': is in the future; what will "
+        "be known then is not known yet (give a time up to now).",
+    ),
+    rec(
+        "record-a-time-zone-that-does-not-exist",
+        "ledger_configured --timezone Mars/Olympus",
+        message="revledger: field 'timezone' = 'Mars/Olympus': is not an IANA time zone name "
+        "such as 'UTC'.",
+    ),
+    cmd(
         "init-stages-file-not-utf8",
         "init --stages-file {latin1_file}",
         code=EXIT_VALIDATION,
@@ -1165,6 +1260,12 @@ def assert_ok(result: Result) -> None:
 def _resolve_db(case: Case, ledger: str, db_url: str, tmp_path: Path) -> str:
     if case.db == "missing_sqlite":
         return str(tmp_path / "missing.db")
+    if case.db == "sqlite_url_with_mode":  # `mode` needs `uri=true`, or the driver drops it
+        path = tmp_path / "read-only-meant.db"
+        assert_ok(invoke(str(path), "init"))
+        return f"sqlite:///{path}?mode=ro"
+    if case.db == "in_memory":
+        return "sqlite:///:memory:"
     if case.db == "no_ledger":
         if db_url.startswith("postgresql"):
             return pg_schema_url(f"rl_absent_{uuid.uuid4().hex[:12]}")

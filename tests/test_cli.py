@@ -203,6 +203,30 @@ def test_log_filters_by_effective_dates_and_known_at(run, inline_file: Path) -> 
     assert json.loads(before.stdout)["rows"] == []
 
 
+def test_log_and_history_read_an_id_with_spaces_around_it_as_record_stores_it(
+    run, inline_file: Path
+) -> None:
+    run("init")
+    run("import", str(inline_file))
+    padded = run("log", "--deal", " D-1 ", "--format", "json")
+    assert padded.exit_code == 0, padded.stderr
+    assert [r["seq"] for r in json.loads(padded.stdout)["rows"]] == [2, 3]
+    by_account = run("log", "--account", "A-1 ", "--format", "json")
+    assert [r["seq"] for r in json.loads(by_account.stdout)["rows"]] == [2, 3]
+    history = run("history", "--deal", " D-1")
+    assert history.exit_code == 0, history.stderr
+    assert history.stdout.startswith("History of deal D-1 as happened (known at ")
+
+
+def test_an_actor_given_to_init_and_import_is_held_to_what_record_takes(
+    run, inline_file: Path
+) -> None:
+    assert run("init", "--actor", "  lee ").exit_code == 0
+    assert run("import", str(inline_file), "--actor", " kim").exit_code == 0
+    rows = json.loads(run("log", "--format", "json").stdout)["rows"]
+    assert [r["actor"] for r in rows] == ["lee", "kim", "kim"]
+
+
 def test_verify_ok_then_integrity_failure(run, inline_file: Path, db_url: str) -> None:
     run("init")
     run("import", str(inline_file))
@@ -272,6 +296,13 @@ def test_an_export_to_a_file_appears_whole_or_not_at_all(
     )
     assert backup.read_text(encoding="utf-8").count("\n") == 3
     assert sorted(p.name for p in tmp_path.iterdir() if "backup" in p.name) == ["backup.jsonl"]
+
+
+def test_an_export_of_one_event_says_event(run, tmp_path: Path) -> None:
+    run("init")
+    backup = tmp_path / "backup.jsonl"
+    written = run("export", "-o", str(backup))
+    assert (written.exit_code, written.stderr) == (0, f"exported 1 event to {backup}\n")
 
 
 def test_an_export_into_a_missing_folder_is_a_storage_error(run, tmp_path: Path) -> None:

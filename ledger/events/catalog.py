@@ -20,7 +20,7 @@ from ledger.events.account import ACCOUNT_EVENTS
 from ledger.events.base import EventModel
 from ledger.events.deal import DEAL_EVENTS
 from ledger.events.fields import STORED
-from ledger.events.ledger_stream import LEDGER_EVENTS
+from ledger.events.ledger_stream import LEDGER_EVENTS, StageSpec
 
 ALL_EVENT_CLASSES: tuple[type[EventModel], ...] = (*DEAL_EVENTS, *ACCOUNT_EVENTS, *LEDGER_EVENTS)
 
@@ -78,7 +78,12 @@ def event_class(type_name: Any, *, where: str | None = None) -> type[EventModel]
 
 def _unknown_field(loc: list[str], cls: type[EventModel], also: Collection[str]) -> str:
     """Return the message for a field `cls` does not have, naming the one probably meant
-    (among its fields and the keys in `also`, an import line's envelope keys, say)."""
+    (among its fields and the keys in `also`, an import line's envelope keys, say); for a key
+    of a stage (`stages.0.nmae`), among a stage's fields."""
+    if len(loc) == 3 and loc[0] == "stages":
+        near = get_close_matches(loc[2], list(StageSpec.model_fields), n=1, cutoff=0.6)
+        hint = f" (the nearest is '{near[0]}')" if near else ""
+        return f"is not a field of a stage{hint}"
     known = [name for name in cls.model_fields if name != "type"] + sorted(also)
     near = get_close_matches(loc[0], known, n=1, cutoff=0.6) if len(loc) == 1 else []
     hint = f" (the nearest is '{near[0]}')" if near else ""
@@ -92,7 +97,9 @@ def _first_error(
     cls: type[EventModel],
     also: Collection[str],
 ) -> InputError:
-    err = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # A misspelt field is also a missing one: name the key the line gives, with the field meant.
+    err = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
     loc = [str(p) for p in err.get("loc", ()) if not str(p).startswith("function-")]
     kind = err.get("type", "")
     msg = str(err.get("msg", "is invalid"))

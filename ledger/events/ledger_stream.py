@@ -68,8 +68,8 @@ def _timezone(value: Any) -> str:
         raise ValueError("must be an IANA time zone name such as America/New_York")
     try:
         zone(value.strip())
-    except TimeParseError as exc:
-        raise ValueError(str(exc)) from None
+    except TimeParseError as exc:  # the message names the zone, which the field's names too
+        raise ValueError(str(exc).removeprefix(f"'{value.strip()}' ")) from None
     return value.strip()
 
 

@@ -6,13 +6,14 @@ import os
 import re
 import sqlite3
 import time
+import warnings
 from contextlib import suppress
 from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SAWarning
 
 from ledger.errors import StorageError
 
@@ -60,7 +61,9 @@ def shown(db: str) -> str:
     if "://" not in db:
         return db
     try:
-        text = make_url(db).render_as_string(hide_password=True)
+        u = make_url(db)
+        # Rendered again only to mask a password: rendering quotes other characters (`:memory:`).
+        text = db if u.password is None else u.render_as_string(hide_password=True)
         return re.sub(r"([?&]password=)[^&]*", r"\1***", text)
     except Exception:  # not a URL SQLAlchemy can read: mask whatever comes before the host
         scheme, _, rest = db.partition("://")
@@ -120,7 +123,21 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url)
+    with warnings.catch_warnings():
+        # A URL parameter the driver would ignore (`?mode=ro` without `uri=true`) is refused,
+        # not dropped with a warning: the ledger would be opened otherwise than it asks.
+        warnings.simplefilter("error", SAWarning)
+        try:
+            engine = create_engine(url)
+        except SAWarning as exc:
+            text = str(exc).partition(" (Background")[0]
+            names = re.search(r"argument\(s\) (.+?) are not accepted", text)
+            if names:
+                text = (
+                    f"the SQLite driver does not take the URL parameter(s) {names[1]} (SQLite's "
+                    "own URI parameters also need uri=true in the URL)"
+                )
+            raise StorageError(f"cannot open the database {shown(url)}: {text}") from None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

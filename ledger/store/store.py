@@ -225,6 +225,11 @@ class LedgerStore:
         path = sqlite_path(url)
         if path is not None:
             _check_sqlite_file(db, path, create=create)
+        elif url.startswith("sqlite"):
+            raise StorageError(
+                f"{shown(db)} is an in-memory SQLite database, gone when the command ends; "
+                "give the path of the ledger's file"
+            )
         store = cls(make_engine(url), url)
         try:
             # A ledger at this release's schema version opens in a read transaction, so that a
