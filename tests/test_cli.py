@@ -274,6 +274,45 @@ def test_an_export_to_a_file_appears_whole_or_not_at_all(
     assert sorted(p.name for p in tmp_path.iterdir() if "backup" in p.name) == ["backup.jsonl"]
 
 
+def test_exports_to_one_file_at_once_neither_spoil_nor_fail_the_other(
+    run, db_url: str, inline_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one export writes a file, another to the same file runs whole and a third is
+    interrupted half-way (a cron job and a person, say): the first still ends well, and
+    the file is whole."""
+    run("init")
+    run("import", str(inline_file))
+    whole = run("export").stdout
+    backup = tmp_path / "backup.jsonl"
+    from ledger.operations import export_file
+    from ledger.store import LedgerStore
+
+    raw_rows = LedgerStore.raw_rows
+    others: list[str] = []
+
+    def others_meanwhile(store: LedgerStore) -> Any:
+        rows = raw_rows(store)
+        if others:  # one of the other exports
+            yield from rows
+            if others[-1] == "interrupted":
+                raise KeyboardInterrupt
+            return
+        yield next(rows)
+        with LedgerStore.open(db_url) as own:
+            others.append("whole")
+            assert export_file(own, backup) == 3
+            others.append("interrupted")
+            with pytest.raises(KeyboardInterrupt):
+                export_file(own, backup)
+        yield from rows
+
+    monkeypatch.setattr(LedgerStore, "raw_rows", others_meanwhile)
+    first = run("export", "-o", str(backup))
+    assert (first.exit_code, first.stderr) == (0, f"exported 3 events to {backup}\n")
+    assert backup.read_text(encoding="utf-8") == whole
+    assert [p.name for p in tmp_path.iterdir() if "backup" in p.name] == ["backup.jsonl"]
+
+
 def test_an_export_into_a_missing_folder_is_a_storage_error(run, tmp_path: Path) -> None:
     run("init")
     target = tmp_path / "no-such-folder" / "backup.jsonl"
