@@ -516,12 +516,17 @@ def restore_ledger(db: str, path: Path) -> Head:
         raise
 
 
+def export_lines(store: LedgerStore) -> Iterator[str]:
+    """Yield every envelope as a JSON line (with its line end), in seq order."""
+    for row in store.raw_rows():
+        yield export_line(row) + "\n"
+
+
 def export_events(store: LedgerStore, out: TextIO) -> int:
     """Write every envelope as a JSON line to `out`; return how many were written."""
     n = 0
-    for row in store.raw_rows():
-        out.write(export_line(row))
-        out.write("\n")
+    for line in export_lines(store):
+        out.write(line)
         n += 1
     return n
 

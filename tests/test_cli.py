@@ -313,6 +313,34 @@ def test_exports_to_one_file_at_once_neither_spoil_nor_fail_the_other(
     assert [p.name for p in tmp_path.iterdir() if "backup" in p.name] == ["backup.jsonl"]
 
 
+def test_an_export_to_standard_output_stopped_part_way_says_it_is_cut_short(
+    run, inline_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`revledger export > backup.jsonl` whose database goes away after two lines: the
+    message says the lines written before it are not the whole export."""
+    import sqlite3
+
+    from ledger.store import LedgerStore
+
+    run("init")
+    run("import", str(inline_file))
+    whole = run("export").stdout
+
+    def two_then_fail(rows: Any) -> Any:
+        yield from list(rows)[:2]
+        raise sqlite3.OperationalError("disk I/O error")
+
+    raw_rows = LedgerStore.raw_rows
+    monkeypatch.setattr(LedgerStore, "raw_rows", lambda store: two_then_fail(raw_rows(store)))
+    out = run("export")
+    assert out.stdout == "".join(whole.splitlines(keepends=True)[:2])
+    assert (out.exit_code, out.stderr) == (
+        6,
+        "revledger: database error: disk I/O error; the answer written to standard output "
+        "before it is cut short.\n",
+    )
+
+
 def test_an_export_into_a_missing_folder_is_a_storage_error(run, tmp_path: Path) -> None:
     run("init")
     target = tmp_path / "no-such-folder" / "backup.jsonl"
