@@ -537,6 +537,44 @@ def test_a_refused_restore_into_a_new_file_leaves_no_file(
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("restored.db")]
 
 
+def test_of_two_restores_into_one_new_file_the_second_is_refused_and_leaves_the_first(
+    run, inline_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a restore into a new file runs, another restore into that file completes: the
+    first is refused (exit 4) and the ledger the other restored stays, whole."""
+    import ledger.operations as operations
+    from ledger.store import Head
+
+    run("init")
+    run("import", str(inline_file))
+    backup = tmp_path / "backup.jsonl"
+    backup.write_text(run("export").stdout, encoding="utf-8")
+    target = tmp_path / "restored.db"
+    restore_file = operations.restore_file
+    others: list[Head] = []
+    started: list[bool] = []
+
+    def another_meanwhile(store: Any, path: Path) -> Head:
+        if not started:
+            started.append(True)
+            others.append(operations.restore_ledger(str(target), path))
+        return restore_file(store, path)
+
+    monkeypatch.setattr(operations, "restore_file", another_meanwhile)
+    out = CliRunner().invoke(cli, ["--db", str(target), "import", "--restore", str(backup)])
+    assert [h.seq for h in others] == [3]
+    done = CliRunner().invoke(cli, ["--db", str(target), "verify"])
+    assert done.stdout.startswith(
+        f"ok: 3 events, hash chain intact; head seq 3 hash {others[0].hash}"
+    )
+    assert (out.exit_code, out.stderr) == (
+        4,
+        f"revledger: restore needs a new ledger: {target} was made by another command while "
+        "this one restored; restore into another new --db.\n",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir() if "restored" in p.name) == ["restored.db"]
+
+
 def test_init_leaves_a_database_of_something_else_alone(tmp_path: Path) -> None:
     import sqlite3
 
