@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.options import OUTPUT, WholeNumber, answer_stream, echo_report, event_summary
+from cli.options import ANSWER, OUTPUT, WholeNumber, answer_stream, echo_report, event_summary
 from cli.render import ENVELOPE_KINDS, Column, Report, counted
 from ledger.canonical import payload_json
 from ledger.crm import MAP_OPTION, SOURCES, CrmRequest
@@ -19,8 +19,8 @@ from ledger.operations import (
     CrmSummary,
     LogQuery,
     default_actor,
-    export_events,
     export_file,
+    export_lines,
     import_crm,
     import_file,
     init_ledger,
@@ -253,7 +253,11 @@ def export(ctx: Ctx, output: Path | None) -> None:
     """Export every event as a JSON line with its full envelope (seq, times, hashes)."""
     with ctx.store() as store:
         if output is None:
-            export_events(store, answer_stream())
+            out = answer_stream()
+            for line in export_lines(store):
+                out.write(line)
+                ANSWER.cut_short = True
+            ANSWER.cut_short = False
             return
         n = export_file(store, output)
     click.echo(f"exported {counted(n, 'event')} to {output}", err=True)

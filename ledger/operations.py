@@ -6,6 +6,7 @@ import getpass
 import json
 import os
 import re
+import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -506,27 +507,60 @@ def restore_file(store: LedgerStore, path: Path) -> Head:
 
 def restore_ledger(db: str, path: Path) -> Head:
     """Restore the export at `path` into the ledger at `db`, created if there is none; return
-    its head. A SQLite file this call created is removed again when the restore fails, so a
-    refused export leaves nothing behind."""
+    its head.
+
+    A new SQLite file is restored under a hidden name of its own beside it, which no other
+    command opens, and takes its name only once the restore is complete: a refused or
+    interrupted restore leaves nothing behind, and when another command made a ledger there
+    meanwhile (a second restore, an init), this one is refused and that ledger left alone.
+    """
     file = sqlite_path(resolve_url(db))
-    created = file is not None and not os.path.exists(file)
-    try:
+    if file is None or os.path.lexists(file):  # a link to a file yet to be made, too
         with LedgerStore.open(db, create=True) as store:
             return restore_file(store, path)
-    except BaseException:
-        if created and file is not None:
-            for leftover in (file, f"{file}-wal", f"{file}-shm", f"{file}-journal"):
-                with suppress(FileNotFoundError):
-                    os.remove(leftover)
-        raise
+    hidden = os.path.join(
+        os.path.dirname(file), f".{os.path.basename(file)}.{secrets.token_hex(4)}.restoring"
+    )
+    try:
+        with LedgerStore.open(db, create=True, in_file=hidden) as store:
+            head = restore_file(store, path)
+            store.fold_write_ahead_log()
+        _put_in_place(db, hidden, file)
+        return head
+    finally:
+        for leftover in (hidden, *(hidden + end for end in SQLITE_SIDE_FILES)):
+            with suppress(FileNotFoundError):
+                os.remove(leftover)
+
+
+def _put_in_place(db: str, restored: str, file: str) -> None:
+    """Give the restored SQLite file `restored` the name `file`, unless a file has taken that
+    name meanwhile (ConflictError)."""
+    taken = ConflictError(
+        f"restore needs a new ledger: {shown(db)} was made by another command while this one "
+        "restored; restore into another new --db"
+    )
+    try:
+        os.link(restored, file)  # never replaces a file
+    except FileExistsError:
+        raise taken from None
+    except OSError:  # a file system without hard links
+        if os.path.exists(file):
+            raise taken from None
+        os.replace(restored, file)
+
+
+def export_lines(store: LedgerStore) -> Iterator[str]:
+    """Yield every envelope as a JSON line (with its line end), in seq order."""
+    for row in store.raw_rows():
+        yield export_line(row) + "\n"
 
 
 def export_events(store: LedgerStore, out: TextIO) -> int:
     """Write every envelope as a JSON line to `out`; return how many were written."""
     n = 0
-    for row in store.raw_rows():
-        out.write(export_line(row))
-        out.write("\n")
+    for line in export_lines(store):
+        out.write(line)
         n += 1
     return n
 

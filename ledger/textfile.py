@@ -8,6 +8,8 @@ string may hold any other line separator).
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -16,6 +18,8 @@ from typing import TextIO, TypeVar
 from ledger.errors import InputError, StorageError
 
 T = TypeVar("T")
+NAME_MAX = 255
+"""The longest file name, in bytes, that common file systems take."""
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -65,17 +69,46 @@ def write_whole(path: Path, write: Callable[[TextIO], T]) -> T:
     target = path if direct else path.resolve()
     if not target.parent.is_dir():
         raise StorageError(f"cannot write {path}: the folder {path.parent} does not exist")
-    written = target if direct else target.with_name(f".{target.name}.partial")
+    written = target
+    out: TextIO
     try:
-        with written.open("w", encoding="utf-8") as out:
+        if direct:
+            out = written.open("w", encoding="utf-8")
+        else:
+            written, out = _hidden_beside(target)
+        with out:
             result = write(out)
         if not direct:
             written.replace(target)
     except BaseException as exc:
-        if not direct:
-            with suppress(OSError):  # it may never have been made (a name too long, say)
+        if written != target:
+            with suppress(OSError):
                 written.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     return result
+
+
+def _hidden_beside(target: Path) -> tuple[Path, TextIO]:
+    """Return a new hidden file beside `target`, of this writer alone, open for UTF-8 text.
+
+    Its name is made afresh (`.NAME.XXXXXXXX.partial`) and created exclusively, so that two
+    commands writing the same file at once each write a file of their own: the last to finish
+    leaves its file whole, and neither truncates, renames or removes the other's. (The name
+    is shortened as needed to fit a file system's 255 bytes.)"""
+    name = target.name
+    while len(os.fsencode(name)) > NAME_MAX - len(".12345678.partial") - 1:
+        name = name[:-1]
+    while True:
+        hidden = target.with_name(f".{name}.{secrets.token_hex(4)}.partial")
+        try:
+            fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return hidden, open(fd, "w", encoding="utf-8")  # the caller closes it
+        except BaseException:
+            os.close(fd)
+            hidden.unlink(missing_ok=True)
+            raise

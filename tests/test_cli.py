@@ -305,6 +305,73 @@ def test_an_export_of_one_event_says_event(run, tmp_path: Path) -> None:
     assert (written.exit_code, written.stderr) == (0, f"exported 1 event to {backup}\n")
 
 
+def test_exports_to_one_file_at_once_neither_spoil_nor_fail_the_other(
+    run, db_url: str, inline_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one export writes a file, another to the same file runs whole and a third is
+    interrupted half-way (a cron job and a person, say): the first still ends well, and
+    the file is whole."""
+    run("init")
+    run("import", str(inline_file))
+    whole = run("export").stdout
+    backup = tmp_path / "backup.jsonl"
+    from ledger.operations import export_file
+    from ledger.store import LedgerStore
+
+    raw_rows = LedgerStore.raw_rows
+    others: list[str] = []
+
+    def others_meanwhile(store: LedgerStore) -> Any:
+        rows = raw_rows(store)
+        if others:  # one of the other exports
+            yield from rows
+            if others[-1] == "interrupted":
+                raise KeyboardInterrupt
+            return
+        yield next(rows)
+        with LedgerStore.open(db_url) as own:
+            others.append("whole")
+            assert export_file(own, backup) == 3
+            others.append("interrupted")
+            with pytest.raises(KeyboardInterrupt):
+                export_file(own, backup)
+        yield from rows
+
+    monkeypatch.setattr(LedgerStore, "raw_rows", others_meanwhile)
+    first = run("export", "-o", str(backup))
+    assert (first.exit_code, first.stderr) == (0, f"exported 3 events to {backup}\n")
+    assert backup.read_text(encoding="utf-8") == whole
+    assert [p.name for p in tmp_path.iterdir() if "backup" in p.name] == ["backup.jsonl"]
+
+
+def test_an_export_to_standard_output_stopped_part_way_says_it_is_cut_short(
+    run, inline_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`revledger export > backup.jsonl` whose database goes away after two lines: the
+    message says the lines written before it are not the whole export."""
+    import sqlite3
+
+    from ledger.store import LedgerStore
+
+    run("init")
+    run("import", str(inline_file))
+    whole = run("export").stdout
+
+    def two_then_fail(rows: Any) -> Any:
+        yield from list(rows)[:2]
+        raise sqlite3.OperationalError("disk I/O error")
+
+    raw_rows = LedgerStore.raw_rows
+    monkeypatch.setattr(LedgerStore, "raw_rows", lambda store: two_then_fail(raw_rows(store)))
+    out = run("export")
+    assert out.stdout == "".join(whole.splitlines(keepends=True)[:2])
+    assert (out.exit_code, out.stderr) == (
+        6,
+        "revledger: database error: disk I/O error; the answer written to standard output "
+        "before it is cut short.\n",
+    )
+
+
 def test_an_export_into_a_missing_folder_is_a_storage_error(run, tmp_path: Path) -> None:
     run("init")
     target = tmp_path / "no-such-folder" / "backup.jsonl"
@@ -499,6 +566,44 @@ def test_a_refused_restore_into_a_new_file_leaves_no_file(
     out = CliRunner().invoke(cli, ["--db", str(target), "import", "--restore", str(backup)])
     assert out.exit_code != 0 and out.stderr.startswith("revledger: line 2: ")
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("restored.db")]
+
+
+def test_of_two_restores_into_one_new_file_the_second_is_refused_and_leaves_the_first(
+    run, inline_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a restore into a new file runs, another restore into that file completes: the
+    first is refused (exit 4) and the ledger the other restored stays, whole."""
+    import ledger.operations as operations
+    from ledger.store import Head
+
+    run("init")
+    run("import", str(inline_file))
+    backup = tmp_path / "backup.jsonl"
+    backup.write_text(run("export").stdout, encoding="utf-8")
+    target = tmp_path / "restored.db"
+    restore_file = operations.restore_file
+    others: list[Head] = []
+    started: list[bool] = []
+
+    def another_meanwhile(store: Any, path: Path) -> Head:
+        if not started:
+            started.append(True)
+            others.append(operations.restore_ledger(str(target), path))
+        return restore_file(store, path)
+
+    monkeypatch.setattr(operations, "restore_file", another_meanwhile)
+    out = CliRunner().invoke(cli, ["--db", str(target), "import", "--restore", str(backup)])
+    assert [h.seq for h in others] == [3]
+    done = CliRunner().invoke(cli, ["--db", str(target), "verify"])
+    assert done.stdout.startswith(
+        f"ok: 3 events, hash chain intact; head seq 3 hash {others[0].hash}"
+    )
+    assert (out.exit_code, out.stderr) == (
+        4,
+        f"revledger: restore needs a new ledger: {target} was made by another command while "
+        "this one restored; restore into another new --db.\n",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir() if "restored" in p.name) == ["restored.db"]
 
 
 def test_init_leaves_a_database_of_something_else_alone(tmp_path: Path) -> None:

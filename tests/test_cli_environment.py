@@ -310,6 +310,7 @@ def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path
     frozen = on_a_read_only_mount("arr", "--as-of", "2026-06-30", "--format", "json")
     refused = on_a_read_only_mount("record", "quota_set", "--period", "2026-Q3", "--amount", "5")
     verified = on_a_read_only_mount("verify")
+    rebuilt = on_a_read_only_mount("rebuild")
 
     assert frozen.returncode == 0, frozen.stderr
     writable = CliRunner().invoke(
@@ -322,6 +323,11 @@ def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path
         "revledger: this connection may not write to the ledger (attempt to write a readonly "
         "database): recording and importing need a ledger file and folder they may write, an "
         "import's --dry-run too, as it writes and then rolls back.\n",
+    )
+    assert (rebuilt.returncode, rebuilt.stderr) == (
+        EXIT_STORAGE,
+        "revledger: this connection may not change the saved read models (attempt to write a "
+        "readonly database): rebuilding them needs a ledger file and folder it may write.\n",
     )
 
     # A copy taken while a writer had not checkpointed: its write-ahead log lies beside it.

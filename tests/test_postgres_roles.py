@@ -102,6 +102,12 @@ def test_a_reader_in_read_only_transactions_answers_from_a_read_model_it_cannot_
         "default_transaction_read_only), an import's --dry-run too, as it writes and then rolls "
         "back.\n"
     )
+    rebuilt = invoke(reader, "rebuild")
+    assert rebuilt.exit_code == EXIT_STORAGE
+    assert rebuilt.stderr.endswith(
+        "(cannot execute DELETE in a read-only transaction): rebuilding them needs a session "
+        "that may write (not a standby server, nor one with default_transaction_read_only)\n"
+    )
 
 
 def test_a_write_that_waits_too_long_for_the_lock_fails(

@@ -19,6 +19,7 @@ from ledger.store.engine import (
     WAIT_OPTION,
     WRITE_OPTION,
     access_refused,
+    database_reason,
     is_locked,
     is_read_only,
 )
@@ -121,10 +122,15 @@ def drop_checkpoints(engine: Engine) -> int:
     except DBAPIError as exc:
         if not is_read_only(exc):
             raise
+        if database_reason(exc).startswith("cannot execute "):
+            needs = "a session that may write (not a standby server, nor one with "
+            needs += "default_transaction_read_only)"
+        elif engine.dialect.name == "sqlite":
+            needs = "a ledger file and folder it may write"
+        else:
+            needs = "DELETE, INSERT and UPDATE on checkpoints"
         raise access_refused(
-            exc,
-            "change the saved read models",
-            "rebuilding them needs DELETE, INSERT and UPDATE on checkpoints",
+            exc, "change the saved read models", f"rebuilding them needs {needs}"
         ) from exc
 
 

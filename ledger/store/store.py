@@ -215,13 +215,15 @@ class LedgerStore:
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
-    def open(cls, db: str, *, create: bool = False) -> LedgerStore:
+    def open(cls, db: str, *, create: bool = False, in_file: str | None = None) -> LedgerStore:
         """Open the ledger at `db` (a SQLite path or SQLAlchemy URL); create it if `create`.
+        With `in_file`, the SQLite file of that path is opened in its place (messages still
+        name `db`).
 
         Raises StorageError when there is no ledger there (and `create` is false), when the
         database cannot be reached, or when its schema is newer than this release.
         """
-        url = resolve_url(db)
+        url = resolve_url(db if in_file is None else in_file)
         path = sqlite_path(url)
         if path is not None:
             _check_sqlite_file(db, path, create=create)
@@ -295,6 +297,19 @@ class LedgerStore:
                 f"reads once it is migrated to version {SCHEMA_VERSION}, and this connection "
                 f"{who}"
             ) from None
+
+    def fold_write_ahead_log(self) -> None:
+        """Move what a SQLite ledger's write-ahead log holds into its file and empty the log,
+        so that the file alone holds the whole ledger (nothing to do on PostgreSQL)."""
+        if self.backend != "sqlite":
+            return
+        with self.engine.connect() as conn:
+            busy = driver_connection(conn).execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy is None or busy[0]:
+            raise StorageError(
+                "the ledger's write-ahead log could not be moved into its file: another "
+                "connection is reading it"
+            )
 
     def close(self) -> None:
         """Release the database connections."""
