@@ -18,6 +18,7 @@ from ledger.canonical import payload_json
 from ledger.envelope import NewEvent
 from ledger.events.catalog import UPCASTERS
 from ledger.store import Checkpoint, LedgerStore
+from ledger.store.schema import checkpoints
 from ledger.timeutil import format_instant, parse_instant
 from projections.arr import arr_snapshot
 from projections.movements import movements
@@ -94,6 +95,40 @@ def test_a_query_during_a_write_answers_without_waiting_and_saves_no_checkpoint(
     stored_view(store)
     saved = store.load_checkpoint(VIEW)
     assert saved is not None and saved.absorbed_seq == store.head().seq
+
+
+def test_a_query_answers_while_another_session_holds_the_saved_read_model(
+    store: LedgerStore, db_url: str
+) -> None:
+    """A session left open in a transaction that changed the saved read model (a `rebuild` or
+    a psql session, say) holds its rows: a query answers without waiting for it, and the
+    read model stays as that session leaves it, to be moved on by the next query."""
+    store.append_batch(events_from(_customer("D-1", "A-1", "1000", "2025-01-10", "2025-02-01")))
+    stored_view(store)
+    saved = store.load_checkpoint(VIEW)
+    assert saved is not None
+    store.append_batch(
+        events_from(
+            ['{"type":"expansion","effective_at":"2025-05-01","account_id":"A-1","arr":"7"}']
+        )
+    )
+    answers: list[Decimal] = []
+
+    def ask() -> None:
+        with LedgerStore.open(db_url) as other:
+            view, _ = stored_view(other)
+            answers.append(arr_snapshot(view, parse_instant("2025-06-01")).total.arr)
+
+    with store.engine.connect() as holder, holder.begin():
+        holder.execute(checkpoints.update().values(state=checkpoints.c.state))
+        asking = threading.Thread(target=ask, daemon=True)
+        asking.start()
+        asking.join(timeout=30)
+        assert answers == [Decimal(1007)], "the query waited for the session"
+    assert store.load_checkpoint(VIEW) == saved
+    stored_view(store)
+    moved = store.load_checkpoint(VIEW)
+    assert moved is not None and moved.absorbed_seq == store.head().seq
 
 
 def test_extending_the_checkpoint_with_backdated_events_equals_a_full_replay(

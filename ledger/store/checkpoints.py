@@ -108,7 +108,7 @@ def save_checkpoint(engine: Engine, checkpoint: Checkpoint) -> None:
         return  # another reader saved it first; either copy is a valid checkpoint
     except Exception as exc:
         if is_locked(exc):
-            return  # a writer holds the lock (a long import, say): the next query saves it
+            return  # another holds the lock (a long import, say): the next query saves it
         if is_read_only(exc):
             return  # a reader without write access still gets its answer, unsaved
         raise
@@ -135,17 +135,21 @@ def drop_checkpoints(engine: Engine) -> int:
 
 
 CHECKPOINT_WAIT_MS = 100
-"""How long saving a checkpoint waits for SQLite's write lock before it gives up: a query never
-waits for another process's long write to save derived data (on PostgreSQL a checkpoint's rows
-take no lock that appends hold)."""
+"""How long saving a checkpoint waits for a lock before it gives up: SQLite's write lock, or on
+PostgreSQL a lock on a checkpoint's row (another session saving or rebuilding the read models,
+left open in its transaction, say); a query never waits for another's write to save derived
+data. (On PostgreSQL, appends hold no lock a checkpoint's rows need.)"""
 
 
 @contextmanager
 def _writing(engine: Engine, *, wait: bool = True) -> Iterator[Connection]:
     """Yield a connection in a write transaction (BEGIN IMMEDIATE on SQLite); without `wait`,
-    one that waits at most `CHECKPOINT_WAIT_MS` for SQLite's write lock."""
+    one whose statements wait at most `CHECKPOINT_WAIT_MS` for a lock (SQLite's write lock,
+    PostgreSQL's row locks)."""
     options: dict[str, Any] = {WRITE_OPTION: True}
     if not wait:
         options[WAIT_OPTION] = CHECKPOINT_WAIT_MS
     with engine.connect().execution_options(**options) as conn, conn.begin():
+        if not wait and engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{CHECKPOINT_WAIT_MS}ms'")
         yield conn

@@ -262,6 +262,6 @@ def write_refused(exc: BaseException, backend: str) -> StorageError:
 
 
 def is_locked(exc: BaseException) -> bool:
-    """True when `exc` is SQLite's busy timeout running out: another connection held the
-    database's write lock."""
-    return _first_line(exc) == _LOCKED
+    """True when `exc` is a lock wait running out: SQLite's busy timeout (another connection
+    held the database's write lock) or PostgreSQL's `lock_timeout`."""
+    return _first_line(exc) in (_LOCKED, _PG_LOCK_TIMEOUT)
