@@ -75,7 +75,13 @@ def write_whole(path: Path, write: Callable[[TextIO], T]) -> T:
         if direct:
             out = written.open("w", encoding="utf-8")
         else:
-            written, out = _hidden_beside(target)
+            try:
+                written, out = _hidden_beside(target)
+            except PermissionError:
+                raise StorageError(
+                    f"cannot write {path}: it is written whole beside it first, and the folder "
+                    f"{target.parent} may not be written"
+                ) from None
         with out:
             result = write(out)
         if not direct:

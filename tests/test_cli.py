@@ -382,6 +382,30 @@ def test_an_export_into_a_missing_folder_is_a_storage_error(run, tmp_path: Path)
     )
 
 
+def test_an_export_over_a_file_in_a_folder_it_may_not_write_names_the_folder(
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file itself may be writable: what is refused is the new file made beside it."""
+    run("init")
+    target = tmp_path / "backup.jsonl"
+    target.write_text("an older backup\n", encoding="utf-8")
+    real_open = os.open
+
+    def folder_refuses(name: Any, flags: int, *args: Any) -> int:
+        if flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_open(name, flags, *args)
+
+    monkeypatch.setattr("ledger.textfile.os.open", folder_refuses)
+    out = run("export", "-o", str(target))
+    assert (out.exit_code, out.stderr) == (
+        6,
+        f"revledger: cannot write {target}: it is written whole beside it first, and the "
+        f"folder {tmp_path} may not be written.\n",
+    )
+    assert target.read_text(encoding="utf-8") == "an older backup\n"
+
+
 def test_importing_an_export_points_to_restore(run, inline_file: Path, tmp_path: Path) -> None:
     run("init")
     run("import", str(inline_file))
