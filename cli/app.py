@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 from sqlalchemy.exc import SQLAlchemyError
 
 from cli.options import ANSWER, OnceGroup, refuse_repeated
@@ -217,10 +218,12 @@ class RevledgerGroup(OnceGroup):
 
 
 class Ctx:
-    """What every command gets: the database the user chose."""
+    """What every command gets: the database the user chose (`given`: on the command line, not
+    by $REVLEDGER_DB or the default)."""
 
-    def __init__(self, db: str) -> None:
+    def __init__(self, db: str, *, given: bool = False) -> None:
         self.db = db
+        self.given = given
 
     def store(self) -> LedgerStore:
         """Open the existing ledger (never creates one)."""
@@ -247,7 +250,7 @@ def cli(ctx: click.Context, db: str) -> None:
     Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 conflict,
     5 integrity failure, 6 storage (no ledger, unreachable database).
     """
-    ctx.obj = Ctx(db)
+    ctx.obj = Ctx(db, given=ctx.get_parameter_source("db") == ParameterSource.COMMANDLINE)
 
 
 def format_param() -> click.Option:

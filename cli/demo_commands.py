@@ -12,7 +12,7 @@ from cli.app import Ctx, pass_ctx
 from cli.options import WholeNumber
 from cli.render import Column, Report, render
 from ledger.demo import DemoLoad, demo_today, load_demo
-from ledger.errors import IntegrityError
+from ledger.errors import IntegrityError, UsageError
 from ledger.operations import verify_ledger
 from ledger.store import LedgerStore, shown
 from projections.forecast import Contribution
@@ -180,6 +180,11 @@ def tour_text(db: str, loaded: DemoLoad, tour: Tour, verified: str) -> str:
 @pass_ctx
 def demo(ctx: Ctx, seed: int, db: str | None, today: str | None) -> None:
     """Create a new ledger holding three years of a health-tech company, and tour it."""
+    if db is not None and ctx.given and db != ctx.db:
+        raise UsageError(
+            f"--db is given twice, as {ctx.db} before demo and as {db} after it: which ledger "
+            "was meant?"
+        )
     target = ctx.db if db is None else db  # an empty --db is refused, not read as none
     day = demo_today(today)
     loaded = load_demo(target, seed=seed, today=day)

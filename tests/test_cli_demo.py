@@ -179,13 +179,32 @@ def test_the_demo_ledger_is_the_committed_sample(run, tmp_path: Path) -> None:
     assert exported.read_bytes() == SAMPLE.read_bytes()
 
 
-def test_the_db_option_of_the_command_wins(run, tmp_path: Path) -> None:
+def test_the_db_option_of_the_command_wins_over_the_environment(
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REVLEDGER_DB", str(tmp_path / "other.db"))
     target = tmp_path / "chosen.db"
-    out = run("demo", "--db", str(target), "--today", "2024-03-01")
+    out = CliRunner().invoke(cli, ["demo", "--db", str(target), "--today", "2024-03-01"])
     assert out.exit_code == 0, out.stderr
     assert out.stdout.startswith(f"Created the demo ledger {target} (seed 1): ")
     verified = CliRunner().invoke(cli, ["--db", str(target), "verify", "--format", "json"])
     assert verified.exit_code == 0, verified.stderr
+    assert not (tmp_path / "other.db").exists()
+
+
+def test_two_different_db_options_are_refused(run, db_url: str, tmp_path: Path) -> None:
+    """`revledger --db a.db demo --db b.db`: which ledger was meant? (The same one twice is
+    no question.)"""
+    target = tmp_path / "chosen.db"
+    out = run("demo", "--db", str(target), "--today", "2024-03-01")
+    assert (out.exit_code, out.stdout) == (2, "")
+    assert out.stderr.startswith(
+        f"revledger: --db is given twice, as {db_url} before demo and as {target} after it: "
+        "which ledger was meant?"
+    )
+    assert not target.exists()
+    same = run("demo", "--db", db_url, "--today", "2024-03-01")
+    assert same.exit_code == 0, same.stderr
 
 
 def test_a_ledger_that_holds_events_is_refused(run, db_url: str) -> None:
