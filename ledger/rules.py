@@ -261,6 +261,11 @@ class FactSource(Protocol):
         those: a superset does no harm, the caller judges each deal by its state)."""
         ...
 
+    def stage_names(self) -> set[str]:
+        """Return the name of every stage a stored `ledger_configured` lists, retracted ones
+        too: every stage a stored deal event can name."""
+        ...
+
 
 class Admitted(NamedTuple):
     """The outcome of admitting one event: its stream version and index references."""
@@ -348,6 +353,11 @@ class _InForce:
 
     def __init__(self, configs: list[Fact]) -> None:
         self.configs = configs
+
+    @property
+    def last(self) -> Fact | None:
+        """Return the configuration in force (the last one), None before the first."""
+        return self.configs[-1] if self.configs else None
 
     def __call__(self, fact: Fact) -> str:
         return self._local(fact).date().isoformat()
@@ -540,11 +550,11 @@ class RuleBook:
                         )
                 self._accounts.add(account_id, fact)
             elif e.retracts is not None:
-                before = self.config
+                before = self._in_force.last
                 self._retract(e.retracts, fact)
                 self._check_retraction_strands_nothing(self._by_id[e.retracts].view, before, fact)
             elif e.config is not None:
-                self._check_no_deal_stranded(self.config, e.config, fact)
+                self._check_no_deal_stranded(self._in_force.last, e.config, fact)
                 self._in_force.configs.append(fact)
         except RuleViolation as violation:
             if e.type == "go_live" and violation.fact is fact:
@@ -583,24 +593,36 @@ class RuleBook:
 
     def _check_no_deal_stranded(
         self,
-        old: LedgerConfigured | None,
+        old: Fact | None,
         new: LedgerConfigured,
         fact: Fact,
         lead: str = "the new pipeline drops",
         since: tuple[datetime, int] | None = None,
     ) -> None:
-        """Raise RuleViolation when `new` takes the place of `old` and lacks a stage of it in
-        which an open deal stands at place `since` in business order (default: `fact`'s) or
-        later: a deal that moved on before stays, its past visit is history; one that leaves
-        only later, by an event dated after, does not."""
+        """Raise RuleViolation when `new` takes the place of the configuration `old` (the
+        one in force until now) and lacks a stage in which an open deal stands at place
+        `since` in business order (default: `fact`'s) or later: a deal that moved on before
+        stays, its past visit is history; one that leaves only later, by an event dated after,
+        does not.
+
+        From `old`'s own place on, deals stand only in stages of `old`, so the stages `new`
+        drops of it are the ones to look for; before that place, any stage a configuration
+        ever listed."""
         if old is None:
             return
-        dropped = set(old.stage_names()) - set(new.stage_names())
+        assert old.view.config is not None
+        at = fact.key if since is None else since
+        if at < old.key:
+            possible = self._source.stage_names() | {
+                f.view.stage for facts in self._deals.facts.values() for f in facts if f.view.stage
+            }
+        else:
+            possible = set(old.view.config.stage_names())
+        dropped = possible - set(new.stage_names())
         if not dropped:
             return
         candidates = self._source.deals_naming_stages(dropped)
         self._load_deals({d for d in candidates if d not in self._deals.facts})
-        at = fact.key if since is None else since
         stranded = sorted(
             (stage, d) for d in self._deals.facts for stage in self._stands_in(d, dropped, at)
         )
@@ -617,19 +639,22 @@ class RuleBook:
             )
 
     def _check_retraction_strands_nothing(
-        self, target: RuleView, before: LedgerConfigured | None, fact: Fact
+        self, target: RuleView, before: Fact | None, fact: Fact
     ) -> None:
         """Raise RuleViolation when a retraction just taken in leaves an open deal in a stage
         the pipeline in force lacks: it took out the configuration that brought that stage
-        back, or the event that moved the deal out of a stage dropped since."""
-        after = self.config
-        if after is None:
+        back, or the event that moved the deal out of a stage dropped since. `before` is the
+        configuration in force before the retraction."""
+        in_force = self._in_force.last
+        if in_force is None:
             return
+        after = in_force.view.config
+        assert after is not None
         # From where the configuration in force after it stands in business order: a deal may
         # have stood in a stage it lacks before that, not from there on.
-        since = self._in_force.configs[-1].key
+        since = in_force.key
         if target.config is not None:
-            if after is not before:
+            if in_force is not before:
                 self._check_no_deal_stranded(
                     before,
                     after,

@@ -70,6 +70,9 @@ class MemoryFacts:
     def deals_naming_stages(self, stages: Collection[str]) -> set[str]:
         return {f.view.deal_id or "" for f in self.facts if f.view.stage in stages}
 
+    def stage_names(self) -> set[str]:
+        return {n for f in self.facts if f.view.config for n in f.view.config.stage_names()}
+
 
 class Ledger:
     """Admits events one by one, the way the store does, keeping what was admitted."""
@@ -225,6 +228,43 @@ def test_no_retraction_strands_a_deal_either(ledger: Ledger) -> None:
         ledger.admit("event_retracted", "2026-03-10", retracts=with_demo.event_id, reason="x")
     # Retracting the configuration that had dropped demo strands nothing.
     ledger.admit("event_retracted", "2026-03-10", retracts=without_demo.event_id, reason="x")
+
+
+def test_a_backdated_pipeline_keeps_the_stages_deals_stand_in_from_its_own_effective_time(
+    ledger: Ledger,
+) -> None:
+    """A configuration effective before the one in force is held to every stage it lacks, also
+    one the pipeline in force had dropped already: D-1 stood in demo until April."""
+    open_deal(ledger, "D-1")  # in demo from January
+    ledger.admit("deal_lost", "2026-04-01", deal_id="D-1")
+    ledger.admit("ledger_configured", "2026-06-01", stages=KEEPS_NO_DEMO)
+    with pytest.raises(InputError, match="drops the stage demo, where the open deal D-1 stands"):
+        ledger.admit(
+            "ledger_configured", "2026-03-01", stages=KEEPS_NO_DEMO, timezone="Europe/Berlin"
+        )
+    ledger.admit("ledger_configured", "2026-05-01", stages=KEEPS_NO_DEMO, timezone="Europe/Berlin")
+
+
+def test_retracting_a_pipeline_brings_back_an_earlier_one_held_to_every_stage_it_lacks(
+    ledger: Ledger,
+) -> None:
+    """The pipeline in force again after a retraction is held to the stages deals stand in from
+    its own effective time on, also those the retracted one lacked too."""
+    open_deal(ledger, "D-1")  # in demo from January
+    moved = ledger.admit("stage_changed", "2026-02-01", deal_id="D-1", stage="negotiation")
+    ledger.admit("deal_lost", "2026-04-01", deal_id="D-1")
+    ledger.admit("ledger_configured", "2026-03-01", stages=KEEPS_NO_DEMO)
+    with_pilot = [*KEEPS_NO_DEMO, {"name": "pilot", "probability": "0.5"}]
+    later = ledger.admit("ledger_configured", "2026-06-01", stages=with_pilot)
+    # From June on (the pipeline in force) D-1 is lost: without its move it stood in demo
+    # from January to its loss in April.
+    ledger.admit("event_retracted", "2026-06-02", retracts=moved.event_id, reason="x")
+    with pytest.raises(
+        InputError,
+        match="retracting that ledger_configured would bring back a pipeline without the stage "
+        "demo, where the open deal D-1 stands",
+    ):
+        ledger.admit("event_retracted", "2026-06-03", retracts=later.event_id, reason="x")
 
 
 def test_a_reconfigured_pipeline_is_the_one_in_force(ledger: Ledger) -> None:

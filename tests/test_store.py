@@ -7,6 +7,7 @@ import re
 import threading
 from collections.abc import Generator, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,7 +20,7 @@ from ledger import import_worker, operations
 from ledger.canonical import GENESIS_HASH, chain_hash, envelope_bytes, payload_json
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.errors import ConflictError, InputError, StorageError
-from ledger.events import DealOpened, Expansion, LedgerConfigured, StageChanged
+from ledger.events import DealOpened, Expansion, LedgerConfigured, StageChanged, StageSpec
 from ledger.operations import ImportSummary, import_file, verify_ledger
 from ledger.rules import RuleBook
 from ledger.store import LedgerStore
@@ -519,6 +520,33 @@ def test_configuration_is_the_latest_not_retracted(store: LedgerStore) -> None:
     store.append_batch(events_from([retract]))
     config = store.config()
     assert config is not None and config.timezone == "UTC"
+
+
+def test_a_backdated_pipeline_is_held_to_a_stage_only_a_retracted_one_listed(
+    store: LedgerStore, db_url: str
+) -> None:
+    """Before the place of the configuration in force a deal may stand in any stage a stored
+    configuration listed, a retracted one too: the store finds the deal by it, in a new
+    session that has read nothing yet."""
+    default = LedgerConfigured().stages
+    pilot = StageSpec(name="pilot", probability=Decimal("0.5"))
+    with_pilot = store.append(
+        NewEvent(LedgerConfigured(stages=(*default, pilot)), parse_instant("2026-01-01"), "t", "t")
+    )
+    opened = OPEN_D1.replace('"demo"', '"pilot"').replace("2026-01-05", "2026-02-01")
+    lose = LOSE_D1.replace("2026-02-01", "2026-04-01")
+    store.append_batch(events_from([opened, lose]))
+    store.append(NewEvent(LedgerConfigured(), parse_instant("2026-05-01"), "t", "t"))
+    retract = (
+        f'{{"type":"event_retracted","effective_at":"2026-05-02",'
+        f'"retracts":"{with_pilot.event_id}","reason":"pilot was never a stage"}}'
+    )
+    store.append_batch(events_from([retract]))
+    berlin = LedgerConfigured(timezone="Europe/Berlin")
+    with LedgerStore.open(db_url) as again:
+        with pytest.raises(InputError, match="drops the stage pilot, where the open deal D-1"):
+            again.append(NewEvent(berlin, parse_instant("2026-03-01"), "t", "t"))
+        again.append(NewEvent(berlin, parse_instant("2026-04-02"), "t", "t"))
 
 
 def test_opening_an_existing_ledger_keeps_its_events(db_url: str) -> None:

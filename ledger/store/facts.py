@@ -170,6 +170,10 @@ class SqlFacts:
     def configurations(self) -> list[Fact]:
         return [fact for _row, fact in self._live(self._rows(_CONFIGURATIONS_SQL))]
 
+    def stage_names(self) -> set[str]:
+        configs = (f.view.config for f in _facts(self._rows(_CONFIGURATIONS_SQL)))
+        return {name for c in configs if c is not None for name in c.stage_names()}
+
     def deals_naming_stages(self, stages: Collection[str]) -> set[str]:
         # The canonical payload writes `"stage":"<name>"`; `_` in a name matches any character
         # in LIKE, which only adds candidates.
