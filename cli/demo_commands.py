@@ -180,7 +180,7 @@ def tour_text(db: str, loaded: DemoLoad, tour: Tour, verified: str) -> str:
 @pass_ctx
 def demo(ctx: Ctx, seed: int, db: str | None, today: str | None) -> None:
     """Create a new ledger holding three years of a health-tech company, and tour it."""
-    if db is not None and ctx.given and db != ctx.db:
+    if db and db.strip() and ctx.given and db != ctx.db:
         raise UsageError(
             f"--db is given twice, as {ctx.db} before demo and as {db} after it: which ledger "
             "was meant?"
