@@ -11,12 +11,11 @@ import click
 from cli.app import Ctx, pass_ctx
 from cli.options import WholeNumber
 from cli.render import Column, Report, render
-from ledger.demo import DemoLoad, demo_today, load_demo
-from ledger.errors import IntegrityError, UsageError
-from ledger.operations import verify_ledger
-from ledger.store import LedgerStore, shown
+from ledger.demo import DemoLoad, demo_today
+from ledger.errors import UsageError
+from ledger.store import shown
 from projections.forecast import Contribution
-from queries.tour import Tour, tour_query
+from queries.tour import Tour, demo_tour
 
 
 def _section(title: str, columns: list[Column], rows: list[dict[str, Any]]) -> str:
@@ -186,18 +185,9 @@ def demo(ctx: Ctx, seed: int, db: str | None, today: str | None) -> None:
             "was meant?"
         )
     target = ctx.db if db is None else db  # an empty --db is refused, not read as none
-    day = demo_today(today)
-    loaded = load_demo(target, seed=seed, today=day)
-    with LedgerStore.open(target) as store:
-        report = verify_ledger(store)
-        tour, _ = tour_query(store, day)
-    if not report.ok:
-        raise IntegrityError(
-            f"the new demo ledger failed verification at seq {report.first_bad_seq}: "
-            f"{report.problem}"
-        )
-    verified = f"Hash chain verified up to seq {report.head_seq}."
-    click.echo(tour_text(target, loaded, tour, verified), nl=False)
+    done = demo_tour(target, seed=seed, today=demo_today(today))
+    verified = f"Hash chain verified up to seq {done.verified_upto}."
+    click.echo(tour_text(target, done.loaded, done.tour, verified), nl=False)
 
 
 COMMANDS = [demo]

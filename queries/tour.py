@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from ledger.demo import DemoLoad, load_demo
+from ledger.errors import IntegrityError
+from ledger.operations import verify_ledger
 from ledger.periods import Period, period_of
 from ledger.store import LedgerStore
 from projections.arr import ArrLine
@@ -86,3 +89,28 @@ def tour_query(store: LedgerStore, today: date) -> tuple[Tour, Provenance]:
     return tour, Provenance(
         "tour", DEFINITION, options, today, prov.known_at, prov.head, prov.currency
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DemoTour:
+    """A demo ledger just written (`loaded`), how far its chain verified, and its tour."""
+
+    loaded: DemoLoad
+    verified_upto: int
+    tour: Tour
+
+
+def demo_tour(db: str, *, seed: int, today: date) -> DemoTour:
+    """Write the demo ledger of `seed` into the new ledger at `db`, its history ending before
+    `today` (a ledger-time-zone day), verify its hash chain, and return its tour as of `today`
+    as known now. Raises IntegrityError when the chain it wrote does not verify."""
+    loaded = load_demo(db, seed=seed, today=today)
+    with LedgerStore.open(db) as store:
+        report = verify_ledger(store)
+        if not report.ok:
+            raise IntegrityError(
+                f"the new demo ledger failed verification at seq {report.first_bad_seq}: "
+                f"{report.problem}"
+            )
+        tour, _ = tour_query(store, today)
+    return DemoTour(loaded, report.head_seq, tour)

@@ -7,6 +7,7 @@ makes the demo unrealistic fails a test.
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -23,7 +25,7 @@ from hypothesis import strategies as st
 from ledger.demo import DemoHistory, demo_today, generate, load_demo
 from ledger.demo.catalogue import TIMEZONE
 from ledger.envelope import RecordedEvent
-from ledger.errors import ConflictError, InputError
+from ledger.errors import ConflictError, InputError, IntegrityError
 from ledger.events import (
     Churn,
     ContractSigned,
@@ -41,6 +43,7 @@ from projections.deals import DealBook, replay_deals
 from queries.common import TimeQuery
 from queries.pipeline import regressions_query
 from queries.revenue import retention_query
+from queries.tour import demo_tour
 
 TODAY = date(2026, 11, 1)
 CLOCK = datetime(2026, 11, 2, 15, 4, 5, tzinfo=UTC)
@@ -314,3 +317,26 @@ def test_any_seed_and_day_give_a_ledger_the_store_accepts(seed: int, days_back: 
             result = store.append_batch(history.events)
             assert result.appended == len(history.events)
             assert verify_ledger(store).ok
+
+
+def test_a_demo_ledger_whose_chain_does_not_verify_gets_no_tour(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should the ledger the demo wrote not verify (here: an actor edited behind its back),
+    the demo says where instead of touring it."""
+    path = str(tmp_path / "demo.db")
+
+    def load_then_edit(db: str, **options: Any) -> Any:
+        loaded = load_demo(db, **options)
+        conn = sqlite3.connect(db)
+        conn.execute("DROP TRIGGER events_reject_update")
+        conn.execute("UPDATE events SET actor = 'someone else' WHERE seq = 7")
+        conn.commit()
+        conn.close()
+        return loaded
+
+    monkeypatch.setattr("queries.tour.load_demo", load_then_edit)
+    with pytest.raises(IntegrityError, match="the new demo ledger failed verification at seq 7"):
+        demo_tour(path, seed=1, today=TODAY)
+    monkeypatch.undo()
+    assert demo_tour(str(tmp_path / "whole.db"), seed=1, today=TODAY).verified_upto > 4000
