@@ -337,8 +337,8 @@ def log(
         head, found, retracted = list_events(store, query)
         meta = {
             "query": {
-                "deal": deal_id,
-                "account": account_id,
+                "deal": query.deal_id,
+                "account": query.account_id,
                 "types": list(types),
                 "from": effective_from,
                 "to": effective_to,

@@ -608,6 +608,11 @@ class LogQuery:
     effective_to: str | None = None
     known_at: str | None = None
 
+    def __post_init__(self) -> None:
+        # Ids as stored (trimmed); an empty one is refused (InputError).
+        object.__setattr__(self, "deal_id", filter_id(self.deal_id, "--deal"))
+        object.__setattr__(self, "account_id", filter_id(self.account_id, "--account"))
+
 
 def filter_id(value: str | None, option: str) -> str | None:
     """Return a deal or account id given to select events by (`--deal`, `--account`) trimmed,
@@ -674,8 +679,8 @@ def list_events(store: LedgerStore, query: LogQuery) -> LogAnswer:
         head,
         store.read(
             upto_seq=head.seq,
-            deal_id=filter_id(query.deal_id, "--deal"),
-            account_id=filter_id(query.account_id, "--account"),
+            deal_id=query.deal_id,
+            account_id=query.account_id,
             types=types or None,
             effective_from=start,
             effective_before=stop,

@@ -211,6 +211,7 @@ def test_log_and_history_read_an_id_with_spaces_around_it_as_record_stores_it(
     padded = run("log", "--deal", " D-1 ", "--format", "json")
     assert padded.exit_code == 0, padded.stderr
     assert [r["seq"] for r in json.loads(padded.stdout)["rows"]] == [2, 3]
+    assert json.loads(padded.stdout)["meta"]["query"]["deal"] == "D-1"
     by_account = run("log", "--account", "A-1 ", "--format", "json")
     assert [r["seq"] for r in json.loads(by_account.stdout)["rows"]] == [2, 3]
     history = run("history", "--deal", " D-1")
