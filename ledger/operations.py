@@ -515,7 +515,9 @@ def restore_ledger(db: str, path: Path) -> Head:
     meanwhile (a second restore, an init), this one is refused and that ledger left alone.
     """
     file = sqlite_path(resolve_url(db))
-    if file is None or os.path.lexists(file):  # a link to a file yet to be made, too
+    if file is not None and not os.path.exists(file):
+        file = os.path.realpath(file)  # a link to a file yet to be made: made where it points
+    if file is None or os.path.lexists(file):
         with LedgerStore.open(db, create=True) as store:
             return restore_file(store, path)
     hidden = os.path.join(
