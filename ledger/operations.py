@@ -6,7 +6,6 @@ import getpass
 import json
 import os
 import re
-import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from ledger.store import (
 )
 from ledger.store.facts import chunks
 from ledger.store.store import Appended
-from ledger.textfile import numbered_lines, read_text, write_whole
+from ledger.textfile import hidden_name, numbered_lines, read_text, write_whole
 from ledger.timeutil import (
     TimeParseError,
     end_of_day,
@@ -515,11 +514,14 @@ def restore_ledger(db: str, path: Path) -> Head:
     meanwhile (a second restore, an init), this one is refused and that ledger left alone.
     """
     file = sqlite_path(resolve_url(db))
-    if file is None or os.path.lexists(file):  # a link to a file yet to be made, too
+    if file is not None and not os.path.exists(file):
+        file = os.path.realpath(file)  # a link to a file yet to be made: made where it points
+    if file is None or os.path.lexists(file):
         with LedgerStore.open(db, create=True) as store:
             return restore_file(store, path)
+    room = max(map(len, SQLITE_SIDE_FILES))  # SQLite makes its side files beside it
     hidden = os.path.join(
-        os.path.dirname(file), f".{os.path.basename(file)}.{secrets.token_hex(4)}.restoring"
+        os.path.dirname(file), hidden_name(os.path.basename(file), "restoring", room)
     )
     try:
         with LedgerStore.open(db, create=True, in_file=hidden) as store:

@@ -96,6 +96,16 @@ def write_whole(path: Path, write: Callable[[TextIO], T]) -> T:
     return result
 
 
+def hidden_name(name: str, ending: str, room: int = 0) -> str:
+    """Return a new hidden name for a file of this writer alone beside the file `name`
+    (`.NAME.XXXXXXXX.ENDING`), NAME shortened as needed so that it, and `room` bytes more (a
+    side file's ending, say), fit a file system's 255 bytes."""
+    tail = f".{secrets.token_hex(4)}.{ending}"
+    while len(os.fsencode(name)) > NAME_MAX - len(tail) - 1 - room:
+        name = name[:-1]
+    return f".{name}{tail}"
+
+
 def _hidden_beside(target: Path) -> tuple[Path, TextIO]:
     """Return a new hidden file beside `target`, of this writer alone, open for UTF-8 text.
 
@@ -103,11 +113,8 @@ def _hidden_beside(target: Path) -> tuple[Path, TextIO]:
     commands writing the same file at once each write a file of their own: the last to finish
     leaves its file whole, and neither truncates, renames or removes the other's. (The name
     is shortened as needed to fit a file system's 255 bytes.)"""
-    name = target.name
-    while len(os.fsencode(name)) > NAME_MAX - len(".12345678.partial") - 1:
-        name = name[:-1]
     while True:
-        hidden = target.with_name(f".{name}.{secrets.token_hex(4)}.partial")
+        hidden = target.with_name(hidden_name(target.name, "partial"))
         try:
             fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:

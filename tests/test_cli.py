@@ -593,6 +593,52 @@ def test_a_refused_restore_into_a_new_file_leaves_no_file(
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("restored.db")]
 
 
+def test_a_restore_through_a_link_to_a_new_file_makes_it_whole_or_not_at_all(
+    run, inline_file: Path, tmp_path: Path
+) -> None:
+    """`--db` a symbolic link to a file yet to be made: a refused restore leaves no file where
+    it points, and one that succeeds makes it there, the link left as it is."""
+    run("init")
+    run("import", str(inline_file))
+    whole = run("export").stdout
+    lines = whole.splitlines()
+    backup = tmp_path / "backup.jsonl"
+    backup.write_text("\n".join([lines[0], lines[2]]) + "\n", encoding="utf-8")  # seq 2 dropped
+    (tmp_path / "data").mkdir()
+    link = tmp_path / "link.db"
+    link.symlink_to(Path("data") / "restored.db")
+    out = CliRunner().invoke(cli, ["--db", str(link), "import", "--restore", str(backup)])
+    assert out.exit_code != 0 and out.stderr.startswith("revledger: line 2: ")
+    assert list((tmp_path / "data").iterdir()) == []
+    assert link.is_symlink()
+    backup.write_text(whole, encoding="utf-8")
+    out = CliRunner().invoke(cli, ["--db", str(link), "import", "--restore", str(backup)])
+    assert out.exit_code == 0, out.stderr
+    assert link.is_symlink()
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["restored.db"]
+    exported = CliRunner().invoke(cli, ["--db", str(link), "export"])
+    assert exported.stdout == whole
+
+
+def test_a_restore_into_a_new_file_with_a_long_name_is_made(
+    run, inline_file: Path, tmp_path: Path
+) -> None:
+    """A name that fits the file system (250 bytes) is restored into, though the hidden name
+    it is built under first would be longer."""
+    run("init")
+    run("import", str(inline_file))
+    whole = run("export").stdout
+    backup = tmp_path / "backup.jsonl"
+    backup.write_text(whole, encoding="utf-8")
+    target = tmp_path / ("x" * 247 + ".db")
+    out = CliRunner().invoke(cli, ["--db", str(target), "import", "--restore", str(backup)])
+    assert out.exit_code == 0, out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".x", "x"))) == [
+        target.name
+    ]
+    assert CliRunner().invoke(cli, ["--db", str(target), "export"]).stdout == whole
+
+
 def test_of_two_restores_into_one_new_file_the_second_is_refused_and_leaves_the_first(
     run, inline_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -89,8 +89,9 @@ def test_personas_engaged_after_the_close_are_not_in_the_committee_that_won_or_l
     book = replay_deals(log.events, day("2025-06-30"))
 
     combos = win_rates(book, H1, by="persona-combination").lines
-    # D-1 was won by cfo+cmio (legal joined on the day of the signature); it_security came on
-    # board for the go-live. D-2 was lost by cmio alone. D-3's cfo joined before it was won.
+    # D-1 was won by cfo+cmio+legal (legal engaged at the signature's instant counts);
+    # it_security came on board for the go-live. D-2 was lost by cmio alone. D-3 was won by
+    # cfo+cmio: its cfo joined while it was lost, before it was won.
     assert [(x.key, x.won, x.lost) for x in combos] == [
         ("cfo+cmio", 1, 0),
         ("cfo+cmio+legal", 1, 0),
