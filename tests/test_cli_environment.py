@@ -321,7 +321,7 @@ def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path
     assert (refused.returncode, refused.stderr) == (
         EXIT_STORAGE,
         "revledger: this connection may not write to the ledger (attempt to write a readonly "
-        "database): recording and importing need a ledger file and folder they may write, an "
+        "database): recording and importing need a ledger file and folder it may write, an "
         "import's --dry-run too, as it writes and then rolls back.\n",
     )
     assert (rebuilt.returncode, rebuilt.stderr) == (

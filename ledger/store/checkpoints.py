@@ -19,9 +19,9 @@ from ledger.store.engine import (
     WAIT_OPTION,
     WRITE_OPTION,
     access_refused,
-    database_reason,
     is_locked,
     is_read_only,
+    write_needs,
 )
 from ledger.store.schema import checkpoints, events
 from ledger.timeutil import format_instant, utc_now
@@ -122,13 +122,7 @@ def drop_checkpoints(engine: Engine) -> int:
     except DBAPIError as exc:
         if not is_read_only(exc):
             raise
-        if database_reason(exc).startswith("cannot execute "):
-            needs = "a session that may write (not a standby server, nor one with "
-            needs += "default_transaction_read_only)"
-        elif engine.dialect.name == "sqlite":
-            needs = "a ledger file and folder it may write"
-        else:
-            needs = "DELETE, INSERT and UPDATE on checkpoints"
+        needs = write_needs(exc, engine.dialect.name, "DELETE, INSERT and UPDATE on checkpoints")
         raise access_refused(
             exc, "change the saved read models", f"rebuilding them needs {needs}"
         ) from exc

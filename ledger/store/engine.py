@@ -85,6 +85,20 @@ def sqlite_path(url: str) -> str | None:
     return u.database
 
 
+def same_ledger(a: str, b: str) -> bool:
+    """True when the databases `a` and `b` (paths or URLs) name the same ledger: the same
+    SQLite file however its path is written, or the same URL."""
+    if a == b:
+        return True
+    try:
+        paths = sqlite_path(resolve_url(a)), sqlite_path(resolve_url(b))
+    except (StorageError, ArgumentError, ValueError):  # not a URL: the command says so later
+        return False
+    return None not in paths and os.path.realpath(paths[0] or "") == os.path.realpath(
+        paths[1] or ""
+    )
+
+
 def make_engine(url: str) -> Engine:
     """Return an engine for `url` configured for the ledger's transaction discipline.
 
@@ -243,16 +257,23 @@ def access_refused(exc: BaseException, action: str, needs: str) -> StorageError:
     return StorageError(f"this connection may not {action} ({database_reason(exc)}): {needs}")
 
 
+def write_needs(exc: BaseException, backend: str, privileges: str) -> str:
+    """Return what a write refused with `exc` needs: a session that may write (in a read-only
+    one), the PostgreSQL `privileges`, or on SQLite a ledger file and folder it may write."""
+    if database_reason(exc).startswith("cannot execute "):
+        return (
+            "a session that may write (not a standby server, nor one with "
+            "default_transaction_read_only)"
+        )
+    if backend == "postgresql":
+        return privileges
+    return "a ledger file and folder it may write"
+
+
 def write_refused(exc: BaseException, backend: str) -> StorageError:
     """Return the error of an append refused for want of write access, saying what recording
     and importing need on `backend` (or in a read-only session)."""
-    if database_reason(exc).startswith("cannot execute "):
-        needs = "a session that may write (not a standby server, nor one with "
-        needs += "default_transaction_read_only)"
-    elif backend == "postgresql":
-        needs = "INSERT on the events table"
-    else:
-        needs = "a ledger file and folder they may write"
+    needs = write_needs(exc, backend, "INSERT on the events table")
     return access_refused(
         exc,
         "write to the ledger",
