@@ -13,7 +13,7 @@ from cli.options import WholeNumber
 from cli.render import Column, Report, render
 from ledger.demo import DemoLoad, demo_today
 from ledger.errors import UsageError
-from ledger.store import shown
+from ledger.store import same_ledger, shown
 from projections.forecast import Contribution
 from queries.tour import Tour, demo_tour
 
@@ -179,7 +179,7 @@ def tour_text(db: str, loaded: DemoLoad, tour: Tour, verified: str) -> str:
 @pass_ctx
 def demo(ctx: Ctx, seed: int, db: str | None, today: str | None) -> None:
     """Create a new ledger holding three years of a health-tech company, and tour it."""
-    if db and db.strip() and ctx.given and db != ctx.db:
+    if db and db.strip() and ctx.given and not same_ledger(db, ctx.db):
         raise UsageError(
             f"--db is given twice, as {ctx.db} before demo and as {db} after it: which ledger "
             "was meant?"

@@ -1,7 +1,14 @@
 """The append-only, hash-chained event store on SQLite or PostgreSQL."""
 
 from ledger.store.checkpoints import Checkpoint
-from ledger.store.engine import DEFAULT_DB, database_reason, resolve_url, shown, sqlite_path
+from ledger.store.engine import (
+    DEFAULT_DB,
+    database_reason,
+    resolve_url,
+    same_ledger,
+    shown,
+    sqlite_path,
+)
 from ledger.store.schema import SCHEMA_VERSION
 from ledger.store.store import Appended, BatchResult, Head, LedgerStore
 from ledger.store.verify import VerifyReport, verify_rows
@@ -17,6 +24,7 @@ __all__ = [
     "VerifyReport",
     "database_reason",
     "resolve_url",
+    "same_ledger",
     "shown",
     "sqlite_path",
     "verify_rows",
