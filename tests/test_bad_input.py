@@ -1140,6 +1140,13 @@ CASES: list[Case] = [
         ),
     ),
     cmd(
+        "restore-into-a-new-file-by-a-url-with-a-parameter-the-driver-ignores",
+        "import --restore {export}",
+        code=EXIT_STORAGE,
+        db="new_sqlite_url_with_mode",
+        expect=("/restored.db?mode=ro: the SQLite driver does not take the URL parameter(s)",),
+    ),
+    cmd(
         "init-an-in-memory-database",
         "init",
         code=EXIT_STORAGE,
@@ -1264,6 +1271,8 @@ def _resolve_db(case: Case, ledger: str, db_url: str, tmp_path: Path) -> str:
         path = tmp_path / "read-only-meant.db"
         assert_ok(invoke(str(path), "init"))
         return f"sqlite:///{path}?mode=ro"
+    if case.db == "new_sqlite_url_with_mode":
+        return f"sqlite:///{tmp_path / 'restored.db'}?mode=ro"
     if case.db == "in_memory":
         return "sqlite:///:memory:"
     if case.db == "no_ledger":

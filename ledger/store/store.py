@@ -17,6 +17,7 @@ from itertools import islice
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, or_, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ledger.canonical import GENESIS_HASH
@@ -223,7 +224,10 @@ class LedgerStore:
         Raises StorageError when there is no ledger there (and `create` is false), when the
         database cannot be reached, or when its schema is newer than this release.
         """
-        url = resolve_url(db if in_file is None else in_file)
+        url = resolve_url(db)
+        if in_file is not None:  # the URL's parameters still apply, checked as given
+            make_engine(url).dispose()
+            url = make_url(url).set(database=in_file).render_as_string(hide_password=False)
         path = sqlite_path(url)
         if path is not None:
             _check_sqlite_file(db, path, create=create)
