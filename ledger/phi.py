@@ -28,7 +28,8 @@ What counts as looking like one:
 
 The text is read as a reader sees it: compatibility forms are folded (Unicode NFKC: a
 full-width `＠` or `ＭＲＮ`, full-width digits), invisible characters are dropped (a zero-width
-space inside `123-45-6789` hides nothing) and every dash is a hyphen.
+space inside `123-45-6789` hides nothing), every dash or minus sign is a hyphen (`123⸺45⸺6789`
+is `123-45-6789`) and a line break, like every other space, is a space.
 """
 
 from __future__ import annotations
@@ -38,20 +39,25 @@ import unicodedata
 
 MAX_FREE_TEXT = 500
 
-_DASHES = str.maketrans(
-    dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63", "-")
+DASHES = (
+    "\u058a\u05be\u1400\u1806\u2010\u2011\u2012\u2013\u2014\u2015\u2e17\u2e1a\u2e3a\u2e3b"
+    "\u2e40\u2e5d\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d\U00010ead"
+    "\u02d7\u2043\u2212\u2796"
 )
-"""Dashes a reader takes for a hyphen (NFKC leaves them as they are)."""
+"""Dashes a reader takes for a hyphen: Unicode's dash punctuation (category Pd) and the minus
+signs (NFKC leaves most of them as they are)."""
+_SEEN = str.maketrans({**dict.fromkeys(DASHES, "-"), **dict.fromkeys("\u1680\u2028\u2029", " ")})
 
 
 def as_seen(text: str) -> str:
     """Return `text` as a reader sees it: NFKC-folded, without invisible (format) characters,
-    with every dash a hyphen-minus. ASCII text is returned as it is."""
+    with every dash a hyphen-minus and every line break or other space a space. ASCII text
+    without a line break is returned as it is."""
     if text.isascii():
-        return text
-    folded = unicodedata.normalize("NFKC", text)
+        return text.replace("\n", " ") if "\n" in text else text
+    folded = unicodedata.normalize("NFKC", text).replace("\n", " ")
     visible = "".join(c for c in folded if unicodedata.category(c) != "Cf")
-    return visible.translate(_DASHES)
+    return visible.translate(_SEEN)
 
 
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"

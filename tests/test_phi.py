@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
-from ledger.phi import identifier_finding, phi_finding
+from ledger.phi import DASHES, identifier_finding, phi_finding
 
 SSN, MRN, DOB = "a social security number", "a medical record number", "a date of birth"
 PHONE, EMAIL, DIGITS = "a phone number", "an e-mail address", "an identifier"
@@ -59,6 +61,13 @@ REFUSED = [
     ("john(at)example.com", EMAIL),
     ("jane [at] example [dot] org", EMAIL),
     ("555\u2013123\u20134567", PHONE),
+    ("123\u2e3a45\u2e3a6789", SSN),
+    ("123\u301c45\u301c6789", SSN),
+    ("123\u2796 45\u2796 6789", SSN),
+    ("patient 123\n45\n6789", SSN),
+    ("call 555\n867\n5309", PHONE),
+    ("123\u168045\u16806789", SSN),
+    ("123\u202845\u20286789", SSN),
     ("ref 4471233 at intake", DIGITS),
     ("MRN12345678", DIGITS),
 ]
@@ -131,6 +140,7 @@ def test_ordinary_sales_notes_are_accepted(text: str) -> None:
         ("MRN12345678", MRN),
         ("ssn:123", SSN),
         ("123-45-6789@vendor.example", SSN),
+        ("acct 123\u2e3a45\u2e3a6789", SSN),
     ],
 )
 def test_ids_and_envelope_texts_naming_a_patient_identifier_are_refused(
@@ -162,3 +172,9 @@ def test_ids_and_envelope_texts_naming_a_patient_identifier_are_refused(
 )
 def test_ordinary_ids_pass_the_identifier_check(text: str) -> None:
     assert identifier_finding(text) is None
+
+
+def test_every_dash_of_this_unicode_database_reads_as_a_hyphen() -> None:
+    dashes = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Pd"]
+    assert len(dashes) > 20
+    assert set(dashes) - {"-"} <= set(DASHES)
