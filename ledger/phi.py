@@ -198,8 +198,10 @@ _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
 def identifier_finding(text: str) -> str | None:
-    """Return what an identifier, an envelope text (actor, source, idempotency key) or a value
-    quoted in a message looks like if it names a patient identifier, else None.
+    """Return what an identifier, a name (segment, persona, stage, partner), an envelope text
+    (actor, source, idempotency key), the name of a file an import records in its events'
+    source, or a value quoted in a message looks like if it names a patient identifier, else
+    None.
 
     Narrower than `phi_finding`, as ids are not prose: a social security number written
     3-2-4 with hyphens, or the words SSN, MRN, DOB (and their spelt-out forms) standing apart

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from cli.main import cli as main
+from ledger.errors import InputError
+from ledger.events import LedgerConfigured, build_event
 from ledger.phi import DASHES, identifier_finding, phi_finding
 
 SSN, MRN, DOB = "a social security number", "a medical record number", "a date of birth"
@@ -178,3 +184,74 @@ def test_every_dash_of_this_unicode_database_reads_as_a_hyphen() -> None:
     dashes = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Pd"]
     assert len(dashes) > 20
     assert set(dashes) - {"-"} <= set(DASHES)
+
+
+OPENED = {
+    "deal_id": "D-1",
+    "account_id": "A-1",
+    "stage": "demo",
+    "amount": "5",
+    "expected_close": "2026-09-30",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "kind"),
+    [
+        ("segment", "mrn_12345678", MRN),
+        ("personas", ["cmio", "ssn_123456789"], SSN),
+        ("channel", "partner:dob_19620412", DOB),
+        ("stage", "mrn_4471", MRN),
+    ],
+)
+def test_names_naming_a_patient_identifier_are_refused(
+    field: str, value: object, kind: str
+) -> None:
+    with pytest.raises(InputError, match=f"looks like {kind}; names must never hold"):
+        build_event("deal_opened", OPENED | {field: value})
+    stored = build_event("deal_opened", OPENED | {field: value}, stored=True)
+    assert getattr(stored, field) == (tuple(value) if isinstance(value, list) else value)
+
+
+def test_a_stage_name_naming_a_patient_identifier_is_refused() -> None:
+    stages = [{"name": "dob_19620412", "probability": "0.1"}]
+    with pytest.raises(InputError, match="looks like a date of birth"):
+        build_event("ledger_configured", {"stages": stages})
+    kept = build_event(
+        "ledger_configured", {"stages": [{"name": "mrn_review", "probability": "1"}]}
+    )
+    assert isinstance(kept, LedgerConfigured) and kept.stage_names() == ("mrn_review",)
+
+
+FILE_NAME_REFUSED = "the name of the file to import looks like a social security number"
+
+
+def test_an_import_file_named_by_a_patient_identifier_is_refused(
+    db_url: str, tmp_path: Path
+) -> None:
+    line = json.dumps({"type": "deal_opened", "effective_at": "2026-01-05"} | OPENED)
+    named = tmp_path / "jane 123-45-6789.jsonl"
+    named.write_text(line + "\n")
+    cli = CliRunner()
+    assert cli.invoke(main, ["--db", db_url, "init"]).exit_code == 0
+    result = cli.invoke(main, ["--db", db_url, "import", str(named)])
+    assert result.exit_code == 3 and FILE_NAME_REFUSED in result.output
+    assert "6789" not in result.output
+    history = tmp_path / "pt 123-45-6789.csv"
+    history.write_text(
+        "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        "008A1,006A,2024-01-10 09:00:00,Discovery,100000,2024-09-30\n"
+    )
+    result = cli.invoke(main, ["--db", db_url, "import", "--from", "salesforce", str(history)])
+    assert result.exit_code == 3 and FILE_NAME_REFUSED in result.output
+    assert "6789" not in result.output
+    exported = cli.invoke(main, ["--db", db_url, "export"]).output
+    assert "6789" not in exported and len(exported.splitlines()) == 1  # only init's event
+    # The same lines from a file named otherwise go in; a date in the name is no birth date.
+    named.rename(tmp_path / "history 1998-01-01.jsonl")
+    assert (
+        cli.invoke(
+            main, ["--db", db_url, "import", str(tmp_path / "history 1998-01-01.jsonl")]
+        ).exit_code
+        == 0
+    )
