@@ -76,6 +76,26 @@ REFUSED = [
     ("123\u202845\u20286789", SSN),
     ("ref 4471233 at intake", DIGITS),
     ("MRN12345678", DIGITS),
+    # Other spellings of the stated forms.
+    ("123~45~6789", SSN),
+    ("123:45:6789", SSN),
+    ("123\u00b745\u00b76789", SSN),
+    ("Medical Record No. 123456", MRN),
+    ("MR No. 552341", MRN),
+    ("member # 552341", MRN),
+    ("member number 552341", MRN),
+    ("date-of-birth on file", DOB),
+    ("birth-date withheld", DOB),
+    ("seen 1962/04/12", DOB),
+    ("seen 1962.04.12", DOB),
+    ("seen 12-Apr-1962", DOB),
+    ("12th of April 1962 intake", DOB),
+    ("Apr 12, '62 intake", DOB),
+    ("born 2015/06/07", DOB),
+    ("jane @ example.com", EMAIL),
+    ("jane\n@example.com", EMAIL),
+    ("(555).867.5309", PHONE),
+    ("555 867-5309", PHONE),
 ]
 
 ACCEPTED = [
@@ -120,6 +140,15 @@ ACCEPTED = [
     "SO 4500012345 booked",
     "renewal 1250000 ARR",
     "Budget gek\u00fcrzt \u2014 \u4e88\u7b97\u524a\u6e1b",
+    "PO-4500012345 and INV-10023456 open",
+    "contract 2026-0001234 countersigned",
+    "invoice 2026-10023456 paid",
+    "1000 seats @ 12.50 each, meet @ HIMSS.2026",
+    "budget 100+20+3000",
+    "kickoff 2026/03/01, QBR 12-Mar-2026, go-live Apr 12, '26",
+    "12th of March 2026 renewal",
+    "Medical Record ID v2, member number 12 of the board, MR no 2 of 3",
+    "Tier 250/500/1000",
 ]
 
 
@@ -147,6 +176,7 @@ def test_ordinary_sales_notes_are_accepted(text: str) -> None:
         ("ssn:123", SSN),
         ("123-45-6789@vendor.example", SSN),
         ("acct 123\u2e3a45\u2e3a6789", SSN),
+        ("date_of_birth_1962", DOB),
     ],
 )
 def test_ids_and_envelope_texts_naming_a_patient_identifier_are_refused(
