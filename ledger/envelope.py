@@ -201,3 +201,17 @@ def envelope_text(value: Any, *, field: str, where: str | None = None) -> str:
             field=field,
         )
     return value.strip()
+
+
+def source_file_name(name: str) -> str:
+    """Return `name`, the name of a file an import records in each of its events' `source`
+    (`import:<name>:<line>`, `salesforce:<name> line <n>`), or raise InputError, without
+    quoting it, when it looks like a patient identifier (as an import line's `source` would)."""
+    finding = identifier_finding(name)
+    if finding:
+        raise InputError(
+            f"the name of the file to import looks like {finding}; an import records it in "
+            "each event's source, and the ledger must never hold patient identifiers (PHI): "
+            "rename the file"
+        )
+    return name

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ledger.canonical import canonical_json, content_digest, payload_json
-from ledger.envelope import NewEvent, StagedEvent, envelope_text
+from ledger.envelope import NewEvent, StagedEvent, envelope_text, source_file_name
 from ledger.errors import InputError
 from ledger.events import EventRetracted, LedgerConfigured, build_event
 from ledger.json_input import decode_json
@@ -67,7 +67,7 @@ class ImportParser:
     ) -> None:
         self.timezone = timezone
         self.actor = actor
-        self.source_name = source_name
+        self.source_name = source_file_name(source_name)
         # Without the stored configurations, the time zone given stands for the one in force.
         self.configs = configs or ((None, timezone),)
 

@@ -5,30 +5,38 @@ rejected when they look like a patient identifier, so protected health informati
 an immutable log that cannot be edited afterwards.
 
 What counts as looking like one:
-- a social security number: nine digits grouped 3-2-4 (by dashes, dots, slashes, underscores
-  or spaces), or the words "SSN" or "social security number / no / #";
+- a social security number: nine digits grouped 3-2-4 by spaces or by the same mark twice (a
+  dash, dot, slash, backslash, underscore, colon, tilde, bar or bullet: `123~45~6789`), or the
+  words "SSN" or "social security number / no / #";
 - a medical record or member number: "MRN" (also "M.R.N.", and run into its digits:
-  "MRN12345678"), or "MR#", "medical record", "patient ID / number / no / #", "pt ID / no / #",
-  "member ID", "Medicare / Medicaid ID / number" followed by an identifier holding at least
-  three digits (so "patient ID v2 module" is fine); or a Medicare beneficiary identifier (MBI)
-  such as `1EG4-TE5-MK73`;
-- a date of birth: "DOB", "date of birth" or "birthdate"; "born" followed by a date; or any full
-  date before 2000, also written with a two-digit year from 30 on (4/12/62). Business dates
-  in notes are recent ones, so a note may say "pushed to 9/30/2026" or "wave 1/2/26";
-- an e-mail address, also written `name(at)host.org` or `name [at] host [dot] org`;
+  "MRN12345678"), or "MR# / no / number", "medical record" (also "medical record no / number /
+  # / ID"), "patient ID / number / no / #", "pt ID / no / #", "member ID / # / no / number",
+  "Medicare / Medicaid ID / number" followed by an identifier holding at least three digits
+  (so "patient ID v2 module" is fine); or a Medicare beneficiary identifier (MBI) such as
+  `1EG4-TE5-MK73`;
+- a date of birth: "DOB", "date of birth" or "birthdate" (also hyphenated: "date-of-birth");
+  "born" followed by a date; or any full date before 2000 (1962-04-12, 1962/04/12, 4/12/1962,
+  12-Apr-1962, 12th of April 1962), also written with a two-digit year from 30 on (4/12/62,
+  Apr 12, '62). Business dates in notes are recent ones, so a note may say "pushed to
+  9/30/2026" or "wave 1/2/26";
+- an e-mail address, also with spaces around the `@` (`jane @ example.org`, when the host ends
+  in letters) or written `name(at)host.org` or `name [at] host [dot] org`;
 - a phone number: ten digits grouped 3-3-4 by dashes or dots, or with the area code in
-  parentheses, or by spaces when area code and exchange start with 2-9 as North American ones
+  parentheses (`(555) 867-5309`, `(555).867.5309`), or by spaces, or spaces, dots and dashes
+  mixed (`555 867-5309`), when area code and exchange start with 2-9 as North American ones
   do (so "250 000 1000" is no phone); an international one written with `+` and groups of at
   least two digits, eight digits in all; or a local one after "ph", "phone", "tel", "cell",
   "mobile" or "fax";
 - any other run of 7 or more digits, unless it follows a word that makes it a business
   number or an amount: a purchase or sales order, invoice, order, quote, contract or
-  opportunity number, also with a short prefix ("PO 4500012345", "invoice #10023456", "quote
-  Q-1234567"), or money ("ARR 1250000", "$1250000", "1250000 USD", "1250000 ARR").
+  opportunity number, also with a short prefix ("PO 4500012345", "PO-4500012345", "invoice
+  #10023456", "quote Q-1234567", "contract 2026-0001234"), or money ("ARR 1250000",
+  "$1250000", "1250000 USD", "1250000 ARR").
 
 The text is read as a reader sees it: compatibility forms are folded (Unicode NFKC: a
 full-width `＠` or `ＭＲＮ`, full-width digits), invisible characters are dropped (a zero-width
-space inside `123-45-6789` hides nothing) and every dash is a hyphen.
+space inside `123-45-6789` hides nothing), every dash or minus sign is a hyphen (`123⸺45⸺6789`
+is `123-45-6789`) and a line break, like every other space, is a space.
 """
 
 from __future__ import annotations
@@ -38,27 +46,32 @@ import unicodedata
 
 MAX_FREE_TEXT = 500
 
-_DASHES = str.maketrans(
-    dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63", "-")
+DASHES = (
+    "\u058a\u05be\u1400\u1806\u2010\u2011\u2012\u2013\u2014\u2015\u2e17\u2e1a\u2e3a\u2e3b"
+    "\u2e40\u2e5d\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d\U00010ead"
+    "\u02d7\u2043\u2212\u2796"
 )
-"""Dashes a reader takes for a hyphen (NFKC leaves them as they are)."""
+"""Dashes a reader takes for a hyphen: Unicode's dash punctuation (category Pd) and the minus
+signs (NFKC leaves most of them as they are)."""
+_SEEN = str.maketrans({**dict.fromkeys(DASHES, "-"), **dict.fromkeys("\u1680\u2028\u2029", " ")})
 
 
 def as_seen(text: str) -> str:
     """Return `text` as a reader sees it: NFKC-folded, without invisible (format) characters,
-    with every dash a hyphen-minus. ASCII text is returned as it is."""
+    with every dash a hyphen-minus and every line break or other space a space. ASCII text
+    without a line break is returned as it is."""
     if text.isascii():
-        return text
-    folded = unicodedata.normalize("NFKC", text)
+        return text.replace("\n", " ") if "\n" in text else text
+    folded = unicodedata.normalize("NFKC", text).replace("\n", " ")
     visible = "".join(c for c in folded if unicodedata.category(c) != "Cf")
-    return visible.translate(_DASHES)
+    return visible.translate(_SEEN)
 
 
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _DATE = (
     r"(\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"  # 4/12/1962, 12.04.1962, 4-12-62
-    r"|\d{4}-\d{1,2}-\d{1,2}"  # 1962-04-12
-    rf"|\d{{1,2}}(st|nd|rd|th)?\s+{_MONTH},?\s+\d{{2,4}}"  # 12 Apr 1962
+    r"|\d{4}(?P<sep>[/.-])\d{1,2}(?P=sep)\d{1,2}"  # 1962-04-12, 1962/04/12
+    rf"|\d{{1,2}}(st|nd|rd|th)?(\s+(of\s+)?|-){_MONTH},?[\s-]\s*\d{{2,4}}"  # 12 Apr 1962
     rf"|{_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?,?\s+\d{{2,4}})"  # April 12, 1962
 )
 _OLD_YEAR = r"(1[89]\d\d)"  # a four-digit year before 2000
@@ -76,7 +89,7 @@ class _LongRun:
     _AFTER = re.compile(
         r"(\b(po|p\.o\.|purchase order|so|sales order|invoice|inv|order|quote|contract"
         r"|opportunity|opp|arr|acv|tcv|usd|eur|gbp|chf|cad|aud)|[$€£])"
-        r"\s*(#|no\.?|nr\.?|number)?\s*[:#]?\s*([a-z]{1,4}-?)?$",
+        r"\s*(#|no\.?|nr\.?|number)?\s*[:#-]?\s*([a-z]{1,4}-?|\d{1,4}-)?$",
         re.I,
     )
     _BEFORE = re.compile(r"\s*(usd|eur|gbp|chf|cad|aud|arr|acv|tcv)\b", re.I)
@@ -97,12 +110,16 @@ _WORDS: Patterns = [
     ),
     (re.compile(r"(?<![a-z])(mrn|m\.r\.n\b)(?![a-z])", re.I), "a medical record number"),
     (
-        re.compile(r"\b(dob|d\.o\.b\.?|date of birth|birth\s?date)(?![a-z])", re.I),
+        re.compile(r"\b(dob|d\.o\.b\.?|date[\s_-]+of[\s_-]+birth|birth[\s_-]?date)(?![a-z])", re.I),
         "a date of birth",
     ),
 ]
 """What a text without digits can show: words that name an identifier."""
-_EMAIL: Patterns = [(re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "an e-mail address")]
+_EMAIL: Patterns = [
+    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "an e-mail address"),
+    # Spaced around the @: `jane @ example.com` (a host ending in letters, so "@ 12.50" is none).
+    (re.compile(r"[\w.+-]+ {0,2}@ {0,2}[\w-]+(\.[\w-]+)*\.[a-z]{2,}\b", re.I), "an e-mail address"),
+]
 _AT = r"\s*[(\[{]\s*at\s*[)\]}]\s*"
 _DOT = r"(\s*[(\[{]\s*dot\s*[)\]}]\s*|\.)"
 _SPELLED_EMAIL: Patterns = [
@@ -116,13 +133,18 @@ _WITH_DIGITS: Patterns = [
     (
         # The spaces around a separator are bounded: `\s*` on both sides of an optional
         # separator lets a long run of spaces split in cubically many ways.
-        re.compile(r"(?<!\d)\d{3}(?: {0,2}([-./_]) {0,2}\d{2} {0,2}\1 {0,2}| \d{2} )\d{4}(?!\d)"),
+        re.compile(
+            r"(?<!\d)\d{3}(?: {0,2}([-./\\_~:|\u00b7\u2022]) {0,2}\d{2} {0,2}\1 {0,2}"
+            r"| \d{2} )\d{4}(?!\d)"
+        ),
         "a social security number",
     ),
     (
         re.compile(
-            r"(\bmr\s*#|\bmedical record\b|\bpatient\s+(id|number|no\.?|#)|\bpt\.?\s*(id|no\.?|#)"
-            r"|\bmember\s+id\b|\bmedica(re|id)\s+(id|number|no\.?|#))" + _IDENTIFIER,
+            r"(\bmr\s*(#|no\b\.?|number\b)|\bmedical record\b(\s*(#|no\b\.?|number\b|id\b))?"
+            r"|\bpatient\s+(id|number|no\.?|#)|\bpt\.?\s*(id|no\.?|#)"
+            r"|\bmember\s*(id\b|#|no\b\.?|number\b)|\bmedica(re|id)\s+(id|number|no\.?|#))"
+            + _IDENTIFIER,
             re.I,
         ),
         "a medical record number",
@@ -135,16 +157,16 @@ _WITH_DIGITS: Patterns = [
     (
         re.compile(
             rf"\b(\d{{1,2}}[/.-]\d{{1,2}}[/.-]({_OLD_YEAR}|{_OLD_YY})"
-            rf"|{_OLD_YEAR}-\d{{1,2}}-\d{{1,2}}"
-            rf"|\d{{1,2}}{_ORDINAL}\s+{_MONTH},?\s+{_OLD_YEAR}"
-            rf"|{_MONTH}\s+\d{{1,2}}{_ORDINAL},?\s+{_OLD_YEAR})\b",
+            rf"|{_OLD_YEAR}(?P<sep>[/.-])\d{{1,2}}(?P=sep)\d{{1,2}}"
+            rf"|\d{{1,2}}{_ORDINAL}(\s+(of\s+)?|-){_MONTH},?[\s-]\s*({_OLD_YEAR}|'{_OLD_YY})"
+            rf"|{_MONTH}\s+\d{{1,2}}{_ORDINAL},?\s+({_OLD_YEAR}|'{_OLD_YY}))\b",
             re.I,
         ),
         "a date of birth",
     ),
-    (re.compile(r"\(\s*\d{3}\s*\)\s*\d{3}[\s.-]?\d{4}\b"), "a phone number"),
+    (re.compile(r"\(\s*\d{3}\s*\)[\s.-]?\s*\d{3}[\s.-]?\d{4}\b"), "a phone number"),
     (re.compile(r"\b\d{3}([.-])\d{3}\1\d{4}\b"), "a phone number"),
-    (re.compile(r"\b[2-9]\d{2} [2-9]\d{2} \d{4}\b"), "a phone number"),
+    (re.compile(r"\b[2-9]\d{2}[ .-][2-9]\d{2}[ .-]\d{4}\b"), "a phone number"),
     (
         re.compile(r"\+(?=(?:[\s.()-]*\d){8})\d{1,3}(?:[\s.-]\(?\d{2,4}\)?){2,5}\b"),
         "a phone number",
@@ -183,7 +205,7 @@ def phi_finding(text: str) -> str | None:
 
 _ID_WORDS = re.compile(
     r"(?<![a-z0-9])(?:(?P<ssn>ssn|social security)|(?P<mrn>mrn|m\.r\.n\.?|medical record)"
-    r"|(?P<dob>dob|d\.o\.b\.?|date of birth|birth\s?date))(?![a-z])[\s:#=_.-]{0,3}\d",
+    r"|(?P<dob>dob|d\.o\.b\.?|date[\s_-]+of[\s_-]+birth|birth[\s_-]?date))(?![a-z])[\s:#=_.-]{0,3}\d",
     re.I,
 )
 _ID_KINDS = {"ssn": "a social security number", "mrn": "a medical record number"}
@@ -192,8 +214,10 @@ _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
 def identifier_finding(text: str) -> str | None:
-    """Return what an identifier, an envelope text (actor, source, idempotency key) or a value
-    quoted in a message looks like if it names a patient identifier, else None.
+    """Return what an identifier, a name (segment, persona, stage, partner), an envelope text
+    (actor, source, idempotency key), the name of a file an import records in its events'
+    source, or a value quoted in a message looks like if it names a patient identifier, else
+    None.
 
     Narrower than `phi_finding`, as ids are not prose: a social security number written
     3-2-4 with hyphens, or the words SSN, MRN, DOB (and their spelt-out forms) standing apart

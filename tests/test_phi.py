@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+import unicodedata
+from pathlib import Path
 
-from ledger.phi import identifier_finding, phi_finding
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli as main
+from ledger.errors import InputError
+from ledger.events import LedgerConfigured, build_event
+from ledger.phi import DASHES, identifier_finding, phi_finding
 
 SSN, MRN, DOB = "a social security number", "a medical record number", "a date of birth"
 PHONE, EMAIL, DIGITS = "a phone number", "an e-mail address", "an identifier"
@@ -59,8 +67,35 @@ REFUSED = [
     ("john(at)example.com", EMAIL),
     ("jane [at] example [dot] org", EMAIL),
     ("555\u2013123\u20134567", PHONE),
+    ("123\u2e3a45\u2e3a6789", SSN),
+    ("123\u301c45\u301c6789", SSN),
+    ("123\u2796 45\u2796 6789", SSN),
+    ("patient 123\n45\n6789", SSN),
+    ("call 555\n867\n5309", PHONE),
+    ("123\u168045\u16806789", SSN),
+    ("123\u202845\u20286789", SSN),
     ("ref 4471233 at intake", DIGITS),
     ("MRN12345678", DIGITS),
+    # Other spellings of the stated forms.
+    ("123~45~6789", SSN),
+    ("123:45:6789", SSN),
+    ("123\u00b745\u00b76789", SSN),
+    ("Medical Record No. 123456", MRN),
+    ("MR No. 552341", MRN),
+    ("member # 552341", MRN),
+    ("member number 552341", MRN),
+    ("date-of-birth on file", DOB),
+    ("birth-date withheld", DOB),
+    ("seen 1962/04/12", DOB),
+    ("seen 1962.04.12", DOB),
+    ("seen 12-Apr-1962", DOB),
+    ("12th of April 1962 intake", DOB),
+    ("Apr 12, '62 intake", DOB),
+    ("born 2015/06/07", DOB),
+    ("jane @ example.com", EMAIL),
+    ("jane\n@example.com", EMAIL),
+    ("(555).867.5309", PHONE),
+    ("555 867-5309", PHONE),
 ]
 
 ACCEPTED = [
@@ -105,6 +140,15 @@ ACCEPTED = [
     "SO 4500012345 booked",
     "renewal 1250000 ARR",
     "Budget gek\u00fcrzt \u2014 \u4e88\u7b97\u524a\u6e1b",
+    "PO-4500012345 and INV-10023456 open",
+    "contract 2026-0001234 countersigned",
+    "invoice 2026-10023456 paid",
+    "1000 seats @ 12.50 each, meet @ HIMSS.2026",
+    "budget 100+20+3000",
+    "kickoff 2026/03/01, QBR 12-Mar-2026, go-live Apr 12, '26",
+    "12th of March 2026 renewal",
+    "Medical Record ID v2, member number 12 of the board, MR no 2 of 3",
+    "Tier 250/500/1000",
 ]
 
 
@@ -131,6 +175,8 @@ def test_ordinary_sales_notes_are_accepted(text: str) -> None:
         ("MRN12345678", MRN),
         ("ssn:123", SSN),
         ("123-45-6789@vendor.example", SSN),
+        ("acct 123\u2e3a45\u2e3a6789", SSN),
+        ("date_of_birth_1962", DOB),
     ],
 )
 def test_ids_and_envelope_texts_naming_a_patient_identifier_are_refused(
@@ -162,3 +208,80 @@ def test_ids_and_envelope_texts_naming_a_patient_identifier_are_refused(
 )
 def test_ordinary_ids_pass_the_identifier_check(text: str) -> None:
     assert identifier_finding(text) is None
+
+
+def test_every_dash_of_this_unicode_database_reads_as_a_hyphen() -> None:
+    dashes = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Pd"]
+    assert len(dashes) > 20
+    assert set(dashes) - {"-"} <= set(DASHES)
+
+
+OPENED = {
+    "deal_id": "D-1",
+    "account_id": "A-1",
+    "stage": "demo",
+    "amount": "5",
+    "expected_close": "2026-09-30",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "kind"),
+    [
+        ("segment", "mrn_12345678", MRN),
+        ("personas", ["cmio", "ssn_123456789"], SSN),
+        ("channel", "partner:dob_19620412", DOB),
+        ("stage", "mrn_4471", MRN),
+    ],
+)
+def test_names_naming_a_patient_identifier_are_refused(
+    field: str, value: object, kind: str
+) -> None:
+    with pytest.raises(InputError, match=f"looks like {kind}; names must never hold"):
+        build_event("deal_opened", OPENED | {field: value})
+    stored = build_event("deal_opened", OPENED | {field: value}, stored=True)
+    assert getattr(stored, field) == (tuple(value) if isinstance(value, list) else value)
+
+
+def test_a_stage_name_naming_a_patient_identifier_is_refused() -> None:
+    stages = [{"name": "dob_19620412", "probability": "0.1"}]
+    with pytest.raises(InputError, match="looks like a date of birth"):
+        build_event("ledger_configured", {"stages": stages})
+    kept = build_event(
+        "ledger_configured", {"stages": [{"name": "mrn_review", "probability": "1"}]}
+    )
+    assert isinstance(kept, LedgerConfigured) and kept.stage_names() == ("mrn_review",)
+
+
+FILE_NAME_REFUSED = "the name of the file to import looks like a social security number"
+
+
+def test_an_import_file_named_by_a_patient_identifier_is_refused(
+    db_url: str, tmp_path: Path
+) -> None:
+    line = json.dumps({"type": "deal_opened", "effective_at": "2026-01-05"} | OPENED)
+    named = tmp_path / "jane 123-45-6789.jsonl"
+    named.write_text(line + "\n")
+    cli = CliRunner()
+    assert cli.invoke(main, ["--db", db_url, "init"]).exit_code == 0
+    result = cli.invoke(main, ["--db", db_url, "import", str(named)])
+    assert result.exit_code == 3 and FILE_NAME_REFUSED in result.output
+    assert "6789" not in result.output
+    history = tmp_path / "pt 123-45-6789.csv"
+    history.write_text(
+        "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        "008A1,006A,2024-01-10 09:00:00,Discovery,100000,2024-09-30\n"
+    )
+    result = cli.invoke(main, ["--db", db_url, "import", "--from", "salesforce", str(history)])
+    assert result.exit_code == 3 and FILE_NAME_REFUSED in result.output
+    assert "6789" not in result.output
+    exported = cli.invoke(main, ["--db", db_url, "export"]).output
+    assert "6789" not in exported and len(exported.splitlines()) == 1  # only init's event
+    # The same lines from a file named otherwise go in; a date in the name is no birth date.
+    named.rename(tmp_path / "history 1998-01-01.jsonl")
+    assert (
+        cli.invoke(
+            main, ["--db", db_url, "import", str(tmp_path / "history 1998-01-01.jsonl")]
+        ).exit_code
+        == 0
+    )

@@ -20,7 +20,7 @@ from ledger.crm.hubspot import read_hubspot
 from ledger.crm.salesforce import read_salesforce
 from ledger.crm.snapshots import Columns, Derived, derived
 from ledger.crm.stage_map import StageMap
-from ledger.envelope import NewEvent
+from ledger.envelope import NewEvent, source_file_name
 from ledger.errors import InputError
 from ledger.events import DealOpened, DealUpdated, LedgerConfigured
 from ledger.timeutil import format_instant, read_instant, shown_instant, zone
@@ -57,6 +57,7 @@ def crm_batch(
 ) -> CrmBatch:
     """Return the batch of ledger events that `request`'s files come to (nothing is written);
     `live_deals` are the deals whose contract went live in the ledger."""
+    source_file_name(request.history.name)  # each event's source names the file
     stages = config.stage_names()
     stage_map = StageMap.load(request.stage_map, stages) if request.stage_map else StageMap(stages)
     deals = read_deals(request.deals_file, request.source) if request.deals_file else {}

@@ -145,7 +145,18 @@ def _identifier(value: Any, info: ValidationInfo) -> str:
     return text
 
 
-def _slug(value: Any) -> str:
+def _no_patient_identifier(name: str, info: ValidationInfo) -> None:
+    """Refuse a name a user enters (a slug, a partner's name) that names a patient identifier,
+    as `_identifier` refuses an id."""
+    if not stored(info):
+        finding = identifier_finding(name)
+        if finding:
+            raise PydanticCustomError(
+                "phi", f"looks like {finding}; names must never hold patient identifiers (PHI)"
+            )
+
+
+def _slug(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str):
         raise ValueError("must be text")
     text = value.strip()
@@ -153,16 +164,18 @@ def _slug(value: Any) -> str:
         raise ValueError(
             "must be a lower-case name of letters, digits and underscores (e.g. 'health_system')"
         )
+    _no_patient_identifier(text, info)
     return text
 
 
-def _channel(value: Any) -> str:
+def _channel(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str):
         raise ValueError("must be text")
     text = value.strip()
     if text == "direct":
         return text
     if text.startswith("partner:") and _SLUG_RE.match(text[len("partner:") :]):
+        _no_patient_identifier(text[len("partner:") :], info)
         return text
     raise ValueError("must be 'direct' or 'partner:<name>' (e.g. 'partner:epic')")
 
