@@ -206,7 +206,13 @@ def envelope_text(value: Any, *, field: str, where: str | None = None) -> str:
 def source_file_name(name: str) -> str:
     """Return `name`, the name of a file an import records in each of its events' `source`
     (`import:<name>:<line>`, `salesforce:<name> line <n>`), or raise InputError, without
-    quoting it, when it looks like a patient identifier (as an import line's `source` would)."""
+    quoting it, when it holds control characters or looks like a patient identifier (as an
+    import line's `source` would)."""
+    if CONTROL_CHARS.search(name) or C1_CONTROLS.search(name):
+        raise InputError(
+            "the name of the file to import contains control characters; an import records it "
+            "in each event's source, which takes none: rename the file"
+        )
     finding = identifier_finding(name)
     if finding:
         raise InputError(

@@ -277,6 +277,11 @@ def test_an_import_file_named_by_a_patient_identifier_is_refused(
     assert "6789" not in result.output
     exported = cli.invoke(main, ["--db", db_url, "export"]).output
     assert "6789" not in exported and len(exported.splitlines()) == 1  # only init's event
+    # Nor may a name carry control characters (a terminal's escape sequence, say) into it.
+    escaping = tmp_path / "history\x1b[31m.jsonl"
+    escaping.write_text(line + "\n")
+    result = cli.invoke(main, ["--db", db_url, "import", str(escaping)])
+    assert result.exit_code == 3 and "contains control characters" in result.output
     # The same lines from a file named otherwise go in; a date in the name is no birth date.
     named.rename(tmp_path / "history 1998-01-01.jsonl")
     assert (
