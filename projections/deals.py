@@ -149,9 +149,8 @@ class Deal:
     owner: str | None = None
     segment: str | None = None
     channel: str | None = None
-    personas: tuple[str, ...] = ()
     engaged_at: dict[str, datetime] = field(default_factory=dict)
-    """When each persona was first engaged (valid time)."""
+    """Each persona engaged, in the order first engaged, with when (valid time)."""
     closed_at: datetime | None = None
     contract: ContractSigned | None = None
     live_at: datetime | None = None
@@ -175,19 +174,22 @@ class Deal:
             return self.forecast_category
         return pipeline.categories.get(self.stage or "", "pipeline")
 
+    @property
+    def personas(self) -> tuple[str, ...]:
+        """Return the personas engaged, in the order first engaged."""
+        return tuple(self.engaged_at)
+
     def committee(self) -> tuple[str, ...]:
         """Return the buying committee: every persona engaged while the deal is open, and once
         it is won or lost, those engaged by its close (one engaged later took no part in it)."""
         if self.status == "open" or self.closed_at is None:
             return self.personas
         closed_at = self.closed_at
-        return tuple(p for p in self.personas if self.engaged_at[p] <= closed_at)
+        return tuple(p for p, at in self.engaged_at.items() if at <= closed_at)
 
     def _engage(self, personas: Iterable[str], at: datetime) -> None:
         for persona in personas:
-            if persona not in self.engaged_at:
-                self.engaged_at[persona] = at
-                self.personas = (*self.personas, persona)
+            self.engaged_at.setdefault(persona, at)
 
     def _enter(self, stage: str, at: datetime) -> None:
         self.stage = stage

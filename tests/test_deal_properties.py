@@ -38,6 +38,7 @@ def digest(book: DealBook) -> dict[str, Any]:
     deals = {}
     for deal_id, d in book.deals.items():
         doc = {f.name: getattr(d, f.name) for f in fields(d) if f.name != "events"}
+        doc["personas"] = d.personas  # in the order engaged, which a dict's equality ignores
         doc["moves"] = [replace(m, seq=0) for m in d.moves]
         deals[deal_id] = doc
     return {"deals": deals, "quotas": book.quotas}
