@@ -9,7 +9,14 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.options import ANSWER, OUTPUT, WholeNumber, answer_stream, echo_report, event_summary
+from cli.options import (
+    OUTPUT,
+    WholeNumber,
+    answer_stream,
+    echo_report,
+    event_summary,
+    stream_answer,
+)
 from cli.render import ENVELOPE_KINDS, Column, Report, counted
 from ledger.canonical import payload_json
 from ledger.crm import MAP_OPTION, SOURCES, CrmRequest
@@ -77,7 +84,7 @@ def init(
         timezone=timezone,
         fiscal_year_start_month=fiscal_year_start,
         stages=stages,
-        actor=default_actor() if actor is None else actor,
+        actor=default_actor(actor),
         backfill_from=backfill_from,
     )
     click.echo(f"initialised {shown(ctx.db)}: seq {done.seq} ledger_configured {done.event_id}")
@@ -145,7 +152,7 @@ def import_(
             done = import_crm(
                 store,
                 request,
-                actor=default_actor() if actor is None else actor,
+                actor=default_actor(actor),
                 dry_run=dry_run,
             )
         _crm_report(file, done)
@@ -169,7 +176,7 @@ def import_(
             summary = import_file(
                 store,
                 file,
-                actor=default_actor() if actor is None else actor,
+                actor=default_actor(actor),
                 dry_run=dry_run,
                 progress=bar.update,
             )
@@ -253,11 +260,8 @@ def export(ctx: Ctx, output: Path | None) -> None:
     """Export every event as a JSON line with its full envelope (seq, times, hashes)."""
     with ctx.store() as store:
         if output is None:
-            out = answer_stream()
-            for line in export_lines(store):
-                out.write(line)
-                ANSWER.cut_short = True
-            ANSWER.cut_short = False
+            # Lines are written without a flush each: a whole log is many of them.
+            stream_answer(export_lines(store), flush=False)
             return
         n = export_file(store, output)
     click.echo(f"exported {counted(n, 'event')} to {output}", err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -112,9 +112,18 @@ def echo_report(report: Report, fmt: str) -> None:
     """Write `report` to standard output as a table, JSON or CSV (JSON and CSV as their rows
     are read, see `render_parts`; an error part-way leaves `ANSWER.cut_short` set, and its
     message says so)."""
+    stream_answer(render_parts(report, fmt))
+
+
+def stream_answer(parts: Iterable[str], *, flush: bool = True) -> None:
+    """Write `parts` to standard output as they come (each flushed, unless not `flush`); an
+    error part-way leaves `ANSWER.cut_short` set, and its message says so."""
     out = answer_stream()
-    for part in render_parts(report, fmt):
-        click.echo(part, file=out, nl=False)
+    for part in parts:
+        if flush:
+            click.echo(part, file=out, nl=False)
+        else:
+            out.write(part)
         ANSWER.cut_short = True
     ANSWER.cut_short = False
 

@@ -166,7 +166,7 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
                 type_name,
                 fields,
                 effective=effective,
-                actor=default_actor() if actor is None else actor,
+                actor=default_actor(actor),
                 expected_version=expect_version,
                 idempotency_key=idempotency_key,
             )

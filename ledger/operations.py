@@ -56,8 +56,12 @@ from ledger.timeutil import (
 )
 
 
-def default_actor() -> str:
-    """Return the actor for appends: $REVLEDGER_ACTOR, else the operating-system user."""
+def default_actor(given: str | None = None) -> str:
+    """Return the actor for appends: `given` (an `--actor` option, checked where it is
+    appended, so an empty one is refused there), else $REVLEDGER_ACTOR, else the
+    operating-system user."""
+    if given is not None:
+        return given
     actor = os.environ.get("REVLEDGER_ACTOR")
     if actor and actor.strip():
         return envelope_text(actor, field="$REVLEDGER_ACTOR")
