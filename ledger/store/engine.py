@@ -91,16 +91,17 @@ def same_ledger(a: str, b: str) -> bool:
     if a == b:
         return True
     try:
-        paths = sqlite_path(resolve_url(a)), sqlite_path(resolve_url(b))
-    except (StorageError, ArgumentError, ValueError):  # not a URL: the command says so later
+        path_a, path_b = sqlite_path(resolve_url(a)), sqlite_path(resolve_url(b))
+    except StorageError:  # not a URL: the command says so later
         return False
-    return None not in paths and os.path.realpath(paths[0] or "") == os.path.realpath(
-        paths[1] or ""
-    )
+    if path_a is None or path_b is None:
+        return False
+    return os.path.realpath(path_a) == os.path.realpath(path_b)
 
 
-def make_engine(url: str) -> Engine:
-    """Return an engine for `url` configured for the ledger's transaction discipline.
+def make_engine(url: str, *, named: str | None = None) -> Engine:
+    """Return an engine for `url` configured for the ledger's transaction discipline; its
+    errors name the database `named` (default: `url`).
 
     SQLite: WAL journal, full fsync at commit, foreign keys on, a 64 MiB page cache, and write
     transactions opened with BEGIN IMMEDIATE so concurrent writers queue instead of failing.
@@ -115,7 +116,7 @@ def make_engine(url: str) -> Engine:
         u = u.set(drivername="postgresql")
     backend = u.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, url if named is None else named)
     if backend == "postgresql":
         if u.drivername == "postgresql":
             u = u.set(drivername="postgresql+psycopg")
@@ -136,7 +137,7 @@ def make_engine(url: str) -> Engine:
     raise StorageError(f"unsupported database backend '{backend}'; use SQLite or PostgreSQL")
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, named: str) -> Engine:
     with warnings.catch_warnings():
         # A URL parameter the driver would ignore (`?mode=ro` without `uri=true`) is refused,
         # not dropped with a warning: the ledger would be opened otherwise than it asks.
@@ -151,7 +152,7 @@ def _sqlite_engine(url: str) -> Engine:
                     f"the SQLite driver does not take the URL parameter(s) {names[1]} (SQLite's "
                     "own URI parameters also need uri=true in the URL)"
                 )
-            raise StorageError(f"cannot open the database {shown(url)}: {text}") from None
+            raise StorageError(f"cannot open the database {shown(named)}: {text}") from None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -225,8 +225,7 @@ class LedgerStore:
         database cannot be reached, or when its schema is newer than this release.
         """
         url = resolve_url(db)
-        if in_file is not None:  # the URL's parameters still apply, checked as given
-            make_engine(url).dispose()
+        if in_file is not None:  # the URL's parameters still apply
             url = make_url(url).set(database=in_file).render_as_string(hide_password=False)
         path = sqlite_path(url)
         if path is not None:
@@ -236,7 +235,7 @@ class LedgerStore:
                 f"{shown(db)} is an in-memory SQLite database, gone when the command ends; "
                 "give the path of the ledger's file"
             )
-        store = cls(make_engine(url), url)
+        store = cls(make_engine(url, named=db), url)
         try:
             # A ledger at this release's schema version opens in a read transaction, so that a
             # command never waits for another process's long write (an import, say). Creating
