@@ -59,7 +59,9 @@ FIELD_HELP: dict[str, str] = {
     "probability": "Win probability from 0 to 1, at most 4 places; overrides the stage's.",
     "persona": "The buyer persona, such as cmio, cfo, it_security, legal.",
     "framework": "The security framework of the review.",
-    "arr": "ARR of the contract, a positive decimal with at most 2 places, below 10^12.",
+    "arr": (
+        "ARR of the contract, a decimal with at most 2 places, below 10^12; 0 for a free pilot."
+    ),
     "term_months": "Contract term in months, 1 to 120.",
     "tcv": "Total contract value.",
     "baa_signed": "A business associate agreement (BAA) was signed.",

@@ -659,7 +659,10 @@ class _Builder:
 
     def signature(self, deal: _Deal, account: _Account, *, name_account: bool) -> None:
         lower = max(deal.clock, account.clock) if account.clock else deal.clock
-        arr = self.money(100, 300_000_000)
+        # Now and then a free pilot: a contract for $0.
+        arr = (
+            self.money(0, 0) if self.draw(st.integers(0, 9)) == 0 else self.money(100, 300_000_000)
+        )
         payload: dict[str, Any] = {"deal_id": deal.deal_id, "arr": arr}
         if name_account:
             payload["account_id"] = account.account_id

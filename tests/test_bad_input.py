@@ -378,8 +378,13 @@ CASES: list[Case] = [
         '"1200.50".',
     ),
     imp(
-        "contract-zero-arr",
-        at("contract_signed", deal_id="D-1", arr="0"),
+        "contract-negative-arr",
+        at("contract_signed", deal_id="D-1", arr="-1200"),
+        message="revledger: line 2: field 'arr' = '-1200': must not be negative.",
+    ),
+    imp(
+        "contraction-of-zero",
+        at("contraction", account_id="A-2", arr="0"),
         message="revledger: line 2: field 'arr' = '0': must be greater than zero.",
     ),
     imp(

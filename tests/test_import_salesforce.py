@@ -246,10 +246,26 @@ def test_a_won_row_without_any_amount_is_an_error_naming_file_line_and_column() 
     with pytest.raises(InputError) as err:
         derive(sf("won-without-amount.csv"))
     assert str(err.value) == (
-        "won-without-amount.csv line 3 column Amount: deal 006W is won here but has no positive "
-        "amount so far; the ledger records a signature with its ARR, so give the won row an "
-        "amount."
+        "won-without-amount.csv line 3 column Amount: deal 006W is won here but has no amount so "
+        "far; the ledger records a signature with its ARR, so give the won row an amount (0 for "
+        "a free pilot)."
     )
+
+
+def test_a_free_pilot_won_at_zero_signs_a_contract_for_zero_and_a_later_price_signs_again(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "h.csv").write_text(
+        "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        "p1,006P,2024-01-10 09:00:00,Prospecting,0,2024-03-31\n"
+        "p2,006P,2024-03-15 09:00:00,Closed Won,0,2024-03-15\n"
+        "p3,006P,2024-03-20 09:00:00,Closed Won,36000,2024-03-15\n",
+        encoding="utf-8",
+    )
+    events = briefs(derive(CrmRequest("salesforce", tmp_path / "h.csv", stage_map=STAGE_MAP)))
+    signed = [(at, p["arr"]) for at, t, p in events if t == "contract_signed"]
+    assert signed == [("2024-03-15T09:00:00", "0"), ("2024-03-15T09:00:00", "36000")]
+    assert [t for _, t, _ in events].count("event_retracted") == 1
 
 
 def test_rows_with_the_same_created_date_are_ordered_by_their_id() -> None:

@@ -5,14 +5,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from ledger.timeutil import parse_instant, start_of_day
 from projections.arr import arr_snapshot
-from projections.cohorts import cohorts
+from projections.cohorts import CohortRow, cohorts
 from projections.movements import movements
 from projections.retention import retention
-from projections.revenue_book import RevenueBook, revenue_view
+from projections.revenue_book import RevenueBook, RevenueView, revenue_view
 from tests.inline_log import InlineLog, day
 
 D = Decimal
@@ -230,6 +231,18 @@ def test_groups_follow_the_segment_an_account_had_at_the_asked_time() -> None:
     assert [(x.key, x.start, x.end) for x in nrr.lines] == [("payer", D(1000), D(1000))]
 
 
+def quarter_cohorts(view: RevenueView, bound: datetime) -> list[CohortRow]:
+    """Return the quarterly cohorts of a UTC ledger up to the exclusive bound `bound`."""
+    return cohorts(
+        view,
+        bound,
+        grain="quarter",
+        fiscal_start=1,
+        day_of=lambda t: t.date(),
+        bound_of=lambda d: start_of_day(d, "UTC"),
+    )
+
+
 def test_cohorts_by_quarter_of_first_go_live() -> None:
     log = InlineLog()
     log.signed_and_live("A", "D-1", "100000", "2025-01-10", "2025-02-01")
@@ -237,14 +250,7 @@ def test_cohorts_by_quarter_of_first_go_live() -> None:
     log.signed_and_live("C", "D-3", "80000", "2025-04-10", "2025-05-01")
     log.add("expansion", "2025-05-15", account_id="A", arr="50000")
     log.add("churn", "2025-08-01", account_id="B")
-    rows = cohorts(
-        revenue_view(log.events),
-        day("2025-10-15"),
-        grain="quarter",
-        fiscal_start=1,
-        day_of=lambda t: t.date(),
-        bound_of=lambda d: start_of_day(d, "UTC"),
-    )
+    rows = quarter_cohorts(revenue_view(log.events), day("2025-10-15"))
     assert [(r.cohort.label, r.accounts, r.start_arr) for r in rows] == [
         ("2025-Q1", 2, D(150000)),
         ("2025-Q2", 1, D(80000)),
@@ -301,3 +307,22 @@ def test_the_retention_cohort_is_the_customers_live_at_the_start_on_either_basis
         D(1),
         D(1),
     )
+
+
+def test_a_free_pilot_adds_no_arr_and_makes_no_customer_until_paid_arr_goes_live() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "P-1", "0", "2025-01-10", "2025-02-01")  # a $0 pilot, live
+    log.signed_and_live("B", "D-2", "50000", "2025-01-10", "2025-02-01")
+    log.signed_and_live("A", "D-1", "100000", "2025-04-10", "2025-05-01")
+    view = revenue_view(log.events)
+
+    march = arr_snapshot(view, day("2025-03-31")).total
+    assert (march.accounts, march.arr, march.backlog) == (1, D(50000), D(0))
+    # A's first live ARR is its paid contract's: new in Q2, in the Q2 cohort, not in Q1's.
+    bridge = movements(view, day("2025-03-31"), day("2025-06-30")).total
+    assert (bridge.new, bridge.end) == (D(100000), D(150000))
+    rows = quarter_cohorts(view, day("2025-06-30"))
+    assert [(r.cohort.label, r.accounts, r.start_arr) for r in rows] == [
+        ("2025-Q1", 1, D(50000)),
+        ("2025-Q2", 1, D(100000)),
+    ]

@@ -181,3 +181,16 @@ def test_a_won_deal_reached_every_stage_even_through_stages_dropped_since() -> N
         ("demo", "negotiation", 1, 1),
         ("negotiation", "won", 1, 1),
     ]
+
+
+def test_a_free_pilot_is_a_won_deal_worth_nothing() -> None:
+    log = InlineLog()
+    open_deal(log, "P-1", "2025-01-01", amount="0")
+    _won(log, "P-1", "2025-02-01", "0")  # 31 days
+    open_deal(log, "D-2", "2025-01-01", amount="60000")
+    _lost(log, "D-2", "2025-03-01")
+    t = win_rates(replay_deals(log.events), H1).total
+
+    assert (t.won, t.lost, t.win_rate) == (1, 1, Decimal("0.5"))
+    assert (t.won_value, t.lost_value, t.value_win_rate) == (Decimal(0), Decimal(60000), Decimal(0))
+    assert (t.cycle.count, t.cycle.median) == (1, Decimal(31))

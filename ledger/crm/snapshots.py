@@ -15,7 +15,8 @@ gives the ledger events, all effective at the snapshot's instant (valid time):
   the changed values (a blank value changes nothing; on a closing snapshot, probability and
   forecast category are implied by the outcome and not recorded);
 - open -> won: `contract_signed` with `arr` = the amount (a blank amount means the deal's last
-  known amount; none, or zero, is an error naming the amount column);
+  known amount; none at all is an error naming the amount column; zero, a free pilot, signs a
+  contract that adds no ARR);
 - open -> lost: `deal_lost`; lost -> an open stage: `deal_reopened` at that stage; lost -> won:
   `deal_reopened` at the deal's last open stage, then `contract_signed`;
 - won -> lost: the ledger treats a signature as final, so the `contract_signed` is retracted
@@ -250,10 +251,10 @@ def _move(t: _Track, snap: Snapshot, emit: Emit, columns: Columns) -> None:
             resign_at = t.signed_at
         if t.status == LOST:
             emit(snap, DealReopened(deal_id=d, stage=t.stage))
-        if not t.amount:
+        if t.amount is None:
             raise InputError(
-                f"deal {d} is won here but has no positive amount so far; the ledger records a "
-                "signature with its ARR, so give the won row an amount",
+                f"deal {d} is won here but has no amount so far; the ledger records a "
+                "signature with its ARR, so give the won row an amount (0 for a free pilot)",
                 where=f"{snap.where} column {columns.amount}",
             )
         t.contract_id = emit(snap, ContractSigned(deal_id=d, arr=t.amount), resign_at)

@@ -14,7 +14,6 @@ from ledger.events.fields import (
     FreeText,
     Identifier,
     Money,
-    PositiveMoney,
     Probability,
     Slug,
     WholeNumber,
@@ -112,11 +111,13 @@ class SecurityQuestionnaireCompleted(DealEvent):
 
 
 class ContractSigned(DealEvent):
-    """The deal is won: a contract for `arr` is signed; it stays pending until its go-live."""
+    """The deal is won: a contract for `arr` is signed; it stays pending until its go-live.
+
+    `arr` may be 0 (a free pilot): the deal counts as won, and its contract adds no ARR."""
 
     type: Literal["contract_signed"] = "contract_signed"
     account_id: Identifier | None = None
-    arr: PositiveMoney
+    arr: Money
     term_months: WholeNumber = 12
     tcv: Money | None = None
     baa_signed: Flag = False
