@@ -39,6 +39,42 @@ def zone(name: str) -> ZoneInfo:
     return tz
 
 
+@lru_cache(maxsize=1)
+def _iana_names() -> frozenset[str]:
+    """Return the names of the IANA time zone database, as spelt there (the system's
+    database and the `tzdata` package together)."""
+    return frozenset(pendulum.timezones())
+
+
+_MACHINE_ZONES = frozenset({"localtime", "posixrules"})
+"""Files of a system's zone folder that are no zone of their own but a copy of, or link to,
+whichever zone that machine was set up with."""
+
+
+def iana_zone_name(name: str) -> str:
+    """Return `name` when it names an IANA time zone, as a ledger's time zone must; raise
+    TimeParseError otherwise.
+
+    A ledger's days must be the same days on every machine that reads it, so the name must be
+    one of the database's own (spelt as it spells them; `UTC` in any case, which every reader
+    knows): not `localtime`, which is whatever zone the machine reading it is set to, nor a
+    spelling that only a file system blind to case finds.
+    """
+    if name.upper() == "UTC" or (name in _iana_names() and name not in _MACHINE_ZONES):
+        zone(name)
+        return name
+    if name in _MACHINE_ZONES:
+        raise TimeParseError(
+            f"'{name}' names the time zone of the machine that reads it, which another machine "
+            "reads otherwise; give the IANA name of the zone, such as America/New_York"
+        )
+    # The system's copies under posix/ and right/ (leap seconds) are none of its names.
+    plain = name.removeprefix("posix/").removeprefix("right/").lower()
+    spelt = next((n for n in sorted(_iana_names()) if n.lower() == plain), None)
+    hint = f"; its IANA name is '{spelt}'" if spelt is not None else ""
+    raise TimeParseError(f"'{name}' is not an IANA time zone name such as 'UTC'{hint}")
+
+
 def parse_date(text: str) -> date:
     """Return the calendar date written as `YYYY-MM-DD`."""
     m = _DATE_RE.match(text.strip())

@@ -274,6 +274,16 @@ def coverage_query(
         if period is not None
         else period_of(as_of, "quarter", fiscal_start)
     )
+    if period is None and int(p.label[:4]) > MAX_YEAR:
+        # A fiscal year is named by the year it ends in: a late day of the last year a
+        # ledger holds may lie in a quarter whose name has a year no period label may have.
+        raise InputError(
+            f"lies in the fiscal quarter {p.label}, whose name has a year after {MAX_YEAR}; "
+            "give a --period",
+            field="--as-of",
+            value=as_of.isoformat(),
+            has_value=True,
+        )
     book = frame.for_period(p.label).book(as_of)
     result = coverage_p.coverage(book, p, frame.time.day_of)
     return result, frame.time.provenance("coverage", coverage_p.DEFINITION, as_of, period=p.label)

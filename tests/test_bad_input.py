@@ -1172,6 +1172,34 @@ CASES: list[Case] = [
         message="revledger: field 'timezone' = 'Mars/Olympus': is not an IANA time zone name "
         "such as 'UTC'.",
     ),
+    rec(
+        "record-the-machines-own-time-zone",
+        "ledger_configured --timezone localtime",
+        message="revledger: field 'timezone' = 'localtime': names the time zone of the machine "
+        "that reads it, which another machine reads otherwise; give the IANA name of the zone, "
+        "such as America/New_York.",
+    ),
+    rec(
+        "record-a-time-zone-spelt-in-another-case",
+        "ledger_configured --timezone america/new_york",
+        message="revledger: field 'timezone' = 'america/new_york': is not an IANA time zone name "
+        "such as 'UTC'; its IANA name is 'America/New_York'.",
+    ),
+    cmd(
+        "init-in-the-machines-own-time-zone",
+        "init --timezone localtime",
+        code=EXIT_VALIDATION,
+        db="missing_sqlite",
+        expect=("field 'timezone' = 'localtime': names the time zone of the machine",),
+    ),
+    imp(
+        "import-a-time-zone-of-the-systems-posix-folder",
+        at("ledger_configured", timezone="posix/Europe/Paris"),
+        expect=(
+            "field 'timezone' = 'posix/Europe/Paris': is not an IANA time zone name such as "
+            "'UTC'; its IANA name is 'Europe/Paris'.",
+        ),
+    ),
     cmd(
         "init-stages-file-not-utf8",
         "init --stages-file {latin1_file}",

@@ -509,3 +509,21 @@ def test_mistakes_are_one_sentence_with_the_documented_exit_code(
     else:
         assert out.stderr.startswith("revledger: option '--from' = '2026-02-30'")
         assert len(out.stderr.splitlines()) == 1
+
+
+def test_coverage_by_default_in_a_fiscal_quarter_named_after_the_last_year_says_so(
+    cli_at_clock,
+) -> None:
+    # With fiscal years from February, 2199-12-31 lies in the quarter a fiscal year 2200 names,
+    # which no period label may name: the refusal is of the day given, not of a --period.
+    run = cli_at_clock
+    assert run("init", "--fiscal-year-start", "2").exit_code == 0
+    out = run("coverage", "--as-of", "2199-12-31")
+    assert out.exit_code == 3, out.output
+    assert out.stderr == (
+        "revledger: option '--as-of' = '2199-12-31': lies in the fiscal quarter 2200-Q4, whose "
+        "name has a year after 2199; give a --period.\n"
+    )
+    given = run("coverage", "--as-of", "2199-12-31", "--period", "2199-Q4", "--format", "csv")
+    assert given.exit_code == 0, given.output
+    assert given.stdout.splitlines()[1].startswith("2199-Q4,")

@@ -28,7 +28,7 @@ from ledger.events.fields import (
     stored,
 )
 from ledger.periods import PERIOD_EXAMPLE, period_label_problem
-from ledger.timeutil import TimeParseError, zone
+from ledger.timeutil import TimeParseError, iana_zone_name, zone
 
 
 def _period(value: Any, info: ValidationInfo) -> str:
@@ -63,11 +63,12 @@ def _currency(value: Any, info: ValidationInfo) -> str:
     return code
 
 
-def _timezone(value: Any) -> str:
+def _timezone(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str):
         raise ValueError("must be an IANA time zone name such as America/New_York")
     try:
-        zone(value.strip())
+        # A name an earlier release stored reads back while this machine knows it.
+        zone(value.strip()) if stored(info) else iana_zone_name(value.strip())
     except TimeParseError as exc:  # the message names the zone, which the field's names too
         raise ValueError(str(exc).removeprefix(f"'{value.strip()}' ")) from None
     return value.strip()

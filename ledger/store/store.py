@@ -86,7 +86,7 @@ from ledger.store.transaction import (
     rollback,
     row_values,
 )
-from ledger.timeutil import format_instant
+from ledger.timeutil import TimeParseError, format_instant, zone
 
 WARM_BATCH = 1000
 """Batches up to this size leave their rule state warm for the next append (see `_warm`)."""
@@ -400,9 +400,26 @@ class LedgerStore:
             return read_head(driver_connection(conn))
 
     def config(self, known_at: datetime | None = None) -> LedgerConfigured | None:
-        """Return the configuration in force as known at `known_at` (default: now)."""
+        """Return the configuration in force as known at `known_at` (default: now).
+
+        Raises StorageError when this machine's time zone database lacks its time zone (one
+        an earlier release took, or a zone newer than the database), whose days nothing here
+        could read.
+        """
         configs = self.configs_in_force(known_at)
-        return configs[-1][1] if configs else None
+        if not configs:
+            return None
+        config = configs[-1][1]
+        try:
+            zone(config.timezone)
+        except TimeParseError:
+            raise StorageError(
+                f"the ledger's time zone '{config.timezone}' is not in this machine's time zone "
+                "database, so its days cannot be read here; update the tzdata package "
+                "(pip install -U tzdata), or record the zone's IANA name with `revledger "
+                "record ledger_configured --timezone` where it is known"
+            ) from None
+        return config
 
     def configs_in_force(
         self, known_at: datetime | None = None
