@@ -18,9 +18,11 @@ from ledger.crm import (
     CrmBatch,
     CrmRequest,
     RecordedOwners,
+    StoredContent,
     crm_batch,
     explain_backfill,
     keep_recorded_owners,
+    restate_changed,
 )
 from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, envelope_text
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
@@ -413,6 +415,17 @@ def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
     return RecordedOwners(first, now)
 
 
+def _stored_contents(store: LedgerStore, news: list[NewEvent]) -> dict[str, StoredContent]:
+    """Return what the ledger holds of the events `news` name by event_id: (type,
+    effective_at, payload) as stored, by event_id."""
+    ids = [n.event_id for n in news if n.event_id is not None]
+    found: dict[str, StoredContent] = {}
+    for some in chunks(ids):
+        for _, event_id, type_name, _, effective, payload in store.read_stored(event_ids=some):
+            found[event_id] = (type_name, effective, payload)
+    return found
+
+
 def _explain_refusal(exc: InputError, news: list[NewEvent], imported: set[str]) -> InputError:
     """Return `exc` with a hint when the event refused is of a deal an earlier import of the
     same CRM recorded (`imported`): each export is derived on its own, so rows deleted or
@@ -471,6 +484,7 @@ def import_crm(
     batch = crm_batch(request, config, actor, live)
     owners = _recorded_owners(store, batch)
     news = keep_recorded_owners(batch, owners, backfill=request.backfill)
+    news = restate_changed(news, _stored_contents(store, news))
     try:
         result = store.append_batch(news, dry_run=dry_run)
     except InputError as exc:

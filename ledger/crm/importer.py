@@ -18,7 +18,7 @@ from typing import Final
 from ledger.crm.history import CrmHistory, history_events, read_deals
 from ledger.crm.hubspot import read_hubspot
 from ledger.crm.salesforce import read_salesforce
-from ledger.crm.snapshots import Columns, Derived, derived
+from ledger.crm.snapshots import Columns, Derived, derived, restated_key
 from ledger.crm.stage_map import StageMap
 from ledger.envelope import NewEvent, source_file_name
 from ledger.errors import InputError
@@ -138,6 +138,34 @@ def keep_recorded_owners(
         )
         news.append(_new_event(d, f"{source}:{deals_file}", news[0].actor, backfill=backfill))
     return news
+
+
+StoredContent = tuple[str, str, str]
+"""What the ledger holds of an event: its type, effective_at and payload, as stored texts."""
+
+
+def restate_changed(news: list[NewEvent], stored: Mapping[str, StoredContent]) -> list[NewEvent]:
+    """Return `news` with each event that an earlier import recorded with other content
+    (`stored`, by event_id) keyed apart, so that it is appended beside the earlier one.
+
+    Each export is derived on its own, so a row compared with other rows before it than an
+    earlier export had (a row that came late with an earlier change time, one deleted since, a
+    stage map changed) gives its event other content under the same key. That event is what
+    the CRM says now: it gets a key of its own (`restated_key`), effective at the same instant
+    and recorded after the earlier one, which stays. A `deal_opened` keeps its key: a deal is
+    opened once, and a conflict over it is said in the CRM's terms (another account).
+    """
+    out: list[NewEvent] = []
+    for n in news:
+        was = stored.get(n.event_id or "")
+        if was is not None and n.idempotency_key and not isinstance(n.event, DealOpened):
+            payload, effective = n.stored_texts()
+            content = (n.event.event_type, effective, payload)
+            if content != was:
+                key, event_id = restated_key(n.idempotency_key, "\n".join(content))
+                n = n._replace(idempotency_key=key, event_id=event_id)
+        out.append(n)
+    return out
 
 
 def explain_backfill(
