@@ -26,7 +26,7 @@ from ledger.crm import (
 )
 from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, envelope_text
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
-from ledger.events import DealOpened, LedgerConfigured, StageSpec, build_event
+from ledger.events import DealOpened, LedgerConfigured, StageChanged, StageSpec, build_event
 from ledger.import_worker import (
     WORKER_MIN_BYTES,
     Block,
@@ -449,23 +449,35 @@ def _explain_conflict(
     exc: ConflictError, store: LedgerStore, news: list[NewEvent]
 ) -> ConflictError:
     """Return `exc` said in the CRM's terms when an earlier import opened the deal for
-    another account (a deals file given, left out or changed since), else `exc`."""
+    another account (a deals file given, left out or changed since), or recorded the row at
+    another stage (a stage map changed since), else `exc`."""
     new = next((n for n in news if exc.key and n.idempotency_key == exc.key), None)
     old = store.event_with_key(exc.key) if exc.key else None
     if new is None or old is None:
         return exc
     was, now = old.payload, new.event
-    if not (isinstance(was, DealOpened) and isinstance(now, DealOpened)):
-        return exc
-    if was.account_id == now.account_id:
-        return exc
-    return ConflictError(
-        f"deal {now.deal_id} was opened for account {was.account_id} by an earlier import "
-        f"(seq {old.seq}), and this export gives it account {now.account_id} (a deals file "
-        "given, left out or changed since?); a deal's account is part of its recorded "
-        "history: import with the deals file as the earlier import had it",
-        where=exc.where,
-    )
+    if (
+        isinstance(was, DealOpened)
+        and isinstance(now, DealOpened)
+        and was.account_id != now.account_id
+    ):
+        return ConflictError(
+            f"deal {now.deal_id} was opened for account {was.account_id} by an earlier import "
+            f"(seq {old.seq}), and this export gives it account {now.account_id} (a deals file "
+            "given, left out or changed since?); a deal's account is part of its recorded "
+            "history: import with the deals file as the earlier import had it",
+            where=exc.where,
+        )
+    staged = (DealOpened, StageChanged)
+    if isinstance(was, staged) and isinstance(now, staged) and was.stage != now.stage:
+        return ConflictError(
+            f"an earlier import recorded deal {now.deal_id} at stage {was.stage} from this row "
+            f"(seq {old.seq}), and this export's stage map gives {now.stage}; the stage map is "
+            "part of the recorded history: map each CRM stage to the ledger stage it had (a "
+            "CRM stage renamed: map the new name to it as well)",
+            where=exc.where,
+        )
+    return exc
 
 
 def import_crm(

@@ -22,7 +22,14 @@ from ledger.crm.snapshots import Columns, Derived, derived, restated_key
 from ledger.crm.stage_map import StageMap
 from ledger.envelope import NewEvent, source_file_name
 from ledger.errors import InputError
-from ledger.events import DealOpened, DealUpdated, LedgerConfigured
+from ledger.events import (
+    ContractSigned,
+    DealOpened,
+    DealReopened,
+    DealUpdated,
+    EventRetracted,
+    LedgerConfigured,
+)
 from ledger.timeutil import format_instant, read_instant, shown_instant, zone
 
 SOURCES: Final = ("salesforce", "hubspot")
@@ -142,6 +149,10 @@ def keep_recorded_owners(
 
 StoredContent = tuple[str, str, str]
 """What the ledger holds of an event: its type, effective_at and payload, as stored texts."""
+RESTATED = (DealUpdated, ContractSigned, DealReopened, EventRetracted)
+"""The events whose content comes from the rows before their own (what changed since, the
+amount last known, the stage last open, the contract in force); the others come from their
+row alone (and the stage map)."""
 
 
 def restate_changed(news: list[NewEvent], stored: Mapping[str, StoredContent]) -> list[NewEvent]:
@@ -152,13 +163,14 @@ def restate_changed(news: list[NewEvent], stored: Mapping[str, StoredContent]) -
     earlier export had (a row that came late with an earlier change time, one deleted since, a
     stage map changed) gives its event other content under the same key. That event is what
     the CRM says now: it gets a key of its own (`restated_key`), effective at the same instant
-    and recorded after the earlier one, which stays. A `deal_opened` keeps its key: a deal is
-    opened once, and a conflict over it is said in the CRM's terms (another account).
+    and recorded after the earlier one, which stays. The other events keep their key: a deal is
+    opened once, and a row that opens it or moves it to another stage than it did (another
+    account, a stage map changed) is a conflict, said in the CRM's terms.
     """
     out: list[NewEvent] = []
     for n in news:
         was = stored.get(n.event_id or "")
-        if was is not None and n.idempotency_key and not isinstance(n.event, DealOpened):
+        if was is not None and n.idempotency_key and isinstance(n.event, RESTATED):
             payload, effective = n.stored_texts()
             content = (n.event.event_type, effective, payload)
             if content != was:
