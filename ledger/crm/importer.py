@@ -169,12 +169,13 @@ def restate_changed(news: list[NewEvent], stored: Mapping[str, StoredContent]) -
     """
     out: list[NewEvent] = []
     for n in news:
-        was = stored.get(n.event_id or "")
-        if was is not None and n.idempotency_key and isinstance(n.event, RESTATED):
-            payload, effective = n.stored_texts()
+        was, key = stored.get(n.event_id or ""), n.idempotency_key
+        if was is not None and key and isinstance(n.event, RESTATED):
+            payload, effective = texts = n.stored_texts()
+            n = n._replace(texts=texts)  # encoded once, for the store too
             content = (n.event.event_type, effective, payload)
             if content != was:
-                key, event_id = restated_key(n.idempotency_key, "\n".join(content))
+                key, event_id = restated_key(key, "\n".join(content))
                 n = n._replace(idempotency_key=key, event_id=event_id)
         out.append(n)
     return out
