@@ -429,8 +429,8 @@ def _stored_contents(store: LedgerStore, news: list[NewEvent]) -> dict[str, Stor
 def _explain_refusal(exc: InputError, news: list[NewEvent], imported: set[str]) -> InputError:
     """Return `exc` with a hint when the event refused is of a deal an earlier import of the
     same CRM recorded (`imported`): each export is derived on its own, so rows deleted or
-    changed in the CRM since then can derive events that no longer follow what the ledger
-    holds."""
+    changed in the CRM since then, or left out of an export cut short, can derive events that
+    no longer follow what the ledger holds."""
     if exc.field is not None or exc.where is None:
         return exc
     refused = next((n for n in news if n.where == exc.where), None)
@@ -439,8 +439,9 @@ def _explain_refusal(exc: InputError, news: list[NewEvent], imported: set[str]) 
         return exc
     return InputError(
         exc.reason.rstrip(".") + f"; an earlier import recorded deal {deal_id} from rows that "
-        "this export no longer has as they were (deleted or changed in the CRM since?): "
-        "retract what should no longer count with `revledger record event_retracted`",
+        "this export no longer has as they were (deleted or changed in the CRM since, or an "
+        "export cut short?): export again if it is incomplete, else retract what should no "
+        "longer count with `revledger record event_retracted`",
         where=exc.where,
     )
 

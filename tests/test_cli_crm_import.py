@@ -412,8 +412,9 @@ def test_a_later_export_that_no_longer_has_a_deals_rows_says_why_it_is_refused(
         3,
         "revledger: later.csv line 4: deal D1 already exists; a deal is opened once; an earlier "
         "import recorded deal D1 from rows that this export no longer has as they were (deleted "
-        "or changed in the CRM since?): retract what should no longer count with `revledger "
-        "record event_retracted`.\n",
+        "or changed in the CRM since, or an export cut short?): export again if it is "
+        "incomplete, else retract what should no longer count with `revledger record "
+        "event_retracted`.\n",
     )
 
 
