@@ -18,13 +18,15 @@ from ledger.crm import (
     CrmBatch,
     CrmRequest,
     RecordedOwners,
+    StoredContent,
     crm_batch,
     explain_backfill,
     keep_recorded_owners,
+    restate_changed,
 )
 from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, envelope_text
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
-from ledger.events import DealOpened, LedgerConfigured, StageSpec, build_event
+from ledger.events import DealOpened, LedgerConfigured, StageChanged, StageSpec, build_event
 from ledger.import_worker import (
     WORKER_MIN_BYTES,
     Block,
@@ -413,11 +415,22 @@ def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
     return RecordedOwners(first, now)
 
 
+def _stored_contents(store: LedgerStore, news: list[NewEvent]) -> dict[str, StoredContent]:
+    """Return what the ledger holds of the events `news` name by event_id: (type,
+    effective_at, payload) as stored, by event_id."""
+    ids = [n.event_id for n in news if n.event_id is not None]
+    found: dict[str, StoredContent] = {}
+    for some in chunks(ids):
+        for _, event_id, type_name, _, effective, payload in store.read_stored(event_ids=some):
+            found[event_id] = (type_name, effective, payload)
+    return found
+
+
 def _explain_refusal(exc: InputError, news: list[NewEvent], imported: set[str]) -> InputError:
     """Return `exc` with a hint when the event refused is of a deal an earlier import of the
     same CRM recorded (`imported`): each export is derived on its own, so rows deleted or
-    changed in the CRM since then can derive events that no longer follow what the ledger
-    holds."""
+    changed in the CRM since then, or left out of an export cut short, can derive events that
+    no longer follow what the ledger holds."""
     if exc.field is not None or exc.where is None:
         return exc
     refused = next((n for n in news if n.where == exc.where), None)
@@ -426,8 +439,9 @@ def _explain_refusal(exc: InputError, news: list[NewEvent], imported: set[str]) 
         return exc
     return InputError(
         exc.reason.rstrip(".") + f"; an earlier import recorded deal {deal_id} from rows that "
-        "this export no longer has as they were (deleted or changed in the CRM since?): "
-        "retract what should no longer count with `revledger record event_retracted`",
+        "this export no longer has as they were (deleted or changed in the CRM since, or an "
+        "export cut short?): export again if it is incomplete, else retract what should no "
+        "longer count with `revledger record event_retracted`",
         where=exc.where,
     )
 
@@ -436,23 +450,35 @@ def _explain_conflict(
     exc: ConflictError, store: LedgerStore, news: list[NewEvent]
 ) -> ConflictError:
     """Return `exc` said in the CRM's terms when an earlier import opened the deal for
-    another account (a deals file given, left out or changed since), else `exc`."""
+    another account (a deals file given, left out or changed since), or recorded the row at
+    another stage (a stage map changed since), else `exc`."""
     new = next((n for n in news if exc.key and n.idempotency_key == exc.key), None)
     old = store.event_with_key(exc.key) if exc.key else None
     if new is None or old is None:
         return exc
     was, now = old.payload, new.event
-    if not (isinstance(was, DealOpened) and isinstance(now, DealOpened)):
-        return exc
-    if was.account_id == now.account_id:
-        return exc
-    return ConflictError(
-        f"deal {now.deal_id} was opened for account {was.account_id} by an earlier import "
-        f"(seq {old.seq}), and this export gives it account {now.account_id} (a deals file "
-        "given, left out or changed since?); a deal's account is part of its recorded "
-        "history: import with the deals file as the earlier import had it",
-        where=exc.where,
-    )
+    if (
+        isinstance(was, DealOpened)
+        and isinstance(now, DealOpened)
+        and was.account_id != now.account_id
+    ):
+        return ConflictError(
+            f"deal {now.deal_id} was opened for account {was.account_id} by an earlier import "
+            f"(seq {old.seq}), and this export gives it account {now.account_id} (a deals file "
+            "given, left out or changed since?); a deal's account is part of its recorded "
+            "history: import with the deals file as the earlier import had it",
+            where=exc.where,
+        )
+    staged = (DealOpened, StageChanged)
+    if isinstance(was, staged) and isinstance(now, staged) and was.stage != now.stage:
+        return ConflictError(
+            f"an earlier import recorded deal {now.deal_id} at stage {was.stage} from this row "
+            f"(seq {old.seq}), and this export's stage map gives {now.stage}; the stage map is "
+            "part of the recorded history: map each CRM stage to the ledger stage it had (a "
+            "CRM stage renamed: map the new name to it as well)",
+            where=exc.where,
+        )
+    return exc
 
 
 def import_crm(
@@ -471,6 +497,7 @@ def import_crm(
     batch = crm_batch(request, config, actor, live)
     owners = _recorded_owners(store, batch)
     news = keep_recorded_owners(batch, owners, backfill=request.backfill)
+    news = restate_changed(news, _stored_contents(store, news))
     try:
         result = store.append_batch(news, dry_run=dry_run)
     except InputError as exc:

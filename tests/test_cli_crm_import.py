@@ -412,8 +412,9 @@ def test_a_later_export_that_no_longer_has_a_deals_rows_says_why_it_is_refused(
         3,
         "revledger: later.csv line 4: deal D1 already exists; a deal is opened once; an earlier "
         "import recorded deal D1 from rows that this export no longer has as they were (deleted "
-        "or changed in the CRM since?): retract what should no longer count with `revledger "
-        "record event_retracted`.\n",
+        "or changed in the CRM since, or an export cut short?): export again if it is "
+        "incomplete, else retract what should no longer count with `revledger record "
+        "event_retracted`.\n",
     )
 
 
@@ -487,6 +488,31 @@ def test_a_deals_file_added_after_an_import_without_one_says_the_account_changed
         "left out or changed since?); a deal's account is part of its recorded history: import "
         "with the deals file as the earlier import had it.\n",
     )
+
+
+def test_a_stage_map_that_maps_a_stage_elsewhere_since_says_so_and_writes_nothing(
+    run, tmp_path: Path
+) -> None:
+    assert run("init").exit_code == 0
+    history = str(SF / "OpportunityHistory.csv")
+    assert run(*IMPORT_SF, "--stage-map", str(SF / "stage-map.csv"), history).exit_code == 0
+    remapped = tmp_path / "stage-map.csv"
+    remapped.write_text(
+        (SF / "stage-map.csv")
+        .read_text(encoding="utf-8")
+        .replace("Needs Analysis,discovery", "Needs Analysis,demo"),
+        encoding="utf-8",
+    )
+    before = run("log", "--format", "csv").stdout
+    out = run(*IMPORT_SF, "--stage-map", str(remapped), history)
+    assert (out.exit_code, out.stderr) == (
+        4,
+        "revledger: OpportunityHistory.csv line 3: an earlier import recorded deal 006A at "
+        "stage discovery from this row (seq 5), and this export's stage map gives demo; the "
+        "stage map is part of the recorded history: map each CRM stage to the ledger stage it "
+        "had (a CRM stage renamed: map the new name to it as well).\n",
+    )
+    assert run("log", "--format", "csv").stdout == before
 
 
 def test_a_deal_recorded_by_hand_gets_no_hint_about_an_earlier_import(run) -> None:

@@ -216,6 +216,29 @@ def test_an_owner_flipped_back_and_forth_between_imports_is_recorded_at_each_fli
     assert appended == [11, 1, 1, 1]
 
 
+def test_a_change_synced_late_with_an_earlier_timestamp_is_recorded_by_the_next_import(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A connector that writes a change late (its timestamp before changes already imported):
+    the next import records the later change as the export now gives it, and again nothing."""
+    header = "dealId,property,value,timestamp\n"
+    opened = (
+        "9101,dealstage,appointmentscheduled,1704880800000\n"
+        "9101,amount,50000,1704880800000\n"
+        "9101,closedate,2024-06-28,1704880800000\n"
+    )
+    later = "9101,amount,70000,1707559200000\n9101,closedate,2024-06-28,1707559200000\n"
+    late = "9101,closedate,2024-09-30,1706176800000\n"
+    (tmp_path / "h1.csv").write_text(header + opened + later, encoding="utf-8")
+    (tmp_path / "h2.csv").write_text(header + opened + late + later, encoding="utf-8")
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, hs(tmp_path / "h1.csv"), actor="test")
+        assert import_crm(store, hs(tmp_path / "h2.csv"), actor="test").appended == 2
+        assert import_crm(store, hs(tmp_path / "h2.csv"), actor="test").appended == 0
+        deal = replay_deals(store.read()).deals["9101"]
+    assert (str(deal.amount), str(deal.expected_close)) == ("70000", "2024-06-28")
+
+
 @pytest.mark.parametrize(
     ("header", "message"),
     [

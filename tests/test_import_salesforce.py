@@ -923,3 +923,43 @@ def test_any_row_sequence_is_accepted_and_ends_in_the_last_rows_state(
         assert deal.amount == Decimal(amounts[-1])
     if last == "won":  # signed for the last amount, whenever it changed
         assert deal.contract is not None and deal.contract.arr == Decimal(amounts[-1])
+
+
+@pytest.mark.parametrize(
+    "later_rows",
+    [
+        # A row that reached the export late, with a CreatedDate before one imported already.
+        ["a1", "a2", "a3"],
+        # A row imported earlier, marked deleted since (or gone from the export).
+        ["a1", "a3", "a2-deleted"],
+    ],
+    ids=["row that came late", "row deleted since"],
+)
+def test_a_later_export_whose_row_now_gives_other_changes_records_them(
+    db_url: str, tmp_path: Path, later_rows: list[str]
+) -> None:
+    """The same row compared with other rows before it gives another `deal_updated`: the next
+    night's import records it as the export gives it now, and running it again records
+    nothing; the deal reads what a ledger made from that export alone reads."""
+    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,IsDeleted\n"
+    rows = {
+        "a1": "a1,006A,2024-01-10 09:00:00,Prospecting,100000,2024-04-30,0\n",
+        "a2": "a2,006A,2024-01-20 09:00:00,Prospecting,100000,2024-05-31,0\n",
+        "a2-deleted": "a2,006A,2024-01-20 09:00:00,Prospecting,100000,2024-05-31,1\n",
+        "a3": "a3,006A,2024-02-10 09:00:00,Needs Analysis,150000,2024-04-30,0\n",
+    }
+    earlier_rows = ["a1", "a3"] if "a2" in later_rows else ["a1", "a2", "a3"]
+    (tmp_path / "h1.csv").write_text(header + "".join(rows[r] for r in earlier_rows))
+    (tmp_path / "h2.csv").write_text(header + "".join(rows[r] for r in later_rows))
+    first = CrmRequest("salesforce", tmp_path / "h1.csv", stage_map=STAGE_MAP)
+    again = CrmRequest("salesforce", tmp_path / "h2.csv", stage_map=STAGE_MAP)
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, first, actor="t")
+        assert import_crm(store, again, actor="t").appended >= 1
+        assert import_crm(store, again, actor="t").appended == 0
+        deal = replay_deals(store.read()).deals["006A"]
+    assert (deal.stage, deal.amount, str(deal.expected_close)) == (
+        "discovery",
+        Decimal(150000),
+        "2024-04-30",  # a3's close date, as the CRM says now
+    )

@@ -11,9 +11,11 @@ from ledger.crm.importer import (
     CrmBatch,
     CrmRequest,
     RecordedOwners,
+    StoredContent,
     crm_batch,
     explain_backfill,
     keep_recorded_owners,
+    restate_changed,
 )
 
 __all__ = [
@@ -22,7 +24,9 @@ __all__ = [
     "CrmBatch",
     "CrmRequest",
     "RecordedOwners",
+    "StoredContent",
     "crm_batch",
     "explain_backfill",
     "keep_recorded_owners",
+    "restate_changed",
 ]

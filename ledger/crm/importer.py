@@ -18,11 +18,18 @@ from typing import Final
 from ledger.crm.history import CrmHistory, history_events, read_deals
 from ledger.crm.hubspot import read_hubspot
 from ledger.crm.salesforce import read_salesforce
-from ledger.crm.snapshots import Columns, Derived, derived
+from ledger.crm.snapshots import Columns, Derived, derived, restated_key
 from ledger.crm.stage_map import StageMap
 from ledger.envelope import NewEvent, source_file_name
 from ledger.errors import InputError
-from ledger.events import DealOpened, DealUpdated, LedgerConfigured
+from ledger.events import (
+    ContractSigned,
+    DealOpened,
+    DealReopened,
+    DealUpdated,
+    EventRetracted,
+    LedgerConfigured,
+)
 from ledger.timeutil import format_instant, read_instant, shown_instant, zone
 
 SOURCES: Final = ("salesforce", "hubspot")
@@ -138,6 +145,40 @@ def keep_recorded_owners(
         )
         news.append(_new_event(d, f"{source}:{deals_file}", news[0].actor, backfill=backfill))
     return news
+
+
+StoredContent = tuple[str, str, str]
+"""What the ledger holds of an event: its type, effective_at and payload, as stored texts."""
+RESTATED = (DealUpdated, ContractSigned, DealReopened, EventRetracted)
+"""The events whose content comes from the rows before their own (what changed since, the
+amount last known, the stage last open, the contract in force); the others come from their
+row alone (and the stage map)."""
+
+
+def restate_changed(news: list[NewEvent], stored: Mapping[str, StoredContent]) -> list[NewEvent]:
+    """Return `news` with each event that an earlier import recorded with other content
+    (`stored`, by event_id) keyed apart, so that it is appended beside the earlier one.
+
+    Each export is derived on its own, so a row compared with other rows before it than an
+    earlier export had (a row that came late with an earlier change time, one deleted since, a
+    stage map changed) gives its event other content under the same key. That event is what
+    the CRM says now: it gets a key of its own (`restated_key`), effective at the same instant
+    and recorded after the earlier one, which stays. The other events keep their key: a deal is
+    opened once, and a row that opens it or moves it to another stage than it did (another
+    account, a stage map changed) is a conflict, said in the CRM's terms.
+    """
+    out: list[NewEvent] = []
+    for n in news:
+        was, key = stored.get(n.event_id or ""), n.idempotency_key
+        if was is not None and key and isinstance(n.event, RESTATED):
+            payload, effective = texts = n.stored_texts()
+            n = n._replace(texts=texts)  # encoded once, for the store too
+            content = (n.event.event_type, effective, payload)
+            if content != was:
+                key, event_id = restated_key(key, "\n".join(content))
+                n = n._replace(idempotency_key=key, event_id=event_id)
+        out.append(n)
+    return out
 
 
 def explain_backfill(

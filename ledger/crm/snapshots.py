@@ -150,6 +150,19 @@ def event_key(source: str, deal_id: str, ref: str, type_name: str) -> str:
     return f"{source}:{digest}"
 
 
+def restated_key(key: str, content: str) -> tuple[str, str]:
+    """Return the idempotency key and event_id of an event keyed `key` whose `content` (its
+    type, effective time and payload) differs from the event an earlier import recorded under
+    `key`: `key` with a digest of the content, so each content has a key of its own, the same
+    in every import."""
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
+    restated = f"{key}/{digest}"
+    if len(restated) > 200:
+        source = key.split(":", 1)[0]
+        restated = f"{source}:{hashlib.sha256(restated.encode('utf-8')).hexdigest()}"
+    return restated, str(uuid.uuid5(EVENT_ID_NAMESPACE, restated))
+
+
 def derived(
     source: str,
     deal_id: str,

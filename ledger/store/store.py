@@ -643,6 +643,7 @@ class LedgerStore:
         types_with_field: Mapping[str, str] | None = None,
         deal_ids: Collection[str] | None = None,
         deals_with: tuple[str, Collection[str]] | None = None,
+        event_ids: Collection[str] | None = None,
         batch: int = 10_000,
     ) -> Iterator[StoredPayload]:
         """Yield (seq, event_id, type, schema_version, effective_at, payload) in seq order.
@@ -650,9 +651,9 @@ class LedgerStore:
         The payload is the stored canonical JSON text and effective_at the stored instant text
         (valid time), not decoded: for read models that need a few fields of many events.
         Payloads were validated at append and are covered by the hash chain (`verify`).
-        `deal_ids` keeps only those deals' events; `deals_with` = (type, gated types) keeps the
-        events of the gated types only for deals that have an event of that type at or before
-        `upto_seq`.
+        `deal_ids` keeps only those deals' events, `event_ids` only those events; `deals_with` =
+        (type, gated types) keeps the events of the gated types only for deals that have an
+        event of that type at or before `upto_seq`.
         """
         q = filtered(
             select(*[events.c[c] for c in STORED_PAYLOAD_COLUMNS]),
@@ -664,6 +665,8 @@ class LedgerStore:
         )
         if deal_ids is not None:
             q = q.where(events.c.deal_id.in_(list(deal_ids)))
+        if event_ids is not None:
+            q = q.where(events.c.event_id.in_(list(event_ids)))
         if deals_with is not None:
             gate, gated = deals_with
             having = select(GATE.c.deal_id).where(GATE.c.type == gate)
