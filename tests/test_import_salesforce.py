@@ -21,7 +21,7 @@ from ledger.crm.snapshots import EVENT_ID_NAMESPACE
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
 from ledger.events import DEFAULT_STAGES, ContractSigned, GoLive, LedgerConfigured
-from ledger.operations import export_events, import_crm
+from ledger.operations import export_events, import_crm, record_event
 from ledger.store import LedgerStore
 from ledger.timeutil import format_instant, parse_instant
 from projections.deals import replay_deals
@@ -963,3 +963,38 @@ def test_a_later_export_whose_row_now_gives_other_changes_records_them(
         Decimal(150000),
         "2024-04-30",  # a3's close date, as the CRM says now
     )
+
+
+def test_a_deal_lost_after_its_contract_was_signed_again_retracts_that_contract(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A late row changed the amount a won deal was signed for: once the first contract is
+    retracted by hand, the next import signs it again; a later Closed Lost row then retracts
+    the contract in force, not the one retracted already."""
+    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+    opened = "q1,006Q,2024-01-10 09:00:00,Prospecting,100,2024-09-30\n"
+    late = "q2,006Q,2024-02-10 09:00:00,Prospecting,150,2024-09-30\n"
+    won = "q3,006Q,2024-03-10 09:00:00,Closed Won,,2024-03-10\n"
+    lost = "q4,006Q,2024-05-10 09:00:00,Closed Lost,,2024-03-10\n"
+    exports = {"h1": opened + won, "h2": opened + late + won, "h3": opened + late + won + lost}
+    for name, rows in exports.items():
+        (tmp_path / f"{name}.csv").write_text(header + rows, encoding="utf-8")
+
+    def request(name: str) -> CrmRequest:
+        return CrmRequest("salesforce", tmp_path / f"{name}.csv", stage_map=STAGE_MAP)
+
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, request("h1"), actor="t")
+        first = next(e for e in store.read() if e.type == "contract_signed")
+        record_event(
+            store,
+            "event_retracted",
+            {"retracts": first.event_id, "reason": "signed for 150"},
+            effective=None,
+            actor="t",
+        )
+        import_crm(store, request("h2"), actor="t")
+        import_crm(store, request("h3"), actor="t")
+        assert import_crm(store, request("h3"), actor="t").appended == 0
+        deal = replay_deals(store.read()).deals["006Q"]
+    assert (deal.status, deal.contract) == ("lost", None)

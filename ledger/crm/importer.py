@@ -165,10 +165,15 @@ def restate_changed(news: list[NewEvent], stored: Mapping[str, StoredContent]) -
     the CRM says now: it gets a key of its own (`restated_key`), effective at the same instant
     and recorded after the earlier one, which stays. The other events keep their key: a deal is
     opened once, and a row that opens it or moves it to another stage than it did (another
-    account, a stage map changed) is a conflict, said in the CRM's terms.
+    account, a stage map changed) is a conflict, said in the CRM's terms. A retraction of an
+    event keyed apart retracts the event under its new key, the one this export signs.
     """
     out: list[NewEvent] = []
+    moved: dict[str, str] = {}  # event_id derived -> event_id of the event keyed apart
     for n in news:
+        if isinstance(n.event, EventRetracted) and n.event.retracts in moved:
+            retraction = n.event.model_copy(update={"retracts": moved[n.event.retracts]})
+            n = n._replace(event=retraction, texts=None)
         was, key = stored.get(n.event_id or ""), n.idempotency_key
         if was is not None and key and isinstance(n.event, RESTATED):
             payload, effective = texts = n.stored_texts()
@@ -176,6 +181,7 @@ def restate_changed(news: list[NewEvent], stored: Mapping[str, StoredContent]) -
             content = (n.event.event_type, effective, payload)
             if content != was:
                 key, event_id = restated_key(key, "\n".join(content))
+                moved[n.event_id or ""] = event_id
                 n = n._replace(idempotency_key=key, event_id=event_id)
         out.append(n)
     return out
