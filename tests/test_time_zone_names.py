@@ -3,8 +3,12 @@ machine's database lacks is an environment problem, said in one sentence."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfoNotFoundError
 
+import pendulum
 import pytest
 
 import ledger.store.store as store_module
@@ -90,3 +94,51 @@ def test_a_ledger_whose_time_zone_this_machine_lacks_is_refused_in_one_sentence(
             "(pip install -U tzdata), or record the zone's IANA name with `revledger record "
             "ledger_configured --timezone` where it is known.\n"
         )
+
+
+@pytest.fixture
+def lack_kiritimati(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
+    """Return what makes this machine's time zone database lack Pacific/Kiritimati from then
+    on, as a machine with an older database would."""
+    real = pendulum.timezone
+
+    def timezone(name: str, *args: object, **kwargs: object) -> object:
+        if name == "Pacific/Kiritimati":
+            raise ZoneInfoNotFoundError(name)
+        return real(name, *args, **kwargs)
+
+    def lack() -> None:
+        monkeypatch.setattr(pendulum, "timezone", timezone)
+        zone.cache_clear()
+
+    yield lack
+    zone.cache_clear()
+
+
+LACKING = (
+    "revledger: the ledger's time zone 'Pacific/Kiritimati' is not in this machine's time zone "
+    "database, so its days cannot be read here; update the tzdata package (pip install -U "
+    "tzdata), or record the zone's IANA name with `revledger record ledger_configured "
+    "--timezone` where it is known.\n"
+)
+
+
+def test_a_ledger_whose_time_zone_this_machine_lacks_verifies_and_refuses_an_import(
+    cli_at_clock, lack_kiritimati: Callable[[], None], tmp_path: Path
+) -> None:
+    """Its chain is intact: `verify` says so (no integrity failure); an import, which reads
+    its lines' days in that zone, is refused as every question is, and writes nothing."""
+    run = cli_at_clock
+    assert run("init", "--timezone", "Pacific/Kiritimati").exit_code == 0
+    lines = tmp_path / "quota.jsonl"
+    lines.write_text(
+        '{"type":"quota_set","period":"2026-Q3","amount":"5","effective_at":"2026-04-01"}\n',
+        encoding="utf-8",
+    )
+    lack_kiritimati()
+    verified = run("verify")
+    assert verified.exit_code == 0, verified.output
+    for argv in (("import", str(lines)), ("import", "--dry-run", str(lines))):
+        out = run(*argv)
+        assert (out.exit_code, out.stderr) == (6, LACKING)
+    assert run("export").stdout.count("\n") == 1  # the configuration alone

@@ -198,6 +198,20 @@ def _read_only_mount(folder: str) -> bool:
         return False
 
 
+def _readable_zone(name: str) -> None:
+    """Raise StorageError when this machine's time zone database lacks the ledger's time
+    zone `name`."""
+    try:
+        zone(name)
+    except TimeParseError:
+        raise StorageError(
+            f"the ledger's time zone '{name}' is not in this machine's time zone database, so "
+            "its days cannot be read here; update the tzdata package (pip install -U tzdata), "
+            "or record the zone's IANA name with `revledger record ledger_configured "
+            "--timezone` where it is known"
+        ) from None
+
+
 class LedgerStore:
     """An open ledger database."""
 
@@ -402,30 +416,21 @@ class LedgerStore:
     def config(self, known_at: datetime | None = None) -> LedgerConfigured | None:
         """Return the configuration in force as known at `known_at` (default: now).
 
-        Raises StorageError when this machine's time zone database lacks its time zone (one
-        an earlier release took, or a zone newer than the database), whose days nothing here
-        could read.
+        Raises StorageError as `configs_in_force` does.
         """
         configs = self.configs_in_force(known_at)
-        if not configs:
-            return None
-        config = configs[-1][1]
-        try:
-            zone(config.timezone)
-        except TimeParseError:
-            raise StorageError(
-                f"the ledger's time zone '{config.timezone}' is not in this machine's time zone "
-                "database, so its days cannot be read here; update the tzdata package "
-                "(pip install -U tzdata), or record the zone's IANA name with `revledger "
-                "record ledger_configured --timezone` where it is known"
-            ) from None
-        return config
+        return configs[-1][1] if configs else None
 
     def configs_in_force(
         self, known_at: datetime | None = None
     ) -> list[tuple[str, LedgerConfigured]]:
         """Return the configurations that no retraction took out as known at `known_at`
-        (default: now), in seq order (the last one is in force), with their event ids."""
+        (default: now), in seq order (the last one is in force), with their event ids.
+
+        Raises StorageError when this machine's time zone database lacks the time zone of the
+        one in force (one an earlier release took, or a zone newer than the database), whose
+        days nothing here could read.
+        """
         with self._read() as conn:
             q = select(*[events.c[c] for c in SELECT_ORDER]).where(
                 events.c.type.in_(("ledger_configured", "event_retracted"))
@@ -436,11 +441,14 @@ class LedgerStore:
         retracted = {
             getattr(r.payload, "retracts", None) for r in rows if r.type == "event_retracted"
         }
-        return [
+        configs: list[tuple[str, LedgerConfigured]] = [
             (r.event_id, r.payload)  # type: ignore[misc]
             for r in rows
             if r.type == "ledger_configured" and r.event_id not in retracted
         ]
+        if configs:
+            _readable_zone(configs[-1][1].timezone)
+        return configs
 
     def head_known_at(self, known_at: datetime) -> Head:
         """Return the last event recorded at or before `known_at` (the head of that view)."""
