@@ -219,8 +219,8 @@ class AccountState:
         elif t == "churn":
             if self.live <= 0 and not self.pending:
                 raise RuleViolation(
-                    f"account {a} has no ARR on {self.day(fact)} (nothing live or signed); "
-                    "only a customer can churn",
+                    f"account {a} has no ARR on {self.day(fact)} (none live, and no contract "
+                    "awaiting go-live); only a customer can churn",
                     fact,
                 )
             self.live = Decimal(0)

@@ -523,8 +523,8 @@ CASES: list[Case] = [
     imp(
         "churn-of-non-customer",
         at("churn", account_id="A-1"),
-        message="revledger: line 2: account A-1 has no ARR on 2026-04-01 (nothing live or "
-        "signed); only a customer can churn.",
+        message="revledger: line 2: account A-1 has no ARR on 2026-04-01 (none live, and no "
+        "contract awaiting go-live); only a customer can churn.",
     ),
     imp(
         "contraction-beyond-live-arr",

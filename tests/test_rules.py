@@ -362,6 +362,20 @@ def test_arr_changes_need_a_customer_and_never_go_below_zero(ledger: Ledger) -> 
         ledger.admit("expansion", "2026-03-15", account_id="A-1", arr="10")
 
 
+def test_a_live_free_pilot_is_no_customer_to_churn_and_is_not_called_unsigned(
+    ledger: Ledger,
+) -> None:
+    open_deal(ledger)
+    ledger.admit("contract_signed", "2026-03-01", deal_id="D-1", arr="0")
+    ledger.admit("go_live", "2026-04-01", account_id="A-1", deal_id="D-1")
+    with pytest.raises(InputError) as err:
+        ledger.admit("churn", "2026-05-01", account_id="A-1")
+    assert str(err.value).endswith(
+        "account A-1 has no ARR on 2026-05-01 (none live, and no contract awaiting go-live); "
+        "only a customer can churn."
+    )
+
+
 def test_a_churn_notice_is_judged_at_its_effective_date(ledger: Ledger) -> None:
     live_customer(ledger)
     ledger.admit("churn", "2027-03-31", account_id="A-1", reason="notice given")
