@@ -496,14 +496,22 @@ def import_crm(
     live = store.deals_with("go_live", upto_seq=store.head().seq)
     batch = crm_batch(request, config, actor, live)
     owners = _recorded_owners(store, batch)
-    news = keep_recorded_owners(batch, owners, backfill=request.backfill)
-    news = restate_changed(news, _stored_contents(store, news))
+    derived = keep_recorded_owners(batch, owners, backfill=request.backfill)
+    stored = _stored_contents(store, derived)
+    news = restate_changed(derived, stored)
     try:
         result = store.append_batch(news, dry_run=dry_run)
     except InputError as exc:
         imported = store.deals_keyed("deal_opened", f"{batch.history.source}:")
         first = min((n.recorded_at for n in news if n.recorded_at is not None), default=None)
-        explained = explain_backfill(exc, config.timezone, batch.history.columns, first)
+        rows_imported = {n.where for n in derived if n.event_id in stored}
+        explained = explain_backfill(
+            exc,
+            config.timezone,
+            batch.history.columns,
+            first,
+            row_imported=exc.where in rows_imported,
+        )
         raise _explain_refusal(explained, news, imported) from None
     except ConflictError as exc:
         raise _explain_conflict(exc, store, news) from None

@@ -875,6 +875,42 @@ def test_a_backfill_into_a_ledger_that_knows_later_things_says_how_to_start_one(
     )
 
 
+def test_a_backfill_of_an_export_whose_row_now_gives_another_event_says_to_import_it_now(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A row deleted since the backfill: the next row gives a `deal_updated` it did not, which the
+    CRM did not show at that row's time, so a backfill cannot record it there; an import
+    without --backfill records it now."""
+    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,IsDeleted\n"
+    rows = (
+        "b1,006B,2024-01-10 09:00:00,Prospecting,100,2024-09-30,0\n"
+        "b2,006B,2024-02-10 09:00:00,Prospecting,150,2024-10-31,{deleted}\n"
+        "b3,006B,2024-03-10 09:00:00,Needs Analysis,150,2024-10-31,0\n"
+        "b4,006B,2024-04-10 09:00:00,Value Proposition,150,2024-10-31,0\n"
+    )
+    (tmp_path / "h1.csv").write_text(header + rows.format(deleted=0), encoding="utf-8")
+    (tmp_path / "h2.csv").write_text(header + rows.format(deleted=1), encoding="utf-8")
+
+    def request(name: str, **options: Any) -> CrmRequest:
+        return CrmRequest("salesforce", tmp_path / f"{name}.csv", stage_map=STAGE_MAP, **options)
+
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, request("h1", backfill=True), actor="t")
+        head = store.head().seq
+        with pytest.raises(InputError) as err:
+            import_crm(store, request("h2", backfill=True), actor="t")
+        assert store.head().seq == head
+        assert import_crm(store, request("h2"), actor="t").appended == 1
+    assert str(err.value) == (
+        "h2.csv line 4 column CreatedDate: 2024-03-10T09:00:00Z is before "
+        "2024-04-10T09:00:00.000000Z, the ledger's last recorded_at; a backfill only goes into a "
+        "ledger that has recorded nothing later, in non-decreasing order; an earlier import "
+        "recorded this row, which now gives an event it did not (rows deleted or come late in "
+        "the CRM since), one the CRM did not show at the row's time: import this export without "
+        "--backfill to record it now."
+    )
+
+
 # -- any history of one deal is accepted and ends where its last row says -----------------------
 OPEN_STAGES = [s.name for s in DEFAULT_STAGES]
 SF_NAME = {s: s.replace("_", " ").title() for s in OPEN_STAGES} | {

@@ -188,10 +188,17 @@ def restate_changed(news: list[NewEvent], stored: Mapping[str, StoredContent]) -
 
 
 def explain_backfill(
-    exc: InputError, timezone: str, columns: Columns, first: datetime | None = None
+    exc: InputError,
+    timezone: str,
+    columns: Columns,
+    first: datetime | None = None,
+    *,
+    row_imported: bool = False,
 ) -> InputError:
     """Return `exc` naming the column of the change time when a backfilled recorded_at was
-    refused, with how to backfill into a new ledger when it came before the ledger's last.
+    refused, with how to backfill into a new ledger when it came before the ledger's last, or,
+    when an earlier import recorded the refused event's row (`row_imported`: the row gives
+    another event now, see `restate_changed`), how to record it at all.
 
     The day it names is the day of the history's first change (`first`, else the refused
     instant) in the ledger's time zone `timezone`, as `init --backfill-from` reads a day: its
@@ -200,7 +207,14 @@ def explain_backfill(
     if exc.field != "recorded_at":
         return exc
     reason = exc.reason
-    if "is before" in reason:
+    if "is before" in reason and row_imported:
+        # What the CRM says now of a row imported already was not known at the row's time.
+        reason = (
+            reason.rstrip(".") + "; an earlier import recorded this row, which now gives an "
+            "event it did not (rows deleted or come late in the CRM since), one the CRM did not "
+            "show at the row's time: import this export without --backfill to record it now"
+        )
+    elif "is before" in reason:
         refused = read_instant(str(exc.value))
         earliest = refused if first is None else min(first, refused)
         day = earliest.astimezone(zone(timezone)).date().isoformat()
