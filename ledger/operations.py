@@ -6,7 +6,7 @@ import getpass
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -415,10 +415,19 @@ def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
     return RecordedOwners(first, now)
 
 
-def _stored_contents(store: LedgerStore, news: list[NewEvent]) -> dict[str, StoredContent]:
+def _stored_contents(
+    store: LedgerStore, news: list[NewEvent], deals: Collection[str]
+) -> dict[str, StoredContent]:
     """Return what the ledger holds of the events `news` name by event_id: (type,
-    effective_at, payload) as stored, by event_id."""
-    ids = [n.event_id for n in news if n.event_id is not None]
+    effective_at, payload) as stored, by event_id. Only the events of `deals` (those the
+    ledger has opened) and retractions (which name no deal) are looked up: no other can be
+    held, so a first import looks up nothing."""
+    held = {None, *deals}
+    ids = [
+        n.event_id
+        for n in news
+        if n.event_id is not None and getattr(n.event, "deal_id", None) in held
+    ]
     found: dict[str, StoredContent] = {}
     for some in chunks(ids):
         for _, event_id, type_name, _, effective, payload in store.read_stored(event_ids=some):
@@ -497,7 +506,7 @@ def import_crm(
     batch = crm_batch(request, config, actor, live)
     owners = _recorded_owners(store, batch)
     derived = keep_recorded_owners(batch, owners, backfill=request.backfill)
-    stored = _stored_contents(store, derived)
+    stored = _stored_contents(store, derived, owners.current.keys())
     news = restate_changed(derived, stored)
     try:
         result = store.append_batch(news, dry_run=dry_run)
