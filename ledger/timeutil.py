@@ -46,9 +46,17 @@ def _iana_names() -> frozenset[str]:
     return frozenset(pendulum.timezones())
 
 
-_MACHINE_ZONES = frozenset({"localtime", "posixrules"})
-"""Files of a system's zone folder that are no zone of their own but a copy of, or link to,
-whichever zone that machine was set up with."""
+_MACHINE_ZONE = (
+    "names the time zone of the machine that reads it, which another machine reads otherwise"
+)
+_NO_PLACE_ZONES = {
+    "localtime": _MACHINE_ZONE,
+    "posixrules": _MACHINE_ZONE,
+    "Factory": "is the time zone database's mark of a machine whose zone was never set, no "
+    "place's time zone",
+}
+"""Names in a system's zone folder that are no place's zone: copies of, or links to, whichever
+zone that machine was set up with, and the placeholder of one set up with none."""
 
 
 def iana_zone_name(name: str) -> str:
@@ -57,16 +65,16 @@ def iana_zone_name(name: str) -> str:
 
     A ledger's days must be the same days on every machine that reads it, so the name must be
     one of the database's own (spelt as it spells them; `UTC` in any case, which every reader
-    knows): not `localtime`, which is whatever zone the machine reading it is set to, nor a
-    spelling that only a file system blind to case finds.
+    knows): not `localtime`, which is whatever zone the machine reading it is set to, nor
+    `Factory`, nor a spelling that only a file system blind to case finds.
     """
-    if name.upper() == "UTC" or (name in _iana_names() and name not in _MACHINE_ZONES):
+    if name.upper() == "UTC" or (name in _iana_names() and name not in _NO_PLACE_ZONES):
         zone(name)
         return name
-    if name in _MACHINE_ZONES:
+    if name in _NO_PLACE_ZONES:
         raise TimeParseError(
-            f"'{name}' names the time zone of the machine that reads it, which another machine "
-            "reads otherwise; give the IANA name of the zone, such as America/New_York"
+            f"'{name}' {_NO_PLACE_ZONES[name]}; give the IANA name of the zone, such as "
+            "America/New_York"
         )
     # The system's copies under posix/ and right/ (leap seconds) are none of its names.
     plain = name.removeprefix("posix/").removeprefix("right/").lower()

@@ -48,6 +48,7 @@ def test_iana_names_are_time_zones_of_a_ledger(name: str) -> None:
         # A machine's own zone: each machine reading the ledger would read other days.
         ("localtime", "names the time zone of the machine that reads it"),
         ("posixrules", "names the time zone of the machine that reads it"),
+        ("Factory", "mark of a machine whose zone was never set, no place's time zone"),
         # Found by a file system blind to case, not by another machine's.
         ("america/new_york", "is not an IANA time zone name such as 'UTC'; its IANA name is "),
         ("ASIA/KOLKATA", "its IANA name is 'Asia/Kolkata'"),
