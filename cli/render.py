@@ -62,11 +62,15 @@ def attribute_row(item: Any, columns: Sequence[Column]) -> dict[str, Any]:
     return {c.key: getattr(item, c.key) for c in columns}
 
 
+_AS_IS = frozenset({str, int, bool, float})
+"""Types whose values are JSON-ready as they are (checked first: most cells are text)."""
+
+
 def _plain(value: Any, kind: Kind) -> Any:
     """Return a JSON-ready value: exact decimal strings, ISO dates, plain ints and text (a
     list's items each as `kind`)."""
-    if value is None:
-        return None
+    if value is None or type(value) in _AS_IS:
+        return value
     if isinstance(value, Decimal):
         if kind == "ratio":
             return str(value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN))
@@ -222,6 +226,41 @@ _ROWS_PER_PART = 500
 """Rows rendered into one part of a JSON or CSV answer."""
 
 
+_json_text = json.encoder.encode_basestring
+"""How `json.dumps(..., ensure_ascii=False)` writes a string (C code)."""
+
+
+def indented_json(value: Any, pad: str = "") -> str:
+    """Return `json.dumps(value, indent=2, ensure_ascii=False)` with `pad` after each line
+    break: the same text, written here because `json` falls back to a pure-Python encoder
+    whenever it indents. Plain dicts with text keys, lists, text, ints, booleans and None are
+    written here; anything else is left to `json.dumps`."""
+    if isinstance(value, str):
+        return _json_text(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int:
+        return int.__repr__(value)
+    inner = pad + "  "
+    if type(value) is list:
+        if not value:
+            return "[]"
+        items = ",\n".join(inner + indented_json(v, inner) for v in value)
+        return f"[\n{items}\n{pad}]"
+    if type(value) is dict and all(type(k) is str for k in value):
+        if not value:
+            return "{}"
+        items = ",\n".join(
+            f"{inner}{_json_text(k)}: {indented_json(v, inner)}" for k, v in value.items()
+        )
+        return f"{{\n{items}\n{pad}}}"
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + pad)
+
+
 def _json_parts(report: Report) -> Iterator[str]:
     # The text json.dumps(indent=2) gives for {"meta": …, "rows": […]}, one row at a time.
     meta = json.dumps(_plain(report.meta, "text"), indent=2, ensure_ascii=False)
@@ -230,7 +269,7 @@ def _json_parts(report: Report) -> Iterator[str]:
     first = True
     for r in report.rows:
         row = {c.key: _plain(r.get(c.key), c.kind) for c in report.columns}
-        text = json.dumps(row, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+        text = indented_json(row, "    ")
         part.append(("\n    " if first else ",\n    ") + text)
         first = False
         if len(part) >= _ROWS_PER_PART:

@@ -95,8 +95,11 @@ def regressions(book: DealBook, span: Span, by: By | None = None) -> Regressions
     groups: dict[str, RegressionLine] = {}
     pairs: dict[tuple[str, str], PairLine] = {}
     pair_deals: dict[tuple[str, str], set[str]] = {}
-    for deal_id in sorted({m.deal_id for m in moves}):
-        mine = [m for m in moves if m.deal_id == deal_id]
+    by_deal: dict[str, list[DealMove]] = {}  # each deal's moves, in replay order
+    for dm in moves:
+        by_deal.setdefault(dm.deal_id, []).append(dm)
+    for deal_id in sorted(by_deal):
+        mine = by_deal[deal_id]
         back = sum(m.move.backward for m in mine)
         lines = [total]
         if by is not None:

@@ -26,7 +26,7 @@ from ledger.events import (
     StageChanged,
 )
 from projections.deals import replay_deals
-from projections.regressions import regressions
+from projections.regressions import moves_in, regressions
 from projections.slices import Span
 from projections.stages import stage_durations, time_in_stage
 from projections.win_rate import win_rates
@@ -137,7 +137,8 @@ def test_regressions_equal_a_brute_force_count_of_backward_moves(
     start, end = sorted([data.draw(instants(log)), data.draw(instants(log))])
     known_at = data.draw(known_ats(log))
     span = Span(start, end)
-    result = regressions(replay_deals(log, None, known_at), span)
+    book = replay_deals(log, None, known_at)
+    result = regressions(book, span)
 
     transitions, backward, moved, regressed = brute_force_moves(log, span, known_at)
     t = result.total
@@ -146,6 +147,13 @@ def test_regressions_equal_a_brute_force_count_of_backward_moves(
     assert {m.deal_id for m in result.regressions} == regressed
     assert sum(p.transitions for p in result.pairs) == transitions
     assert sum(p.transitions for p in result.pairs if p.backward) == backward
+    # Each pair counts the distinct deals that made it, whatever moves of others lie between.
+    pair_deals: dict[tuple[str, str], set[str]] = {}
+    for m in moves_in(book, span):
+        pair_deals.setdefault((m.move.from_stage, m.move.to_stage), set()).add(m.deal_id)
+    assert {(p.from_stage, p.to_stage): p.deals for p in result.pairs} == {
+        pair: len(deals) for pair, deals in pair_deals.items()
+    }
 
 
 @SETTINGS

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cli.render import Column, Report, render, render_parts
+from cli.render import Column, Report, indented_json, render, render_parts
 
 COLUMNS = [Column("id", "id"), Column("amount", "amount", "money"), Column("detail", "detail")]
 VALUES = st.recursive(
@@ -42,6 +42,24 @@ def test_json_rows_read_one_at_a_time_are_the_document_json_writes(
     assert streamed == json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     assert [Decimal(r["amount"]) for r in doc["rows"]] == [r["amount"] for r in rows]
     assert streamed == render(Report("", COLUMNS, rows, meta), "json")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text() | st.floats(),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.tuples(inner, inner)
+            | st.dictionaries(st.text() | st.integers(), inner, max_size=3)
+        ),
+        max_leaves=8,
+    ),
+    st.sampled_from(["", "  ", "    "]),
+)
+def test_indented_json_is_the_text_json_dumps_writes(value: Any, pad: str) -> None:
+    expected = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + pad)
+    assert indented_json(value, pad) == expected
 
 
 @pytest.mark.parametrize("n", [0, 1, 499, 500, 501, 1_001])
