@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.errors import InputError, UsageError
+from ledger.events.fields import lookalike_finding
 from ledger.operations import filter_id
 from ledger.store import LedgerStore
 from ledger.timeutil import end_of_day, shown_instant
@@ -182,8 +183,11 @@ def history_query(
     stream = list(store.read(upto_seq=upto, deal_id=deal, account_id=account))
     if not stream:
         option, value = ("--deal", deal) if deal is not None else ("--account", account)
+        # An id typed or pasted with a look-alike character finds nothing: say which.
+        lookalike = lookalike_finding(value or "")
         raise InputError(
-            "names no events in the ledger (as known then)",
+            "names no events in the ledger (as known then)"
+            + (f"; it {lookalike}" if lookalike else ""),
             field=option,
             value=value,
             has_value=True,

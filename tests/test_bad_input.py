@@ -680,6 +680,21 @@ CASES: list[Case] = [
         "character U+202E, which would make it show as another id.",
     ),
     imp(
+        "id-with-a-no-break-space",
+        at("deal_lost", deal_id="D\u00a01"),
+        message="revledger: line 2: field 'deal_id' = 'D\\xa01': holds U+00A0 (NO-BREAK SPACE), "
+        "which reads as ' ', so the id would show as another; write it as 'D 1'.",
+    ),
+    imp(
+        "id-written-decomposed",
+        at("expansion", account_id="Zu\u0308rich-1", arr="5"),
+        expect=(
+            "field 'account_id'",
+            "holds a letter and its accent as two characters (Unicode's decomposed form), so "
+            "the id would show as another; write it composed (NFC) as 'Z\u00fcrich-1'.",
+        ),
+    ),
+    imp(
         "reason-with-a-bidi-isolate",
         at("deal_lost", deal_id="D-1", reason="budget \u2067cut"),
         expect=("field 'reason'", "contains U+2067, a control that reorders the text around it."),

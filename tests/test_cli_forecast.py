@@ -636,6 +636,13 @@ def test_history_table_of_an_account_known_before_its_churn(sample) -> None:
         (["history", "--deal", "D-PULL", "--account", "A-PINE"], 2, "give exactly one of"),
         (["history", "--deal", "D-NONE"], 3, "option '--deal' = 'D-NONE': names no events"),
         (
+            ["history", "--deal", "D\u2010PULL"],
+            3,
+            "option '--deal' = 'D\u2010PULL': names no events in the ledger (as known then); it "
+            "holds U+2010 (HYPHEN), which reads as '-', so the id would show as another; write "
+            "it as 'D-PULL'.",
+        ),
+        (
             [
                 "forecast-diff",
                 "--period",

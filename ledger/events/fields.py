@@ -7,6 +7,7 @@ with a short reason; pydantic adds the field name. Money is `Decimal`, never flo
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -142,7 +143,49 @@ def _identifier(value: Any, info: ValidationInfo) -> str:
             raise PydanticCustomError(
                 "phi", f"looks like {finding}; ids must never hold patient identifiers (PHI)"
             )
+        lookalike = lookalike_finding(text)
+        if lookalike:
+            raise ValueError(lookalike)
     return text
+
+
+HYPHEN_LOOKALIKES = "\u02d7\u2010\u2011\u2012\u2043\u2212\ufe63\uff0d"
+"""Characters drawn as the hyphen-minus is (the hyphen, the non-breaking and figure dashes, the
+minus signs), which an id may not hold: `D\u20101` shows as `D-1`. The en and em dashes, drawn
+longer, are taken (`Hôpital – Nord`, as a spreadsheet writes a name)."""
+_AS_HYPHEN = str.maketrans(dict.fromkeys(HYPHEN_LOOKALIKES, "-"))
+
+
+def _as_read(text: str) -> str:
+    """Return `text` as a reader takes it: compatibility forms folded (Unicode NFKC), which
+    also composes a letter and its combining accent (NFC), and a hyphen look-alike a hyphen."""
+    return unicodedata.normalize("NFKC", text).translate(_AS_HYPHEN)
+
+
+def lookalike_finding(text: str) -> str | None:
+    """Return why an id that a reader would take for another id is refused, or None when it
+    reads as it is written.
+
+    Full-width letters and digits, a no-break, thin or ideographic space, a hyphen look-alike
+    (`HYPHEN_LOOKALIKES`) and a letter followed by its combining accent (Unicode's decomposed
+    form) each make an id that shows as another (`D\u20101` as `D-1`, a decomposed `Zürich-1`
+    as the composed one) while naming another deal."""
+    if text.isascii():
+        return None
+    seen = _as_read(text)
+    if seen == text:
+        return None
+    for ch in text:
+        if not ch.isascii() and _as_read(ch) != ch:
+            return (
+                f"holds U+{ord(ch):04X} ({unicodedata.name(ch, 'a compatibility character')}), "
+                f"which reads as {_as_read(ch)!r}, so the id would show as another; write it "
+                f"as {seen!r}"
+            )
+    return (
+        "holds a letter and its accent as two characters (Unicode's decomposed form), so the "
+        f"id would show as another; write it composed (NFC) as {seen!r}"
+    )
 
 
 def _no_patient_identifier(name: str, info: ValidationInfo) -> None:
