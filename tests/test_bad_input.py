@@ -393,6 +393,12 @@ CASES: list[Case] = [
         message="revledger: line 2: field 'term_months' = 0: must be between 1 and 120.",
     ),
     imp(
+        "contract-term-with-a-point",
+        at("contract_signed", deal_id="D-1", arr="1000", term_months=12.0),
+        message="revledger: line 2: field 'term_months' = 12.0: must be a whole number written "
+        "without a point or an exponent, such as 12.",
+    ),
+    imp(
         "probability-above-one",
         at("deal_updated", deal_id="D-1", probability="1.5"),
         message="revledger: line 2: field 'probability' = '1.5': must be between 0 and 1.",

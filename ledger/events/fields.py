@@ -282,6 +282,10 @@ def _strict_int(value: Any) -> int:
         if len(value.strip().lstrip("-").lstrip("0")) > 6:
             raise ValueError("must be a whole number of at most 6 digits")
         return int(value)  # its field's own check gives the range
+    if isinstance(value, float):  # a JSON number with a point or an exponent: `12.0`, `1e1`
+        raise ValueError(
+            "must be a whole number written without a point or an exponent, such as 12"
+        )
     raise ValueError("must be a whole number")
 
 
