@@ -27,6 +27,13 @@ LOCK_POLL_MS = 100
 """SQLite's write lock is waited for in slices this long (see `begin_immediate`)."""
 SQLITE_CACHE_KIB = 65_536
 """Page cache per connection: a bulk import touches every index; the default 2 MiB thrashes."""
+READ_COMMITTED = "ISOLATION LEVEL READ COMMITTED"
+"""The isolation of every PostgreSQL write transaction, whatever `default_transaction_isolation`
+the database or role sets. A write's statements after the ledger's write lock must see what the
+writer before it committed; at REPEATABLE READ or SERIALIZABLE the snapshot would be taken by the
+statement that waits for the lock, so two concurrent appends would read the same head and one
+would fail (a duplicate seq, or a serialization failure), as would two queries saving the same
+read model."""
 
 
 def driver_connection(conn: Connection) -> Any:
