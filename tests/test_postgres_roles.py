@@ -15,13 +15,14 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from bench.generate import write_import
 from cli.main import cli
 from ledger.envelope import NewEvent
 from ledger.errors import EXIT_STORAGE, StorageError
 from ledger.events import QuotaSet
-from ledger.operations import import_file
+from ledger.operations import import_file, verify_ledger
 from ledger.store import LedgerStore
 from ledger.store import transaction as transaction_module
 from ledger.timeutil import parse_instant
@@ -179,6 +180,28 @@ def test_checking_the_read_model_needs_to_read_it(ledger: str, role_url) -> None
     assert refused.stderr == (
         "revledger: this connection may not read the saved read models (permission denied for "
         "table checkpoints): checking them needs SELECT on checkpoints.\n"
+    )
+
+
+def test_verify_as_a_role_allowed_one_connection_says_so_and_ends(ledger: str, role_url) -> None:
+    reader = role_url("SELECT")
+    engine = create_engine(ledger)
+    with engine.begin() as conn:
+        conn.execute(text(f"ALTER ROLE {make_url(reader).username} CONNECTION LIMIT 1"))
+    engine.dispose()
+
+    # verify reads the log and its index columns at once, on two connections.
+    with LedgerStore.open(reader) as store:
+        with pytest.raises(OperationalError, match="too many connections for role"):
+            verify_ledger(store)
+        # The read that had started is closed, its connection back in the pool: left to the
+        # garbage collector, it was closed in its read-ahead thread, which then waited for
+        # itself, and the command never ended.
+        assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    refused = invoke(reader, "verify")
+    assert refused.exit_code == EXIT_STORAGE
+    assert refused.stderr.endswith(
+        f'too many connections for role "{make_url(reader).username}".\n'
     )
 
 

@@ -709,7 +709,7 @@ class LedgerStore:
         with self.engine.connect() as conn:
             return {deal for (deal,) in conn.execute(q)}
 
-    def raw_rows(self, *, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+    def raw_rows(self, *, batch: int = 10_000) -> Generator[dict[str, Any], None, None]:
         """Yield every stored envelope as a mapping of SELECT_ORDER columns, in seq order."""
         q = select(*[events.c[c] for c in SELECT_ORDER]).order_by(events.c.seq)
         for row in self._stream(q, batch):
@@ -750,7 +750,9 @@ class LedgerStore:
                 cursor.execute(sql, params)
                 yield from read_ahead(iter(partial(cursor.fetchmany, batch), []))
 
-    def index_rows(self, *, batch: int = 10_000) -> Iterator[tuple[int, str | None, str | None]]:
+    def index_rows(
+        self, *, batch: int = 10_000
+    ) -> Generator[tuple[int, str | None, str | None], None, None]:
         """Yield (seq, deal_id, account_id) index columns in seq order (for `verify`)."""
         q = select(events.c.seq, events.c.deal_id, events.c.account_id).order_by(events.c.seq)
         for row in self._stream(q, batch):
