@@ -215,8 +215,39 @@ def test_a_search_path_naming_no_schema_is_said(pg_schema: str) -> None:
         "exists or that this role may use.\n"
     )
     assert created.stderr.endswith(
-        "the search_path of the URL names no schema that exists or that this role may use "
-        "(create the schema first, or grant its use)\n"
+        "the search_path (of the URL, or the one set for the database or role) names no schema "
+        "that exists or that this role may use (create the schema first, or grant its use)\n"
+    )
+
+
+def test_a_search_path_that_the_role_sets_naming_no_schema_is_said(role_url) -> None:
+    role = make_url(role_url("SELECT")).username
+    assert PG_URL
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f"ALTER ROLE {role} SET search_path = ''"))
+    engine.dispose()
+    bare = make_url(PG_URL).set(username=role).render_as_string(hide_password=False)
+
+    created = invoke(bare, "init")
+
+    assert created.exit_code == EXIT_STORAGE
+    assert created.stderr.endswith(
+        ": the search_path (of the URL, or the one set for the database or role) names no "
+        "schema that exists or that this role may use (create the schema first, or grant its "
+        "use)\n"
+    )
+
+
+def test_a_role_that_may_not_create_in_the_schema_is_told_what_init_needs(
+    pg_schema: str, role_url
+) -> None:
+    refused = invoke(role_url("SELECT"), "init")
+
+    assert (refused.exit_code, refused.stdout) == (EXIT_STORAGE, "")
+    assert refused.stderr == (
+        "revledger: this connection may not create the ledger's tables (permission denied for "
+        f"schema {pg_schema}): init needs CREATE on the schema the search_path names first.\n"
     )
 
 

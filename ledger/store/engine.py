@@ -228,8 +228,9 @@ def database_reason(exc: BaseException) -> str:
     reason = _first_line(exc)
     if reason.startswith("no schema has been selected to create in"):
         return (
-            "the search_path of the URL names no schema that exists or that this role may use "
-            "(create the schema first, or grant its use)"
+            "the search_path (of the URL, or the one set for the database or role) names no "
+            "schema that exists or that this role may use (create the schema first, or grant "
+            "its use)"
         )
     if reason in (_LOCKED, _PG_LOCK_TIMEOUT):
         return (

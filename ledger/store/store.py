@@ -51,6 +51,7 @@ from ledger.store.codec import SELECT_ORDER, rows_to_events, rows_to_logged
 from ledger.store.engine import (
     READ_COMMITTED,
     WRITE_OPTION,
+    access_refused,
     check_server_encoding,
     database_reason,
     driver_connection,
@@ -60,6 +61,7 @@ from ledger.store.engine import (
     resolve_url,
     shown,
     sqlite_path,
+    write_needs,
     write_refused,
 )
 from ledger.store.facts import chunks, one_of
@@ -179,6 +181,19 @@ def _not_a_ledger(store: LedgerStore, db: str) -> str:
             "`revledger init` or point --db at one"
         )
     return not_one
+
+
+def _create_refused(exc: BaseException) -> StorageError:
+    """Return the error of a PostgreSQL connection that may not create a new ledger's tables
+    (`exc`, one that `is_read_only` recognises), saying what it would take."""
+    reason = database_reason(exc)
+    if reason.startswith("permission denied for tablespace"):
+        privilege = "CREATE on the default_tablespace that the database or role sets"
+    else:
+        privilege = "CREATE on the schema the search_path names first"
+    return access_refused(
+        exc, "create the ledger's tables", f"init needs {write_needs(exc, 'postgresql', privilege)}"
+    )
 
 
 def _frozen(path: str) -> bool:
@@ -301,6 +316,8 @@ class LedgerStore:
                     migrate(conn, found)
         except (OperationalError, DBAPIError) as exc:
             denied = is_read_only(exc) or database_reason(exc).startswith("must be owner")
+            if found is None and denied and self.backend == "postgresql":
+                raise _create_refused(exc) from None
             if found is None or not denied:
                 raise
             who = (
