@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bench.generate import write_import
 from cli.main import cli
@@ -25,6 +25,7 @@ from ledger.events import QuotaSet
 from ledger.operations import import_file, verify_ledger
 from ledger.store import LedgerStore
 from ledger.store import transaction as transaction_module
+from ledger.store.engine import database_reason, is_locked, is_read_only, write_refused
 from ledger.timeutil import parse_instant
 from tests.conftest import PG_URL, pg_schema_url
 
@@ -247,7 +248,54 @@ def test_a_role_that_may_not_create_in_the_schema_is_told_what_init_needs(
     assert (refused.exit_code, refused.stdout) == (EXIT_STORAGE, "")
     assert refused.stderr == (
         "revledger: this connection may not create the ledger's tables (permission denied for "
-        f"schema {pg_schema}): init needs CREATE on the schema the search_path names first.\n"
+        f"schema {pg_schema}): init needs CREATE on the schema the search_path names first (and "
+        "on the default_tablespace, where the database or role sets one)\n"
+    )
+
+
+def _driver_error(error: Exception) -> Exception:
+    """Return `error`, a psycopg error, as SQLAlchemy raises it."""
+    from psycopg import errors
+
+    return DBAPIError.instance("INSERT INTO events …", None, error, errors.Error)
+
+
+def test_postgresql_errors_are_recognised_in_the_language_the_server_speaks() -> None:
+    from psycopg import errors
+
+    # As a server with lc_messages = 'de_DE.UTF-8' words them: known by their SQLSTATE.
+    denied = _driver_error(errors.InsufficientPrivilege("Keine Berechtigung für Tabelle events"))
+    read_only = _driver_error(
+        errors.ReadOnlySqlTransaction("kann INSERT nicht in einer Read-only-Transaktion ausführen")
+    )
+    locked = _driver_error(
+        errors.LockNotAvailable("Abbruch des Befehls wegen Zeitüberschreitung einer Sperre")
+    )
+    no_schema = _driver_error(
+        errors.InvalidSchemaName("kein Schema für die Objekterzeugung ausgewählt")
+    )
+
+    assert is_read_only(denied) and is_read_only(read_only)
+    assert str(write_refused(denied, "postgresql")).startswith(
+        "this connection may not write to the ledger (Keine Berechtigung für Tabelle events): "
+        "recording and importing need INSERT on the events table"
+    )
+    assert "need a session that may write" in str(write_refused(read_only, "postgresql"))
+    assert is_locked(locked) and not is_locked(denied)
+    assert database_reason(locked).startswith("another process holds the ledger's write lock")
+    assert database_reason(no_schema).startswith("the search_path (of the URL, or the one set")
+
+
+def test_a_statement_timeout_is_named() -> None:
+    from psycopg import errors
+
+    cancelled = _driver_error(errors.QueryCanceled("canceling statement due to statement timeout"))
+
+    assert database_reason(cancelled) == (
+        "canceling statement due to statement timeout (a statement ran longer than the "
+        "statement_timeout that the database, the role or the URL sets, or an administrator "
+        "cancelled it; a longer one for the ledger's connections can be given in the URL: "
+        "?options=-cstatement_timeout%3D0)"
     )
 
 

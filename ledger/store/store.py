@@ -186,11 +186,10 @@ def _not_a_ledger(store: LedgerStore, db: str) -> str:
 def _create_refused(exc: BaseException) -> StorageError:
     """Return the error of a PostgreSQL connection that may not create a new ledger's tables
     (`exc`, one that `is_read_only` recognises), saying what it would take."""
-    reason = database_reason(exc)
-    if reason.startswith("permission denied for tablespace"):
-        privilege = "CREATE on the default_tablespace that the database or role sets"
-    else:
-        privilege = "CREATE on the schema the search_path names first"
+    privilege = (
+        "CREATE on the schema the search_path names first (and on the default_tablespace, where "
+        "the database or role sets one)"
+    )
     return access_refused(
         exc, "create the ledger's tables", f"init needs {write_needs(exc, 'postgresql', privilege)}"
     )
@@ -315,7 +314,7 @@ class LedgerStore:
                 else:
                     migrate(conn, found)
         except (OperationalError, DBAPIError) as exc:
-            denied = is_read_only(exc) or database_reason(exc).startswith("must be owner")
+            denied = is_read_only(exc)  # also "must be owner": SQLSTATE 42501
             if found is None and denied and self.backend == "postgresql":
                 raise _create_refused(exc) from None
             if found is None or not denied:
