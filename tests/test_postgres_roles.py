@@ -134,7 +134,7 @@ def test_a_write_that_waits_too_long_for_the_lock_fails(
             )
         assert store.head() == head
     holder.dispose()
-    assert "another process holds the ledger's write lock" in str(refused.value)
+    assert "another process held the ledger's write lock for more than 120 s" in str(refused.value)
 
 
 def test_a_role_that_may_only_select_is_told_what_writing_needs(
@@ -282,8 +282,26 @@ def test_postgresql_errors_are_recognised_in_the_language_the_server_speaks() ->
     )
     assert "need a session that may write" in str(write_refused(read_only, "postgresql"))
     assert is_locked(locked) and not is_locked(denied)
-    assert database_reason(locked).startswith("another process holds the ledger's write lock")
+    assert database_reason(locked).startswith("another process held the ledger's write lock")
     assert database_reason(no_schema).startswith("the search_path (of the URL, or the one set")
+
+
+def test_a_lock_on_the_events_table_held_beyond_the_lock_timeout_of_the_role_is_said(
+    ledger: str, role_url
+) -> None:
+    writer = role_url("SELECT, INSERT", options="%20-clock_timeout%3D50ms")
+    holder = create_engine(ledger)
+    with holder.connect() as conn, conn.begin():
+        conn.execute(text("LOCK TABLE events IN SHARE MODE"))  # INSERT waits for it
+        refused = invoke(writer, "record", "quota_set", "--period", "2026-Q4", "--amount", "1")
+    holder.dispose()
+
+    assert (refused.exit_code, refused.stdout) == (EXIT_STORAGE, "")
+    assert refused.stderr == (
+        "revledger: database error: another process held the ledger's write lock for more than "
+        "120 s, or a lock on its tables for longer than the lock_timeout that the database, the "
+        "role or the URL sets; try again when it has finished.\n"
+    )
 
 
 def test_a_statement_timeout_is_named() -> None:

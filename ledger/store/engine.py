@@ -236,10 +236,20 @@ def database_reason(exc: BaseException) -> str:
             "schema that exists or that this role may use (create the schema first, or grant "
             "its use)"
         )
-    if reason == _LOCKED or state == _PG_LOCK_NOT_AVAILABLE:
+    if reason == _LOCKED:
         return (
             "another process holds the ledger's write lock and did not release it within "
             f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s; try again when it has finished"
+        )
+    if state == _PG_LOCK_NOT_AVAILABLE:
+        # The same error whichever lock it waited for: the ledger's write lock, waited for
+        # 120 s, or a lock on its tables (someone's LOCK TABLE, say), waited for as long as the
+        # lock_timeout that the database or role sets.
+        return (
+            "another process held the ledger's write lock for more than "
+            f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s, or a lock on its tables for longer than the "
+            "lock_timeout that the database, the role or the URL sets; try again when it has "
+            "finished"
         )
     if state == _PG_QUERY_CANCELED:
         return (
