@@ -7,7 +7,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -780,4 +780,8 @@ def parse_anchors(texts: Sequence[str]) -> dict[int, str]:
 def verify_ledger(store: LedgerStore, anchors: Sequence[str] = ()) -> VerifyReport:
     """Walk the whole chain and the index columns, and check the `SEQ:HASH` anchors kept from
     an earlier verify; return the report (first bad seq, if any)."""
-    return verify_rows(store.raw_rows(), store.index_rows(), parse_anchors(anchors))
+    # Two reads at once, each on a connection of its own: when one fails (a role allowed a
+    # single connection, say), the other is closed here, not left to the garbage collector,
+    # which may run in its read-ahead thread while that thread holds the connection.
+    with closing(store.raw_rows()) as rows, closing(store.index_rows()) as index:
+        return verify_rows(rows, index, parse_anchors(anchors))

@@ -18,16 +18,18 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import create_engine
 
 from cli.main import cli
 from ledger.envelope import NewEvent
 from ledger.errors import EXIT_CONFLICT, ConflictError
 from ledger.operations import init_ledger, verify_ledger
 from ledger.store import LedgerStore
-from tests.conftest import events_from
+from tests.conftest import events_from, pg_schema_url
 
 pytestmark = pytest.mark.slow
 
@@ -202,6 +204,29 @@ def test_concurrent_appends_from_four_processes_keep_seq_gapless_and_the_chain_i
     assert report.ok, report.problem
     assert report.events == before + total
     assert store.head().seq == before + total
+
+
+@pytest.mark.parametrize("isolation", ["serializable", "repeatable read"])
+def test_writers_keep_seq_gapless_whatever_isolation_the_database_sets_by_default(
+    pg_schema: str, isolation: str
+) -> None:
+    # As `ALTER DATABASE … SET default_transaction_isolation` would: every session's default.
+    db = f"{pg_schema_url(pg_schema)}%20-cdefault_transaction_isolation%3D" + quote(
+        isolation.replace(" ", "\\ ")
+    )
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW default_transaction_isolation").scalar() == isolation
+    engine.dispose()
+    init_ledger(
+        db, currency="USD", timezone="UTC", fiscal_year_start_month=1, stages=None, actor="t"
+    )  # fmt: skip
+
+    _run_together(_append_many, [(db, w, 100) for w in range(3)], results=3)
+
+    with LedgerStore.open(db) as store:
+        assert [r["seq"] for r in store.raw_rows()] == list(range(1, 302))
+        assert verify_ledger(store).ok
 
 
 # -- racing on one stream ----------------------------------------------------------------------

@@ -15,15 +15,17 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bench.generate import write_import
 from cli.main import cli
 from ledger.envelope import NewEvent
 from ledger.errors import EXIT_STORAGE, StorageError
 from ledger.events import QuotaSet
-from ledger.operations import import_file
+from ledger.operations import import_file, verify_ledger
 from ledger.store import LedgerStore
 from ledger.store import transaction as transaction_module
+from ledger.store.engine import database_reason, is_locked, is_read_only, write_refused
 from ledger.timeutil import parse_instant
 from tests.conftest import PG_URL, pg_schema_url
 
@@ -132,7 +134,7 @@ def test_a_write_that_waits_too_long_for_the_lock_fails(
             )
         assert store.head() == head
     holder.dispose()
-    assert "another process holds the ledger's write lock" in str(refused.value)
+    assert "another process held the ledger's write lock for more than 120 s" in str(refused.value)
 
 
 def test_a_role_that_may_only_select_is_told_what_writing_needs(
@@ -182,6 +184,28 @@ def test_checking_the_read_model_needs_to_read_it(ledger: str, role_url) -> None
     )
 
 
+def test_verify_as_a_role_allowed_one_connection_says_so_and_ends(ledger: str, role_url) -> None:
+    reader = role_url("SELECT")
+    engine = create_engine(ledger)
+    with engine.begin() as conn:
+        conn.execute(text(f"ALTER ROLE {make_url(reader).username} CONNECTION LIMIT 1"))
+    engine.dispose()
+
+    # verify reads the log and its index columns at once, on two connections.
+    with LedgerStore.open(reader) as store:
+        with pytest.raises(OperationalError, match="too many connections for role"):
+            verify_ledger(store)
+        # The read that had started is closed, its connection back in the pool: left to the
+        # garbage collector, it was closed in its read-ahead thread, which then waited for
+        # itself, and the command never ended.
+        assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    refused = invoke(reader, "verify")
+    assert refused.exit_code == EXIT_STORAGE
+    assert refused.stderr.endswith(
+        f'too many connections for role "{make_url(reader).username}".\n'
+    )
+
+
 def test_a_search_path_naming_no_schema_is_said(pg_schema: str) -> None:
     db = pg_schema_url(f"{pg_schema}_missing")
     asked, created = invoke(db, "arr"), invoke(db, "init")
@@ -192,8 +216,104 @@ def test_a_search_path_naming_no_schema_is_said(pg_schema: str) -> None:
         "exists or that this role may use.\n"
     )
     assert created.stderr.endswith(
-        "the search_path of the URL names no schema that exists or that this role may use "
-        "(create the schema first, or grant its use)\n"
+        "the search_path (of the URL, or the one set for the database or role) names no schema "
+        "that exists or that this role may use (create the schema first, or grant its use)\n"
+    )
+
+
+def test_a_search_path_that_the_role_sets_naming_no_schema_is_said(role_url) -> None:
+    role = make_url(role_url("SELECT")).username
+    assert PG_URL
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f"ALTER ROLE {role} SET search_path = ''"))
+    engine.dispose()
+    bare = make_url(PG_URL).set(username=role).render_as_string(hide_password=False)
+
+    created = invoke(bare, "init")
+
+    assert created.exit_code == EXIT_STORAGE
+    assert created.stderr.endswith(
+        ": the search_path (of the URL, or the one set for the database or role) names no "
+        "schema that exists or that this role may use (create the schema first, or grant its "
+        "use)\n"
+    )
+
+
+def test_a_role_that_may_not_create_in_the_schema_is_told_what_init_needs(
+    pg_schema: str, role_url
+) -> None:
+    refused = invoke(role_url("SELECT"), "init")
+
+    assert (refused.exit_code, refused.stdout) == (EXIT_STORAGE, "")
+    assert refused.stderr == (
+        "revledger: this connection may not create the ledger's tables (permission denied for "
+        f"schema {pg_schema}): init needs CREATE on the schema the search_path names first (and "
+        "on the default_tablespace, where the database or role sets one)\n"
+    )
+
+
+def _driver_error(error: Exception) -> Exception:
+    """Return `error`, a psycopg error, as SQLAlchemy raises it."""
+    from psycopg import errors
+
+    return DBAPIError.instance("INSERT INTO events …", None, error, errors.Error)
+
+
+def test_postgresql_errors_are_recognised_in_the_language_the_server_speaks() -> None:
+    from psycopg import errors
+
+    # As a server with lc_messages = 'de_DE.UTF-8' words them: known by their SQLSTATE.
+    denied = _driver_error(errors.InsufficientPrivilege("Keine Berechtigung für Tabelle events"))
+    read_only = _driver_error(
+        errors.ReadOnlySqlTransaction("kann INSERT nicht in einer Read-only-Transaktion ausführen")
+    )
+    locked = _driver_error(
+        errors.LockNotAvailable("Abbruch des Befehls wegen Zeitüberschreitung einer Sperre")
+    )
+    no_schema = _driver_error(
+        errors.InvalidSchemaName("kein Schema für die Objekterzeugung ausgewählt")
+    )
+
+    assert is_read_only(denied) and is_read_only(read_only)
+    assert str(write_refused(denied, "postgresql")).startswith(
+        "this connection may not write to the ledger (Keine Berechtigung für Tabelle events): "
+        "recording and importing need INSERT on the events table"
+    )
+    assert "need a session that may write" in str(write_refused(read_only, "postgresql"))
+    assert is_locked(locked) and not is_locked(denied)
+    assert database_reason(locked).startswith("another process held the ledger's write lock")
+    assert database_reason(no_schema).startswith("the search_path (of the URL, or the one set")
+
+
+def test_a_lock_on_the_events_table_held_beyond_the_lock_timeout_of_the_role_is_said(
+    ledger: str, role_url
+) -> None:
+    writer = role_url("SELECT, INSERT", options="%20-clock_timeout%3D50ms")
+    holder = create_engine(ledger)
+    with holder.connect() as conn, conn.begin():
+        conn.execute(text("LOCK TABLE events IN SHARE MODE"))  # INSERT waits for it
+        refused = invoke(writer, "record", "quota_set", "--period", "2026-Q4", "--amount", "1")
+    holder.dispose()
+
+    assert (refused.exit_code, refused.stdout) == (EXIT_STORAGE, "")
+    assert refused.stderr == (
+        "revledger: database error: another process held the ledger's write lock for more than "
+        "120 s, or a lock on its tables for longer than the lock_timeout that the database, the "
+        "role or the URL sets; try again when it has finished.\n"
+    )
+
+
+def test_a_statement_timeout_is_named() -> None:
+    from psycopg import errors
+
+    cancelled = _driver_error(errors.QueryCanceled("canceling statement due to statement timeout"))
+
+    assert database_reason(cancelled) == (
+        "canceling statement due to statement timeout (a statement ran longer than the "
+        "statement_timeout that the database, the role or the URL sets, or an administrator "
+        "cancelled it; a longer one for the ledger's connections can be given in the URL: "
+        "?options=-cstatement_timeout%3D0)"
     )
 
 

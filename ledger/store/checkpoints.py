@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from ledger.store.engine import (
+    READ_COMMITTED,
     WAIT_OPTION,
     WRITE_OPTION,
     access_refused,
@@ -137,13 +138,15 @@ data. (On PostgreSQL, appends hold no lock a checkpoint's rows need.)"""
 
 @contextmanager
 def _writing(engine: Engine, *, wait: bool = True) -> Iterator[Connection]:
-    """Yield a connection in a write transaction (BEGIN IMMEDIATE on SQLite); without `wait`,
-    one whose statements wait at most `CHECKPOINT_WAIT_MS` for a lock (SQLite's write lock,
-    PostgreSQL's row locks)."""
+    """Yield a connection in a write transaction (BEGIN IMMEDIATE on SQLite, READ COMMITTED on
+    PostgreSQL); without `wait`, one whose statements wait at most `CHECKPOINT_WAIT_MS` for a
+    lock (SQLite's write lock, PostgreSQL's row locks)."""
     options: dict[str, Any] = {WRITE_OPTION: True}
     if not wait:
         options[WAIT_OPTION] = CHECKPOINT_WAIT_MS
     with engine.connect().execution_options(**options) as conn, conn.begin():
-        if not wait and engine.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{CHECKPOINT_WAIT_MS}ms'")
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SET TRANSACTION {READ_COMMITTED}")
+            if not wait:
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{CHECKPOINT_WAIT_MS}ms'")
         yield conn

@@ -27,6 +27,13 @@ LOCK_POLL_MS = 100
 """SQLite's write lock is waited for in slices this long (see `begin_immediate`)."""
 SQLITE_CACHE_KIB = 65_536
 """Page cache per connection: a bulk import touches every index; the default 2 MiB thrashes."""
+READ_COMMITTED = "ISOLATION LEVEL READ COMMITTED"
+"""The isolation of every PostgreSQL write transaction, whatever `default_transaction_isolation`
+the database or role sets. A write's statements after the ledger's write lock must see what the
+writer before it committed; at REPEATABLE READ or SERIALIZABLE the snapshot would be taken by the
+statement that waits for the lock, so two concurrent appends would read the same head and one
+would fail (a duplicate seq, or a serialization failure), as would two queries saving the same
+read model."""
 
 
 def driver_connection(conn: Connection) -> Any:
@@ -217,23 +224,56 @@ def begin_immediate(dbapi: Any, *, wait_ms: int | None = None) -> None:
 
 def database_reason(exc: BaseException) -> str:
     """Return the first line of a database failure's message (of the driver's error, when
-    SQLAlchemy wraps one), said plainly when it is SQLite's busy timeout running out."""
+    SQLAlchemy wraps one), said plainly when it is a wait for a lock running out (SQLite's busy
+    timeout, PostgreSQL's lock_timeout), a search_path naming no schema, or PostgreSQL's
+    statement_timeout. PostgreSQL's errors are recognised by their SQLSTATE, so also when the
+    server speaks another language (`lc_messages`)."""
     reason = _first_line(exc)
-    if reason.startswith("no schema has been selected to create in"):
+    state = _sqlstate(exc)
+    if state == _PG_INVALID_SCHEMA:
         return (
-            "the search_path of the URL names no schema that exists or that this role may use "
-            "(create the schema first, or grant its use)"
+            "the search_path (of the URL, or the one set for the database or role) names no "
+            "schema that exists or that this role may use (create the schema first, or grant "
+            "its use)"
         )
-    if reason in (_LOCKED, _PG_LOCK_TIMEOUT):
+    if reason == _LOCKED:
         return (
             "another process holds the ledger's write lock and did not release it within "
             f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s; try again when it has finished"
+        )
+    if state == _PG_LOCK_NOT_AVAILABLE:
+        # The same error whichever lock it waited for: the ledger's write lock, waited for
+        # 120 s, or a lock on its tables (someone's LOCK TABLE, say), waited for as long as the
+        # lock_timeout that the database or role sets.
+        return (
+            "another process held the ledger's write lock for more than "
+            f"{SQLITE_BUSY_TIMEOUT_MS // 1000} s, or a lock on its tables for longer than the "
+            "lock_timeout that the database, the role or the URL sets; try again when it has "
+            "finished"
+        )
+    if state == _PG_QUERY_CANCELED:
+        return (
+            f"{reason} (a statement ran longer than the statement_timeout that the database, "
+            "the role or the URL sets, or an administrator cancelled it; a longer one for the "
+            "ledger's connections can be given in the URL: ?options=-cstatement_timeout%3D0)"
         )
     return reason
 
 
 _LOCKED = "database is locked"
-_PG_LOCK_TIMEOUT = "canceling statement due to lock timeout"
+_PG_INSUFFICIENT_PRIVILEGE = "42501"
+_PG_READ_ONLY_TRANSACTION = "25006"
+_PG_LOCK_NOT_AVAILABLE = "55P03"
+_PG_INVALID_SCHEMA = "3F000"
+_PG_QUERY_CANCELED = "57014"
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """Return the SQLSTATE of a PostgreSQL error (of the driver's error, when SQLAlchemy wraps
+    one); None for other errors."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig if orig is not None else exc, "sqlstate", None)
+    return state if isinstance(state, str) else None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -246,10 +286,9 @@ def is_read_only(exc: BaseException) -> bool:
     """True when `exc` says this connection may not write: a SQLite file or folder it cannot
     write, a PostgreSQL role without the privilege, or a read-only PostgreSQL transaction (a
     hot standby, `default_transaction_read_only`)."""
-    reason = _first_line(exc)
-    return reason.startswith(("attempt to write a readonly database", "permission denied")) or (
-        reason.startswith("cannot execute ") and reason.endswith("in a read-only transaction")
-    )
+    return _first_line(exc).startswith("attempt to write a readonly database") or _sqlstate(
+        exc
+    ) in (_PG_INSUFFICIENT_PRIVILEGE, _PG_READ_ONLY_TRANSACTION)
 
 
 def access_refused(exc: BaseException, action: str, needs: str) -> StorageError:
@@ -261,7 +300,7 @@ def access_refused(exc: BaseException, action: str, needs: str) -> StorageError:
 def write_needs(exc: BaseException, backend: str, privileges: str) -> str:
     """Return what a write refused with `exc` needs: a session that may write (in a read-only
     one), the PostgreSQL `privileges`, or on SQLite a ledger file and folder it may write."""
-    if database_reason(exc).startswith("cannot execute "):
+    if _sqlstate(exc) == _PG_READ_ONLY_TRANSACTION:
         return (
             "a session that may write (not a standby server, nor one with "
             "default_transaction_read_only)"
@@ -286,4 +325,4 @@ def write_refused(exc: BaseException, backend: str) -> StorageError:
 def is_locked(exc: BaseException) -> bool:
     """True when `exc` is a lock wait running out: SQLite's busy timeout (another connection
     held the database's write lock) or PostgreSQL's `lock_timeout`."""
-    return _first_line(exc) in (_LOCKED, _PG_LOCK_TIMEOUT)
+    return _first_line(exc) == _LOCKED or _sqlstate(exc) == _PG_LOCK_NOT_AVAILABLE

@@ -49,7 +49,9 @@ from ledger.store.checkpoints import (
 )
 from ledger.store.codec import SELECT_ORDER, rows_to_events, rows_to_logged
 from ledger.store.engine import (
+    READ_COMMITTED,
     WRITE_OPTION,
+    access_refused,
     check_server_encoding,
     database_reason,
     driver_connection,
@@ -59,6 +61,7 @@ from ledger.store.engine import (
     resolve_url,
     shown,
     sqlite_path,
+    write_needs,
     write_refused,
 )
 from ledger.store.facts import chunks, one_of
@@ -180,6 +183,18 @@ def _not_a_ledger(store: LedgerStore, db: str) -> str:
     return not_one
 
 
+def _create_refused(exc: BaseException) -> StorageError:
+    """Return the error of a PostgreSQL connection that may not create a new ledger's tables
+    (`exc`, one that `is_read_only` recognises), saying what it would take."""
+    privilege = (
+        "CREATE on the schema the search_path names first (and on the default_tablespace, where "
+        "the database or role sets one)"
+    )
+    return access_refused(
+        exc, "create the ledger's tables", f"init needs {write_needs(exc, 'postgresql', privilege)}"
+    )
+
+
 def _frozen(path: str) -> bool:
     """Return whether the SQLite ledger file at `path` lies on a file system mounted read-only
     and has no write-ahead log beside it: all it holds is in the file, and nobody writes it.
@@ -299,7 +314,9 @@ class LedgerStore:
                 else:
                     migrate(conn, found)
         except (OperationalError, DBAPIError) as exc:
-            denied = is_read_only(exc) or database_reason(exc).startswith("must be owner")
+            denied = is_read_only(exc)  # also "must be owner": SQLSTATE 42501
+            if found is None and denied and self.backend == "postgresql":
+                raise _create_refused(exc) from None
             if found is None or not denied:
                 raise
             who = (
@@ -356,6 +373,7 @@ class LedgerStore:
         conn_ = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with conn_ as conn, conn.begin():
             if conn.dialect.name == "postgresql":
+                driver_connection(conn).execute(f"SET TRANSACTION {READ_COMMITTED}")
                 locking = LOCK_SQL if _has_events(conn) else CREATE_LOCK_SQL
                 driver_connection(conn).execute(locking)
             yield conn
@@ -707,7 +725,7 @@ class LedgerStore:
         with self.engine.connect() as conn:
             return {deal for (deal,) in conn.execute(q)}
 
-    def raw_rows(self, *, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+    def raw_rows(self, *, batch: int = 10_000) -> Generator[dict[str, Any], None, None]:
         """Yield every stored envelope as a mapping of SELECT_ORDER columns, in seq order."""
         q = select(*[events.c[c] for c in SELECT_ORDER]).order_by(events.c.seq)
         for row in self._stream(q, batch):
@@ -748,7 +766,9 @@ class LedgerStore:
                 cursor.execute(sql, params)
                 yield from read_ahead(iter(partial(cursor.fetchmany, batch), []))
 
-    def index_rows(self, *, batch: int = 10_000) -> Iterator[tuple[int, str | None, str | None]]:
+    def index_rows(
+        self, *, batch: int = 10_000
+    ) -> Generator[tuple[int, str | None, str | None], None, None]:
         """Yield (seq, deal_id, account_id) index columns in seq order (for `verify`)."""
         q = select(events.c.seq, events.c.deal_id, events.c.account_id).order_by(events.c.seq)
         for row in self._stream(q, batch):

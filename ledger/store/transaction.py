@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from ledger.canonical import GENESIS_HASH
 from ledger.envelope import StagedEvent
-from ledger.store.engine import SQLITE_BUSY_TIMEOUT_MS, begin_immediate
+from ledger.store.engine import READ_COMMITTED, SQLITE_BUSY_TIMEOUT_MS, begin_immediate
 from ledger.store.facts import MARKS, chunks, one_of
 from ledger.store.schema import ROW_COLUMNS
 
@@ -166,16 +166,18 @@ def begin(dbapi: Any, backend: str, news: Sequence[StagedEvent]) -> tuple[Head, 
     """Open the write transaction on a driver connection: take the ledger's write lock, read
     the head, and (for a small first chunk `news`) look up its keys and event ids.
 
-    On PostgreSQL these statements, with BEGIN, go out as one script in one round trip (the
-    simple query protocol, so the looked-up values are written into it as literals, see
-    `script`). Returns the head and what the lookups found (None when they are left to
+    On PostgreSQL these statements, with BEGIN (at READ COMMITTED), go out as one script in one
+    round trip (the simple query protocol, so the looked-up values are written into it as
+    literals, see `script`). Returns the head and what the lookups found (None when they are left to
     `BatchWriter.prepare`).
     """
     wanted = lookups(backend, news) if len(news) <= SCRIPT_LOOKUPS else None
     statements = [(HEAD_SQL, []), *(wanted or ())]
     if backend == "postgresql":
         locking: list[tuple[str, Sequence[Any]]] = [(sql, []) for sql in LOCK_STATEMENTS]
-        cursor = dbapi.execute(script(dbapi, [("BEGIN", []), *locking, *statements]))
+        cursor = dbapi.execute(
+            script(dbapi, [(f"BEGIN {READ_COMMITTED}", []), *locking, *statements])
+        )
         for _ in locking:
             cursor.nextset()  # past BEGIN and the lock, to the head
         results = []
