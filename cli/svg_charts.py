@@ -56,8 +56,9 @@ def compact_money(value: float | Decimal) -> str:
 
 
 def percent(value: float) -> str:
-    """Return an axis label for a ratio: 0.85 -> 85%."""
-    return f"{value * 100:.0f}%"
+    """Return an axis label for a ratio, to at most two decimals of a percentage and no
+    trailing zeros: 0.85 -> 85%, 0.075 -> 7.5% (a tick at 7.5 % does not read 8 %)."""
+    return f"{_trimmed(value * 100)}%"
 
 
 def _exact(value: float | Decimal) -> Decimal:

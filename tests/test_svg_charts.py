@@ -66,7 +66,7 @@ def test_axis_labels() -> None:
         "-1.25B",
         "30T",
     ]
-    assert percent(1.145) == "114%" and percent(0.0) == "0%"
+    assert percent(1.145) == "114.5%" and percent(0.0) == "0%" and percent(0.85) == "85%"
     # Bars print their value as the tables do: one decimal of a percentage, of days.
     assert percent_tenths(0.41634) == "41.6%" and days(26.75) == "26.8" and days(0.3) == "0.3"
     # from the exact figure, half-even, as a table: 23/80 and 10 days 1 h 12 min
@@ -78,6 +78,17 @@ def test_an_all_zero_chart_has_distinct_axis_labels() -> None:
     svg = line_chart("ARR", ["a", "b"], [Series("ARR", [Decimal(0), Decimal(0)])], compact_money)
     labels = re.findall(r'text-anchor="end" [^>]*>([^<]+)<', svg)
     assert len(labels) == len(set(labels)) >= 2 and labels[0] == "0"
+
+
+def test_low_ratios_label_each_tick_with_its_own_value() -> None:
+    # An NRR of 11 % everywhere: ticks every 2.5 %, which whole percentages would print as
+    # 2 %, 5 %, 8 %, 10 %, 12 %; an NRR of 2 %: every 0.5 %, printed 0 %, 0 %, 1 %, 2 %, 2 %.
+    for ratio, want in (
+        ("0.11", ["0%", "2.5%", "5%", "7.5%", "10%", "12.5%"]),
+        ("0.02", ["0%", "0.5%", "1%", "1.5%", "2%"]),
+    ):
+        svg = line_chart("NRR", ["a", "b"], [Series("NRR", [Decimal(ratio)] * 2)], percent)
+        assert re.findall(r'text-anchor="end" [^>]*>([^<]+)<', svg) == want
 
 
 def test_many_points_label_every_kth_and_the_last() -> None:
