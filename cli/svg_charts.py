@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from html import escape
 
 from cli.render import cell_text
@@ -44,15 +44,27 @@ def _trimmed(value: float) -> str:
     return "0" if text == "-0" else text
 
 
+def _hundredths(value: Decimal) -> str:
+    """Return `value` rounded half-even to two decimals, without trailing zeros ("-0" as
+    "0")."""
+    text = f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text == "-0" else text
+
+
+MONEY_UNITS = ((Decimal(10) ** 12, "T"), (Decimal(10) ** 9, "B"), (Decimal(10) ** 6, "M"))
+
+
 def compact_money(value: float | Decimal) -> str:
-    """Return an axis label for an amount: 1.25M, 350k, 900, 0.5."""
-    value = float(value)
-    size = abs(value)
-    units = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
-    for limit, suffix in units:
-        if size >= limit * 0.999995:  # 999,996 shows as 1M, not 1000k
-            return f"{_trimmed(value / limit)}{suffix}"
-    return _trimmed(value)
+    """Return an amount in short form, for an axis or a bar: 1.25M, 350k, 900, 0.5; from the
+    exact figure, half-even to two decimals of its unit, as the tables round (3,275,000 ->
+    3.28M, not the 3.27M of its nearest float)."""
+    exact = _exact(value)
+    size = abs(exact)
+    for limit, suffix in (*MONEY_UNITS, (Decimal(1000), "k")):
+        if size >= limit * Decimal("0.999995"):  # 999,996 shows as 1M, not 1000k
+            return f"{_hundredths(exact / limit)}{suffix}"
+    return _hundredths(exact)
 
 
 def percent(value: float) -> str:

@@ -66,6 +66,9 @@ def test_axis_labels() -> None:
         "-1.25B",
         "30T",
     ]
+    # Bars print an amount from its exact figure, half-even, as the tables round.
+    exact = (Decimal(1_015_000), Decimal(3_275_000), Decimal(1_745_000), Decimal("1250.005"))
+    assert [compact_money(v) for v in exact] == ["1.02M", "3.28M", "1.74M", "1.25k"]
     assert percent(1.145) == "114.5%" and percent(0.0) == "0%" and percent(0.85) == "85%"
     # Bars print their value as the tables do: one decimal of a percentage, of days.
     assert percent_tenths(0.41634) == "41.6%" and days(26.75) == "26.8" and days(0.3) == "0.3"
