@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -168,12 +169,36 @@ def refuse_repeated(command: click.Command, ctx: click.Context, args: Sequence[s
                 )
 
 
+def refuse_unknown_command(group: click.Group, ctx: click.Context, args: Sequence[str]) -> None:
+    """Raise a usage error (exit 2) when `args` starts with a name that is none of `group`'s
+    commands, suggesting the near spellings (`forcast`: did you mean `forecast`?), as click
+    does for an option; click itself knows only the commands already loaded, and older
+    releases suggest none."""
+    if not args or ctx.resilient_parsing or args[0].startswith("-"):
+        return  # an option is refused as one, by the group's own parsing
+    name = args[0]
+    if group.get_command(ctx, name) is not None:
+        return
+    message = f"No such command {name!r}."
+    # `help` is near `health`, but a newcomer asking for help wants --help, which the message
+    # names (see `RevledgerGroup.main`).
+    near = (
+        [] if name == "help" else sorted(difflib.get_close_matches(name, group.list_commands(ctx)))
+    )
+    if len(near) == 1:
+        message += f" Did you mean {near[0]!r}?"
+    elif near:
+        message += f" (Did you mean one of: {', '.join(map(repr, near))}?)"
+    raise click.UsageError(message, ctx)
+
+
 class OnceGroup(click.Group):
     """A group whose commands refuse an option given twice (see `refuse_repeated`)."""
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        refuse_unknown_command(self, ctx, args)
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
             own = rest

@@ -13,7 +13,7 @@ import click
 from pydantic.fields import FieldInfo
 
 from cli.app import Ctx, format_param, pass_ctx
-from cli.options import WholeNumber, refuse_repeated
+from cli.options import WholeNumber, refuse_repeated, refuse_unknown_command
 from cli.render import ENVELOPE_KINDS, Column, Report, render
 from ledger.events import EVENT_TYPES, EventModel
 from ledger.operations import default_actor, load_stages, record_event
@@ -236,6 +236,12 @@ class RecordGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, cmd_name.replace("-", "_"))
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        refuse_unknown_command(self, ctx, args)
+        return super().resolve_command(ctx, args)
 
 
 @click.group("record", cls=RecordGroup)
