@@ -193,7 +193,20 @@ def refuse_unknown_command(group: click.Group, ctx: click.Context, args: Sequenc
 
 
 class OnceGroup(click.Group):
-    """A group whose commands refuse an option given twice (see `refuse_repeated`)."""
+    """A group whose commands refuse an option given twice (see `refuse_repeated`), and whose
+    help lists each command with the whole first sentence of its help, wrapped, where click
+    would cut it off at the width of one line (`Pipeline aging: open deals older than a
+    threshold,...`)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=sys.maxsize)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

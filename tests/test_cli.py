@@ -448,6 +448,14 @@ def test_a_misspelt_command_names_the_near_spellings(args: list[str], message: s
     assert message in out.stderr
 
 
+def test_the_command_list_gives_each_command_its_whole_first_sentence() -> None:
+    out = CliRunner().invoke(cli, ["--help"])
+    assert out.exit_code == 0
+    listed = " ".join(out.stdout.split("\nCommands:\n", 1)[1].split())
+    assert "aging Pipeline aging: open deals older than a threshold, oldest first. arr " in listed
+    assert ",..." not in listed
+
+
 def test_seq_is_shown_without_thousands_separators() -> None:
     from cli.render import Column, Report, render
 
