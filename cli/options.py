@@ -55,6 +55,7 @@ class WholeNumber(click.ParamType):  # type: ignore[type-arg]  # generic in newe
         return n
 
 
+PERIOD_HELP = "The period: YYYY-Qn, YYYY-MM or YYYY (fiscal quarters and years when configured)."
 AS_OF = click.option(
     "--as-of",
     metavar="YYYY-MM-DD",

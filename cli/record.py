@@ -122,7 +122,8 @@ def _option_for(type_name: str, name: str, info: FieldInfo) -> click.Option | No
         # (exit 3, naming the field and value), not by click.
         metavar = "[" + "|".join(str(c) for c in typing.get_args(annotation)) + "]"
     else:
-        metavar = {Decimal: "DECIMAL", date: "YYYY-MM-DD", int: "N"}.get(annotation, "TEXT")
+        metavar = "PERIOD" if name == "period" else "TEXT"
+        metavar = {Decimal: "DECIMAL", date: "YYYY-MM-DD", int: "N"}.get(annotation, metavar)
     return OnceOption([name, *flags], required=required, metavar=metavar, help=help_text)
 
 
