@@ -237,6 +237,7 @@ pass_ctx = click.make_pass_decorator(Ctx)
 @click.option(
     "--db",
     envvar="REVLEDGER_DB",
+    metavar="PATH|URL",
     default=DEFAULT_DB,
     show_default=True,
     help="SQLite file path, or an SQLAlchemy URL such as postgresql+psycopg://user@host/db "

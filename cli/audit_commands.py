@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.forecast_commands import PERIOD_HELP, money
-from cli.options import AS_OF, KNOWN_AT, echo_report, event_summary
+from cli.forecast_commands import money
+from cli.options import AS_OF, KNOWN_AT, PERIOD_HELP, echo_report, event_summary
 from cli.render import Column, Kind, Report, counted
 from ledger.envelope import RecordedEvent
 from projections.restatements import Values

@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.options import AS_OF, KNOWN_AT, OnceGroup, echo_report, report_title
+from cli.options import AS_OF, KNOWN_AT, PERIOD_HELP, OnceGroup, echo_report, report_title
 from cli.render import Column, Report
 from projections.forecast import Contribution, DealLine, Forecast
 from projections.forecast_diff import Cause, DealChange, ForecastDiff, describe
@@ -21,9 +21,6 @@ from queries.forecast import (
     forecast_history_query,
     forecast_query,
 )
-
-PERIOD_HELP = "The period: YYYY-Qn, YYYY-MM or YYYY (fiscal quarters and years when configured)."
-
 
 SUMMARY_COLUMNS = [
     Column("period", "period"),
@@ -254,13 +251,15 @@ def _diff_rows(diff: ForecastDiff, fmt: str) -> list[dict[str, Any]]:
 @click.command("forecast-diff")
 @click.option("--period", required=True, metavar="PERIOD", help=PERIOD_HELP)
 @click.option(
-    "--from-as-of", metavar="YYYY-MM-DD", help="View A, valid time (default: --to-as-of)."
+    "--from-as-of",
+    metavar="YYYY-MM-DD",
+    help="View A, valid time (by default the same as --to-as-of).",
 )
 @click.option("--to-as-of", metavar="YYYY-MM-DD", help="View B, valid time (default: today).")
 @click.option(
     "--from-known-at",
     metavar="DATE|INSTANT",
-    help="View A, transaction time (default: --to-known-at).",
+    help="View A, transaction time (by default the same as --to-known-at).",
 )
 @click.option(
     "--to-known-at",
@@ -279,6 +278,9 @@ def forecast_diff(
     fmt: str,
 ) -> None:
     """How a period's forecast changed between two views, deal by deal, and why.
+
+    Give --from-as-of, --from-known-at or both: view A, compared with view B (by default
+    today, as known now).
 
     Each changed deal gets one category (won, lost, new, pulled_in, pushed_out, stage_forward,
     stage_backward, amount_up, amount_down, category_change, restated), its delta and the

@@ -10,6 +10,7 @@ import click
 
 from cli.app import Ctx, format_option, pass_ctx
 from cli.options import (
+    KNOWN_AT,
     OUTPUT,
     WholeNumber,
     answer_stream,
@@ -315,13 +316,19 @@ def _log_row(e: RecordedEvent, full: bool, retracted_by: dict[str, int]) -> dict
 @click.option("--deal", "deal_id", help="Only events of this deal (incl. its go-live).")
 @click.option("--account", "account_id", help="Only events of this account and its deals.")
 @click.option("--type", "types", multiple=True, help="Only events of this type (repeatable).")
-@click.option("--from", "effective_from", metavar="YYYY-MM-DD", help="Effective on or after.")
-@click.option("--to", "effective_to", metavar="YYYY-MM-DD", help="Effective on or before.")
 @click.option(
-    "--known-at",
-    metavar="DATE|INSTANT",
-    help="Only what was recorded by then (a date means the end of that day).",
+    "--from",
+    "effective_from",
+    metavar="YYYY-MM-DD",
+    help="Only events effective on or after this day.",
 )
+@click.option(
+    "--to",
+    "effective_to",
+    metavar="YYYY-MM-DD",
+    help="Only events effective on or before this day.",
+)
+@KNOWN_AT
 @format_option
 @pass_ctx
 def log(

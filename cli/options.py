@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -54,6 +55,7 @@ class WholeNumber(click.ParamType):  # type: ignore[type-arg]  # generic in newe
         return n
 
 
+PERIOD_HELP = "The period: YYYY-Qn, YYYY-MM or YYYY (fiscal quarters and years when configured)."
 AS_OF = click.option(
     "--as-of",
     metavar="YYYY-MM-DD",
@@ -168,12 +170,49 @@ def refuse_repeated(command: click.Command, ctx: click.Context, args: Sequence[s
                 )
 
 
+def refuse_unknown_command(group: click.Group, ctx: click.Context, args: Sequence[str]) -> None:
+    """Raise a usage error (exit 2) when `args` starts with a name that is none of `group`'s
+    commands, suggesting the near spellings (`forcast`: did you mean `forecast`?), as click
+    does for an option; click itself knows only the commands already loaded, and older
+    releases suggest none."""
+    if not args or ctx.resilient_parsing or args[0].startswith("-"):
+        return  # an option is refused as one, by the group's own parsing
+    name = args[0]
+    if group.get_command(ctx, name) is not None:
+        return
+    message = f"No such command {name!r}."
+    # `help` is near `health`, but a newcomer asking for help wants --help, which the message
+    # names (see `RevledgerGroup.main`).
+    near = (
+        [] if name == "help" else sorted(difflib.get_close_matches(name, group.list_commands(ctx)))
+    )
+    if len(near) == 1:
+        message += f" Did you mean {near[0]!r}?"
+    elif near:
+        message += f" (Did you mean one of: {', '.join(map(repr, near))}?)"
+    raise click.UsageError(message, ctx)
+
+
 class OnceGroup(click.Group):
-    """A group whose commands refuse an option given twice (see `refuse_repeated`)."""
+    """A group whose commands refuse an option given twice (see `refuse_repeated`), and whose
+    help lists each command with the whole first sentence of its help, wrapped, where click
+    would cut it off at the width of one line (`Pipeline aging: open deals older than a
+    threshold,...`)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=sys.maxsize)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        refuse_unknown_command(self, ctx, args)
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:
             own = rest

@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from cli.app import Ctx, format_option, pass_ctx
-from cli.options import AS_OF, KNOWN_AT, WholeNumber, by_option, echo_report, report_title
+from cli.options import (
+    AS_OF,
+    KNOWN_AT,
+    PERIOD_HELP,
+    WholeNumber,
+    by_option,
+    echo_report,
+    report_title,
+)
 from cli.render import Column, Report, attribute_row
 from ledger.errors import UsageError
 from projections.health import HealthLine
@@ -462,7 +470,7 @@ COVERAGE_COLUMNS = [
 @click.option(
     "--period",
     metavar="PERIOD",
-    help="2026-Q4, 2026-11 or 2026 (fiscal when configured). Default: the quarter of --as-of.",
+    help=PERIOD_HELP + " Default: the quarter of --as-of.",
 )
 @format_option
 @pass_ctx

@@ -13,7 +13,7 @@ import click
 from pydantic.fields import FieldInfo
 
 from cli.app import Ctx, format_param, pass_ctx
-from cli.options import WholeNumber, refuse_repeated
+from cli.options import WholeNumber, refuse_repeated, refuse_unknown_command
 from cli.render import ENVELOPE_KINDS, Column, Report, render
 from ledger.events import EVENT_TYPES, EventModel
 from ledger.operations import default_actor, load_stages, record_event
@@ -122,7 +122,8 @@ def _option_for(type_name: str, name: str, info: FieldInfo) -> click.Option | No
         # (exit 3, naming the field and value), not by click.
         metavar = "[" + "|".join(str(c) for c in typing.get_args(annotation)) + "]"
     else:
-        metavar = {Decimal: "DECIMAL", date: "YYYY-MM-DD", int: "N"}.get(annotation, "TEXT")
+        metavar = "PERIOD" if name == "period" else "TEXT"
+        metavar = {Decimal: "DECIMAL", date: "YYYY-MM-DD", int: "N"}.get(annotation, metavar)
     return OnceOption([name, *flags], required=required, metavar=metavar, help=help_text)
 
 
@@ -236,6 +237,12 @@ class RecordGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return super().get_command(ctx, cmd_name.replace("-", "_"))
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        refuse_unknown_command(self, ctx, args)
+        return super().resolve_command(ctx, args)
 
 
 @click.group("record", cls=RecordGroup)

@@ -427,6 +427,35 @@ def test_a_command_group_without_a_command_prints_its_help(run) -> None:
     assert "\nCommands:\n" in out.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["forcast"],
+            "No such command 'forcast'. (Did you mean one of: 'forecast', 'forecast-diff'?)",
+        ),
+        (["win_rate"], "No such command 'win_rate'. Did you mean 'win-rate'?"),
+        (["record", "deal-open"], "(Did you mean one of: 'deal_opened', 'deal_reopened'?)"),
+        (["help"], "No such command 'help'. (see `cli --help`)"),
+    ],
+)
+def test_a_misspelt_command_names_the_near_spellings(args: list[str], message: str) -> None:
+    """Commands load only when they run, yet a misspelt one is answered with the commands
+    spelt like it, as a misspelt option is (`help` only points to --help, not to `health`)."""
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 2
+    assert out.stderr.startswith("revledger: ") and out.stderr.count("\n") == 1
+    assert message in out.stderr
+
+
+def test_the_command_list_gives_each_command_its_whole_first_sentence() -> None:
+    out = CliRunner().invoke(cli, ["--help"])
+    assert out.exit_code == 0
+    listed = " ".join(out.stdout.split("\nCommands:\n", 1)[1].split())
+    assert "aging Pipeline aging: open deals older than a threshold, oldest first. arr " in listed
+    assert ",..." not in listed
+
+
 def test_seq_is_shown_without_thousands_separators() -> None:
     from cli.render import Column, Report, render
 
