@@ -182,3 +182,37 @@ def test_velocity_divides_by_the_exact_mean_cycle_not_the_rounded_one() -> None:
 
     assert total.closed.cycle.mean == Decimal("0.333333")  # as shown
     assert total.velocity == Decimal("3000000.00")  # 1 × 1 × 1,000,000 / (1/3)
+
+
+def test_the_mean_cycle_is_over_the_won_deals_that_have_a_cycle() -> None:
+    """A contract signed for a deal never opened is won (its ARR counts) but has no sales
+    cycle: the mean cycle is taken over the won deals that were opened, so such a deal does not
+    shorten it."""
+    log = InlineLog()
+    open_deal(log, "W-1", "2025-03-01", stage="negotiation", amount="100000")
+    log.add("contract_signed", "2025-03-11", deal_id="W-1", arr="100000")  # a 10-day cycle
+    log.add("contract_signed", "2025-03-15", deal_id="W-2", account_id="A-W-2", arr="100000")
+    open_deal(log, "O-1", "2025-03-20")
+    book = replay_deals(log.events, day("2025-03-31"))
+
+    total = velocity(book, H1)[-1]
+
+    assert (total.open_deals, total.closed.won, total.closed.closed) == (1, 2, 2)
+    assert total.closed.cycle.count == 1
+    assert total.closed.cycle.mean == Decimal(10)
+    # 1 open × 2/2 won × 100,000 average / 10 days = 10,000 a day.
+    assert total.velocity == Decimal("10000.00")
+
+
+def test_a_deal_won_on_the_first_day_of_the_next_period_is_not_closed_won_in_this_one() -> None:
+    log = InlineLog()
+    log.add("quota_set", "2025-06-01", period="2025-Q3", amount="500000")
+    open_deal(log, "W-1", "2025-05-01", stage="negotiation", amount="80000", close="2025-09-30")
+    log.add("contract_signed", "2025-10-01", deal_id="W-1", arr="80000")
+    book = replay_deals(log.events, day("2025-10-31"))
+
+    q3 = coverage(book, parse_period("2025-Q3"), _utc_day)
+    q4 = coverage(book, parse_period("2025-Q4"), _utc_day)
+
+    assert (q3.closed_won, q3.won_deals, q3.remaining) == (Decimal(0), 0, Decimal(500000))
+    assert (q4.closed_won, q4.won_deals) == (Decimal(80000), 1)
