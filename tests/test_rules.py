@@ -332,6 +332,22 @@ def test_a_contract_for_a_never_opened_deal_names_its_account(ledger: Ledger) ->
     ledger.admit("go_live", "2026-03-15", account_id="A-9", deal_id="D-9")
 
 
+def test_a_contract_is_signed_for_the_account_the_deal_belongs_to(ledger: Ledger) -> None:
+    open_deal(ledger)
+    with pytest.raises(InputError, match="deal D-1 belongs to account A-1, not A-2"):
+        ledger.admit("contract_signed", "2026-03-01", deal_id="D-1", account_id="A-2", arr="1")
+    ledger.admit("contract_signed", "2026-03-01", deal_id="D-1", account_id="A-1", arr="1000")
+
+
+def test_a_stage_change_moves_the_deal_to_another_stage(ledger: Ledger) -> None:
+    open_deal(ledger)
+    with pytest.raises(InputError, match="deal D-1 is already in stage demo"):
+        ledger.admit("stage_changed", "2026-02-01", deal_id="D-1", stage="demo")
+    ledger.admit("stage_changed", "2026-02-01", deal_id="D-1", stage="negotiation")
+    with pytest.raises(InputError, match="deal D-1 is already in stage negotiation"):
+        ledger.admit("stage_changed", "2026-03-01", deal_id="D-1", stage="negotiation")
+
+
 def test_go_live_needs_a_contract_signed_on_or_before_it(ledger: Ledger) -> None:
     open_deal(ledger)
     ledger.admit("contract_signed", "2026-03-01", deal_id="D-1", arr="100000")
