@@ -174,3 +174,32 @@ def test_the_default_pipeline_orders_regressions() -> None:
     assert not pipeline.is_forward("retired_stage", "demo")
     assert not pipeline.is_forward("demo", "retired_stage")
     assert pipeline.position("unknown") == len(pipeline.stages)
+
+
+def test_a_churn_cancels_only_the_contracts_still_waiting_for_go_live() -> None:
+    """A churn of the account cancels its signed contracts that are not live yet; a contract
+    already live is not cancelled (its ARR ends with the churn), and the churn is no event of
+    that deal."""
+    log = InlineLog()
+    _opened(log)
+    log.add("contract_signed", "2025-02-01", deal_id="D-1", arr="100000")
+    log.add("go_live", "2025-03-01", account_id="A-1", deal_id="D-1")
+    _opened(log, "D-2", "2025-03-01")
+    log.add("contract_signed", "2025-04-01", deal_id="D-2", arr="50000")
+    log.add("churn", "2025-05-01", account_id="A-1", reason="budget cut")
+
+    deals = replay_deals(log.events).deals
+    live, waiting = deals["D-1"], deals["D-2"]
+
+    assert (live.live_at, live.cancelled_at) == (day("2025-02-28"), None)
+    assert [e.payload.event_type for e in live.events] == [
+        "deal_opened",
+        "contract_signed",
+        "go_live",
+    ]
+    assert (waiting.live_at, waiting.cancelled_at) == (None, day("2025-04-30"))
+    assert [e.payload.event_type for e in waiting.events] == [
+        "deal_opened",
+        "contract_signed",
+        "churn",
+    ]
