@@ -115,6 +115,30 @@ def test_same_idempotency_key_with_other_content_is_a_conflict(store: LedgerStor
     assert store.head() == head
 
 
+def test_an_event_id_already_in_the_log_names_that_event_only_with_the_same_content(
+    store: LedgerStore,
+) -> None:
+    """An event given with its own event_id is appended once: given again with the same
+    content it is a duplicate of the original; with other content it is a conflict, and
+    nothing is written."""
+    event_id = "0190a3c2-0000-7000-8000-00000000d001"
+    given = {
+        "type": "stage_changed",
+        "effective_at": "2026-02-01",
+        "deal_id": "D-1",
+        "stage": "negotiation",
+        "event_id": event_id,
+    }
+    store.append_batch(events_from([OPEN_D1, json.dumps(given)]))
+    head = store.head()
+    again = store.append_batch(events_from([json.dumps(given)]))
+    assert (again.appended, again.duplicates) == (0, 1)
+    other = json.dumps(given | {"stage": "legal_review"})
+    with pytest.raises(ConflictError, match=f"event_id {event_id} already belongs to event seq"):
+        store.append_batch(events_from([other]))
+    assert store.head() == head
+
+
 def test_a_batch_is_atomic(store: LedgerStore) -> None:
     head = store.head()
     bad = '{"type":"go_live","effective_at":"2026-04-01","account_id":"A-1","deal_id":"D-9"}'
