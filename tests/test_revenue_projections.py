@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+import pytest
+
 from ledger.timeutil import parse_instant, start_of_day
 from projections.arr import arr_snapshot
 from projections.cohorts import CohortRow, cohorts
@@ -182,6 +184,20 @@ def test_book_views_answer_for_any_prefix_of_the_log() -> None:
     for i, e in enumerate(log.events, start=1):
         prefix = revenue_view(log.events[:i])
         assert book.view(upto_seq=e.seq).accounts == prefix.accounts
+
+
+def test_a_book_takes_each_event_once() -> None:
+    """A book absorbs the log in seq order from where it stands: an event it already holds,
+    the last one included, is refused and the book is left as it was."""
+    log = life_of_a_customer()
+    book = RevenueBook().absorb(log.events[:-1])
+    before = book.view().accounts
+    last_held = log.events[-2]
+    with pytest.raises(ValueError, match=f"seq {last_held.seq} was already absorbed"):
+        book.absorb([last_held])
+    assert book.view().accounts == before
+    book.absorb(log.events[-1:])
+    assert book.view().accounts["A"].live_at(day("2026-12-31")) == D(40000)
 
 
 def test_arr_by_segment_and_channel_follow_the_first_signed_deal() -> None:
