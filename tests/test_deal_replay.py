@@ -115,6 +115,20 @@ def test_a_retracted_event_counts_until_its_retraction_is_known() -> None:
     assert wrong in visible(log.events, before)
 
 
+def test_what_counts_is_the_known_prefix_less_retractions_and_what_they_name() -> None:
+    """The events that count as known at a time are the log prefix recorded by then, in replay
+    order (effective time, then seq), without the retractions in it and the events they name."""
+    log = InlineLog()
+    _opened(log)
+    wrong = log.add("deal_updated", "2025-02-01", deal_id="D-1", amount="250000")
+    backdated = log.add("persona_engaged", "2025-01-15", deal_id="D-1", persona="cfo")
+    log.add("event_retracted", "2025-02-02", retracts=wrong.event_id, reason="typo")
+    opened = log.events[0]
+
+    assert visible(log.events, backdated.recorded_at) == [opened, backdated, wrong]
+    assert visible(log.events, None) == [opened, backdated]
+
+
 def test_security_reviews_quotas_and_the_configured_pipeline() -> None:
     log = InlineLog()
     log.add(
