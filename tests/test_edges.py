@@ -78,6 +78,16 @@ def test_a_cohorts_last_column_stands_at_the_as_of_bound():
     assert q1.arr == [D(1000), D(1000)]
 
 
+def test_a_cohort_has_no_column_for_a_period_that_starts_at_the_as_of_bound():
+    """As of the close of a quarter's last day, the next quarter has not begun: the cohort's
+    columns end with the quarter just closed."""
+    log = InlineLog()
+    log.signed_and_live("A", "D1", "1000", "2025-01-10", "2025-01-20")
+    log.add("expansion", "2025-04-01", account_id="A", arr="500")
+    [q1] = _cohorts(log, day("2025-06-30"))
+    assert (q1.arr, q1.revenue) == ([D(1000), D(1500)], [D(1), D("1.5")])
+
+
 def test_ratios_round_half_even_in_json_and_tables():
     assert _plain(D("0.12345"), "ratio") == "0.1234"
     assert cell_text(D("0.1225"), "ratio") == "12.2%"
