@@ -102,6 +102,19 @@ def test_signed_not_live_is_backlog_and_counts_in_carr_only() -> None:
     assert (live.total.arr, live.total.backlog) == (D(100000), D(0))
 
 
+def test_a_churn_ends_the_backlog_of_a_contract_not_yet_live() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100000", "2025-01-10", "2025-02-01")
+    log.add("contract_signed", "2025-03-01", deal_id="D-2", account_id="A", arr="40000")
+    log.add("churn", "2025-04-01", account_id="A")
+    view = revenue_view(log.events)
+
+    before = arr_snapshot(view, day("2025-03-15")).total
+    assert (before.arr, before.backlog) == (D(100000), D(40000))
+    after = arr_snapshot(view, day("2025-04-15")).total
+    assert (after.arr, after.backlog, after.carr) == (D(0), D(0), D(0))
+
+
 def test_a_second_contract_stays_pending_until_its_own_go_live() -> None:
     log = InlineLog()
     log.signed_and_live("A", "D-1", "100000", "2026-01-10", "2026-02-01")
