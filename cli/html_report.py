@@ -239,15 +239,16 @@ def _retention(r: LedgerReport) -> str:
 
 
 def _segments(r: LedgerReport, currency: str) -> str:
-    """Return ARR by segment at the as-of day."""
-    lines = r.by_segment
+    """Return ARR by segment at the as-of day, with its total row as `arr --by segment`
+    gives it."""
+    lines = r.by_segment.lines
     chart = bar_chart(
         f"ARR by segment at the as-of day ({currency})",
         [(x.key, x.arr) for x in lines],
         compact_money,
     )
     columns = [Column("key", "segment"), *ARR_COLUMNS[1:]]
-    rows = [attribute_row(x, columns) for x in lines]
+    rows = [attribute_row(x, columns) for x in (*lines, r.by_segment.total)]
     return _section("segments", f"ARR by segment ({currency})", chart, _table("", columns, rows))
 
 

@@ -97,7 +97,7 @@ class LedgerReport:
     fiscal_start: int
     quarter: Period
     points: list[Point]
-    by_segment: list[arr_p.ArrLine]
+    by_segment: arr_p.ArrSnapshot
     cohorts: list[cohorts_p.CohortRow]
     forecasts: list[forecast_p.Forecast]
     pipeline: list[StagePipeline]
@@ -179,7 +179,7 @@ def report_query(
         fiscal_start=fiscal,
         quarter=quarter,
         points=points,
-        by_segment=arr_p.arr_snapshot(view, until, "segment").lines,
+        by_segment=arr_p.arr_snapshot(view, until, "segment"),
         cohorts=cohorts_p.cohorts(
             view,
             until,

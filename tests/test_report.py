@@ -122,7 +122,7 @@ def _check_same_answers(store: LedgerStore, when: TimeQuery, quarters: int) -> L
         previous = point.day
     assert report.points[-1].revenue == arr.total
     by_segment, _ = arr_query(store, when, by="segment")
-    assert report.by_segment == by_segment.lines
+    assert report.by_segment == by_segment
     cohorts, _ = cohorts_query(store, when)
     assert report.cohorts == cohorts
     this, nxt = report.forecasts
@@ -300,6 +300,12 @@ def test_the_page_shows_the_figures_and_is_the_same_bytes_twice(
     assert now.retention is not None and now.retention.nrr is not None
     assert f"{now.retention.nrr * 100:.1f}%" in texts
     assert f"{report.forecasts[0].total.closed_won:,.2f}" in texts
+    # ARR by segment ends with its total row, as `arr --by segment` does.
+    segments = page.split('<section id="segments">', 1)[1].split("</section>", 1)[0]
+    total = report.by_segment.total
+    assert segments.rsplit("<tr>", 1)[1].startswith(
+        f'<td>total</td><td class="num">{total.accounts}</td><td class="num">{total.arr:,.2f}</td>'
+    )
     assert f"seq {prov.head.seq}, hash {prov.head.hash}" in texts
     # The command that makes it again pins the transaction time it stood at.
     assert f"--known-at {prov.as_meta()['known_at']}" in texts
