@@ -16,7 +16,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from ledger.store.engine import (
-    READ_COMMITTED,
     WAIT_OPTION,
     WRITE_OPTION,
     access_refused,
@@ -145,8 +144,4 @@ def _writing(engine: Engine, *, wait: bool = True) -> Iterator[Connection]:
     if not wait:
         options[WAIT_OPTION] = CHECKPOINT_WAIT_MS
     with engine.connect().execution_options(**options) as conn, conn.begin():
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SET TRANSACTION {READ_COMMITTED}")
-            if not wait:
-                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{CHECKPOINT_WAIT_MS}ms'")
         yield conn

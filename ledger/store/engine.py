@@ -19,9 +19,12 @@ from ledger.errors import StorageError
 
 DEFAULT_DB = "revledger.db"
 WRITE_OPTION = "revledger_write"
+"""Execution option of a connection whose transactions write: BEGIN IMMEDIATE on SQLite, READ
+COMMITTED on PostgreSQL (see `READ_COMMITTED`)."""
 WAIT_OPTION = "revledger_lock_wait_ms"
-"""Execution option of a write connection: how long its BEGIN IMMEDIATE waits for SQLite's
-write lock (default `SQLITE_BUSY_TIMEOUT_MS`)."""
+"""Execution option of a write connection: how long it waits for a lock — SQLite's write lock
+(its BEGIN IMMEDIATE; default `SQLITE_BUSY_TIMEOUT_MS`), PostgreSQL's row and table locks (its
+lock_timeout; default the database's)."""
 SQLITE_BUSY_TIMEOUT_MS = 120_000
 LOCK_POLL_MS = 100
 """SQLite's write lock is waited for in slices this long (see `begin_immediate`)."""
@@ -135,12 +138,25 @@ def make_engine(url: str, *, named: str | None = None) -> Engine:
         try:
             # Text goes to and from the server as UTF-8 whatever PGCLIENTENCODING or the
             # database's settings say: a ledger's ids and notes may hold any character.
-            return create_engine(u, pool_pre_ping=False, connect_args={"client_encoding": "utf8"})
+            engine = create_engine(u, pool_pre_ping=False, connect_args={"client_encoding": "utf8"})
         except ModuleNotFoundError as exc:
             raise StorageError(
                 "PostgreSQL needs the psycopg driver: pip install 'psycopg[binary]' (or, in the "
                 "project's folder, pip install -e '.[postgres]')"
             ) from exc
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            options = conn.get_execution_options()
+            if options.get(WRITE_OPTION, False):
+                # psycopg opens the transaction with its first statement, so these lead it.
+                dbapi = driver_connection(conn)
+                dbapi.execute(f"SET TRANSACTION {READ_COMMITTED}")
+                wait_ms = options.get(WAIT_OPTION)
+                if wait_ms is not None:
+                    dbapi.execute(f"SET LOCAL lock_timeout = '{int(wait_ms)}ms'")
+
+        return engine
     raise StorageError(f"unsupported database backend '{backend}'; use SQLite or PostgreSQL")
 
 

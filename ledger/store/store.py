@@ -49,7 +49,6 @@ from ledger.store.checkpoints import (
 )
 from ledger.store.codec import SELECT_ORDER, rows_to_events, rows_to_logged
 from ledger.store.engine import (
-    READ_COMMITTED,
     WRITE_OPTION,
     access_refused,
     check_server_encoding,
@@ -373,7 +372,6 @@ class LedgerStore:
         conn_ = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with conn_ as conn, conn.begin():
             if conn.dialect.name == "postgresql":
-                driver_connection(conn).execute(f"SET TRANSACTION {READ_COMMITTED}")
                 locking = LOCK_SQL if _has_events(conn) else CREATE_LOCK_SQL
                 driver_connection(conn).execute(locking)
             yield conn
