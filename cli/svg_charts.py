@@ -38,12 +38,6 @@ class Series:
     values: Sequence[Decimal | None]
 
 
-def _trimmed(value: float) -> str:
-    """Return `value` with at most two decimals and no trailing zeros ("-0" as "0")."""
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
 def _hundredths(value: Decimal) -> str:
     """Return `value` rounded half-even to two decimals, without trailing zeros ("-0" as
     "0")."""
@@ -70,7 +64,7 @@ def compact_money(value: float | Decimal) -> str:
 def percent(value: float) -> str:
     """Return an axis label for a ratio, to at most two decimals of a percentage and no
     trailing zeros: 0.85 -> 85%, 0.075 -> 7.5% (a tick at 7.5 % does not read 8 %)."""
-    return f"{_trimmed(value * 100)}%"
+    return f"{_hundredths(_exact(value) * 100)}%"
 
 
 def _exact(value: float | Decimal) -> Decimal:
