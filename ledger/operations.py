@@ -6,7 +6,7 @@ import getpass
 import json
 import os
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,18 +15,28 @@ from typing import Any, NamedTuple, TextIO, TypeVar
 
 from ledger.canonical import payload_json
 from ledger.crm import (
+    RESTATED,
     CrmBatch,
     CrmRequest,
     RecordedOwners,
-    StoredContent,
+    StoredChains,
+    StoredEvent,
     crm_batch,
     explain_backfill,
     keep_recorded_owners,
     restate_changed,
 )
-from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, envelope_text
+from ledger.crm.snapshots import restated_base, restatement_base
+from ledger.envelope import KeyedPayload, NewEvent, RecordedEvent, StagedEvent, envelope_text
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
-from ledger.events import DealOpened, LedgerConfigured, StageChanged, StageSpec, build_event
+from ledger.events import (
+    DealOpened,
+    EventRetracted,
+    LedgerConfigured,
+    StageChanged,
+    StageSpec,
+    build_event,
+)
 from ledger.import_worker import (
     WORKER_MIN_BYTES,
     Block,
@@ -415,23 +425,47 @@ def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
     return RecordedOwners(first, now)
 
 
-def _stored_contents(
+def _stored_chains(
     store: LedgerStore, news: list[NewEvent], deals: Collection[str]
-) -> dict[str, StoredContent]:
-    """Return what the ledger holds of the events `news` name by event_id: (type,
-    effective_at, payload) as stored, by event_id. Only the events of `deals` (those the
-    ledger has opened) and retractions (which name no deal) are looked up: no other can be
-    held, so a first import looks up nothing."""
+) -> StoredChains:
+    """Return what the ledger holds of the events `news` may give otherwise than earlier
+    imports recorded them (see `StoredChains`). Only `deals` (those the ledger has opened)
+    can hold any, so a first import reads nothing; the retracted events are read from every
+    retraction (which names no deal)."""
+    if not deals:
+        return StoredChains()
+    bases = {restatement_base(n.idempotency_key) for n in news if n.idempotency_key}
+    found: dict[str, list[tuple[int, StoredEvent]]] = {}
+    retracted: set[str] = set()
+
+    def take(rows: Iterable[KeyedPayload]) -> None:
+        for seq, event_id, key, type_name, effective, payload in rows:
+            if type_name == "event_retracted":
+                retracted.add(json.loads(payload)["retracts"])  # validated at append
+            base = restated_base(key) or key if key is not None else None
+            if base is not None and base in bases:
+                stored = StoredEvent(event_id, key or "", (type_name, effective, payload))
+                found.setdefault(base, []).append((seq, stored))
+
+    take(store.read_keyed(types=["event_retracted"]))
+    restated = [t.model_fields["type"].default for t in RESTATED if t is not EventRetracted]
+    for some in chunks(sorted(deals)):
+        take(store.read_keyed(types=restated, deal_ids=some))
+    chains = {base: [e for _, e in sorted(events)] for base, events in found.items()}
+    return StoredChains(chains, retracted)
+
+
+def _imported_rows(
+    store: LedgerStore, news: list[NewEvent], deals: Collection[str]
+) -> set[str | None]:
+    """Return where the events of `news` come from (`where`) that the ledger holds under their
+    own event_id: the rows an earlier import recorded. Only `deals` (those the ledger has
+    opened) and retractions (which name no deal) are looked up."""
     held = {None, *deals}
-    ids = [
-        n.event_id
-        for n in news
-        if n.event_id is not None and getattr(n.event, "deal_id", None) in held
-    ]
-    found: dict[str, StoredContent] = {}
-    for some in chunks(ids):
-        for _, event_id, type_name, _, effective, payload in store.read_stored(event_ids=some):
-            found[event_id] = (type_name, effective, payload)
+    ids = {n.event_id: n.where for n in news if getattr(n.event, "deal_id", None) in held}
+    found: set[str | None] = set()
+    for some in chunks([i for i in ids if i is not None]):
+        found.update(ids[row[1]] for row in store.read_stored(event_ids=some))
     return found
 
 
@@ -506,14 +540,14 @@ def import_crm(
     batch = crm_batch(request, config, actor, live)
     owners = _recorded_owners(store, batch)
     derived = keep_recorded_owners(batch, owners, backfill=request.backfill)
-    stored = _stored_contents(store, derived, owners.current.keys())
-    news = restate_changed(derived, stored)
+    stored = _stored_chains(store, derived, owners.current.keys())
+    news = restate_changed(derived, stored, live)
     try:
         result = store.append_batch(news, dry_run=dry_run)
     except InputError as exc:
         imported = store.deals_keyed("deal_opened", f"{batch.history.source}:")
         first = min((n.recorded_at for n in news if n.recorded_at is not None), default=None)
-        rows_imported = {n.where for n in derived if n.event_id in stored}
+        rows_imported = _imported_rows(store, derived, owners.current.keys())
         explained = explain_backfill(
             exc,
             config.timezone,

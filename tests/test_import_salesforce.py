@@ -23,7 +23,7 @@ from ledger.errors import InputError
 from ledger.events import DEFAULT_STAGES, ContractSigned, GoLive, LedgerConfigured
 from ledger.operations import export_events, import_crm, record_event
 from ledger.store import LedgerStore
-from ledger.timeutil import format_instant, parse_instant
+from ledger.timeutil import format_instant, parse_instant, read_instant
 from projections.deals import replay_deals
 
 SF = Path(__file__).resolve().parent.parent / "fixtures" / "crm" / "salesforce"
@@ -1034,3 +1034,107 @@ def test_a_deal_lost_after_its_contract_was_signed_again_retracts_that_contract(
         assert import_crm(store, request("h3"), actor="t").appended == 0
         deal = replay_deals(store.read()).deals["006Q"]
     assert (deal.status, deal.contract) == ("lost", None)
+
+
+# -- a won deal whose signature a later export gives otherwise -----------------------------------
+SIGNED_HEADER = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+SIGNED_ROWS = {
+    "opened": "s1,006S,2024-01-10 09:00:00,Prospecting,100,2024-09-30\n",
+    # A row that reaches the export late (or is deleted from it again): the amount it sets is
+    # the one the won row signs.
+    "late": "s2,006S,2024-02-10 09:00:00,Prospecting,150,2024-09-30\n",
+    "won": "s3,006S,2024-03-10 09:00:00,Closed Won,,2024-03-10\n",
+    "lost": "s4,006S,2024-05-10 09:00:00,Closed Lost,,2024-03-10\n",
+}
+
+
+def signed_export(tmp_path: Path, *rows: str) -> CrmRequest:
+    """Return an import of the export holding `rows` of `SIGNED_ROWS`, in that order."""
+    path = tmp_path / ("-".join(rows) + ".csv")
+    path.write_text(SIGNED_HEADER + "".join(SIGNED_ROWS[r] for r in rows), encoding="utf-8")
+    return CrmRequest("salesforce", path, stage_map=STAGE_MAP)
+
+
+def signed_arr(store: LedgerStore, known_at: datetime | None = None) -> Decimal | None:
+    """Return the ARR deal 006S's contract in force is signed for (as known at `known_at`)."""
+    contract = replay_deals(store.read(), known_at=known_at).deals["006S"].contract
+    return None if contract is None else contract.arr
+
+
+@pytest.mark.parametrize(
+    "nights",
+    [
+        [("opened", "won"), ("opened", "late", "won")],
+        [("opened", "late", "won"), ("opened", "won")],
+        # The late row comes, goes and comes again: each night's amount counts.
+        [("opened", "won"), ("opened", "late", "won"), ("opened", "won")],
+        [
+            ("opened", "won"),
+            ("opened", "late", "won"),
+            ("opened", "won"),
+            ("opened", "late", "won"),
+        ],
+    ],
+    ids=["late row", "row deleted", "late then deleted", "late, deleted, late again"],
+)
+def test_a_won_deal_an_export_signs_for_another_amount_is_signed_again_each_night(
+    db_url: str, tmp_path: Path, nights: list[tuple[str, ...]]
+) -> None:
+    """Each night's export is imported without a hand retraction: the contract in force is
+    retracted and the deal signed again for the amount the export gives, effective when it
+    was signed; as known before that night, the earlier amount; the same export again records
+    nothing."""
+    with open_store(db_url, since="2024-01-01") as store:
+        for rows in nights:
+            before = store.head()
+            import_crm(store, signed_export(tmp_path, *rows), actor="t")
+            assert import_crm(store, signed_export(tmp_path, *rows), actor="t").appended == 0
+            amount = Decimal(150 if "late" in rows else 100)
+            assert signed_arr(store) == amount
+            deal = replay_deals(store.read()).deals["006S"]
+            assert deal.closed_at == datetime(2024, 3, 10, 9, tzinfo=UTC)
+            if before.seq > 1:  # an earlier night signed the deal
+                assert before.recorded_at is not None
+                was = signed_arr(store, known_at=read_instant(before.recorded_at))
+                assert was is not None and was != amount
+        contracts = [e for e in store.read() if e.type == "contract_signed"]
+        retracted = {
+            getattr(e.payload, "retracts", "") for e in store.read() if e.type == "event_retracted"
+        }
+    assert len(contracts) == len(nights)  # one signature a night, each night another amount
+    assert len(retracted) == len(nights) - 1  # all but the last are retracted
+
+
+def test_a_deal_lost_since_whose_signature_an_export_gives_otherwise_stays_lost(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A won then lost deal: a late row changes the amount the retracted contract was signed
+    for; the next import records the amount and signs nothing (the deal is still lost)."""
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, signed_export(tmp_path, "opened", "won", "lost"), actor="t")
+        later = signed_export(tmp_path, "opened", "late", "won", "lost")
+        summary = import_crm(store, later, actor="t")
+        assert import_crm(store, later, actor="t").appended == 0
+        events = list(store.read())
+    assert summary.appended == 1
+    assert events[-1].type == "deal_updated"
+    deal = replay_deals(events).deals["006S"]
+    assert (deal.status, deal.contract, deal.amount) == ("lost", None, Decimal(150))
+
+
+def test_a_live_deal_whose_signature_an_export_gives_otherwise_keeps_its_contract(
+    db_url: str, tmp_path: Path
+) -> None:
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, signed_export(tmp_path, "opened", "won"), actor="t")
+        store.append(
+            NewEvent(
+                GoLive(account_id="006S", deal_id="006S"), parse_instant("2024-04-01"), "t", "t"
+            )
+        )
+        later = signed_export(tmp_path, "opened", "late", "won")
+        assert import_crm(store, later, actor="t").appended == 1  # the amount
+        assert import_crm(store, later, actor="t").appended == 0
+        assert signed_arr(store) == Decimal(100)
+        events = list(store.read())
+    assert not any(e.type == "event_retracted" for e in events)

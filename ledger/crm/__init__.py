@@ -7,11 +7,13 @@ deal's rows into snapshots (`salesforce`, `hubspot`) and the snapshots into ledg
 
 from ledger.crm.importer import (
     MAP_OPTION,
+    RESTATED,
     SOURCES,
     CrmBatch,
     CrmRequest,
     RecordedOwners,
-    StoredContent,
+    StoredChains,
+    StoredEvent,
     crm_batch,
     explain_backfill,
     keep_recorded_owners,
@@ -20,11 +22,13 @@ from ledger.crm.importer import (
 
 __all__ = [
     "MAP_OPTION",
+    "RESTATED",
     "SOURCES",
     "CrmBatch",
     "CrmRequest",
     "RecordedOwners",
-    "StoredContent",
+    "StoredChains",
+    "StoredEvent",
     "crm_batch",
     "explain_backfill",
     "keep_recorded_owners",

@@ -9,16 +9,22 @@ non-decreasing, which the time-ordered batch is.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from ledger.crm.history import CrmHistory, history_events, read_deals
 from ledger.crm.hubspot import read_hubspot
 from ledger.crm.salesforce import read_salesforce
-from ledger.crm.snapshots import Columns, Derived, derived, restated_key
+from ledger.crm.snapshots import (
+    Columns,
+    Derived,
+    derived,
+    restated_key,
+    restatement_base,
+)
 from ledger.crm.stage_map import StageMap
 from ledger.envelope import NewEvent, source_file_name
 from ledger.errors import InputError
@@ -153,38 +159,106 @@ RESTATED = (DealUpdated, ContractSigned, DealReopened, EventRetracted)
 """The events whose content comes from the rows before their own (what changed since, the
 amount last known, the stage last open, the contract in force); the others come from their
 row alone (and the stage map)."""
+RESIGNED = (
+    "rows changed in the CRM since an earlier import give this won deal's signature otherwise; "
+    "it is signed again as the CRM says now"
+)
+"""The reason of the retraction of a contract an export signs otherwise than the ledger holds."""
 
 
-def restate_changed(news: list[NewEvent], stored: Mapping[str, StoredContent]) -> list[NewEvent]:
-    """Return `news` with each event that an earlier import recorded with other content
-    (`stored`, by event_id) keyed apart, so that it is appended beside the earlier one.
+class StoredEvent(NamedTuple):
+    """An event of an earlier import as stored: its event_id, idempotency key and content."""
+
+    event_id: str
+    key: str
+    content: StoredContent
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChains:
+    """What the ledger holds of the events a CRM export derives that it may give otherwise
+    now (`RESTATED`): by the `restatement_base` of a derived key, the event recorded under
+    that key and those that restated it, in the order they were recorded (`chains`); and the
+    events retracted in the ledger (`retracted`)."""
+
+    chains: Mapping[str, Sequence[StoredEvent]] = field(default_factory=dict)
+    retracted: Collection[str] = frozenset()
+
+
+def restate_changed(
+    news: list[NewEvent], stored: StoredChains, live_deals: Collection[str] = ()
+) -> list[NewEvent]:
+    """Return `news` with each event that earlier imports recorded with other content than
+    the export gives it now keyed apart, so that it is appended after what they recorded.
 
     Each export is derived on its own, so a row compared with other rows before it than an
     earlier export had (a row that came late with an earlier change time, one deleted since, a
-    stage map changed) gives its event other content under the same key. That event is what
-    the CRM says now: it gets a key of its own (`restated_key`), effective at the same instant
-    and recorded after the earlier one, which stays. The other events keep their key: a deal is
-    opened once, and a row that opens it or moves it to another stage than it did (another
-    account, a stage map changed) is a conflict, said in the CRM's terms. A retraction of an
-    event keyed apart retracts the event under its new key, the one this export signs.
+    stage map changed) gives its event other content under the same key. What the CRM says now
+    is compared with the last content recorded for that key (the event under it, or the last
+    restating it): the same content is that event (nothing to append); other content gets a
+    key of its own (`restated_key`), effective at the same instant and recorded after, so a
+    content that comes back (X, then Y, then X) counts again. A contract signed otherwise is
+    signed again: the contract in force is retracted first (`RESIGNED`), as a won deal whose
+    amount changes in one export is. A contract the export signs otherwise and retracts (a
+    deal lost since), or of a deal live in the ledger (`live_deals`: its ARR changes by
+    expansions then), is not signed again: the contract recorded stays what the export's
+    retraction takes out, or in force. A retraction of an event keyed apart retracts the event
+    in force, under its new key; one of an event retracted in the ledger already is not
+    appended again.
+
+    The other events keep their key: a deal is opened once, and a row that opens it or moves it
+    to another stage than it did (another account, a stage map changed) is a conflict, said in
+    the CRM's terms.
     """
+    retracted_here = {n.event.retracts for n in news if isinstance(n.event, EventRetracted)}
     out: list[NewEvent] = []
-    moved: dict[str, str] = {}  # event_id derived -> event_id of the event keyed apart
+    moved: dict[str, str] = {}  # derived event_id -> the event_id of the event in force
     for n in news:
-        if isinstance(n.event, EventRetracted) and n.event.retracts in moved:
-            retraction = n.event.model_copy(update={"retracts": moved[n.event.retracts]})
-            n = n._replace(event=retraction, texts=None)
-        was, key = stored.get(n.event_id or ""), n.idempotency_key
-        if was is not None and key and isinstance(n.event, RESTATED):
-            payload, effective = texts = n.stored_texts()
-            n = n._replace(texts=texts)  # encoded once, for the store too
-            content = (n.event.event_type, effective, payload)
-            if content != was:
-                key, event_id = restated_key(key, "\n".join(content))
-                moved[n.event_id or ""] = event_id
-                n = n._replace(idempotency_key=key, event_id=event_id)
+        event, derived_id, key = n.event, n.event_id or "", n.idempotency_key or ""
+        if isinstance(event, EventRetracted) and event.retracts in moved:
+            event = event.model_copy(update={"retracts": moved[event.retracts]})
+            n = n._replace(event=event, texts=None)
+        chain = stored.chains.get(restatement_base(key)) if isinstance(event, RESTATED) else None
+        latest = chain[-1] if chain else None
+        if latest is not None:
+            n = n._replace(texts=n.stored_texts())  # encoded once, for the store too
+        if latest is not None and _content(n) == latest.content:
+            n = n._replace(idempotency_key=latest.key, event_id=latest.event_id)
+        elif isinstance(event, EventRetracted) and event.retracts in stored.retracted:
+            continue  # what it retracts is out of the ledger already
+        elif latest is not None:
+            if isinstance(event, ContractSigned) and (
+                derived_id in retracted_here or event.deal_id in live_deals
+            ):
+                moved[derived_id] = latest.event_id
+                continue
+            after = None if latest.key == key else latest.event_id
+            new_key, event_id = restated_key(key, "\n".join(_content(n)), after)
+            if isinstance(event, ContractSigned) and latest.event_id not in stored.retracted:
+                out.append(_resigned(n, latest.event_id, new_key))
+            n = n._replace(idempotency_key=new_key, event_id=event_id)
+        if n.event_id != derived_id:
+            moved[derived_id] = n.event_id or ""
         out.append(n)
     return out
+
+
+def _content(n: NewEvent) -> StoredContent:
+    """Return what the ledger would hold of `n`: its type, effective_at and payload texts."""
+    payload, effective = n.stored_texts()
+    return n.event.event_type, effective, payload
+
+
+def _resigned(n: NewEvent, contract_id: str, key: str) -> NewEvent:
+    """Return the retraction of the contract `contract_id` that `n`, the contract signed again
+    under `key`, replaces: effective when `n` is, and keyed after it."""
+    retraction_key, event_id = restated_key(key, f"retracts {contract_id}")
+    return n._replace(
+        event=EventRetracted(retracts=contract_id, reason=RESIGNED),
+        idempotency_key=retraction_key,
+        event_id=event_id,
+        texts=None,
+    )
 
 
 def explain_backfill(

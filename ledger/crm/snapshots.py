@@ -150,16 +150,37 @@ def event_key(source: str, deal_id: str, ref: str, type_name: str) -> str:
     return f"{source}:{digest}"
 
 
-def restated_key(key: str, content: str) -> tuple[str, str]:
+RESTATED_TAIL = 17
+"""The characters a restated key adds to the key it restates: `/` and a 16-digit digest."""
+HEX = frozenset("0123456789abcdef")
+
+
+def restatement_base(key: str) -> str:
+    """Return what the restated keys of the event keyed `key` start with: `key`, or for a key
+    too long to take a digest within 200 characters, its source and a digest of it."""
+    if len(key) <= 200 - RESTATED_TAIL:
+        return key
+    source = key.split(":", 1)[0]
+    return f"{source}:{hashlib.sha256(key.encode('utf-8')).hexdigest()}"
+
+
+def restated_base(key: str) -> str | None:
+    """Return the `restatement_base` a restated key extends, or None for any other key."""
+    tail = key[-RESTATED_TAIL:]
+    if len(key) > RESTATED_TAIL and tail[0] == "/" and all(c in HEX for c in tail[1:]):
+        return key[:-RESTATED_TAIL]
+    return None
+
+
+def restated_key(key: str, content: str, after: str | None = None) -> tuple[str, str]:
     """Return the idempotency key and event_id of an event keyed `key` whose `content` (its
-    type, effective time and payload) differs from the event an earlier import recorded under
-    `key`: `key` with a digest of the content, so each content has a key of its own, the same
-    in every import."""
-    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
-    restated = f"{key}/{digest}"
-    if len(restated) > 200:
-        source = key.split(":", 1)[0]
-        restated = f"{source}:{hashlib.sha256(restated.encode('utf-8')).hexdigest()}"
+    type, effective time and payload) differs from what an earlier import recorded for it:
+    `key` (see `restatement_base`) with a digest of the content and, when it follows an earlier
+    restatement, of that restatement's event_id (`after`), so a content given again after
+    another (X, then Y, then X) is recorded again; the same in every import."""
+    told = content if after is None else f"{content}\nafter {after}"
+    digest = hashlib.sha256(told.encode("utf-8")).hexdigest()[: RESTATED_TAIL - 1]
+    restated = f"{restatement_base(key)}/{digest}"
     return restated, str(uuid.uuid5(EVENT_ID_NAMESPACE, restated))
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from ledger.canonical import GENESIS_HASH
 from ledger.envelope import (
     LOGGED_COLUMNS,
+    KeyedPayload,
     LoggedRecord,
     NewEvent,
     RecordedEvent,
@@ -64,7 +65,14 @@ from ledger.store.engine import (
     write_refused,
 )
 from ledger.store.facts import chunks, one_of
-from ledger.store.reads import GATE, STORED_PAYLOAD_COLUMNS, driver_sql, filtered, read_ahead
+from ledger.store.reads import (
+    GATE,
+    KEYED_PAYLOAD_COLUMNS,
+    STORED_PAYLOAD_COLUMNS,
+    driver_sql,
+    filtered,
+    read_ahead,
+)
 from ledger.store.schema import (
     SCHEMA_VERSION,
     create_schema,
@@ -698,6 +706,18 @@ class LedgerStore:
                 having = having.where(GATE.c.seq <= upto_seq)
             q = q.where(or_((events.c.type + "").not_in(list(gated)), events.c.deal_id.in_(having)))
         yield from self._stream(q.order_by(events.c.seq), batch)
+
+    def read_keyed(
+        self, *, types: Sequence[str], deal_ids: Collection[str] | None = None
+    ) -> Iterator[KeyedPayload]:
+        """Yield (seq, event_id, idempotency_key, type, effective_at, payload) of the events of
+        `types` (of `deal_ids` only, when given) in seq order, as stored (see `read_stored`)."""
+        q = select(*[events.c[c] for c in KEYED_PAYLOAD_COLUMNS]).where(
+            (events.c.type + "").in_(list(types))
+        )
+        if deal_ids is not None:
+            q = q.where(events.c.deal_id.in_(list(deal_ids)))
+        yield from self._stream(q.order_by(events.c.seq), 10_000)
 
     def deals_keyed(self, type_name: str, key_prefix: str) -> set[str]:
         """Return the deal ids of the events of type `type_name` whose idempotency key starts
