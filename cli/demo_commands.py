@@ -32,7 +32,7 @@ def _revenue(tour: Tour) -> str:
         "carr": r.carr,
     }
     columns = [
-        Column("accounts", "customers", "int"),
+        Column("accounts", "accounts", "int"),
         Column("arr", "ARR", "money"),
         Column("backlog", "backlog", "money"),
         Column("projected_churn", "projected churn", "money"),

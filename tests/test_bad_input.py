@@ -1162,7 +1162,8 @@ CASES: list[Case] = [
         db="sqlite_url_with_mode",
         expect=(
             "the SQLite driver does not take the URL parameter(s) 'mode' (SQLite's own URI "
-            "parameters also need uri=true in the URL)",
+            "parameters need the database written as a URI and uri=true, such as "
+            "sqlite:///file:ledger.db?mode=ro&uri=true)",
         ),
     ),
     cmd(

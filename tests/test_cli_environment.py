@@ -392,3 +392,42 @@ def test_a_short_password_masks_no_word_and_one_in_the_query_string_is_masked() 
     )
     assert "S3cretQ" not in query.stderr
     assert "?password=***" in query.stderr
+
+
+def test_a_sqlite_uri_with_its_own_parameters_reads_the_ledger_it_names(tmp_path: Path) -> None:
+    """`sqlite:///file:PATH?mode=ro&uri=true` opens the ledger at PATH read-only: it answers
+    as the plain path does, an append is refused as on a read-only file, and an output file
+    that is the ledger's own is recognised through the URI."""
+    db = _ledger(tmp_path)
+    read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
+    plain = CliRunner().invoke(cli, ["--db", str(db), "log", "--format", "json"])
+    through = CliRunner().invoke(cli, ["--db", read_only, "log", "--format", "json"])
+    assert through.exit_code == 0, through.stderr
+    assert through.stdout == plain.stdout
+    record = ["record", "quota_set", "--period", "2026-Q3", "--amount", "5"]
+    refused = CliRunner().invoke(cli, ["--db", read_only, *record])
+    assert refused.exit_code == EXIT_STORAGE
+    assert refused.stderr.startswith("revledger: this connection may not write to the ledger")
+    own = CliRunner().invoke(cli, ["--db", read_only, "export", "-o", str(db)])
+    assert own.exit_code == EXIT_STORAGE
+    assert "it is the ledger's own database file" in own.stderr
+
+
+def test_sqlite_uri_parameters_on_a_plain_path_are_refused_and_make_no_file(
+    tmp_path: Path,
+) -> None:
+    """With `uri=true`, SQLite reads a name not written `file:…` as a plain file name, with the
+    `?mode=ro` the driver appends to it: such a URL is refused (exit 6), saying how to write
+    it, and no file `l.db?mode=ro` is made beside the ledger, nor a new ledger."""
+    db = _ledger(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for path, command in ((db, "log"), (db, "verify"), (tmp_path / "new.db", "init")):
+        url = f"sqlite:///{path}?mode=ro&uri=true"
+        out = CliRunner().invoke(cli, ["--db", url, command])
+        assert (out.exit_code, out.stderr) == (
+            EXIT_STORAGE,
+            f"revledger: cannot open the database {url}: SQLite takes its URI parameter(s) "
+            "'mode' only from a database written as a URI (file:PATH), such as "
+            "sqlite:///file:ledger.db?mode=ro&uri=true.\n",
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -9,11 +9,12 @@ import time
 import warnings
 from contextlib import suppress
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SAWarning
+from sqlalchemy.util import asbool
 
 from ledger.errors import StorageError
 
@@ -30,6 +31,11 @@ LOCK_POLL_MS = 100
 """SQLite's write lock is waited for in slices this long (see `begin_immediate`)."""
 SQLITE_CACHE_KIB = 65_536
 """Page cache per connection: a bulk import touches every index; the default 2 MiB thrashes."""
+SQLITE_DRIVER_PARAMETERS = frozenset(
+    {"uri", "timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements"}
+)
+"""The parameters of a sqlite:/// URL that Python's sqlite3 driver takes; with `uri=true` the
+others are SQLite's own URI parameters (`mode`, `immutable`, `cache`, …)."""
 READ_COMMITTED = "ISOLATION LEVEL READ COMMITTED"
 """The isolation of every PostgreSQL write transaction, whatever `default_transaction_isolation`
 the database or role sets. A write's statements after the ledger's write lock must see what the
@@ -88,11 +94,35 @@ def read_only_url(path: str) -> str:
 
 
 def sqlite_path(url: str) -> str | None:
-    """Return the file path of a SQLite URL, or None for other backends and memory databases."""
+    """Return the file path of a SQLite URL, or None for other backends and memory databases.
+    With `uri=true` a database written as a SQLite URI (`file:ledger.db`) names the file of
+    the URI's path."""
     u = make_url(url)
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return None
-    return u.database
+    if not _sqlite_uri(u):
+        return u.database
+    # SQLite's URI: `file:`, an optional `//` and authority (empty or `localhost`), the path
+    # up to a query or fragment, percent-encoded once more than the URL's path.
+    path = u.database.removeprefix("file:")
+    if path.startswith("//"):
+        path = "/" + path[2:].partition("/")[2]
+    path = unquote(re.split(r"[?#]", path, maxsplit=1)[0])
+    if u.query.get("mode") == "memory" or path in ("", ":memory:"):
+        return None
+    return path
+
+
+def _uri_true(u: URL) -> bool:
+    """Return whether the SQLite URL `u` says `uri=true` (as the driver reads it)."""
+    given = u.query.get("uri", "false")
+    return bool(asbool(given[-1] if isinstance(given, tuple) else given))
+
+
+def _sqlite_uri(u: URL) -> bool:
+    """Return whether the SQLite URL `u` opens its database as a SQLite URI: `uri=true` and a
+    database written `file:…` (SQLite reads any other name as a plain file name)."""
+    return _uri_true(u) and (u.database or "").startswith("file:")
 
 
 def same_ledger(a: str, b: str) -> bool:
@@ -161,6 +191,17 @@ def make_engine(url: str, *, named: str | None = None) -> Engine:
 
 
 def _sqlite_engine(url: str, named: str) -> Engine:
+    u = make_url(url)
+    uri_parameters = sorted(set(u.query) - SQLITE_DRIVER_PARAMETERS)
+    if uri_parameters and _uri_true(u) and not _sqlite_uri(u):
+        # The driver appends them to the name, and SQLite, reading a name that does not
+        # begin with `file:` as a plain file name, would open (or make) `ledger.db?mode=ro`.
+        listed = ", ".join(f"'{name}'" for name in uri_parameters)
+        raise StorageError(
+            f"cannot open the database {shown(named)}: SQLite takes its URI parameter(s) "
+            f"{listed} only from a database written as a URI (file:PATH), such as "
+            "sqlite:///file:ledger.db?mode=ro&uri=true"
+        )
     with warnings.catch_warnings():
         # A URL parameter the driver would ignore (`?mode=ro` without `uri=true`) is refused,
         # not dropped with a warning: the ledger would be opened otherwise than it asks.
@@ -173,7 +214,8 @@ def _sqlite_engine(url: str, named: str) -> Engine:
             if names:
                 text = (
                     f"the SQLite driver does not take the URL parameter(s) {names[1]} (SQLite's "
-                    "own URI parameters also need uri=true in the URL)"
+                    "own URI parameters need the database written as a URI and uri=true, such "
+                    "as sqlite:///file:ledger.db?mode=ro&uri=true)"
                 )
             raise StorageError(f"cannot open the database {shown(named)}: {text}") from None
 
