@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -40,6 +42,23 @@ from ledger.operations import (
 from ledger.store import shown
 
 PROGRESS_MIN_LINES = 20_000
+PROGRESS_BAR_WIDTH = 36
+PROGRESS_CLUTTER = 31
+"""The width of an import's progress line beside its bar: `importing  [`, `]  100%` and the
+time left, `  00:00:12`, with a column to spare (a line that fills the last column wraps on
+some terminals)."""
+PROGRESS_MIN_BAR = 10
+
+
+def progress_width(stream: TextIO, total: int) -> int | None:
+    """Return the width of the progress bar an import of `total` lines draws on `stream`, or
+    None for none: a short file, a stream that is no terminal, a terminal that cannot move its
+    cursor back (TERM=dumb: the bar's control characters would show as text), or one too
+    narrow for the line (each redraw would wrap onto a new line)."""
+    if total < PROGRESS_MIN_LINES or not stream.isatty() or os.environ.get("TERM") == "dumb":
+        return None
+    width = min(PROGRESS_BAR_WIDTH, shutil.get_terminal_size().columns - PROGRESS_CLUTTER)
+    return width if width >= PROGRESS_MIN_BAR else None
 
 
 @click.command("init")
@@ -170,9 +189,13 @@ def import_(
         return
     with ctx.store() as store:
         total = _count_lines(file)
-        show = total >= PROGRESS_MIN_LINES and sys.stderr.isatty()
+        width = progress_width(sys.stderr, total)
         with click.progressbar(
-            length=2 * total, label="importing", file=sys.stderr, hidden=not show
+            length=2 * total,
+            label="importing",
+            file=sys.stderr,
+            hidden=width is None,
+            width=width or PROGRESS_BAR_WIDTH,
         ) as bar:
             summary = import_file(
                 store,

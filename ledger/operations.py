@@ -7,7 +7,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import closing, suppress
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,17 +46,18 @@ from ledger.import_worker import (
 from ledger.json_input import decode_json
 from ledger.jsonl import ImportParser, export_line, read_export
 from ledger.store import (
+    SQLITE_SIDE_FILES,
     Head,
     LedgerStore,
     VerifyReport,
-    resolve_url,
+    new_ledger,
     shown,
     sqlite_path,
     verify_rows,
 )
 from ledger.store.facts import chunks
 from ledger.store.store import Appended
-from ledger.textfile import hidden_name, numbered_lines, read_text, write_whole
+from ledger.textfile import numbered_lines, read_text, write_whole
 from ledger.timeutil import (
     TimeParseError,
     end_of_day,
@@ -195,14 +196,15 @@ def init_ledger(
                 has_value=True,
             )
         new = new._replace(effective_at=when, recorded_at=when)
-    with LedgerStore.open(db, create=True) as store:
+    initialised = (
+        f"{shown(db)} is already initialised; change its configuration with "
+        "`revledger record ledger_configured`"
+    )
+    with new_ledger(db, taken=initialised) as store:
         try:
             return store.append(new)
         except ConflictError:
-            raise ConflictError(
-                f"{shown(db)} is already initialised; change its configuration with "
-                "`revledger record ledger_configured`"
-            ) from None
+            raise ConflictError(initialised) from None
 
 
 # -- record ---------------------------------------------------------------------------------------
@@ -590,48 +592,17 @@ def restore_ledger(db: str, path: Path) -> Head:
     """Restore the export at `path` into the ledger at `db`, created if there is none; return
     its head.
 
-    A new SQLite file is restored under a hidden name of its own beside it, which no other
-    command opens, and takes its name only once the restore is complete: a refused or
-    interrupted restore leaves nothing behind, and when another command made a ledger there
-    meanwhile (a second restore, an init), this one is refused and that ledger left alone.
+    A new SQLite file takes its name only once the restore is complete (see `new_ledger`): a
+    refused or interrupted restore leaves nothing behind, and when another command made a
+    ledger there meanwhile (a second restore, an init), this one is refused and that ledger
+    left alone.
     """
-    file = sqlite_path(resolve_url(db))
-    if file is not None and not os.path.exists(file):
-        file = os.path.realpath(file)  # a link to a file yet to be made: made where it points
-    if file is None or os.path.lexists(file):
-        with LedgerStore.open(db, create=True) as store:
-            return restore_file(store, path)
-    room = max(map(len, SQLITE_SIDE_FILES))  # SQLite makes its side files beside it
-    hidden = os.path.join(
-        os.path.dirname(file), hidden_name(os.path.basename(file), "restoring", room)
-    )
-    try:
-        with LedgerStore.open(db, create=True, in_file=hidden) as store:
-            head = restore_file(store, path)
-            store.fold_write_ahead_log()
-        _put_in_place(db, hidden, file)
-        return head
-    finally:
-        for leftover in (hidden, *(hidden + end for end in SQLITE_SIDE_FILES)):
-            with suppress(FileNotFoundError):
-                os.remove(leftover)
-
-
-def _put_in_place(db: str, restored: str, file: str) -> None:
-    """Give the restored SQLite file `restored` the name `file`, unless a file has taken that
-    name meanwhile (ConflictError)."""
-    taken = ConflictError(
+    taken = (
         f"restore needs a new ledger: {shown(db)} was made by another command while this one "
         "restored; restore into another new --db"
     )
-    try:
-        os.link(restored, file)  # never replaces a file
-    except FileExistsError:
-        raise taken from None
-    except OSError:  # a file system without hard links
-        if os.path.exists(file):
-            raise taken from None
-        os.replace(restored, file)
+    with new_ledger(db, taken=taken) as store:
+        return restore_file(store, path)
 
 
 def export_lines(store: LedgerStore) -> Iterator[str]:
@@ -649,8 +620,6 @@ def export_events(store: LedgerStore, out: TextIO) -> int:
     return n
 
 
-SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
-"""The files SQLite keeps beside a database file (`ledger.db-wal`, …)."""
 T = TypeVar("T")
 
 

@@ -8,7 +8,7 @@ from datetime import date
 from ledger.demo.catalogue import TIMEZONE
 from ledger.demo.generate import DemoHistory, generate
 from ledger.errors import ConflictError, InputError
-from ledger.store import Head, LedgerStore, shown
+from ledger.store import Head, new_ledger, shown
 from ledger.timeutil import TimeParseError, parse_date, utc_now, zone
 
 
@@ -46,11 +46,16 @@ def demo_today(text: str | None) -> date:
 
 
 def load_demo(db: str, *, seed: int, today: date) -> DemoLoad:
-    """Create the ledger at `db` (or open an empty one) and append the demo history for `seed`.
+    """Create the ledger at `db` (or open an empty one) and append the demo history for `seed`;
+    a new ledger that fails part-way leaves no file behind (see `new_ledger`).
 
     Raises ConflictError when the ledger already holds events: the demo never mixes with data.
     """
-    with LedgerStore.open(db, create=True) as store:
+    taken = (
+        f"the demo needs a new ledger: {shown(db)} was made by another command while this one "
+        "wrote the demo; give another --db"
+    )
+    with new_ledger(db, taken=taken) as store:
         head = store.head()
         if head.seq:
             raise ConflictError(

@@ -1,6 +1,7 @@
 """The append-only, hash-chained event store on SQLite or PostgreSQL."""
 
 from ledger.store.checkpoints import Checkpoint
+from ledger.store.creation import SQLITE_SIDE_FILES, new_ledger
 from ledger.store.engine import (
     DEFAULT_DB,
     database_reason,
@@ -16,6 +17,7 @@ from ledger.store.verify import VerifyReport, verify_rows
 __all__ = [
     "DEFAULT_DB",
     "SCHEMA_VERSION",
+    "SQLITE_SIDE_FILES",
     "Appended",
     "BatchResult",
     "Checkpoint",
@@ -23,6 +25,7 @@ __all__ = [
     "LedgerStore",
     "VerifyReport",
     "database_reason",
+    "new_ledger",
     "resolve_url",
     "same_ledger",
     "shown",

@@ -19,6 +19,7 @@ from ledger.store.engine import (
     WAIT_OPTION,
     WRITE_OPTION,
     access_refused,
+    is_disk_full,
     is_locked,
     is_read_only,
     write_needs,
@@ -109,8 +110,8 @@ def save_checkpoint(engine: Engine, checkpoint: Checkpoint) -> None:
     except Exception as exc:
         if is_locked(exc):
             return  # another holds the lock (a long import, say): the next query saves it
-        if is_read_only(exc):
-            return  # a reader without write access still gets its answer, unsaved
+        if is_read_only(exc) or is_disk_full(exc):
+            return  # a reader that may not write, or finds no room, gets its answer unsaved
         raise
 
 

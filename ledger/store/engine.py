@@ -282,12 +282,15 @@ def begin_immediate(dbapi: Any, *, wait_ms: int | None = None) -> None:
 
 def database_reason(exc: BaseException) -> str:
     """Return the first line of a database failure's message (of the driver's error, when
-    SQLAlchemy wraps one), said plainly when it is a wait for a lock running out (SQLite's busy
-    timeout, PostgreSQL's lock_timeout), a search_path naming no schema, or PostgreSQL's
-    statement_timeout. PostgreSQL's errors are recognised by their SQLSTATE, so also when the
-    server speaks another language (`lc_messages`)."""
+    SQLAlchemy wraps one), said plainly when it is a full disk, a wait for a lock running out
+    (SQLite's busy timeout, PostgreSQL's lock_timeout), a search_path naming no schema, or
+    PostgreSQL's statement_timeout. PostgreSQL's errors are recognised by their SQLSTATE, so
+    also when the server speaks another language (`lc_messages`)."""
     reason = _first_line(exc)
     state = _sqlstate(exc)
+    if is_disk_full(exc):
+        where = "the database server's disk" if state else "the disk holding the ledger"
+        return f"{where} is full ({reason}); free space on it and try again"
     if state == _PG_INVALID_SCHEMA:
         return (
             "the search_path (of the URL, or the one set for the database or role) names no "
@@ -324,6 +327,10 @@ _PG_READ_ONLY_TRANSACTION = "25006"
 _PG_LOCK_NOT_AVAILABLE = "55P03"
 _PG_INVALID_SCHEMA = "3F000"
 _PG_QUERY_CANCELED = "57014"
+_PG_DISK_FULL = "53100"
+_SQLITE_DISK_FULL = ("SQLITE_FULL", "SQLITE_IOERR_SHMSIZE")
+"""SQLite's errors of a full disk: a write that found no room, and the shared-memory file
+(`-shm`) that a connection reads a WAL ledger through, which could not be grown."""
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -338,6 +345,14 @@ def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     lines = str(orig if orig is not None else exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when `exc` says the disk holding the database is full: SQLite's SQLITE_FULL or
+    SQLITE_IOERR_SHMSIZE, PostgreSQL's disk_full (SQLSTATE 53100)."""
+    orig = getattr(exc, "orig", None)
+    name = getattr(orig if orig is not None else exc, "sqlite_errorname", None)
+    return name in _SQLITE_DISK_FULL or _sqlstate(exc) == _PG_DISK_FULL
 
 
 def is_read_only(exc: BaseException) -> bool:

@@ -120,7 +120,8 @@ T = TypeVar("T")
 
 def _check_sqlite_file(db: str, path: str, *, create: bool) -> None:
     """Raise StorageError when the SQLite file `path` cannot be the ledger asked for: missing
-    (unless `create`), a folder, an empty file, or to be created in a folder that is not one."""
+    (unless `create`), a folder, an empty file, or to be created in a folder that is not one
+    or that this user, or a read-only disk, does not let it write."""
     if not create and not os.path.exists(path):
         raise StorageError(
             f"there is no ledger at {shown(db)}; run `revledger init` or point --db at one"
@@ -136,6 +137,18 @@ def _check_sqlite_file(db: str, path: str, *, create: bool) -> None:
             raise StorageError(f"cannot create {shown(db)}: {parent} is a file, not a folder")
         if parent and not os.path.isdir(parent):
             raise StorageError(f"cannot create {shown(db)}: the folder {parent} does not exist")
+        if not os.path.exists(path):  # SQLite would say no more than "unable to open"
+            folder = parent or os.curdir
+            if _read_only_mount(folder):
+                raise StorageError(
+                    f"cannot create {shown(db)}: the folder {os.path.abspath(folder)} lies on "
+                    "a read-only disk; give a path on a disk that can be written"
+                )
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise StorageError(
+                    f"cannot create {shown(db)}: the folder {os.path.abspath(folder)} cannot be "
+                    "written by this user; give a path in a folder you can write"
+                )
 
 
 def _read_as_immutable(db: str, path: str) -> bool:
