@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO, TypeVar
@@ -781,10 +781,22 @@ def parse_anchors(texts: Sequence[str]) -> dict[int, str]:
 
 
 def verify_ledger(store: LedgerStore, anchors: Sequence[str] = ()) -> VerifyReport:
-    """Walk the whole chain and the index columns, and check the `SEQ:HASH` anchors kept from
-    an earlier verify; return the report (first bad seq, if any)."""
+    """Walk the whole chain and the index columns, check the `SEQ:HASH` anchors kept from an
+    earlier verify and, on SQLite, the database file's own structure (`storage_damage`: a
+    damaged index page leaves the chain readable but a question's answer wrong); return the
+    report (its problem, and the first bad seq when there is one)."""
     # Two reads at once, each on a connection of its own: when one fails (a role allowed a
     # single connection, say), the other is closed here, not left to the garbage collector,
     # which may run in its read-ahead thread while that thread holds the connection.
     with closing(store.raw_rows()) as rows, closing(store.index_rows()) as index:
-        return verify_rows(rows, index, parse_anchors(anchors))
+        report = verify_rows(rows, index, parse_anchors(anchors))
+    damage = store.storage_damage() if report.ok else None
+    if damage is None:
+        return report
+    problem = (
+        f"the hash chain is intact, but SQLite finds the database file damaged ({damage}); "
+        "the events read whole, so export them (`revledger export -o FILE`) and restore the "
+        "export into a new ledger (`revledger import --restore FILE`), which builds every "
+        "index anew, then use that ledger"
+    )
+    return replace(report, problem=problem)

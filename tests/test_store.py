@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import threading
 from collections.abc import Generator, Sequence
 from datetime import timedelta
@@ -188,6 +189,36 @@ def test_a_row_replaced_on_sqlite_past_the_triggers_is_found_by_verify(tmp_path:
             conn.execute(text(f"INSERT OR REPLACE INTO events ({names}) VALUES ({marks})"), row)
         report = verify_ledger(store)
     assert (report.ok, report.first_bad_seq) == (False, 3)
+
+
+def test_a_damaged_index_page_of_a_sqlite_file_fails_verify_though_the_chain_reads(
+    tmp_path: Path,
+) -> None:
+    """The chain is read through the events table; a question about a deal reads through the
+    deal_id index. A page of that index damaged on disk leaves the chain intact, and verify
+    still says the file is damaged, naming SQLite's finding and how to mend it."""
+    path = tmp_path / "ledger.db"
+    with LedgerStore.open(str(path), create=True) as store:
+        store.append(NewEvent(LedgerConfigured(), parse_instant("2020-01-01"), "test", "test"))
+        store.append_batch(events_from([OPEN_D1, SIGN_D1, LIVE_D1]))
+        assert verify_ledger(store).ok
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (page,) = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'ix_events_deal_id'")
+    (size,) = raw.execute("PRAGMA page_size").fetchone()
+    raw.close()
+    with path.open("r+b") as file:
+        file.seek((page[0] - 1) * size)
+        file.write(b"\xff" * size)
+    with LedgerStore.open(str(path)) as store:
+        report = verify_ledger(store)
+    assert (report.ok, report.first_bad_seq, report.events) == (False, None, 4)
+    assert report.problem is not None
+    assert report.problem.startswith(
+        "the hash chain is intact, but SQLite finds the database file damaged ("
+    )
+    assert "*** in database" not in report.problem and "\n" not in report.problem
+    assert "`revledger import --restore FILE`" in report.problem
 
 
 def _drop_guards(store: LedgerStore) -> None:

@@ -98,6 +98,8 @@ from ledger.store.transaction import (
 )
 from ledger.timeutil import TimeParseError, format_instant, zone
 
+DAMAGE_LINES = 3
+"""The problems `storage_damage` names at most."""
 WARM_BATCH = 1000
 """Batches up to this size leave their rule state warm for the next append (see `_warm`)."""
 WARM_SIZE = 200_000
@@ -796,6 +798,19 @@ class LedgerStore:
             with driver.cursor(name="revledger_read") as cursor:
                 cursor.execute(sql, params)
                 yield from read_ahead(iter(partial(cursor.fetchmany, batch), []))
+
+    def storage_damage(self) -> str | None:
+        """Return what SQLite's `PRAGMA quick_check` finds wrong in the database file (its
+        pages and b-trees: the table's and every index's), or None when it finds nothing or
+        the ledger is on PostgreSQL (whose pages its own data checksums guard)."""
+        if self.backend != "sqlite":
+            return None
+        with self._read() as conn:
+            rows = conn.exec_driver_sql(f"PRAGMA quick_check({DAMAGE_LINES})").all()
+        found = [line for (row,) in rows for line in str(row).splitlines()]
+        if found == ["ok"]:
+            return None
+        return "; ".join(line for line in found if not line.startswith("*** in database"))
 
     def index_rows(
         self, *, batch: int = 10_000

@@ -37,7 +37,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return self.first_bad_seq is None
+        return self.problem is None
 
 
 class ChainWalker:
