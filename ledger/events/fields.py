@@ -10,6 +10,7 @@ import re
 import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationInfo
@@ -130,23 +131,30 @@ def _identifier(value: Any, info: ValidationInfo) -> str:
     if CONTROL_CHARS.search(text):
         raise ValueError("contains control characters")
     if not stored(info):
-        if C1_CONTROLS.search(text):
-            raise ValueError("contains control characters")
-        invisible = INVISIBLE_CHARS.search(text)
-        if invisible:
-            raise ValueError(
-                f"contains the invisible character U+{ord(invisible[0]):04X}, which would "
-                "make it show as another id"
-            )
-        finding = identifier_finding(text)
-        if finding:
-            raise PydanticCustomError(
-                "phi", f"looks like {finding}; ids must never hold patient identifiers (PHI)"
-            )
-        lookalike = lookalike_finding(text)
-        if lookalike:
-            raise ValueError(lookalike)
+        _new_identifier(text)
     return text
+
+
+@lru_cache(maxsize=65_536)
+def _new_identifier(text: str) -> None:
+    """Refuse an id given by a user that holds what an id may not hold in the log (an id an
+    import names on many lines is checked once: only ids that pass are remembered)."""
+    if C1_CONTROLS.search(text):
+        raise ValueError("contains control characters")
+    invisible = INVISIBLE_CHARS.search(text)
+    if invisible:
+        raise ValueError(
+            f"contains the invisible character U+{ord(invisible[0]):04X}, which would "
+            "make it show as another id"
+        )
+    finding = identifier_finding(text)
+    if finding:
+        raise PydanticCustomError(
+            "phi", f"looks like {finding}; ids must never hold patient identifiers (PHI)"
+        )
+    lookalike = lookalike_finding(text)
+    if lookalike:
+        raise ValueError(lookalike)
 
 
 HYPHEN_LOOKALIKES = "\u02d7\u2010\u2011\u2012\u2043\u2212\ufe63\uff0d"
