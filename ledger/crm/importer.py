@@ -480,7 +480,7 @@ def explain_backfill(
     """Return `exc` naming the column of the change time when a backfilled recorded_at was
     refused, with how to backfill into a new ledger when it came before the ledger's last, or,
     when an earlier import recorded the refused event's row (`row_imported`: the row gives
-    another event now, see `restate_changed`), how to record it at all.
+    another event now, see `reconcile`), how to record it at all.
 
     The day it names is the day of the history's first change (`first`, else the refused
     instant) in the ledger's time zone `timezone`, as `init --backfill-from` reads a day: its
