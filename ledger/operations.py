@@ -434,17 +434,16 @@ def _stored_deals(store: LedgerStore, deals: Collection[str]) -> StoredDeals:
     (see `StoredDeals`); a first import of the deals reads no events."""
     found: dict[str, list[StoredEvent]] = {}
     for some in chunks(sorted(deals)):
-        for seq, event_id, key, type_name, effective, payload in store.read_keyed(
+        for seq, event_id, key, type_name, effective, payload, deal_id in store.read_keyed(
             types=DEAL_TYPES, deal_ids=some
         ):
-            deal_id = json.loads(payload)["deal_id"]  # validated at append
             stored = StoredEvent(seq, event_id, key or "", (type_name, effective, payload))
-            found.setdefault(deal_id, []).append(stored)
+            found.setdefault(deal_id or "", []).append(stored)
     if not found:
         return StoredDeals()
     retracted = {
         json.loads(payload)["retracts"]
-        for *_, payload in store.read_keyed(types=["event_retracted"])
+        for *_, payload, _ in store.read_keyed(types=["event_retracted"])
     }
     return StoredDeals(found, retracted)
 
