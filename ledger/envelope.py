@@ -155,9 +155,10 @@ StoredPayload = tuple[int, str, str, int, str, str]
 """A stored event left undecoded: seq, event_id, type, schema_version, effective_at (the stored
 instant text, valid time) and payload (the canonical JSON text)."""
 
-KeyedPayload = tuple[int, str, str | None, str, str, str]
-"""A stored event left undecoded with its idempotency key: seq, event_id, idempotency_key,
-type, effective_at and payload (see `StoredPayload`)."""
+KeyedPayload = tuple[int, str, str | None, str, str, str, str | None]
+"""A stored event left undecoded with its idempotency key and deal: seq, event_id,
+idempotency_key, type, effective_at, payload (see `StoredPayload`) and the deal_id index
+column."""
 
 ENVELOPE_COLUMNS: tuple[str, ...] = (
     "seq",

@@ -6,7 +6,7 @@ import getpass
 import json
 import os
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -15,23 +15,21 @@ from typing import Any, NamedTuple, TextIO, TypeVar
 
 from ledger.canonical import payload_json
 from ledger.crm import (
-    RESTATED,
     CrmBatch,
     CrmRequest,
     RecordedOwners,
-    StoredChains,
+    StoredDeals,
     StoredEvent,
     crm_batch,
     explain_backfill,
     keep_recorded_owners,
-    restate_changed,
+    reconcile,
 )
-from ledger.crm.snapshots import restated_base, restatement_base
-from ledger.envelope import KeyedPayload, NewEvent, RecordedEvent, StagedEvent, envelope_text
+from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, envelope_text
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
 from ledger.events import (
+    EVENT_TYPES,
     DealOpened,
-    EventRetracted,
     LedgerConfigured,
     StageChanged,
     StageSpec,
@@ -427,34 +425,27 @@ def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
     return RecordedOwners(first, now)
 
 
-def _stored_chains(
-    store: LedgerStore, news: list[NewEvent], deals: Collection[str]
-) -> StoredChains:
-    """Return what the ledger holds of the events `news` may give otherwise than earlier
-    imports recorded them (see `StoredChains`). Only `deals` (those the ledger has opened)
-    can hold any, so a first import reads nothing; the retracted events are read from every
-    retraction (which names no deal)."""
-    if not deals:
-        return StoredChains()
-    bases = {restatement_base(n.idempotency_key) for n in news if n.idempotency_key}
-    found: dict[str, list[tuple[int, StoredEvent]]] = {}
-    retracted: set[str] = set()
+DEAL_TYPES = tuple(name for name, t in EVENT_TYPES.items() if t.family == "deal")
+"""The types of the events of a deal's stream."""
 
-    def take(rows: Iterable[KeyedPayload]) -> None:
-        for seq, event_id, key, type_name, effective, payload in rows:
-            if type_name == "event_retracted":
-                retracted.add(json.loads(payload)["retracts"])  # validated at append
-            base = restated_base(key) or key if key is not None else None
-            if base is not None and base in bases:
-                stored = StoredEvent(event_id, key or "", (type_name, effective, payload))
-                found.setdefault(base, []).append((seq, stored))
 
-    take(store.read_keyed(types=["event_retracted"]))
-    restated = [t.model_fields["type"].default for t in RESTATED if t is not EventRetracted]
+def _stored_deals(store: LedgerStore, deals: Collection[str]) -> StoredDeals:
+    """Return every event of the streams of `deals` and the events retracted in the ledger
+    (see `StoredDeals`); a first import of the deals reads no events."""
+    found: dict[str, list[StoredEvent]] = {}
     for some in chunks(sorted(deals)):
-        take(store.read_keyed(types=restated, deal_ids=some))
-    chains = {base: [e for _, e in sorted(events)] for base, events in found.items()}
-    return StoredChains(chains, retracted)
+        for seq, event_id, key, type_name, effective, payload, deal_id in store.read_keyed(
+            types=DEAL_TYPES, deal_ids=some
+        ):
+            stored = StoredEvent(seq, event_id, key or "", (type_name, effective, payload))
+            found.setdefault(deal_id or "", []).append(stored)
+    if not found:
+        return StoredDeals()
+    retracted = {
+        json.loads(payload)["retracts"]
+        for *_, payload, _ in store.read_keyed(types=["event_retracted"])
+    }
+    return StoredDeals(found, retracted)
 
 
 def _imported_rows(
@@ -478,7 +469,8 @@ def _explain_refusal(exc: InputError, news: list[NewEvent], imported: set[str]) 
     no longer follow what the ledger holds."""
     if exc.field is not None or exc.where is None:
         return exc
-    refused = next((n for n in news if n.where == exc.where), None)
+    # A retraction the import places before a deal's events is named by the row they follow.
+    refused = next((n for n in news if n.where == exc.where and hasattr(n.event, "deal_id")), None)
     deal_id = getattr(refused.event, "deal_id", None) if refused is not None else None
     if deal_id is None or deal_id not in imported:
         return exc
@@ -542,8 +534,8 @@ def import_crm(
     batch = crm_batch(request, config, actor, live)
     owners = _recorded_owners(store, batch)
     derived = keep_recorded_owners(batch, owners, backfill=request.backfill)
-    stored = _stored_chains(store, derived, owners.current.keys())
-    news = restate_changed(derived, stored, live)
+    stored = _stored_deals(store, batch.history.snapshots.keys())
+    news = reconcile(derived, stored, live, backfill=request.backfill)
     try:
         result = store.append_batch(news, dry_run=dry_run)
     except InputError as exc:

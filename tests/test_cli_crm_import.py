@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
+from ledger.store import LedgerStore
+from projections.deals import replay_deals
 
 CRM = Path(__file__).resolve().parent.parent / "fixtures" / "crm"
 SF, HS = CRM / "salesforce", CRM / "hubspot"
@@ -392,29 +395,62 @@ def test_a_later_export_without_a_deal_recorded_before_says_so(run, tmp_path: Pa
     )
 
 
-def test_a_later_export_that_no_longer_has_a_deals_rows_says_why_it_is_refused(
+FIRST_ROWS = [
+    "r1,D1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,0\n",
+    "r2,D1,2024-02-10 09:00:00,Needs Analysis,100000,2024-09-30,0\n",
+]
+REOPENED_ROWS = [  # the rows imported are deleted since, and a new one came
+    "r1,D1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,1\n",
+    "r2,D1,2024-02-10 09:00:00,Needs Analysis,100000,2024-09-30,1\n",
+    "r3,D1,2024-03-10 09:00:00,Needs Analysis,120000,2024-09-30,0\n",
+]
+
+
+def test_a_later_export_that_opens_a_deal_at_another_row_opens_it_there(
+    run, db_url: str, tmp_path: Path
+) -> None:
+    """The rows that opened the deal are deleted since: the import retracts the deal's
+    imported events and opens it at the row that opens it now."""
+    out = _import_then(run, tmp_path, FIRST_ROWS, REOPENED_ROWS)
+    assert out.exit_code == 0, out.stderr
+    with LedgerStore.open(db_url) as store:
+        deal = replay_deals(store.read()).deals["D1"]
+    assert (deal.opened_at, deal.stage, deal.amount) == (
+        datetime(2024, 3, 10, 9, tzinfo=UTC),
+        "discovery",
+        Decimal(120000),
+    )
+
+
+def test_a_later_export_that_opens_a_deal_with_events_recorded_by_hand_elsewhere_is_refused(
     run, tmp_path: Path
 ) -> None:
-    out = _import_then(
-        run,
-        tmp_path,
-        [
-            "r1,D1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,0\n",
-            "r2,D1,2024-02-10 09:00:00,Needs Analysis,100000,2024-09-30,0\n",
-        ],
-        [  # the rows imported are deleted since, and a new one came
-            "r1,D1,2024-01-10 09:00:00,Prospecting,100000,2024-09-30,1\n",
-            "r2,D1,2024-02-10 09:00:00,Needs Analysis,100000,2024-09-30,1\n",
-            "r3,D1,2024-03-10 09:00:00,Needs Analysis,120000,2024-09-30,0\n",
-        ],
+    """A deal that events recorded by hand stand on cannot be opened anew at another row."""
+    assert run("init").exit_code == 0
+    stage_map = ["--stage-map", str(SF / "stage-map.csv")]
+    for name, rows in (("first.csv", FIRST_ROWS), ("later.csv", REOPENED_ROWS)):
+        (tmp_path / name).write_text(HISTORY_HEADER + "".join(rows), encoding="utf-8")
+    assert run(*IMPORT_SF, str(tmp_path / "first.csv"), *stage_map).exit_code == 0
+    hand = run(
+        "record",
+        "persona_engaged",
+        "--deal-id",
+        "D1",
+        "--persona",
+        "cfo",
+        "--effective",
+        "2024-02-20",
     )
+    assert hand.exit_code == 0, hand.stderr
+    out = run(*IMPORT_SF, str(tmp_path / "later.csv"), *stage_map)
     assert (out.exit_code, out.stderr) == (
         3,
-        "revledger: later.csv line 4: deal D1 already exists; a deal is opened once; an earlier "
-        "import recorded deal D1 from rows that this export no longer has as they were (deleted "
-        "or changed in the CRM since, or an export cut short?): export again if it is "
-        "incomplete, else retract what should no longer count with `revledger record "
-        "event_retracted`.\n",
+        "revledger: later.csv line 4: retracting that deal_opened (seq 2) would leave the later "
+        "persona_engaged (seq 4) invalid: deal D1 does not exist on 2024-02-20; record "
+        "deal_opened first; an earlier import recorded deal D1 from rows that this export no "
+        "longer has as they were (deleted or changed in the CRM since, or an export cut "
+        "short?): export again if it is incomplete, else retract what should no longer count "
+        "with `revledger record event_retracted`.\n",
     )
 
 

@@ -900,7 +900,8 @@ def test_a_backfill_of_an_export_whose_row_now_gives_another_event_says_to_impor
         with pytest.raises(InputError) as err:
             import_crm(store, request("h2", backfill=True), actor="t")
         assert store.head().seq == head
-        assert import_crm(store, request("h2"), actor="t").appended == 1
+        # The deleted row's deal_updated is retracted and b3's recorded.
+        assert import_crm(store, request("h2"), actor="t").appended == 2
     assert str(err.value) == (
         "h2.csv line 4 column CreatedDate: 2024-03-10T09:00:00Z is before "
         "2024-04-10T09:00:00.000000Z, the ledger's last recorded_at; a backfill only goes into a "
@@ -1097,12 +1098,12 @@ def test_a_won_deal_an_export_signs_for_another_amount_is_signed_again_each_nigh
                 assert before.recorded_at is not None
                 was = signed_arr(store, known_at=read_instant(before.recorded_at))
                 assert was is not None and was != amount
-        contracts = [e for e in store.read() if e.type == "contract_signed"]
+        contracts = {e.event_id for e in store.read() if e.type == "contract_signed"}
         retracted = {
             getattr(e.payload, "retracts", "") for e in store.read() if e.type == "event_retracted"
         }
     assert len(contracts) == len(nights)  # one signature a night, each night another amount
-    assert len(retracted) == len(nights) - 1  # all but the last are retracted
+    assert len(contracts & retracted) == len(nights) - 1  # all but the last are retracted
 
 
 def test_a_deal_lost_since_whose_signature_an_export_gives_otherwise_stays_lost(

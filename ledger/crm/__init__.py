@@ -7,30 +7,28 @@ deal's rows into snapshots (`salesforce`, `hubspot`) and the snapshots into ledg
 
 from ledger.crm.importer import (
     MAP_OPTION,
-    RESTATED,
     SOURCES,
     CrmBatch,
     CrmRequest,
     RecordedOwners,
-    StoredChains,
+    StoredDeals,
     StoredEvent,
     crm_batch,
     explain_backfill,
     keep_recorded_owners,
-    restate_changed,
+    reconcile,
 )
 
 __all__ = [
     "MAP_OPTION",
-    "RESTATED",
     "SOURCES",
     "CrmBatch",
     "CrmRequest",
     "RecordedOwners",
-    "StoredChains",
+    "StoredDeals",
     "StoredEvent",
     "crm_batch",
     "explain_backfill",
     "keep_recorded_owners",
-    "restate_changed",
+    "reconcile",
 ]

@@ -9,9 +9,11 @@ non-decreasing, which the time-ordered batch is.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Final, NamedTuple
 
@@ -19,23 +21,28 @@ from ledger.crm.history import CrmHistory, history_events, read_deals
 from ledger.crm.hubspot import read_hubspot
 from ledger.crm.salesforce import read_salesforce
 from ledger.crm.snapshots import (
+    RETRACTION_REASONS,
     Columns,
     Derived,
     derived,
+    restated_base,
     restated_key,
     restatement_base,
 )
-from ledger.crm.stage_map import StageMap
+from ledger.crm.stage_map import LOST, StageMap
 from ledger.envelope import NewEvent, source_file_name
 from ledger.errors import InputError
 from ledger.events import (
     ContractSigned,
+    DealLost,
     DealOpened,
-    DealReopened,
     DealUpdated,
+    EventModel,
     EventRetracted,
     LedgerConfigured,
 )
+from ledger.events.view import RuleView, view_of
+from ledger.rules import DealState, Fact, RuleViolation
 from ledger.timeutil import format_instant, read_instant, shown_instant, zone
 
 SOURCES: Final = ("salesforce", "hubspot")
@@ -155,110 +162,316 @@ def keep_recorded_owners(
 
 StoredContent = tuple[str, str, str]
 """What the ledger holds of an event: its type, effective_at and payload, as stored texts."""
-RESTATED = (DealUpdated, ContractSigned, DealReopened, EventRetracted)
-"""The events whose content comes from the rows before their own (what changed since, the
-amount last known, the stage last open, the contract in force); the others come from their
-row alone (and the stage map)."""
 RESIGNED = (
     "rows changed in the CRM since an earlier import give this won deal's signature otherwise; "
     "it is signed again as the CRM says now"
 )
 """The reason of the retraction of a contract an export signs otherwise than the ledger holds."""
+REDERIVED = (
+    "the CRM's rows no longer give this event as an earlier import recorded it (rows deleted, "
+    "come late or changed since); the import records what they give now"
+)
+"""The reason of the retraction of any other event an export no longer gives."""
 
 
 class StoredEvent(NamedTuple):
-    """An event of an earlier import as stored: its event_id, idempotency key and content."""
+    """An event of a deal's stream as stored: its seq, event_id, idempotency key (empty when
+    it has none) and content."""
 
+    seq: int
     event_id: str
     key: str
     content: StoredContent
 
 
 @dataclass(frozen=True, slots=True)
-class StoredChains:
-    """What the ledger holds of the events a CRM export derives that it may give otherwise
-    now (`RESTATED`): by the `restatement_base` of a derived key, the event recorded under
-    that key and those that restated it, in the order they were recorded (`chains`); and the
-    events retracted in the ledger (`retracted`)."""
+class StoredDeals:
+    """What the ledger holds of the deals of a CRM export: every event of each deal's stream,
+    retracted ones too, in seq order (`events`, by deal id), and the ids of the events
+    retracted in the ledger (`retracted`)."""
 
-    chains: Mapping[str, Sequence[StoredEvent]] = field(default_factory=dict)
+    events: Mapping[str, Sequence[StoredEvent]] = field(default_factory=dict)
     retracted: Collection[str] = frozenset()
 
 
-def restate_changed(
-    news: list[NewEvent], stored: StoredChains, live_deals: Collection[str] = ()
+def reconcile(
+    news: list[NewEvent],
+    stored: StoredDeals,
+    live_deals: Collection[str] = (),
+    *,
+    backfill: bool = False,
 ) -> list[NewEvent]:
-    """Return `news` with each event that earlier imports recorded with other content than
-    the export gives it now keyed apart, so that it is appended after what they recorded.
+    """Return the events to append so that each deal of `news` (one export's events) that
+    earlier imports of the same CRM recorded reads as the export says now.
 
-    Each export is derived on its own, so a row compared with other rows before it than an
-    earlier export had (a row that came late with an earlier change time, one deleted since, a
-    stage map changed) gives its event other content under the same key. What the CRM says now
-    is compared with the last content recorded for that key (the event under it, or the last
-    restating it): the same content is that event (nothing to append); other content gets a
-    key of its own (`restated_key`), effective at the same instant and recorded after, so a
-    content that comes back (X, then Y, then X) counts again. A contract signed otherwise is
-    signed again: the contract in force is retracted first (`RESIGNED`), as a won deal whose
-    amount changes in one export is. A contract the export signs otherwise and retracts (a
-    deal lost since), or of a deal live in the ledger (`live_deals`: its ARR changes by
-    expansions then), is not signed again: the contract recorded stays what the export's
-    retraction takes out, or in force. A retraction of an event keyed apart retracts the event
-    in force, under its new key; one of an event retracted in the ledger already is not
-    appended again.
+    Each export is derived on its own, so a deal's rows compared with other rows than an
+    earlier export had (a row come late, deleted since, changed, or restored) give other
+    events. The events the export gives a deal that it does not take back itself (its
+    `target`) are compared with the events earlier imports derived from the deal's rows that
+    are in force in the ledger: one with the same key and content is that event (nothing to
+    append); one in force that the export no longer gives is retracted (a contract signed
+    otherwise: `RESIGNED`), and one the export gives that is not in force is appended, under
+    its own key when that is free, else under a key of its own (`restated_key`, after the
+    last event recorded under that key), effective at the same instant, so what comes back
+    (X, then Y, then X) counts again. Retractions come first; when taking out only what
+    differs would leave the deal's stream invalid on the way (a late row between events that
+    stay, say), every event from the first that differs on is retracted and recorded again.
 
-    The other events keep their key: a deal is opened once, and a row that opens it or moves it
-    to another stage than it did (another account, a stage map changed) is a conflict, said in
-    the CRM's terms.
+    Deals the ledger has no imported events of keep `news` as derived. A deal whose contract
+    went live in the ledger (`live_deals`) keeps the contract in force: its ARR changes by
+    expansions and contractions. Owners from the deals file (`keep_recorded_owners`) and
+    events recorded by hand are neither compared nor retracted.
     """
-    retracted_here = {n.event.retracts for n in news if isinstance(n.event, EventRetracted)}
+    if not news or not stored.events:
+        return news
+    # Each event is compared by its stored texts: encoded once here, and for the store too.
+    news = [n if n.texts is not None else n._replace(texts=n.stored_texts()) for n in news]
+    source = (news[0].idempotency_key or ":").split(":", 1)[0]
+    deal_of = {n.event_id: n.event.deal_id for n in news if hasattr(n.event, "deal_id")}
+    positions: dict[str, list[int]] = {}
+    for i, n in enumerate(news):
+        event = n.event
+        if isinstance(event, DealUpdated) and event.owner is not None:
+            continue  # an owner from the deals file
+        deal = deal_of.get(event.retracts) if isinstance(event, EventRetracted) else None
+        deal = deal or getattr(event, "deal_id", None)
+        if deal is not None:
+            positions.setdefault(deal, []).append(i)
+    replaced: dict[int, NewEvent | None] = {}
+    before: dict[int, list[NewEvent]] = {}
+    for deal, where in positions.items():
+        events = stored.events.get(deal, ())
+        if not any(_from_rows(source, e) for e in events) or _regiven(
+            [news[i] for i in where], events
+        ):
+            continue
+        plan = _DealPlan(deal, [(i, news[i]) for i in where], events, stored.retracted, source)
+        plan.make(live=deal in live_deals)
+        replaced.update(plan.replaced)
+        if plan.retractions:
+            at = plan.first_append if plan.first_append is not None else len(news)
+            before.setdefault(at, []).extend(plan.retractions)
     out: list[NewEvent] = []
-    moved: dict[str, str] = {}  # derived event_id -> the event_id of the event in force
-    for n in news:
-        event, derived_id, key = n.event, n.event_id or "", n.idempotency_key or ""
-        if isinstance(event, EventRetracted) and event.retracts in moved:
-            event = event.model_copy(update={"retracts": moved[event.retracts]})
-            n = n._replace(event=event, texts=None)
-        chain = stored.chains.get(restatement_base(key)) if isinstance(event, RESTATED) else None
-        latest = chain[-1] if chain else None
-        if latest is not None:
-            n = n._replace(texts=n.stored_texts())  # encoded once, for the store too
-        if latest is not None and _content(n) == latest.content:
-            n = n._replace(idempotency_key=latest.key, event_id=latest.event_id)
-        elif isinstance(event, EventRetracted) and event.retracts in stored.retracted:
-            continue  # what it retracts is out of the ledger already
-        elif latest is not None:
-            if isinstance(event, ContractSigned) and (
-                derived_id in retracted_here or event.deal_id in live_deals
-            ):
-                moved[derived_id] = latest.event_id
-                continue
-            after = None if latest.key == key else latest.event_id
-            new_key, event_id = restated_key(key, "\n".join(_content(n)), after)
-            if isinstance(event, ContractSigned) and latest.event_id not in stored.retracted:
-                out.append(_resigned(n, latest.event_id, new_key))
-            n = n._replace(idempotency_key=new_key, event_id=event_id)
-        if n.event_id != derived_id:
-            moved[derived_id] = n.event_id or ""
-        out.append(n)
+    for i in range(len(news) + 1):
+        waiting = before.get(i, [])
+        if waiting:
+            nxt = news[i] if i < len(news) else None
+            when = _backfill_time(nxt, news) if backfill else None
+            place = nxt.where if nxt is not None else waiting[0].where
+            out += [r._replace(recorded_at=when, where=place) for r in waiting]
+        if i < len(news):
+            kept = replaced.get(i, news[i]) if i in replaced else news[i]
+            if kept is not None:
+                out.append(kept)
     return out
+
+
+FROM_ITS_ROW = ("deal_opened", "stage_changed", "deal_lost")
+"""The events whose content comes from their row alone (and the deals file and stage map)."""
+
+
+def _regiven(derived: list[NewEvent], events: Sequence[StoredEvent]) -> bool:
+    """Return whether an event of `derived` that comes from its row alone (`FROM_ITS_ROW`) has
+    other content than the ledger holds under its key: the deal's account or the stage map
+    changed since, which the store refuses as a conflict (the deal is left as derived)."""
+    held = {e.key: e.content for e in events if e.key}
+    return any(
+        n.event.event_type in FROM_ITS_ROW
+        and n.idempotency_key in held
+        and held[n.idempotency_key] != _content(n)
+        for n in derived
+    )
+
+
+def _backfill_time(nxt: NewEvent | None, news: list[NewEvent]) -> datetime | None:
+    """Return the recorded_at, in a backfill, of retractions placed before `nxt` (at the end:
+    the batch's last)."""
+    if nxt is not None:
+        return nxt.recorded_at
+    return max((n.recorded_at for n in news if n.recorded_at is not None), default=None)
+
+
+def _from_rows(source: str, e: StoredEvent) -> bool:
+    """Return whether `e` is an event an import from `source` derived from a history row: not
+    a retraction, an owner from the deals file, or an event recorded by hand."""
+    type_name, _, payload = e.content
+    if not e.key.startswith(f"{source}:") or type_name == "event_retracted":
+        return False
+    # The canonical payload encoding writes every key as `"name":`, so this is exact.
+    return not (type_name == "deal_updated" and '"owner":' in payload)
+
+
+def key_base(key: str) -> str:
+    """Return the `restatement_base` a stored key belongs to: a restated key's, else its own."""
+    return restated_base(key) or restatement_base(key)
+
+
+class _DealPlan:
+    """How one deal the ledger holds imported events of comes to read as the export says."""
+
+    def __init__(
+        self,
+        deal: str,
+        derived: list[tuple[int, NewEvent]],
+        events: Sequence[StoredEvent],
+        retracted: Collection[str],
+        source: str,
+    ) -> None:
+        self.deal, self.events, self.gone = deal, events, set(retracted)
+        taken_back = {n.event.retracts for _, n in derived if isinstance(n.event, EventRetracted)}
+        self.target = [
+            (i, n)
+            for i, n in derived
+            if not isinstance(n.event, EventRetracted) and n.event_id not in taken_back
+        ]
+        self.in_force = sorted(
+            (e for e in events if _from_rows(source, e) and e.event_id not in self.gone),
+            key=lambda e: (e.content[1], e.seq),
+        )
+        self.template = derived[0][1]
+        self.replaced: dict[int, NewEvent | None] = {i: None for i, _ in derived}
+        self.retractions: list[NewEvent] = []
+        self.first_append: int | None = None
+
+    def make(self, *, live: bool) -> None:
+        """Plan the retractions and appends (`retractions`, `replaced`, `first_append`)."""
+        target, in_force = self.target, self.in_force
+        if live and any(e.content[0] == "contract_signed" for e in in_force):
+            # The contract in force stays, whatever the export signs.
+            target = [(i, n) for i, n in target if not isinstance(n.event, ContractSigned)]
+            in_force = [e for e in in_force if e.content[0] != "contract_signed"]
+        matched = _matched(target, in_force)
+        if not self._valid(target, in_force, matched):
+            ordered = sorted(target, key=lambda p: (_content(p[1])[1], p[0]))
+            same = 0
+            while same < min(len(ordered), len(in_force)) and _matched(
+                [ordered[same]], [in_force[same]]
+            ):
+                same += 1
+            matched = _matched(ordered[:same], in_force[:same])
+        kept = set(matched.values())
+        dropped = [e for e in in_force if e.event_id not in kept]
+        self.gone.update(e.event_id for e in dropped)
+        signs = any(isinstance(n.event, ContractSigned) for _, n in target)
+        last = target[-1][1].event if target else None
+        for e in reversed(dropped):
+            self.retractions.append(self._retraction(e, signs, last))
+        by_id = {e.event_id: e for e in in_force}
+        for i, n in target:
+            found = matched.get(i)
+            if found is not None:
+                e = by_id[found]
+                self.replaced[i] = n._replace(idempotency_key=e.key, event_id=e.event_id)
+                continue
+            key, event_id = self._key(n)
+            self.replaced[i] = n._replace(idempotency_key=key, event_id=event_id)
+            if self.first_append is None:
+                self.first_append = i
+
+    def _valid(
+        self,
+        target: list[tuple[int, NewEvent]],
+        in_force: list[StoredEvent],
+        matched: dict[int, str],
+    ) -> bool:
+        """Return whether retracting what `matched` leaves out of `in_force`, then appending
+        the rest of `target`, keeps the deal's stream valid at each step."""
+        kept = set(matched.values())
+        later = [e for e in reversed(in_force) if e.event_id not in kept]
+        if not later and len(matched) == len(target):
+            return True  # the deal reads as the export says already: nothing to check
+        facts = [_fact(e) for e in self.events if e.event_id not in self.gone]
+        seq = max((e.seq for e in self.events), default=0)
+        steps: list[str | Fact] = [e.event_id for e in later]  # a retraction, then appends
+        for i, n in target:
+            if i not in matched:
+                seq += 1
+                steps.append(Fact(n.effective_at, seq, n.event_id or "", view_of(n.event)))
+        for step in steps:
+            if isinstance(step, str):
+                facts = [f for f in facts if f.event_id != step]
+            else:
+                facts = [*facts, step]
+            state = DealState(self.deal)
+            try:
+                for f in sorted(facts, key=lambda f: f.key):
+                    state.apply(f)
+            except RuleViolation:
+                return False
+        return True
+
+    def _key(self, n: NewEvent) -> tuple[str, str]:
+        """Return the key and event_id to append `n` under: its own when no event was recorded
+        under it, else a restated key after the last recorded under it."""
+        key = n.idempotency_key or ""
+        base = restatement_base(key)
+        chain = [e for e in self.events if e.key and key_base(e.key) == base]
+        if not chain:
+            return key, n.event_id or ""
+        latest, content = chain[-1], _content(n)
+        after = None if latest.key == key and latest.content != content else latest.event_id
+        return restated_key(key, "\n".join(content), after)
+
+    def _retraction(self, e: StoredEvent, signs: bool, last: EventModel | None) -> NewEvent:
+        """Return the retraction of `e`, which the export no longer gives."""
+        reason = REDERIVED
+        if e.content[0] == "contract_signed":
+            if signs:
+                reason = RESIGNED
+            elif isinstance(last, DealLost):
+                reason = RETRACTION_REASONS[LOST]
+            else:
+                reason = RETRACTION_REASONS["open"]
+        key, event_id = restated_key(e.key, f"retracts {e.event_id}")
+        where = self.template.where or ""
+        file = where.rsplit(" line ", 1)[0]
+        source = self.template.source.split(":", 1)[0]
+        return NewEvent(
+            event=EventRetracted(retracts=e.event_id, reason=reason),
+            effective_at=read_instant(e.content[1]),
+            actor=self.template.actor,
+            source=f"{source}:{file}",
+            idempotency_key=key,
+            event_id=event_id,
+            where=f"{file}, deal {self.deal}",
+        )
+
+
+def _matched(target: list[tuple[int, NewEvent]], in_force: list[StoredEvent]) -> dict[int, str]:
+    """Return which event in force (its event_id) each event of `target` (by its place) is:
+    the same key and content (the first such in `in_force` not matched already)."""
+    free: dict[tuple[str, StoredContent], list[str]] = {}
+    for e in in_force:
+        free.setdefault((key_base(e.key), e.content), []).append(e.event_id)
+    out: dict[int, str] = {}
+    for i, n in target:
+        ids = free.get((restatement_base(n.idempotency_key or ""), _content(n)))
+        if ids:
+            out[i] = ids.pop(0)
+    return out
+
+
+def _fact(e: StoredEvent) -> Fact:
+    """Return the stored event `e` as the rules read it."""
+    type_name, effective, payload = e.content
+    fields = json.loads(payload)
+    arr = fields.get("arr")
+    view = RuleView(
+        type_name,
+        "deal",
+        f"deal:{fields.get('deal_id')}",
+        fields.get("deal_id"),
+        fields.get("account_id"),
+        fields.get("stage"),
+        None if arr is None else Decimal(arr),
+    )
+    return Fact(read_instant(effective), e.seq, e.event_id, view)
 
 
 def _content(n: NewEvent) -> StoredContent:
     """Return what the ledger would hold of `n`: its type, effective_at and payload texts."""
     payload, effective = n.stored_texts()
     return n.event.event_type, effective, payload
-
-
-def _resigned(n: NewEvent, contract_id: str, key: str) -> NewEvent:
-    """Return the retraction of the contract `contract_id` that `n`, the contract signed again
-    under `key`, replaces: effective when `n` is, and keyed after it."""
-    retraction_key, event_id = restated_key(key, f"retracts {contract_id}")
-    return n._replace(
-        event=EventRetracted(retracts=contract_id, reason=RESIGNED),
-        idempotency_key=retraction_key,
-        event_id=event_id,
-        texts=None,
-    )
 
 
 def explain_backfill(
@@ -272,7 +485,7 @@ def explain_backfill(
     """Return `exc` naming the column of the change time when a backfilled recorded_at was
     refused, with how to backfill into a new ledger when it came before the ledger's last, or,
     when an earlier import recorded the refused event's row (`row_imported`: the row gives
-    another event now, see `restate_changed`), how to record it at all.
+    another event now, see `reconcile`), how to record it at all.
 
     The day it names is the day of the history's first change (`first`, else the refused
     instant) in the ledger's time zone `timezone`, as `init --backfill-from` reads a day: its

@@ -15,7 +15,9 @@ from ledger.store.schema import events
 from ledger.timeutil import format_instant
 
 STORED_PAYLOAD_COLUMNS = ("seq", "event_id", "type", "schema_version", "effective_at", "payload")
-KEYED_PAYLOAD_COLUMNS = ("seq", "event_id", "idempotency_key", "type", "effective_at", "payload")
+KEYED_PAYLOAD_COLUMNS = (
+    *("seq", "event_id", "idempotency_key", "type", "effective_at", "payload", "deal_id"),
+)
 GATE = events.alias("gate")
 
 

@@ -725,13 +725,14 @@ class LedgerStore:
     def read_keyed(
         self, *, types: Sequence[str], deal_ids: Collection[str] | None = None
     ) -> Iterator[KeyedPayload]:
-        """Yield (seq, event_id, idempotency_key, type, effective_at, payload) of the events of
-        `types` (of `deal_ids` only, when given) in seq order, as stored (see `read_stored`)."""
-        q = select(*[events.c[c] for c in KEYED_PAYLOAD_COLUMNS]).where(
-            (events.c.type + "").in_(list(types))
-        )
-        if deal_ids is not None:
-            q = q.where(events.c.deal_id.in_(list(deal_ids)))
+        """Yield (seq, event_id, idempotency_key, type, effective_at, payload, deal_id) of the
+        events of `types` (of `deal_ids` only, when given) in seq order, as stored (see
+        `read_stored`)."""
+        q = select(*[events.c[c] for c in KEYED_PAYLOAD_COLUMNS])
+        if deal_ids is None:
+            q = q.where(events.c.type.in_(list(types)))
+        else:  # through the deal_id index, not the type index (`type || ''` is the same value)
+            q = q.where((events.c.type + "").in_(list(types)), events.c.deal_id.in_(list(deal_ids)))
         yield from self._stream(q.order_by(events.c.seq), 10_000)
 
     def deals_keyed(self, type_name: str, key_prefix: str) -> set[str]:
