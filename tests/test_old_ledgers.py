@@ -77,3 +77,65 @@ def test_an_old_ledger_with_its_read_model_passes_rebuild_check_once_answered(
     assert _revledger(db_url, "arr", "--by", "segment").exit_code == 0
     checked = _revledger(db_url, "rebuild", "--check")
     assert checked.exit_code == 0, checked.output
+
+
+HUBSPOT = OLD_LEDGERS / "hubspot-sub-millisecond"
+
+
+def _import_hubspot(db_url: str, history: Path) -> Result:
+    return _revledger(
+        db_url,
+        "import",
+        "--from",
+        "hubspot",
+        str(history),
+        "--pipeline",
+        str(HUBSPOT / "pipeline.csv"),
+        "--opportunities",
+        str(HUBSPOT / "deals.csv"),
+    )
+
+
+def _head_seq(db_url: str) -> int:
+    store = LedgerStore.open(db_url)
+    try:
+        return store.head().seq
+    finally:
+        store.close()
+
+
+def test_a_hubspot_history_an_earlier_release_imported_to_the_millisecond_appends_nothing(
+    db_url: str,
+) -> None:
+    # Change times with microseconds were keyed by their rounded epoch milliseconds; they are
+    # now keyed to the microsecond. Importing the same history again must still find them.
+    restored = _revledger(db_url, "import", "--restore", str(HUBSPOT / "ledger-export.jsonl"))
+    assert restored.exit_code == 0, restored.output
+    before = _head_seq(db_url)
+    again = _import_hubspot(db_url, HUBSPOT / "property-history.csv")
+    assert again.exit_code == 0, again.output
+    assert "appended 0," in again.output
+    assert _head_seq(db_url) == before
+
+
+def test_a_deal_an_earlier_release_imported_as_won_to_the_microsecond_can_be_lost_later(
+    db_url: str, tmp_path: Path
+) -> None:
+    # A later export moves the won deal to lost: the contract the earlier release signed (under
+    # its own key) is the one retracted, so the deal's ARR goes.
+    restored = _revledger(db_url, "import", "--restore", str(HUBSPOT / "ledger-export.jsonl"))
+    assert restored.exit_code == 0, restored.output
+    history = tmp_path / "property-history.csv"
+    history.write_text(
+        (HUBSPOT / "property-history.csv").read_text(encoding="utf-8")
+        + "9001,dealstage,closedlost,2024-09-01T10:00:00Z,CRM_UI,userId:101\n",
+        encoding="utf-8",
+    )
+    arr = ("arr", "--as-of", "2024-12-31", "--format", "json")
+    signed = _rows(_revledger(db_url, *arr))
+    assert signed[-1]["carr"] != "0"  # the earlier release's contract counts until then
+    lost = _import_hubspot(db_url, history)
+    assert lost.exit_code == 0, lost.output
+    assert _rows(_revledger(db_url, *arr))[-1]["carr"] == "0"
+    assert _revledger(db_url, "verify").exit_code == 0
+    assert "appended 0," in _import_hubspot(db_url, history).output

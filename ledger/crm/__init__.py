@@ -13,7 +13,9 @@ from ledger.crm.importer import (
     RecordedOwners,
     StoredContent,
     crm_batch,
+    earlier_event_ids,
     explain_backfill,
+    keep_earlier_keys,
     keep_recorded_owners,
     restate_changed,
 )
@@ -26,7 +28,9 @@ __all__ = [
     "RecordedOwners",
     "StoredContent",
     "crm_batch",
+    "earlier_event_ids",
     "explain_backfill",
+    "keep_earlier_keys",
     "keep_recorded_owners",
     "restate_changed",
 ]
