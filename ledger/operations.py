@@ -21,7 +21,9 @@ from ledger.crm import (
     StoredDeals,
     StoredEvent,
     crm_batch,
+    earlier_event_ids,
     explain_backfill,
+    keep_earlier_keys,
     keep_recorded_owners,
     reconcile,
 )
@@ -425,6 +427,11 @@ def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
     return RecordedOwners(first, now)
 
 
+def _held(store: LedgerStore, event_ids: list[str]) -> set[str]:
+    """Return those of `event_ids` the ledger holds."""
+    return {row[1] for some in chunks(event_ids) for row in store.read_stored(event_ids=some)}
+
+
 DEAL_TYPES = tuple(name for name, t in EVENT_TYPES.items() if t.family == "deal")
 """The types of the events of a deal's stream."""
 
@@ -532,6 +539,7 @@ def import_crm(
         raise StorageError(NOT_CONFIGURED)
     live = store.deals_with("go_live", upto_seq=store.head().seq)
     batch = crm_batch(request, config, actor, live)
+    batch = keep_earlier_keys(batch, _held(store, earlier_event_ids(batch)))
     owners = _recorded_owners(store, batch)
     derived = keep_recorded_owners(batch, owners, backfill=request.backfill)
     stored = _stored_deals(store, batch.history.snapshots.keys())

@@ -51,7 +51,11 @@ from projections.account_timeline import (
 from projections.logged import LoggedEvent, known_by
 from projections.packed import pack_ints, pack_texts, unpack_ints, unpack_texts
 
-FORMAT_VERSION = 11
+FORMAT_VERSION = 12
+"""The format of a saved book and view. It goes up whenever what they hold changes, in layout
+or in meaning, so that a read model an earlier release saved is built again rather than read
+with its old meaning: 12 keeps a deal's latest account (format 11 books kept the first account
+of a deal signed again for another, and their views grouped that account's segment wrongly)."""
 _DECODE_BATCH = 5000
 _KINDS = {
     "contract_signed": SIGNED,

@@ -14,7 +14,9 @@ from ledger.crm.importer import (
     StoredDeals,
     StoredEvent,
     crm_batch,
+    earlier_event_ids,
     explain_backfill,
+    keep_earlier_keys,
     keep_recorded_owners,
     reconcile,
 )
@@ -28,7 +30,9 @@ __all__ = [
     "StoredDeals",
     "StoredEvent",
     "crm_batch",
+    "earlier_event_ids",
     "explain_backfill",
+    "keep_earlier_keys",
     "keep_recorded_owners",
     "reconcile",
 ]

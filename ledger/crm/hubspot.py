@@ -105,6 +105,14 @@ def snapshot_ref(at: datetime) -> str:
     return f"{ms}.{rest:03d}" if rest else str(ms)
 
 
+def earlier_snapshot_ref(at: datetime) -> str | None:
+    """Return the ref that releases before microsecond refs gave the snapshot at `at` (its
+    epoch milliseconds rounded to the nearest), or None when that is `snapshot_ref(at)`: a
+    change those releases imported is then found under the key they gave it."""
+    ref = str(round(at.timestamp() * 1000))
+    return None if ref == snapshot_ref(at) else ref
+
+
 def _fold(t: CsvTable, deal_id: str, rows: list[Change]) -> list[Snapshot]:
     """Return one snapshot per distinct timestamp, from the deal's first known stage on.
 
@@ -117,6 +125,14 @@ def _fold(t: CsvTable, deal_id: str, rows: list[Change]) -> list[Snapshot]:
             state[target] = value
         last_of_instant = i + 1 == len(rows) or rows[i + 1][0] != at
         if last_of_instant and "stage" in state:
-            ref = snapshot_ref(at)
-            out.append(Snapshot(deal_id=deal_id, at=at, ref=ref, where=t.where(row), **state))
+            out.append(
+                Snapshot(
+                    deal_id=deal_id,
+                    at=at,
+                    ref=snapshot_ref(at),
+                    where=t.where(row),
+                    earlier_ref=earlier_snapshot_ref(at),
+                    **state,
+                )
+            )
     return out

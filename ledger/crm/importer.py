@@ -25,6 +25,7 @@ from ledger.crm.snapshots import (
     Columns,
     Derived,
     derived,
+    key_event_id,
     restated_base,
     restated_key,
     restatement_base,
@@ -63,10 +64,12 @@ class CrmRequest:
 
 @dataclass(frozen=True, slots=True)
 class CrmBatch:
-    """The history read and the events to append, in time order."""
+    """The history read and the events to append, in time order; `earlier` gives, by
+    event_id, the key an earlier release derived for an event where it was another."""
 
     history: CrmHistory
     news: list[NewEvent]
+    earlier: Mapping[str, str] = field(default_factory=dict)
 
 
 def crm_batch(
@@ -84,11 +87,39 @@ def crm_batch(
     read = read_salesforce if request.source == "salesforce" else read_hubspot
     history = read(request.history, stage_map, deals)
     history.deals_file = request.deals_file.name if request.deals_file else None
+    events = history_events(history, stages[0], live_deals)
     news = [
         _new_event(d, f"{history.source}:{d.where}", actor, backfill=request.backfill)
-        for d in history_events(history, stages[0], live_deals)
+        for d in events
     ]
-    return CrmBatch(history, news)
+    earlier = {d.event_id: d.earlier_key for d in events if d.earlier_key is not None}
+    return CrmBatch(history, news, earlier)
+
+
+def earlier_event_ids(batch: CrmBatch) -> list[str]:
+    """Return the event_ids an earlier release gave the events of `batch` it keyed otherwise."""
+    return [key_event_id(key) for key in batch.earlier.values()]
+
+
+def keep_earlier_keys(batch: CrmBatch, held: Collection[str]) -> CrmBatch:
+    """Return `batch` with each event that an earlier release recorded under another key (its
+    event_id among `held`, the event_ids the ledger holds) under that key and event_id again,
+    and retractions of such an event naming it by that event_id: importing a history an
+    earlier release imported appends nothing, whichever release derived its keys."""
+    if not held:
+        return batch
+    renamed: dict[str, str] = {}
+    news: list[NewEvent] = []
+    for n in batch.news:
+        if isinstance(n.event, EventRetracted) and n.event.retracts in renamed:
+            retraction = n.event.model_copy(update={"retracts": renamed[n.event.retracts]})
+            n = n._replace(event=retraction, texts=None)
+        key = batch.earlier.get(n.event_id or "")
+        if key is not None and (event_id := key_event_id(key)) in held:
+            renamed[n.event_id or ""] = event_id
+            n = n._replace(idempotency_key=key, event_id=event_id)
+        news.append(n)
+    return CrmBatch(batch.history, news, batch.earlier)
 
 
 def _new_event(d: Derived, source: str, actor: str, *, backfill: bool) -> NewEvent:

@@ -70,7 +70,8 @@ class Snapshot:
     """The state of one deal in the CRM at instant `at` (UTC), as one source row gave it.
 
     `stage` is already a ledger stage or `won`/`lost`; `ref` identifies the snapshot within
-    its deal for good (a row id, or the source timestamp); `where` is its place in the file.
+    its deal for good (a row id, or the source timestamp); `where` is its place in the file;
+    `earlier_ref`, when set, is the ref an earlier release gave the same snapshot.
     """
 
     deal_id: str
@@ -82,6 +83,7 @@ class Snapshot:
     close_date: date | None = None
     probability: Decimal | None = None
     forecast_category: ForecastCategory | None = None
+    earlier_ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,8 @@ class Derived:
     """A ledger event derived from a snapshot, with its idempotency key and event_id.
 
     `at` is the snapshot's instant: the event's place in the batch and, in a backfill, its
-    recorded_at; `effective`, when set, is an earlier effective time (valid time).
+    recorded_at; `effective`, when set, is an earlier effective time (valid time);
+    `earlier_key`, when set, is the idempotency key an earlier release derived for the event.
     """
 
     event: EventModel
@@ -98,6 +101,7 @@ class Derived:
     event_id: str
     where: str
     effective: datetime | None = None
+    earlier_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,11 @@ def event_key(source: str, deal_id: str, ref: str, type_name: str) -> str:
     return f"{source}:{digest}"
 
 
+def key_event_id(key: str) -> str:
+    """Return the event_id a CRM import gives the event it keys `key`."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+
+
 RESTATED_TAIL = 17
 """The characters a restated key adds to the key it restates: `/` and a 16-digit digest."""
 HEX = frozenset("0123456789abcdef")
@@ -181,7 +190,7 @@ def restated_key(key: str, content: str, after: str | None = None) -> tuple[str,
     told = content if after is None else f"{content}\nafter {after}"
     digest = hashlib.sha256(told.encode("utf-8")).hexdigest()[: RESTATED_TAIL - 1]
     restated = f"{restatement_base(key)}/{digest}"
-    return restated, str(uuid.uuid5(EVENT_ID_NAMESPACE, restated))
+    return restated, key_event_id(restated)
 
 
 def derived(
@@ -193,12 +202,17 @@ def derived(
     at: datetime,
     where: str,
     effective: datetime | None = None,
+    earlier_ref: str | None = None,
 ) -> Derived:
     """Return `event` of `deal_id` derived at `at` from what `ref` names in its source, with
-    the idempotency key source, deal, ref and type make and the event_id that key gives."""
+    the idempotency key source, deal, ref and type make and the event_id that key gives (and
+    the key `earlier_ref`, the ref an earlier release gave, made)."""
     key = event_key(source, deal_id, ref, event.event_type)
-    event_id = str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
-    return Derived(event, at, key, event_id, where, effective)
+    event_id = key_event_id(key)
+    earlier = (
+        None if earlier_ref is None else event_key(source, deal_id, earlier_ref, event.event_type)
+    )
+    return Derived(event, at, key, event_id, where, effective, earlier)
 
 
 def derive_deal(
@@ -217,7 +231,14 @@ def derive_deal(
 
     def emit(snap: Snapshot, event: EventModel, effective: datetime | None = None) -> str:
         d = derived(
-            source, snap.deal_id, snap.ref, event, at=snap.at, where=snap.where, effective=effective
+            source,
+            snap.deal_id,
+            snap.ref,
+            event,
+            at=snap.at,
+            where=snap.where,
+            effective=effective,
+            earlier_ref=snap.earlier_ref,
         )
         t.out.append(d)
         return d.event_id
