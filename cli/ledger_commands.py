@@ -237,10 +237,12 @@ def _crm_request(
 
 def _crm_report(file: Path, done: CrmSummary) -> None:
     verb = "would append" if done.dry_run else "appended"
+    what = "an imported event" if done.withdrawn == 1 else "imported events"
+    withdrawn = f" ({done.withdrawn} retracting {what} this export no longer gives)"
     click.echo(
         f"{file.name}: {counted(done.rows, 'row')} read ({done.skipped} skipped) on "
         f"{counted(done.deals, 'deal')}, {counted(done.events, 'event')} derived, {verb} "
-        f"{done.appended}, {done.duplicates} already "
+        f"{done.appended}{withdrawn if done.withdrawn else ''}, {done.duplicates} already "
         f"recorded; head seq {done.head.seq}"
         + (" (dry run: nothing written)" if done.dry_run else "")
     )

@@ -32,6 +32,7 @@ from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageErro
 from ledger.events import (
     EVENT_TYPES,
     DealOpened,
+    EventRetracted,
     LedgerConfigured,
     StageChanged,
     StageSpec,
@@ -404,6 +405,9 @@ class CrmSummary:
     missing: tuple[str, ...] = ()
     """Deals an earlier import from the same CRM recorded that this export has no rows of (or
     only deleted ones): their events stay in the ledger."""
+    withdrawn: int = 0
+    """Of the events appended, the retractions of imported events the export no longer gives
+    (see `reconcile`)."""
 
 
 def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
@@ -573,7 +577,15 @@ def import_crm(
         request.deals_file is not None,
         tuple(h.own_accounts()) if request.deals_file is not None else (),
         tuple(sorted(store.deals_keyed("deal_opened", f"{h.source}:") - set(h.snapshots))),
+        _withdrawn(derived, news),
     )
+
+
+def _withdrawn(derived: list[NewEvent], news: list[NewEvent]) -> int:
+    """Return how many retractions `reconcile` added to the `derived` events of an export: each
+    is new to the ledger (it takes out an event in force), so each is appended."""
+    given = {n.event_id for n in derived}
+    return sum(1 for n in news if isinstance(n.event, EventRetracted) and n.event_id not in given)
 
 
 def restore_file(store: LedgerStore, path: Path) -> Head:

@@ -414,7 +414,14 @@ def test_a_later_export_that_opens_a_deal_at_another_row_opens_it_there(
     out = _import_then(run, tmp_path, FIRST_ROWS, REOPENED_ROWS)
     assert out.exit_code == 0, out.stderr
     with LedgerStore.open(db_url) as store:
-        deal = replay_deals(store.read()).deals["D1"]
+        events = list(store.read())
+    deal = replay_deals(events).deals["D1"]
+    # The summary says how many of the events appended retract what the export no longer gives.
+    retracted = [e for e in events if e.type == "event_retracted"]
+    assert len(retracted) == len(FIRST_ROWS)
+    assert f"({len(retracted)} retracting imported events this export no longer gives)" in (
+        out.stdout
+    )
     assert (deal.opened_at, deal.stage, deal.amount) == (
         datetime(2024, 3, 10, 9, tzinfo=UTC),
         "discovery",
