@@ -25,7 +25,10 @@ class NewEvent(NamedTuple):
     `texts` are this very event's `stored_texts()`, when the caller encoded it already (an
     import's parser does). `omitted` names the settings a `ledger_configured` import line left
     out (taking their defaults): the batch refuses the line when that would reset a setting in
-    force (`ledger.rules.check_omitted_settings`).
+    force (`ledger.rules.check_omitted_settings`). `alternates` are the keys an import line
+    without an idempotency_key derives when its effective time is read in the other time zones
+    the ledger has had: an event recorded under one of them is this line, imported before in
+    that zone (`ledger.jsonl.ImportParser`).
 
     Immutable. A named tuple for the reason `RecordedEvent` is one: an import makes one per
     event, twice when a worker process parses (1.3 µs as a frozen dataclass, 0.25 µs so).
@@ -42,6 +45,7 @@ class NewEvent(NamedTuple):
     recorded_at: datetime | None = None
     texts: tuple[str, str] | None = None
     omitted: tuple[str, ...] = ()
+    alternates: tuple[str, ...] = ()
 
     def stored_texts(self) -> tuple[str, str]:
         """Return (canonical payload JSON, canonical effective_at text)."""
@@ -66,6 +70,7 @@ class NewEvent(NamedTuple):
             self.where,
             self.recorded_at,
             self.omitted,
+            self.alternates,
         )
 
 
@@ -92,6 +97,7 @@ class StagedEvent(NamedTuple):
     where: str | None = None
     recorded_at: datetime | None = None
     omitted: tuple[str, ...] = ()
+    alternates: tuple[str, ...] = ()
 
 
 class RecordedEvent(NamedTuple):

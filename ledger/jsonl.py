@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from ledger.canonical import canonical_json, content_digest, payload_json
 from ledger.envelope import NewEvent, StagedEvent, envelope_text, source_file_name
 from ledger.errors import InputError
-from ledger.events import EventRetracted, LedgerConfigured, build_event
+from ledger.events import EventModel, EventRetracted, LedgerConfigured, build_event
 from ledger.json_input import decode_json
 from ledger.timeutil import TimeParseError, format_instant, parse_instant
 
@@ -63,11 +63,20 @@ class ImportParser:
     """
 
     def __init__(
-        self, *, timezone: str, actor: str, source_name: str, configs: ConfigZones = ()
+        self,
+        *,
+        timezone: str,
+        actor: str,
+        source_name: str,
+        configs: ConfigZones = (),
+        zones: Collection[str] = (),
     ) -> None:
         self.timezone = timezone
         self.actor = actor
         self.source_name = source_file_name(source_name)
+        # Every time zone the ledger has had: a line without an idempotency_key whose time reads
+        # otherwise in one of them gets the key it derives there as an alternate (see NewEvent).
+        self.zones = tuple(sorted(set(zones)))
         # Without the stored configurations, the time zone given stands for the one in force.
         self.configs = configs or ((None, timezone),)
 
@@ -120,9 +129,9 @@ class ImportParser:
                     "must be a UUID", where=where, field="event_id", value=event_id, has_value=True
                 ) from None
         texts = (payload_json(event), format_instant(effective))
-        key = _text_key(obj, "idempotency_key", where) or derived_key(
-            event.event_type, texts[1], texts[0]
-        )
+        given_key = _text_key(obj, "idempotency_key", where)
+        key = given_key or derived_key(event.event_type, texts[1], texts[0])
+        alternates = () if given_key or not self.zones else self._alternates(event, raw_eff, texts)
         omitted: tuple[str, ...] = ()
         if isinstance(event, LedgerConfigured):
             self._configured(event_id, event.timezone)
@@ -139,7 +148,27 @@ class ImportParser:
             where=where,
             texts=texts,
             omitted=omitted,
+            alternates=alternates,
         )
+
+    def _alternates(
+        self, event: EventModel, raw_eff: str, texts: tuple[str, str]
+    ) -> tuple[str, ...]:
+        """Return the keys a line derives when its effective time `raw_eff` is read in the
+        ledger's other time zones, where that gives another instant (a bare date, a time
+        without an offset): an import run again after the time zone changed (by hand, or by a
+        configuration line of the file itself) finds the lines it recorded before."""
+        keys: list[str] = []
+        for other in self.zones:
+            if other == self.timezone:
+                continue
+            try:
+                instant = format_instant(parse_instant(raw_eff, other))
+            except TimeParseError:
+                continue  # a time that does not occur there
+            if instant != texts[1]:
+                keys.append(derived_key(event.event_type, instant, texts[0]))
+        return tuple(keys)
 
     def follow(self, event: StagedEvent) -> bool:
         """Take in what an event another parser read (a worker) changes for the lines after

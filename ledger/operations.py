@@ -357,11 +357,13 @@ def import_file(
     """
     actor = envelope_text(actor, field="--actor")
     configs = tuple((event_id, c.timezone) for event_id, c in store.configs_in_force())
+    zones = store.time_zones()
     parser = ImportParser(
         timezone=configs[-1][1] if configs else "UTC",
         actor=actor,
         source_name=path.name,
         configs=configs,
+        zones=zones if len(zones) > 1 else (),
     )
     read = 0
 
@@ -378,7 +380,9 @@ def import_file(
                 chunk = []
         yield chunk
 
-    worker = path.stat().st_size >= WORKER_MIN_BYTES and worker_possible()
+    # A ledger that has had several time zones is parsed here, where each line's keys in the
+    # other zones are derived too (see `ImportParser`); the worker derives none.
+    worker = path.stat().st_size >= WORKER_MIN_BYTES and worker_possible() and not parser.zones
     with parsed_blocks(path, parser, worker=worker) as blocks:
         result = store.append_chunks(
             chunks(blocks), dry_run=dry_run, progress=progress, counts_only=True

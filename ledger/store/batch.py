@@ -289,6 +289,9 @@ def _original(
                 where=n.where,
             )
         found = found or same
+    if found is None and n.alternates:
+        # The line imported before, when the ledger read its time in another zone.
+        found = next((by_key[key] for key in n.alternates if key in by_key), None)
     return found
 
 

@@ -460,6 +460,13 @@ class LedgerStore:
         configs = self.configs_in_force(known_at)
         return configs[-1][1] if configs else None
 
+    def time_zones(self) -> set[str]:
+        """Return every time zone a configuration of the ledger has named, retracted ones too
+        (an import may have read dates in any of them)."""
+        return {
+            getattr(e.payload, "timezone", "UTC") for e in self.read(types=["ledger_configured"])
+        }
+
     def configs_in_force(
         self, known_at: datetime | None = None
     ) -> list[tuple[str, LedgerConfigured]]:

@@ -137,7 +137,11 @@ def lookups(backend: str, news: Sequence[StagedEvent]) -> list[tuple[str, list[A
     keys and event ids of `news` name; each row starts with the column that matched."""
     out: list[tuple[str, list[Any]]] = []
     for column, values in (
-        ("idempotency_key", {n.idempotency_key for n in news if n.idempotency_key}),
+        (
+            "idempotency_key",
+            {n.idempotency_key for n in news if n.idempotency_key}
+            | {key for n in news for key in n.alternates},
+        ),
         ("event_id", {n.event_id for n in news if n.event_id}),
     ):
         for chunk in chunks(values):
