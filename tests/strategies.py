@@ -895,6 +895,11 @@ class _Builder:
         return start - timedelta(days=1) if self.flag() else start
 
     def period(self) -> str:
+        if self.forecast_moves and self.flag():
+            # A period of the deals' expected closes, so that calls and quotas meet them.
+            d = self.pick(self.close_quarters)
+            d = d - timedelta(days=1) if self.flag() else d
+            return self.pick((f"{d.year}-Q{(d.month - 1) // 3 + 1}", str(d.year)))
         year = self.draw(st.integers(2023, 2026))
         kind = self.pick(("quarter", "month", "year"))
         if kind == "quarter":
