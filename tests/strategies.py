@@ -106,6 +106,10 @@ EPOCH = datetime(2023, 1, 1, tzinfo=UTC)
 HORIZON_DAYS = 3 * 365
 """…and a new deal, account or ledger event lands anywhere in this many days after it."""
 STEP_DAYS = 60
+QUARTER_STARTS: tuple[date, ...] = tuple(
+    date(2023 + q // 4, 3 * (q % 4) + 1, 1) for q in range(1, 17)
+)
+"""The first days of the quarters after the first of the horizon, through 2027-Q1."""
 """An entity's next event is at most this many days (plus a day) after its previous one."""
 
 
@@ -386,8 +390,15 @@ class _Builder:
         max_accounts: int,
         segment_corrections: bool = False,
         retract_kinds: frozenset[str] = frozenset(),
+        forecast_moves: bool = False,
+        revenue_lifecycle: bool = False,
     ) -> None:
         self.draw = draw
+        self.forecast_moves = forecast_moves
+        self.revenue_lifecycle = revenue_lifecycle
+        first = draw(st.integers(0, len(QUARTER_STARTS) - 2))
+        self.close_quarters = QUARTER_STARTS[first : first + 2]
+        """With `forecast_moves`, every expected close is at a bound of these quarters."""
         self.segment_corrections = segment_corrections
         self.retract_kinds = retract_kinds
         self.sign_next: str | None = None
@@ -402,6 +413,7 @@ class _Builder:
         self._retractable: tuple[int, list[str]] | None = None
         self.follow_up: str | None = None
         self.configs: list[str] = []
+        self.config_zones: dict[str, str] = {}
         self.contents: set[Any] = set()
         self.latest: datetime | None = None
         self.backdated = 0
@@ -434,8 +446,12 @@ class _Builder:
         """Return an instant at or after `lower` (anywhere in the horizon if None) and its text.
 
         The text is a bare date (start of that day in the current parse time zone), an instant
-        in UTC (`…Z`), or an instant with a UTC offset.
+        in UTC (`…Z`), or an instant with a UTC offset. Now and then the instant is `lower`
+        itself, so that an entity has several events at one instant.
         """
+        if lower is not None and self.draw(st.integers(0, 5)) == 0:
+            # At the very instant of the entity's previous event: a tie that seq breaks.
+            return lower, self.instant_text(lower, "utc")
         base = lower if lower is not None else EPOCH
         span = STEP_DAYS if lower is not None else HORIZON_DAYS
         days = self.draw(st.integers(0, span))
@@ -556,6 +572,7 @@ class _Builder:
         at = (EPOCH - timedelta(days=31)).date() if first else None
         event_id, _ = self.emit("ledger_configured", payload, None, at=at)
         self.configs.append(event_id)
+        self.config_zones[event_id] = tz
         self.tz = tz
 
     # -- the actions ---------------------------------------------------------------------------
@@ -583,6 +600,8 @@ class _Builder:
             acts.append(self.event_retracted)
         if retractable - STATELESS_TYPES:
             acts.append(self.event_retracted)
+        if len([c for c in self.configs if c not in self.retracted]) > 1:
+            acts.append(self.retract_configuration)
         if self.follow_up in self.retractable():
             acts += [self.retract_follow_up] * 6
         if self.retract_kinds:
@@ -603,6 +622,25 @@ class _Builder:
                 acts += [self.correct_segment] * 4
             if self.sign_next in self.unsigned_open_deals():
                 acts += [self.sign_corrected] * 6
+        if self.revenue_lifecycle:
+            # Take accounts through their whole life: signed, live, changed, churned and back.
+            # First in the list, which is what the simplest examples pick.
+            lifecycle: list[Callable[[], None]] = []
+            if any(a.state.churned and not (a.live or a.pending) for a in accounts):
+                lifecycle += [self.sign_churned] * 3
+            if any(a.pending for a in accounts):
+                lifecycle += [self.go_live] * 5
+            if any(a.live > 0 for a in accounts):
+                lifecycle += [self.churn, self.churn, self.contraction]
+            if any(d.status == "open" for d in deals):
+                lifecycle += [self.contract_signed] * 2
+            if len(self.deals) < self.max_deals:
+                lifecycle += [self.sign_unopened_deal] * 2
+            acts = lifecycle + acts
+        if self.forecast_moves and deals:
+            acts += [self.deal_updated] * 3
+            if any(d.status == "open" for d in deals):
+                acts += [self.stage_changed] * 2
         if self.draw(st.integers(0, 4)) == 0:
             acts.append(self.reconfigure)
         return acts
@@ -642,7 +680,7 @@ class _Builder:
             "account_id": account.account_id,
             "stage": stage,
             "amount": self.money(0, 250_000_000),
-            "expected_close": EPOCH.date() + timedelta(days=self.draw(st.integers(0, 1500))),
+            "expected_close": self.expected_close(),
         }
         if self.flag():
             payload["segment"] = self.pick(SEGMENTS)
@@ -684,8 +722,14 @@ class _Builder:
             names_account=name_account,
         )
 
-    def sign_unopened_deal(self) -> None:
-        account = self.new_account_or_existing(prefer_churned=self.flag())
+    def sign_churned(self) -> None:
+        """Sign a new contract, with no deal opened, for an account that churned."""
+        self.sign_unopened_deal(prefer_churned=True)
+
+    def sign_unopened_deal(self, *, prefer_churned: bool | None = None) -> None:
+        if prefer_churned is None:
+            prefer_churned = self.flag()
+        account = self.new_account_or_existing(prefer_churned=prefer_churned)
         deal_id = self.new_deal_id()
         start = account.clock or EPOCH + timedelta(days=self.draw(st.integers(0, HORIZON_DAYS)))
         deal = _Deal(deal_id, account.account_id, start)
@@ -754,7 +798,7 @@ class _Builder:
             if name == "amount":
                 payload[name] = self.money(0, 250_000_000)
             elif name == "expected_close":
-                payload[name] = EPOCH.date() + timedelta(days=self.draw(st.integers(0, 1500)))
+                payload[name] = self.expected_close()
             elif name == "forecast_category":
                 payload[name] = self.pick(FORECAST_CATEGORIES)
             elif name == "probability":
@@ -838,7 +882,24 @@ class _Builder:
             payload["note"] = self.pick(("two commits slipped to Q+1", "CFO asked for a haircut"))
         self.emit("forecast_submitted", payload, None)
 
+    def expected_close(self) -> date:
+        """Return a deal's expected close: anywhere in the horizon, or (as often) a day at a
+        quarter's bound, its last day or the first of the next, so that many deals share a
+        period and an update moves a close across a bound (pulled in, pushed out)."""
+        if not self.forecast_moves and self.flag():
+            return EPOCH.date() + timedelta(days=self.draw(st.integers(0, 1500)))
+        if self.forecast_moves:
+            start = self.pick(self.close_quarters)
+        else:
+            start = QUARTER_STARTS[self.draw(st.integers(0, len(QUARTER_STARTS) - 1))]
+        return start - timedelta(days=1) if self.flag() else start
+
     def period(self) -> str:
+        if self.forecast_moves and self.flag():
+            # A period of the deals' expected closes, so that calls and quotas meet them.
+            d = self.pick(self.close_quarters)
+            d = d - timedelta(days=1) if self.flag() else d
+            return self.pick((f"{d.year}-Q{(d.month - 1) // 3 + 1}", str(d.year)))
         year = self.draw(st.integers(2023, 2026))
         kind = self.pick(("quarter", "month", "year"))
         if kind == "quarter":
@@ -937,6 +998,12 @@ class _Builder:
             target = self.emitted[chosen]
         self.retract(target)
 
+    def retract_configuration(self) -> None:
+        """Retract one of the configurations in force (while another stays): when it is the
+        last, the lines after it read bare dates in the time zone of the one before again."""
+        live = [c for c in self.configs if c not in self.retracted]
+        self.retract(self.emitted[self.pick(live)])
+
     def retract_a_chosen_kind(self) -> None:
         """Retract an event of one of the kinds `retract_kinds` names (the kind drawn first,
         so each is drawn about as often however many events of the others there are)."""
@@ -993,6 +1060,11 @@ class _Builder:
         retracts = target.event_id.upper() if self.flag() else target.event_id
         self.emit("event_retracted", {"retracts": retracts, "reason": self.pick(REASONS)}, None)
         self.retracted.add(target.event_id)
+        if target.type == "ledger_configured":
+            # The lines after it read bare dates in the zone of the configuration in force
+            # again (the last one not retracted), as `revledger import` does.
+            live = [c for c in self.configs if c not in self.retracted]
+            self.tz = self.config_zones[live[-1]]
         self.follow_up = self.undone_before(target)
         if target.type == "deal_updated" and target.segment is not None:
             self.sign_next = target.deal_id
@@ -1068,6 +1140,8 @@ def ledgers(
     with_config: bool = True,
     segment_corrections: bool = False,
     retract_kinds: frozenset[str] = frozenset(),
+    forecast_moves: bool = False,
+    revenue_lifecycle: bool = False,
 ) -> GeneratedLedger:
     """Draw a valid history of `min_events`..`max_events` events after its configuration line.
 
@@ -1085,6 +1159,15 @@ def ledgers(
     their retraction: it emits them more often (with `churn`, a churn of an account whose
     contract is not live yet, which it ends; with `deal_reopened`, losses to reopen), and often
     retracts one of them (whichever of those kinds are retractable, drawn first by kind).
+
+    With `forecast_moves` the history leans towards what a forecast audit sorts into its
+    categories: every expected close is at the bound of two adjacent quarters (the last day of
+    one, the first of the next), and deals are updated (close, amount, category, probability)
+    and moved between stages more often.
+
+    With `revenue_lifecycle` the history leans towards accounts taken through their whole
+    life: contracts go live, contract and churn more often, and churned accounts sign again
+    (a reactivation once the new contract goes live).
     """
     builder = _Builder(
         draw,
@@ -1092,6 +1175,8 @@ def ledgers(
         max_accounts=max_accounts,
         segment_corrections=segment_corrections,
         retract_kinds=retract_kinds,
+        forecast_moves=forecast_moves,
+        revenue_lifecycle=revenue_lifecycle,
     )
     if with_config:
         builder.configure(first=True)

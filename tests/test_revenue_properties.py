@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -28,7 +29,7 @@ from ledger.events import (
 from projections.arr import arr_snapshot
 from projections.movements import movements
 from projections.restatements import revenue_steps, revenue_values
-from projections.retention import retention
+from projections.retention import Basis, retention
 from projections.revenue_book import RevenueBook, RevenueView, revenue_view
 from tests.known_at_strategies import (
     RECORDED_FROM,
@@ -41,6 +42,14 @@ from tests.known_at_strategies import (
     retracted_by,
 )
 from tests.strategies import GeneratedLedger, ledgers
+
+
+def revenue_ledgers(**kwargs: Any) -> st.SearchStrategy[GeneratedLedger]:
+    """`ledgers(**kwargs)`, half of them leaning towards accounts taken through their whole
+    life (live, contracted, churned, signed again and live again), which the bridge, NRR and
+    the book's folds are about."""
+    return st.booleans().flatmap(lambda lean: ledgers(revenue_lifecycle=lean, **kwargs))
+
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
@@ -73,6 +82,18 @@ def instants(log: Sequence[RecordedEvent]) -> st.SearchStrategy[datetime]:
     )
 
 
+def after_go_lives(view: RevenueView, log: Sequence[RecordedEvent]) -> st.SearchStrategy[datetime]:
+    """Instants around the history, more often some days after an account's first go-live (so
+    that cohorts exist, and some of their periods have ended)."""
+    firsts = sorted(f for t in view.accounts.values() if (f := t.first_live()) is not None)
+    if not firsts:
+        return instants(log)
+    later = st.builds(
+        lambda t, days: t + timedelta(days=days), st.sampled_from(firsts), st.integers(1, 400)
+    )
+    return st.one_of(later, instants(log))
+
+
 def live_arr_by_hand(log: Sequence[RecordedEvent], at: datetime) -> dict[str, Decimal]:
     """Return each account's live ARR counting the events effective before `at` (everything
     recorded counting), replayed in business order: a signed contract's ARR waits for its
@@ -102,7 +123,7 @@ def live_arr_by_hand(log: Sequence[RecordedEvent], at: datetime) -> dict[str, De
 
 
 @SETTINGS
-@given(ledgers(), st.randoms(use_true_random=False), st.data())
+@given(revenue_ledgers(), st.randoms(use_true_random=False), st.data())
 def test_the_bridge_sums_and_runs_from_each_accounts_arr_at_the_start_to_its_arr_at_the_end(
     ledger: GeneratedLedger, rng: random.Random, data: st.DataObject
 ) -> None:
@@ -124,7 +145,7 @@ def test_the_bridge_sums_and_runs_from_each_accounts_arr_at_the_start_to_its_arr
 
 
 @SETTINGS
-@given(ledgers(), st.data())
+@given(revenue_ledgers(), st.data())
 def test_a_bridge_is_the_sum_of_the_bridges_of_its_parts(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
@@ -151,7 +172,7 @@ def test_a_bridge_is_the_sum_of_the_bridges_of_its_parts(
 
 
 @SETTINGS
-@given(ledgers())
+@given(revenue_ledgers())
 def test_final_arr_agrees_with_the_model_of_the_rules(ledger: GeneratedLedger) -> None:
     view = revenue_view(log_of(ledger))
     snap = arr_snapshot(view, FAR_FUTURE, by="account")
@@ -202,7 +223,7 @@ def reordered(log: Sequence[RecordedEvent], rng: random.Random) -> list[Recorded
 
 
 @SETTINGS
-@given(ledgers(), st.randoms(use_true_random=False), st.data())
+@given(revenue_ledgers(), st.randoms(use_true_random=False), st.data())
 def test_append_order_does_not_change_the_numbers(
     ledger: GeneratedLedger, rng: random.Random, data: st.DataObject
 ) -> None:
@@ -217,7 +238,7 @@ def test_append_order_does_not_change_the_numbers(
 
 
 @SETTINGS
-@given(ledgers(), st.data())
+@given(revenue_ledgers(), st.data())
 def test_a_view_known_at_an_instant_equals_the_ledger_recorded_by_then(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
@@ -233,7 +254,7 @@ def test_a_view_known_at_an_instant_equals_the_ledger_recorded_by_then(
 
 
 @SETTINGS
-@given(ledgers(min_events=20))
+@given(revenue_ledgers(min_events=20))
 def test_a_book_view_of_every_log_prefix_equals_the_book_of_that_prefix(
     ledger: GeneratedLedger,
 ) -> None:
@@ -257,7 +278,7 @@ def answers(view: RevenueView, a: datetime, b: datetime) -> tuple[object, ...]:
 
 
 @SETTINGS
-@given(ledgers(), st.data())
+@given(revenue_ledgers(), st.data())
 def test_events_recorded_after_an_instant_never_change_the_answers_known_then(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
@@ -281,7 +302,7 @@ def test_events_recorded_after_an_instant_never_change_the_answers_known_then(
 
 
 @SETTINGS
-@given(ledgers(), st.data())
+@given(revenue_ledgers(), st.data())
 def test_a_fact_known_at_one_instant_is_known_at_every_later_one_until_retracted(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
@@ -304,7 +325,7 @@ def test_a_fact_known_at_one_instant_is_known_at_every_later_one_until_retracted
 
 
 @SETTINGS
-@given(ledgers(min_events=5))
+@given(revenue_ledgers(min_events=5))
 def test_a_retracted_event_equals_its_absence(ledger: GeneratedLedger) -> None:
     log = log_of(ledger)
     without = without_retractions(log)
@@ -312,7 +333,7 @@ def test_a_retracted_event_equals_its_absence(ledger: GeneratedLedger) -> None:
 
 
 @SETTINGS
-@given(ledgers(), st.integers(1, 400))
+@given(revenue_ledgers(), st.integers(1, 400))
 def test_nothing_changing_in_the_window_means_nrr_and_grr_of_one(
     ledger: GeneratedLedger, days: int
 ) -> None:
@@ -327,7 +348,7 @@ def test_nothing_changing_in_the_window_means_nrr_and_grr_of_one(
 
 
 @SETTINGS
-@given(ledgers(), st.lists(st.integers(1, 40), max_size=6))
+@given(revenue_ledgers(), st.lists(st.integers(1, 40), max_size=6))
 def test_a_checkpointed_book_extended_step_by_step_equals_a_full_replay(
     ledger: GeneratedLedger, cuts: list[int]
 ) -> None:
@@ -344,7 +365,7 @@ def test_a_checkpointed_book_extended_step_by_step_equals_a_full_replay(
 
 
 @SETTINGS
-@given(ledgers(), st.data())
+@given(revenue_ledgers(), st.data())
 def test_prefix_views_walked_forward_equal_the_views_of_each_prefix(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
@@ -362,7 +383,7 @@ def test_prefix_views_walked_forward_equal_the_views_of_each_prefix(
 
 
 @SETTINGS
-@given(ledgers(), st.data())
+@given(revenue_ledgers(), st.data())
 def test_restatement_steps_summed_account_by_account_equal_each_prefix_computed_whole(
     ledger: GeneratedLedger, data: st.DataObject
 ) -> None:
@@ -388,3 +409,97 @@ def test_restatement_steps_summed_account_by_account_equal_each_prefix_computed_
             assert [v.as_tuple() if v is not None else None for v in value.values()] == [
                 w.as_tuple() if w is not None else None for w in whole.values()
             ], (metric, e.seq)
+
+
+@SETTINGS
+@given(revenue_ledgers(), st.data(), st.sampled_from(["arr", "carr"]))
+def test_nrr_and_grr_are_the_cohort_sums_of_the_definition_and_grr_is_within_its_bounds(
+    ledger: GeneratedLedger, data: st.DataObject, basis: Basis
+) -> None:
+    """The cohort is the accounts with live ARR > 0 at the start; on ARR, NRR = Σ end / Σ start
+    and GRR = Σ min(start, end) / Σ start, replayed by hand. On either basis
+    0 <= GRR <= 1 and GRR <= NRR, and a line per account sums to the total."""
+    log = log_of(ledger)
+    view = revenue_view(log)
+    a = data.draw(after_go_lives(view, log))
+    b = a + timedelta(days=data.draw(st.integers(0, 730)), seconds=data.draw(st.integers(0, 9)))
+    result = retention(view, a, b, basis=basis, by="account")
+    total = result.total
+    cohort = live_arr_by_hand(log, a)
+    assert total.accounts == len(cohort)
+    if basis == "arr":
+        end = live_arr_by_hand(log, b)
+        start_sum = sum(cohort.values(), Decimal(0))
+        assert total.start == start_sum
+        assert total.end == sum((end.get(x, Decimal(0)) for x in cohort), Decimal(0))
+        assert total.retained == sum(
+            (min(v, end.get(x, Decimal(0))) for x, v in cohort.items()), Decimal(0)
+        )
+    assert {line.key for line in result.lines} == set(cohort)
+    for name in ("start", "end", "retained"):
+        assert sum((getattr(x, name) for x in result.lines), Decimal(0)) == getattr(total, name)
+    if total.grr is not None and total.nrr is not None:
+        event("a cohort with a start value")
+        assert 0 <= total.grr <= 1
+        assert total.grr <= total.nrr
+
+
+def projected_churn_by_hand(log: Sequence[RecordedEvent], at: datetime) -> dict[str, Decimal]:
+    """Return each account's projected churn at `at`, replayed by hand from the definition: of
+    its live ARR at `at`, all of it when a churn is effective later, else what the later
+    contractions take (each at most what is live then), at most that live ARR. Accounts with
+    none are left out."""
+    live_then = live_arr_by_hand(log, at)
+    live: dict[str, Decimal] = {}
+    pending: dict[str, dict[str, Decimal]] = {}
+    taken: dict[str, Decimal] = {}
+    churned: set[str] = set()
+    for e in counting(log, None):
+        p, account = e.payload, account_of(log, e)
+        if account is None or account in churned:
+            continue
+        later = e.effective_at >= at
+        if isinstance(p, ContractSigned):
+            pending.setdefault(account, {})[p.deal_id] = p.arr
+        elif isinstance(p, GoLive):
+            gone_live = pending.get(account, {}).pop(p.deal_id, Decimal(0))
+            live[account] = live.get(account, Decimal(0)) + gone_live
+        elif isinstance(p, Expansion):
+            live[account] = live.get(account, Decimal(0)) + p.arr
+        elif isinstance(p, Contraction):
+            amount = min(p.arr, live.get(account, Decimal(0)))
+            live[account] = live.get(account, Decimal(0)) - amount
+            if later:
+                taken[account] = taken.get(account, Decimal(0)) + amount
+        elif isinstance(p, Churn):
+            live[account] = Decimal(0)
+            pending.pop(account, None)
+            if later:
+                churned.add(account)
+    out = {a: v if a in churned else min(v, taken.get(a, Decimal(0))) for a, v in live_then.items()}
+    return {a: v for a, v in out.items() if v}
+
+
+@SETTINGS
+@given(revenue_ledgers(), st.data())
+def test_carr_is_arr_plus_backlog_less_the_projected_churn_of_the_definition(
+    ledger: GeneratedLedger, data: st.DataObject
+) -> None:
+    """Projected churn at t, account by account, is the live ARR at t that the churns and
+    contractions effective after t remove; CARR = ARR + backlog − projected churn."""
+    log = log_of(ledger)
+    view = revenue_view(log)
+    losses = [e.effective_at for e in log if isinstance(e.payload, Churn | Contraction)]
+    before_a_loss = st.builds(
+        lambda t, days: t - timedelta(days=days), st.sampled_from(losses), st.integers(0, 90)
+    )
+    at = data.draw(before_a_loss | after_go_lives(view, log) if losses else instants(log))
+    snap = arr_snapshot(view, at, by="account")
+    by_account = {x.key: x.projected_churn for x in snap.lines if x.projected_churn}
+    expected = projected_churn_by_hand(log, at)
+    if expected:
+        event("some projected churn")
+    assert by_account == expected
+    total = snap.total
+    assert total.carr == total.arr + total.backlog - total.projected_churn
+    assert 0 <= total.projected_churn <= total.arr

@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -337,6 +338,17 @@ def test_the_generator_covers_the_catalog_backdating_reactivation_and_retraction
             seen.add("signed without deal_opened")
         if any(d.status == "lost" for d in history.deals.values()):
             seen.add("lost at the end")
+        news = history.new_events()
+        instants = [(n.event.stream_id(), n.effective_at) for n in news]
+        if len(set(instants)) < len(instants):
+            seen.add("two events of a stream at one instant")
+        if any(
+            (d := line.get("expected_close"))
+            and date.fromisoformat(d).day == 1
+            and date.fromisoformat(d).month in (1, 4, 7, 10)
+            for line in history.lines
+        ):
+            seen.add("an expected close on a quarter's first day")
 
     collect()
     wanted = {
@@ -358,6 +370,8 @@ def test_the_generator_covers_the_catalog_backdating_reactivation_and_retraction
         "retracted go_live",
         "retracted churn",
         "an event the rules refuse to retract",
+        "two events of a stream at one instant",
+        "an expected close on a quarter's first day",
     }
     assert wanted <= seen
     assert {"retracted expansion", "retracted contraction"} & seen
