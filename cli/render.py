@@ -142,23 +142,36 @@ def _one_line(text: str) -> str:
     return " ".join(lines) if len(lines) > 1 else text
 
 
+_KEPT_ROWS = 20_000
+"""Rows read afresh whose cells a table keeps from its measuring pass; past that it drops
+them and makes them again in the writing pass."""
+
+
 def _table_parts(report: Report) -> Iterator[str]:
-    """Yield `report` as an aligned table: the rows are measured in one pass and written in
-    a second, `_ROWS_PER_PART` lines at a time, so rows read afresh are never all held."""
+    """Yield `report` as an aligned table: every row is measured before the first is written,
+    `_ROWS_PER_PART` lines at a time. Rows read afresh (see `Report.rows`) are made again for
+    the writing pass once there are more than `_KEPT_ROWS`, so they are never all held."""
     cols = report.columns
     rows = report.rows
     if iter(rows) is rows:  # an iterator can be read only once
         rows = list(rows)
+    keep_all = isinstance(rows, Sequence)  # held anyway
     kinds = [(c.key, c.kind) for c in cols]
 
     def cells(r: Mapping[str, Any]) -> list[str]:
         return [_one_line(cell_text(r.get(key), kind)) for key, kind in kinds]
 
     widths = [len(c.title) for c in cols]
+    kept: list[list[str]] | None = []
     n = 0
     for r in rows:
         n += 1
-        widths = [max(w, len(v)) for w, v in zip(widths, cells(r), strict=True)]
+        row = cells(r)
+        widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
+        if kept is not None:
+            kept.append(row)
+            if not keep_all and n > _KEPT_ROWS:
+                kept = None
     right = [c.kind in NUMERIC_KINDS for c in cols]
 
     def line(values: Sequence[str]) -> str:
@@ -173,8 +186,8 @@ def _table_parts(report: Report) -> Iterator[str]:
     out.append(line(["-" * w for w in widths]))
     yield "\n".join(out) + "\n"
     part: list[str] = []
-    for r in rows:
-        part.append(line(cells(r)) + "\n")
+    for row in kept if kept is not None else map(cells, rows):
+        part.append(line(row) + "\n")
         if len(part) >= _ROWS_PER_PART:
             yield "".join(part)
             part = []
