@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,7 +21,7 @@ from cli.options import (
     event_summary,
     stream_answer,
 )
-from cli.render import ENVELOPE_KINDS, Column, Report, counted
+from cli.render import ENVELOPE_KINDS, Column, Report, Rows, counted
 from ledger.canonical import payload_json
 from ledger.crm import MAP_OPTION, SOURCES, CrmRequest
 from ledger.envelope import ENVELOPE_COLUMNS, RecordedEvent
@@ -383,8 +384,10 @@ def log(
             "head": {"seq": head.seq, "hash": head.hash},
         }
         if fmt == "table":
-            rows = [_log_row(e, False, retracted) for e in found]
-            echo_report(Report(counted(len(rows), "event"), LOG_COLUMNS, rows, meta), fmt)
+            # Measured, then written, each pass reading the events afresh (not held).
+            rows = Rows(found, lambda e: _log_row(e, False, retracted))
+            title = partial(counted, noun="event")
+            echo_report(Report("", LOG_COLUMNS, rows, meta, title_for=title), fmt)
         else:
             # Written as read: a whole log in JSON held about 7 KB an event in rows.
             full = (_log_row(e, True, retracted) for e in found)

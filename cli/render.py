@@ -47,9 +47,28 @@ class Report:
     title: str
     columns: Sequence[Column]
     rows: Iterable[Mapping[str, Any]]
-    """The rows: a sequence, or an iterator that JSON and CSV output read once (see
-    `render_parts`); a table, an HTML table and `len` need a sequence."""
+    """The rows: a sequence, an iterator that JSON and CSV output read once (see
+    `render_parts`; a table lists it first), or an iterable that gives the same rows afresh
+    each time it is iterated, which a table goes over twice without holding it."""
     meta: Mapping[str, Any] = field(default_factory=dict)
+    title_for: Callable[[int], str] | None = None
+    """The table's title made from its number of rows, in place of `title`: rows read afresh
+    need not be counted before the table is written."""
+
+
+class Rows:
+    """Report rows made by `make` from the items of `source` afresh each time they are
+    iterated: when `source` reads its items afresh too (not an iterator), a table goes over
+    them twice without holding them."""
+
+    __slots__ = ("_make", "_source")
+
+    def __init__(self, source: Iterable[Any], make: Callable[[Any], Mapping[str, Any]]) -> None:
+        self._source = source
+        self._make = make
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return map(self._make, self._source)
 
 
 def counted(n: int, noun: str) -> str:
@@ -90,6 +109,8 @@ def _plain(value: Any, kind: Kind) -> Any:
 
 def cell_text(value: Any, kind: Kind) -> str:
     """Return the table text of one value: thousands separators, percentages, short times."""
+    if type(value) is str:  # most cells: shown as they are
+        return value
     if value is None:
         return "-"
     if kind == "money" and isinstance(value, Decimal | int):
@@ -102,6 +123,8 @@ def cell_text(value: Any, kind: Kind) -> str:
     if kind == "int" and isinstance(value, int):
         return f"{value:,}"
     if kind == "instant" and isinstance(value, datetime):
+        if value.year >= 1000:  # the same text, about a quarter of strftime's time
+            return value.isoformat(" ", "seconds")[:19]
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, date):
         return value.isoformat()
@@ -113,14 +136,42 @@ def cell_text(value: Any, kind: Kind) -> str:
 def _one_line(text: str) -> str:
     """Return a cell's text with its line breaks (free text may hold some) as spaces, so the
     row stays one line."""
+    if text.isprintable():  # no line break of any kind (each is unprintable)
+        return text
     lines = text.splitlines()
     return " ".join(lines) if len(lines) > 1 else text
 
 
-def _table(report: Report) -> str:
+_KEPT_ROWS = 20_000
+"""Rows read afresh whose cells a table keeps from its measuring pass; past that it drops
+them and makes them again in the writing pass."""
+
+
+def _table_parts(report: Report) -> Iterator[str]:
+    """Yield `report` as an aligned table: every row is measured before the first is written,
+    `_ROWS_PER_PART` lines at a time. Rows read afresh (see `Report.rows`) are made again for
+    the writing pass once there are more than `_KEPT_ROWS`, so they are never all held."""
     cols = report.columns
-    cells = [[_one_line(cell_text(r.get(c.key), c.kind)) for c in cols] for r in report.rows]
-    widths = [max([len(c.title), *(len(row[i]) for row in cells)]) for i, c in enumerate(cols)]
+    rows = report.rows
+    if iter(rows) is rows:  # an iterator can be read only once
+        rows = list(rows)
+    keep_all = isinstance(rows, Sequence)  # held anyway
+    kinds = [(c.key, c.kind) for c in cols]
+
+    def cells(r: Mapping[str, Any]) -> list[str]:
+        return [_one_line(cell_text(r.get(key), kind)) for key, kind in kinds]
+
+    widths = [len(c.title) for c in cols]
+    kept: list[list[str]] | None = []
+    n = 0
+    for r in rows:
+        n += 1
+        row = cells(r)
+        widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
+        if kept is not None:
+            kept.append(row)
+            if not keep_all and n > _KEPT_ROWS:
+                kept = None
     right = [c.kind in NUMERIC_KINDS for c in cols]
 
     def line(values: Sequence[str]) -> str:
@@ -129,16 +180,23 @@ def _table(report: Report) -> str:
         ]
         return "  ".join(parts).rstrip()
 
-    out = [report.title, ""] if report.title else []
+    title = report.title_for(n) if report.title_for is not None else report.title
+    out = [title, ""] if title else []
     out.append(line([c.title for c in cols]))
     out.append(line(["-" * w for w in widths]))
-    out.extend(line(row) for row in cells)
-    if not cells:
-        out.append("(no rows)")
+    yield "\n".join(out) + "\n"
+    part: list[str] = []
+    for row in kept if kept is not None else map(cells, rows):
+        part.append(line(row) + "\n")
+        if len(part) >= _ROWS_PER_PART:
+            yield "".join(part)
+            part = []
+    if n == 0:
+        part.append("(no rows)\n")
     footer = _footer(report.meta)
     if footer:
-        out += ["", footer]
-    return "\n".join(out) + "\n"
+        part.append("\n" + footer + "\n")
+    yield "".join(part)
 
 
 def html_table(report: Report, style: Callable[[Column, Any], str] | None = None) -> str:
@@ -211,9 +269,9 @@ def render(report: Report, fmt: str) -> str:
 def render_parts(report: Report, fmt: str) -> Iterator[str]:
     """Yield `report` rendered as `fmt` in parts that join to `render`'s text. JSON and CSV
     take the rows one at a time (`report.rows` may be an iterator, read once), so a long
-    answer is written as it is read; a table measures every row first."""
+    answer is written as it is read; a table measures every row first (see `_table_parts`)."""
     if fmt == "table":
-        yield _table(report)
+        yield from _table_parts(report)
     elif fmt == "json":
         yield from _json_parts(report)
     elif fmt == "csv":

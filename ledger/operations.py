@@ -6,7 +6,7 @@ import getpass
 import json
 import os
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -701,11 +701,27 @@ def filter_id(value: str | None, option: str) -> str | None:
 
 class LogAnswer(NamedTuple):
     """The events a `LogQuery` found, with the log head it stands at and the retractions
-    recorded by then (retracted event id -> seq of its retraction)."""
+    recorded by then (retracted event id -> seq of its retraction).
+
+    `events` reads them from the store each time it is iterated (the same events each time:
+    the read stops at `head`), so that an answer may go over them twice without holding them
+    (an aligned table measures its rows before writing them)."""
 
     head: Head
-    events: Iterator[RecordedEvent]
+    events: Iterable[RecordedEvent]
     retracted_by: dict[str, int]
+
+
+class Rereadable:
+    """Events read afresh by `read` each time they are iterated."""
+
+    __slots__ = ("_read",)
+
+    def __init__(self, read: Callable[[], Iterator[RecordedEvent]]) -> None:
+        self._read = read
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        return self._read()
 
 
 def list_events(store: LedgerStore, query: LogQuery) -> LogAnswer:
@@ -746,13 +762,15 @@ def list_events(store: LedgerStore, query: LogQuery) -> LogAnswer:
         )
     return LogAnswer(
         head,
-        store.read(
-            upto_seq=head.seq,
-            deal_id=query.deal_id,
-            account_id=query.account_id,
-            types=types or None,
-            effective_from=start,
-            effective_before=stop,
+        Rereadable(
+            lambda: store.read(
+                upto_seq=head.seq,
+                deal_id=query.deal_id,
+                account_id=query.account_id,
+                types=types or None,
+                effective_from=start,
+                effective_before=stop,
+            )
         ),
         store.retractions(head.seq),
     )

@@ -1,9 +1,12 @@
 """The one renderer: JSON and CSV written as their rows are read say exactly what the whole
-answer rendered at once says."""
+answer rendered at once says; a table of rows read afresh is measured and written in two
+passes without holding them."""
 
 from __future__ import annotations
 
 import json
+import weakref
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cli.render import Column, Report, indented_json, render, render_parts
+from cli import render as render_module
+from cli.render import Column, Report, Rows, counted, indented_json, render, render_parts
 
 COLUMNS = [Column("id", "id"), Column("amount", "amount", "money"), Column("detail", "detail")]
 VALUES = st.recursive(
@@ -69,3 +73,58 @@ def test_csv_rows_read_one_at_a_time_are_the_whole_table(n: int) -> None:
     text = "".join(parts)
     assert text == render(Report("", COLUMNS, rows, {}), "csv")
     assert text.count("\n") == n + 1 and len(parts) == n // 500 + 1
+
+
+class _Row(dict[str, Any]):
+    """A report row whose end can be watched (a plain dict cannot be weakly referenced)."""
+
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+
+class _Fresh:
+    """Rows made afresh each time they are iterated, counting the passes and the most rows
+    alive at once."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.passes, self.most_alive = n, 0, 0
+        self.alive: weakref.WeakSet[_Row] = weakref.WeakSet()
+
+    def __iter__(self) -> Iterator[int]:
+        self.passes += 1
+        for i in range(self.n):
+            self.most_alive = max(self.most_alive, len(self.alive))
+            yield i
+
+    def make(self, i: int) -> _Row:
+        row = _Row(id=f"D-{i}" + "x" * (i % 7), amount=Decimal(i * 1000) / 8, detail=[i])
+        self.alive.add(row)
+        return row
+
+
+@pytest.mark.parametrize("n", [0, 1, 499, 500, 1_001])
+def test_a_table_of_rows_read_afresh_is_measured_then_written_without_holding_them(
+    n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(render_module, "_KEPT_ROWS", 0)  # as if every log were long
+    fresh = _Fresh(n)
+    meta = {"head": {"seq": n}}
+    report = Report(
+        "", COLUMNS, Rows(fresh, fresh.make), meta, title_for=lambda k: counted(k, "row")
+    )
+    text = "".join(render_parts(report, "table"))
+    assert fresh.passes == (2 if n else 1) and fresh.most_alive <= 1
+    listed = [fresh.make(i) for i in range(n)]
+    assert text == render(Report(counted(n, "row"), COLUMNS, listed, meta), "table")
+    lines = text.splitlines()
+    assert lines[0] == counted(n, "row") and len(lines) == 4 + max(n, 1) + 2
+    rules = lines[3].split("  ")  # the dashes under each title are as wide as its column
+    widest = max((len(r["id"]) for r in listed), default=0)
+    assert len(rules[0]) == max(2, widest)
+
+
+def test_a_short_table_of_rows_read_afresh_is_read_once() -> None:
+    fresh = _Fresh(30)
+    report = Report("t", COLUMNS, Rows(fresh, fresh.make), {})
+    text = "".join(render_parts(report, "table"))
+    assert fresh.passes == 1
+    assert text == render(Report("t", COLUMNS, [fresh.make(i) for i in range(30)], {}), "table")
