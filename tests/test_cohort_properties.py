@@ -40,14 +40,18 @@ def cohorts_at(
     )
 
 
-@settings(parent=SETTINGS, max_examples=100)
-@given(
+COHORT_CASES = given(
     ledgers(min_events=10, revenue_lifecycle=True),
     st.data(),
     st.sampled_from(["month", "quarter"]),
     st.integers(1, 12),
     st.sampled_from(TIMEZONES),
 )
+"""A ledger, a draw of instants, a grain, a fiscal year's first month and a time zone."""
+
+
+@settings(parent=SETTINGS, max_examples=100)
+@COHORT_CASES
 def test_cohorts_partition_the_accounts_gone_live_and_their_arr_to_date_is_the_arr(
     ledger: GeneratedLedger, data: st.DataObject, grain: Grain, fiscal_start: int, tz: str
 ) -> None:
@@ -68,13 +72,7 @@ def test_cohorts_partition_the_accounts_gone_live_and_their_arr_to_date_is_the_a
 
 
 @settings(parent=SETTINGS, max_examples=100)
-@given(
-    ledgers(min_events=10, revenue_lifecycle=True),
-    st.data(),
-    st.sampled_from(["month", "quarter"]),
-    st.integers(1, 12),
-    st.sampled_from(TIMEZONES),
-)
+@COHORT_CASES
 def test_a_later_as_of_never_changes_a_cohort_whose_periods_had_ended(
     ledger: GeneratedLedger, data: st.DataObject, grain: Grain, fiscal_start: int, tz: str
 ) -> None:

@@ -94,6 +94,23 @@ def after_go_lives(view: RevenueView, log: Sequence[RecordedEvent]) -> st.Search
     return st.one_of(later, instants(log))
 
 
+def _grows(
+    p: object, account: str, live: dict[str, Decimal], pending: dict[str, dict[str, Decimal]]
+) -> bool:
+    """Take in `p` when it signs (ARR pending), goes live (pending ARR live) or expands an
+    account's ARR; return whether it was one of those."""
+    if isinstance(p, ContractSigned):
+        pending.setdefault(account, {})[p.deal_id] = p.arr
+    elif isinstance(p, GoLive):
+        gone_live = pending.get(account, {}).pop(p.deal_id, Decimal(0))
+        live[account] = live.get(account, Decimal(0)) + gone_live
+    elif isinstance(p, Expansion):
+        live[account] = live.get(account, Decimal(0)) + p.arr
+    else:
+        return False
+    return True
+
+
 def live_arr_by_hand(log: Sequence[RecordedEvent], at: datetime) -> dict[str, Decimal]:
     """Return each account's live ARR counting the events effective before `at` (everything
     recorded counting), replayed in business order: a signed contract's ARR waits for its
@@ -107,14 +124,9 @@ def live_arr_by_hand(log: Sequence[RecordedEvent], at: datetime) -> dict[str, De
         p, account = e.payload, account_of(log, e)
         if account is None:
             continue
-        if isinstance(p, ContractSigned):
-            pending.setdefault(account, {})[p.deal_id] = p.arr
-        elif isinstance(p, GoLive):
-            gone_live = pending.get(account, {}).pop(p.deal_id, Decimal(0))
-            live[account] = live.get(account, Decimal(0)) + gone_live
-        elif isinstance(p, Expansion):
-            live[account] = live.get(account, Decimal(0)) + p.arr
-        elif isinstance(p, Contraction):
+        if _grows(p, account, live, pending):
+            continue
+        if isinstance(p, Contraction):
             live[account] = live.get(account, Decimal(0)) - p.arr
         elif isinstance(p, Churn):
             live[account] = Decimal(0)
@@ -459,14 +471,9 @@ def projected_churn_by_hand(log: Sequence[RecordedEvent], at: datetime) -> dict[
         if account is None or account in churned:
             continue
         later = e.effective_at >= at
-        if isinstance(p, ContractSigned):
-            pending.setdefault(account, {})[p.deal_id] = p.arr
-        elif isinstance(p, GoLive):
-            gone_live = pending.get(account, {}).pop(p.deal_id, Decimal(0))
-            live[account] = live.get(account, Decimal(0)) + gone_live
-        elif isinstance(p, Expansion):
-            live[account] = live.get(account, Decimal(0)) + p.arr
-        elif isinstance(p, Contraction):
+        if _grows(p, account, live, pending):
+            continue
+        if isinstance(p, Contraction):
             amount = min(p.arr, live.get(account, Decimal(0)))
             live[account] = live.get(account, Decimal(0)) - amount
             if later:
