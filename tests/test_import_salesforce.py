@@ -17,6 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ledger.crm import CrmRequest, crm_batch
+from ledger.crm.importer import BACKFILL_RETRACTS
 from ledger.crm.snapshots import EVENT_ID_NAMESPACE
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
@@ -878,9 +879,9 @@ def test_a_backfill_into_a_ledger_that_knows_later_things_says_how_to_start_one(
 def test_a_backfill_of_an_export_whose_row_now_gives_another_event_says_to_import_it_now(
     db_url: str, tmp_path: Path
 ) -> None:
-    """A row deleted since the backfill: the next row gives a `deal_updated` it did not, which the
-    CRM did not show at that row's time, so a backfill cannot record it there; an import
-    without --backfill records it now."""
+    """A row deleted since the backfill: its `deal_updated` would be retracted and the next row
+    give one it did not, which the CRM did not show at the rows' times, so a backfill cannot
+    record them there; an import without --backfill records them now."""
     header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,IsDeleted\n"
     rows = (
         "b1,006B,2024-01-10 09:00:00,Prospecting,100,2024-09-30,0\n"
@@ -902,14 +903,7 @@ def test_a_backfill_of_an_export_whose_row_now_gives_another_event_says_to_impor
         assert store.head().seq == head
         # The deleted row's deal_updated is retracted and b3's recorded.
         assert import_crm(store, request("h2"), actor="t").appended == 2
-    assert str(err.value) == (
-        "h2.csv line 4 column CreatedDate: 2024-03-10T09:00:00Z is before "
-        "2024-04-10T09:00:00.000000Z, the ledger's last recorded_at; a backfill only goes into a "
-        "ledger that has recorded nothing later, in non-decreasing order; an earlier import "
-        "recorded this row, which now gives an event it did not (rows deleted or come late in "
-        "the CRM since), one the CRM did not show at the row's time: import this export without "
-        "--backfill to record it now."
-    )
+    assert str(err.value) == f"h2.csv, deal 006B: {BACKFILL_RETRACTS}."
 
 
 # -- any history of one deal is accepted and ends where its last row says -----------------------

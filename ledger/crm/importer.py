@@ -159,19 +159,27 @@ def keep_recorded_owners(
     next import of the same files finds it, and an owner changed back and forth between
     imports is recorded at each change.
     """
-    if not recorded.opened:
+    if not recorded.current:
         return batch.news
     news: list[NewEvent] = []
     owners: list[tuple[str, str, str]] = []
     for n in batch.news:
         event, event_id = n.event, n.event_id
-        if isinstance(event, DealOpened) and event_id is not None and event_id in recorded.opened:
+        if event_id is not None and event_id in recorded.opened and isinstance(event, DealOpened):
             first = recorded.opened[event_id]
             now, set_by = recorded.current.get(event.deal_id, (first, event_id))
-            if event.owner is not None and event.owner != now:
-                owners.append((event.deal_id, event.owner, set_by))
-            if event.owner != first:
-                n = n._replace(event=event.model_copy(update={"owner": first}), texts=None)
+        elif isinstance(event, DealOpened) and event.deal_id in recorded.current:
+            # The deal is opened at another row than before (the rows that opened it are
+            # deleted since): it is opened with its owner now, which is never retracted.
+            first, set_by = recorded.current[event.deal_id]
+            now = first
+        else:
+            news.append(n)
+            continue
+        if event.owner is not None and event.owner != now:
+            owners.append((event.deal_id, event.owner, set_by))
+        if event.owner != first:
+            n = n._replace(event=event.model_copy(update={"owner": first}), texts=None)
         news.append(n)
     if not owners:
         return news
@@ -203,6 +211,15 @@ REDERIVED = (
     "come late or changed since); the import records what they give now"
 )
 """The reason of the retraction of any other event an export no longer gives."""
+
+
+BACKFILL_RETRACTS = (
+    "an earlier import recorded this deal's rows as the export no longer gives them (rows "
+    "deleted, come late or changed in the CRM since), which a backfill cannot record at a time "
+    "the CRM showed them: import this export without --backfill to record it now"
+)
+"""Why a backfill that would retract an imported event is refused: whatever its recorded_at,
+it would rewrite what the ledger knew then."""
 
 
 class StoredEvent(NamedTuple):
@@ -278,6 +295,8 @@ def reconcile(
             continue
         plan = _DealPlan(deal, [(i, news[i]) for i in where], events, stored.retracted, source)
         plan.make(live=deal in live_deals)
+        if backfill and plan.retractions:
+            raise InputError(BACKFILL_RETRACTS, where=plan.retractions[0].where)
         replaced.update(plan.replaced)
         if plan.retractions:
             at = plan.first_append if plan.first_append is not None else len(news)
@@ -297,21 +316,25 @@ def reconcile(
     return out
 
 
-FROM_ITS_ROW = ("deal_opened", "stage_changed", "deal_lost")
-"""The events whose content comes from their row alone (and the deals file and stage map)."""
+MAPPED: Final = {"deal_opened": ("account_id", "stage"), "stage_changed": ("stage",)}
+"""The fields of the events whose content the deals file and the stage map give a row."""
 
 
 def _regiven(derived: list[NewEvent], events: Sequence[StoredEvent]) -> bool:
-    """Return whether an event of `derived` that comes from its row alone (`FROM_ITS_ROW`) has
-    other content than the ledger holds under its key: the deal's account or the stage map
-    changed since, which the store refuses as a conflict (the deal is left as derived)."""
+    """Return whether an event of `derived` gives a field of `MAPPED` otherwise than the
+    ledger holds under its key: the deal's account or the stage map changed since, which the
+    store refuses as a conflict (the deal is left as derived). Other fields may change under
+    a key: a HubSpot change that comes late at (or before) the timestamp of the change that
+    opened the deal gives that snapshot another amount or close date, which is reconciled."""
     held = {e.key: e.content for e in events if e.key}
-    return any(
-        n.event.event_type in FROM_ITS_ROW
-        and n.idempotency_key in held
-        and held[n.idempotency_key] != _content(n)
-        for n in derived
-    )
+    for n in derived:
+        fields = MAPPED.get(n.event.event_type, ())
+        content = held.get(n.idempotency_key or "")
+        if fields and content is not None and content != _content(n):
+            given, stored = json.loads(_content(n)[2]), json.loads(content[2])
+            if any(given.get(f) != stored.get(f) for f in fields):
+                return True
+    return False
 
 
 def _backfill_time(nxt: NewEvent | None, news: list[NewEvent]) -> datetime | None:
