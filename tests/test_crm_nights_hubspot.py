@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,6 +27,9 @@ from ledger.store import LedgerStore
 from ledger.timeutil import read_instant
 from projections.deals import replay_deals
 from tests.test_crm_nights import (
+    CLOSE_DATES,
+    NIGHT_ONE,
+    START,
     Reading,
     clocked,
     fresh_reading,
@@ -45,9 +48,6 @@ STAGES = (
     "closedwon",
     "closedlost",
 )
-CLOSE_DATES = (date(2024, 6, 30), date(2024, 9, 30), date(2024, 12, 31))
-START = datetime(2024, 1, 1, tzinfo=UTC)
-NIGHT_ONE = datetime(2025, 1, 1, 2, tzinfo=UTC)
 OWNERS = ("", "301", "302")
 STANDS_ON_OPENING = re.compile(
     r"retracting that deal_opened \(seq \d+\) would leave the later "
