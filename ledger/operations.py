@@ -457,8 +457,8 @@ def _stored_deals(store: LedgerStore, deals: Collection[str]) -> StoredDeals:
     if not found:
         return StoredDeals()
     retracted = {
-        json.loads(payload)["retracts"]
-        for *_, payload, _ in store.read_keyed(types=["event_retracted"])
+        json.loads(payload)["retracts"]: key or ""
+        for _, _, key, _, _, payload, _ in store.read_keyed(types=["event_retracted"])
     }
     return StoredDeals(found, retracted)
 

@@ -996,6 +996,34 @@ def test_a_later_export_whose_row_now_gives_other_changes_records_them(
     )
 
 
+def test_an_imported_event_retracted_by_hand_stays_retracted_when_the_export_gives_it_again(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The same export imported again records nothing, also when a user retracted one of the
+    events an earlier import derived from it: that retraction is not undone by the import."""
+    (tmp_path / "h.csv").write_text(
+        "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        "r1,006R,2024-01-10 09:00:00,Prospecting,100,2024-09-30\n"
+        "r2,006R,2024-02-10 09:00:00,Prospecting,150,2024-09-30\n",
+        encoding="utf-8",
+    )
+    request = CrmRequest("salesforce", tmp_path / "h.csv", stage_map=STAGE_MAP)
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, request, actor="t")
+        update = next(e for e in store.read() if e.type == "deal_updated")
+        record_event(
+            store,
+            "event_retracted",
+            {"retracts": update.event_id, "reason": "the amount was never raised"},
+            effective=None,
+            actor="t",
+        )
+        again = import_crm(store, request, actor="t")
+        deal = replay_deals(store.read()).deals["006R"]
+    assert (again.appended, again.withdrawn) == (0, 0)
+    assert deal.amount == Decimal(100)
+
+
 def test_a_deal_lost_after_its_contract_was_signed_again_retracts_that_contract(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -235,11 +235,12 @@ class StoredEvent(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class StoredDeals:
     """What the ledger holds of the deals of a CRM export: every event of each deal's stream,
-    retracted ones too, in seq order (`events`, by deal id), and the ids of the events
-    retracted in the ledger (`retracted`)."""
+    retracted ones too, in seq order (`events`, by deal id), and the events retracted in the
+    ledger, each with the idempotency key of its retraction, empty when it has none
+    (`retracted`: retracted event_id -> key)."""
 
     events: Mapping[str, Sequence[StoredEvent]] = field(default_factory=dict)
-    retracted: Collection[str] = frozenset()
+    retracted: Mapping[str, str] = field(default_factory=dict)
 
 
 def reconcile(
@@ -268,7 +269,9 @@ def reconcile(
     Deals the ledger has no imported events of keep `news` as derived. A deal whose contract
     went live in the ledger (`live_deals`) keeps the contract in force: its ARR changes by
     expansions and contractions. Owners from the deals file (`keep_recorded_owners`) and
-    events recorded by hand are neither compared nor retracted.
+    events recorded by hand are neither compared nor retracted, and an imported event that was
+    retracted otherwise than by an import from the same CRM (by hand) stays retracted: the
+    export giving it as it was recorded records nothing.
     """
     if not news or not stored.events:
         return news
@@ -368,22 +371,37 @@ class _DealPlan:
         deal: str,
         derived: list[tuple[int, NewEvent]],
         events: Sequence[StoredEvent],
-        retracted: Collection[str],
+        retracted: Mapping[str, str],
         source: str,
     ) -> None:
         self.deal, self.events, self.gone = deal, events, set(retracted)
         taken_back = {n.event.retracts for _, n in derived if isinstance(n.event, EventRetracted)}
-        self.target = [
+        target = [
             (i, n)
             for i, n in derived
             if not isinstance(n.event, EventRetracted) and n.event_id not in taken_back
         ]
-        self.in_force = sorted(
-            (e for e in events if _from_rows(source, e) and e.event_id not in self.gone),
-            key=lambda e: (e.content[1], e.seq),
+        imported = sorted(
+            (e for e in events if _from_rows(source, e)), key=lambda e: (e.content[1], e.seq)
         )
+        self.in_force = [e for e in imported if e.event_id not in self.gone]
         self.template = derived[0][1]
         self.replaced: dict[int, NewEvent | None] = {i: None for i, _ in derived}
+        # An event the export gives as an imported event retracted by hand was: that
+        # retraction stands (the event is given under its key again, which records nothing).
+        by_hand = [
+            e
+            for e in imported
+            if e.event_id in retracted and not retracted[e.event_id].startswith(f"{source}:")
+        ]
+        in_force = _matched(target, self.in_force)
+        withdrawn = _matched([p for p in target if p[0] not in in_force], by_hand)
+        held = {e.event_id: e for e in by_hand}
+        for i, n in target:
+            if i in withdrawn:
+                e = held[withdrawn[i]]
+                self.replaced[i] = n._replace(idempotency_key=e.key, event_id=e.event_id)
+        self.target = [p for p in target if p[0] not in withdrawn]
         self.retractions: list[NewEvent] = []
         self.first_append: int | None = None
 
