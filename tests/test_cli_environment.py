@@ -413,6 +413,29 @@ def test_a_sqlite_uri_with_its_own_parameters_reads_the_ledger_it_names(tmp_path
     assert "it is the ledger's own database file" in own.stderr
 
 
+def test_a_new_ledger_written_as_a_sqlite_uri_with_its_own_parameters_is_made_at_its_path(
+    tmp_path: Path,
+) -> None:
+    """`init` and a restore into a new ledger given as `sqlite:///file:PATH?…&uri=true` with
+    SQLite's own parameters make the ledger at PATH (percent-decoded), as they do for the plain
+    path, and leave no other file."""
+    (tmp_path / "source").mkdir()
+    source = _ledger(tmp_path / "source")
+    export = tmp_path / "source" / "ledger.jsonl"
+    done = CliRunner().invoke(cli, ["--db", str(source), "export", "-o", str(export)])
+    assert done.exit_code == 0, done.stderr
+    made = tmp_path / "made"
+    made.mkdir()
+    for name, command in (("new ledger.db", ["init"]), ("restored.db", ["import", "--restore"])):
+        url = f"sqlite:///file:{made / name.replace(' ', '%20')}?cache=private&uri=true"
+        args = [*command, str(export)] if "--restore" in command else command
+        out = CliRunner().invoke(cli, ["--db", url, *args])
+        assert out.exit_code == 0, out.stderr
+        verified = CliRunner().invoke(cli, ["--db", str(made / name), "verify"])
+        assert verified.exit_code == 0, verified.stderr
+    assert sorted(p.name for p in made.iterdir()) == ["new ledger.db", "restored.db"]
+
+
 def test_sqlite_uri_parameters_on_a_plain_path_are_refused_and_make_no_file(
     tmp_path: Path,
 ) -> None:

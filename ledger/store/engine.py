@@ -113,6 +113,15 @@ def sqlite_path(url: str) -> str | None:
     return path
 
 
+def sqlite_url_in_file(url: str, path: str) -> str:
+    """Return the SQLite URL `url` opening the file `path` in place of its own, with the same
+    parameters: written as a SQLite URI (`file:PATH`) when `url` writes its database as one,
+    so that SQLite still takes the URI's parameters (`mode`, `cache`, …)."""
+    u = make_url(url)
+    database = f"file:{quote(path, safe='/')}" if _sqlite_uri(u) else path
+    return u.set(database=database).render_as_string(hide_password=False)
+
+
 def _uri_true(u: URL) -> bool:
     """Return whether the SQLite URL `u` says `uri=true` (as the driver reads it)."""
     given = u.query.get("uri", "false")

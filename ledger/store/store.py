@@ -17,7 +17,6 @@ from itertools import islice
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, or_, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ledger.canonical import GENESIS_HASH
@@ -61,6 +60,7 @@ from ledger.store.engine import (
     resolve_url,
     shown,
     sqlite_path,
+    sqlite_url_in_file,
     write_needs,
     write_refused,
 )
@@ -277,7 +277,7 @@ class LedgerStore:
         """
         url = resolve_url(db)
         if in_file is not None:  # the URL's parameters still apply
-            url = make_url(url).set(database=in_file).render_as_string(hide_password=False)
+            url = sqlite_url_in_file(url, in_file)
         path = sqlite_path(url)
         if path is not None:
             _check_sqlite_file(db, path, create=create)
