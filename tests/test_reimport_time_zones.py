@@ -135,3 +135,28 @@ def test_a_large_file_of_a_ledger_that_had_two_zones_is_parsed_where_alternates_
     with ledger:
         import_file(ledger, path, actor="t")
         assert import_file(ledger, path, actor="t").appended == 0
+
+
+def test_two_lines_of_one_file_at_instants_another_zone_would_confuse_are_both_appended(
+    ledger: LedgerStore, tmp_path: Path
+) -> None:
+    """A line is looked up in other zones only among events imported before: an expansion
+    at UTC midnight and the same expansion written as a bare date, read in New York, are two
+    events of the same file, both appended."""
+    deal = write(tmp_path / "deal.jsonl", [OPENED, SIGNED, LIVE])
+    midnight_utc = {**expansion("2026-02-02", "100"), "effective_at": "2026-02-02T00:00:00Z"}
+    both = write(tmp_path / "both.jsonl", [midnight_utc, expansion("2026-02-02", "100")])
+    with ledger:
+        import_file(ledger, deal, actor="t")
+        ledger.append(
+            NewEvent(
+                LedgerConfigured(timezone="America/New_York"),
+                parse_instant("2026-02-01"),
+                "t",
+                "t",
+            )
+        )
+        first = import_file(ledger, both, actor="t")
+        again = import_file(ledger, both, actor="t")
+        assert live_arr(ledger) == Decimal(1200)
+    assert (first.appended, again.appended) == (2, 0)

@@ -290,8 +290,12 @@ def _original(
             )
         found = found or same
     if found is None and n.alternates:
-        # The line imported before, when the ledger read its time in another zone.
-        found = next((by_key[key] for key in n.alternates if key in by_key), None)
+        # The line imported before, when the ledger read its time in another zone: by an
+        # earlier import, never another line of this batch (an event of its own at that time).
+        found = next(
+            (by_key[key] for key in n.alternates if key in by_key and by_key[key].seq < first_seq),
+            None,
+        )
     return found
 
 
