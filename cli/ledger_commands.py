@@ -44,7 +44,7 @@ from ledger.store import shown
 
 PROGRESS_MIN_LINES = 20_000
 PROGRESS_BAR_WIDTH = 36
-PROGRESS_CLUTTER = 31
+PROGRESS_CLUTTER = 30
 """The width of an import's progress line beside its bar: `importing  [`, `]  100%` and the
 time left, `  00:00:12`, with a column to spare (a line that fills the last column wraps on
 some terminals)."""

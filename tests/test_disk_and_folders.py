@@ -186,7 +186,8 @@ class _Terminal(io.StringIO):
     ("term", "columns", "width"),
     [
         ("xterm", "120", 36),
-        ("xterm", "60", 60 - 31),  # narrower: the bar shrinks so the line still fits
+        ("xterm", "60", 60 - 30),  # narrower: the bar shrinks so the line still fits
+        ("xterm", "40", 10),  # the README's 40-column line: the shortest bar, one column spare
         ("xterm", "30", None),  # too narrow for the line: each redraw would wrap
         ("dumb", "120", None),  # no cursor control: the bar's escapes would show as text
     ],
