@@ -59,12 +59,12 @@ class Report:
 class Rows:
     """Report rows made by `make` from the items of `source` afresh each time they are
     iterated: when `source` reads its items afresh too (not an iterator), a table goes over
-    them twice without holding them."""
+    them twice without holding them; an iterator, which can be read only once, is held."""
 
     __slots__ = ("_make", "_source")
 
     def __init__(self, source: Iterable[Any], make: Callable[[Any], Mapping[str, Any]]) -> None:
-        self._source = source
+        self._source = list(source) if iter(source) is source else source
         self._make = make
 
     def __iter__(self) -> Iterator[Mapping[str, Any]]:
@@ -281,7 +281,7 @@ def render_parts(report: Report, fmt: str) -> Iterator[str]:
 
 
 _ROWS_PER_PART = 500
-"""Rows rendered into one part of a JSON or CSV answer."""
+"""Rows rendered into one part of a table, JSON or CSV answer."""
 
 
 _json_text = json.encoder.encode_basestring

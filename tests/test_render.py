@@ -128,3 +128,15 @@ def test_a_short_table_of_rows_read_afresh_is_read_once() -> None:
     text = "".join(render_parts(report, "table"))
     assert fresh.passes == 1
     assert text == render(Report("t", COLUMNS, [fresh.make(i) for i in range(30)], {}), "table")
+
+
+def test_a_long_table_of_rows_made_from_an_iterator_shows_every_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows made from an iterator, which cannot be read a second time, are held: the table
+    written after its measuring pass shows them all, as a list of the same rows does."""
+    monkeypatch.setattr(render_module, "_KEPT_ROWS", 0)  # as if every log were long
+    fresh = _Fresh(3)
+    report = Report("t", COLUMNS, Rows(iter(list(fresh)), fresh.make), {})
+    listed = [fresh.make(i) for i in range(3)]
+    assert render(report, "table") == render(Report("t", COLUMNS, listed, {}), "table")
