@@ -52,6 +52,17 @@ def briefs(news: list[NewEvent]) -> list[tuple[str, str, dict[str, Any]]]:
     return [brief(n) for n in news]
 
 
+def retract_by_hand(store: LedgerStore, event_id: str, reason: str) -> None:
+    """Record the retraction of `event_id` as a user does, with `revledger record`."""
+    record_event(
+        store,
+        "event_retracted",
+        {"retracts": event_id, "reason": reason},
+        effective=None,
+        actor="t",
+    )
+
+
 def open_store(db_url: str, since: str = "2020-01-01") -> LedgerStore:
     """Return a new ledger whose configuration was recorded at `since` (so backfills fit)."""
     store = LedgerStore.open(db_url, create=True)
@@ -1011,13 +1022,7 @@ def test_an_imported_event_retracted_by_hand_stays_retracted_when_the_export_giv
     with open_store(db_url, since="2024-01-01") as store:
         import_crm(store, request, actor="t")
         update = next(e for e in store.read() if e.type == "deal_updated")
-        record_event(
-            store,
-            "event_retracted",
-            {"retracts": update.event_id, "reason": "the amount was never raised"},
-            effective=None,
-            actor="t",
-        )
+        retract_by_hand(store, update.event_id, "the amount was never raised")
         again = import_crm(store, request, actor="t")
         deal = replay_deals(store.read()).deals["006R"]
     assert (again.appended, again.withdrawn) == (0, 0)
@@ -1045,13 +1050,7 @@ def test_a_deal_lost_after_its_contract_was_signed_again_retracts_that_contract(
     with open_store(db_url, since="2024-01-01") as store:
         import_crm(store, request("h1"), actor="t")
         first = next(e for e in store.read() if e.type == "contract_signed")
-        record_event(
-            store,
-            "event_retracted",
-            {"retracts": first.event_id, "reason": "signed for 150"},
-            effective=None,
-            actor="t",
-        )
+        retract_by_hand(store, first.event_id, "signed for 150")
         import_crm(store, request("h2"), actor="t")
         import_crm(store, request("h3"), actor="t")
         assert import_crm(store, request("h3"), actor="t").appended == 0
