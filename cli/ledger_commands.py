@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import sys
@@ -58,8 +59,20 @@ def progress_width(stream: TextIO, total: int) -> int | None:
     narrow for the line (each redraw would wrap onto a new line)."""
     if total < PROGRESS_MIN_LINES or not stream.isatty() or os.environ.get("TERM") == "dumb":
         return None
-    width = min(PROGRESS_BAR_WIDTH, shutil.get_terminal_size().columns - PROGRESS_CLUTTER)
+    width = min(PROGRESS_BAR_WIDTH, _columns(stream) - PROGRESS_CLUTTER)
     return width if width >= PROGRESS_MIN_BAR else None
+
+
+def _columns(stream: TextIO) -> int:
+    """Return the width of the terminal `stream` writes to: `COLUMNS` when set, else that
+    terminal's own (not standard output's, which may be a file: `import … > log.txt`)."""
+    given = os.environ.get("COLUMNS", "")
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return shutil.get_terminal_size().columns
 
 
 @click.command("init")

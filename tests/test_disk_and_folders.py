@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cli.ledger_commands import PROGRESS_MIN_LINES, progress_width
+from cli.ledger_commands import PROGRESS_CLUTTER, PROGRESS_MIN_LINES, progress_width
 from cli.main import cli
 from ledger.errors import EXIT_STORAGE, StorageError
 from ledger.store import LedgerStore
@@ -200,6 +200,26 @@ def test_an_import_draws_its_progress_only_where_the_terminal_can_show_it(
     assert progress_width(_Terminal(), PROGRESS_MIN_LINES) == width
     assert progress_width(io.StringIO(), PROGRESS_MIN_LINES) is None  # not a terminal
     assert progress_width(_Terminal(), PROGRESS_MIN_LINES - 1) is None  # a short file
+
+
+def test_the_progress_bar_fits_the_terminal_it_is_drawn_on_not_standard_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Standard output may be a file (`import … > log.txt`) while the bar is drawn on standard
+    error: the bar takes the width of the terminal standard error is."""
+
+    class _Stderr(_Terminal):
+        def fileno(self) -> int:
+            return 2
+
+    def size(fd: int = 1) -> os.terminal_size:
+        return os.terminal_size((50 if fd == 2 else 200, 24))
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr("os.get_terminal_size", size)
+    monkeypatch.setattr("shutil.get_terminal_size", lambda *a: os.terminal_size((200, 24)))
+    assert progress_width(_Stderr(), PROGRESS_MIN_LINES) == 50 - PROGRESS_CLUTTER
 
 
 def _small_disks_work() -> bool:
