@@ -15,9 +15,7 @@ from typing import Any, NamedTuple, TextIO, TypeVar
 
 from ledger.canonical import payload_json
 from ledger.crm import (
-    CrmBatch,
     CrmRequest,
-    RecordedOwners,
     StoredDeals,
     StoredEvent,
     crm_batch,
@@ -26,6 +24,7 @@ from ledger.crm import (
     keep_earlier_keys,
     keep_recorded_owners,
     reconcile,
+    recorded_owners,
 )
 from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, envelope_text
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
@@ -414,27 +413,6 @@ class CrmSummary:
     (see `reconcile`)."""
 
 
-def _recorded_owners(store: LedgerStore, batch: CrmBatch) -> RecordedOwners:
-    """Return the owners the ledger holds of `batch`'s deals (see `RecordedOwners`): their
-    `deal_opened` events are found by event_id, derived from the CRM's deal and row, so the
-    same in every import."""
-    opened = {n.event_id: n.event.deal_id for n in batch.news if isinstance(n.event, DealOpened)}
-    first: dict[str, str | None] = {}
-    now: dict[str, tuple[str | None, str]] = {}
-    for some in chunks(sorted(set(opened.values()))):
-        for _, event_id, type_name, _, _, payload in store.read_stored(
-            types=["deal_opened", "deal_updated"], deal_ids=some
-        ):
-            fields = json.loads(payload)  # stored canonical JSON, validated at append
-            if type_name == "deal_opened":
-                now[fields["deal_id"]] = (fields.get("owner"), event_id)
-                if event_id in opened:
-                    first[event_id] = fields.get("owner")
-            elif "owner" in fields:
-                now[fields["deal_id"]] = (fields["owner"], event_id)
-    return RecordedOwners(first, now)
-
-
 def _held(store: LedgerStore, event_ids: list[str]) -> set[str]:
     """Return those of `event_ids` the ledger holds."""
     return {row[1] for some in chunks(event_ids) for row in store.read_stored(event_ids=some)}
@@ -548,9 +526,9 @@ def import_crm(
     live = store.deals_with("go_live", upto_seq=store.head().seq)
     batch = crm_batch(request, config, actor, live)
     batch = keep_earlier_keys(batch, _held(store, earlier_event_ids(batch)))
-    owners = _recorded_owners(store, batch)
-    derived = keep_recorded_owners(batch, owners, backfill=request.backfill)
     stored = _stored_deals(store, batch.history.snapshots.keys())
+    owners = recorded_owners(batch, stored)
+    derived = keep_recorded_owners(batch, owners, backfill=request.backfill)
     news = reconcile(derived, stored, live, backfill=request.backfill)
     try:
         result = store.append_batch(news, dry_run=dry_run)

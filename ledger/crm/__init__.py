@@ -19,6 +19,7 @@ from ledger.crm.importer import (
     keep_earlier_keys,
     keep_recorded_owners,
     reconcile,
+    recorded_owners,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "keep_earlier_keys",
     "keep_recorded_owners",
     "reconcile",
+    "recorded_owners",
 ]

@@ -243,6 +243,27 @@ class StoredDeals:
     retracted: Mapping[str, str] = field(default_factory=dict)
 
 
+def recorded_owners(batch: CrmBatch, stored: StoredDeals) -> RecordedOwners:
+    """Return the owners the ledger holds of `batch`'s deals (see `RecordedOwners`), from
+    their streams as stored: each `deal_opened` of the batch is found by its event_id, derived
+    from the CRM's deal and row, so the same in every import."""
+    opened = {n.event_id: n.event.deal_id for n in batch.news if isinstance(n.event, DealOpened)}
+    first: dict[str, str | None] = {}
+    now: dict[str, tuple[str | None, str]] = {}
+    for deal in set(opened.values()):
+        for e in stored.events.get(deal, ()):  # in seq order: the last owner set wins
+            type_name, _, payload = e.content
+            # The canonical payload encoding writes every key as `"name":`, so this is exact.
+            if type_name == "deal_opened" or (
+                type_name == "deal_updated" and '"owner":' in payload
+            ):
+                owner = json.loads(payload).get("owner")  # validated at append
+                now[deal] = (owner, e.event_id)
+                if e.event_id in opened:
+                    first[e.event_id] = owner
+    return RecordedOwners(first, now)
+
+
 def reconcile(
     news: list[NewEvent],
     stored: StoredDeals,
@@ -307,13 +328,11 @@ def reconcile(
     out: list[NewEvent] = []
     for i in range(len(news) + 1):
         waiting = before.get(i, [])
-        if waiting:
-            nxt = news[i] if i < len(news) else None
-            when = _backfill_time(nxt, news) if backfill else None
-            place = nxt.where if nxt is not None else waiting[0].where
-            out += [r._replace(recorded_at=when, where=place) for r in waiting]
+        if waiting:  # (never in a backfill, which retracts nothing: refused above)
+            place = news[i].where if i < len(news) else waiting[0].where
+            out += [r._replace(where=place) for r in waiting]
         if i < len(news):
-            kept = replaced.get(i, news[i]) if i in replaced else news[i]
+            kept = replaced.get(i, news[i])
             if kept is not None:
                 out.append(kept)
     return out
@@ -338,14 +357,6 @@ def _regiven(derived: list[NewEvent], events: Sequence[StoredEvent]) -> bool:
             if any(given.get(f) != stored.get(f) for f in fields):
                 return True
     return False
-
-
-def _backfill_time(nxt: NewEvent | None, news: list[NewEvent]) -> datetime | None:
-    """Return the recorded_at, in a backfill, of retractions placed before `nxt` (at the end:
-    the batch's last)."""
-    if nxt is not None:
-        return nxt.recorded_at
-    return max((n.recorded_at for n in news if n.recorded_at is not None), default=None)
 
 
 def _from_rows(source: str, e: StoredEvent) -> bool:
