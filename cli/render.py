@@ -2,8 +2,10 @@
 and as an HTML table for the HTML report (cells as in the aligned table).
 
 JSON writes money, ratios and days as exact decimal strings, dates as ISO text, and keeps keys
-in column order; tables round days half-even to one decimal. The `meta` block says what was
-asked and of which log head it was computed.
+in column order (ratios rounded half-even to 4 places); tables round half-even money to cents,
+ratios to a tenth of a percent and days to one decimal. A figure that rounds to zero is shown
+without a sign in every format. The `meta` block says what was asked and of which log head it
+was computed.
 """
 
 from __future__ import annotations
@@ -92,10 +94,10 @@ def _plain(value: Any, kind: Kind) -> Any:
         return value
     if isinstance(value, Decimal):
         if kind == "ratio":
-            return str(value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN))
+            return f"{_rounded(value, _RATIO_PLACES):f}"
         if kind == "money":  # as the ledger stores money: no trailing zeros
             return format(normalize_decimal(value), "f")
-        return format(value, "f")
+        return "0" if value.is_zero() else format(value, "f")
     if isinstance(value, datetime):
         return shown_instant(value)
     if isinstance(value, date):
@@ -107,6 +109,18 @@ def _plain(value: Any, kind: Kind) -> Any:
     return value
 
 
+_RATIO_PLACES = Decimal("0.0001")
+_CENTS = Decimal("0.01")
+_TENTHS = Decimal("0.1")
+
+
+def _rounded(value: Decimal, step: Decimal) -> Decimal:
+    """Return `value` rounded half-even to the places of `step`; a value that rounds to zero
+    is zero without a sign (-0.004 shows as 0.00, never -0.00)."""
+    rounded = value.quantize(step, rounding=ROUND_HALF_EVEN)
+    return abs(rounded) if rounded.is_zero() else rounded
+
+
 def cell_text(value: Any, kind: Kind) -> str:
     """Return the table text of one value: thousands separators, percentages, short times."""
     if type(value) is str:  # most cells: shown as they are
@@ -114,12 +128,11 @@ def cell_text(value: Any, kind: Kind) -> str:
     if value is None:
         return "-"
     if kind == "money" and isinstance(value, Decimal | int):
-        return f"{Decimal(value):,.2f}"
+        return f"{_rounded(Decimal(value), _CENTS):,f}"
     if kind == "ratio" and isinstance(value, Decimal):
-        pct = (value * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
-        return f"{pct}%"
+        return f"{_rounded(value * 100, _TENTHS):,f}%"
     if kind == "days" and isinstance(value, Decimal):
-        return f"{value:,.1f}"
+        return f"{_rounded(value, _TENTHS):,f}"
     if kind == "int" and isinstance(value, int):
         return f"{value:,}"
     if kind == "instant" and isinstance(value, datetime):
