@@ -83,6 +83,22 @@ def attribute_row(item: Any, columns: Sequence[Column]) -> dict[str, Any]:
     return {c.key: getattr(item, c.key) for c in columns}
 
 
+@dataclass(frozen=True, slots=True)
+class RatioStep:
+    """A ratio's change from `before` to `after` (both exact), as one step of a walk such as a
+    restatement's: shown as the difference of the two as each format rounds a ratio, so that
+    a start, its steps and the end add up as shown (77.4% - 12.1% = 65.3%, in JSON 0.7739 -
+    0.1206 = 0.6533), which the rounded exact differences need not."""
+
+    before: Decimal
+    after: Decimal
+
+    def shown(self, step: Decimal, scale: int = 0) -> Decimal:
+        """Return after - before, each scaled by 10^`scale` and rounded half-even to `step`."""
+        moved = _rounded(self.after.scaleb(scale), step) - _rounded(self.before.scaleb(scale), step)
+        return _rounded(moved, step)
+
+
 _AS_IS = frozenset({str, int, bool, float})
 """Types whose values are JSON-ready as they are (checked first: most cells are text)."""
 
@@ -98,6 +114,8 @@ def _plain(value: Any, kind: Kind) -> Any:
         if kind == "money":  # as the ledger stores money: no trailing zeros
             return format(normalize_decimal(value), "f")
         return "0" if value.is_zero() else format(value, "f")
+    if isinstance(value, RatioStep):
+        return f"{value.shown(_RATIO_PLACES):f}"
     if isinstance(value, datetime):
         return shown_instant(value)
     if isinstance(value, date):
@@ -131,6 +149,8 @@ def cell_text(value: Any, kind: Kind) -> str:
         return f"{_rounded(Decimal(value), _CENTS):,f}"
     if kind == "ratio" and isinstance(value, Decimal):
         return f"{_rounded(value * 100, _TENTHS):,f}%"
+    if isinstance(value, RatioStep):
+        return f"{value.shown(_TENTHS, 2):,f}%"
     if kind == "days" and isinstance(value, Decimal):
         return f"{_rounded(value, _TENTHS):,f}"
     if kind == "int" and isinstance(value, int):

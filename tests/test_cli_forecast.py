@@ -819,3 +819,46 @@ def test_weighted_amounts_of_a_third_add_up_to_the_weighted_figure_as_shown(
     ]
     deals_sum = sum((x for line, x in lines if line == "deal"), Decimal(0))
     assert lines[0][1] + deals_sum == lines[0][1] + lines[4][1] == lines[-1][1]
+
+
+def test_a_restated_ratio_adds_up_as_shown(
+    cli_at_clock, clock: list[datetime], tmp_path: Path
+) -> None:
+    """Ten expansions of 0.10 recorded late on a cohort of 300 move NRR by 1/3000 each (0.0003
+    rounded): from 1.0000 to 1.0033. Each effect is shown as the step between the values before
+    and after it as rounded, so reported + effects = now in JSON (4 places) and in the table
+    (a tenth of a percent), where the rounded exact effects gave 1.0030 and 100.0%."""
+    run = cli_at_clock
+    assert run("init").exit_code == 0
+    customers = tmp_path / "customers.jsonl"
+    customers.write_text(
+        "".join(
+            f'{{"type":"contract_signed","effective_at":"2025-01-10","deal_id":"D-{n}",'
+            f'"account_id":"A-{n}","arr":"100"}}\n'
+            f'{{"type":"go_live","effective_at":"2025-02-01","account_id":"A-{n}",'
+            f'"deal_id":"D-{n}"}}\n'
+            for n in (1, 2, 3)
+        )
+    )
+    late = tmp_path / "late.jsonl"
+    late.write_text(
+        "".join(
+            f'{{"type":"expansion","effective_at":"2026-03-{day:02}","account_id":"A-1",'
+            '"arr":"0.10"}\n'
+            for day in range(1, 11)
+        )
+    )
+    assert run("import", str(customers)).exit_code == 0
+    clock[0] = SECOND_IMPORT
+    imported = run("import", str(late))
+    assert imported.exit_code == 0, imported.output
+    asked = ["restatements", "--metric", "nrr", "--as-of", "2026-09-30"]
+    asked += ["--reported-at", "2026-10-01"]
+    doc = json.loads(run(*asked, "--format", "json").stdout)
+    shown = [Decimal(r["nrr"]) for r in doc["rows"]]
+    assert (shown[0], shown[-1], len(shown)) == (Decimal("1.0000"), Decimal("1.0033"), 12)
+    assert shown[0] + sum(shown[1:-1]) == shown[-1]
+    table = _table(run(*asked))
+    percents = [Decimal(row[-2].rstrip("%")) for row in table]  # …, actor, nrr, note
+    assert (percents[0], percents[-1]) == (Decimal("100.0"), Decimal("100.3"))
+    assert percents[0] + sum(percents[1:-1]) == percents[-1]

@@ -8,6 +8,7 @@ import json
 import weakref
 from collections.abc import Iterator
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -15,7 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli import render as render_module
-from cli.render import Column, Report, Rows, counted, indented_json, render, render_parts
+from cli.render import (
+    Column,
+    RatioStep,
+    Report,
+    Rows,
+    counted,
+    indented_json,
+    render,
+    render_parts,
+)
 
 COLUMNS = [Column("id", "id"), Column("amount", "amount", "money"), Column("detail", "detail")]
 VALUES = st.recursive(
@@ -203,3 +213,20 @@ def test_edge_figures_as_each_format_shows_them() -> None:
         "0.015,12345.6789,1234.56",
         "999999999999.99,1.0000,7",
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.decimals(min_value=0, max_value=100, places=12), min_size=1, max_size=20))
+def test_a_walk_of_ratio_steps_adds_up_as_shown_in_every_format(values: list[Decimal]) -> None:
+    """A ratio walked from its first value to its last by steps (a restatement) adds up as each
+    format shows it: start + Σ steps = end, to 4 places in JSON and CSV, to a tenth of a
+    percent in tables."""
+    steps = [RatioStep(a, b) for a, b in pairwise(values)]
+    ratio = [Column("r", "r", "ratio")]
+    rows: list[dict[str, Any]] = [{"r": values[0]}, *({"r": s} for s in steps), {"r": values[-1]}]
+    as_json = [Decimal(r["r"]) for r in json.loads(render(Report("", ratio, rows), "json"))["rows"]]
+    as_csv = [Decimal(x) for x in render(Report("", ratio, rows), "csv").splitlines()[1:]]
+    table = render(Report("", ratio, rows), "table").splitlines()[2:]
+    as_table = [Decimal(x.strip().rstrip("%").replace(",", "")) for x in table]
+    for shown in (as_json, as_csv, as_table):
+        assert shown[0] + sum(shown[1:-1], Decimal(0)) == shown[-1]
