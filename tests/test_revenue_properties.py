@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cli.render import Report, attribute_row, render
-from cli.revenue_commands import ARR_COLUMNS, MOVEMENT_COLUMNS
+from cli.revenue_commands import ARR_COLUMNS, MOVEMENT_COLUMNS, NRR_COLUMNS
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.events import (
     Churn,
@@ -545,7 +545,8 @@ def test_the_arr_and_movements_tables_add_up_as_shown(
     """What a reader adds up on the page adds up: in every row of a movements table, start +
     new + reactivation + expansion - contraction - churn = end as shown, and the groups' rows
     sum to the total row in every column; in every row of an ARR table, ARR + backlog -
-    projected churn = CARR as shown, and the groups sum to the total."""
+    projected churn = CARR as shown, and the groups sum to the total; so do the start, end and
+    retained ARR of an NRR table's groups."""
     log = log_of(ledger)
     view = revenue_view(log)
     a, b = sorted([data.draw(instants(log)), data.draw(instants(log))])
@@ -576,7 +577,18 @@ def test_the_arr_and_movements_tables_add_up_as_shown(
         assert row["start"] + gains - row["contraction"] - row["churn"] == row["end"], row
     for row in shown_arr:
         assert row["arr"] + row["backlog"] - row["projected_churn"] == row["carr"], row
-    for shown in (shown_bridge, shown_arr):
+    kept = retention(view, a, b, by=by)
+    shown_nrr = _shown_table(
+        Report(
+            "",
+            NRR_COLUMNS,
+            [
+                *(attribute_row(x, NRR_COLUMNS) for x in kept.lines),
+                attribute_row(kept.total, NRR_COLUMNS),
+            ],
+        )
+    )
+    for shown in (shown_bridge, shown_arr, shown_nrr):
         *groups, total = shown
         if by is not None:
             for key, value in total.items():
