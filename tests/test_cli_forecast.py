@@ -862,3 +862,27 @@ def test_a_restated_ratio_adds_up_as_shown(
     percents = [Decimal(row[-2].rstrip("%")) for row in table]  # …, actor, nrr, note
     assert (percents[0], percents[-1]) == (Decimal("100.0"), Decimal("100.3"))
     assert percents[0] + sum(percents[1:-1]) == percents[-1]
+
+
+def test_an_event_recorded_just_ahead_of_its_day_shows_a_lag_of_zero_without_a_sign(
+    cli_at_clock, clock: list[datetime]
+) -> None:
+    """A go-live recorded 30 minutes before it takes effect lags -0.020833 days: the table shows
+    0.0, not -0.0, and JSON keeps the exact figure."""
+    run = cli_at_clock
+    assert run("init").exit_code == 0
+    signed = run(
+        "record", "contract_signed", "--deal-id", "D1", "--account-id", "A1", "--arr", "1000",
+        "--effective", "2026-09-01",
+    )  # fmt: skip
+    assert signed.exit_code == 0, signed.output
+    ahead = FIRST_IMPORT + timedelta(minutes=30)
+    live = run(
+        "record", "go_live", "--deal-id", "D1", "--account-id", "A1",
+        "--effective", ahead.isoformat().replace("+00:00", "Z"),
+    )  # fmt: skip
+    assert live.exit_code == 0, live.output
+    rows = _table(run("history", "--account", "A1", "--order", "recorded"))
+    assert [row[5] for row in rows] == ["30.8", "0.0"]  # happened, recorded, seq, …, lag days
+    doc = json.loads(run("history", "--account", "A1", "--format", "json").stdout)
+    assert [r["lag_days"] for r in doc["rows"]] == ["30.75", "-0.020833"]
