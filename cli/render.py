@@ -23,11 +23,13 @@ from typing import Any, Literal
 from ledger.events.fields import normalize_decimal
 from ledger.timeutil import shown_instant
 
-Kind = Literal["text", "int", "seq", "money", "ratio", "days", "date", "instant"]
+Kind = Literal["text", "int", "seq", "money", "ratio", "probability", "days", "date", "instant"]
 """How a column shows its values in a table: `int` with thousands separators, `seq` (a log
-position, as `log` and `verify` print it) without."""
+position, as `log` and `verify` print it) without; a `probability` (a win probability, given to
+at most 4 places) as a percentage with two decimals, so it shows as given (33.33%), where a
+`ratio` has one."""
 FORMATS = ("table", "json", "csv")
-NUMERIC_KINDS = ("int", "seq", "money", "ratio", "days")
+NUMERIC_KINDS = ("int", "seq", "money", "ratio", "probability", "days")
 """The kinds whose values align right."""
 ENVELOPE_KINDS: dict[str, Kind] = {"seq": "seq", "schema_version": "int", "stream_version": "int"}
 """How the envelope's number fields show (every other envelope field is text)."""
@@ -109,7 +111,7 @@ def _plain(value: Any, kind: Kind) -> Any:
     if value is None or type(value) in _AS_IS:
         return value
     if isinstance(value, Decimal):
-        if kind == "ratio":
+        if kind in ("ratio", "probability"):
             return f"{_rounded(value, _RATIO_PLACES):f}"
         if kind == "money":  # as the ledger stores money: no trailing zeros
             return format(normalize_decimal(value), "f")
@@ -149,6 +151,8 @@ def cell_text(value: Any, kind: Kind) -> str:
         return f"{_rounded(Decimal(value), _CENTS):,f}"
     if kind == "ratio" and isinstance(value, Decimal):
         return f"{_rounded(value * 100, _TENTHS):,f}%"
+    if kind == "probability" and isinstance(value, Decimal):
+        return f"{_rounded(value * 100, _CENTS):f}%"
     if isinstance(value, RatioStep):
         return f"{value.shown(_TENTHS, 2):,f}%"
     if kind == "days" and isinstance(value, Decimal):

@@ -793,6 +793,8 @@ def test_weighted_amounts_of_a_third_add_up_to_the_weighted_figure_as_shown(
     deals = _table(run("forecast", *period, "--deals"))
     weighted = [row[10] for row in deals]  # deal, account, status, stage, category, close, …
     assert weighted == ["33.33", "33.33", "33.33", "99.99"]
+    # The probability shows as given, so amount × probability reads as the weighted amount.
+    assert [row[6] for row in deals[:-1]] == ["33.33%"] * 3
     assert sum(map(_amount, weighted[:-1])) == _amount(weighted[-1])
     doc = json.loads(run("forecast", *period, "--deals", "--format", "json").stdout)
     assert [r["weighted"] for r in doc["rows"]] == ["33.33", "33.33", "33.33", "99.99"]
