@@ -10,9 +10,9 @@ import click
 from cli.app import Ctx, format_option, pass_ctx
 from cli.forecast_commands import money
 from cli.options import AS_OF, KNOWN_AT, PERIOD_HELP, echo_report, event_summary
-from cli.render import Column, Kind, Report, counted
+from cli.render import Column, Kind, RatioStep, Report, counted
 from ledger.envelope import RecordedEvent
-from projections.restatements import Values
+from projections.restatements import Effect, Values
 from queries.audit import METRICS, history_query, restatement_query
 from queries.common import TimeQuery
 
@@ -21,6 +21,15 @@ TITLES = {"arr": "ARR", "carr": "CARR", "nrr": "NRR", "grr": "GRR", "forecast": 
 
 def _values(values: Values) -> dict[str, Any]:
     return {k: money(v) if v is not None else None for k, v in values.items()}
+
+
+def _steps(effect: Effect) -> dict[str, RatioStep | None]:
+    """Return a ratio's effect as the step from its value before to its value after, shown as
+    the difference of the two as rounded, so that reported + effects = now as shown."""
+    return {
+        f: RatioStep(before, after) if before is not None and after is not None else None
+        for f, before, after in ((f, effect.before[f], effect.after[f]) for f in effect.effect)
+    }
 
 
 @click.command("restatements")
@@ -95,7 +104,7 @@ def restatements(
                 "effective_at": e.effective_at,
                 "recorded_at": e.recorded_at,
                 "actor": e.actor,
-                **_values(x.effect),
+                **(_steps(x) if kind == "ratio" else _values(x.effect)),
                 "note": note,
             }
         )

@@ -43,7 +43,7 @@ DEAL_COLUMNS = [
     Column("stage", "stage"),
     Column("category", "category"),
     Column("close", "close", "date"),
-    Column("probability", "probability", "ratio"),
+    Column("probability", "probability", "probability"),
     Column("amount", "amount", "money"),
     Column("closed_won", "closed won", "money"),
     Column("unweighted", "unweighted", "money"),

@@ -2,8 +2,10 @@
 and as an HTML table for the HTML report (cells as in the aligned table).
 
 JSON writes money, ratios and days as exact decimal strings, dates as ISO text, and keeps keys
-in column order; tables round days half-even to one decimal. The `meta` block says what was
-asked and of which log head it was computed.
+in column order (ratios rounded half-even to 4 places); tables round half-even money to cents,
+ratios to a tenth of a percent and days to one decimal. A figure that rounds to zero is shown
+without a sign in every format. The `meta` block says what was asked and of which log head it
+was computed.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from typing import Any, Literal
 from ledger.events.fields import normalize_decimal
 from ledger.timeutil import shown_instant
 
-Kind = Literal["text", "int", "seq", "money", "ratio", "days", "date", "instant"]
+Kind = Literal["text", "int", "seq", "money", "ratio", "probability", "days", "date", "instant"]
 """How a column shows its values in a table: `int` with thousands separators, `seq` (a log
-position, as `log` and `verify` print it) without."""
+position, as `log` and `verify` print it) without; a `probability` (a win probability, given to
+at most 4 places) as a percentage with two decimals, so it shows as given (33.33%), where a
+`ratio` has one."""
 FORMATS = ("table", "json", "csv")
-NUMERIC_KINDS = ("int", "seq", "money", "ratio", "days")
+NUMERIC_KINDS = ("int", "seq", "money", "ratio", "probability", "days")
 """The kinds whose values align right."""
 ENVELOPE_KINDS: dict[str, Kind] = {"seq": "seq", "schema_version": "int", "stream_version": "int"}
 """How the envelope's number fields show (every other envelope field is text)."""
@@ -81,6 +85,22 @@ def attribute_row(item: Any, columns: Sequence[Column]) -> dict[str, Any]:
     return {c.key: getattr(item, c.key) for c in columns}
 
 
+@dataclass(frozen=True, slots=True)
+class RatioStep:
+    """A ratio's change from `before` to `after` (both exact), as one step of a walk such as a
+    restatement's: shown as the difference of the two as each format rounds a ratio, so that
+    a start, its steps and the end add up as shown (77.4% - 12.1% = 65.3%, in JSON 0.7739 -
+    0.1206 = 0.6533), which the rounded exact differences need not."""
+
+    before: Decimal
+    after: Decimal
+
+    def shown(self, step: Decimal, scale: int = 0) -> Decimal:
+        """Return after - before, each scaled by 10^`scale` and rounded half-even to `step`."""
+        moved = _rounded(self.after.scaleb(scale), step) - _rounded(self.before.scaleb(scale), step)
+        return _rounded(moved, step)
+
+
 _AS_IS = frozenset({str, int, bool, float})
 """Types whose values are JSON-ready as they are (checked first: most cells are text)."""
 
@@ -91,11 +111,13 @@ def _plain(value: Any, kind: Kind) -> Any:
     if value is None or type(value) in _AS_IS:
         return value
     if isinstance(value, Decimal):
-        if kind == "ratio":
-            return str(value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN))
+        if kind in ("ratio", "probability"):
+            return f"{_rounded(value, _RATIO_PLACES):f}"
         if kind == "money":  # as the ledger stores money: no trailing zeros
             return format(normalize_decimal(value), "f")
-        return format(value, "f")
+        return "0" if value.is_zero() else format(value, "f")
+    if isinstance(value, RatioStep):
+        return f"{value.shown(_RATIO_PLACES):f}"
     if isinstance(value, datetime):
         return shown_instant(value)
     if isinstance(value, date):
@@ -107,6 +129,18 @@ def _plain(value: Any, kind: Kind) -> Any:
     return value
 
 
+_RATIO_PLACES = Decimal("0.0001")
+_CENTS = Decimal("0.01")
+_TENTHS = Decimal("0.1")
+
+
+def _rounded(value: Decimal, step: Decimal) -> Decimal:
+    """Return `value` rounded half-even to the places of `step`; a value that rounds to zero
+    is zero without a sign (-0.004 shows as 0.00, never -0.00)."""
+    rounded = value.quantize(step, rounding=ROUND_HALF_EVEN)
+    return abs(rounded) if rounded.is_zero() else rounded
+
+
 def cell_text(value: Any, kind: Kind) -> str:
     """Return the table text of one value: thousands separators, percentages, short times."""
     if type(value) is str:  # most cells: shown as they are
@@ -114,12 +148,15 @@ def cell_text(value: Any, kind: Kind) -> str:
     if value is None:
         return "-"
     if kind == "money" and isinstance(value, Decimal | int):
-        return f"{Decimal(value):,.2f}"
+        return f"{_rounded(Decimal(value), _CENTS):,f}"
     if kind == "ratio" and isinstance(value, Decimal):
-        pct = (value * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
-        return f"{pct}%"
+        return f"{_rounded(value * 100, _TENTHS):,f}%"
+    if kind == "probability" and isinstance(value, Decimal):
+        return f"{_rounded(value * 100, _CENTS):f}%"
+    if isinstance(value, RatioStep):
+        return f"{value.shown(_TENTHS, 2):,f}%"
     if kind == "days" and isinstance(value, Decimal):
-        return f"{value:,.1f}"
+        return f"{_rounded(value, _TENTHS):,f}"
     if kind == "int" and isinstance(value, int):
         return f"{value:,}"
     if kind == "instant" and isinstance(value, datetime):

@@ -1,10 +1,10 @@
 """Pipeline coverage of a period's quota, unweighted and weighted by win probability.
 
-`revledger.coverage/2`, for a period P (fiscal when configured) at the as-of bound:
+`revledger.coverage/3`, for a period P (fiscal when configured) at the as-of bound:
 - open pipeline = Σ amount of the deals open at the bound whose `expected_close` lies in P and
   whose forecast category (the deal's override, else its stage's) is not `omitted`, the deals
   the period's forecast counts; weighted pipeline = Σ amount × probability (the deal's
-  override, else its stage's), in cents (half-even);
+  override, else its stage's), each deal's product in cents (half-even), as the forecast's;
 - closed won = Σ contract ARR of the deals won on a day of P (ledger time zone) before the bound;
 - remaining = quota − closed won, the quota being the last `quota_set` for P in replay order;
 - coverage = open pipeline / remaining; weighted coverage = weighted pipeline / remaining.
@@ -22,7 +22,7 @@ from ledger.periods import Period
 from projections.deals import DealBook
 from projections.stats import in_cents, ratio
 
-DEFINITION = "revledger.coverage/2"
+DEFINITION = "revledger.coverage/3"
 ZERO = Decimal(0)
 
 
@@ -83,6 +83,6 @@ def coverage(book: DealBook, period: Period, day_of: Callable[[datetime], date])
         len(won),
         len(pipeline),
         sum((d.amount for d in pipeline), ZERO),
-        # Amount × probability has as many places as the two together: kept in cents.
-        in_cents(sum((d.amount * d.stage_probability(book.pipeline) for d in pipeline), ZERO)),
+        # Amount × probability has as many places as the two together: each deal's in cents.
+        sum((in_cents(d.amount * d.stage_probability(book.pipeline)) for d in pipeline), ZERO),
     )

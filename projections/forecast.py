@@ -1,18 +1,20 @@
 """The forecast of a period from one DealBook: closed-won ARR and the open pipeline closing in it.
 
-Definition `revledger.forecast/1`, for a period P, from deals replayed to a valid-time
+Definition `revledger.forecast/2`, for a period P, from deals replayed to a valid-time
 bound as known at a transaction time:
 - closed won = Σ the contract ARR of deals won on a day in P (ledger time zone);
 - the open forecast counts open deals whose `expected_close` lies in P and whose forecast
   category (the deal's override, else its stage's) is not `omitted`:
   unweighted = Σ amount; weighted = Σ amount × probability (the deal's override, else its
-  stage's); commit = Σ amount of those in category `commit`; best case = Σ amount of those in
-  category `best_case`. An `omitted` deal is listed but adds nothing.
+  stage's), each deal's product rounded half-even to cents, as a CRM's expected revenue is, so
+  that the deals' weighted amounts add up to the weighted figure as shown; commit = Σ amount
+  of those in category `commit`; best case = Σ amount of those in category `best_case`. An
+  `omitted` deal is listed but adds nothing.
 - quota = the period's `quota_set`, attainment = closed won / quota, coverage = unweighted /
   (quota − closed won) and weighted coverage = weighted / (quota − closed won), undefined (None)
   without a quota or once closed won reaches it.
-Every figure is exact Decimal; each deal's part of it is its `Contribution`, and the figures are
-the sums of those parts (the forecast-change audit relies on that).
+Every figure is an exact Decimal sum; each deal's part of it is its `Contribution`, and the
+figures are the sums of those parts (the forecast-change audit relies on that).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from ledger.events import ContractSigned, DealEvent, DealOpened, DealUpdated
 from ledger.periods import Period
 from projections.deals import ZERO, Deal, DealBook, Pipeline, Status
 from projections.logged import LoggedEvent
+from projections.stats import in_cents
 
-DEFINITION = "revledger.forecast/1"
+DEFINITION = "revledger.forecast/2"
 FIGURES = ("closed_won", "unweighted", "weighted", "commit", "best_case")
 """The figures of a forecast, each the sum of every deal's contribution to it."""
 
@@ -161,7 +164,7 @@ def deal_line(deal: Deal, pipeline: Pipeline, period: Period, day_of: DayOf) -> 
     else:
         part = Contribution(
             unweighted=deal.amount,
-            weighted=deal.amount * probability,
+            weighted=in_cents(deal.amount * probability),
             commit=deal.amount if category == "commit" else ZERO,
             best_case=deal.amount if category == "best_case" else ZERO,
         )

@@ -47,13 +47,16 @@ _PRECISION = 60  # exact differences and sums of 28-digit ratios
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """One event recorded in between and what it changed in each figure (None: undefined).
+    """One event recorded in between and what it changed in each figure (None: undefined):
+    from `before` to `after`, the metric on the log prefixes just before and ending with it.
 
     `retracts` is the event a retraction took out.
     """
 
     event: LoggedEvent
     effect: Values
+    before: Values
+    after: Values
     retracts: LoggedEvent | None = None
 
 
@@ -102,7 +105,7 @@ def restate(
                 targets.get(e.payload.retracts) if isinstance(e.payload, EventRetracted) else None
             )
             delta = {f: _difference(value[f], previous[f]) for f in figures}
-            effects.append(Effect(e, delta, retracts))
+            effects.append(Effect(e, delta, previous, value, retracts))
         previous = value
     if previous != now:
         raise IntegrityError(

@@ -72,7 +72,7 @@ def test_forecast_table(run) -> None:
         + _footer(
             run,
             "forecast",
-            "revledger.forecast/1",
+            "revledger.forecast/2",
             "period 2026-Q4, start 2026-10-01, end 2026-12-31",
             "2026-11-01",
         )
@@ -747,3 +747,144 @@ def test_a_reconfigured_calendar_between_the_views_restates_the_forecast(
     assert past.exit_code == 0, past.output
     options = json.loads(past.stdout)["meta"]["options"]
     assert options["from_known_at"] == typed["meta"]["known_at"]
+
+
+def _table(out: Result) -> list[list[str]]:
+    """Return the rows of a table answer, each as its cells (split on runs of two spaces)."""
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.split("\n\n")[1].splitlines()[2:]
+    return [[cell.strip() for cell in line.split("  ") if cell.strip()] for line in lines]
+
+
+def _amount(text: str) -> Decimal:
+    return Decimal(text.replace(",", ""))
+
+
+def test_weighted_amounts_of_a_third_add_up_to_the_weighted_figure_as_shown(
+    cli_at_clock, clock: list[datetime], tmp_path: Path
+) -> None:
+    """Three deals of 100.01 at 0.3333 weigh 33.33 each (33.333333 rounded half-even to cents):
+    the table's total is their sum, 99.99, as in JSON, CSV and `coverage`; lowered to 0.1111,
+    each changes by -22.22 and the forecast-diff waterfall runs 99.99 - 66.66 = 33.33."""
+    run = cli_at_clock
+    assert run("init").exit_code == 0
+    opened = tmp_path / "thirds.jsonl"
+    lowered = tmp_path / "ninths.jsonl"
+    opened.write_text(
+        '{"type":"quota_set","effective_at":"2026-01-01","period":"2026-Q4","amount":"1000"}\n'
+        + "".join(
+            f'{{"type":"deal_opened","effective_at":"2026-01-05","deal_id":"D-{n}",'
+            f'"account_id":"A-{n}","stage":"discovery","amount":"100.01",'
+            f'"expected_close":"2026-11-15"}}\n'
+            f'{{"type":"deal_updated","effective_at":"2026-01-06","deal_id":"D-{n}",'
+            f'"probability":"0.3333"}}\n'
+            for n in (1, 2, 3)
+        )
+    )
+    lowered.write_text(
+        "".join(
+            f'{{"type":"deal_updated","effective_at":"2026-02-01","deal_id":"D-{n}",'
+            f'"probability":"0.1111"}}\n'
+            for n in (1, 2, 3)
+        )
+    )
+    assert run("import", str(opened)).exit_code == 0
+    period = ("--period", "2026-Q4", "--as-of", "2026-01-10")
+    deals = _table(run("forecast", *period, "--deals"))
+    weighted = [row[10] for row in deals]  # deal, account, status, stage, category, close, …
+    assert weighted == ["33.33", "33.33", "33.33", "99.99"]
+    # The probability shows as given, so amount × probability reads as the weighted amount.
+    assert [row[6] for row in deals[:-1]] == ["33.33%"] * 3
+    assert sum(map(_amount, weighted[:-1])) == _amount(weighted[-1])
+    doc = json.loads(run("forecast", *period, "--deals", "--format", "json").stdout)
+    assert [r["weighted"] for r in doc["rows"]] == ["33.33", "33.33", "33.33", "99.99"]
+    csv_rows = run("forecast", *period, "--deals", "--format", "csv").stdout.splitlines()
+    assert [line.split(",")[10] for line in csv_rows[1:]] == ["33.33", "33.33", "33.33", "99.99"]
+    forecast_doc = json.loads(run("forecast", *period, "--format", "json").stdout)
+    coverage_doc = json.loads(run("coverage", *period, "--format", "json").stdout)
+    assert forecast_doc["rows"][0]["weighted"] == coverage_doc["rows"][0]["weighted"] == "99.99"
+
+    assert run("import", str(lowered)).exit_code == 0
+    waterfall = _table(
+        run(
+            "forecast-diff", "--period", "2026-Q4", "--from-as-of", "2026-01-10",
+            "--to-as-of", "2026-10-01",
+        )
+    )  # fmt: skip
+    # line, category, deal, closed won, unweighted, weighted, …
+    lines = [(row[0], _amount(row[5])) for row in waterfall]
+    assert lines == [
+        ("from", Decimal("99.99")),
+        *[("deal", Decimal("-22.22"))] * 3,
+        ("subtotal", Decimal("-66.66")),
+        ("to", Decimal("33.33")),
+    ]
+    deals_sum = sum((x for line, x in lines if line == "deal"), Decimal(0))
+    assert lines[0][1] + deals_sum == lines[0][1] + lines[4][1] == lines[-1][1]
+
+
+def test_a_restated_ratio_adds_up_as_shown(
+    cli_at_clock, clock: list[datetime], tmp_path: Path
+) -> None:
+    """Ten expansions of 0.10 recorded late on a cohort of 300 move NRR by 1/3000 each (0.0003
+    rounded): from 1.0000 to 1.0033. Each effect is shown as the step between the values before
+    and after it as rounded, so reported + effects = now in JSON (4 places) and in the table
+    (a tenth of a percent), where the rounded exact effects gave 1.0030 and 100.0%."""
+    run = cli_at_clock
+    assert run("init").exit_code == 0
+    customers = tmp_path / "customers.jsonl"
+    customers.write_text(
+        "".join(
+            f'{{"type":"contract_signed","effective_at":"2025-01-10","deal_id":"D-{n}",'
+            f'"account_id":"A-{n}","arr":"100"}}\n'
+            f'{{"type":"go_live","effective_at":"2025-02-01","account_id":"A-{n}",'
+            f'"deal_id":"D-{n}"}}\n'
+            for n in (1, 2, 3)
+        )
+    )
+    late = tmp_path / "late.jsonl"
+    late.write_text(
+        "".join(
+            f'{{"type":"expansion","effective_at":"2026-03-{day:02}","account_id":"A-1",'
+            '"arr":"0.10"}\n'
+            for day in range(1, 11)
+        )
+    )
+    assert run("import", str(customers)).exit_code == 0
+    clock[0] = SECOND_IMPORT
+    imported = run("import", str(late))
+    assert imported.exit_code == 0, imported.output
+    asked = ["restatements", "--metric", "nrr", "--as-of", "2026-09-30"]
+    asked += ["--reported-at", "2026-10-01"]
+    doc = json.loads(run(*asked, "--format", "json").stdout)
+    shown = [Decimal(r["nrr"]) for r in doc["rows"]]
+    assert (shown[0], shown[-1], len(shown)) == (Decimal("1.0000"), Decimal("1.0033"), 12)
+    assert shown[0] + sum(shown[1:-1]) == shown[-1]
+    table = _table(run(*asked))
+    percents = [Decimal(row[-2].rstrip("%")) for row in table]  # …, actor, nrr, note
+    assert (percents[0], percents[-1]) == (Decimal("100.0"), Decimal("100.3"))
+    assert percents[0] + sum(percents[1:-1]) == percents[-1]
+
+
+def test_an_event_recorded_just_ahead_of_its_day_shows_a_lag_of_zero_without_a_sign(
+    cli_at_clock, clock: list[datetime]
+) -> None:
+    """A go-live recorded 30 minutes before it takes effect lags -0.020833 days: the table shows
+    0.0, not -0.0, and JSON keeps the exact figure."""
+    run = cli_at_clock
+    assert run("init").exit_code == 0
+    signed = run(
+        "record", "contract_signed", "--deal-id", "D1", "--account-id", "A1", "--arr", "1000",
+        "--effective", "2026-09-01",
+    )  # fmt: skip
+    assert signed.exit_code == 0, signed.output
+    ahead = FIRST_IMPORT + timedelta(minutes=30)
+    live = run(
+        "record", "go_live", "--deal-id", "D1", "--account-id", "A1",
+        "--effective", ahead.isoformat().replace("+00:00", "Z"),
+    )  # fmt: skip
+    assert live.exit_code == 0, live.output
+    rows = _table(run("history", "--account", "A1", "--order", "recorded"))
+    assert [row[5] for row in rows] == ["30.8", "0.0"]  # happened, recorded, seq, …, lag days
+    doc = json.loads(run("history", "--account", "A1", "--format", "json").stdout)
+    assert [r["lag_days"] for r in doc["rows"]] == ["30.75", "-0.020833"]

@@ -367,13 +367,13 @@ def test_coverage_table_and_json(run) -> None:
         "  --------  -----------------\n"
         "2026-Q2  300,000.00  110,000.00  190,000.00           3  400,000.00  196,000.00"
         "    210.5%             103.2%\n"
-        "\n" + _footer(run, "coverage", "revledger.coverage/2", "period 2026-Q2")
+        "\n" + _footer(run, "coverage", "revledger.coverage/3", "period 2026-Q2")
     )
     doc = json.loads(
         run("coverage", "--as-of", "2025-06-30", "--period", "2025-Q3", "--format", "json").stdout
     )
     assert doc == {
-        "meta": _meta(run, "coverage", "revledger.coverage/2", {"period": "2025-Q3"}, "2025-06-30"),
+        "meta": _meta(run, "coverage", "revledger.coverage/3", {"period": "2025-Q3"}, "2025-06-30"),
         # D-101 120k at negotiation (0.85) and D-104 150k at demo (0.30) expect Q3 closes.
         "rows": [
             {

@@ -15,10 +15,12 @@ from decimal import Decimal
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from cli.render import cell_text
 from ledger.envelope import RecordedEvent
 from ledger.events import EventRetracted, ForecastSubmitted
 from ledger.periods import Grain, Period, parse_period, period_of
 from ledger.timeutil import zone
+from projections.coverage import coverage
 from projections.deals import replay_deals
 from projections.forecast import (
     NOTHING,
@@ -31,6 +33,7 @@ from projections.forecast import (
 from projections.forecast_calls import CallHistory, forecast_calls
 from projections.forecast_diff import View, forecast_diff
 from projections.restatements import FORECAST_FIGURES, forecast_steps, forecast_values, restate
+from tests.inline_log import InlineLog
 from tests.known_at_strategies import around_recordings, as_recorded, batched_logs, recorded_by
 from tests.strategies import EPOCH, GeneratedLedger, ledgers
 
@@ -243,3 +246,42 @@ def test_a_forecast_call_is_judged_by_the_pipeline_known_when_it_was_recorded(
         then = [e for e in log if e.recorded_at <= c.event.recorded_at]
         book = replay_deals(then, bound_of(c.submitted))
         assert c.pipeline == forecast(book, period, utc_day)
+
+
+WEIGHED = st.lists(
+    st.tuples(
+        st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10**12 - 1), places=2),
+        st.decimals(min_value=0, max_value=1, places=4),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(WEIGHED)
+def test_each_deals_weighted_amount_is_in_cents_and_they_add_up_as_shown(
+    deals: list[tuple[Decimal, Decimal]],
+) -> None:
+    """The weighted figure a table shows is the sum of the weighted amounts it shows per deal,
+    and `coverage` weighs the same pipeline to the same cent."""
+    log = InlineLog()
+    for n, (amount, probability) in enumerate(deals):
+        log.add(
+            "deal_opened", "2026-01-05", deal_id=f"D{n}", account_id=f"A{n}",
+            stage="discovery", amount=str(amount), expected_close="2026-11-15",
+        )  # fmt: skip
+        log.add("deal_updated", "2026-01-06", deal_id=f"D{n}", probability=str(probability))
+    period = parse_period("2026-Q4")
+    book = replay_deals(log.events)
+    result = forecast(book, period)
+    shown = [cell_text(line.contribution.weighted, "money") for line in result.lines]
+    for line, (amount, probability) in zip(
+        sorted(result.lines, key=lambda x: int(x.deal_id[1:])), deals, strict=True
+    ):
+        exact = amount * probability
+        assert abs(line.contribution.weighted - exact) <= Decimal("0.005")
+        assert line.contribution.weighted == line.contribution.weighted.quantize(Decimal("0.01"))
+    total = sum((Decimal(s.replace(",", "")) for s in shown), Decimal(0))
+    assert cell_text(total, "money") == cell_text(result.total.weighted, "money")
+    assert coverage(book, period, utc_day).weighted == result.total.weighted

@@ -8,6 +8,7 @@ import json
 import weakref
 from collections.abc import Iterator
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -15,7 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli import render as render_module
-from cli.render import Column, Report, Rows, counted, indented_json, render, render_parts
+from cli.render import (
+    Column,
+    RatioStep,
+    Report,
+    Rows,
+    counted,
+    indented_json,
+    render,
+    render_parts,
+)
 
 COLUMNS = [Column("id", "id"), Column("amount", "amount", "money"), Column("detail", "detail")]
 VALUES = st.recursive(
@@ -140,3 +150,83 @@ def test_a_long_table_of_rows_made_from_an_iterator_shows_every_row(
     report = Report("t", COLUMNS, Rows(iter(list(fresh)), fresh.make), {})
     listed = [fresh.make(i) for i in range(3)]
     assert render(report, "table") == render(Report("t", COLUMNS, listed, {}), "table")
+
+
+FIGURES = [
+    Column("amount", "amount", "money"),
+    Column("share", "share", "ratio"),
+    Column("days", "days", "days"),
+]
+
+
+def _is_negative_zero(text: str) -> bool:
+    digits = text.replace(",", "").rstrip("%")
+    return digits.startswith("-") and Decimal(digits).is_zero()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.decimals(min_value=-(10**12), max_value=10**12, places=8, allow_nan=False),
+    st.integers(min_value=-8, max_value=2),
+)
+def test_a_figure_rounding_to_zero_shows_no_sign_in_any_format(value: Decimal, scale: int) -> None:
+    """-0.00, -0.0% and -0.0000 read as a loss that is not there: a figure that rounds to zero
+    is shown as zero in tables, JSON and CSV."""
+    value = value.scaleb(scale)
+    rows = [{"amount": value, "share": value, "days": value}]
+    table = render(Report("", FIGURES, rows), "table").splitlines()[2].split()
+    as_json = json.loads(render(Report("", FIGURES, rows), "json"))["rows"][0]
+    as_csv = render(Report("", FIGURES, rows), "csv").splitlines()[1].split(",")
+    for text in [*table, *as_json.values(), *as_csv]:
+        assert not _is_negative_zero(text), (value, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.decimals(min_value=-(10**12), max_value=10**12, places=6, allow_nan=False))
+def test_a_table_rounds_money_half_even_to_cents_with_separators(value: Decimal) -> None:
+    (cell,) = render(Report("", FIGURES[:1], [{"amount": value}]), "table").splitlines()[2:3]
+    text = cell.strip()
+    assert text == f"{abs(value) if value.quantize(Decimal('0.01')).is_zero() else value:,.2f}"
+    assert Decimal(text.replace(",", "")) == value.quantize(Decimal("0.01"), "ROUND_HALF_EVEN")
+
+
+def test_edge_figures_as_each_format_shows_them() -> None:
+    rows = [
+        {"amount": Decimal("-0"), "share": Decimal("-0.00004"), "days": Decimal("-0.04")},
+        {"amount": Decimal("1E+3"), "share": Decimal("0E-8"), "days": Decimal("0E-8")},
+        {"amount": Decimal("0.005"), "share": Decimal("0.00125"), "days": Decimal("0.05")},
+        {"amount": Decimal("0.015"), "share": Decimal("12345.6789"), "days": Decimal("1234.56")},
+        {"amount": Decimal("999999999999.99"), "share": Decimal("1.0"), "days": Decimal(7)},
+    ]
+    report = Report("", FIGURES, rows)
+    assert [line.split() for line in render(report, "table").splitlines()[2:]] == [
+        ["0.00", "0.0%", "0.0"],
+        ["1,000.00", "0.0%", "0.0"],
+        ["0.00", "0.1%", "0.0"],
+        ["0.02", "1,234,567.9%", "1,234.6"],
+        ["999,999,999,999.99", "100.0%", "7.0"],
+    ]
+    assert render(report, "csv").splitlines()[1:] == [
+        "0,0.0000,-0.04",
+        "1000,0.0000,0",
+        "0.005,0.0012,0.05",
+        "0.015,12345.6789,1234.56",
+        "999999999999.99,1.0000,7",
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.decimals(min_value=0, max_value=100, places=12), min_size=1, max_size=20))
+def test_a_walk_of_ratio_steps_adds_up_as_shown_in_every_format(values: list[Decimal]) -> None:
+    """A ratio walked from its first value to its last by steps (a restatement) adds up as each
+    format shows it: start + Σ steps = end, to 4 places in JSON and CSV, to a tenth of a
+    percent in tables."""
+    steps = [RatioStep(a, b) for a, b in pairwise(values)]
+    ratio = [Column("r", "r", "ratio")]
+    rows: list[dict[str, Any]] = [{"r": values[0]}, *({"r": s} for s in steps), {"r": values[-1]}]
+    as_json = [Decimal(r["r"]) for r in json.loads(render(Report("", ratio, rows), "json"))["rows"]]
+    as_csv = [Decimal(x) for x in render(Report("", ratio, rows), "csv").splitlines()[1:]]
+    table = render(Report("", ratio, rows), "table").splitlines()[2:]
+    as_table = [Decimal(x.strip().rstrip("%").replace(",", "")) for x in table]
+    for shown in (as_json, as_csv, as_table):
+        assert shown[0] + sum(shown[1:-1], Decimal(0)) == shown[-1]

@@ -7,6 +7,7 @@ each account's final live and pending ARR: an oracle the projection must agree w
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,8 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from cli.render import Report, attribute_row, render
+from cli.revenue_commands import ARR_COLUMNS, MOVEMENT_COLUMNS, NRR_COLUMNS
 from ledger.envelope import NewEvent, RecordedEvent
 from ledger.events import (
     Churn,
@@ -510,3 +513,83 @@ def test_carr_is_arr_plus_backlog_less_the_projected_churn_of_the_definition(
     total = snap.total
     assert total.carr == total.arr + total.backlog - total.projected_churn
     assert 0 <= total.projected_churn <= total.arr
+
+
+def _shown_table(report: Report) -> list[dict[str, Decimal]]:
+    """Return the rows of `report` as its table shows them: each money cell read back from its
+    text (thousands separators and all), cut at the column edges the dash line marks."""
+    lines = render(report, "table").splitlines()
+    dashes = lines[1]
+    edges = [(m.start(), m.end()) for m in re.finditer(r"-+", dashes)]
+    money = {c.key for c in report.columns if c.kind == "money"}
+    rows = []
+    for line in lines[2:]:
+        if not line.strip():
+            break
+        cells = [line[a:b].strip() for a, b in edges]
+        rows.append(
+            {
+                c.key: Decimal(text.replace(",", ""))
+                for c, text in zip(report.columns, cells, strict=True)
+                if c.key in money
+            }
+        )
+    return rows
+
+
+@SETTINGS
+@given(revenue_ledgers(), st.data(), st.sampled_from([None, "account", "segment", "channel"]))
+def test_the_arr_and_movements_tables_add_up_as_shown(
+    ledger: GeneratedLedger, data: st.DataObject, by: Any
+) -> None:
+    """What a reader adds up on the page adds up: in every row of a movements table, start +
+    new + reactivation + expansion - contraction - churn = end as shown, and the groups' rows
+    sum to the total row in every column; in every row of an ARR table, ARR + backlog -
+    projected churn = CARR as shown, and the groups sum to the total; so do the start, end and
+    retained ARR of an NRR table's groups."""
+    log = log_of(ledger)
+    view = revenue_view(log)
+    a, b = sorted([data.draw(instants(log)), data.draw(instants(log))])
+    bridge = movements(view, a, b, by=by)
+    snap = arr_snapshot(view, b, by=by)
+    shown_bridge = _shown_table(
+        Report(
+            "",
+            MOVEMENT_COLUMNS,
+            [
+                *(attribute_row(x, MOVEMENT_COLUMNS) for x in bridge.lines),
+                attribute_row(bridge.total, MOVEMENT_COLUMNS),
+            ],
+        )
+    )
+    shown_arr = _shown_table(
+        Report(
+            "",
+            ARR_COLUMNS,
+            [
+                *(attribute_row(x, ARR_COLUMNS) for x in snap.lines),
+                attribute_row(snap.total, ARR_COLUMNS),
+            ],
+        )
+    )
+    for row in shown_bridge:
+        gains = row["new"] + row["reactivation"] + row["expansion"]
+        assert row["start"] + gains - row["contraction"] - row["churn"] == row["end"], row
+    for row in shown_arr:
+        assert row["arr"] + row["backlog"] - row["projected_churn"] == row["carr"], row
+    kept = retention(view, a, b, by=by)
+    shown_nrr = _shown_table(
+        Report(
+            "",
+            NRR_COLUMNS,
+            [
+                *(attribute_row(x, NRR_COLUMNS) for x in kept.lines),
+                attribute_row(kept.total, NRR_COLUMNS),
+            ],
+        )
+    )
+    for shown in (shown_bridge, shown_arr, shown_nrr):
+        *groups, total = shown
+        if by is not None:
+            for key, value in total.items():
+                assert sum((g[key] for g in groups), Decimal(0)) == value, key
