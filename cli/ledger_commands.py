@@ -219,9 +219,17 @@ def import_(
                 progress=bar.update,
             )
     verb = "would append" if summary.dry_run else "appended"
+    retracted = ""
+    if summary.retracted_duplicates:
+        n, first = summary.retracted_duplicates, summary.first_retracted
+        retracted = (
+            f" ({n} of them retracted since, so {'they do' if n > 1 else 'it does'} not count"
+            + (f": {first}{' the first' if n > 1 else ''}" if first else "")
+            + "; to record a line again, give it an idempotency_key of its own)"
+        )
     click.echo(
         f"{file.name}: {counted(summary.lines, 'event')} read, {verb} {summary.appended}, "
-        f"{summary.duplicates} already recorded; head seq {summary.head.seq}"
+        f"{summary.duplicates} already recorded{retracted}; head seq {summary.head.seq}"
         + (" (dry run: nothing written)" if summary.dry_run else "")
     )
 

@@ -328,6 +328,11 @@ class ImportSummary:
     duplicates: int
     head: Head
     dry_run: bool
+    retracted_duplicates: int = 0
+    """Of the lines already recorded, those whose event a retraction has taken out since: they
+    do not count (the same line again records nothing)."""
+    first_retracted: str | None = None
+    """The first of those lines ("line 3")."""
 
 
 IMPORT_CHUNK = 10_000
@@ -386,7 +391,15 @@ def import_file(
         result = store.append_chunks(
             chunks(blocks), dry_run=dry_run, progress=progress, counts_only=True
         )
-    return ImportSummary(read, result.appended, result.duplicates, result.head, dry_run)
+    return ImportSummary(
+        read,
+        result.appended,
+        result.duplicates,
+        result.head,
+        dry_run,
+        result.retracted_duplicates,
+        result.first_retracted,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,38 @@ def test_dry_run_says_so_and_writes_nothing(run, inline_file: Path) -> None:
     assert "1 event\n" in run("log").stdout
 
 
+def test_an_import_run_again_names_the_lines_whose_events_were_retracted_since(
+    run, tmp_path: Path
+) -> None:
+    # A file imported, then taken out by hand: running it again records nothing, and says
+    # that those lines do not count, instead of reporting them as recorded.
+    run("init")
+    lines = [
+        {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q1", "amount": "5"},
+        {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q2", "amount": "6"},
+        {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q3", "amount": "7"},
+    ]
+    data = tmp_path / "quotas.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0
+    for seq in ("3", "4"):  # lines 2 and 3
+        assert run("record", "event_retracted", "--retracts", seq, "--reason", "x").exit_code == 0
+    again = run("import", str(data))
+    assert (again.exit_code, again.stdout) == (
+        0,
+        "quotas.jsonl: 3 events read, appended 0, 3 already recorded (2 of them retracted "
+        "since, so they do not count: line 2 the first; to record a line again, give it an "
+        "idempotency_key of its own); head seq 6\n",
+    )
+    keyed = dict(lines[2], idempotency_key="Q3 again")
+    data.write_text(json.dumps(lines[1]) + "\n" + json.dumps(keyed) + "\n", encoding="utf-8")
+    assert run("import", str(data)).stdout == (
+        "quotas.jsonl: 2 events read, appended 1, 1 already recorded (1 of them retracted "
+        "since, so it does not count: line 1; to record a line again, give it an "
+        "idempotency_key of its own); head seq 7\n"
+    )
+
+
 def test_record_prints_seq_and_event_id(run) -> None:
     run("init")
     out = run(

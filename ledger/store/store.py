@@ -619,7 +619,15 @@ class LedgerStore:
             finish(dbapi, backend, rows, commit=not dry_run)
             if not dry_run and writer.requested <= WARM_BATCH and book.size <= WARM_SIZE:
                 self._warm = (writer.head, book)
-        return BatchResult(writer.results, writer.head, dry_run, writer.appended, writer.duplicates)
+        return BatchResult(
+            writer.results,
+            writer.head,
+            dry_run,
+            writer.appended,
+            writer.duplicates,
+            writer.retracted_duplicates,
+            writer.first_retracted,
+        )
 
     # -- reading -------------------------------------------------------------------------------
     def read(
