@@ -543,6 +543,30 @@ def test_help_lists_every_event_type(run) -> None:
         assert name in out.stdout
 
 
+def test_a_retraction_s_effective_time_is_a_label_and_its_help_says_so(run) -> None:
+    # A retraction "effective" in September takes the May expansion out of June as well: it
+    # does not end the expansion from a day, and the help says so instead of "when it happened".
+    run("init")
+    for args in (
+        ("deal_opened", "--deal-id", "D-1", "--account-id", "A-1", "--stage", "demo"),
+        ("contract_signed", "--deal-id", "D-1", "--arr", "100", "--effective", "2026-03-01"),
+        ("go_live", "--account-id", "A-1", "--deal-id", "D-1", "--effective", "2026-04-01"),
+        ("expansion", "--account-id", "A-1", "--arr", "10", "--effective", "2026-05-01"),
+    ):
+        extra = ("--amount", "5", "--expected-close", "2026-06-30", "--effective", "2026-01-05")
+        assert run("record", *args, *(extra if args[0] == "deal_opened" else ())).exit_code == 0
+    late = ("--retracts", "5", "--reason", "entered twice", "--effective", "2026-09-01")
+    assert run("record", "event_retracted", *late).exit_code == 0
+    june = json.loads(run("arr", "--as-of", "2026-06-30", "--format", "json").stdout)
+    assert june["rows"][-1]["arr"] == "100"
+    shown = " ".join(run("record", "event_retracted", "--help").stdout.split())
+    assert (
+        "--effective DATE|INSTANT A label only (default now): the event retracted no longer "
+        "counts on any day, as known from this retraction's recording on; to end something "
+        "from a day, record a contraction or a churn." in shown
+    )
+
+
 def test_every_command_is_found_in_the_module_it_is_registered_under() -> None:
     """Commands load lazily by name; the name map matches what each module defines."""
     defined = {
