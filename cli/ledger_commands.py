@@ -39,6 +39,7 @@ from ledger.operations import (
     list_events,
     load_stages,
     restore_ledger,
+    retract_import,
     verify_ledger,
 )
 from ledger.store import shown
@@ -137,6 +138,13 @@ def init(
     "--actor", help="Actor for lines without one (default $REVLEDGER_ACTOR or your user)."
 )
 @click.option(
+    "--retract",
+    is_flag=True,
+    help="Instead of importing FILE, retract every event that importing it recorded and that "
+    "still counts: all at once, latest first, or none (needs --reason).",
+)
+@click.option("--reason", help="With --retract: why, in a few words (no patient data).")
+@click.option(
     "--from",
     "crm",
     type=click.Choice(SOURCES),
@@ -176,8 +184,13 @@ def import_(
     stage_map: Path | None,
     pipeline: Path | None,
     backfill: bool,
+    retract: bool,
+    reason: str | None,
 ) -> None:
     """Import events from a JSON Lines FILE, or a CRM history with --from, atomically."""
+    if retract or reason is not None:
+        _retract_import(ctx, file, dry_run, restore, actor, crm, retract, reason)
+        return
     if crm is not None or opportunities or stage_map or pipeline or backfill:
         if restore:
             raise UsageError("--restore and --from cannot be combined")
@@ -231,6 +244,35 @@ def import_(
         f"{file.name}: {counted(summary.lines, 'event')} read, {verb} {summary.appended}, "
         f"{summary.duplicates} already recorded{retracted}; head seq {summary.head.seq}"
         + (" (dry run: nothing written)" if summary.dry_run else "")
+    )
+
+
+def _retract_import(
+    ctx: Ctx,
+    file: Path,
+    dry_run: bool,
+    restore: bool,
+    actor: str | None,
+    crm: str | None,
+    retract: bool,
+    reason: str | None,
+) -> None:
+    """Retract the events importing `file` recorded (`import --retract`), and say so."""
+    if not retract:
+        raise UsageError("--reason goes with --retract")
+    if reason is None:
+        raise UsageError("--retract needs --reason: why the import's events no longer count")
+    if restore or crm is not None:
+        raise UsageError(f"--retract and {'--restore' if restore else '--from'} cannot be combined")
+    with ctx.store() as store:
+        done = retract_import(
+            store, file, reason=reason, actor=default_actor(actor), dry_run=dry_run
+        )
+    verb = "would retract" if done.dry_run else "retracted"
+    click.echo(
+        f"{file.name}: {counted(done.lines, 'event')} read, {verb} {done.retracted}, "
+        f"{done.already} retracted before, {done.missing} not recorded; head seq {done.head.seq}"
+        + (" (dry run: nothing written)" if done.dry_run else "")
     )
 
 

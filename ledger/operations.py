@@ -6,10 +6,12 @@ import getpass
 import json
 import os
 import re
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO, TypeVar
 
@@ -400,6 +402,100 @@ def import_file(
         result.retracted_duplicates,
         result.first_retracted,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RetractSummary:
+    """What retracting an import's events did (or, for a dry run, would do)."""
+
+    lines: int
+    retracted: int
+    already: int
+    """Lines whose event a retraction had taken out before."""
+    missing: int
+    """Lines the ledger holds no event of (never imported, or imported with other content)."""
+    head: Head
+    dry_run: bool
+
+
+def _recorded_lines(store: LedgerStore, news: list[NewEvent]) -> list[RecordedEvent | None]:
+    """Return the event an import of each line of `news` recorded, as a run of it again finds
+    it (by its idempotency key, or a key it derives in another time zone the ledger has had,
+    with the same type and payload), or None where there is none."""
+    keys = {k for n in news for k in (n.idempotency_key, *n.alternates) if k}
+    stored = store.events_with_keys(keys)
+    out: list[RecordedEvent | None] = []
+    for n in news:
+        payload = n.stored_texts()[0]
+        found = (stored.get(k) for k in (n.idempotency_key, *n.alternates) if k)
+        out.append(
+            next(
+                (
+                    e
+                    for e in found
+                    if e is not None
+                    and e.type == n.event.event_type
+                    and payload_json(e.payload) == payload
+                ),
+                None,
+            )
+        )
+    return out
+
+
+def retract_import(
+    store: LedgerStore,
+    path: Path,
+    *,
+    reason: str,
+    actor: str,
+    dry_run: bool = False,
+) -> RetractSummary:
+    """Retract every event that importing the JSON Lines file at `path` recorded and that
+    still counts, in one transaction: all of them or none.
+
+    Each line is read as `import_file` reads it and its event found as a run of the import
+    again would find it. The retractions are recorded now, latest first in business order (a
+    go-live before its contract), each named by its line; one that an event recorded otherwise
+    stands on (an expansion entered by hand on an imported go-live) is refused, naming it.
+    """
+    actor = envelope_text(actor, field="--actor")
+    build_event("event_retracted", {"retracts": str(uuid.UUID(int=0)), "reason": reason})
+    configs = tuple((event_id, c.timezone) for event_id, c in store.configs_in_force())
+    zones = store.time_zones()
+    parser = ImportParser(
+        timezone=configs[-1][1] if configs else "UTC",
+        actor=actor,
+        source_name=path.name,
+        configs=configs,
+        zones=zones if len(zones) > 1 else (),
+    )
+    retracted = store.retractions()
+    lines = already = missing = 0
+    targets: dict[str, tuple[RecordedEvent, NewEvent]] = {}
+    parsed = parser.parse_lines(text for _, text in numbered_lines(path))
+    while block := list(islice(parsed, IMPORT_CHUNK)):
+        lines += len(block)
+        for n, found in zip(block, _recorded_lines(store, block), strict=True):
+            if found is None:
+                missing += 1
+            elif found.event_id in retracted:
+                already += 1
+            else:
+                targets.setdefault(found.event_id, (found, n))
+    now = utc_now()
+    news = [
+        NewEvent(
+            build_event("event_retracted", {"retracts": e.event_id, "reason": reason}),
+            now,
+            actor,
+            f"retract:{line.source}",
+            where=line.where,
+        )
+        for e, line in sorted(targets.values(), key=lambda t: t[0].replay_key, reverse=True)
+    ]
+    head = store.append_batch(news, dry_run=dry_run).head if news else store.head()
+    return RetractSummary(lines, len(news), already, missing, head, dry_run)
 
 
 @dataclass(frozen=True, slots=True)

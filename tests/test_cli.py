@@ -121,6 +121,78 @@ def test_an_import_run_again_names_the_lines_whose_events_were_retracted_since(
     )
 
 
+def test_import_retract_takes_out_what_a_file_recorded_at_once_or_not_at_all(
+    run, tmp_path: Path
+) -> None:
+    run("init")
+    wrong = [
+        {
+            "type": "deal_opened",
+            "effective_at": "2026-02-03",
+            "deal_id": "D-18",
+            "account_id": "A-9",
+            "stage": "demo",
+            "amount": "40000",
+            "expected_close": "2026-10-30",
+        },
+        {
+            "type": "contract_signed",
+            "effective_at": "2026-03-01",
+            "deal_id": "D-18",
+            "arr": "400000",
+        },
+        {"type": "go_live", "effective_at": "2026-04-01", "account_id": "A-9", "deal_id": "D-18"},
+        {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q2", "amount": "9"},
+    ]
+    data = tmp_path / "wrong.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in wrong), encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0  # seq 2-5
+    hand = ("record", "expansion", "--account-id", "A-9", "--arr", "5000", "--effective")
+    assert run(*hand, "2026-06-01").exit_code == 0  # seq 6, on the imported go-live
+    before = run("log", "--format", "csv").stdout
+    refused = run("import", str(data), "--retract", "--reason", "wrong export")
+    assert (refused.exit_code, refused.stderr) == (
+        3,
+        "revledger: line 3: retracting that go_live (seq 4) would leave the later expansion "
+        "(seq 6) invalid: account A-9 has no live ARR on 2026-06-01; an expansion needs a live "
+        "customer; retract what stands on it first, latest first: the expansion (seq 6).\n",
+    )
+    assert run("log", "--format", "csv").stdout == before  # nothing written
+    assert run("record", "event_retracted", "--retracts", "6", "--reason", "x").exit_code == 0
+    assert run("record", "event_retracted", "--retracts", "5", "--reason", "x").exit_code == 0
+    dry = run("import", str(data), "--retract", "--reason", "wrong export", "--dry-run")
+    assert dry.stdout == (
+        "wrong.jsonl: 4 events read, would retract 3, 1 retracted before, 0 not recorded; head "
+        "seq 11 (dry run: nothing written)\n"
+    )
+    assert run("log", "--format", "csv").stdout.count("\n") == 9  # header and seq 1-8
+    done = run("import", str(data), "--retract", "--reason", "wrong export")
+    assert done.stdout == (
+        "wrong.jsonl: 4 events read, retracted 3, 1 retracted before, 0 not recorded; head seq 11\n"
+    )
+    rows = json.loads(run("log", "--format", "json").stdout)["rows"]
+    ids = {r["seq"]: r["event_id"] for r in rows}
+    # Latest first in business order, each recorded now and named by its line.
+    assert [(r["payload"]["retracts"], r["source"], r["payload"]["reason"]) for r in rows[8:]] == [
+        (ids[4], "retract:import:wrong.jsonl:3", "wrong export"),
+        (ids[3], "retract:import:wrong.jsonl:2", "wrong export"),
+        (ids[2], "retract:import:wrong.jsonl:1", "wrong export"),
+    ]
+    assert all(rows[i]["retracted_by"] is not None for i in range(1, 5))
+    # Nothing of the import counts any more.
+    arr = json.loads(run("arr", "--as-of", "2026-05-01", "--format", "json").stdout)
+    assert arr["rows"][-1]["arr"] == "0"
+    again = run("import", str(data), "--retract", "--reason", "wrong export")
+    assert again.stdout.startswith("wrong.jsonl: 4 events read, retracted 0, 4 retracted before")
+    for args, message in (
+        (("--retract",), "--retract needs --reason: why the import's events no longer count"),
+        (("--reason", "x"), "--reason goes with --retract"),
+        (("--retract", "--reason", "x", "--restore"), "--retract and --restore cannot be combined"),
+    ):
+        out = run("import", str(data), *args)
+        assert (out.exit_code, out.stderr) == (2, f"revledger: {message}.\n")
+
+
 def test_record_prints_seq_and_event_id(run) -> None:
     run("init")
     out = run(

@@ -520,6 +520,20 @@ class LedgerStore:
         found = rows_to_events([tuple(r) for r in rows])
         return found[0] if found else None
 
+    def events_with_keys(self, keys: Collection[str]) -> dict[str, RecordedEvent]:
+        """Return the stored events appended with any of `keys`, by key."""
+        found: dict[str, RecordedEvent] = {}
+        with self._read() as conn:
+            for some in chunks(keys):
+                rows = conn.execute(
+                    select(*[events.c[c] for c in SELECT_ORDER]).where(
+                        events.c.idempotency_key.in_(some)
+                    )
+                ).all()
+                for e in rows_to_events([tuple(r) for r in rows]):
+                    found[e.idempotency_key or ""] = e
+        return found
+
     def retractions(self, upto_seq: int | None = None) -> dict[str, int]:
         """Return the retracted events of the log prefix ending at `upto_seq` (None: the whole
         log): each one's event_id with the seq of the retraction that took it out."""
