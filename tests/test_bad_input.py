@@ -638,6 +638,13 @@ CASES: list[Case] = [
         "of an event in this ledger.",
     ),
     imp(
+        "retraction-target-a-seq-in-an-import-line",
+        at("event_retracted", retracts="5", reason="typo"),
+        message="revledger: line 2: field 'retracts' = '5': is a seq; an import line names the "
+        "event it retracts by its event_id (a UUID), which `revledger log --format csv` gives "
+        "beside each seq.",
+    ),
+    imp(
         "retraction-of-a-retraction",
         at("event_retracted", retracts=E_RETRACTION, reason="undo"),
         message="revledger: line 2: seq 12 is itself a retraction, and a retraction cannot be "
