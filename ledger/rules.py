@@ -805,8 +805,11 @@ class RuleBook:
                 standing[f.event_id] = f
         contracts: dict[str, set[str]] = {}
         for f in [target, *standing.values()]:
-            if f.view.type in ("contract_signed", "go_live") and f.account_id is not None:
-                contracts.setdefault(f.account_id, set()).add(f.event_id)
+            account_id = f.account_id
+            if account_id is None and f.view.deal_id in self._deals.tail:
+                account_id = self._deals.tail[f.view.deal_id].account_id
+            if f.view.type in ("contract_signed", "go_live") and account_id is not None:
+                contracts.setdefault(account_id, set()).add(f.event_id)
         if t.family == "account" and t.account_id is not None:
             contracts.setdefault(t.account_id, set()).add(target.event_id)
         for account_id, gone in contracts.items():
@@ -817,6 +820,8 @@ class RuleBook:
             f"the {f.view.type} (seq {f.seq})"
             for f in sorted(standing.values(), key=lambda f: f.key, reverse=True)
         ]
+        if not first:
+            return "retract what stands on it first, latest first"
         named = first[0] if len(first) == 1 else ", ".join(first[:-1]) + " and " + first[-1]
         return f"retract what stands on it first, latest first: {named}"
 

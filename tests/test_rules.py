@@ -457,6 +457,35 @@ def test_a_refused_retraction_of_a_deal_opening_names_its_account_s_events_too(
         ledger.admit("event_retracted", "2026-12-01", retracts=opened.event_id, reason="typo")
 
 
+def test_a_refused_retraction_names_what_stands_on_it_in_the_same_import(ledger: Ledger) -> None:
+    # One book admits the whole import: its contract's fact has no account yet, its deal does.
+    book = RuleBook(MemoryFacts(ledger.facts))
+    lines = [
+        ("deal_opened", "2026-01-05", {"deal_id": "D-1", "account_id": "A-1", "stage": "demo"}),
+        ("contract_signed", "2026-03-01", {"deal_id": "D-1", "arr": "100"}),
+        ("go_live", "2026-04-01", {"account_id": "A-1", "deal_id": "D-1"}),
+    ]
+    facts: list[Fact] = []
+    for type_name, when, fields in lines:
+        extra = (
+            {"amount": "5", "expected_close": "2026-06-30"} if type_name == "deal_opened" else {}
+        )
+        event = build_event(type_name, {**fields, **extra})
+        fact = Fact(parse_instant(when), len(facts) + 2, str(uuid.uuid4()), view_of(event))
+        book.admit(fact, expected_version=None, where=None)
+        facts.append(fact)
+    undo = build_event("event_retracted", {"retracts": facts[0].event_id, "reason": "x"})
+    with pytest.raises(InputError) as refused:
+        book.admit(
+            Fact(parse_instant("2026-05-01"), 5, str(uuid.uuid4()), view_of(undo)),
+            expected_version=None,
+            where=None,
+        )
+    assert str(refused.value).endswith(
+        "latest first: the go_live (seq 4) and the contract_signed (seq 3)."
+    )
+
+
 def test_a_retraction_that_cannot_be_made_says_what_to_do_instead(ledger: Ledger) -> None:
     live_customer(ledger)
     go_live = ledger.facts[-1]
