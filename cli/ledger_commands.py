@@ -238,7 +238,7 @@ def import_(
         retracted = (
             f" ({n} of them retracted since, so {'they do' if n > 1 else 'it does'} not count"
             + (f": {first}{' the first' if n > 1 else ''}" if first else "")
-            + "; to record a line again, give it an idempotency_key of its own)"
+            + "; to record a line again, give it an idempotency_key of its own and no event_id)"
         )
     click.echo(
         f"{file.name}: {counted(summary.lines, 'event')} read, {verb} {summary.appended}, "

@@ -372,6 +372,7 @@ def import_file(
         zones=zones if len(zones) > 1 else (),
     )
     read = 0
+    again = keys_again(store)
 
     def chunks(blocks: Iterator[Block]) -> Iterator[list[NewEvent | StagedEvent]]:
         nonlocal read
@@ -379,6 +380,8 @@ def import_file(
         for lines, events in blocks:
             if progress is not None:
                 progress(lines)
+            if again:  # lines whose events `import --retract` took out are recorded again
+                events = [_again(e, again) for e in events]
             chunk += events
             read += len(events)
             if len(chunk) >= IMPORT_CHUNK:
@@ -404,6 +407,15 @@ def import_file(
     )
 
 
+def _again(event: NewEvent | StagedEvent, again: Mapping[str, str]) -> NewEvent | StagedEvent:
+    """Return `event` under the key its line is recorded again with (see `keys_again`), and
+    without the event_id it may give, which its first event holds."""
+    key = event.idempotency_key
+    if key is None or key not in again:
+        return event
+    return event._replace(idempotency_key=again[key], event_id=None)
+
+
 @dataclass(frozen=True, slots=True)
 class RetractSummary:
     """What retracting an import's events did (or, for a dry run, would do)."""
@@ -418,16 +430,45 @@ class RetractSummary:
     dry_run: bool
 
 
-def _recorded_lines(store: LedgerStore, news: list[NewEvent]) -> list[RecordedEvent | None]:
+RETRACT_KEY = "retract:"
+"""The idempotency key of a retraction `import --retract` records is this followed by the key
+of the event it retracts."""
+AGAIN = "~again:"
+"""A line whose event `import --retract` took out is recorded again under its key followed by
+this and the seq of that retraction."""
+
+
+def keys_again(store: LedgerStore) -> dict[str, str]:
+    """Return, for each idempotency key whose event `import --retract` took out, the key under
+    which an import records that line again: the key followed by `AGAIN` and the seq of the
+    latest such retraction of the line's events (so a run again finds what it recorded, and a
+    line taken out again by `import --retract` is recorded anew once more). Empty when no
+    import was retracted so."""
+    again: dict[str, str] = {}
+    for seq, key in store.keys_of_type("event_retracted", RETRACT_KEY):
+        base = key[len(RETRACT_KEY) :].split(AGAIN, 1)[0]
+        again[base] = f"{base}{AGAIN}{seq}"
+    return again
+
+
+def _recorded_lines(
+    store: LedgerStore, news: list[NewEvent], again: Mapping[str, str]
+) -> list[RecordedEvent | None]:
     """Return the event an import of each line of `news` recorded, as a run of it again finds
     it (by its idempotency key, or a key it derives in another time zone the ledger has had,
-    with the same type and payload), or None where there is none."""
-    keys = {k for n in news for k in (n.idempotency_key, *n.alternates) if k}
-    stored = store.events_with_keys(keys)
+    with the same type and payload), or None where there is none; `again` as `keys_again`
+    returns it."""
+
+    def keys(n: NewEvent) -> list[str]:
+        # The line recorded again after an `import --retract` first: its latest event.
+        key = n.idempotency_key
+        return [k for k in (again.get(key or ""), key, *n.alternates) if k]
+
+    stored = store.events_with_keys({k for n in news for k in keys(n)})
     out: list[RecordedEvent | None] = []
     for n in news:
         payload = n.stored_texts()[0]
-        found = (stored.get(k) for k in (n.idempotency_key, *n.alternates) if k)
+        found = (stored.get(k) for k in keys(n))
         out.append(
             next(
                 (
@@ -471,12 +512,13 @@ def retract_import(
         zones=zones if len(zones) > 1 else (),
     )
     retracted = store.retractions()
+    again = keys_again(store)
     lines = already = missing = 0
     targets: dict[str, tuple[RecordedEvent, NewEvent]] = {}
     parsed = parser.parse_lines(text for _, text in numbered_lines(path))
     while block := list(islice(parsed, IMPORT_CHUNK)):
         lines += len(block)
-        for n, found in zip(block, _recorded_lines(store, block), strict=True):
+        for n, found in zip(block, _recorded_lines(store, block, again), strict=True):
             if found is None:
                 missing += 1
             elif found.event_id in retracted:
@@ -490,6 +532,7 @@ def retract_import(
             now,
             actor,
             f"retract:{line.source}",
+            idempotency_key=f"{RETRACT_KEY}{e.idempotency_key}" if e.idempotency_key else None,
             where=line.where,
         )
         for e, line in sorted(targets.values(), key=lambda t: t[0].replay_key, reverse=True)

@@ -110,14 +110,14 @@ def test_an_import_run_again_names_the_lines_whose_events_were_retracted_since(
         0,
         "quotas.jsonl: 3 events read, appended 0, 3 already recorded (2 of them retracted "
         "since, so they do not count: line 2 the first; to record a line again, give it an "
-        "idempotency_key of its own); head seq 6\n",
+        "idempotency_key of its own and no event_id); head seq 6\n",
     )
     keyed = dict(lines[2], idempotency_key="Q3 again")
     data.write_text(json.dumps(lines[1]) + "\n" + json.dumps(keyed) + "\n", encoding="utf-8")
     assert run("import", str(data)).stdout == (
         "quotas.jsonl: 2 events read, appended 1, 1 already recorded (1 of them retracted "
         "since, so it does not count: line 1; to record a line again, give it an "
-        "idempotency_key of its own); head seq 7\n"
+        "idempotency_key of its own and no event_id); head seq 7\n"
     )
 
 
@@ -191,6 +191,21 @@ def test_import_retract_takes_out_what_a_file_recorded_at_once_or_not_at_all(
     ):
         out = run("import", str(data), *args)
         assert (out.exit_code, out.stderr) == (2, f"revledger: {message}.\n")
+    # Imported again (corrected, or as it was), the lines `--retract` took out count again;
+    # the quota retracted by hand stays retracted.
+    redo = run("import", str(data))
+    assert redo.stdout == (
+        "wrong.jsonl: 4 events read, appended 3, 1 already recorded (1 of them retracted since, "
+        "so it does not count: line 4; to record a line again, give it an idempotency_key of "
+        "its own and no event_id); head seq 14\n"
+    )
+    arr = json.loads(run("arr", "--as-of", "2026-05-01", "--format", "json").stdout)
+    assert arr["rows"][-1]["arr"] == "400000"
+    assert run("import", str(data)).stdout.startswith("wrong.jsonl: 4 events read, appended 0")
+    # And taken out again, and back again, as often as it comes and goes.
+    twice = run("import", str(data), "--retract", "--reason", "wrong export after all")
+    assert twice.stdout.startswith("wrong.jsonl: 4 events read, retracted 3, 1 retracted before")
+    assert run("import", str(data)).stdout.startswith("wrong.jsonl: 4 events read, appended 3")
 
 
 def test_record_prints_seq_and_event_id(run) -> None:

@@ -534,6 +534,18 @@ class LedgerStore:
                     found[e.idempotency_key or ""] = e
         return found
 
+    def keys_of_type(self, type_name: str, key_prefix: str) -> list[tuple[int, str]]:
+        """Return (seq, idempotency key) of the events of type `type_name` whose key starts
+        with `key_prefix`, in seq order."""
+        key = events.c.idempotency_key
+        with self._read() as conn:
+            rows = conn.execute(
+                select(events.c.seq, key)
+                .where(events.c.type == type_name, key.startswith(key_prefix, autoescape=True))
+                .order_by(events.c.seq)
+            ).all()
+        return [(int(seq), str(k)) for seq, k in rows]
+
     def retractions(self, upto_seq: int | None = None) -> dict[str, int]:
         """Return the retracted events of the log prefix ending at `upto_seq` (None: the whole
         log): each one's event_id with the seq of the retraction that took it out."""
