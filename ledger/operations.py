@@ -214,7 +214,18 @@ def _retraction_by_seq(store: LedgerStore, fields: Mapping[str, Any]) -> Mapping
     """Return the fields of an `event_retracted` with `retracts` given as a seq (as `log`
     shows it) replaced by that event's id; other fields are returned as they are."""
     target = fields.get("retracts")
-    if not isinstance(target, str) or not re.fullmatch(r"[0-9]{1,30}", target.strip()):
+    if not isinstance(target, str):
+        return fields
+    if not re.fullmatch(r"[0-9]{1,30}", target.strip()):
+        try:
+            uuid.UUID(target.strip())
+        except ValueError:
+            raise InputError(
+                "must be an event's seq, as `log` shows it, or its event_id (a UUID)",
+                field="retracts",
+                value=target,
+                has_value=True,
+            ) from None
         return fields
     seq, last = int(target), store.head().seq
     found = (

@@ -838,6 +838,12 @@ CASES: list[Case] = [
         message="revledger: deal D-2 is already live for account A-2.",
     ),
     rec(
+        "record-retraction-of-neither-a-seq-nor-an-event-id",
+        "event_retracted --retracts 5.0 --reason typo",
+        message="revledger: field 'retracts' = '5.0': must be an event's seq, as `log` shows it, "
+        "or its event_id (a UUID).",
+    ),
+    rec(
         "record-retraction-leaving-later-event-invalid",
         f"event_retracted --retracts {E_SIGNED_D2} --reason 'signed in error'",
         expect=("retracting that contract_signed (seq 5) would leave the later go_live (seq 6)",),
