@@ -189,7 +189,16 @@ def import_(
 ) -> None:
     """Import events from a JSON Lines FILE, or a CRM history with --from, atomically."""
     if retract or reason is not None:
-        _retract_import(ctx, file, dry_run, restore, actor, crm, retract, reason)
+        given = (
+            ("--restore", restore),
+            ("--from", crm is not None),
+            ("--opportunities", opportunities is not None),
+            ("--stage-map", stage_map is not None),
+            ("--pipeline", pipeline is not None),
+            ("--backfill", backfill),
+        )
+        other = next((name for name, on in given if on), None)
+        _retract_import(ctx, file, dry_run, actor, other, retract, reason)
         return
     if crm is not None or opportunities or stage_map or pipeline or backfill:
         if restore:
@@ -251,19 +260,19 @@ def _retract_import(
     ctx: Ctx,
     file: Path,
     dry_run: bool,
-    restore: bool,
     actor: str | None,
-    crm: str | None,
+    other: str | None,
     retract: bool,
     reason: str | None,
 ) -> None:
-    """Retract the events importing `file` recorded (`import --retract`), and say so."""
+    """Retract the events importing `file` recorded (`import --retract`), and say so; `other`
+    names an option given that does not go with it."""
     if not retract:
         raise UsageError("--reason goes with --retract")
     if reason is None:
         raise UsageError("--retract needs --reason: why the import's events no longer count")
-    if restore or crm is not None:
-        raise UsageError(f"--retract and {'--restore' if restore else '--from'} cannot be combined")
+    if other is not None:
+        raise UsageError(f"--retract and {other} cannot be combined")
     with ctx.store() as store:
         done = retract_import(
             store, file, reason=reason, actor=default_actor(actor), dry_run=dry_run

@@ -188,6 +188,10 @@ def test_import_retract_takes_out_what_a_file_recorded_at_once_or_not_at_all(
         (("--retract",), "--retract needs --reason: why the import's events no longer count"),
         (("--reason", "x"), "--reason goes with --retract"),
         (("--retract", "--reason", "x", "--restore"), "--retract and --restore cannot be combined"),
+        (
+            ("--retract", "--reason", "x", "--backfill"),
+            "--retract and --backfill cannot be combined",
+        ),
     ):
         out = run("import", str(data), *args)
         assert (out.exit_code, out.stderr) == (2, f"revledger: {message}.\n")
