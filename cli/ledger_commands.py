@@ -39,6 +39,7 @@ from ledger.operations import (
     list_events,
     load_stages,
     restore_ledger,
+    retract_import,
     verify_ledger,
 )
 from ledger.store import shown
@@ -137,6 +138,13 @@ def init(
     "--actor", help="Actor for lines without one (default $REVLEDGER_ACTOR or your user)."
 )
 @click.option(
+    "--retract",
+    is_flag=True,
+    help="Instead of importing FILE, retract every event that importing it recorded and that "
+    "still counts: all at once, latest first, or none (needs --reason).",
+)
+@click.option("--reason", help="With --retract: why, in a few words (no patient data).")
+@click.option(
     "--from",
     "crm",
     type=click.Choice(SOURCES),
@@ -176,8 +184,22 @@ def import_(
     stage_map: Path | None,
     pipeline: Path | None,
     backfill: bool,
+    retract: bool,
+    reason: str | None,
 ) -> None:
     """Import events from a JSON Lines FILE, or a CRM history with --from, atomically."""
+    if retract or reason is not None:
+        given = (
+            ("--restore", restore),
+            ("--from", crm is not None),
+            ("--opportunities", opportunities is not None),
+            ("--stage-map", stage_map is not None),
+            ("--pipeline", pipeline is not None),
+            ("--backfill", backfill),
+        )
+        other = next((name for name, on in given if on), None)
+        _retract_import(ctx, file, dry_run, actor, other, retract, reason)
+        return
     if crm is not None or opportunities or stage_map or pipeline or backfill:
         if restore:
             raise UsageError("--restore and --from cannot be combined")
@@ -219,10 +241,47 @@ def import_(
                 progress=bar.update,
             )
     verb = "would append" if summary.dry_run else "appended"
+    retracted = ""
+    if summary.retracted_duplicates:
+        n, first = summary.retracted_duplicates, summary.first_retracted
+        retracted = (
+            f" ({n} of them retracted since, so {'they do' if n > 1 else 'it does'} not count"
+            + (f": {first}{' the first' if n > 1 else ''}" if first else "")
+            + "; to record a line again, give it an idempotency_key of its own and no event_id)"
+        )
     click.echo(
         f"{file.name}: {counted(summary.lines, 'event')} read, {verb} {summary.appended}, "
-        f"{summary.duplicates} already recorded; head seq {summary.head.seq}"
+        f"{summary.duplicates} already recorded{retracted}; head seq {summary.head.seq}"
         + (" (dry run: nothing written)" if summary.dry_run else "")
+    )
+
+
+def _retract_import(
+    ctx: Ctx,
+    file: Path,
+    dry_run: bool,
+    actor: str | None,
+    other: str | None,
+    retract: bool,
+    reason: str | None,
+) -> None:
+    """Retract the events importing `file` recorded (`import --retract`), and say so; `other`
+    names an option given that does not go with it."""
+    if not retract:
+        raise UsageError("--reason goes with --retract")
+    if reason is None:
+        raise UsageError("--retract needs --reason: why the import's events no longer count")
+    if other is not None:
+        raise UsageError(f"--retract and {other} cannot be combined")
+    with ctx.store() as store:
+        done = retract_import(
+            store, file, reason=reason, actor=default_actor(actor), dry_run=dry_run
+        )
+    verb = "would retract" if done.dry_run else "retracted"
+    click.echo(
+        f"{file.name}: {counted(done.lines, 'event')} read, {verb} {done.retracted}, "
+        f"{done.already} retracted before, {done.missing} not recorded; head seq {done.head.seq}"
+        + (" (dry run: nothing written)" if done.dry_run else "")
     )
 
 

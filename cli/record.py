@@ -127,6 +127,14 @@ def _option_for(type_name: str, name: str, info: FieldInfo) -> click.Option | No
     return OnceOption([name, *flags], required=required, metavar=metavar, help=help_text)
 
 
+_EFFECTIVE_HELP = {
+    "event_retracted": "A label only (default now): the event retracted no longer counts on "
+    "any day, as known from this retraction's recording on; to end something from a day, "
+    "record a contraction or a churn.",
+}
+"""The --effective help of the event types whose effective time moves nothing."""
+
+
 def _describe(cls: type[EventModel]) -> str:
     doc = (cls.__doc__ or "").strip().splitlines()
     return doc[0] if doc else cls.__name__
@@ -200,8 +208,11 @@ def _make_command(type_name: str, cls: type[EventModel]) -> click.Command:
         OnceOption(
             ["--effective"],
             metavar="DATE|INSTANT",
-            help="When it happened: YYYY-MM-DD (start of day, ledger time zone) or RFC 3339. "
-            "Default: now.",
+            help=_EFFECTIVE_HELP.get(
+                type_name,
+                "When it happened: YYYY-MM-DD (start of day, ledger time zone) or RFC 3339. "
+                "Default: now.",
+            ),
         ),
         OnceOption(["--actor"], help="Who records it (default $REVLEDGER_ACTOR or your user)."),
         OnceOption(

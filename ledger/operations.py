@@ -6,10 +6,12 @@ import getpass
 import json
 import os
 import re
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO, TypeVar
 
@@ -212,7 +214,18 @@ def _retraction_by_seq(store: LedgerStore, fields: Mapping[str, Any]) -> Mapping
     """Return the fields of an `event_retracted` with `retracts` given as a seq (as `log`
     shows it) replaced by that event's id; other fields are returned as they are."""
     target = fields.get("retracts")
-    if not isinstance(target, str) or not re.fullmatch(r"[0-9]{1,30}", target.strip()):
+    if not isinstance(target, str):
+        return fields
+    if not re.fullmatch(r"[0-9]{1,30}", target.strip()):
+        try:
+            uuid.UUID(target.strip())
+        except ValueError:
+            raise InputError(
+                "must be an event's seq, as `log` shows it, or its event_id (a UUID)",
+                field="retracts",
+                value=target,
+                has_value=True,
+            ) from None
         return fields
     seq, last = int(target), store.head().seq
     found = (
@@ -328,6 +341,11 @@ class ImportSummary:
     duplicates: int
     head: Head
     dry_run: bool
+    retracted_duplicates: int = 0
+    """Of the lines already recorded, those whose event a retraction has taken out since: they
+    do not count (the same line again records nothing)."""
+    first_retracted: str | None = None
+    """The first of those lines ("line 3")."""
 
 
 IMPORT_CHUNK = 10_000
@@ -365,6 +383,7 @@ def import_file(
         zones=zones if len(zones) > 1 else (),
     )
     read = 0
+    again = keys_again(store)
 
     def chunks(blocks: Iterator[Block]) -> Iterator[list[NewEvent | StagedEvent]]:
         nonlocal read
@@ -372,6 +391,8 @@ def import_file(
         for lines, events in blocks:
             if progress is not None:
                 progress(lines)
+            if again:  # lines whose events `import --retract` took out are recorded again
+                events = [_again(e, again) for e in events]
             chunk += events
             read += len(events)
             if len(chunk) >= IMPORT_CHUNK:
@@ -386,7 +407,149 @@ def import_file(
         result = store.append_chunks(
             chunks(blocks), dry_run=dry_run, progress=progress, counts_only=True
         )
-    return ImportSummary(read, result.appended, result.duplicates, result.head, dry_run)
+    return ImportSummary(
+        read,
+        result.appended,
+        result.duplicates,
+        result.head,
+        dry_run,
+        result.retracted_duplicates,
+        result.first_retracted,
+    )
+
+
+def _again(event: NewEvent | StagedEvent, again: Mapping[str, str]) -> NewEvent | StagedEvent:
+    """Return `event` under the key its line is recorded again with (see `keys_again`), and
+    without the event_id it may give, which its first event holds."""
+    key = event.idempotency_key
+    if key is None or key not in again:
+        return event
+    return event._replace(idempotency_key=again[key], event_id=None)
+
+
+@dataclass(frozen=True, slots=True)
+class RetractSummary:
+    """What retracting an import's events did (or, for a dry run, would do)."""
+
+    lines: int
+    retracted: int
+    already: int
+    """Lines whose event a retraction had taken out before."""
+    missing: int
+    """Lines the ledger holds no event of (never imported, or imported with other content)."""
+    head: Head
+    dry_run: bool
+
+
+RETRACT_KEY = "retract:"
+"""The idempotency key of a retraction `import --retract` records is this followed by the key
+of the event it retracts."""
+AGAIN = "~again:"
+"""A line whose event `import --retract` took out is recorded again under its key followed by
+this and the seq of that retraction."""
+
+
+def keys_again(store: LedgerStore) -> dict[str, str]:
+    """Return, for each idempotency key whose event `import --retract` took out, the key under
+    which an import records that line again: the key followed by `AGAIN` and the seq of the
+    latest such retraction of the line's events (so a run again finds what it recorded, and a
+    line taken out again by `import --retract` is recorded anew once more). Empty when no
+    import was retracted so."""
+    again: dict[str, str] = {}
+    for seq, key in store.keys_of_type("event_retracted", RETRACT_KEY):
+        base = key[len(RETRACT_KEY) :].split(AGAIN, 1)[0]
+        again[base] = f"{base}{AGAIN}{seq}"
+    return again
+
+
+def _recorded_lines(
+    store: LedgerStore, news: list[NewEvent], again: Mapping[str, str]
+) -> list[RecordedEvent | None]:
+    """Return the event an import of each line of `news` recorded, as a run of it again finds
+    it (by its idempotency key, or a key it derives in another time zone the ledger has had,
+    with the same type and payload), or None where there is none; `again` as `keys_again`
+    returns it."""
+
+    def keys(n: NewEvent) -> list[str]:
+        # The line recorded again after an `import --retract` first: its latest event.
+        key = n.idempotency_key
+        return [k for k in (again.get(key or ""), key, *n.alternates) if k]
+
+    stored = store.events_with_keys({k for n in news for k in keys(n)})
+    out: list[RecordedEvent | None] = []
+    for n in news:
+        payload = n.stored_texts()[0]
+        found = (stored.get(k) for k in keys(n))
+        out.append(
+            next(
+                (
+                    e
+                    for e in found
+                    if e is not None
+                    and e.type == n.event.event_type
+                    and payload_json(e.payload) == payload
+                ),
+                None,
+            )
+        )
+    return out
+
+
+def retract_import(
+    store: LedgerStore,
+    path: Path,
+    *,
+    reason: str,
+    actor: str,
+    dry_run: bool = False,
+) -> RetractSummary:
+    """Retract every event that importing the JSON Lines file at `path` recorded and that
+    still counts, in one transaction: all of them or none.
+
+    Each line is read as `import_file` reads it and its event found as a run of the import
+    again would find it. The retractions are recorded now, latest first in business order (a
+    go-live before its contract), each named by its line; one that an event recorded otherwise
+    stands on (an expansion entered by hand on an imported go-live) is refused, naming it.
+    """
+    actor = envelope_text(actor, field="--actor")
+    build_event("event_retracted", {"retracts": str(uuid.UUID(int=0)), "reason": reason})
+    configs = tuple((event_id, c.timezone) for event_id, c in store.configs_in_force())
+    zones = store.time_zones()
+    parser = ImportParser(
+        timezone=configs[-1][1] if configs else "UTC",
+        actor=actor,
+        source_name=path.name,
+        configs=configs,
+        zones=zones if len(zones) > 1 else (),
+    )
+    retracted = store.retractions()
+    again = keys_again(store)
+    lines = already = missing = 0
+    targets: dict[str, tuple[RecordedEvent, NewEvent]] = {}
+    parsed = parser.parse_lines(text for _, text in numbered_lines(path))
+    while block := list(islice(parsed, IMPORT_CHUNK)):
+        lines += len(block)
+        for n, found in zip(block, _recorded_lines(store, block, again), strict=True):
+            if found is None:
+                missing += 1
+            elif found.event_id in retracted:
+                already += 1
+            else:
+                targets.setdefault(found.event_id, (found, n))
+    now = utc_now()
+    news = [
+        NewEvent(
+            build_event("event_retracted", {"retracts": e.event_id, "reason": reason}),
+            now,
+            actor,
+            f"retract:{line.source}",
+            idempotency_key=f"{RETRACT_KEY}{e.idempotency_key}" if e.idempotency_key else None,
+            where=line.where,
+        )
+        for e, line in sorted(targets.values(), key=lambda t: t[0].replay_key, reverse=True)
+    ]
+    head = store.append_batch(news, dry_run=dry_run).head if news else store.head()
+    return RetractSummary(lines, len(news), already, missing, head, dry_run)
 
 
 @dataclass(frozen=True, slots=True)

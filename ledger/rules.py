@@ -335,6 +335,23 @@ class _Streams:
         self.facts[key] = candidate
         self.held += 1
 
+    def standing_on(self, key: str, event_ids: Collection[str]) -> list[Fact]:
+        """Return the later facts of the stream `key` that stand on the facts `event_ids`:
+        the first that their absence leaves invalid, then the first that is invalid without
+        it too, and so on, until what remains is valid (those retracted first, latest first,
+        the facts can go). Changes nothing."""
+        facts = self.facts.get(key, [])
+        gone = set(event_ids)
+        found: list[Fact] = []
+        while True:
+            try:
+                self._replay(key, [f for f in facts if f.event_id not in gone])
+            except RuleViolation as later:
+                gone.add(later.fact.event_id)
+                found.append(later.fact)
+                continue
+            return found
+
     def remove(self, key: str, event_id: str) -> None:
         """Take a fact out of the stream, raising RuleViolation if what remains is invalid."""
         facts = self.facts[key]
@@ -732,17 +749,31 @@ class RuleBook:
         target = self._by_id.get(retracts)
         if target is None:
             raise RuleViolation(f"there is no event {retracts} in this ledger", fact)
-        if retracts in self._retracted:
-            raise RuleViolation(f"event {retracts} is already retracted", fact)
         t = target.view
-        if t.retracts is not None:
+        if retracts in self._retracted:
             raise RuleViolation(
-                "a retraction cannot be retracted; record the event again instead", fact
+                f"the {t.type} (seq {target.seq}) is already retracted, so it no longer counts "
+                "and there is nothing left to retract (`log` names its retraction)",
+                fact,
+            )
+        if t.retracts is not None:
+            self._load_targets({t.retracts})
+            undone = self._by_id.get(t.retracts)
+            what = f"the {undone.view.type} (seq {undone.seq})" if undone else "the event"
+            raise RuleViolation(
+                f"seq {target.seq} is itself a retraction, and a retraction cannot be "
+                f"retracted; to make {what} count again, record it again",
+                fact,
             )
         if t.config is not None:
             remaining = [c for c in self._in_force.configs if c.event_id != retracts]
             if not remaining:
-                raise RuleViolation("the ledger's only configuration cannot be retracted", fact)
+                raise RuleViolation(
+                    "the ledger's only configuration cannot be retracted; to change its "
+                    "settings, record ledger_configured with the right ones (it replaces this "
+                    "one)",
+                    fact,
+                )
             self._in_force.configs = remaining
         try:
             if t.family == "deal":
@@ -757,10 +788,42 @@ class RuleBook:
         except RuleViolation as later:
             raise RuleViolation(
                 f"retracting that {t.type} (seq {target.seq}) would leave the later "
-                f"{later.fact.view.type} (seq {later.fact.seq}) invalid: {later}",
+                f"{later.fact.view.type} (seq {later.fact.seq}) invalid: "
+                f"{str(later).rstrip('.')}; {self._retract_first(target)}",
                 fact,
             ) from None
         self._retracted.add(retracts)
+
+    def _retract_first(self, target: Fact) -> str:
+        """Return what to do instead of retracting `target`, which later events stand on:
+        retract those first, latest first, naming them (a contract among them takes the
+        events of its account that stand on it along)."""
+        t = target.view
+        standing: dict[str, Fact] = {}
+        if t.family == "deal" and t.deal_id is not None:
+            for f in self._deals.standing_on(t.deal_id, {target.event_id}):
+                standing[f.event_id] = f
+        contracts: dict[str, set[str]] = {}
+        for f in [target, *standing.values()]:
+            account_id = f.account_id
+            if account_id is None and f.view.deal_id in self._deals.tail:
+                account_id = self._deals.tail[f.view.deal_id].account_id
+            if f.view.type in ("contract_signed", "go_live") and account_id is not None:
+                contracts.setdefault(account_id, set()).add(f.event_id)
+        if t.family == "account" and t.account_id is not None:
+            contracts.setdefault(t.account_id, set()).add(target.event_id)
+        for account_id, gone in contracts.items():
+            self._ensure_account(account_id)
+            for f in self._accounts.standing_on(account_id, gone):
+                standing[f.event_id] = f
+        first = [
+            f"the {f.view.type} (seq {f.seq})"
+            for f in sorted(standing.values(), key=lambda f: f.key, reverse=True)
+        ]
+        if not first:
+            return "retract what stands on it first, latest first"
+        named = first[0] if len(first) == 1 else ", ".join(first[:-1]) + " and " + first[-1]
+        return f"retract what stands on it first, latest first: {named}"
 
 
 def _open_stage(state: object) -> str | None:

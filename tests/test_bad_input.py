@@ -638,22 +638,31 @@ CASES: list[Case] = [
         "of an event in this ledger.",
     ),
     imp(
+        "retraction-target-a-seq-in-an-import-line",
+        at("event_retracted", retracts="5", reason="typo"),
+        message="revledger: line 2: field 'retracts' = '5': is a seq; an import line names the "
+        "event it retracts by its event_id (a UUID), which `revledger log --format csv` gives "
+        "beside each seq.",
+    ),
+    imp(
         "retraction-of-a-retraction",
         at("event_retracted", retracts=E_RETRACTION, reason="undo"),
-        message="revledger: line 2: a retraction cannot be retracted; record the event again "
-        "instead.",
+        message="revledger: line 2: seq 12 is itself a retraction, and a retraction cannot be "
+        "retracted; to make the deal_opened (seq 11) count again, record it again.",
     ),
     imp(
         "retraction-of-retracted-event",
         at("event_retracted", retracts=E_OPENED_D5, reason="typo"),
-        message=f"revledger: line 2: event {E_OPENED_D5} is already retracted.",
+        message="revledger: line 2: the deal_opened (seq 11) is already retracted, so it no "
+        "longer counts and there is nothing left to retract (`log` names its retraction).",
     ),
     imp(
         "retraction-leaving-later-event-invalid",
         at("event_retracted", retracts=E_SIGNED_D2, reason="signed in error"),
         message="revledger: line 2: retracting that contract_signed (seq 5) would leave the "
         "later go_live (seq 6) invalid: deal D-2 has no contract signed for account A-2 on or "
-        "before 2026-03-01; go-live needs a signed contract.",
+        "before 2026-03-01; go-live needs a signed contract; retract what stands on it first, "
+        "latest first: the go_live (seq 6).",
     ),
     # -- the file itself ------------------------------------------------------------------------
     Case(
@@ -827,6 +836,12 @@ CASES: list[Case] = [
         "record-go-live-twice",
         "go_live --account-id A-2 --deal-id D-2 --effective 2026-04-01",
         message="revledger: deal D-2 is already live for account A-2.",
+    ),
+    rec(
+        "record-retraction-of-neither-a-seq-nor-an-event-id",
+        "event_retracted --retracts 5.0 --reason typo",
+        message="revledger: field 'retracts' = '5.0': must be an event's seq, as `log` shows it, "
+        "or its event_id (a UUID).",
     ),
     rec(
         "record-retraction-leaving-later-event-invalid",

@@ -89,6 +89,129 @@ def test_dry_run_says_so_and_writes_nothing(run, inline_file: Path) -> None:
     assert "1 event\n" in run("log").stdout
 
 
+def test_an_import_run_again_names_the_lines_whose_events_were_retracted_since(
+    run, tmp_path: Path
+) -> None:
+    # A file imported, then taken out by hand: running it again records nothing, and says
+    # that those lines do not count, instead of reporting them as recorded.
+    run("init")
+    lines = [
+        {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q1", "amount": "5"},
+        {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q2", "amount": "6"},
+        {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q3", "amount": "7"},
+    ]
+    data = tmp_path / "quotas.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0
+    for seq in ("3", "4"):  # lines 2 and 3
+        assert run("record", "event_retracted", "--retracts", seq, "--reason", "x").exit_code == 0
+    again = run("import", str(data))
+    assert (again.exit_code, again.stdout) == (
+        0,
+        "quotas.jsonl: 3 events read, appended 0, 3 already recorded (2 of them retracted "
+        "since, so they do not count: line 2 the first; to record a line again, give it an "
+        "idempotency_key of its own and no event_id); head seq 6\n",
+    )
+    keyed = dict(lines[2], idempotency_key="Q3 again")
+    data.write_text(json.dumps(lines[1]) + "\n" + json.dumps(keyed) + "\n", encoding="utf-8")
+    assert run("import", str(data)).stdout == (
+        "quotas.jsonl: 2 events read, appended 1, 1 already recorded (1 of them retracted "
+        "since, so it does not count: line 1; to record a line again, give it an "
+        "idempotency_key of its own and no event_id); head seq 7\n"
+    )
+
+
+def test_import_retract_takes_out_what_a_file_recorded_at_once_or_not_at_all(
+    run, tmp_path: Path
+) -> None:
+    run("init")
+    wrong = [
+        {
+            "type": "deal_opened",
+            "effective_at": "2026-02-03",
+            "deal_id": "D-18",
+            "account_id": "A-9",
+            "stage": "demo",
+            "amount": "40000",
+            "expected_close": "2026-10-30",
+        },
+        {
+            "type": "contract_signed",
+            "effective_at": "2026-03-01",
+            "deal_id": "D-18",
+            "arr": "400000",
+        },
+        {"type": "go_live", "effective_at": "2026-04-01", "account_id": "A-9", "deal_id": "D-18"},
+        {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q2", "amount": "9"},
+    ]
+    data = tmp_path / "wrong.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in wrong), encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0  # seq 2-5
+    hand = ("record", "expansion", "--account-id", "A-9", "--arr", "5000", "--effective")
+    assert run(*hand, "2026-06-01").exit_code == 0  # seq 6, on the imported go-live
+    before = run("log", "--format", "csv").stdout
+    refused = run("import", str(data), "--retract", "--reason", "wrong export")
+    assert (refused.exit_code, refused.stderr) == (
+        3,
+        "revledger: line 3: retracting that go_live (seq 4) would leave the later expansion "
+        "(seq 6) invalid: account A-9 has no live ARR on 2026-06-01; an expansion needs a live "
+        "customer; retract what stands on it first, latest first: the expansion (seq 6).\n",
+    )
+    assert run("log", "--format", "csv").stdout == before  # nothing written
+    assert run("record", "event_retracted", "--retracts", "6", "--reason", "x").exit_code == 0
+    assert run("record", "event_retracted", "--retracts", "5", "--reason", "x").exit_code == 0
+    dry = run("import", str(data), "--retract", "--reason", "wrong export", "--dry-run")
+    assert dry.stdout == (
+        "wrong.jsonl: 4 events read, would retract 3, 1 retracted before, 0 not recorded; head "
+        "seq 11 (dry run: nothing written)\n"
+    )
+    assert run("log", "--format", "csv").stdout.count("\n") == 9  # header and seq 1-8
+    done = run("import", str(data), "--retract", "--reason", "wrong export")
+    assert done.stdout == (
+        "wrong.jsonl: 4 events read, retracted 3, 1 retracted before, 0 not recorded; head seq 11\n"
+    )
+    rows = json.loads(run("log", "--format", "json").stdout)["rows"]
+    ids = {r["seq"]: r["event_id"] for r in rows}
+    # Latest first in business order, each recorded now and named by its line.
+    assert [(r["payload"]["retracts"], r["source"], r["payload"]["reason"]) for r in rows[8:]] == [
+        (ids[4], "retract:import:wrong.jsonl:3", "wrong export"),
+        (ids[3], "retract:import:wrong.jsonl:2", "wrong export"),
+        (ids[2], "retract:import:wrong.jsonl:1", "wrong export"),
+    ]
+    assert all(rows[i]["retracted_by"] is not None for i in range(1, 5))
+    # Nothing of the import counts any more.
+    arr = json.loads(run("arr", "--as-of", "2026-05-01", "--format", "json").stdout)
+    assert arr["rows"][-1]["arr"] == "0"
+    again = run("import", str(data), "--retract", "--reason", "wrong export")
+    assert again.stdout.startswith("wrong.jsonl: 4 events read, retracted 0, 4 retracted before")
+    for args, message in (
+        (("--retract",), "--retract needs --reason: why the import's events no longer count"),
+        (("--reason", "x"), "--reason goes with --retract"),
+        (("--retract", "--reason", "x", "--restore"), "--retract and --restore cannot be combined"),
+        (
+            ("--retract", "--reason", "x", "--backfill"),
+            "--retract and --backfill cannot be combined",
+        ),
+    ):
+        out = run("import", str(data), *args)
+        assert (out.exit_code, out.stderr) == (2, f"revledger: {message}.\n")
+    # Imported again (corrected, or as it was), the lines `--retract` took out count again;
+    # the quota retracted by hand stays retracted.
+    redo = run("import", str(data))
+    assert redo.stdout == (
+        "wrong.jsonl: 4 events read, appended 3, 1 already recorded (1 of them retracted since, "
+        "so it does not count: line 4; to record a line again, give it an idempotency_key of "
+        "its own and no event_id); head seq 14\n"
+    )
+    arr = json.loads(run("arr", "--as-of", "2026-05-01", "--format", "json").stdout)
+    assert arr["rows"][-1]["arr"] == "400000"
+    assert run("import", str(data)).stdout.startswith("wrong.jsonl: 4 events read, appended 0")
+    # And taken out again, and back again, as often as it comes and goes.
+    twice = run("import", str(data), "--retract", "--reason", "wrong export after all")
+    assert twice.stdout.startswith("wrong.jsonl: 4 events read, retracted 3, 1 retracted before")
+    assert run("import", str(data)).stdout.startswith("wrong.jsonl: 4 events read, appended 3")
+
+
 def test_record_prints_seq_and_event_id(run) -> None:
     run("init")
     out = run(
@@ -509,6 +632,30 @@ def test_help_lists_every_event_type(run) -> None:
     assert out.exit_code == 0
     for name in ("deal_opened", "go_live", "event_retracted", "security_questionnaire_completed"):
         assert name in out.stdout
+
+
+def test_a_retraction_s_effective_time_is_a_label_and_its_help_says_so(run) -> None:
+    # A retraction "effective" in September takes the May expansion out of June as well: it
+    # does not end the expansion from a day, and the help says so instead of "when it happened".
+    run("init")
+    for args in (
+        ("deal_opened", "--deal-id", "D-1", "--account-id", "A-1", "--stage", "demo"),
+        ("contract_signed", "--deal-id", "D-1", "--arr", "100", "--effective", "2026-03-01"),
+        ("go_live", "--account-id", "A-1", "--deal-id", "D-1", "--effective", "2026-04-01"),
+        ("expansion", "--account-id", "A-1", "--arr", "10", "--effective", "2026-05-01"),
+    ):
+        extra = ("--amount", "5", "--expected-close", "2026-06-30", "--effective", "2026-01-05")
+        assert run("record", *args, *(extra if args[0] == "deal_opened" else ())).exit_code == 0
+    late = ("--retracts", "5", "--reason", "entered twice", "--effective", "2026-09-01")
+    assert run("record", "event_retracted", *late).exit_code == 0
+    june = json.loads(run("arr", "--as-of", "2026-06-30", "--format", "json").stdout)
+    assert june["rows"][-1]["arr"] == "100"
+    shown = " ".join(run("record", "event_retracted", "--help").stdout.split())
+    assert (
+        "--effective DATE|INSTANT A label only (default now): the event retracted no longer "
+        "counts on any day, as known from this retraction's recording on; to end something "
+        "from a day, record a contraction or a churn." in shown
+    )
 
 
 def test_every_command_is_found_in_the_module_it_is_registered_under() -> None:

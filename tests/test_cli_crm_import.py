@@ -454,7 +454,8 @@ def test_a_later_export_that_opens_a_deal_with_events_recorded_by_hand_elsewhere
         3,
         "revledger: later.csv line 4: retracting that deal_opened (seq 2) would leave the later "
         "persona_engaged (seq 4) invalid: deal D1 does not exist on 2024-02-20; record "
-        "deal_opened first; an earlier import recorded deal D1 from rows that this export no "
+        "deal_opened first; retract what stands on it first, latest first: the persona_engaged "
+        "(seq 4); an earlier import recorded deal D1 from rows that this export no "
         "longer has as they were (deleted or changed in the CRM since, or an export cut "
         "short?): export again if it is incomplete, else retract what should no longer count "
         "with `revledger record event_retracted`.\n",

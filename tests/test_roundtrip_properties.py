@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, inspect, text
 
@@ -50,12 +50,20 @@ from ledger.events.catalog import UPCASTERS
 from ledger.events.stored import decode_stored, decode_stored_many
 from ledger.events.view import view_of
 from ledger.jsonl import RESERVED, read_export
-from ledger.operations import export_events, restore_file, verify_ledger
+from ledger.operations import (
+    export_events,
+    import_file,
+    restore_file,
+    retract_import,
+    verify_ledger,
+)
 from ledger.rules import AccountState, DealState, Fact
 from ledger.store import LedgerStore, resolve_url
 from ledger.store import schema as store_schema
 from ledger.store import store as store_module
 from ledger.timeutil import format_instant, parse_instant
+from queries.common import TimeQuery
+from queries.revenue import arr_query
 from tests.conftest import PG_SKIP_REASON, PG_URL, pg_schema_url
 from tests.strategies import GeneratedLedger, batch_splits, ledgers, new_events, split
 
@@ -235,6 +243,73 @@ def test_a_retraction_is_taken_exactly_when_what_remains_of_its_streams_stays_va
             assert store.head() == head
 
     check()
+
+
+def test_an_import_retracted_whole_equals_its_absence(backend: str) -> None:
+    """A random valid history imported as two files, the second then retracted whole with
+    `import --retract`, answers as known now what the first file alone answers: the same ARR,
+    backlog and CARR per account on every day, and the same deals and accounts to the rules.
+    The second file's events are retracted latest first, so none is refused on the way."""
+
+    @_settings(backend)
+    @given(ledgers(revenue_lifecycle=True, min_events=2), st.data())
+    def check(history: GeneratedLedger, data: st.DataObject) -> None:
+        lines = history.lines
+        cut = data.draw(st.integers(1, len(lines) - 1), label="lines of the first file")
+        second = lines[cut:]
+        assume(all(line["type"] not in ("event_retracted", "ledger_configured") for line in second))
+        with tempfile.TemporaryDirectory(prefix="revledger-") as folder:
+            files = []
+            for name, part in (("first.jsonl", lines[:cut]), ("second.jsonl", second)):
+                path = Path(folder) / name
+                path.write_text("".join(json.dumps(line) + "\n" for line in part), "utf-8")
+                files.append(path)
+            with fresh_store(backend) as whole, fresh_store(backend) as alone:
+                import_file(whole, files[0], actor="t")
+                recorded = import_file(whole, files[1], actor="t").appended  # one per content
+                before = _answers(whole)
+                done = retract_import(whole, files[1], reason="the wrong export", actor="t")
+                assert (done.retracted, done.already, done.missing) == (recorded, 0, 0)
+                import_file(alone, files[0], actor="t")
+                assert _answers(whole) == _answers(alone)
+                # Imported again, the file counts again: as it did before it was retracted.
+                assert import_file(whole, files[1], actor="t").appended == recorded
+                assert _answers(whole) == before
+
+    check()
+
+
+def _answers(store: LedgerStore) -> tuple[object, ...]:
+    """Return what `store` answers as known now: ARR, backlog and CARR per account on a few
+    days, and the deals and accounts the rules see."""
+    days = ("2023-03-31", "2024-06-30", "2025-09-30", "2026-12-31", "2029-12-31")
+    return (
+        *(arr_query(store, TimeQuery(as_of=day), by="account")[0] for day in days),
+        _rule_states(store),
+    )
+
+
+def _rule_states(store: LedgerStore) -> tuple[dict[str, DealState], dict[str, AccountState]]:
+    """Return the deals and accounts the rules see in the events that count, replayed in
+    business order."""
+    recorded = list(store.read())
+    retracted = {r.payload.retracts for r in recorded if isinstance(r.payload, EventRetracted)}
+    deals: dict[str, DealState] = {}
+    accounts: dict[str, AccountState] = {}
+    for r in sorted(recorded, key=lambda r: r.replay_key):
+        if r.event_id in retracted:
+            continue
+        fact = Fact(r.effective_at, 0, "", view_of(r.payload))
+        e = r.payload
+        if isinstance(e, DealEvent):
+            deal = deals.setdefault(e.deal_id, DealState(e.deal_id))
+            deal.apply(fact)
+            if isinstance(e, ContractSigned):
+                assert deal.account_id is not None
+                accounts.setdefault(deal.account_id, AccountState(deal.account_id)).apply(fact)
+        elif isinstance(e, AccountEvent):
+            accounts.setdefault(e.account_id, AccountState(e.account_id)).apply(fact)
+    return deals, accounts
 
 
 def assert_end_state(recorded: list[RecordedEvent], history: GeneratedLedger) -> None:

@@ -424,6 +424,92 @@ def test_retractions(ledger: Ledger) -> None:
     ledger.admit("contraction", "2026-08-01", account_id="A-1", arr="100000")
 
 
+def test_a_refused_retraction_names_what_stands_on_it_latest_first(ledger: Ledger) -> None:
+    # A contract typed with an extra zero, already live, expanded, and a churn notice since: to
+    # sign it again for the right ARR, everything that stands on it goes first.
+    open_deal(ledger)
+    signed = ledger.admit("contract_signed", "2026-03-01", deal_id="D-1", arr="1000000")
+    live = ledger.admit("go_live", "2026-04-01", account_id="A-1", deal_id="D-1")
+    # Recorded before the expansion, effective after it: "latest" is in business order.
+    churn = ledger.admit("churn", "2026-12-31", account_id="A-1", reason="notice")
+    grown = ledger.admit("expansion", "2026-06-01", account_id="A-1", arr="5000")
+    ledger.admit("persona_engaged", "2026-07-01", deal_id="D-1", persona="cfo")
+    with pytest.raises(InputError) as refused:
+        ledger.admit("event_retracted", "2026-12-01", retracts=signed.event_id, reason="typo")
+    assert str(refused.value).endswith(
+        "; retract what stands on it first, latest first: "
+        f"the churn (seq {churn.seq}), the expansion (seq {grown.seq}) and the go_live "
+        f"(seq {live.seq})."
+    )
+    # Following the advice works, and nothing else needed to go.
+    for first in (churn, grown, live, signed):
+        ledger.admit("event_retracted", "2026-12-01", retracts=first.event_id, reason="typo")
+    ledger.admit("contract_signed", "2026-03-01", deal_id="D-1", arr="100000")
+
+
+def test_a_refused_retraction_of_a_deal_opening_names_its_account_s_events_too(
+    ledger: Ledger,
+) -> None:
+    # The contract stands on the opening, and the go-live (in the account's stream) on it.
+    live_customer(ledger)
+    opened = ledger.facts[1]
+    with pytest.raises(InputError, match=r"first: the go_live \(seq 4\) and the contract_signed"):
+        ledger.admit("event_retracted", "2026-12-01", retracts=opened.event_id, reason="typo")
+
+
+def test_a_refused_retraction_names_what_stands_on_it_in_the_same_import(ledger: Ledger) -> None:
+    # One book admits the whole import: its contract's fact has no account yet, its deal does.
+    book = RuleBook(MemoryFacts(ledger.facts))
+    lines = [
+        ("deal_opened", "2026-01-05", {"deal_id": "D-1", "account_id": "A-1", "stage": "demo"}),
+        ("contract_signed", "2026-03-01", {"deal_id": "D-1", "arr": "100"}),
+        ("go_live", "2026-04-01", {"account_id": "A-1", "deal_id": "D-1"}),
+    ]
+    facts: list[Fact] = []
+    for type_name, when, fields in lines:
+        extra = (
+            {"amount": "5", "expected_close": "2026-06-30"} if type_name == "deal_opened" else {}
+        )
+        event = build_event(type_name, {**fields, **extra})
+        fact = Fact(parse_instant(when), len(facts) + 2, str(uuid.uuid4()), view_of(event))
+        book.admit(fact, expected_version=None, where=None)
+        facts.append(fact)
+    undo = build_event("event_retracted", {"retracts": facts[0].event_id, "reason": "x"})
+    with pytest.raises(InputError) as refused:
+        book.admit(
+            Fact(parse_instant("2026-05-01"), 5, str(uuid.uuid4()), view_of(undo)),
+            expected_version=None,
+            where=None,
+        )
+    assert str(refused.value).endswith(
+        "latest first: the go_live (seq 4) and the contract_signed (seq 3)."
+    )
+
+
+def test_a_retraction_that_cannot_be_made_says_what_to_do_instead(ledger: Ledger) -> None:
+    live_customer(ledger)
+    go_live = ledger.facts[-1]
+    undo = ledger.admit("event_retracted", "2026-05-01", retracts=go_live.event_id, reason="x")
+    with pytest.raises(InputError) as twice:
+        ledger.admit("event_retracted", "2026-05-02", retracts=go_live.event_id, reason="x")
+    assert str(twice.value) == (
+        f"the go_live (seq {go_live.seq}) is already retracted, so it no longer counts and there "
+        "is nothing left to retract (`log` names its retraction)."
+    )
+    with pytest.raises(InputError) as back:
+        ledger.admit("event_retracted", "2026-05-02", retracts=undo.event_id, reason="x")
+    assert str(back.value) == (
+        f"seq {undo.seq} is itself a retraction, and a retraction cannot be retracted; to make "
+        f"the go_live (seq {go_live.seq}) count again, record it again."
+    )
+    with pytest.raises(InputError) as config:
+        ledger.admit("event_retracted", "2026-05-02", retracts=ledger.facts[0].event_id, reason="x")
+    assert str(config.value) == (
+        "the ledger's only configuration cannot be retracted; to change its settings, record "
+        "ledger_configured with the right ones (it replaces this one)."
+    )
+
+
 def test_the_only_configuration_cannot_be_retracted(ledger: Ledger) -> None:
     config = ledger.facts[0]
     with pytest.raises(InputError, match="only configuration cannot be retracted"):

@@ -81,6 +81,13 @@ def _event_id(value: Any) -> str:
     try:
         return str(uuid.UUID(str(value).strip()))
     except ValueError:
+        if re.fullmatch(r"[0-9]{1,30}", str(value).strip()):
+            # `record event_retracted --retracts` takes a seq; an import line, read without the
+            # ledger at hand (maybe by a worker process), names the event by its id.
+            raise ValueError(
+                "is a seq; an import line names the event it retracts by its event_id (a UUID), "
+                "which `revledger log --format csv` gives beside each seq"
+            ) from None
         raise ValueError("must be the event_id (a UUID) of an event in this ledger") from None
 
 

@@ -67,6 +67,10 @@ class BatchResult:
     dry_run: bool
     appended: int
     duplicates: int
+    retracted_duplicates: int = 0
+    """Of the duplicates, those whose original a retraction has taken out (they do not count)."""
+    first_retracted: str | None = None
+    """Where the first of those was given ("line 3"), if it was given a place."""
 
 
 class BatchWriter:
@@ -90,7 +94,8 @@ class BatchWriter:
         self.dbapi, self.backend, self.book, self.progress = dbapi, backend, book, progress
         self.stream = stream
         self.counts_only = counts_only
-        self.appended = self.duplicates = 0
+        self.appended = self.duplicates = self.retracted_duplicates = 0
+        self.first_retracted: str | None = None
         self.now = format_instant(utc_now())
         self.recorded = max(self.now, head.recorded_at or self.now)
         self.last_recorded = head.recorded_at or ""
@@ -136,6 +141,9 @@ class BatchWriter:
             original = _original(n, content, by_key, by_id, self.first_seq)
             if original is not None:
                 duplicates += 1
+                if original.event_id in book.retracted:
+                    self.retracted_duplicates += 1
+                    self.first_retracted = self.first_retracted or n.where
                 if keep:
                     results.append(Appended.duplicate_of(original))
                 continue

@@ -520,6 +520,32 @@ class LedgerStore:
         found = rows_to_events([tuple(r) for r in rows])
         return found[0] if found else None
 
+    def events_with_keys(self, keys: Collection[str]) -> dict[str, RecordedEvent]:
+        """Return the stored events appended with any of `keys`, by key."""
+        found: dict[str, RecordedEvent] = {}
+        with self._read() as conn:
+            for some in chunks(keys):
+                rows = conn.execute(
+                    select(*[events.c[c] for c in SELECT_ORDER]).where(
+                        events.c.idempotency_key.in_(some)
+                    )
+                ).all()
+                for e in rows_to_events([tuple(r) for r in rows]):
+                    found[e.idempotency_key or ""] = e
+        return found
+
+    def keys_of_type(self, type_name: str, key_prefix: str) -> list[tuple[int, str]]:
+        """Return (seq, idempotency key) of the events of type `type_name` whose key starts
+        with `key_prefix`, in seq order."""
+        key = events.c.idempotency_key
+        with self._read() as conn:
+            rows = conn.execute(
+                select(events.c.seq, key)
+                .where(events.c.type == type_name, key.startswith(key_prefix, autoescape=True))
+                .order_by(events.c.seq)
+            ).all()
+        return [(int(seq), str(k)) for seq, k in rows]
+
     def retractions(self, upto_seq: int | None = None) -> dict[str, int]:
         """Return the retracted events of the log prefix ending at `upto_seq` (None: the whole
         log): each one's event_id with the seq of the retraction that took it out."""
@@ -619,7 +645,15 @@ class LedgerStore:
             finish(dbapi, backend, rows, commit=not dry_run)
             if not dry_run and writer.requested <= WARM_BATCH and book.size <= WARM_SIZE:
                 self._warm = (writer.head, book)
-        return BatchResult(writer.results, writer.head, dry_run, writer.appended, writer.duplicates)
+        return BatchResult(
+            writer.results,
+            writer.head,
+            dry_run,
+            writer.appended,
+            writer.duplicates,
+            writer.retracted_duplicates,
+            writer.first_retracted,
+        )
 
     # -- reading -------------------------------------------------------------------------------
     def read(
