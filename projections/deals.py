@@ -212,7 +212,7 @@ class DealBook:
     known_at: datetime | None
 
 
-def _configuration(events: list[LoggedEvent]) -> LedgerConfigured | None:
+def last_configuration(events: Iterable[LoggedEvent]) -> LedgerConfigured | None:
     """Return the configuration recorded last among `events` (None if there is none)."""
     last: tuple[int, LedgerConfigured] | None = None
     for e in events:
@@ -222,19 +222,43 @@ def _configuration(events: list[LoggedEvent]) -> LedgerConfigured | None:
 
 
 def replay_deals(
-    events: Iterable[LoggedEvent], bound: datetime | None = None, known_at: datetime | None = None
+    events: Iterable[LoggedEvent],
+    bound: datetime | None = None,
+    known_at: datetime | None = None,
+    *,
+    keep_events: bool = True,
 ) -> DealBook:
     """Return every deal as of the exclusive valid-time `bound` (None: all), known at `known_at`.
 
     `known_at` bounds transaction time (None: everything recorded); events are filtered and
-    ordered by `projections.logged.visible`.
+    ordered by `projections.logged.visible`. Without `keep_events` each deal's `events` stay
+    empty (for the questions that never read them: nothing then holds the events replayed).
     """
     seen = visible(events, known_at)
-    pipeline = Pipeline.of(_configuration(seen))
+    return replay_visible(
+        seen, Pipeline.of(last_configuration(seen)), bound, known_at, keep_events=keep_events
+    )
+
+
+def replay_visible(
+    events: Iterable[LoggedEvent],
+    pipeline: Pipeline,
+    bound: datetime | None = None,
+    known_at: datetime | None = None,
+    *,
+    keep_events: bool = True,
+) -> DealBook:
+    """Return the book `replay_deals` returns, from events that already count as known at
+    `known_at` and come in replay order (what `visible` returns: retractions and the events
+    they name left out), under `pipeline` (that of the last configuration among them).
+
+    The events are read once, in order, and (without `keep_events`) not held: a caller may
+    stream them. Configurations, calls and events after `bound` may be left out of them.
+    """
     deals: dict[str, Deal] = {}
     quotas: dict[str, Decimal] = {}
     signed: dict[str, list[Deal]] = {}  # account -> its deals signed so far, for a churn
-    for e in seen:
+    for e in events:
         if bound is not None and e.effective_at >= bound:
             break
         p = e.payload
@@ -245,13 +269,15 @@ def replay_deals(
             d = deals.get(p.deal_id)
             if d is not None and d.live_at is None:
                 d.live_at = e.effective_at
-                d.events.append(e)
+                if keep_events:
+                    d.events.append(e)
             continue
         if isinstance(p, Churn):
             for d in signed.pop(p.account_id, ()):
                 if _awaiting_go_live(d):
                     d.cancelled_at = e.effective_at
-                    d.events.append(e)
+                    if keep_events:
+                        d.events.append(e)
             continue
         deal_id = getattr(p, "deal_id", None)
         if deal_id is None or p.family != "deal":
@@ -259,7 +285,8 @@ def replay_deals(
         d = deals.get(deal_id)
         if d is None:
             d = deals[deal_id] = Deal(deal_id)
-        d.events.append(e)
+        if keep_events:
+            d.events.append(e)
         _apply(d, e, pipeline)
         if isinstance(p, ContractSigned) and d.account_id is not None:
             signed.setdefault(d.account_id, []).append(d)

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Container,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import partial
@@ -30,7 +39,7 @@ from ledger.envelope import (
     StoredPayload,
 )
 from ledger.errors import ConflictError, InputError, IntegrityError, StorageError
-from ledger.events import LedgerConfigured
+from ledger.events import EVENT_TYPES, LedgerConfigured
 from ledger.gc_pause import gc_paused
 from ledger.rules import RuleBook
 from ledger.store.batch import (
@@ -117,6 +126,19 @@ DECODE_SLICE = 128
 """Events decoded at a time by `read`: the objects of a small slice are made, handed over and
 mostly freed again before the garbage collector's next young-generation pass has to walk them
 (whole fetched batches read back 5-8% slower)."""
+
+
+DEAL_STREAM_TYPES = frozenset(name for name, cls in EVENT_TYPES.items() if cls.family == "deal")
+
+
+def _of_deals(deals: Container[str], rows: Sequence[Any]) -> list[LoggedRecord]:
+    """Return the `LoggedRecord`s of rows selected in LOGGED_COLUMNS and then `deal_id`,
+    without those of deal streams (an event whose family is `deal`) of other deals than
+    `deals`, which are not decoded."""
+    kinds = DEAL_STREAM_TYPES
+    return rows_to_logged([r for r in rows if r[2] not in kinds or r[8] in deals])
+
+
 T = TypeVar("T")
 
 
@@ -666,24 +688,40 @@ class LedgerStore:
         *,
         upto_seq: int | None = None,
         types: Sequence[str] | None = None,
+        types_with_field: Mapping[str, str] | None = None,
         most_types: bool = False,
+        effective_before: datetime | None = None,
+        replay_order: bool = False,
+        deals: Container[str] | None = None,
         batch: int = 2_000,
     ) -> Iterator[LoggedRecord]:
         """Yield the events of the given `types` up to `upto_seq` in seq order as projections
         read them (`LoggedRecord`: without the envelope's chain, stream and source columns);
-        `most_types` as for `read`."""
+        `types_with_field` and `most_types` as for `read`.
+
+        `effective_before` keeps only the events effective before that instant (valid time);
+        `replay_order` yields them in replay order, `(effective_at, seq)`, instead (the stored
+        instant texts are fixed-width UTC, so they sort as the instants do). `deals` keeps the
+        events of deal streams only for those deals, and leaves the others undecoded.
+        """
         q = filtered(
-            select(*[events.c[c] for c in LOGGED_COLUMNS]),
+            select(*[events.c[c] for c in LOGGED_COLUMNS], events.c.deal_id),
             upto_seq=upto_seq,
             types=types,
+            types_with_field=types_with_field,
+            effective_before=effective_before,
             in_seq_order=most_types,
         )
-        return self._decoded(q, rows_to_logged, batch)
+        if replay_order:
+            q = q.order_by(events.c.effective_at)
+        decode = rows_to_logged if deals is None else partial(_of_deals, deals)
+        return self._decoded(q, decode, batch)
 
     def _decoded(
         self, q: Select[Any], decode: Callable[[Sequence[Any]], list[T]], batch: int
     ) -> Iterator[T]:
-        """Yield the rows of `q` in seq order, decoded `DECODE_SLICE` at a time by `decode`."""
+        """Yield the rows of `q` in seq order (after any order `q` has), decoded
+        `DECODE_SLICE` at a time by `decode`."""
         for partition in self._partitions(q.order_by(events.c.seq), batch):
             for i in range(0, len(partition), DECODE_SLICE):
                 yield from decode(partition[i : i + DECODE_SLICE])
