@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,11 +17,13 @@ from ledger.envelope import NewEvent
 from ledger.events import LedgerConfigured
 from ledger.periods import parse_period, period_of
 from ledger.store import Head, LedgerStore
-from ledger.timeutil import read_instant
+from ledger.store import store as store_module
+from ledger.timeutil import parse_instant, read_instant
 from projections.deals import DealBook, replay_deals
 from projections.forecast import forecast_events
 from queries.common import TimeFrame, time_frame
 from queries.deals import DEAL_QUESTION_TYPES, period_frame, streamed_book
+from tests.conftest import events_from
 from tests.strategies import GeneratedLedger, batch_splits, ledgers, split
 from tests.test_deal_properties import UNDOING, digest
 from tests.test_revenue_properties import log_of
@@ -89,3 +92,51 @@ def test_a_streamed_book_and_a_forecast_s_events_equal_those_of_the_whole_log(
                 assert held == forecast_events(prefix, periods)
 
     check()
+
+
+def _opened(deal: str, at: str) -> str:
+    return (
+        f'{{"type":"deal_opened","effective_at":"{at}","deal_id":"{deal}","account_id":"A-1",'
+        '"stage":"discovery","amount":"1000","expected_close":"2025-06-30"}'
+    )
+
+
+def _moved(deal: str, at: str, stage: str) -> str:
+    return f'{{"type":"stage_changed","effective_at":"{at}","deal_id":"{deal}","stage":"{stage}"}}'
+
+
+@pytest.mark.parametrize("late_batch", [1, store_module.LATE_BATCH])
+def test_events_recorded_late_are_read_in_their_place_in_replay_order(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch, late_batch: int
+) -> None:
+    """Events recorded after others that are effective later (backdated) come in replay
+    order, (effective_at, seq), among those recorded in business order; with an effective
+    bound, only those before it come."""
+    monkeypatch.setattr(store_module, "LATE_BATCH", late_batch)
+    store.append_batch(
+        events_from(
+            [
+                _opened("D-1", "2025-03-01T09:00:00Z"),
+                _moved("D-1", "2025-03-05T09:00:00Z", "demo"),
+                _opened("D-2", "2025-01-01T09:00:00Z"),  # late: effective before the last
+                _moved("D-1", "2025-04-01T09:00:00Z", "negotiation"),
+                _moved("D-2", "2025-03-05T09:00:00Z", "demo"),  # late, at the same instant
+                _moved("D-2", "2025-02-01T09:00:00Z", "qualification"),  # late
+                _opened("D-3", "2025-05-01T09:00:00Z"),
+            ]
+        )
+    )
+    logged = list(store.read_logged(types=["deal_opened", "stage_changed"]))
+    in_order = sorted(logged, key=lambda e: (e.effective_at, e.seq))
+    assert in_order != logged
+    assert list(store.read_logged(types=["stage_changed", "deal_opened"], replay_order=True)) == (
+        in_order
+    )
+    bound = parse_instant("2025-04-01T09:00:00Z")
+    before = list(
+        store.read_logged(
+            types=["deal_opened", "stage_changed"], effective_before=bound, replay_order=True
+        )
+    )
+    assert before == [e for e in in_order if e.effective_at < bound]
+    assert [e.payload.deal_id for e in before] == ["D-2", "D-2", "D-1", "D-1", "D-2"]  # type: ignore[attr-defined]
