@@ -73,8 +73,8 @@ def period_frame(store: LedgerStore, frame: TimeFrame, label: str) -> DealFrame:
         kept = forecast_deals(
             store.read_logged(
                 upto_seq=upto,
-                types=FORECAST_DAY_TYPES,
-                types_with_field={"deal_updated": "expected_close"},
+                types=[t for t in FORECAST_DAY_TYPES if t != "deal_updated"],
+                types_with_field={"deal_updated": "expected_close"},  # the others give no day
                 most_types=True,
             ),
             periods,
