@@ -20,13 +20,15 @@ at `known_at`, whatever its effective time: stages are named, not dated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from sys import intern
+from typing import Any, Literal
 
 from ledger.events import (
+    DEAL_EVENTS,
     DEFAULT_STAGES,
     Churn,
     ContractSigned,
@@ -212,7 +214,7 @@ class DealBook:
     known_at: datetime | None
 
 
-def _configuration(events: list[LoggedEvent]) -> LedgerConfigured | None:
+def last_configuration(events: Iterable[LoggedEvent]) -> LedgerConfigured | None:
     """Return the configuration recorded last among `events` (None if there is none)."""
     last: tuple[int, LedgerConfigured] | None = None
     for e in events:
@@ -222,46 +224,73 @@ def _configuration(events: list[LoggedEvent]) -> LedgerConfigured | None:
 
 
 def replay_deals(
-    events: Iterable[LoggedEvent], bound: datetime | None = None, known_at: datetime | None = None
+    events: Iterable[LoggedEvent],
+    bound: datetime | None = None,
+    known_at: datetime | None = None,
+    *,
+    keep_events: bool = True,
 ) -> DealBook:
     """Return every deal as of the exclusive valid-time `bound` (None: all), known at `known_at`.
 
     `known_at` bounds transaction time (None: everything recorded); events are filtered and
-    ordered by `projections.logged.visible`.
+    ordered by `projections.logged.visible`. Without `keep_events` each deal's `events` stay
+    empty (for the questions that never read them: nothing then holds the events replayed).
     """
     seen = visible(events, known_at)
-    pipeline = Pipeline.of(_configuration(seen))
+    return replay_visible(
+        seen, Pipeline.of(last_configuration(seen)), bound, known_at, keep_events=keep_events
+    )
+
+
+def replay_visible(
+    events: Iterable[LoggedEvent],
+    pipeline: Pipeline,
+    bound: datetime | None = None,
+    known_at: datetime | None = None,
+    *,
+    keep_events: bool = True,
+) -> DealBook:
+    """Return the book `replay_deals` returns, from events that already count as known at
+    `known_at` and come in replay order (what `visible` returns: retractions and the events
+    they name left out), under `pipeline` (that of the last configuration among them).
+
+    The events are read once, in order, and (without `keep_events`) not held: a caller may
+    stream them. Configurations, calls and events after `bound` may be left out of them.
+    """
     deals: dict[str, Deal] = {}
     quotas: dict[str, Decimal] = {}
     signed: dict[str, list[Deal]] = {}  # account -> its deals signed so far, for a churn
-    for e in seen:
-        if bound is not None and e.effective_at >= bound:
+    steps = _STEPS
+    for e in events:
+        at = e.effective_at
+        if bound is not None and at >= bound:
             break
-        p = e.payload
-        if isinstance(p, QuotaSet):
-            quotas[p.period] = p.amount
+        p: Any = e.payload  # its type is looked up once, below
+        step = steps.get(type(p))
+        if step is None:
+            if isinstance(p, QuotaSet):
+                quotas[p.period] = p.amount
+            elif isinstance(p, GoLive):
+                d = deals.get(p.deal_id)
+                if d is not None and d.live_at is None:
+                    d.live_at = at
+                    if keep_events:
+                        d.events.append(e)
+            elif isinstance(p, Churn):
+                for d in signed.pop(p.account_id, ()):
+                    if _awaiting_go_live(d):
+                        d.cancelled_at = at
+                        if keep_events:
+                            d.events.append(e)
             continue
-        if isinstance(p, GoLive):
-            d = deals.get(p.deal_id)
-            if d is not None and d.live_at is None:
-                d.live_at = e.effective_at
-                d.events.append(e)
-            continue
-        if isinstance(p, Churn):
-            for d in signed.pop(p.account_id, ()):
-                if _awaiting_go_live(d):
-                    d.cancelled_at = e.effective_at
-                    d.events.append(e)
-            continue
-        deal_id = getattr(p, "deal_id", None)
-        if deal_id is None or p.family != "deal":
-            continue
+        deal_id = p.deal_id
         d = deals.get(deal_id)
         if d is None:
             d = deals[deal_id] = Deal(deal_id)
-        d.events.append(e)
-        _apply(d, e, pipeline)
-        if isinstance(p, ContractSigned) and d.account_id is not None:
+        if keep_events:
+            d.events.append(e)
+        step(d, p, at, e.seq, pipeline)
+        if step is _signed and d.account_id is not None:
             signed.setdefault(d.account_id, []).append(d)
     return DealBook(deals, pipeline, quotas, bound, known_at)
 
@@ -271,46 +300,84 @@ def _awaiting_go_live(d: Deal) -> bool:
     return d.status == "won" and d.live_at is None and d.cancelled_at is None
 
 
-def _apply(d: Deal, e: LoggedEvent, pipeline: Pipeline) -> None:
-    p, at = e.payload, e.effective_at
-    if isinstance(p, DealOpened):
-        d.account_id, d.opened_at, d.status = p.account_id, at, "open"
-        d.amount, d.expected_close = p.amount, p.expected_close
-        d.segment, d.channel, d.owner = p.segment, p.channel, p.owner
-        d._engage(p.personas, at)
-        d._enter(p.stage, at)
-    elif isinstance(p, StageChanged):
-        if d.stage is not None and d.stage != p.stage:
-            d.moves.append(
-                Move(d.stage, p.stage, at, e.seq, pipeline.is_backward(d.stage, p.stage))
-            )
-        d._leave(at)
-        d._enter(p.stage, at)
-    elif isinstance(p, DealReopened):
-        d.status, d.closed_at = "open", None
-        d.reopened_at.append(at)
-        d._enter(p.stage, at)
-    elif isinstance(p, ContractSigned):
-        d._leave(at)
-        d.status, d.closed_at, d.contract = "won", at, p
-        d.account_id = p.account_id or d.account_id
-    elif isinstance(p, DealLost):
-        d._leave(at)
-        d.status, d.closed_at = "lost", at
-    elif isinstance(p, DealUpdated):
-        d.amount = p.amount if p.amount is not None else d.amount
-        d.expected_close = p.expected_close or d.expected_close
-        d.forecast_category = p.forecast_category or d.forecast_category
-        d.probability = p.probability if p.probability is not None else d.probability
-        d.owner = p.owner or d.owner
-        d.segment = p.segment or d.segment
-    elif isinstance(p, PersonaEngaged):
-        d._engage((p.persona,), at)
-    elif isinstance(p, SecurityReviewStarted):
-        d.reviews.append(SecurityReview(p.framework, at))
-    elif isinstance(p, SecurityQuestionnaireCompleted):
-        for i in range(len(d.reviews) - 1, -1, -1):
-            r = d.reviews[i]
-            if r.framework == p.framework and r.completed_at is None:
-                d.reviews[i] = SecurityReview(r.framework, r.started_at, at)
-                break
+def _named(text: str | None) -> str | None:
+    """Return `text` interned: the stages, owners, segments and accounts deals keep recur."""
+    return None if text is None else intern(text)
+
+
+def _opened(d: Deal, p: DealOpened, at: datetime, seq: int, pipeline: Pipeline) -> None:
+    d.account_id, d.opened_at, d.status = intern(p.account_id), at, "open"
+    d.amount, d.expected_close = p.amount, p.expected_close
+    d.segment, d.channel, d.owner = _named(p.segment), _named(p.channel), _named(p.owner)
+    d._engage([intern(persona) for persona in p.personas], at)
+    d._enter(intern(p.stage), at)
+
+
+def _moved(d: Deal, p: StageChanged, at: datetime, seq: int, pipeline: Pipeline) -> None:
+    stage = intern(p.stage)
+    if d.stage is not None and d.stage != stage:
+        d.moves.append(Move(d.stage, stage, at, seq, pipeline.is_backward(d.stage, stage)))
+    d._leave(at)
+    d._enter(stage, at)
+
+
+def _reopened(d: Deal, p: DealReopened, at: datetime, seq: int, pipeline: Pipeline) -> None:
+    d.status, d.closed_at = "open", None
+    d.reopened_at.append(at)
+    d._enter(intern(p.stage), at)
+
+
+def _signed(d: Deal, p: ContractSigned, at: datetime, seq: int, pipeline: Pipeline) -> None:
+    d._leave(at)
+    d.status, d.closed_at, d.contract = "won", at, p
+    d.account_id = _named(p.account_id) or d.account_id
+
+
+def _lost(d: Deal, p: DealLost, at: datetime, seq: int, pipeline: Pipeline) -> None:
+    d._leave(at)
+    d.status, d.closed_at = "lost", at
+
+
+def _updated(d: Deal, p: DealUpdated, at: datetime, seq: int, pipeline: Pipeline) -> None:
+    d.amount = p.amount if p.amount is not None else d.amount
+    d.expected_close = p.expected_close or d.expected_close
+    d.forecast_category = p.forecast_category or d.forecast_category
+    d.probability = p.probability if p.probability is not None else d.probability
+    d.owner = _named(p.owner) or d.owner
+    d.segment = _named(p.segment) or d.segment
+
+
+def _engaged(d: Deal, p: PersonaEngaged, at: datetime, seq: int, pipeline: Pipeline) -> None:
+    d._engage((intern(p.persona),), at)
+
+
+def _review_started(
+    d: Deal, p: SecurityReviewStarted, at: datetime, seq: int, pipeline: Pipeline
+) -> None:
+    d.reviews.append(SecurityReview(p.framework, at))
+
+
+def _questionnaire_completed(
+    d: Deal, p: SecurityQuestionnaireCompleted, at: datetime, seq: int, pipeline: Pipeline
+) -> None:
+    for i in range(len(d.reviews) - 1, -1, -1):
+        r = d.reviews[i]
+        if r.framework == p.framework and r.completed_at is None:
+            d.reviews[i] = SecurityReview(r.framework, r.started_at, at)
+            break
+
+
+Step = Callable[[Deal, Any, datetime, int, Pipeline], None]
+_STEPS: dict[type, Step] = {
+    DealOpened: _opened,
+    StageChanged: _moved,
+    DealReopened: _reopened,
+    ContractSigned: _signed,
+    DealLost: _lost,
+    DealUpdated: _updated,
+    PersonaEngaged: _engaged,
+    SecurityReviewStarted: _review_started,
+    SecurityQuestionnaireCompleted: _questionnaire_completed,
+}
+"""What each event of a deal's stream does to the deal, by its type (every deal event type)."""
+assert set(_STEPS) == set(DEAL_EVENTS)

@@ -19,7 +19,7 @@ figures are the sums of those parts (the forecast-change audit relies on that).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -230,15 +230,16 @@ E = TypeVar("E", bound=LoggedEvent)
 _DAY = timedelta(days=1)
 
 
-def forecast_events(events: Sequence[E], periods: Collection[Period]) -> list[E]:
-    """Return `events` without those of the deals that have no line in the forecast of any of
-    `periods` in any view (valid or transaction time), so a forecast replays only the rest.
+FORECAST_DAY_TYPES = ("contract_signed", "deal_opened", "deal_updated")
+"""The event types that can give a deal a day in a period (`forecast_deals`)."""
 
-    A deal has a line only when an expected close it was given lies in the period (open) or a
-    contract of it was signed on a day of the period (won); the day of an instant depends on
-    the time zone, so a signature within a day of the period keeps the deal. Events of no deal
-    (configurations, retractions, quotas, calls, go-lives) are all kept.
-    """
+
+def forecast_deals(events: Iterable[LoggedEvent], periods: Collection[Period]) -> set[str]:
+    """Return the deals that can have a line in the forecast of one of `periods` in some view
+    (valid or transaction time) of `events`: those an expected close given of which lies in
+    the period (open), or a contract of which was signed on a day of it (won). The day of an
+    instant depends on the time zone, so a signature within a day of the period counts.
+    Events of other types than `FORECAST_DAY_TYPES` are passed over."""
     spans = [(p.start - _DAY, p.last_day + _DAY) for p in periods]
 
     def near(day: date) -> bool:
@@ -255,4 +256,13 @@ def forecast_events(events: Sequence[E], periods: Collection[Period]) -> list[E]
             continue
         if day is not None and near(day):
             kept.add(p.deal_id)
+    return kept
+
+
+def forecast_events(events: Sequence[E], periods: Collection[Period]) -> list[E]:
+    """Return `events` without those of the deals that have no line in the forecast of any of
+    `periods` in any view (`forecast_deals`), so a forecast replays only the rest. Events of
+    no deal (configurations, retractions, quotas, calls, go-lives) are all kept.
+    """
+    kept = forecast_deals(events, periods)
     return [e for e in events if not isinstance(e.payload, DealEvent) or e.payload.deal_id in kept]

@@ -25,7 +25,7 @@ from queries.common import (
     time_frame,
     window_start,
 )
-from queries.deals import deal_frame
+from queries.deals import period_frame
 from queries.forecast import frame_period, parse_known_option, period_options
 from queries.readmodel import current_book
 
@@ -131,7 +131,7 @@ def restatement_query(
 def _forecast_restatement(
     store: LedgerStore, when: TimeQuery, reported_at: str, period: str
 ) -> tuple[RestatementAnswer, Provenance]:
-    deals = deal_frame(store, when.known_at).for_period(period)
+    deals = period_frame(store, time_frame(store, when.known_at), period)
     frame = deals.time
     p = frame_period(frame, period)
     as_of = parse_day(when.as_of, "--as-of", frame.today)

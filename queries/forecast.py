@@ -24,7 +24,7 @@ from queries.common import (
     parse_day,
     time_frame,
 )
-from queries.deals import deal_frame
+from queries.deals import period_frame
 
 
 def frame_period(frame: TimeFrame, text: str) -> Period:
@@ -47,7 +47,7 @@ def forecast_query(
     store: LedgerStore, when: TimeQuery, *, period: str
 ) -> tuple[forecast_p.Forecast, Provenance]:
     """Return the forecast of `period` at the close of `as_of`, as known at `known_at`."""
-    deals = deal_frame(store, when.known_at).for_period(period)
+    deals = period_frame(store, time_frame(store, when.known_at), period)
     frame = deals.time
     p = frame_period(frame, period)
     as_of = parse_day(when.as_of, "--as-of", frame.today)
@@ -80,7 +80,7 @@ def forecast_diff_query(
             "give --from-as-of and/or --from-known-at: the view to compare with; the other "
             "view defaults to today, as known now"
         )
-    deals = deal_frame(store, None).for_period(period)
+    deals = period_frame(store, time_frame(store, None), period)
     frame_b = (
         time_frame(store, views.to_known_at, option="--to-known-at")
         if views.to_known_at is not None
@@ -135,7 +135,7 @@ def forecast_history_query(
 ) -> tuple[calls_p.CallHistory, Provenance]:
     """Return the calls submitted for `period` by the close of `as_of`, as known at
     `known_at`, each beside the pipeline forecast as known when it was recorded."""
-    deals = deal_frame(store, when.known_at).for_period(period)
+    deals = period_frame(store, time_frame(store, when.known_at), period)
     frame = deals.time
     p = frame_period(frame, period)
     as_of = parse_day(when.as_of, "--as-of", frame.today)

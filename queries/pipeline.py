@@ -29,8 +29,8 @@ from projections import win_rate as win_rate_p
 from projections.deals import DealBook
 from projections.slices import By, Span
 from projections.windows import parse_window
-from queries.common import Provenance, TimeFrame, TimeQuery, parse_day
-from queries.deals import deal_frame
+from queries.common import Provenance, TimeFrame, TimeQuery, parse_day, time_frame
+from queries.deals import deal_book, period_frame
 
 T = TypeVar("T")
 
@@ -50,10 +50,10 @@ class Asked:
 
 
 def ask(store: LedgerStore, when: TimeQuery) -> Asked:
-    """Return the frame, as-of day and deal book of a question at (`as_of`, `known_at`)."""
-    frame = deal_frame(store, when.known_at)
-    as_of = parse_day(when.as_of, "--as-of", frame.time.today)
-    return Asked(frame.time, as_of, frame.book(as_of))
+    """Return the frame, as-of day and deal book of a question at (`as_of`, `known_at`)
+    (`queries.deals.deal_book`: the deals without their events)."""
+    answer = deal_book(store, when)
+    return Asked(answer.time, answer.as_of, answer.book)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,10 +265,10 @@ def coverage_query(
     store: LedgerStore, when: TimeQuery, *, period: str | None = None
 ) -> tuple[coverage_p.Coverage, Provenance]:
     """Return the pipeline coverage of `--period` (default: the quarter of `as_of`), from the
-    deals that can be in the period (as a forecast reads them, `DealFrame.for_period`)."""
-    frame = deal_frame(store, when.known_at)
-    as_of = parse_day(when.as_of, "--as-of", frame.time.today)
-    fiscal_start = frame.time.config.fiscal_year_start_month
+    deals that can be in the period (as a forecast reads them, `queries.deals.period_frame`)."""
+    frame = time_frame(store, when.known_at)
+    as_of = parse_day(when.as_of, "--as-of", frame.today)
+    fiscal_start = frame.config.fiscal_year_start_month
     p = (
         parse_period(period, fiscal_start)
         if period is not None
@@ -284,9 +284,9 @@ def coverage_query(
             value=as_of.isoformat(),
             has_value=True,
         )
-    book = frame.for_period(p.label).book(as_of)
-    result = coverage_p.coverage(book, p, frame.time.day_of)
-    return result, frame.time.provenance("coverage", coverage_p.DEFINITION, as_of, period=p.label)
+    book = period_frame(store, frame, p.label).book(as_of)
+    result = coverage_p.coverage(book, p, frame.day_of)
+    return result, frame.provenance("coverage", coverage_p.DEFINITION, as_of, period=p.label)
 
 
 def health_query(

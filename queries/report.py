@@ -39,8 +39,8 @@ from projections import stages as stages_p
 from projections import win_rate as win_rate_p
 from projections.slices import Span
 from projections.windows import parse_window
-from queries.common import Provenance, TimeFrame, TimeQuery, parse_day
-from queries.deals import deal_frame
+from queries.common import Provenance, TimeFrame, TimeQuery, parse_day, time_frame
+from queries.deals import streamed_book
 from queries.readmodel import revenue_view
 
 DEFINITION = "revledger.report/1"
@@ -148,8 +148,7 @@ def report_query(
             value=quarters,
             has_value=True,
         )
-    deals = deal_frame(store, when.known_at)
-    frame = deals.time
+    frame = time_frame(store, when.known_at)
     # The revenue view of the same head as the deal events: one log prefix for every answer.
     view, _ = revenue_view(store, frame.head.seq)
     as_of = parse_day(when.as_of, "--as-of", frame.today)
@@ -169,7 +168,7 @@ def report_query(
     until = frame.bound(as_of)
     year_from = max(YEAR.before(as_of) + timedelta(days=1), date(MIN_YEAR, 1, 1))
     span = Span(frame.start_bound(year_from), until)
-    book = deals.book(as_of)
+    book = streamed_book(store, frame, until)
     open_deals = stages_p.aging(book, until, 0)
     quarter = period_of(as_of, "quarter", fiscal)
     report = LedgerReport(
