@@ -420,11 +420,17 @@ def import_file(
 
 def _again(event: NewEvent | StagedEvent, again: Mapping[str, str]) -> NewEvent | StagedEvent:
     """Return `event` under the key its line is recorded again with (see `keys_again`), and
-    without the event_id it may give, which its first event holds."""
+    without the event_id it may give, which its first event holds. The keys the line derives
+    in the ledger's other time zones (`alternates`) are taken the same way: a line imported
+    and taken out in one zone and given again in another is recorded anew too, and one
+    recorded anew in the first zone is found in the second."""
     key = event.idempotency_key
-    if key is None or key not in again:
-        return event
-    return event._replace(idempotency_key=again[key], event_id=None)
+    alternates = tuple(again.get(k, k) for k in event.alternates)
+    if key is not None and key in again:
+        return event._replace(idempotency_key=again[key], event_id=None, alternates=alternates)
+    if alternates != event.alternates:
+        return event._replace(event_id=None, alternates=alternates)
+    return event
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,9 +477,13 @@ def _recorded_lines(
     returns it."""
 
     def keys(n: NewEvent) -> list[str]:
-        # The line recorded again after an `import --retract` first: its latest event.
-        key = n.idempotency_key
-        return [k for k in (again.get(key or ""), key, *n.alternates) if k]
+        # Each key the line recorded again after an `import --retract` first: its latest event.
+        return [
+            k
+            for key in (n.idempotency_key, *n.alternates)
+            for k in (again.get(key or ""), key)
+            if k
+        ]
 
     stored = store.events_with_keys({k for n in news for k in keys(n)})
     out: list[RecordedEvent | None] = []
