@@ -445,6 +445,8 @@ class RetractSummary:
     """Lines the ledger holds no event of (never imported, or imported with other content)."""
     head: Head
     dry_run: bool
+    kept: int = 0
+    """Lines whose event is a retraction, which no retraction takes out: it stands."""
 
 
 RETRACT_KEY = "retract:"
@@ -534,7 +536,7 @@ def retract_import(
     )
     retracted = store.retractions()
     again = keys_again(store)
-    lines = already = missing = 0
+    lines = already = missing = kept = 0
     targets: dict[str, tuple[RecordedEvent, NewEvent]] = {}
     parsed = parser.parse_lines(text for _, text in numbered_lines(path))
     while block := list(islice(parsed, IMPORT_CHUNK)):
@@ -544,6 +546,8 @@ def retract_import(
                 missing += 1
             elif found.event_id in retracted:
                 already += 1
+            elif found.type == "event_retracted":
+                kept += 1  # a retraction is never retracted (what it took out stays out)
             else:
                 targets.setdefault(found.event_id, (found, n))
     now = utc_now()
@@ -559,7 +563,7 @@ def retract_import(
         for e, line in sorted(targets.values(), key=lambda t: t[0].replay_key, reverse=True)
     ]
     head = store.append_batch(news, dry_run=dry_run).head if news else store.head()
-    return RetractSummary(lines, len(news), already, missing, head, dry_run)
+    return RetractSummary(lines, len(news), already, missing, head, dry_run, kept)
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,6 +212,47 @@ def test_import_retract_takes_out_what_a_file_recorded_at_once_or_not_at_all(
     assert run("import", str(data)).stdout.startswith("wrong.jsonl: 4 events read, appended 3")
 
 
+def test_import_retract_of_a_file_with_a_retraction_line_keeps_that_retraction(
+    run, tmp_path: Path
+) -> None:
+    # A file that corrects itself (an expansion, its retraction, the right one) is taken out
+    # whole but for the retraction, which no retraction takes out: the command was refused,
+    # so such a file could not be retracted at all. Imported again, it counts as it did.
+    run("init")
+    wrong = "33333333-3333-4333-8333-333333333333"
+    lines = [
+        {"type": "contract_signed", "effective_at": "2026-01-10", "deal_id": "D-1",
+         "account_id": "A-1", "arr": "1000"},
+        {"type": "go_live", "effective_at": "2026-02-01", "account_id": "A-1", "deal_id": "D-1"},
+        {"type": "expansion", "effective_at": "2026-03-01", "account_id": "A-1", "arr": "100",
+         "event_id": wrong},
+        {"type": "event_retracted", "effective_at": "2026-03-05", "retracts": wrong,
+         "reason": "typed 100 for 10"},
+        {"type": "expansion", "effective_at": "2026-03-01", "account_id": "A-1", "arr": "10",
+         "idempotency_key": "E-10"},
+    ]  # fmt: skip
+    data = tmp_path / "fixed.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0  # seq 2-6
+
+    def arr() -> str:
+        doc = json.loads(run("arr", "--as-of", "2026-06-30", "--format", "json").stdout)
+        return str(doc["rows"][-1]["arr"])
+
+    assert arr() == "1010"
+    out = run("import", str(data), "--retract", "--reason", "wrong account")
+    assert (out.exit_code, out.stdout) == (
+        0,
+        "fixed.jsonl: 5 events read, retracted 3, 1 retracted before, 0 not recorded, "
+        "1 retraction kept (a retraction is never retracted; record again what it took out, "
+        "if that should count); head seq 9\n",
+    )
+    assert arr() == "0"
+    back = run("import", str(data))
+    assert back.stdout.startswith("fixed.jsonl: 5 events read, appended 3, 2 already recorded")
+    assert arr() == "1010"
+
+
 def test_record_prints_seq_and_event_id(run) -> None:
     run("init")
     out = run(
