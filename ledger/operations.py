@@ -452,6 +452,9 @@ class RetractSummary:
 RETRACT_KEY = "retract:"
 """The idempotency key of a retraction `import --retract` records is this followed by the key
 of the event it retracts."""
+RETRACT_SOURCE = "retract:"
+"""The source of a retraction `import --retract` records is this followed by the source of the
+line whose event it retracts."""
 AGAIN = "~again:"
 """A line whose event `import --retract` took out is recorded again under its key followed by
 this and the seq of that retraction."""
@@ -462,11 +465,24 @@ def keys_again(store: LedgerStore) -> dict[str, str]:
     which an import records that line again: the key followed by `AGAIN` and the seq of the
     latest such retraction of the line's events (so a run again finds what it recorded, and a
     line taken out again by `import --retract` is recorded anew once more). Empty when no
-    import was retracted so."""
+    import was retracted so.
+
+    A retraction counts as one `import --retract` recorded only when its source says so and
+    its key names the very event it retracts: one a user keyed `retract:…` by hand (of that
+    event, or of another) leaves the line retracted, or standing, as any other retraction."""
+    found = [
+        (seq, key[len(RETRACT_KEY) :], payload)
+        for seq, key, source, payload in store.keyed_of_type("event_retracted", RETRACT_KEY)
+        if source.startswith(RETRACT_SOURCE)
+    ]
+    if not found:
+        return {}
+    ids = store.ids_of_keys({target for _, target, _ in found})
     again: dict[str, str] = {}
-    for seq, key in store.keys_of_type("event_retracted", RETRACT_KEY):
-        base = key[len(RETRACT_KEY) :].split(AGAIN, 1)[0]
-        again[base] = f"{base}{AGAIN}{seq}"
+    for seq, target, payload in found:
+        if target in ids and json.loads(payload).get("retracts") == ids[target]:
+            base = target.split(AGAIN, 1)[0]
+            again[base] = f"{base}{AGAIN}{seq}"
     return again
 
 
@@ -556,7 +572,7 @@ def retract_import(
             build_event("event_retracted", {"retracts": e.event_id, "reason": reason}),
             now,
             actor,
-            f"retract:{line.source}",
+            f"{RETRACT_SOURCE}{line.source}",
             idempotency_key=f"{RETRACT_KEY}{e.idempotency_key}" if e.idempotency_key else None,
             where=line.where,
         )

@@ -253,6 +253,45 @@ def test_import_retract_of_a_file_with_a_retraction_line_keeps_that_retraction(
     assert arr() == "1010"
 
 
+def test_a_retraction_keyed_retract_by_hand_is_no_import_retract(run, tmp_path: Path) -> None:
+    # A user's own retraction whose idempotency_key happens to start with `retract:` is not
+    # one `import --retract` recorded: run again, the import recorded the expansion its key
+    # names anew (ARR counted it twice), or the very line it retracted (which counted again).
+    run("init")
+    lines = [
+        {"type": "contract_signed", "effective_at": "2026-01-10", "deal_id": "D-1",
+         "account_id": "A-1", "arr": "1000", "idempotency_key": "sig-1"},
+        {"type": "go_live", "effective_at": "2026-02-01", "account_id": "A-1", "deal_id": "D-1",
+         "idempotency_key": "live-1"},
+        *({"type": "expansion", "effective_at": f"2026-03-0{n}", "account_id": "A-1",
+           "arr": f"{n}00", "idempotency_key": f"exp-{n}"} for n in (1, 2, 3)),
+    ]  # fmt: skip
+    data = tmp_path / "deal.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0
+    rows = json.loads(run("log", "--format", "json").stdout)["rows"]
+    ids = {r["idempotency_key"]: r["event_id"] for r in rows}
+    # exp-1 retracted under another line's key, then exp-3 under its own.
+    for target, key, arr in (
+        ("exp-1", "retract:exp-2", "1500"),
+        ("exp-3", "retract:exp-3", "1200"),
+    ):
+        fix = tmp_path / "fix.jsonl"
+        retraction = {
+            "type": "event_retracted",
+            "effective_at": "2026-05-01",
+            "retracts": ids[target],
+            "reason": "entered twice",
+            "idempotency_key": key,
+        }
+        fix.write_text(json.dumps(retraction) + "\n", encoding="utf-8")
+        assert run("import", str(fix)).exit_code == 0
+        again = run("import", str(data))
+        assert again.stdout.startswith("deal.jsonl: 5 events read, appended 0, 5 already recorded")
+        doc = json.loads(run("arr", "--as-of", "2026-06-30", "--format", "json").stdout)
+        assert doc["rows"][-1]["arr"] == arr
+
+
 def test_record_prints_seq_and_event_id(run) -> None:
     run("init")
     out = run(

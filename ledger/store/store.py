@@ -534,17 +534,28 @@ class LedgerStore:
                     found[e.idempotency_key or ""] = e
         return found
 
-    def keys_of_type(self, type_name: str, key_prefix: str) -> list[tuple[int, str]]:
-        """Return (seq, idempotency key) of the events of type `type_name` whose key starts
-        with `key_prefix`, in seq order."""
+    def keyed_of_type(self, type_name: str, key_prefix: str) -> list[tuple[int, str, str, str]]:
+        """Return (seq, idempotency key, source, payload JSON) of the events of type
+        `type_name` whose key starts with `key_prefix`, in seq order."""
         key = events.c.idempotency_key
         with self._read() as conn:
             rows = conn.execute(
-                select(events.c.seq, key)
+                select(events.c.seq, key, events.c.source, events.c.payload)
                 .where(events.c.type == type_name, key.startswith(key_prefix, autoescape=True))
                 .order_by(events.c.seq)
             ).all()
-        return [(int(seq), str(k)) for seq, k in rows]
+        return [(int(seq), str(k), str(source), str(payload)) for seq, k, source, payload in rows]
+
+    def ids_of_keys(self, keys: Collection[str]) -> dict[str, str]:
+        """Return the event_id of the stored event appended with each of `keys` there is one
+        of, by key."""
+        found: dict[str, str] = {}
+        key = events.c.idempotency_key
+        with self._read() as conn:
+            for some in chunks(keys):
+                rows = conn.execute(select(key, events.c.event_id).where(key.in_(some))).all()
+                found.update((str(k), str(event_id)) for k, event_id in rows)
+        return found
 
     def retractions(self, upto_seq: int | None = None) -> dict[str, int]:
         """Return the retracted events of the log prefix ending at `upto_seq` (None: the whole
