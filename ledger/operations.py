@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import re
@@ -28,7 +29,13 @@ from ledger.crm import (
     reconcile,
     recorded_owners,
 )
-from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, envelope_text
+from ledger.envelope import (
+    MAX_ENVELOPE_TEXT,
+    NewEvent,
+    RecordedEvent,
+    StagedEvent,
+    envelope_text,
+)
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
 from ledger.events import (
     EVENT_TYPES,
@@ -451,38 +458,67 @@ class RetractSummary:
 
 RETRACT_KEY = "retract:"
 """The idempotency key of a retraction `import --retract` records is this followed by the key
-of the event it retracts."""
+of the event it retracts (see `retract_key`)."""
 RETRACT_SOURCE = "retract:"
 """The source of a retraction `import --retract` records is this followed by the source of the
 line whose event it retracts."""
 AGAIN = "~again:"
 """A line whose event `import --retract` took out is recorded again under its key followed by
-this and the seq of that retraction."""
+this and the seq of that retraction (see `again_key`)."""
+_LONG = "sha256:"
+"""How a key too long to be followed by more begins, instead of itself, in the keys above."""
+
+
+def _fit(head: str, key: str, tail: str) -> str:
+    """Return `head + key + tail`, or, when that is longer than an idempotency key may be,
+    `head + sha256:<the key's digest> + tail`."""
+    whole = f"{head}{key}{tail}"
+    if len(whole) <= MAX_ENVELOPE_TEXT:
+        return whole
+    return f"{head}{_LONG}{hashlib.sha256(key.encode('utf-8')).hexdigest()}{tail}"
+
+
+def retract_key(key: str) -> str:
+    """Return the idempotency key of the retraction `import --retract` records of the event
+    keyed `key`: `retract:` and that key (its digest, for a key too long to follow)."""
+    return _fit(RETRACT_KEY, key, "")
+
+
+def again_key(key: str, seq: int) -> str:
+    """Return the key a line keyed `key` is recorded again under, after the retraction at
+    `seq` that `import --retract` recorded: the key, `~again:` and the seq (the key's digest
+    for a key too long to be followed so)."""
+    return _fit("", key, f"{AGAIN}{seq}")
 
 
 def keys_again(store: LedgerStore) -> dict[str, str]:
     """Return, for each idempotency key whose event `import --retract` took out, the key under
-    which an import records that line again: the key followed by `AGAIN` and the seq of the
-    latest such retraction of the line's events (so a run again finds what it recorded, and a
-    line taken out again by `import --retract` is recorded anew once more). Empty when no
-    import was retracted so.
+    which an import records that line again (`again_key` of it and the seq of the latest such
+    retraction of the line's events), so a run again finds what it recorded, and a line taken
+    out again by `import --retract` is recorded anew once more. Empty when no import was
+    retracted so.
 
     A retraction counts as one `import --retract` recorded only when its source says so and
-    its key names the very event it retracts: one a user keyed `retract:…` by hand (of that
-    event, or of another) leaves the line retracted, or standing, as any other retraction."""
+    its key is `retract_key` of the very event it retracts: one a user keyed `retract:…` by
+    hand (of that event, or of another) leaves the line retracted, or standing, as any other
+    retraction."""
     found = [
-        (seq, key[len(RETRACT_KEY) :], payload)
+        (seq, key, str(json.loads(payload).get("retracts")))
         for seq, key, source, payload in store.keyed_of_type("event_retracted", RETRACT_KEY)
         if source.startswith(RETRACT_SOURCE)
     ]
     if not found:
         return {}
-    ids = store.ids_of_keys({target for _, target, _ in found})
+    keys = store.keys_of_ids({target for _, _, target in found})
     again: dict[str, str] = {}
-    for seq, target, payload in found:
-        if target in ids and json.loads(payload).get("retracts") == ids[target]:
-            base = target.split(AGAIN, 1)[0]
-            again[base] = f"{base}{AGAIN}{seq}"
+    line_of: dict[str, str] = {}  # a key recorded again -> the line's own key
+    for seq, key, target in found:  # in seq order: a line's events follow one another
+        target_key = keys.get(target)
+        if target_key is None or key != retract_key(target_key):
+            continue
+        line = line_of.get(target_key, target_key)
+        again[line] = again_key(line, seq)
+        line_of[again[line]] = line
     return again
 
 
@@ -573,7 +609,7 @@ def retract_import(
             now,
             actor,
             f"{RETRACT_SOURCE}{line.source}",
-            idempotency_key=f"{RETRACT_KEY}{e.idempotency_key}" if e.idempotency_key else None,
+            idempotency_key=retract_key(e.idempotency_key) if e.idempotency_key else None,
             where=line.where,
         )
         for e, line in sorted(targets.values(), key=lambda t: t[0].replay_key, reverse=True)

@@ -292,6 +292,33 @@ def test_a_retraction_keyed_retract_by_hand_is_no_import_retract(run, tmp_path: 
         assert doc["rows"][-1]["arr"] == arr
 
 
+def test_import_retract_of_lines_with_keys_of_the_longest_length(run, tmp_path: Path) -> None:
+    # `retract:` and a key of 200 characters, or such a key and `~again:<seq>`, is longer than
+    # a key may be: PostgreSQL refused the retraction (exit 6, a database error) and SQLite
+    # stored it. Such a key is followed in them by its digest instead, as often as it comes and
+    # goes.
+    run("init")
+    line = {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q1",
+            "amount": "5", "idempotency_key": "q" * 200}  # fmt: skip
+    data = tmp_path / "quota.jsonl"
+    data.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0
+
+    def quota() -> str | None:
+        doc = json.loads(run("forecast", "--period", "2026-Q1", "--format", "json").stdout)
+        return doc["rows"][0]["quota"]
+
+    for _ in range(2):
+        out = run("import", str(data), "--retract", "--reason", "wrong quota")
+        assert (out.exit_code, quota()) == (0, None), out.output
+        back = run("import", str(data))
+        assert back.stdout.startswith("quota.jsonl: 1 event read, appended 1, 0 already")
+        assert run("import", str(data)).stdout.startswith("quota.jsonl: 1 event read, appended 0")
+        assert quota() == "5"
+    keys = [r["idempotency_key"] for r in json.loads(run("log", "--format", "json").stdout)["rows"]]
+    assert max(len(k or "") for k in keys) == 200 and len(set(keys)) == len(keys)
+
+
 def test_record_prints_seq_and_event_id(run) -> None:
     run("init")
     out = run(

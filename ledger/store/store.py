@@ -546,15 +546,18 @@ class LedgerStore:
             ).all()
         return [(int(seq), str(k), str(source), str(payload)) for seq, k, source, payload in rows]
 
-    def ids_of_keys(self, keys: Collection[str]) -> dict[str, str]:
-        """Return the event_id of the stored event appended with each of `keys` there is one
-        of, by key."""
-        found: dict[str, str] = {}
-        key = events.c.idempotency_key
+    def keys_of_ids(self, event_ids: Collection[str]) -> dict[str, str | None]:
+        """Return the idempotency key (None: none) of each stored event of `event_ids` there
+        is, by event_id."""
+        found: dict[str, str | None] = {}
         with self._read() as conn:
-            for some in chunks(keys):
-                rows = conn.execute(select(key, events.c.event_id).where(key.in_(some))).all()
-                found.update((str(k), str(event_id)) for k, event_id in rows)
+            for some in chunks(event_ids):
+                rows = conn.execute(
+                    select(events.c.event_id, events.c.idempotency_key).where(
+                        events.c.event_id.in_(some)
+                    )
+                ).all()
+                found.update((str(event_id), key) for event_id, key in rows)
         return found
 
     def retractions(self, upto_seq: int | None = None) -> dict[str, int]:
