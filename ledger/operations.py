@@ -503,17 +503,19 @@ def keys_again(store: LedgerStore) -> dict[str, str]:
     hand (of that event, or of another) leaves the line retracted, or standing, as any other
     retraction."""
     found = [
-        (seq, key, str(json.loads(payload).get("retracts")))
-        for seq, key, source, payload in store.keyed_of_type("event_retracted", RETRACT_KEY)
+        (seq, key, str(json.loads(payload).get("retracts")), keyed)
+        for seq, key, source, payload, keyed in store.retractions_keyed(RETRACT_KEY)
         if source.startswith(RETRACT_SOURCE)
     ]
     if not found:
         return {}
-    keys = store.keys_of_ids({target for _, _, target in found})
+    # The event a retraction names, with its key: found by the rest of the retraction's key,
+    # else (a key too long, replaced by its digest) by the event_id it names.
+    keys = store.keys_of_ids({target for _, _, target, keyed in found if keyed != target})
     again: dict[str, str] = {}
     line_of: dict[str, str] = {}  # a key recorded again -> the line's own key
-    for seq, key, target in found:  # in seq order: a line's events follow one another
-        target_key = keys.get(target)
+    for seq, key, target, keyed in found:  # in seq order: a line's events follow one another
+        target_key = key[len(RETRACT_KEY) :] if keyed == target else keys.get(target)
         if target_key is None or key != retract_key(target_key):
             continue
         line = line_of.get(target_key, target_key)
