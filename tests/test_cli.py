@@ -306,7 +306,8 @@ def test_import_retract_of_lines_with_keys_of_the_longest_length(run, tmp_path: 
 
     def quota() -> str | None:
         doc = json.loads(run("forecast", "--period", "2026-Q1", "--format", "json").stdout)
-        return doc["rows"][0]["quota"]
+        quota: str | None = doc["rows"][0]["quota"]
+        return quota
 
     for _ in range(2):
         out = run("import", str(data), "--retract", "--reason", "wrong quota")

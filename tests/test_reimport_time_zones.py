@@ -178,9 +178,15 @@ def test_a_file_retracted_after_the_time_zone_changed_counts_again_when_imported
         )
         for _ in range(2):
             out = retract_import(ledger, path, reason="wrong file", actor="t")
-            assert (out.retracted, out.already, out.missing, live_arr(ledger)) == (4, 0, 0, 0)
+            assert (out.retracted, out.already, out.missing, live_arr(ledger)) == (
+                4,
+                0,
+                0,
+                Decimal(0),
+            )
             back = import_file(ledger, path, actor="t")
-            assert (back.appended, back.retracted_duplicates, live_arr(ledger)) == (4, 0, 1500)
+            assert (back.appended, back.retracted_duplicates) == (4, 0)
+            assert live_arr(ledger) == Decimal(1500)
             again = import_file(ledger, path, actor="t")
             assert (again.appended, again.retracted_duplicates) == (0, 0)
             assert live_arr(ledger) == Decimal(1500)
@@ -198,10 +204,11 @@ def test_a_file_whose_configuration_line_changes_the_time_zone_is_retracted_and_
         import_file(ledger, path, actor="t")
         for _ in range(2):
             out = retract_import(ledger, path, reason="wrong file", actor="t")
-            assert (out.retracted, out.already, live_arr(ledger)) == (6, 0, 0)
+            assert (out.retracted, out.already, live_arr(ledger)) == (6, 0, Decimal(0))
             assert ledger.configs_in_force()[-1][1].timezone == "UTC"
             back = import_file(ledger, path, actor="t")
-            assert (back.appended, back.retracted_duplicates, live_arr(ledger)) == (6, 0, 1600)
+            assert (back.appended, back.retracted_duplicates) == (6, 0)
+            assert live_arr(ledger) == Decimal(1600)
             again = import_file(ledger, path, actor="t")
             assert (again.appended, again.retracted_duplicates) == (0, 0)
             assert ledger.configs_in_force()[-1][1].timezone == "America/New_York"
