@@ -70,6 +70,7 @@ from ledger.textfile import numbered_lines, read_text, write_whole
 from ledger.timeutil import (
     TimeParseError,
     end_of_day,
+    format_instant,
     parse_date,
     parse_instant,
     start_of_day,
@@ -528,32 +529,34 @@ def _recorded_lines(
     store: LedgerStore, news: list[NewEvent], again: Mapping[str, str]
 ) -> list[RecordedEvent | None]:
     """Return the event an import of each line of `news` recorded, as a run of it again finds
-    it (by its idempotency key, or a key it derives in another time zone the ledger has had,
-    with the same type and payload), or None where there is none; `again` as `keys_again`
-    returns it."""
+    it (by its idempotency key, with the same type, effective time and payload, or a key it
+    derives in another time zone the ledger has had, which holds the time read there, with the
+    same type and payload), or None where there is none; `again` as `keys_again` returns it."""
 
-    def keys(n: NewEvent) -> list[str]:
-        # Each key the line recorded again after an `import --retract` first: its latest event.
+    def keys(n: NewEvent) -> list[tuple[str, bool]]:
+        # Each key the line recorded again after an `import --retract` first: its latest event;
+        # True for the line's own key, whose event has the line's effective time.
         return [
-            k
-            for key in (n.idempotency_key, *n.alternates)
+            (k, own)
+            for key, own in ((n.idempotency_key, True), *((a, False) for a in n.alternates))
             for k in (again.get(key or ""), key)
             if k
         ]
 
-    stored = store.events_with_keys({k for n in news for k in keys(n)})
+    stored = store.events_with_keys({k for n in news for k, _ in keys(n)})
     out: list[RecordedEvent | None] = []
     for n in news:
-        payload = n.stored_texts()[0]
-        found = (stored.get(k) for k in keys(n))
+        payload, effective = n.stored_texts()
+        found = ((stored.get(k), own) for k, own in keys(n))
         out.append(
             next(
                 (
                     e
-                    for e in found
+                    for e, own in found
                     if e is not None
                     and e.type == n.event.event_type
                     and payload_json(e.payload) == payload
+                    and (not own or format_instant(e.effective_at) == effective)
                 ),
                 None,
             )

@@ -320,6 +320,26 @@ def test_import_retract_of_lines_with_keys_of_the_longest_length(run, tmp_path: 
     assert max(len(k or "") for k in keys) == 200 and len(set(keys)) == len(keys)
 
 
+def test_import_retract_leaves_an_event_whose_line_now_gives_another_effective_time(
+    run, tmp_path: Path
+) -> None:
+    # The same key on a line dated otherwise is a conflict for the import run again, so it is
+    # no line of the file's for `import --retract`: not recorded, and nothing retracted (the
+    # quota imported from the line as it was was taken out).
+    run("init")
+    line = {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q1",
+            "amount": "5", "idempotency_key": "q1"}  # fmt: skip
+    data = tmp_path / "quota.jsonl"
+    data.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0
+    data.write_text(json.dumps({**line, "effective_at": "2026-01-02"}) + "\n", encoding="utf-8")
+    assert run("import", str(data)).exit_code == 4
+    out = run("import", str(data), "--retract", "--reason", "wrong quota")
+    assert out.stdout == (
+        "quota.jsonl: 1 event read, retracted 0, 0 retracted before, 1 not recorded; head seq 2\n"
+    )
+
+
 def test_record_prints_seq_and_event_id(run) -> None:
     run("init")
     out = run(
