@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -338,6 +339,40 @@ def test_import_retract_leaves_an_event_whose_line_now_gives_another_effective_t
     assert out.stdout == (
         "quota.jsonl: 1 event read, retracted 0, 0 retracted before, 1 not recorded; head seq 2\n"
     )
+
+
+def test_a_refusal_names_an_event_of_the_same_import_without_a_seq(run, tmp_path: Path) -> None:
+    # A refused import writes nothing, so its own events get no seq: a message that named
+    # them by the seq they would have had sent the reader to `log` for events not there.
+    run("init")
+    signed = {"type": "contract_signed", "effective_at": "2026-01-10", "deal_id": "D-1",
+              "account_id": "A-1", "arr": "1000", "event_id": str(uuid.UUID(int=1))}  # fmt: skip
+    live = {"type": "go_live", "effective_at": "2026-02-01", "account_id": "A-1", "deal_id": "D-1"}
+    undo = {"type": "event_retracted", "effective_at": "2026-03-05",
+            "retracts": str(uuid.UUID(int=1)), "reason": "typo"}  # fmt: skip
+    grown = {"type": "expansion", "effective_at": "2026-03-01", "account_id": "A-1", "arr": "1"}
+    shrunk = {"type": "contraction", "effective_at": "2026-02-15", "account_id": "A-1",
+              "arr": "1000"}  # fmt: skip
+    data = tmp_path / "own.jsonl"
+    for lines, message in (
+        (
+            [signed, live, undo],
+            "line 3: retracting that contract_signed (earlier in this import) would leave the "
+            "later go_live (earlier in this import) invalid: deal D-1 has no contract signed "
+            "for account A-1 on or before 2026-02-01; go-live needs a signed contract; retract "
+            "what stands on it first, latest first: the go_live (earlier in this import).",
+        ),
+        (
+            [signed, live, grown, shrunk],
+            "line 4: this contraction would make the later expansion (earlier in this import, "
+            "effective 2026-03-01) invalid: account A-1 has no live ARR on 2026-03-01; an "
+            "expansion needs a live customer.",
+        ),
+    ):
+        data.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        out = run("import", str(data))
+        assert (out.exit_code, out.stderr) == (3, f"revledger: {message}\n")
+    assert run("log", "--format", "csv").stdout.count("\n") == 2  # header and seq 1
 
 
 def test_record_prints_seq_and_event_id(run) -> None:
