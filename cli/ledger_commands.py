@@ -278,10 +278,17 @@ def _retract_import(
             store, file, reason=reason, actor=default_actor(actor), dry_run=dry_run
         )
     verb = "would retract" if done.dry_run else "retracted"
+    kept = ""
+    if done.kept:
+        kept = (
+            f", {counted(done.kept, 'retraction')} kept (a retraction is never retracted; "
+            f"record again what {'it' if done.kept == 1 else 'they'} took out, if that should "
+            "count)"
+        )
     click.echo(
         f"{file.name}: {counted(done.lines, 'event')} read, {verb} {done.retracted}, "
-        f"{done.already} retracted before, {done.missing} not recorded; head seq {done.head.seq}"
-        + (" (dry run: nothing written)" if done.dry_run else "")
+        f"{done.already} retracted before, {done.missing} not recorded{kept}; "
+        f"head seq {done.head.seq}" + (" (dry run: nothing written)" if done.dry_run else "")
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import re
@@ -28,7 +29,13 @@ from ledger.crm import (
     reconcile,
     recorded_owners,
 )
-from ledger.envelope import NewEvent, RecordedEvent, StagedEvent, envelope_text
+from ledger.envelope import (
+    MAX_ENVELOPE_TEXT,
+    NewEvent,
+    RecordedEvent,
+    StagedEvent,
+    envelope_text,
+)
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
 from ledger.events import (
     EVENT_TYPES,
@@ -63,6 +70,7 @@ from ledger.textfile import numbered_lines, read_text, write_whole
 from ledger.timeutil import (
     TimeParseError,
     end_of_day,
+    format_instant,
     parse_date,
     parse_instant,
     start_of_day,
@@ -420,11 +428,17 @@ def import_file(
 
 def _again(event: NewEvent | StagedEvent, again: Mapping[str, str]) -> NewEvent | StagedEvent:
     """Return `event` under the key its line is recorded again with (see `keys_again`), and
-    without the event_id it may give, which its first event holds."""
+    without the event_id it may give, which its first event holds. The keys the line derives
+    in the ledger's other time zones (`alternates`) are taken the same way: a line imported
+    and taken out in one zone and given again in another is recorded anew too, and one
+    recorded anew in the first zone is found in the second."""
     key = event.idempotency_key
-    if key is None or key not in again:
-        return event
-    return event._replace(idempotency_key=again[key], event_id=None)
+    alternates = tuple(again.get(k, k) for k in event.alternates)
+    if key is not None and key in again:
+        return event._replace(idempotency_key=again[key], event_id=None, alternates=alternates)
+    if alternates != event.alternates:
+        return event._replace(event_id=None, alternates=alternates)
+    return event
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,26 +453,75 @@ class RetractSummary:
     """Lines the ledger holds no event of (never imported, or imported with other content)."""
     head: Head
     dry_run: bool
+    kept: int = 0
+    """Lines whose event is a retraction, which no retraction takes out: it stands."""
 
 
 RETRACT_KEY = "retract:"
 """The idempotency key of a retraction `import --retract` records is this followed by the key
-of the event it retracts."""
+of the event it retracts (see `retract_key`)."""
+RETRACT_SOURCE = "retract:"
+"""The source of a retraction `import --retract` records is this followed by the source of the
+line whose event it retracts."""
 AGAIN = "~again:"
 """A line whose event `import --retract` took out is recorded again under its key followed by
-this and the seq of that retraction."""
+this and the seq of that retraction (see `again_key`)."""
+_LONG = "sha256:"
+"""How a key too long to be followed by more begins, instead of itself, in the keys above."""
+
+
+def _fit(head: str, key: str, tail: str) -> str:
+    """Return `head + key + tail`, or, when that is longer than an idempotency key may be,
+    `head + sha256:<the key's digest> + tail`."""
+    whole = f"{head}{key}{tail}"
+    if len(whole) <= MAX_ENVELOPE_TEXT:
+        return whole
+    return f"{head}{_LONG}{hashlib.sha256(key.encode('utf-8')).hexdigest()}{tail}"
+
+
+def retract_key(key: str) -> str:
+    """Return the idempotency key of the retraction `import --retract` records of the event
+    keyed `key`: `retract:` and that key (its digest, for a key too long to follow)."""
+    return _fit(RETRACT_KEY, key, "")
+
+
+def again_key(key: str, seq: int) -> str:
+    """Return the key a line keyed `key` is recorded again under, after the retraction at
+    `seq` that `import --retract` recorded: the key, `~again:` and the seq (the key's digest
+    for a key too long to be followed so)."""
+    return _fit("", key, f"{AGAIN}{seq}")
 
 
 def keys_again(store: LedgerStore) -> dict[str, str]:
     """Return, for each idempotency key whose event `import --retract` took out, the key under
-    which an import records that line again: the key followed by `AGAIN` and the seq of the
-    latest such retraction of the line's events (so a run again finds what it recorded, and a
-    line taken out again by `import --retract` is recorded anew once more). Empty when no
-    import was retracted so."""
+    which an import records that line again (`again_key` of it and the seq of the latest such
+    retraction of the line's events), so a run again finds what it recorded, and a line taken
+    out again by `import --retract` is recorded anew once more. Empty when no import was
+    retracted so.
+
+    A retraction counts as one `import --retract` recorded only when its source says so and
+    its key is `retract_key` of the very event it retracts: one a user keyed `retract:…` by
+    hand (of that event, or of another) leaves the line retracted, or standing, as any other
+    retraction."""
+    found = [
+        (seq, key, str(json.loads(payload).get("retracts")), keyed)
+        for seq, key, source, payload, keyed in store.retractions_keyed(RETRACT_KEY)
+        if source.startswith(RETRACT_SOURCE)
+    ]
+    if not found:
+        return {}
+    # The event a retraction names, with its key: found by the rest of the retraction's key,
+    # else (a key too long, replaced by its digest) by the event_id it names.
+    keys = store.keys_of_ids({target for _, _, target, keyed in found if keyed != target})
     again: dict[str, str] = {}
-    for seq, key in store.keys_of_type("event_retracted", RETRACT_KEY):
-        base = key[len(RETRACT_KEY) :].split(AGAIN, 1)[0]
-        again[base] = f"{base}{AGAIN}{seq}"
+    line_of: dict[str, str] = {}  # a key recorded again -> the line's own key
+    for seq, key, target, keyed in found:  # in seq order: a line's events follow one another
+        target_key = key[len(RETRACT_KEY) :] if keyed == target else keys.get(target)
+        if target_key is None or key != retract_key(target_key):
+            continue
+        line = line_of.get(target_key, target_key)
+        again[line] = again_key(line, seq)
+        line_of[again[line]] = line
     return again
 
 
@@ -466,28 +529,34 @@ def _recorded_lines(
     store: LedgerStore, news: list[NewEvent], again: Mapping[str, str]
 ) -> list[RecordedEvent | None]:
     """Return the event an import of each line of `news` recorded, as a run of it again finds
-    it (by its idempotency key, or a key it derives in another time zone the ledger has had,
-    with the same type and payload), or None where there is none; `again` as `keys_again`
-    returns it."""
+    it (by its idempotency key, with the same type, effective time and payload, or a key it
+    derives in another time zone the ledger has had, which holds the time read there, with the
+    same type and payload), or None where there is none; `again` as `keys_again` returns it."""
 
-    def keys(n: NewEvent) -> list[str]:
-        # The line recorded again after an `import --retract` first: its latest event.
-        key = n.idempotency_key
-        return [k for k in (again.get(key or ""), key, *n.alternates) if k]
+    def keys(n: NewEvent) -> list[tuple[str, bool]]:
+        # Each key the line recorded again after an `import --retract` first: its latest event;
+        # True for the line's own key, whose event has the line's effective time.
+        return [
+            (k, own)
+            for key, own in ((n.idempotency_key, True), *((a, False) for a in n.alternates))
+            for k in (again.get(key or ""), key)
+            if k
+        ]
 
-    stored = store.events_with_keys({k for n in news for k in keys(n)})
+    stored = store.events_with_keys({k for n in news for k, _ in keys(n)})
     out: list[RecordedEvent | None] = []
     for n in news:
-        payload = n.stored_texts()[0]
-        found = (stored.get(k) for k in keys(n))
+        payload, effective = n.stored_texts()
+        found = ((stored.get(k), own) for k, own in keys(n))
         out.append(
             next(
                 (
                     e
-                    for e in found
+                    for e, own in found
                     if e is not None
                     and e.type == n.event.event_type
                     and payload_json(e.payload) == payload
+                    and (not own or format_instant(e.effective_at) == effective)
                 ),
                 None,
             )
@@ -524,7 +593,7 @@ def retract_import(
     )
     retracted = store.retractions()
     again = keys_again(store)
-    lines = already = missing = 0
+    lines = already = missing = kept = 0
     targets: dict[str, tuple[RecordedEvent, NewEvent]] = {}
     parsed = parser.parse_lines(text for _, text in numbered_lines(path))
     while block := list(islice(parsed, IMPORT_CHUNK)):
@@ -534,6 +603,8 @@ def retract_import(
                 missing += 1
             elif found.event_id in retracted:
                 already += 1
+            elif found.type == "event_retracted":
+                kept += 1  # a retraction is never retracted (what it took out stays out)
             else:
                 targets.setdefault(found.event_id, (found, n))
     now = utc_now()
@@ -542,14 +613,14 @@ def retract_import(
             build_event("event_retracted", {"retracts": e.event_id, "reason": reason}),
             now,
             actor,
-            f"retract:{line.source}",
-            idempotency_key=f"{RETRACT_KEY}{e.idempotency_key}" if e.idempotency_key else None,
+            f"{RETRACT_SOURCE}{line.source}",
+            idempotency_key=retract_key(e.idempotency_key) if e.idempotency_key else None,
             where=line.where,
         )
         for e, line in sorted(targets.values(), key=lambda t: t[0].replay_key, reverse=True)
     ]
     head = store.append_batch(news, dry_run=dry_run).head if news else store.head()
-    return RetractSummary(lines, len(news), already, missing, head, dry_run)
+    return RetractSummary(lines, len(news), already, missing, head, dry_run, kept)
 
 
 @dataclass(frozen=True, slots=True)

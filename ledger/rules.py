@@ -407,6 +407,16 @@ class RuleBook:
         self._retracted = source.retracted_ids()
         self._by_id: dict[str, Fact] = {}
         self._stages: tuple[LedgerConfigured | None, frozenset[str]] = (None, frozenset())
+        self.first_new: int | None = None
+        """The first seq of the batch being admitted (None: none): a fact from it on is not
+        recorded yet, so a message names it as an earlier event of the import, not by a seq
+        that no commit has made real."""
+
+    def _seq(self, f: Fact) -> str:
+        """Return how a message names `f`'s place: `seq N`, or `earlier in this import`."""
+        if self.first_new is not None and f.seq >= self.first_new:
+            return "earlier in this import"
+        return f"seq {f.seq}"
 
     def rebind(self, source: FactSource) -> None:
         """Read what is not loaded yet from `source` (the same log, seen by a new transaction).
@@ -576,7 +586,7 @@ class RuleBook:
         except RuleViolation as violation:
             if e.type == "go_live" and violation.fact is fact:
                 self._check_signed_later(fact, where)
-            raise _explain(violation, fact, where, self._in_force) from None
+            raise _explain(violation, fact, where, self._in_force, self._seq) from None
         self._versions[stream] = current + 1
         placed = _with_account(fact, account_id)
         self._by_id[fact.event_id] = placed
@@ -752,16 +762,18 @@ class RuleBook:
         t = target.view
         if retracts in self._retracted:
             raise RuleViolation(
-                f"the {t.type} (seq {target.seq}) is already retracted, so it no longer counts "
+                f"the {t.type} ({self._seq(target)}) is already retracted, so it no longer counts "
                 "and there is nothing left to retract (`log` names its retraction)",
                 fact,
             )
         if t.retracts is not None:
             self._load_targets({t.retracts})
             undone = self._by_id.get(t.retracts)
-            what = f"the {undone.view.type} (seq {undone.seq})" if undone else "the event"
+            what = f"the {undone.view.type} ({self._seq(undone)})" if undone else "the event"
+            named = self._seq(target)
+            named = named if named.startswith("seq") else "that event of this import"
             raise RuleViolation(
-                f"seq {target.seq} is itself a retraction, and a retraction cannot be "
+                f"{named} is itself a retraction, and a retraction cannot be "
                 f"retracted; to make {what} count again, record it again",
                 fact,
             )
@@ -787,8 +799,8 @@ class RuleBook:
                 self._accounts.remove(t.account_id, retracts)
         except RuleViolation as later:
             raise RuleViolation(
-                f"retracting that {t.type} (seq {target.seq}) would leave the later "
-                f"{later.fact.view.type} (seq {later.fact.seq}) invalid: "
+                f"retracting that {t.type} ({self._seq(target)}) would leave the later "
+                f"{later.fact.view.type} ({self._seq(later.fact)}) invalid: "
                 f"{str(later).rstrip('.')}; {self._retract_first(target)}",
                 fact,
             ) from None
@@ -817,7 +829,7 @@ class RuleBook:
             for f in self._accounts.standing_on(account_id, gone):
                 standing[f.event_id] = f
         first = [
-            f"the {f.view.type} (seq {f.seq})"
+            f"the {f.view.type} ({self._seq(f)})"
             for f in sorted(standing.values(), key=lambda f: f.key, reverse=True)
         ]
         if not first:
@@ -839,13 +851,19 @@ def _with_account(fact: Fact, account_id: str | None) -> Fact:
     return Fact(fact.effective_at, fact.seq, fact.event_id, fact.view, account_id)
 
 
-def _explain(violation: RuleViolation, new: Fact, where: str | None, day: DayOf) -> InputError:
+def _explain(
+    violation: RuleViolation,
+    new: Fact,
+    where: str | None,
+    day: DayOf,
+    seq: Callable[[Fact], str],
+) -> InputError:
     if violation.fact.event_id == new.event_id:
         return InputError(str(violation), where=where)
     later = violation.fact
     return InputError(
         f"this {new.view.type} would make the later {later.view.type} "
-        f"(seq {later.seq}, effective {day(later)}) invalid: {violation}",
+        f"({seq(later)}, effective {day(later)}) invalid: {violation}",
         where=where,
     )
 

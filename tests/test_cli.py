@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,168 @@ def test_import_retract_takes_out_what_a_file_recorded_at_once_or_not_at_all(
     twice = run("import", str(data), "--retract", "--reason", "wrong export after all")
     assert twice.stdout.startswith("wrong.jsonl: 4 events read, retracted 3, 1 retracted before")
     assert run("import", str(data)).stdout.startswith("wrong.jsonl: 4 events read, appended 3")
+
+
+def test_import_retract_of_a_file_with_a_retraction_line_keeps_that_retraction(
+    run, tmp_path: Path
+) -> None:
+    # A file that corrects itself (an expansion, its retraction, the right one) is taken out
+    # whole but for the retraction, which no retraction takes out: the command was refused,
+    # so such a file could not be retracted at all. Imported again, it counts as it did.
+    run("init")
+    wrong = "33333333-3333-4333-8333-333333333333"
+    lines = [
+        {"type": "contract_signed", "effective_at": "2026-01-10", "deal_id": "D-1",
+         "account_id": "A-1", "arr": "1000"},
+        {"type": "go_live", "effective_at": "2026-02-01", "account_id": "A-1", "deal_id": "D-1"},
+        {"type": "expansion", "effective_at": "2026-03-01", "account_id": "A-1", "arr": "100",
+         "event_id": wrong},
+        {"type": "event_retracted", "effective_at": "2026-03-05", "retracts": wrong,
+         "reason": "typed 100 for 10"},
+        {"type": "expansion", "effective_at": "2026-03-01", "account_id": "A-1", "arr": "10",
+         "idempotency_key": "E-10"},
+    ]  # fmt: skip
+    data = tmp_path / "fixed.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0  # seq 2-6
+
+    def arr() -> str:
+        doc = json.loads(run("arr", "--as-of", "2026-06-30", "--format", "json").stdout)
+        return str(doc["rows"][-1]["arr"])
+
+    assert arr() == "1010"
+    out = run("import", str(data), "--retract", "--reason", "wrong account")
+    assert (out.exit_code, out.stdout) == (
+        0,
+        "fixed.jsonl: 5 events read, retracted 3, 1 retracted before, 0 not recorded, "
+        "1 retraction kept (a retraction is never retracted; record again what it took out, "
+        "if that should count); head seq 9\n",
+    )
+    assert arr() == "0"
+    back = run("import", str(data))
+    assert back.stdout.startswith("fixed.jsonl: 5 events read, appended 3, 2 already recorded")
+    assert arr() == "1010"
+
+
+def test_a_retraction_keyed_retract_by_hand_is_no_import_retract(run, tmp_path: Path) -> None:
+    # A user's own retraction whose idempotency_key happens to start with `retract:` is not
+    # one `import --retract` recorded: run again, the import recorded the expansion its key
+    # names anew (ARR counted it twice), or the very line it retracted (which counted again).
+    run("init")
+    lines = [
+        {"type": "contract_signed", "effective_at": "2026-01-10", "deal_id": "D-1",
+         "account_id": "A-1", "arr": "1000", "idempotency_key": "sig-1"},
+        {"type": "go_live", "effective_at": "2026-02-01", "account_id": "A-1", "deal_id": "D-1",
+         "idempotency_key": "live-1"},
+        *({"type": "expansion", "effective_at": f"2026-03-0{n}", "account_id": "A-1",
+           "arr": f"{n}00", "idempotency_key": f"exp-{n}"} for n in (1, 2, 3)),
+    ]  # fmt: skip
+    data = tmp_path / "deal.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0
+    rows = json.loads(run("log", "--format", "json").stdout)["rows"]
+    ids = {r["idempotency_key"]: r["event_id"] for r in rows}
+    # exp-1 retracted under another line's key, then exp-3 under its own.
+    for target, key, arr in (
+        ("exp-1", "retract:exp-2", "1500"),
+        ("exp-3", "retract:exp-3", "1200"),
+    ):
+        fix = tmp_path / "fix.jsonl"
+        retraction = {
+            "type": "event_retracted",
+            "effective_at": "2026-05-01",
+            "retracts": ids[target],
+            "reason": "entered twice",
+            "idempotency_key": key,
+        }
+        fix.write_text(json.dumps(retraction) + "\n", encoding="utf-8")
+        assert run("import", str(fix)).exit_code == 0
+        again = run("import", str(data))
+        assert again.stdout.startswith("deal.jsonl: 5 events read, appended 0, 5 already recorded")
+        doc = json.loads(run("arr", "--as-of", "2026-06-30", "--format", "json").stdout)
+        assert doc["rows"][-1]["arr"] == arr
+
+
+def test_import_retract_of_lines_with_keys_of_the_longest_length(run, tmp_path: Path) -> None:
+    # `retract:` and a key of 200 characters, or such a key and `~again:<seq>`, is longer than
+    # a key may be: PostgreSQL refused the retraction (exit 6, a database error) and SQLite
+    # stored it. Such a key is followed in them by its digest instead, as often as it comes and
+    # goes.
+    run("init")
+    line = {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q1",
+            "amount": "5", "idempotency_key": "q" * 200}  # fmt: skip
+    data = tmp_path / "quota.jsonl"
+    data.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0
+
+    def quota() -> str | None:
+        doc = json.loads(run("forecast", "--period", "2026-Q1", "--format", "json").stdout)
+        quota: str | None = doc["rows"][0]["quota"]
+        return quota
+
+    for _ in range(2):
+        out = run("import", str(data), "--retract", "--reason", "wrong quota")
+        assert (out.exit_code, quota()) == (0, None), out.output
+        back = run("import", str(data))
+        assert back.stdout.startswith("quota.jsonl: 1 event read, appended 1, 0 already")
+        assert run("import", str(data)).stdout.startswith("quota.jsonl: 1 event read, appended 0")
+        assert quota() == "5"
+    keys = [r["idempotency_key"] for r in json.loads(run("log", "--format", "json").stdout)["rows"]]
+    assert max(len(k or "") for k in keys) == 200 and len(set(keys)) == len(keys)
+
+
+def test_import_retract_leaves_an_event_whose_line_now_gives_another_effective_time(
+    run, tmp_path: Path
+) -> None:
+    # The same key on a line dated otherwise is a conflict for the import run again, so it is
+    # no line of the file's for `import --retract`: not recorded, and nothing retracted (the
+    # quota imported from the line as it was was taken out).
+    run("init")
+    line = {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q1",
+            "amount": "5", "idempotency_key": "q1"}  # fmt: skip
+    data = tmp_path / "quota.jsonl"
+    data.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    assert run("import", str(data)).exit_code == 0
+    data.write_text(json.dumps({**line, "effective_at": "2026-01-02"}) + "\n", encoding="utf-8")
+    assert run("import", str(data)).exit_code == 4
+    out = run("import", str(data), "--retract", "--reason", "wrong quota")
+    assert out.stdout == (
+        "quota.jsonl: 1 event read, retracted 0, 0 retracted before, 1 not recorded; head seq 2\n"
+    )
+
+
+def test_a_refusal_names_an_event_of_the_same_import_without_a_seq(run, tmp_path: Path) -> None:
+    # A refused import writes nothing, so its own events get no seq: a message that named
+    # them by the seq they would have had sent the reader to `log` for events not there.
+    run("init")
+    signed = {"type": "contract_signed", "effective_at": "2026-01-10", "deal_id": "D-1",
+              "account_id": "A-1", "arr": "1000", "event_id": str(uuid.UUID(int=1))}  # fmt: skip
+    live = {"type": "go_live", "effective_at": "2026-02-01", "account_id": "A-1", "deal_id": "D-1"}
+    undo = {"type": "event_retracted", "effective_at": "2026-03-05",
+            "retracts": str(uuid.UUID(int=1)), "reason": "typo"}  # fmt: skip
+    grown = {"type": "expansion", "effective_at": "2026-03-01", "account_id": "A-1", "arr": "1"}
+    shrunk = {"type": "contraction", "effective_at": "2026-02-15", "account_id": "A-1",
+              "arr": "1000"}  # fmt: skip
+    data = tmp_path / "own.jsonl"
+    for lines, message in (
+        (
+            [signed, live, undo],
+            "line 3: retracting that contract_signed (earlier in this import) would leave the "
+            "later go_live (earlier in this import) invalid: deal D-1 has no contract signed "
+            "for account A-1 on or before 2026-02-01; go-live needs a signed contract; retract "
+            "what stands on it first, latest first: the go_live (earlier in this import).",
+        ),
+        (
+            [signed, live, grown, shrunk],
+            "line 4: this contraction would make the later expansion (earlier in this import, "
+            "effective 2026-03-01) invalid: account A-1 has no live ARR on 2026-03-01; an "
+            "expansion needs a live customer.",
+        ),
+    ):
+        data.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        out = run("import", str(data))
+        assert (out.exit_code, out.stderr) == (3, f"revledger: {message}\n")
+    assert run("log", "--format", "csv").stdout.count("\n") == 2  # header and seq 1
 
 
 def test_record_prints_seq_and_event_id(run) -> None:

@@ -888,3 +888,35 @@ def test_an_event_recorded_just_ahead_of_its_day_shows_a_lag_of_zero_without_a_s
     assert [row[5] for row in rows] == ["30.8", "0.0"]  # happened, recorded, seq, …, lag days
     doc = json.loads(run("history", "--account", "A1", "--format", "json").stdout)
     assert [r["lag_days"] for r in doc["rows"]] == ["30.75", "-0.020833"]
+
+
+def test_a_probability_change_that_moves_no_cent_of_the_weighted_amount_is_no_forecast_change(
+    cli_at_clock, clock: list[datetime], tmp_path: Path
+) -> None:
+    """A deal of 10.00 at 0.5 weighs 5.00; at 0.5005 it weighs 5.005, which is 5.00 in cents
+    (half-even): no figure of the forecast moves, so `forecast-diff` lists no deal. At 0.5006
+    it weighs 5.01: a `category_change` of 0.01."""
+    run = cli_at_clock
+    assert run("init").exit_code == 0
+
+    def write(name: str, lines: list[dict[str, str]]) -> str:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        return str(path)
+
+    opened = {"type": "deal_opened", "effective_at": "2026-01-05", "deal_id": "D-1",
+              "account_id": "A-1", "stage": "discovery", "amount": "10",
+              "expected_close": "2026-11-15"}  # fmt: skip
+    update = {"type": "deal_updated", "deal_id": "D-1"}
+    first = [opened, {**update, "effective_at": "2026-01-06", "probability": "0.5"}]
+    assert run("import", write("open.jsonl", first)).exit_code == 0
+    views = ("--period", "2026-Q4", "--from-as-of", "2026-01-10", "--to-as-of", "2026-03-01")
+    for day, probability, rows in (("2026-02-01", "0.5005", []), ("2026-02-02", "0.5006", [1])):
+        moved = [{**update, "effective_at": day, "probability": probability}]
+        assert run("import", write(f"{probability}.jsonl", moved)).exit_code == 0
+        doc = json.loads(run("forecast-diff", *views, "--format", "json").stdout)
+        deals = [r for r in doc["rows"] if r["line"] == "deal"]
+        assert [(r["category"], r["weighted"]) for r in deals] == [
+            ("category_change", "0.01") for _ in rows
+        ]
+        assert doc["rows"][-1]["weighted"] == ("5.01" if rows else "5")

@@ -386,3 +386,23 @@ def test_an_import_that_fails_stops_its_worker_and_writes_nothing(
     assert through_the_worker == [1000]
     assert len(workers) == 1 and workers[0].poll() is not None, "the worker has ended"
     assert store.count() == 1
+
+
+def test_lines_the_worker_parses_count_again_after_import_retract(
+    store: LedgerStore, tmp_path: Path, through_the_worker: list[int]
+) -> None:
+    """The lines after the first 1,000 reach the importer from the worker: a file taken out by
+    `import --retract` is recorded anew from them too, and a run again records nothing."""
+    lines = list(_lines(500, configure=False))
+    path = _write(tmp_path / "big.jsonl", lines)
+    events = sum(1 for line in lines if line)
+    assert import_file(store, path, actor="t").appended == events
+    for _ in range(2):
+        out = operations.retract_import(store, path, reason="wrong export", actor="t")
+        assert (out.retracted, out.already, out.missing) == (events, 0, 0)
+        back = import_file(store, path, actor="t")
+        assert (back.appended, back.retracted_duplicates) == (events, 0)
+        again = import_file(store, path, actor="t")
+        assert (again.appended, again.duplicates, again.retracted_duplicates) == (0, events, 0)
+    assert through_the_worker == [1000] * 5
+    assert verify_ledger(store).ok

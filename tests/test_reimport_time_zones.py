@@ -18,7 +18,7 @@ import pytest
 
 from ledger.envelope import NewEvent
 from ledger.events import LedgerConfigured
-from ledger.operations import import_file
+from ledger.operations import import_file, retract_import
 from ledger.store import LedgerStore
 from ledger.timeutil import parse_instant
 from projections.arr import arr_snapshot
@@ -160,3 +160,55 @@ def test_two_lines_of_one_file_at_instants_another_zone_would_confuse_are_both_a
         again = import_file(ledger, both, actor="t")
         assert live_arr(ledger) == Decimal(1200)
     assert (first.appended, again.appended) == (2, 0)
+
+
+def test_a_file_retracted_after_the_time_zone_changed_counts_again_when_imported_again(
+    ledger: LedgerStore, tmp_path: Path
+) -> None:
+    """The expansion's bare date reads as another instant in Kolkata: `import --retract` finds
+    it under its UTC key, and the file imported again records it anew (it found the retracted
+    event under that key and recorded nothing); taken out and back again, as often."""
+    path = write(tmp_path / "deal.jsonl", [OPENED, SIGNED, LIVE, expansion("2026-01-07", "500")])
+    with ledger:
+        import_file(ledger, path, actor="t")
+        ledger.append(
+            NewEvent(
+                LedgerConfigured(timezone="Asia/Kolkata"), parse_instant("2026-02-01"), "t", "t"
+            )
+        )
+        for _ in range(2):
+            out = retract_import(ledger, path, reason="wrong file", actor="t")
+            assert (out.retracted, out.already, out.missing, live_arr(ledger)) == (
+                4,
+                0,
+                0,
+                Decimal(0),
+            )
+            back = import_file(ledger, path, actor="t")
+            assert (back.appended, back.retracted_duplicates) == (4, 0)
+            assert live_arr(ledger) == Decimal(1500)
+            again = import_file(ledger, path, actor="t")
+            assert (again.appended, again.retracted_duplicates) == (0, 0)
+            assert live_arr(ledger) == Decimal(1500)
+
+
+def test_a_file_whose_configuration_line_changes_the_time_zone_is_retracted_and_back_again(
+    ledger: LedgerStore, tmp_path: Path
+) -> None:
+    """Run again, the file's own New York zone is in force from its first line, so its
+    configuration line reads as another instant: it is found, retracted and recorded anew as
+    its other lines are, and the ledger's time zone with it."""
+    lines = [OPENED, SIGNED, LIVE, expansion("2026-01-07", "500"), NEW_YORK]
+    path = write(tmp_path / "tz.jsonl", [*lines, expansion("2026-01-09", "100")])
+    with ledger:
+        import_file(ledger, path, actor="t")
+        for _ in range(2):
+            out = retract_import(ledger, path, reason="wrong file", actor="t")
+            assert (out.retracted, out.already, live_arr(ledger)) == (6, 0, Decimal(0))
+            assert ledger.configs_in_force()[-1][1].timezone == "UTC"
+            back = import_file(ledger, path, actor="t")
+            assert (back.appended, back.retracted_duplicates) == (6, 0)
+            assert live_arr(ledger) == Decimal(1600)
+            again = import_file(ledger, path, actor="t")
+            assert (again.appended, again.retracted_duplicates) == (0, 0)
+            assert ledger.configs_in_force()[-1][1].timezone == "America/New_York"

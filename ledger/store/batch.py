@@ -100,7 +100,7 @@ class BatchWriter:
         self.recorded = max(self.now, head.recorded_at or self.now)
         self.last_recorded = head.recorded_at or ""
         self.seq, self.prev = head.seq, head.hash
-        self.first_seq = head.seq + 1
+        self.first_seq = book.first_new = head.seq + 1
         self.ids = EventIds()
         self.results: list[Appended] = []
         self.requested = 0

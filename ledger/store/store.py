@@ -25,7 +25,7 @@ from functools import partial
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, or_, select, text
+from sqlalchemy import Connection, Engine, Select, func, or_, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ledger.canonical import GENESIS_HASH
@@ -559,17 +559,37 @@ class LedgerStore:
                     found[e.idempotency_key or ""] = e
         return found
 
-    def keys_of_type(self, type_name: str, key_prefix: str) -> list[tuple[int, str]]:
-        """Return (seq, idempotency key) of the events of type `type_name` whose key starts
-        with `key_prefix`, in seq order."""
-        key = events.c.idempotency_key
+    def retractions_keyed(self, key_prefix: str) -> list[tuple[int, str, str, str, str | None]]:
+        """Return (seq, idempotency key, source, payload JSON, event_id of the event keyed by
+        the rest of the key, None if there is none) of the retractions whose key starts with
+        `key_prefix`, in seq order."""
+        r, t = events.alias("r"), events.alias("t")
+        rest = func.substr(r.c.idempotency_key, len(key_prefix) + 1)
         with self._read() as conn:
             rows = conn.execute(
-                select(events.c.seq, key)
-                .where(events.c.type == type_name, key.startswith(key_prefix, autoescape=True))
-                .order_by(events.c.seq)
+                select(r.c.seq, r.c.idempotency_key, r.c.source, r.c.payload, t.c.event_id)
+                .select_from(r.outerjoin(t, t.c.idempotency_key == rest))
+                .where(
+                    r.c.type == "event_retracted",
+                    r.c.idempotency_key.startswith(key_prefix, autoescape=True),
+                )
+                .order_by(r.c.seq)
             ).all()
-        return [(int(seq), str(k)) for seq, k in rows]
+        return [(int(seq), str(k), str(src), str(p), target) for seq, k, src, p, target in rows]
+
+    def keys_of_ids(self, event_ids: Collection[str]) -> dict[str, str | None]:
+        """Return the idempotency key (None: none) of each stored event of `event_ids` there
+        is, by event_id."""
+        found: dict[str, str | None] = {}
+        with self._read() as conn:
+            for some in chunks(event_ids):
+                rows = conn.execute(
+                    select(events.c.event_id, events.c.idempotency_key).where(
+                        events.c.event_id.in_(some)
+                    )
+                ).all()
+                found.update((str(event_id), key) for event_id, key in rows)
+        return found
 
     def retractions(self, upto_seq: int | None = None) -> dict[str, int]:
         """Return the retracted events of the log prefix ending at `upto_seq` (None: the whole
