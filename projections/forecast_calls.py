@@ -1,6 +1,6 @@
 """Forecast calls: each `forecast_submitted` for a period next to the pipeline as known then.
 
-Definition `revledger.forecast-calls/1`. A call counts when it is known at the query's known-at
+Definition `revledger.forecast-calls/2`. A call counts when it is known at the query's known-at
 (not retracted by then) and effective before the query's valid-time bound. For each call, the
 pipeline-derived forecast is the period's `projections.forecast.forecast` at the close of the
 call's effective day, as known at the moment the call was recorded: what the ledger said when
@@ -24,7 +24,7 @@ from projections.deals import replay_deals
 from projections.forecast import DayOf, Forecast, forecast
 from projections.logged import LoggedEvent, visible
 
-DEFINITION = "revledger.forecast-calls/1"
+DEFINITION = "revledger.forecast-calls/2"
 
 
 @dataclass(frozen=True, slots=True)

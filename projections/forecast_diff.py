@@ -1,6 +1,6 @@
 """The forecast-change audit: how a period's forecast changed between two views, deal by deal.
 
-Definition `revledger.forecast-diff/1`. A view is a valid-time bound (the close of an as-of
+Definition `revledger.forecast-diff/2`. A view is a valid-time bound (the close of an as-of
 day) and a transaction time (known-at). View A is "from", view B is "to"; the audit replays the
 deals in both and, for every deal whose contribution to the period's forecast
 (`projections.forecast.Contribution`: closed won, unweighted, weighted, commit, best case)
@@ -79,7 +79,7 @@ from projections.forecast import (
 )
 from projections.logged import LoggedEvent, visible
 
-DEFINITION = "revledger.forecast-diff/1"
+DEFINITION = "revledger.forecast-diff/2"
 Category = Literal[
     "won",
     "lost",

@@ -177,7 +177,7 @@ def test_forecast_diff_table_shows_restatements_of_one_as_of(run) -> None:
         + _footer(
             run,
             "forecast-diff",
-            "revledger.forecast-diff/1",
+            "revledger.forecast-diff/2",
             "period 2026-Q4, from_as_of 2026-10-01, from_known_at 2026-10-01T23:59:59.999999Z",
             "2026-10-01",
         )
@@ -294,7 +294,7 @@ def test_forecast_history_table(run) -> None:
         + _footer(
             run,
             "forecast-calls",
-            "revledger.forecast-calls/1",
+            "revledger.forecast-calls/2",
             "period 2026-Q4, start 2026-10-01, end 2026-12-31",
             "2026-11-02",
         )
