@@ -186,6 +186,10 @@ SCENARIO_ROWS = {
     "a3": "a3,006A,2024-02-10 09:00:00,Needs Analysis,150,2024-06-30,0\n",
     "a4": "a4,006A,2024-03-10 09:00:00,Closed Won,,2024-03-10,0\n",
     "a5": "a5,006A,2024-04-10 09:00:00,Closed Lost,,2024-03-10,0\n",
+    "b1": "b1,006B,2024-01-10 09:00:00,Prospecting,100,2024-06-30,0\n",
+    "b2": "b2,006B,2024-01-20 09:00:00,Closed Lost,100,2024-06-30,0\n",
+    "b3": "b3,006B,2024-02-10 09:00:00,Prospecting,100,2024-06-30,0\n",
+    "b4": "b4,006B,2024-03-10 09:00:00,Needs Analysis,100,2024-06-30,0\n",
 }
 
 
@@ -197,6 +201,9 @@ SCENARIO_ROWS = {
         # A row comes late at the instant of a row imported already, ordered before it by its
         # Id: its move comes before that row's, as in a new ledger.
         [["a1", "a3"], ["a1", "a2-with-a3", "a3"]],
+        # Rows come late that lose the deal and reopen it before a move imported already: that
+        # move, given as it was recorded, is recorded again after them.
+        [["b1", "b4"], ["b1", "b2", "b3", "b4"]],
         # A row is deleted since: its move and its close date no longer count.
         [["a1", "a2", "a3"], ["a1", "a2-deleted", "a3"]],
         # A won deal's late row comes, goes and comes back; then the deal is lost.
@@ -212,6 +219,7 @@ SCENARIO_ROWS = {
     ids=[
         "late row at a stage",
         "late row at an imported row's instant",
+        "late rows lose and reopen before a move",
         "row deleted",
         "won, late row back and forth, lost",
         "opened elsewhere",

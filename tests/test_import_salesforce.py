@@ -677,9 +677,12 @@ def test_a_won_deal_whose_amount_changes_is_signed_again_for_it_on_its_close_day
     )
     request = CrmRequest("salesforce", history, stage_map=STAGE_MAP, backfill=True)
     with open_store(db_url, since="2024-01-01") as store:
-        import_crm(store, request, actor="test")
+        first = import_crm(store, request, actor="test")
         events = list(store.read())
         assert import_crm(store, request, actor="test").appended == 0
+    # The export's own retraction takes out no event an earlier import recorded: the summary
+    # counts none as such ("appended 6", not "(1 retracting an imported event ...)").
+    assert (first.appended, first.withdrawn) == (6, 0)
     retraction = next(e for e in events if e.type == "event_retracted")
     assert retraction.payload.model_dump(mode="json")["reason"] == (
         "the CRM history changed the amount of this won deal; it is signed again for it"

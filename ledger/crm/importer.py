@@ -435,7 +435,6 @@ class _DealPlan:
             matched = _matched(ordered[:same], in_force[:same])
         kept = set(matched.values())
         dropped = [e for e in in_force if e.event_id not in kept]
-        self.gone.update(e.event_id for e in dropped)
         signs = any(isinstance(n.event, ContractSigned) for _, n in target)
         last = target[-1][1].event if target else None
         for e in reversed(dropped):
