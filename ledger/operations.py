@@ -656,6 +656,23 @@ DEAL_TYPES = tuple(name for name, t in EVENT_TYPES.items() if t.family == "deal"
 """The types of the events of a deal's stream."""
 
 
+def _live_deals(store: LedgerStore) -> set[str]:
+    """Return the deals whose contract went live in the ledger: a `go_live` naming the deal
+    that is in force (one retracted since, recorded by mistake, keeps no contract's ARR)."""
+    live = {
+        (deal_id, event_id)
+        for _, event_id, _, _, _, _, deal_id in store.read_keyed(types=["go_live"])
+        if deal_id is not None
+    }
+    if not live:
+        return set()
+    retracted = {
+        json.loads(payload)["retracts"]
+        for *_, payload, _ in store.read_keyed(types=["event_retracted"])
+    }
+    return {deal_id for deal_id, event_id in live if event_id not in retracted}
+
+
 def _stored_deals(store: LedgerStore, deals: Collection[str]) -> StoredDeals:
     """Return every event of the streams of `deals` and the events retracted in the ledger
     (see `StoredDeals`); a first import of the deals reads no events."""
@@ -757,7 +774,7 @@ def import_crm(
     config = store.config()
     if config is None:
         raise StorageError(NOT_CONFIGURED)
-    live = store.deals_with("go_live", upto_seq=store.head().seq)
+    live = _live_deals(store)
     batch = crm_batch(request, config, actor, live)
     batch = keep_earlier_keys(batch, _held(store, earlier_event_ids(batch)))
     stored = _stored_deals(store, batch.history.snapshots.keys())

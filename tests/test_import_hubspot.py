@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from ledger.crm import CrmRequest, crm_batch
+from ledger.crm import CrmRequest, crm_batch, hubspot
 from ledger.errors import InputError
 from ledger.events import LedgerConfigured
 from ledger.operations import import_crm
@@ -270,3 +271,62 @@ def test_a_deals_file_s_missing_or_repeated_column_is_named_as_hubspot_names_it(
     with pytest.raises(InputError) as err:
         derive(hs(deals_file=deals))
     assert str(err.value) == message
+
+
+SUB_MS = (
+    "dealId,property,value,timestamp\n"
+    "7002,dealstage,appointmentscheduled,2024-02-20T15:30:00Z\n"
+    "7002,closedate,2024-09-30,2024-02-20T15:30:00Z\n"
+    "7002,amount,200,2024-02-20T15:31:00.000100Z\n"
+    "7002,amount,300,2024-02-20T15:31:00.000400Z\n"
+    "7002,dealstage,closedwon,2024-03-01T10:00:00.000600Z\n"
+    "7002,dealstage,closedlost,2024-04-01T10:00:00.000700Z\n"
+)
+"""A deal changed twice within one millisecond, won and lost at instants finer than one."""
+
+
+def test_changes_within_one_millisecond_are_both_recorded_by_an_import(
+    db_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "hs.csv").write_text(SUB_MS, encoding="utf-8")
+    with open_store(db_url, since="2024-01-01") as store:
+        summary = import_crm(store, hs(tmp_path / "hs.csv"), actor="t")
+        assert import_crm(store, hs(tmp_path / "hs.csv"), actor="t").appended == 0
+        events = list(store.read())
+    assert summary.appended == summary.events == 6
+    assert [e.payload.model_dump().get("amount") for e in events if e.type == "deal_updated"] == [
+        200,
+        300,
+    ]
+
+
+def test_a_ledger_an_earlier_release_keyed_to_the_millisecond_imports_the_export_once(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Releases before microsecond keys keyed a change by its epoch milliseconds rounded to the
+    nearest: importing the same export into a ledger such a release made appends nothing, the
+    retraction of the lost deal's contract included (it names the contract as recorded), and
+    a later export's new changes within one millisecond are two events, as in a new ledger."""
+    # (those releases refused the two changes within one millisecond: one key for both)
+    history = SUB_MS.replace("7002,amount,200,2024-02-20T15:31:00.000100Z\n", "")
+    (tmp_path / "hs.csv").write_text(history, encoding="utf-8")
+    with open_store(db_url, since="2024-01-01") as store:
+        with monkeypatch.context() as earlier:
+            earlier.setattr(hubspot, "snapshot_ref", lambda at: str(round(at.timestamp() * 1000)))
+            earlier.setattr(hubspot, "earlier_snapshot_ref", lambda at: None)
+            first = import_crm(store, hs(tmp_path / "hs.csv"), actor="t")
+        keys = {e.idempotency_key for e in store.read()}
+        again = import_crm(store, hs(tmp_path / "hs.csv"), actor="t")
+        (tmp_path / "later.csv").write_text(
+            history
+            + "7002,amount,400,2024-04-02T09:00:00.000100Z\n"
+            + "7002,closedate,2024-10-31,2024-04-02T09:00:00.000300Z\n",
+            encoding="utf-8",
+        )
+        later = import_crm(store, hs(tmp_path / "later.csv"), actor="t")
+        deal = replay_deals(store.read()).deals["7002"]
+    assert "hubspot:7002:1709287200001:contract_signed" in keys  # .000600 rounded up
+    assert (first.appended, again.appended, again.duplicates) == (5, 0, again.events)
+    assert later.appended == 2
+    assert (deal.status, deal.contract) == ("lost", None)
+    assert (deal.amount, str(deal.expected_close)) == (Decimal(400), "2024-10-31")

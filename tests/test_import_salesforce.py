@@ -17,11 +17,17 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ledger.crm import CrmRequest, crm_batch
-from ledger.crm.importer import BACKFILL_RETRACTS
+from ledger.crm.importer import BACKFILL_RETRACTS, REDERIVED, RESIGNED
 from ledger.crm.snapshots import EVENT_ID_NAMESPACE
 from ledger.envelope import NewEvent
 from ledger.errors import InputError
-from ledger.events import DEFAULT_STAGES, ContractSigned, GoLive, LedgerConfigured
+from ledger.events import (
+    DEFAULT_STAGES,
+    ContractSigned,
+    EventRetracted,
+    GoLive,
+    LedgerConfigured,
+)
 from ledger.operations import export_events, import_crm, record_event
 from ledger.store import LedgerStore
 from ledger.timeutil import format_instant, parse_instant, read_instant
@@ -671,9 +677,12 @@ def test_a_won_deal_whose_amount_changes_is_signed_again_for_it_on_its_close_day
     )
     request = CrmRequest("salesforce", history, stage_map=STAGE_MAP, backfill=True)
     with open_store(db_url, since="2024-01-01") as store:
-        import_crm(store, request, actor="test")
+        first = import_crm(store, request, actor="test")
         events = list(store.read())
         assert import_crm(store, request, actor="test").appended == 0
+    # The export's own retraction takes out no event an earlier import recorded: the summary
+    # counts none as such ("appended 6", not "(1 retracting an imported event ...)").
+    assert (first.appended, first.withdrawn) == (6, 0)
     retraction = next(e for e in events if e.type == "event_retracted")
     assert retraction.payload.model_dump(mode="json")["reason"] == (
         "the CRM history changed the amount of this won deal; it is signed again for it"
@@ -1160,3 +1169,165 @@ def test_a_live_deal_whose_signature_an_export_gives_otherwise_keeps_its_contrac
         assert signed_arr(store) == Decimal(100)
         events = list(store.read())
     assert not any(e.type == "event_retracted" for e in events)
+
+
+def test_an_event_recorded_by_hand_with_an_idempotency_key_is_neither_compared_nor_retracted(
+    db_url: str, tmp_path: Path
+) -> None:
+    """An event recorded by hand on an imported deal with a key of its own (`record
+    --idempotency-key`, or an `import` line, keyed `auto:` without one) is not one of the
+    CRM's: the same export again records nothing, and one whose rows changed since records
+    them and leaves it in force."""
+    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,IsDeleted\n"
+    rows = (
+        "k1,006K,2024-01-10 09:00:00,Prospecting,100,2024-09-30,0\n"
+        "k2,006K,2024-02-10 09:00:00,Prospecting,150,2024-09-30,{deleted}\n"
+        "k3,006K,2024-03-10 09:00:00,Needs Analysis,150,2024-09-30,0\n"
+    )
+    (tmp_path / "h1.csv").write_text(header + rows.format(deleted=0), encoding="utf-8")
+    (tmp_path / "h2.csv").write_text(header + rows.format(deleted=1), encoding="utf-8")
+
+    def request(name: str) -> CrmRequest:
+        return CrmRequest("salesforce", tmp_path / f"{name}.csv", stage_map=STAGE_MAP)
+
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, request("h1"), actor="t")
+        record_event(
+            store,
+            "persona_engaged",
+            {"deal_id": "006K", "persona": "cfo"},
+            effective="2024-03-01",
+            actor="t",
+            idempotency_key="kickoff-006K-cfo",
+        )
+        again = import_crm(store, request("h1"), actor="t")
+        changed = import_crm(store, request("h2"), actor="t")
+        deal = replay_deals(store.read()).deals["006K"]
+    assert (again.appended, again.withdrawn) == (0, 0)
+    assert changed.withdrawn >= 1  # the deleted row's update is retracted, the persona is not
+    assert deal.personas == ("cfo",)
+    assert (deal.stage, deal.amount) == ("discovery", Decimal(150))
+
+
+def test_a_deal_whose_go_live_was_retracted_is_signed_again_when_its_amount_changes(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Only a go-live in force keeps a contract's ARR: once the go-live recorded by mistake is
+    retracted, a later export that signs the deal for another amount signs it again, as for a
+    deal that never went live."""
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, signed_export(tmp_path, "opened", "won"), actor="t")
+        live = store.append(
+            NewEvent(
+                GoLive(account_id="006S", deal_id="006S"), parse_instant("2024-04-01"), "t", "t"
+            )
+        )
+        retract_by_hand(store, live.event_id, "went live on another deal")
+        later = signed_export(tmp_path, "opened", "late", "won")
+        summary = import_crm(store, later, actor="t")
+        assert import_crm(store, later, actor="t").appended == 0
+        assert signed_arr(store) == Decimal(150)
+    assert summary.withdrawn == 1  # the contract signed for 100
+
+
+@pytest.mark.parametrize(
+    ("later", "reason"),
+    [
+        (("opened", "late", "won"), RESIGNED),
+        (("opened", "lost"), "the CRM history moved this deal from won to lost"),
+        (("opened",), "the CRM history moved this deal from won back to an open stage"),
+    ],
+    ids=["signed for another amount", "won row deleted, lost since", "won row deleted"],
+)
+def test_the_retraction_of_a_contract_an_export_no_longer_gives_says_why(
+    db_url: str, tmp_path: Path, later: tuple[str, ...], reason: str
+) -> None:
+    """`log` shows why an imported contract was retracted: signed again otherwise, or the deal
+    now lost, or open again, as the export's rows end; any other imported event the export no
+    longer gives (the won row's close date) is retracted as no longer given."""
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, signed_export(tmp_path, "opened", "won"), actor="t")
+        contract = next(e for e in store.read() if e.type == "contract_signed")
+        import_crm(store, signed_export(tmp_path, *later), actor="t")
+        retractions = [e.payload for e in store.read() if isinstance(e.payload, EventRetracted)]
+    reasons = {r.retracts: r.reason for r in retractions}
+    assert reasons.pop(contract.event_id) == reason
+    assert set(reasons.values()) <= {REDERIVED}
+
+
+def test_rows_deleted_since_retract_only_their_events_in_an_order_the_rules_take(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A deal lost and reopened, whose lost and reopening rows are deleted since: the next
+    import retracts just those two events, the reopening first (a reopening of a deal that is
+    not lost would break the rules), and leaves the later row's update as recorded."""
+    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate,IsDeleted\n"
+    rows = (
+        "l1,006L,2024-01-10 09:00:00,Prospecting,100,2024-09-30,0\n"
+        "l2,006L,2024-02-10 09:00:00,Closed Lost,100,2024-09-30,{deleted}\n"
+        "l3,006L,2024-03-10 09:00:00,Prospecting,100,2024-09-30,{deleted}\n"
+        "l4,006L,2024-04-10 09:00:00,Prospecting,150,2024-09-30,0\n"
+    )
+    (tmp_path / "h1.csv").write_text(header + rows.format(deleted=0), encoding="utf-8")
+    (tmp_path / "h2.csv").write_text(header + rows.format(deleted=1), encoding="utf-8")
+
+    def request(name: str) -> CrmRequest:
+        return CrmRequest("salesforce", tmp_path / f"{name}.csv", stage_map=STAGE_MAP)
+
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, request("h1"), actor="t")
+        recorded = {e.type: e.event_id for e in store.read()}
+        summary = import_crm(store, request("h2"), actor="t")
+        events = list(store.read())
+    retracted = [e.payload.retracts for e in events if isinstance(e.payload, EventRetracted)]
+    assert retracted == [recorded["deal_reopened"], recorded["deal_lost"]]
+    assert (summary.appended, summary.withdrawn) == (2, 2)
+    deal = replay_deals(events).deals["006L"]
+    assert (deal.status, deal.stage, deal.amount) == ("open", "qualification", Decimal(150))
+
+
+def test_a_deal_whose_keys_are_long_is_imported_again_with_restated_keys_within_the_limit(
+    db_url: str, tmp_path: Path
+) -> None:
+    """An opportunity and row ids long enough that their events' keys come near the 200
+    characters a key may have: a late row's events are recorded under restated keys that stay
+    within them, and the same export again records nothing."""
+    deal, row = "006" + "L" * 97, "R" * 58  # the longest id is 100 characters
+    header = "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+    rows = {
+        "r1": f"{row}1,{deal},2024-01-10 09:00:00,Prospecting,100,2024-09-30\n",
+        "r2": f"{row}2,{deal},2024-01-20 09:00:00,Prospecting,100,2024-12-31\n",
+        "r3": f"{row}3,{deal},2024-02-10 09:00:00,Needs Analysis,150,2024-09-30\n",
+    }
+    (tmp_path / "h1.csv").write_text(header + rows["r1"] + rows["r3"], encoding="utf-8")
+    (tmp_path / "h2.csv").write_text(header + "".join(rows.values()), encoding="utf-8")
+    first = CrmRequest("salesforce", tmp_path / "h1.csv", stage_map=STAGE_MAP)
+    again = CrmRequest("salesforce", tmp_path / "h2.csv", stage_map=STAGE_MAP)
+    with open_store(db_url, since="2024-01-01") as store:
+        import_crm(store, first, actor="t")
+        assert import_crm(store, again, actor="t").withdrawn == 1  # r3's update: a close date too
+        assert import_crm(store, again, actor="t").appended == 0
+        keys = [e.idempotency_key or "" for e in store.read()]
+        found = replay_deals(store.read()).deals[deal]
+    assert max(len(k) for k in keys) > 183, keys  # near the limit: a restated key is hashed
+    assert max(len(k) for k in keys) <= 200, keys
+    assert (found.stage, found.amount) == ("discovery", Decimal(150))
+
+
+def test_a_row_id_with_a_slash_is_its_own_key_when_the_export_is_imported_again(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A key the import restates ends in `/` and 16 hex digits; a row id with a slash that ends
+    a key in `/` and 16 other characters (`q/1234:deal_opened`) is no such key: the same export
+    again records nothing."""
+    (tmp_path / "h.csv").write_text(
+        "Id,OpportunityId,CreatedDate,StageName,Amount,CloseDate\n"
+        "q/1234,006Q,2024-01-10 09:00:00,Prospecting,100,2024-09-30\n"
+        "q/1235,006Q,2024-02-10 09:00:00,Needs Analysis,150,2024-09-30\n",
+        encoding="utf-8",
+    )
+    request = CrmRequest("salesforce", tmp_path / "h.csv", stage_map=STAGE_MAP)
+    with open_store(db_url, since="2024-01-01") as store:
+        assert import_crm(store, request, actor="t").appended == 3
+        again = import_crm(store, request, actor="t")
+    assert (again.appended, again.duplicates) == (0, 3)

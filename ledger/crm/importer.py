@@ -360,10 +360,11 @@ def _regiven(derived: list[NewEvent], events: Sequence[StoredEvent]) -> bool:
 
 
 def _from_rows(source: str, e: StoredEvent) -> bool:
-    """Return whether `e` is an event an import from `source` derived from a history row: not
-    a retraction, an owner from the deals file, or an event recorded by hand."""
+    """Return whether `e`, an event of a deal's stream (retractions are on the ledger's), is
+    one an import from `source` derived from a history row: not an owner from the deals file,
+    nor an event recorded by hand (with a key of its own or none)."""
     type_name, _, payload = e.content
-    if not e.key.startswith(f"{source}:") or type_name == "event_retracted":
+    if not e.key.startswith(f"{source}:"):
         return False
     # The canonical payload encoding writes every key as `"name":`, so this is exact.
     return not (type_name == "deal_updated" and '"owner":' in payload)
@@ -424,7 +425,7 @@ class _DealPlan:
             target = [(i, n) for i, n in target if not isinstance(n.event, ContractSigned)]
             in_force = [e for e in in_force if e.content[0] != "contract_signed"]
         matched = _matched(target, in_force)
-        if not self._valid(target, in_force, matched):
+        if not _in_order(target, in_force, matched) or not self._valid(target, in_force, matched):
             ordered = sorted(target, key=lambda p: (_content(p[1])[1], p[0]))
             same = 0
             while same < min(len(ordered), len(in_force)) and _matched(
@@ -434,7 +435,6 @@ class _DealPlan:
             matched = _matched(ordered[:same], in_force[:same])
         kept = set(matched.values())
         dropped = [e for e in in_force if e.event_id not in kept]
-        self.gone.update(e.event_id for e in dropped)
         signs = any(isinstance(n.event, ContractSigned) for _, n in target)
         last = target[-1][1].event if target else None
         for e in reversed(dropped):
@@ -518,6 +518,25 @@ class _DealPlan:
             event_id=event_id,
             where=f"{file}, deal {self.deal}",
         )
+
+
+def _in_order(
+    target: list[tuple[int, NewEvent]], in_force: list[StoredEvent], matched: dict[int, str]
+) -> bool:
+    """Return whether the events of `target` that stay (`matched`) and the rest, appended after
+    every stored event, replay in the order a new ledger gives them: by effective time, and at
+    one instant in the export's order (a row come late at the instant of a row imported already
+    and ordered before it by its id would otherwise replay after it). At one instant, the order
+    of a `deal_updated` and an event of another type is free: they set other fields."""
+    seq_of = {e.event_id: e.seq for e in in_force}
+    after = max(seq_of.values(), default=0) + 1
+    given: list[tuple[str, bool, int, int]] = []
+    for i, n in target:
+        found = matched.get(i)
+        seq = seq_of[found] if found is not None else after + i
+        given.append((_content(n)[1], isinstance(n.event, DealUpdated), i, seq))
+    given.sort()
+    return given == sorted(given, key=lambda p: (p[0], p[1], p[3]))
 
 
 def _matched(target: list[tuple[int, NewEvent]], in_force: list[StoredEvent]) -> dict[int, str]:
