@@ -326,3 +326,53 @@ def test_a_backfill_that_would_retract_an_imported_event_is_refused_and_writes_n
         import_night(store, tmp_path, 2, OPEN + last)  # without --backfill: recorded now
         assert replay_deals(store.read()).deals["900"].expected_close == date(2024, 9, 30)
     assert str(err.value) == f"night1.csv, deal 900: {BACKFILL_RETRACTS}."
+
+
+WON_901 = (
+    "901,dealstage,appointmentscheduled,1704103200000\n"
+    "901,closedate,2024-06-30,1704103200000\n"
+    "901,dealstage,closedwon,1704110400000\n"
+    "901,amount,100,1704110400000\n"
+)
+"""Deal 901 opened on 2024-01-01 10:00 UTC and won at 12:00 for 100."""
+LOST_901 = "901,dealstage,closedlost,1704106800000\n"
+"""Deal 901 lost at 11:00, between its opening and its win (which then reopens it)."""
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "amount"),
+    [
+        # The win and its amount are deleted in the CRM since, and the deal moved on to another
+        # open stage: no amount is given any more.
+        (WON_901, WON_901.split("901,dealstage,closedwon")[0] + "901,dealstage,qualifiedtobuy,"
+         "1704114000000\n", "0"),
+        # The loss before the win is deleted since: the deal_lost and the deal_reopened that
+        # the live contract stands on are no longer given; the amount is 150 now.
+        (WON_901 + LOST_901, WON_901.replace("amount,100", "amount,150"), "150"),
+        # A loss before the win comes late: the export now loses and reopens the deal first.
+        (WON_901, WON_901 + LOST_901, "100"),
+    ],
+    ids=["win deleted, moved on", "loss before the win deleted", "loss before the win late"],
+)  # fmt: skip
+def test_a_deal_whose_contract_went_live_stays_won_as_it_came_to_it(
+    db_url: str, tmp_path: Path, first: str, then: str, amount: str
+) -> None:
+    """Once its contract went live in the ledger, a deal stays won at the stage it was won from,
+    by the way it came to it (its moves, a loss and a reopening), whatever the export says of
+    that later: the import neither refuses it nor changes its stages; its amount follows."""
+    with configured(db_url) as store:
+        import_night(store, tmp_path, 0, first)
+        won = replay_deals(store.read()).deals["901"]
+        go_live(store, "901", NIGHT_ONE + timedelta(minutes=1))
+        import_night(store, tmp_path, 1, then)
+        deal = replay_deals(store.read()).deals["901"]
+        assert (deal.status, deal.stage, deal.visits, deal.moves, deal.reopened_at) == (
+            "won",
+            won.stage,
+            won.visits,
+            won.moves,
+            won.reopened_at,
+        )
+        assert deal.contract is not None and deal.contract.arr == Decimal("100")
+        assert deal.amount == Decimal(amount)
+        assert verify_ledger(store).ok

@@ -338,6 +338,10 @@ def reconcile(
     return out
 
 
+_WAY_TO_WIN: Final = ("contract_signed", "stage_changed", "deal_lost", "deal_reopened")
+"""The events of a deal whose contract went live in the ledger that an import leaves as they
+are: its contract and how the deal came to it."""
+
 MAPPED: Final = {"deal_opened": ("account_id", "stage"), "stage_changed": ("stage",)}
 """The fields of the events whose content the deals file and the stage map give a row."""
 
@@ -421,9 +425,11 @@ class _DealPlan:
         """Plan the retractions and appends (`retractions`, `replaced`, `first_append`)."""
         target, in_force = self.target, self.in_force
         if live and any(e.content[0] == "contract_signed" for e in in_force):
-            # The contract in force stays, whatever the export signs.
-            target = [(i, n) for i, n in target if not isinstance(n.event, ContractSigned)]
-            in_force = [e for e in in_force if e.content[0] != "contract_signed"]
+            # The contract in force stays, whatever the export signs, and so does the way the
+            # deal came to it (its moves, a loss and a reopening before it, which the contract
+            # stands on): a deal won stays won, and only its amount and close date follow.
+            target = [(i, n) for i, n in target if n.event.event_type not in _WAY_TO_WIN]
+            in_force = [e for e in in_force if e.content[0] not in _WAY_TO_WIN]
         matched = _matched(target, in_force)
         if not _in_order(target, in_force, matched) or not self._valid(target, in_force, matched):
             ordered = sorted(target, key=lambda p: (_content(p[1])[1], p[0]))
