@@ -362,6 +362,21 @@ checking and writing start soon while a worker parses the rest of the file, and 
 of a large import are never all in memory at once."""
 
 
+def import_parser(store: LedgerStore, path: Path, actor: str) -> ImportParser:
+    """Return the parser of the JSON Lines file at `path` for `store`: in the time zone and
+    configurations in force now, with every other zone the ledger has had (a line keyed by
+    its content is also looked up under the key it derives there)."""
+    configs = tuple((event_id, c.timezone) for event_id, c in store.configs_in_force())
+    zones = store.time_zones()
+    return ImportParser(
+        timezone=configs[-1][1] if configs else "UTC",
+        actor=actor,
+        source_name=path.name,
+        configs=configs,
+        zones=zones if len(zones) > 1 else (),
+    )
+
+
 def import_file(
     store: LedgerStore,
     path: Path,
@@ -381,15 +396,7 @@ def import_file(
     for one half, appending for the other).
     """
     actor = envelope_text(actor, field="--actor")
-    configs = tuple((event_id, c.timezone) for event_id, c in store.configs_in_force())
-    zones = store.time_zones()
-    parser = ImportParser(
-        timezone=configs[-1][1] if configs else "UTC",
-        actor=actor,
-        source_name=path.name,
-        configs=configs,
-        zones=zones if len(zones) > 1 else (),
-    )
+    parser = import_parser(store, path, actor)
     read = 0
     again = keys_again(store)
 
@@ -582,15 +589,7 @@ def retract_import(
     """
     actor = envelope_text(actor, field="--actor")
     build_event("event_retracted", {"retracts": str(uuid.UUID(int=0)), "reason": reason})
-    configs = tuple((event_id, c.timezone) for event_id, c in store.configs_in_force())
-    zones = store.time_zones()
-    parser = ImportParser(
-        timezone=configs[-1][1] if configs else "UTC",
-        actor=actor,
-        source_name=path.name,
-        configs=configs,
-        zones=zones if len(zones) > 1 else (),
-    )
+    parser = import_parser(store, path, actor)
     retracted = store.retractions()
     again = keys_again(store)
     lines = already = missing = kept = 0
