@@ -38,7 +38,7 @@ from ledger.envelope import (
 )
 from ledger.errors import NOT_CONFIGURED, ConflictError, InputError, StorageError
 from ledger.events import (
-    EVENT_TYPES,
+    DEAL_TYPES,
     DealOpened,
     EventRetracted,
     LedgerConfigured,
@@ -649,10 +649,6 @@ class CrmSummary:
 def _held(store: LedgerStore, event_ids: list[str]) -> set[str]:
     """Return those of `event_ids` the ledger holds."""
     return {row[1] for some in chunks(event_ids) for row in store.read_stored(event_ids=some)}
-
-
-DEAL_TYPES = tuple(name for name, t in EVENT_TYPES.items() if t.family == "deal")
-"""The types of the events of a deal's stream."""
 
 
 def _live_deals(store: LedgerStore) -> set[str]:

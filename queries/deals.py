@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from ledger.envelope import LoggedRecord
-from ledger.events import EVENT_TYPES, EventRetracted, LedgerConfigured
+from ledger.events import DEAL_TYPES, EventRetracted, LedgerConfigured
 from ledger.gc_pause import gc_paused
 from ledger.periods import parse_period
 from ledger.store import LedgerStore
@@ -23,7 +23,7 @@ from projections.logged import visible
 from queries.common import TimeFrame, TimeQuery, parse_day, time_frame
 
 DEAL_QUESTION_TYPES: tuple[str, ...] = (
-    *(name for name, cls in EVENT_TYPES.items() if cls.family == "deal"),
+    *DEAL_TYPES,
     "go_live",
     "churn",
     "ledger_configured",

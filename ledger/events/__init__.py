@@ -10,6 +10,7 @@ from ledger.events.account import (
 )
 from ledger.events.base import LEDGER_STREAM, EventModel
 from ledger.events.catalog import (
+    DEAL_TYPES,
     EVENT_ADAPTER,
     EVENT_TYPES,
     Event,
@@ -46,6 +47,7 @@ from ledger.events.ledger_stream import (
 __all__ = [
     "ACCOUNT_EVENTS",
     "DEAL_EVENTS",
+    "DEAL_TYPES",
     "DEFAULT_STAGES",
     "EVENT_ADAPTER",
     "EVENT_TYPES",

@@ -28,6 +28,11 @@ EVENT_TYPES: dict[str, type[EventModel]] = {
     cls.model_fields["type"].default: cls for cls in ALL_EVENT_CLASSES
 }
 
+DEAL_TYPES: tuple[str, ...] = tuple(
+    name for name, cls in EVENT_TYPES.items() if cls.family == "deal"
+)
+"""The type names of the events of a deal's stream (`DEAL_EVENTS`), in catalog order."""
+
 Event = Annotated[Union[tuple(ALL_EVENT_CLASSES)], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 """Any event of the catalog, discriminated by its `type` field."""
 

@@ -39,7 +39,7 @@ from ledger.envelope import (
     StoredPayload,
 )
 from ledger.errors import ConflictError, InputError, IntegrityError, StorageError
-from ledger.events import EVENT_TYPES, LedgerConfigured
+from ledger.events import DEAL_TYPES, LedgerConfigured
 from ledger.gc_pause import gc_paused
 from ledger.rules import RuleBook
 from ledger.store.batch import (
@@ -131,7 +131,7 @@ mostly freed again before the garbage collector's next young-generation pass has
 LATE_BATCH = 500
 """Late events read back at a time by seq (`LedgerStore._in_replay_order`)."""
 
-DEAL_STREAM_TYPES = frozenset(name for name, cls in EVENT_TYPES.items() if cls.family == "deal")
+DEAL_STREAM_TYPES = frozenset(DEAL_TYPES)
 
 
 def _of_deals(deals: Container[str], rows: Sequence[Any]) -> list[LoggedRecord]:
