@@ -291,15 +291,24 @@ def _answers(store: LedgerStore) -> tuple[object, ...]:
 
 def _rule_states(store: LedgerStore) -> tuple[dict[str, DealState], dict[str, AccountState]]:
     """Return the deals and accounts the rules see in the events that count, replayed in
-    business order."""
-    recorded = list(store.read())
+    business order, without the seqs and event ids that name them."""
+    return rule_states(list(store.read()), identified=False)
+
+
+def rule_states(
+    recorded: list[RecordedEvent], *, identified: bool = True
+) -> tuple[dict[str, DealState], dict[str, AccountState]]:
+    """Return the deals and accounts the rules' own state machines see when they replay
+    `recorded` in `(effective_at, seq)` order without the retracted events (the facts with
+    their seqs and event ids, unless not `identified`)."""
     retracted = {r.payload.retracts for r in recorded if isinstance(r.payload, EventRetracted)}
     deals: dict[str, DealState] = {}
     accounts: dict[str, AccountState] = {}
     for r in sorted(recorded, key=lambda r: r.replay_key):
         if r.event_id in retracted:
             continue
-        fact = Fact(r.effective_at, 0, "", view_of(r.payload))
+        seq, event_id = (r.seq, r.event_id) if identified else (0, "")
+        fact = Fact(r.effective_at, seq, event_id, view_of(r.payload))
         e = r.payload
         if isinstance(e, DealEvent):
             deal = deals.setdefault(e.deal_id, DealState(e.deal_id))
@@ -318,22 +327,7 @@ def assert_end_state(recorded: list[RecordedEvent], history: GeneratedLedger) ->
     The rules' own state machines replay what was read back, in `(effective_at, seq)` order
     and without retracted events; deal statuses and stages and account ARR must match.
     """
-    retracted = {r.payload.retracts for r in recorded if isinstance(r.payload, EventRetracted)}
-    deals: dict[str, DealState] = {}
-    accounts: dict[str, AccountState] = {}
-    for r in sorted(recorded, key=lambda r: r.replay_key):
-        if r.event_id in retracted:
-            continue
-        fact = Fact(r.effective_at, r.seq, r.event_id, view_of(r.payload))
-        e = r.payload
-        if isinstance(e, DealEvent):
-            deal = deals.setdefault(e.deal_id, DealState(e.deal_id))
-            deal.apply(fact)
-            if isinstance(e, ContractSigned):
-                assert deal.account_id is not None
-                accounts.setdefault(deal.account_id, AccountState(deal.account_id)).apply(fact)
-        elif isinstance(e, AccountEvent):
-            accounts.setdefault(e.account_id, AccountState(e.account_id)).apply(fact)
+    deals, accounts = rule_states(recorded)
     assert set(deals) == set(history.deals)
     for deal_id, want in history.deals.items():
         got = deals[deal_id]
