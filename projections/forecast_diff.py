@@ -411,7 +411,11 @@ def describe(change: DealChange, before: Pipeline, after: Pipeline) -> list[str]
         ("amount", x.amount, y.amount),
         ("expected close", x.expected_close, y.expected_close),
         ("category", x.category(before), y.category(after)),
-        ("probability", x.stage_probability(before), y.stage_probability(after)),
+        (
+            "probability",
+            _percent(x.stage_probability(before)),
+            _percent(y.stage_probability(after)),
+        ),
     ]
     if all(a == b for _, a, b in pairs):
         # A won deal whose contract was signed again, or only the calendar moved it (the
@@ -426,6 +430,12 @@ def describe(change: DealChange, before: Pipeline, after: Pipeline) -> list[str]
 
 def _signed_arr(d: Deal) -> Decimal | None:
     return d.contract.arr if d.contract is not None else None
+
+
+def _percent(probability: Decimal) -> str:
+    """Return a win probability as a percentage with two places, as tables show one (0.3 is
+    `30.00%`; given with at most four places, it needs no rounding)."""
+    return f"{probability * 100:.2f}%"
 
 
 def _text(value: object) -> str:
