@@ -78,7 +78,8 @@ class BatchWriter:
 
     Carried over: seq and hash of the last row, the batch's recorded_at, the rule book and the
     results. Each chunk's idempotency keys and event ids are looked up in the database, which
-    already holds the earlier chunks' rows (same transaction), and among the chunk's own events.
+    already holds the earlier chunks' rows (same transaction), and among the chunk's own events;
+    in a batch that writes no rows (`holds_own`), among all the batch's events so far.
     """
 
     def __init__(
@@ -90,6 +91,8 @@ class BatchWriter:
         progress: Progress | None,
         stream: CopyStream,
         counts_only: bool = False,
+        *,
+        holds_own: bool = False,
     ) -> None:
         self.dbapi, self.backend, self.book, self.progress = dbapi, backend, book, progress
         self.stream = stream
@@ -104,6 +107,10 @@ class BatchWriter:
         self.ids = EventIds()
         self.results: list[Appended] = []
         self.requested = 0
+        self.own: Found | None = ({}, {}) if holds_own else None
+        """With `holds_own` (a batch whose rows are not written: a dry run), the stored events
+        found by key and by event id so far, and the batch's own: a later chunk's lookups, which
+        do not see the batch's rows, are completed from them."""
 
     @property
     def head(self) -> Head:
@@ -125,6 +132,10 @@ class BatchWriter:
                 for sql, params in lookups(self.backend, news)
             )
         by_key, by_id = found
+        if self.own is not None:
+            self.own[0].update(by_key)
+            self.own[1].update(by_id)
+            by_key, by_id = self.own
         book.prefetch(n.view for n in news)
         seq, prev, last_recorded = self.seq, self.prev, self.last_recorded
         keep, duplicates = not self.counts_only, 0
