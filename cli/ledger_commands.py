@@ -418,8 +418,16 @@ def _log_row(e: RecordedEvent, full: bool, retracted_by: dict[str, int]) -> dict
 
 
 @click.command("log")
-@click.option("--deal", "deal_id", help="Only events of this deal (incl. its go-live).")
-@click.option("--account", "account_id", help="Only events of this account and its deals.")
+@click.option(
+    "--deal",
+    "deal_id",
+    help="Only events of this deal (incl. its go-live), and the retractions of any of them.",
+)
+@click.option(
+    "--account",
+    "account_id",
+    help="Only events of this account and its deals, and the retractions of any of them.",
+)
 @click.option("--type", "types", multiple=True, help="Only events of this type (repeatable).")
 @click.option(
     "--from",

@@ -951,7 +951,8 @@ class Rereadable:
 def list_events(store: LedgerStore, query: LogQuery) -> LogAnswer:
     """Return the head of the log prefix `query` stands at (the whole log, or what was
     recorded by `query.known_at`), its events matching `query` in seq order, and which of
-    the events were retracted by then.
+    the events were retracted by then. A query by deal or account also finds the retractions
+    (recorded by then) of that deal's or account's events, which live on the ledger's stream.
 
     The `--from` / `--to` days are read in the time zone known at `query.known_at`, as every
     question reads its days; the `--known-at` text itself in the current one.
@@ -984,19 +985,21 @@ def list_events(store: LedgerStore, query: LogQuery) -> LogAnswer:
             value=query.effective_from,
             has_value=True,
         )
+    retracted = store.retractions(head.seq)
     return LogAnswer(
         head,
         Rereadable(
-            lambda: store.read(
+            lambda: store.read_with_retractions(
                 upto_seq=head.seq,
                 deal_id=query.deal_id,
                 account_id=query.account_id,
                 types=types or None,
                 effective_from=start,
                 effective_before=stop,
+                retracted=retracted,
             )
         ),
-        store.retractions(head.seq),
+        retracted,
     )
 
 

@@ -881,7 +881,14 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     envelopes = [json.loads(line) for line in original]
     assert envelopes[9]["payload"]["retracts"] == envelopes[8]["event_id"]
     corrected = json.loads((tmp_path / "corrected.json").read_text())["rows"]
-    assert [(r["seq"], r["retracted_by"]) for r in corrected] == [(7, None), (9, 10), (11, None)]
+    # The deal's log lists the retraction of its wrong amount, which names it.
+    assert [(r["seq"], r["retracted_by"]) for r in corrected] == [
+        (7, None),
+        (9, 10),
+        (10, None),
+        (11, None),
+    ]
+    assert corrected[2]["payload"]["retracts"] == corrected[1]["event_id"]
     backup = "".join(original[:8])
     assert (tmp_path / "restored.jsonl").read_text() == backup
     assert (tmp_path / "backup.jsonl").read_text() == backup

@@ -7,6 +7,7 @@ order is commit order under any number of concurrent writers.
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
 from collections.abc import (
@@ -23,6 +24,7 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import partial
 from itertools import islice
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, func, or_, select, text
@@ -748,6 +750,58 @@ class LedgerStore:
             in_seq_order=most_types,
         )
         return self._decoded(q, rows_to_events, batch)
+
+    def read_with_retractions(
+        self,
+        *,
+        upto_seq: int,
+        deal_id: str | None = None,
+        account_id: str | None = None,
+        types: Sequence[str] | None = None,
+        effective_from: datetime | None = None,
+        effective_before: datetime | None = None,
+        retracted: Mapping[str, int] | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Yield in seq order the events up to `upto_seq` that `read` selects by `deal_id` and
+        `account_id`, and among them the retractions (on the ledger's own stream) that took
+        out one of that deal's or account's events up to `upto_seq`. `types` and the effective
+        bounds (valid time) select a retraction by its own type and effective time, as any
+        event. `retracted` is `retractions(upto_seq)`, when the caller has read it already."""
+        own = self.read(
+            upto_seq=upto_seq,
+            deal_id=deal_id,
+            account_id=account_id,
+            types=types,
+            effective_from=effective_from,
+            effective_before=effective_before,
+        )
+        if retracted is None:
+            retracted = self.retractions(upto_seq)
+        if not retracted or (deal_id is None and account_id is None):
+            return own
+        q = filtered(
+            select(events.c.event_id), upto_seq=upto_seq, deal_id=deal_id, account_id=account_id
+        )
+        with self._read() as conn:
+            ids = conn.execute(q).scalars().all()
+        seqs = sorted(retracted[i] for i in ids if i in retracted)
+        if not seqs:
+            return own
+
+        def retractions() -> Iterator[RecordedEvent]:
+            for chunk in chunks(seqs):
+                yield from self._decoded(
+                    filtered(
+                        select(*[events.c[c] for c in SELECT_ORDER]).where(events.c.seq.in_(chunk)),
+                        types=types,
+                        effective_from=effective_from,
+                        effective_before=effective_before,
+                    ),
+                    rows_to_events,
+                    len(chunk),
+                )
+
+        return heapq.merge(own, retractions(), key=attrgetter("seq"))
 
     def read_logged(
         self,
