@@ -127,7 +127,8 @@ def test_a_reader_dry_run_reports_what_the_import_would_do_and_writes_nothing(
         checked.stdout
         == by_writer.stdout
         == (
-            "more.jsonl: 7 events read, would append 5, 2 already recorded; head seq 7 (dry run: "
+            "more.jsonl: 7 events read, would append 5, 2 already recorded (1 of them the same "
+            "event as an earlier line of the file: line 4); head seq 7 (dry run: "
             "nothing written)\n"
         )
     )

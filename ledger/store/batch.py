@@ -71,6 +71,11 @@ class BatchResult:
     """Of the duplicates, those whose original a retraction has taken out (they do not count)."""
     first_retracted: str | None = None
     """Where the first of those was given ("line 3"), if it was given a place."""
+    repeated: int = 0
+    """Of the duplicates, those of an event that an earlier request of this batch made (two
+    identical lines of one file)."""
+    first_repeated: str | None = None
+    """Where the first of those was given ("line 4"), if it was given a place."""
 
 
 class BatchWriter:
@@ -99,6 +104,8 @@ class BatchWriter:
         self.counts_only = counts_only
         self.appended = self.duplicates = self.retracted_duplicates = 0
         self.first_retracted: str | None = None
+        self.repeated = 0
+        self.first_repeated: str | None = None
         self.now = format_instant(utc_now())
         self.recorded = max(self.now, head.recorded_at or self.now)
         self.last_recorded = head.recorded_at or ""
@@ -152,6 +159,9 @@ class BatchWriter:
             original = _original(n, content, by_key, by_id, self.first_seq)
             if original is not None:
                 duplicates += 1
+                if original.seq >= self.first_seq:
+                    self.repeated += 1
+                    self.first_repeated = self.first_repeated or n.where
                 if original.event_id in book.retracted:
                     self.retracted_duplicates += 1
                     self.first_retracted = self.first_retracted or n.where

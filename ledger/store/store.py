@@ -709,6 +709,8 @@ class LedgerStore:
             writer.duplicates,
             writer.retracted_duplicates,
             writer.first_retracted,
+            writer.repeated,
+            writer.first_repeated,
         )
 
     # -- reading -------------------------------------------------------------------------------
