@@ -127,7 +127,11 @@ def init(
 
 @click.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check everything, write nothing (reading the ledger is enough).",
+)
 @click.option(
     "--restore",
     is_flag=True,

@@ -103,6 +103,9 @@ def test_a_reader_in_read_only_transactions_answers_from_a_read_model_it_cannot_
         "session that may write (not a standby server, nor one with "
         "default_transaction_read_only); an import's --dry-run needs only to read it.\n"
     )
+    checked = invoke(reader, "import", str(SAMPLE), "--dry-run")
+    assert (checked.exit_code, checked.stderr) == (0, "")
+    assert checked.stdout.startswith("sample-ledger.jsonl: 42 events read, would append 0, 42 ")
     rebuilt = invoke(reader, "rebuild")
     assert rebuilt.exit_code == EXIT_STORAGE
     assert rebuilt.stderr.endswith(

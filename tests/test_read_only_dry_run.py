@@ -218,3 +218,28 @@ def test_a_dry_run_creates_no_ledger(at, db_url: str, tmp_path: Path) -> None:
             ).scalar_one()
         engine.dispose()
         assert tables == 0
+
+
+def test_a_reader_checks_a_crm_history(at, ledger: str, reader: str) -> None:
+    crm = Path(__file__).resolve().parent.parent / "fixtures" / "crm" / "salesforce"
+    args = [
+        "import",
+        "--from",
+        "salesforce",
+        str(crm / "OpportunityHistory.csv"),
+        "--opportunities",
+        str(crm / "Opportunity.csv"),
+        "--stage-map",
+        str(crm / "stage-map.csv"),
+        "--dry-run",
+    ]
+
+    checked = at(reader, *args)
+
+    assert (checked.exit_code, checked.stderr) == (0, "")
+    assert checked.stdout == at(ledger, *args).stdout
+    assert checked.stdout.startswith(
+        "OpportunityHistory.csv: 8 rows read (0 skipped) on 2 deals, 16 events derived, would "
+        "append 16, 0 already recorded; head seq 18 (dry run: nothing written)"
+    )
+    assert at(ledger, "verify").stdout.startswith("ok: 2 events")
