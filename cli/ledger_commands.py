@@ -127,7 +127,11 @@ def init(
 
 @click.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check everything, write nothing (reading the ledger is enough).",
+)
 @click.option(
     "--restore",
     is_flag=True,
@@ -241,19 +245,37 @@ def import_(
                 progress=bar.update,
             )
     verb = "would append" if summary.dry_run else "appended"
-    retracted = ""
+    notes = []
+    if summary.repeated:
+        n, where = summary.repeated, _repeat_place(summary.repeated, summary.first_repeated)
+        notes.append(f"{n} of them {REPEATED}" + (f": {where}" if where else ""))
     if summary.retracted_duplicates:
         n, first = summary.retracted_duplicates, summary.first_retracted
-        retracted = (
-            f" ({n} of them retracted since, so {'they do' if n > 1 else 'it does'} not count"
+        notes.append(
+            f"{n} of them retracted since, so {'they do' if n > 1 else 'it does'} not count"
             + (f": {first}{' the first' if n > 1 else ''}" if first else "")
-            + "; to record a line again, give it an idempotency_key of its own and no event_id)"
+            + "; to record a line again, give it an idempotency_key of its own and no event_id"
         )
     click.echo(
         f"{file.name}: {counted(summary.lines, 'event')} read, {verb} {summary.appended}, "
-        f"{summary.duplicates} already recorded{retracted}; head seq {summary.head.seq}"
+        f"{summary.duplicates} already recorded"
+        + (f" ({'; '.join(notes)})" if notes else "")
+        + f"; head seq {summary.head.seq}"
         + (" (dry run: nothing written)" if summary.dry_run else "")
     )
+
+
+REPEATED = "the same event as an earlier line of the file"
+"""How an import's summary names a line that gives the event an earlier line gave (an import
+records it once)."""
+
+
+def _repeat_place(n: int, first: str | None) -> str:
+    """Return where the first of `n` lines that repeat an earlier line is (`line 4`, followed
+    by ` the first` when there are more); empty when the lines have no place."""
+    if first is None:
+        return ""
+    return first + (" the first" if n > 1 else "")
 
 
 def _retract_import(
@@ -278,6 +300,10 @@ def _retract_import(
             store, file, reason=reason, actor=default_actor(actor), dry_run=dry_run
         )
     verb = "would retract" if done.dry_run else "retracted"
+    repeated = ""
+    if done.repeated:
+        where = _repeat_place(done.repeated, done.first_repeated)
+        repeated = f", {done.repeated} {REPEATED}" + (f" ({where})" if where else "")
     kept = ""
     if done.kept:
         kept = (
@@ -286,7 +312,7 @@ def _retract_import(
             "count)"
         )
     click.echo(
-        f"{file.name}: {counted(done.lines, 'event')} read, {verb} {done.retracted}, "
+        f"{file.name}: {counted(done.lines, 'event')} read, {verb} {done.retracted}{repeated}, "
         f"{done.already} retracted before, {done.missing} not recorded{kept}; "
         f"head seq {done.head.seq}" + (" (dry run: nothing written)" if done.dry_run else "")
     )
@@ -418,8 +444,16 @@ def _log_row(e: RecordedEvent, full: bool, retracted_by: dict[str, int]) -> dict
 
 
 @click.command("log")
-@click.option("--deal", "deal_id", help="Only events of this deal (incl. its go-live).")
-@click.option("--account", "account_id", help="Only events of this account and its deals.")
+@click.option(
+    "--deal",
+    "deal_id",
+    help="Only events of this deal (incl. its go-live), and the retractions of any of them.",
+)
+@click.option(
+    "--account",
+    "account_id",
+    help="Only events of this account and its deals, and the retractions of any of them.",
+)
 @click.option("--type", "types", multiple=True, help="Only events of this type (repeatable).")
 @click.option(
     "--from",

@@ -354,6 +354,11 @@ class ImportSummary:
     do not count (the same line again records nothing)."""
     first_retracted: str | None = None
     """The first of those lines ("line 3")."""
+    repeated: int = 0
+    """Of the lines already recorded, those that are the same event as an earlier line of the
+    file, which this import recorded (or, in a dry run, would record)."""
+    first_repeated: str | None = None
+    """The first of those lines ("line 4")."""
 
 
 IMPORT_CHUNK = 10_000
@@ -430,6 +435,8 @@ def import_file(
         dry_run,
         result.retracted_duplicates,
         result.first_retracted,
+        result.repeated,
+        result.first_repeated,
     )
 
 
@@ -462,6 +469,10 @@ class RetractSummary:
     dry_run: bool
     kept: int = 0
     """Lines whose event is a retraction, which no retraction takes out: it stands."""
+    repeated: int = 0
+    """Lines that are the same event as an earlier line of the file, which retracts it."""
+    first_repeated: str | None = None
+    """The first of those lines ("line 4")."""
 
 
 RETRACT_KEY = "retract:"
@@ -592,7 +603,8 @@ def retract_import(
     parser = import_parser(store, path, actor)
     retracted = store.retractions()
     again = keys_again(store)
-    lines = already = missing = kept = 0
+    lines = already = missing = kept = repeated = 0
+    first_repeated: str | None = None
     targets: dict[str, tuple[RecordedEvent, NewEvent]] = {}
     parsed = parser.parse_lines(text for _, text in numbered_lines(path))
     while block := list(islice(parsed, IMPORT_CHUNK)):
@@ -604,8 +616,11 @@ def retract_import(
                 already += 1
             elif found.type == "event_retracted":
                 kept += 1  # a retraction is never retracted (what it took out stays out)
+            elif found.event_id in targets:  # the same event as an earlier line
+                repeated += 1
+                first_repeated = first_repeated or n.where
             else:
-                targets.setdefault(found.event_id, (found, n))
+                targets[found.event_id] = (found, n)
     now = utc_now()
     news = [
         NewEvent(
@@ -619,7 +634,9 @@ def retract_import(
         for e, line in sorted(targets.values(), key=lambda t: t[0].replay_key, reverse=True)
     ]
     head = store.append_batch(news, dry_run=dry_run).head if news else store.head()
-    return RetractSummary(lines, len(news), already, missing, head, dry_run, kept)
+    return RetractSummary(
+        lines, len(news), already, missing, head, dry_run, kept, repeated, first_repeated
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -951,7 +968,8 @@ class Rereadable:
 def list_events(store: LedgerStore, query: LogQuery) -> LogAnswer:
     """Return the head of the log prefix `query` stands at (the whole log, or what was
     recorded by `query.known_at`), its events matching `query` in seq order, and which of
-    the events were retracted by then.
+    the events were retracted by then. A query by deal or account also finds the retractions
+    (recorded by then) of that deal's or account's events, which live on the ledger's stream.
 
     The `--from` / `--to` days are read in the time zone known at `query.known_at`, as every
     question reads its days; the `--known-at` text itself in the current one.
@@ -984,19 +1002,21 @@ def list_events(store: LedgerStore, query: LogQuery) -> LogAnswer:
             value=query.effective_from,
             has_value=True,
         )
+    retracted = store.retractions(head.seq)
     return LogAnswer(
         head,
         Rereadable(
-            lambda: store.read(
+            lambda: store.read_with_retractions(
                 upto_seq=head.seq,
                 deal_id=query.deal_id,
                 account_id=query.account_id,
                 types=types or None,
                 effective_from=start,
                 effective_before=stop,
+                retracted=retracted,
             )
         ),
-        store.retractions(head.seq),
+        retracted,
     )
 
 

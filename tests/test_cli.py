@@ -213,6 +213,60 @@ def test_import_retract_takes_out_what_a_file_recorded_at_once_or_not_at_all(
     assert run("import", str(data)).stdout.startswith("wrong.jsonl: 4 events read, appended 3")
 
 
+def test_lines_that_repeat_an_earlier_line_are_named_so_by_import_and_retract(
+    run, tmp_path: Path
+) -> None:
+    # Two identical lines are one event: the import records it once, `--retract` takes it out
+    # once, and both summaries count the second line as the same event as the first instead
+    # of leaving the counts short of the lines read ("2 events read, retracted 1").
+    run("init")
+    quota = {"type": "quota_set", "effective_at": "2026-01-01", "period": "2026-Q1"}
+    lines = [quota | {"amount": "5"}, quota | {"amount": "7"}, quota | {"amount": "5"}]
+    lines += [quota | {"amount": "5"}]
+    data = tmp_path / "quotas.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    pair = tmp_path / "pair.jsonl"
+    pair.write_text(2 * (json.dumps(lines[1]) + "\n"), encoding="utf-8")
+
+    imported = run("import", str(data))
+    retract = ("--retract", "--reason", "wrong quotas")
+    checked = run("import", str(data), *retract, "--dry-run")
+    retracted = run("import", str(data), *retract)
+    again = run("import", str(data), *retract)
+    pair_out = run("import", str(pair), *retract)
+
+    assert imported.stdout == (
+        "quotas.jsonl: 4 events read, appended 2, 2 already recorded (2 of them the same event "
+        "as an earlier line of the file: line 3 the first); head seq 3\n"
+    )
+    assert checked.stdout == (
+        "quotas.jsonl: 4 events read, would retract 2, 2 the same event as an earlier line of "
+        "the file (line 3 the first), 0 retracted before, 0 not recorded; head seq "
+        "5 (dry run: nothing written)\n"
+    )
+    assert retracted.stdout == checked.stdout.replace("would retract", "retracted").replace(
+        " (dry run: nothing written)", ""
+    )
+    # Run again, every line's event was retracted before, as every line is already recorded
+    # when the import runs again.
+    assert again.stdout == (
+        "quotas.jsonl: 4 events read, retracted 0, 4 retracted before, 0 not recorded; head seq 5\n"
+    )
+    assert pair_out.stdout == (
+        "pair.jsonl: 2 events read, retracted 0, 2 retracted before, 0 not recorded; head seq 5\n"
+    )
+    back = run("import", str(pair))
+    assert back.stdout == (
+        "pair.jsonl: 2 events read, appended 1, 1 already recorded (1 of them the same event "
+        "as an earlier line of the file: line 2); head seq 6\n"
+    )
+    taken = run("import", str(pair), *retract)
+    assert taken.stdout == (
+        "pair.jsonl: 2 events read, retracted 1, 1 the same event as an earlier line of the "
+        "file (line 2), 0 retracted before, 0 not recorded; head seq 7\n"
+    )
+
+
 def test_import_retract_of_a_file_with_a_retraction_line_keeps_that_retraction(
     run, tmp_path: Path
 ) -> None:
@@ -881,7 +935,14 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     envelopes = [json.loads(line) for line in original]
     assert envelopes[9]["payload"]["retracts"] == envelopes[8]["event_id"]
     corrected = json.loads((tmp_path / "corrected.json").read_text())["rows"]
-    assert [(r["seq"], r["retracted_by"]) for r in corrected] == [(7, None), (9, 10), (11, None)]
+    # The deal's log lists the retraction of its wrong amount, which names it.
+    assert [(r["seq"], r["retracted_by"]) for r in corrected] == [
+        (7, None),
+        (9, 10),
+        (10, None),
+        (11, None),
+    ]
+    assert corrected[2]["payload"]["retracts"] == corrected[1]["event_id"]
     backup = "".join(original[:8])
     assert (tmp_path / "restored.jsonl").read_text() == backup
     assert (tmp_path / "backup.jsonl").read_text() == backup

@@ -295,7 +295,8 @@ def test_a_ledger_an_older_release_wrote_on_a_read_only_disk_says_where_to_open_
 def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path: Path) -> None:
     """A ledger copied to a read-only disk or share, without its side files: SQLite cannot
     create the shared-memory file it reads a WAL database through, so it is read as an
-    immutable file, and an append says the database is read-only."""
+    immutable file, and an append says the database is read-only (an import's dry run, which
+    only reads, checks its file)."""
     share = tmp_path / "share"
     share.mkdir()
     db = str(share / "ledger.db")
@@ -311,6 +312,11 @@ def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path
     refused = on_a_read_only_mount("record", "quota_set", "--period", "2026-Q3", "--amount", "5")
     verified = on_a_read_only_mount("verify")
     rebuilt = on_a_read_only_mount("rebuild")
+    lines = tmp_path / "more.jsonl"
+    lines.write_text(
+        '{"type":"quota_set","effective_at":"2026-07-01","period":"2026-Q3","amount":"5"}\n'
+    )
+    checked = on_a_read_only_mount("import", str(lines), "--dry-run")
 
     assert frozen.returncode == 0, frozen.stderr
     writable = CliRunner().invoke(
@@ -321,9 +327,11 @@ def test_a_ledger_on_a_read_only_file_system_answers_and_refuses_writes(tmp_path
     assert (refused.returncode, refused.stderr) == (
         EXIT_STORAGE,
         "revledger: this connection may not write to the ledger (attempt to write a readonly "
-        "database): recording and importing need a ledger file and folder it may write, an "
-        "import's --dry-run too, as it writes and then rolls back.\n",
+        "database): recording and importing need a ledger file and folder it may write; an "
+        "import's --dry-run needs only to read it.\n",
     )
+    assert (checked.returncode, checked.stderr) == (0, "")
+    assert checked.stdout.startswith("more.jsonl: 1 event read, would append 1, 0 already")
     assert (rebuilt.returncode, rebuilt.stderr) == (
         EXIT_STORAGE,
         "revledger: this connection may not change the saved read models (attempt to write a "

@@ -101,9 +101,11 @@ def test_a_reader_in_read_only_transactions_answers_from_a_read_model_it_cannot_
     assert refused.stderr.endswith(
         "(cannot execute INSERT in a read-only transaction): recording and importing need a "
         "session that may write (not a standby server, nor one with "
-        "default_transaction_read_only), an import's --dry-run too, as it writes and then rolls "
-        "back.\n"
+        "default_transaction_read_only); an import's --dry-run needs only to read it.\n"
     )
+    checked = invoke(reader, "import", str(SAMPLE), "--dry-run")
+    assert (checked.exit_code, checked.stderr) == (0, "")
+    assert checked.stdout.startswith("sample-ledger.jsonl: 42 events read, would append 0, 42 ")
     rebuilt = invoke(reader, "rebuild")
     assert rebuilt.exit_code == EXIT_STORAGE
     assert rebuilt.stderr.endswith(
@@ -137,7 +139,7 @@ def test_a_write_that_waits_too_long_for_the_lock_fails(
     assert "another process held the ledger's write lock for more than 120 s" in str(refused.value)
 
 
-def test_a_role_that_may_only_select_is_told_what_writing_needs(
+def test_a_role_that_may_only_select_is_told_what_writing_needs_and_may_dry_run(
     ledger: str, role_url, tmp_path: Path
 ) -> None:
     reader = role_url("SELECT")
@@ -148,15 +150,18 @@ def test_a_role_that_may_only_select_is_told_what_writing_needs(
     )
     for args in (
         ("record", "quota_set", "--period", "2026-Q4", "--amount", "2"),
-        ("import", str(lines), "--dry-run"),
+        ("import", str(lines)),
     ):
         refused = invoke(reader, *args)
         assert (refused.exit_code, refused.stdout) == (EXIT_STORAGE, "")
         assert refused.stderr == (
             "revledger: this connection may not write to the ledger (permission denied for table "
-            "events): recording and importing need INSERT on the events table, an import's "
-            "--dry-run too, as it writes and then rolls back.\n"
+            "events): recording and importing need INSERT on the events table; an import's "
+            "--dry-run needs only to read it.\n"
         )
+    checked = invoke(reader, "import", str(lines), "--dry-run")
+    assert (checked.exit_code, checked.stderr) == (0, "")
+    assert checked.stdout.startswith("one.jsonl: 1 event read, would append 1, 0 already recorded")
     assert invoke(ledger, "verify").stdout == head
 
 

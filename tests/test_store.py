@@ -848,6 +848,9 @@ def test_a_line_repeating_one_chunks_earlier_is_a_duplicate(
     _small_chunks(monkeypatch)
     done = _import(store, tmp_path, [OPEN_D1, SIGN_D1, LIVE_D1, OPEN_D1, SIGN_D1], dry_run=dry_run)
     assert (done.lines, done.appended, done.duplicates) == (5, 3, 2)
+    assert (done.repeated, done.first_repeated) == (2, "line 4")
+    again = _import(store, tmp_path, [OPEN_D1, OPEN_D1], dry_run=dry_run)
+    assert (again.duplicates, again.repeated) == ((2, 0) if not dry_run else (1, 1))
     assert store.count() == (1 if dry_run else 4)
 
 

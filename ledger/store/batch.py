@@ -71,6 +71,11 @@ class BatchResult:
     """Of the duplicates, those whose original a retraction has taken out (they do not count)."""
     first_retracted: str | None = None
     """Where the first of those was given ("line 3"), if it was given a place."""
+    repeated: int = 0
+    """Of the duplicates, those of an event that an earlier request of this batch made (two
+    identical lines of one file)."""
+    first_repeated: str | None = None
+    """Where the first of those was given ("line 4"), if it was given a place."""
 
 
 class BatchWriter:
@@ -78,7 +83,8 @@ class BatchWriter:
 
     Carried over: seq and hash of the last row, the batch's recorded_at, the rule book and the
     results. Each chunk's idempotency keys and event ids are looked up in the database, which
-    already holds the earlier chunks' rows (same transaction), and among the chunk's own events.
+    already holds the earlier chunks' rows (same transaction), and among the chunk's own events;
+    in a batch that writes no rows (`holds_own`), among all the batch's events so far.
     """
 
     def __init__(
@@ -90,12 +96,16 @@ class BatchWriter:
         progress: Progress | None,
         stream: CopyStream,
         counts_only: bool = False,
+        *,
+        holds_own: bool = False,
     ) -> None:
         self.dbapi, self.backend, self.book, self.progress = dbapi, backend, book, progress
         self.stream = stream
         self.counts_only = counts_only
         self.appended = self.duplicates = self.retracted_duplicates = 0
         self.first_retracted: str | None = None
+        self.repeated = 0
+        self.first_repeated: str | None = None
         self.now = format_instant(utc_now())
         self.recorded = max(self.now, head.recorded_at or self.now)
         self.last_recorded = head.recorded_at or ""
@@ -104,6 +114,10 @@ class BatchWriter:
         self.ids = EventIds()
         self.results: list[Appended] = []
         self.requested = 0
+        self.own: Found | None = ({}, {}) if holds_own else None
+        """With `holds_own` (a batch whose rows are not written: a dry run), the stored events
+        found by key and by event id so far, and the batch's own: a later chunk's lookups, which
+        do not see the batch's rows, are completed from them."""
 
     @property
     def head(self) -> Head:
@@ -125,6 +139,10 @@ class BatchWriter:
                 for sql, params in lookups(self.backend, news)
             )
         by_key, by_id = found
+        if self.own is not None:
+            self.own[0].update(by_key)
+            self.own[1].update(by_id)
+            by_key, by_id = self.own
         book.prefetch(n.view for n in news)
         seq, prev, last_recorded = self.seq, self.prev, self.last_recorded
         keep, duplicates = not self.counts_only, 0
@@ -141,6 +159,9 @@ class BatchWriter:
             original = _original(n, content, by_key, by_id, self.first_seq)
             if original is not None:
                 duplicates += 1
+                if original.seq >= self.first_seq:
+                    self.repeated += 1
+                    self.first_repeated = self.first_repeated or n.where
                 if original.event_id in book.retracted:
                     self.retracted_duplicates += 1
                     self.first_retracted = self.first_retracted or n.where

@@ -399,8 +399,7 @@ def write_refused(exc: BaseException, backend: str) -> StorageError:
     return access_refused(
         exc,
         "write to the ledger",
-        f"recording and importing need {needs}, an import's --dry-run too, as it writes and "
-        "then rolls back",
+        f"recording and importing need {needs}; an import's --dry-run needs only to read it",
     )
 
 

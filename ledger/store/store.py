@@ -7,6 +7,7 @@ order is commit order under any number of concurrent writers.
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
 from collections.abc import (
@@ -23,6 +24,7 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import partial
 from itertools import islice
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, func, or_, select, text
@@ -649,46 +651,55 @@ class LedgerStore:
 
         The chunks are taken one at a time, and each is written (inside the one transaction)
         before the next is asked for, so a long import never holds all its events and rows at
-        once. A dry run writes them too, then rolls everything back, so it finds exactly what
-        the real run would (a line repeating one many chunks before it, say). With
-        `counts_only` the result holds no `Appended` per event (a million of them take about
-        150 MB), only the counts.
+        once. With `counts_only` the result holds no `Appended` per event (a million of them
+        take about 150 MB), only the counts.
+
+        A dry run writes nothing and takes no write lock: it reads the log in one read-only
+        transaction (so a connection that may only read can run it), and finds the batch's own
+        earlier events among those it has admitted, which it holds in memory for the whole
+        batch, with their rule state (see `RULE_STATE_FACTS`), so it finds exactly what the
+        real run would (a line repeating one many chunks before it, say).
         """
         warm, self._warm = self._warm, None
         backend = self.backend
+        write = not dry_run
         pending = (staged(chunk) for chunk in chunks_)
         first = next(pending, [])
         with (
             gc_paused(),
             self._driver_write() as dbapi,
-            CopyStream(dbapi, backend) as stream,
+            CopyStream(dbapi, backend, on=write) as stream,
         ):
-            head, found = begin(dbapi, backend, first)
+            head, found = begin(dbapi, backend, first, write=write)
             kept = warm[1] if warm is not None and warm[0] == head else None
             book = reading(kept, dbapi, backend, stream)
-            writer = BatchWriter(dbapi, backend, head, book, progress, stream, counts_only)
+            writer = BatchWriter(
+                dbapi, backend, head, book, progress, stream, counts_only, holds_own=dry_run
+            )
             # Each chunk's rows are written before the next chunk is checked (its lookups must
             # see them); the last chunk's rows go with the commit.
             rows = writer.prepare(first, found)
             analysed = 0  # rows this transaction had written when it last analysed the table
             for chunk in pending:
-                stream.close()
-                insert_rows(dbapi, backend, rows)
-                written = writer.seq - head.seq
-                if backend == "postgresql" and written >= max(1, 2 * analysed):
-                    if not analysed:
-                        dbapi.execute(SAMPLE_SQL)
-                    dbapi.execute(ANALYZE_SQL)
-                    analysed = written
-                if book.facts_held > RULE_STATE_FACTS:
-                    # Every row so far is written, so what the book forgets can be read again;
-                    # a new reader, as the old one's cache knew old versions of those streams.
-                    book.shed(RULE_STATE_FACTS * 4 // 5)
-                    reading(book, dbapi, backend, stream)
+                if write:
+                    stream.close()
+                    insert_rows(dbapi, backend, rows)
+                    written = writer.seq - head.seq
+                    if backend == "postgresql" and written >= max(1, 2 * analysed):
+                        if not analysed:
+                            dbapi.execute(SAMPLE_SQL)
+                        dbapi.execute(ANALYZE_SQL)
+                        analysed = written
+                    if book.facts_held > RULE_STATE_FACTS:
+                        # Every row so far is written, so what the book forgets can be read
+                        # again; a new reader, as the old one's cache knew old versions of
+                        # those streams.
+                        book.shed(RULE_STATE_FACTS * 4 // 5)
+                        reading(book, dbapi, backend, stream)
                 rows = writer.prepare(chunk)
             stream.close()
-            finish(dbapi, backend, rows, commit=not dry_run)
-            if not dry_run and writer.requested <= WARM_BATCH and book.size <= WARM_SIZE:
+            finish(dbapi, backend, rows if write else [], commit=write)
+            if write and writer.requested <= WARM_BATCH and book.size <= WARM_SIZE:
                 self._warm = (writer.head, book)
         return BatchResult(
             writer.results,
@@ -698,6 +709,8 @@ class LedgerStore:
             writer.duplicates,
             writer.retracted_duplicates,
             writer.first_retracted,
+            writer.repeated,
+            writer.first_repeated,
         )
 
     # -- reading -------------------------------------------------------------------------------
@@ -739,6 +752,58 @@ class LedgerStore:
             in_seq_order=most_types,
         )
         return self._decoded(q, rows_to_events, batch)
+
+    def read_with_retractions(
+        self,
+        *,
+        upto_seq: int,
+        deal_id: str | None = None,
+        account_id: str | None = None,
+        types: Sequence[str] | None = None,
+        effective_from: datetime | None = None,
+        effective_before: datetime | None = None,
+        retracted: Mapping[str, int] | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Yield in seq order the events up to `upto_seq` that `read` selects by `deal_id` and
+        `account_id`, and among them the retractions (on the ledger's own stream) that took
+        out one of that deal's or account's events up to `upto_seq`. `types` and the effective
+        bounds (valid time) select a retraction by its own type and effective time, as any
+        event. `retracted` is `retractions(upto_seq)`, when the caller has read it already."""
+        own = self.read(
+            upto_seq=upto_seq,
+            deal_id=deal_id,
+            account_id=account_id,
+            types=types,
+            effective_from=effective_from,
+            effective_before=effective_before,
+        )
+        if retracted is None:
+            retracted = self.retractions(upto_seq)
+        if not retracted or (deal_id is None and account_id is None):
+            return own
+        q = filtered(
+            select(events.c.event_id), upto_seq=upto_seq, deal_id=deal_id, account_id=account_id
+        )
+        with self._read() as conn:
+            ids = conn.execute(q).scalars().all()
+        seqs = sorted(retracted[i] for i in ids if i in retracted)
+        if not seqs:
+            return own
+
+        def retractions() -> Iterator[RecordedEvent]:
+            for chunk in chunks(seqs):
+                yield from self._decoded(
+                    filtered(
+                        select(*[events.c[c] for c in SELECT_ORDER]).where(events.c.seq.in_(chunk)),
+                        types=types,
+                        effective_from=effective_from,
+                        effective_before=effective_before,
+                    ),
+                    rows_to_events,
+                    len(chunk),
+                )
+
+        return heapq.merge(own, retractions(), key=attrgetter("seq"))
 
     def read_logged(
         self,

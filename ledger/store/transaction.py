@@ -166,9 +166,14 @@ SCRIPT_LOOKUPS = 20
 round trip as the lock and the head, on PostgreSQL (see `begin`)."""
 
 
-def begin(dbapi: Any, backend: str, news: Sequence[StagedEvent]) -> tuple[Head, Found | None]:
+def begin(
+    dbapi: Any, backend: str, news: Sequence[StagedEvent], *, write: bool = True
+) -> tuple[Head, Found | None]:
     """Open the write transaction on a driver connection: take the ledger's write lock, read
-    the head, and (for a small first chunk `news`) look up its keys and event ids.
+    the head, and (for a small first chunk `news`) look up its keys and event ids. Without
+    `write` (a dry run) a read-only transaction is opened instead, without the lock: on
+    PostgreSQL at REPEATABLE READ, so that every statement of it reads the log as it stood at
+    its first (as a SQLite read transaction does).
 
     On PostgreSQL these statements, with BEGIN (at READ COMMITTED), go out as one script in one
     round trip (the simple query protocol, so the looked-up values are written into it as
@@ -178,20 +183,29 @@ def begin(dbapi: Any, backend: str, news: Sequence[StagedEvent]) -> tuple[Head, 
     wanted = lookups(backend, news) if len(news) <= SCRIPT_LOOKUPS else None
     statements = [(HEAD_SQL, []), *(wanted or ())]
     if backend == "postgresql":
-        locking: list[tuple[str, Sequence[Any]]] = [(sql, []) for sql in LOCK_STATEMENTS]
-        cursor = dbapi.execute(
-            script(dbapi, [(f"BEGIN {READ_COMMITTED}", []), *locking, *statements])
+        opening: list[tuple[str, Sequence[Any]]] = (
+            [(f"BEGIN {READ_COMMITTED}", []), *((sql, []) for sql in LOCK_STATEMENTS)]
+            if write
+            else [(READ_ONLY_BEGIN, [])]
         )
-        for _ in locking:
+        cursor = dbapi.execute(script(dbapi, [*opening, *statements]))
+        for _ in opening[1:]:
             cursor.nextset()  # past BEGIN and the lock, to the head
         results = []
         while cursor.nextset():
             results.append(cursor.fetchall())
     else:
-        begin_immediate(dbapi)
+        if write:
+            begin_immediate(dbapi)
+        else:
+            dbapi.execute("BEGIN")
         results = [dbapi.execute(sql, params).fetchall() for sql, params in statements]
     head = as_head(results[0][0] if results[0] else None)
     return head, (found_rows(results[1:]) if wanted is not None else None)
+
+
+READ_ONLY_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+"""How a dry run's transaction begins on PostgreSQL (see `begin`)."""
 
 
 def script(dbapi: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -> bytes:
@@ -291,12 +305,13 @@ class CopyStream:
     The server inserts what it has received while the caller makes the next rows. The COPY is
     opened by the first row and must be closed (`close`, which waits for the server to finish)
     before the connection runs any other statement; a row after that opens a new COPY. On an
-    exception the COPY is ended with an error, so the server discards it.
+    exception the COPY is ended with an error, so the server discards it. A stream made with
+    `on` false is off (a dry run's: it writes nothing).
     """
 
-    def __init__(self, dbapi: Any, backend: str) -> None:
+    def __init__(self, dbapi: Any, backend: str, *, on: bool = True) -> None:
         self._dbapi = dbapi
-        self.on = backend == "postgresql"
+        self.on = on and backend == "postgresql"
         self._cursor: Any = None
         self._open: Any = None  # the context manager of the open COPY
         self._copy: Any = None
