@@ -138,7 +138,7 @@ def envelope_bytes(
 ) -> bytes:
     """Return the canonical envelope bytes of one event (see the module docstring)."""
     text = (
-        f'{{"actor":{_s(actor)},"effective_at":"{effective_at}","event_id":"{event_id}",'
+        f'{{"actor":{_s(actor)},"effective_at":"{effective_at}","event_id":{_s(event_id)},'
         f'"idempotency_key":{_s(idempotency_key)},"payload":{payload},'
         f'"recorded_at":"{recorded_at}","schema_version":{int(schema_version)},'
         f'"seq":{int(seq)},"source":{_s(source)},"stream_id":{_s(stream_id)},'

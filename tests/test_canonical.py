@@ -8,13 +8,15 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.canonical import canonical_json, chain_hash, envelope_bytes
+from ledger.canonical import canonical_json, chain_hash, envelope_bytes, payload_json
+from ledger.events import DealUpdated
 from ledger.timeutil import TimeParseError, format_instant, parse_instant, read_instant
 
 texts = st.text(min_size=1, max_size=30)
@@ -25,7 +27,7 @@ def envelopes(draw: st.DrawFn) -> dict[str, Any]:
     payload = draw(st.dictionaries(st.sampled_from(["deal_id", "stage", "arr", "note"]), texts))
     return {
         "seq": draw(st.integers(1, 10**12)),
-        "event_id": str(draw(st.uuids())),
+        "event_id": draw(st.uuids().map(str) | texts),
         "type": draw(st.sampled_from(["deal_opened", "churn", "ledger_configured"])),
         "schema_version": draw(st.integers(1, 9)),
         "stream_id": "deal:" + draw(texts),
@@ -85,3 +87,29 @@ def test_an_impossible_utc_offset_is_named() -> None:
         ):
             parse_instant(f"2026-03-01T10:00:00{offset}")
     assert parse_instant("2026-03-01T10:00:00+23:59") == datetime(2026, 2, 28, 10, 1, tzinfo=UTC)
+
+
+def _plain(text: str) -> str:
+    """Return decimal text as the canonical encoding writes it: no trailing zeros after the
+    point, and no point when nothing is left after it."""
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10**14 - 1), st.integers(0, 6))
+def test_equal_amounts_are_one_text_without_trailing_zeros(cents: int, zeros: int) -> None:
+    """`120000.50`, `120000.500` and `120000.5` are one amount and one payload text, so they
+    hash alike; zero is `0` however many zeros it was written with."""
+    written = f"{cents // 100}.{cents % 100:02d}" + "0" * zeros
+    expected = _plain(written)
+    payload = payload_json(DealUpdated(deal_id="D-1", amount=written))
+    assert payload == f'{{"amount":"{expected}","deal_id":"D-1"}}'
+    assert canonical_json({"amount": Decimal(written)}) == f'{{"amount":"{expected}"}}'
+
+
+def test_zero_written_with_decimal_places_is_the_text_0() -> None:
+    for written in ("0", "0.0", "0.00", "00.00"):
+        assert payload_json(DealUpdated(deal_id="D-1", amount=written)) == (
+            '{"amount":"0","deal_id":"D-1"}'
+        )
+        assert canonical_json([Decimal(written)]) == '["0"]'

@@ -67,6 +67,10 @@ class ChainWalker:
         if seq != self.expected_seq:
             raise IntegrityError(_out_of_place(seq, self.expected_seq), seq=self.expected_seq)
         if row["prev_hash"] != self.prev_hash:
+            if seq == 1:
+                raise IntegrityError(
+                    "seq 1: prev_hash is not the start of the chain (64 zeros)", seq=seq
+                )
             raise IntegrityError(
                 f"seq {seq}: prev_hash does not link to the hash of seq {seq - 1}", seq=seq
             )
@@ -200,6 +204,13 @@ def verify_rows(
     return VerifyReport(count, count, last_hash, anchors=len(anchors))
 
 
+INTEGER_COLUMNS = ("seq", "schema_version", "stream_version")
+"""The envelope fields that are integers."""
+TEXT_COLUMNS = tuple(c for c in ENVELOPE_COLUMNS if c not in (*INTEGER_COLUMNS, "payload"))
+"""The envelope fields that are text (the idempotency key may be null): an append writes
+nothing else there, and a number there hashes otherwise than the text it would be stored as."""
+
+
 def check_restore_rows(
     rows: Iterable[tuple[str, dict[str, Any]]],
 ) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -218,11 +229,14 @@ def check_restore_rows(
         if extra:
             raise InputError("is not an envelope field", where=where, field=extra[0])
         row = {c: env[c] for c in ENVELOPE_COLUMNS}
-        for c in ("seq", "schema_version", "stream_version"):
+        for c in INTEGER_COLUMNS:
             if not isinstance(row[c], int) or isinstance(row[c], bool):
                 raise InputError(
                     "must be an integer", where=where, field=c, value=row[c], has_value=True
                 )
+        for c in TEXT_COLUMNS:
+            if not isinstance(row[c], str) and (row[c] is not None or c != "idempotency_key"):
+                raise InputError("must be text", where=where, field=c, value=row[c], has_value=True)
         if isinstance(row["payload"], dict):
             row["payload"] = canonical_json(row["payload"])
         else:
