@@ -392,8 +392,10 @@ class _Builder:
         retract_kinds: frozenset[str] = frozenset(),
         forecast_moves: bool = False,
         revenue_lifecycle: bool = False,
+        pipeline_changes: bool = False,
     ) -> None:
         self.draw = draw
+        self.pipeline_changes = pipeline_changes
         self.forecast_moves = forecast_moves
         self.revenue_lifecycle = revenue_lifecycle
         first = draw(st.integers(0, len(QUARTER_STARTS) - 2))
@@ -414,6 +416,8 @@ class _Builder:
         self.follow_up: str | None = None
         self.configs: list[str] = []
         self.config_zones: dict[str, str] = {}
+        self.config_stages: dict[str, tuple[str, ...]] = {}
+        """The pipeline's stage names, in order, of each configuration."""
         self.contents: set[Any] = set()
         self.latest: datetime | None = None
         self.backdated = 0
@@ -550,14 +554,13 @@ class _Builder:
                 st.lists(st.sampled_from(CUSTOM_STAGE_POOL), min_size=2, max_size=5, unique=True)
             )
             self.stages = tuple(names)
-            self.custom_stages = [
-                {
-                    "name": n,
-                    "probability": format(Decimal(i + 1) / (len(names) + 1), ".2f"),
-                    "forecast_category": self.pick(FORECAST_CATEGORIES[:3]),
-                }
-                for i, n in enumerate(names)
-            ]
+            self.custom_stages = self.pipeline(names)
+        elif not first and (self.pipeline_changes or self.draw(st.integers(0, 2)) == 0):
+            # A later configuration may reorder the pipeline and change its probabilities and
+            # forecast categories; it keeps the stage names, so retracting either
+            # configuration strands no deal in a stage the pipeline then lacks.
+            self.stages = tuple(self.draw(st.permutations(self.stages)))
+            self.custom_stages = self.pipeline(self.stages)
         if self.custom_stages is not None:
             payload["stages"] = self.custom_stages
         tz = self.pick(TIMEZONES)
@@ -573,7 +576,23 @@ class _Builder:
         event_id, _ = self.emit("ledger_configured", payload, None, at=at)
         self.configs.append(event_id)
         self.config_zones[event_id] = tz
+        self.config_stages[event_id] = self.stages
         self.tz = tz
+
+    def pipeline(self, names: Sequence[str]) -> list[dict[str, str]]:
+        """Return the `stages` of a configuration: `names` in order, each with a probability
+        (rising through the pipeline, or drawn) and a forecast category."""
+        rising = self.flag()
+        return [
+            {
+                "name": n,
+                "probability": format(Decimal(i + 1) / (len(names) + 1), ".2f")
+                if rising
+                else format(_cents(self.draw(st.integers(0, 100))), "f"),
+                "forecast_category": self.pick(FORECAST_CATEGORIES[:3]),
+            }
+            for i, n in enumerate(names)
+        ]
 
     # -- the actions ---------------------------------------------------------------------------
     def actions(self) -> list[Callable[[], None]]:
@@ -641,7 +660,7 @@ class _Builder:
             acts += [self.deal_updated] * 3
             if any(d.status == "open" for d in deals):
                 acts += [self.stage_changed] * 2
-        if self.draw(st.integers(0, 4)) == 0:
+        if self.draw(st.integers(0, 1 if self.pipeline_changes else 4)) == 0:
             acts.append(self.reconfigure)
         return acts
 
@@ -946,8 +965,9 @@ class _Builder:
     def retractable(self) -> list[str]:
         """Return the ids of the events whose retraction leaves every stream valid: any event
         not retracted yet (nor a retraction) whose absence the model's replay accepts, and a
-        configuration unless it is the last one in force. The pipeline's stages never change,
-        so no retraction strands a deal in a stage it lacks."""
+        configuration unless it is the last one in force. A configuration may reorder the
+        pipeline, never change its stage names, so no retraction strands a deal in a stage it
+        lacks."""
         if self._retractable is not None and self._retractable[0] == len(self.lines):
             return self._retractable[1]
         out: list[str] = []
@@ -1099,6 +1119,7 @@ class _Builder:
 
     # -- the result ----------------------------------------------------------------------------
     def result(self, timezone_: str) -> GeneratedLedger:
+        live_configs = [c for c in self.configs if c not in self.retracted]
         deals = {
             d.deal_id: DealOutcome(
                 d.deal_id, d.account_id, d.state.opened, str(d.status), d.state.stage
@@ -1119,7 +1140,7 @@ class _Builder:
         return GeneratedLedger(
             lines=self.lines,
             timezone=timezone_,
-            stage_names=self.stages,
+            stage_names=self.config_stages[live_configs[-1]] if live_configs else self.stages,
             deals=deals,
             accounts=accounts,
             retracted=frozenset(self.retracted),
@@ -1142,6 +1163,7 @@ def ledgers(
     retract_kinds: frozenset[str] = frozenset(),
     forecast_moves: bool = False,
     revenue_lifecycle: bool = False,
+    pipeline_changes: bool = False,
 ) -> GeneratedLedger:
     """Draw a valid history of `min_events`..`max_events` events after its configuration line.
 
@@ -1168,6 +1190,9 @@ def ledgers(
     With `revenue_lifecycle` the history leans towards accounts taken through their whole
     life: contracts go live, contract and churn more often, and churned accounts sign again
     (a reactivation once the new contract goes live).
+
+    With `pipeline_changes` the history leans towards later configurations that reorder the
+    pipeline and change its probabilities and forecast categories (its stage names stay).
     """
     builder = _Builder(
         draw,
@@ -1177,6 +1202,7 @@ def ledgers(
         retract_kinds=retract_kinds,
         forecast_moves=forecast_moves,
         revenue_lifecycle=revenue_lifecycle,
+        pipeline_changes=pipeline_changes,
     )
     if with_config:
         builder.configure(first=True)

@@ -34,9 +34,14 @@ __all__ = ["backend"]  # the fixture the properties run under
 
 @st.composite
 def _histories(draw: st.DrawFn) -> tuple[GeneratedLedger, list[list[NewEvent]]]:
-    """Draw a history (leaning, in half of them, to retracted openings, reopenings, go-lives
-    and churns) cut into the batches it is appended in."""
-    ledger = draw(ledgers(min_events=5) | ledgers(min_events=10, retract_kinds=UNDOING))
+    """Draw a history (leaning, in a third of them each, to retracted openings, reopenings,
+    go-lives and churns, or to later configurations that reorder the pipeline and change its
+    probabilities) cut into the batches it is appended in."""
+    ledger = draw(
+        ledgers(min_events=5)
+        | ledgers(min_events=10, retract_kinds=UNDOING)
+        | ledgers(min_events=10, pipeline_changes=True)
+    )
     news = ledger.new_events()
     return ledger, split(news, draw(batch_splits(len(news))))
 

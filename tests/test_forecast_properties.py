@@ -59,7 +59,13 @@ def recorded_log(ledger: GeneratedLedger, gaps: list[int]) -> list[RecordedEvent
 def audits(draw: st.DrawFn) -> tuple[list[RecordedEvent], Period, View, View]:
     """Draw a log, a period around some deal's expected close, and two views near its events."""
     ledger = draw(
-        ledgers(min_events=10, max_events=60, max_deals=6, forecast_moves=draw(st.booleans()))
+        ledgers(
+            min_events=10,
+            max_events=60,
+            max_deals=6,
+            forecast_moves=draw(st.booleans()),
+            pipeline_changes=draw(st.booleans()),
+        )
     )
     log = recorded_log(ledger, draw(st.lists(st.integers(0, 3), min_size=1, max_size=5)))
 
