@@ -183,11 +183,22 @@ def history_query(
     stream = list(store.read(upto_seq=upto, deal_id=deal, account_id=account))
     if not stream:
         option, value = ("--deal", deal) if deal is not None else ("--account", account)
-        # An id typed or pasted with a look-alike character finds nothing: say which.
+        # An id typed or pasted with a look-alike character finds nothing: say which; an id
+        # typed in another case names the ids the ledger has (ids are compared exactly).
         lookalike = lookalike_finding(value or "")
+        column = "deal_id" if deal is not None else "account_id"
+        other = store.ids_differing_in_case(column, value or "", upto_seq=upto)
         raise InputError(
             "names no events in the ledger (as known then)"
-            + (f"; it {lookalike}" if lookalike else ""),
+            + (f"; it {lookalike}" if lookalike else "")
+            + (
+                "; the ledger has "
+                + ", ".join(repr(o) for o in other[:3])
+                + (f" and {len(other) - 3} more" if len(other) > 3 else "")
+                + " (ids are compared exactly, case included)"
+                if other
+                else ""
+            ),
             field=option,
             value=value,
             has_value=True,

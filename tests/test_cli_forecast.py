@@ -639,6 +639,18 @@ def test_history_table_of_an_account_known_before_its_churn(sample) -> None:
         (["history", "--deal", "D-PULL", "--account", "A-PINE"], 2, "give exactly one of"),
         (["history", "--deal", "D-NONE"], 3, "option '--deal' = 'D-NONE': names no events"),
         (
+            ["history", "--deal", "d-pull"],
+            3,
+            "option '--deal' = 'd-pull': names no events in the ledger (as known then); the "
+            "ledger has 'D-PULL' (ids are compared exactly, case included).",
+        ),
+        (
+            ["history", "--account", "a-pine"],
+            3,
+            "option '--account' = 'a-pine': names no events in the ledger (as known then); the "
+            "ledger has 'A-PINE' (ids are compared exactly, case included).",
+        ),
+        (
             ["history", "--deal", "D\u2010PULL"],
             3,
             "option '--deal' = 'D\u2010PULL': names no events in the ledger (as known then); it "

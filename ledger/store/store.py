@@ -964,6 +964,16 @@ class LedgerStore:
         with self.engine.connect() as conn:
             return {deal for (deal,) in conn.execute(q)}
 
+    def ids_differing_in_case(self, column: str, value: str, *, upto_seq: int) -> list[str]:
+        """Return, sorted, the ids in `column` (`deal_id` or `account_id`) of the log prefix
+        ending at `upto_seq` that equal `value` when case is ignored but are not `value`."""
+        col = events.c[column]
+        q = select(col).distinct().where(col.is_not(None), events.c.seq <= upto_seq)
+        folded = value.casefold()
+        with self._read() as conn:
+            found = (str(v) for (v,) in conn.execute(q))
+            return sorted(v for v in found if v != value and v.casefold() == folded)
+
     def deals_with(self, type_name: str, *, after_seq: int = 0, upto_seq: int) -> set[str]:
         """Return the deal ids of the events of type `type_name` in the seq range
         (`after_seq`, `upto_seq`]."""
