@@ -179,8 +179,7 @@ class AccountState:
         a = self.account_id
         if t == "contract_signed":
             assert e.deal_id is not None and e.arr is not None
-            self.pending[e.deal_id] = e.arr
-            self.cancelled.discard(e.deal_id)
+            self.pending[e.deal_id] = e.arr  # once per deal: its own rules refuse a second
         elif t == "go_live":
             assert e.deal_id is not None
             if e.deal_id in self.went_live:
@@ -301,8 +300,9 @@ class _Streams:
         self._used.move_to_end(stream)
 
     def load(self, key: str, facts: Iterable[Fact]) -> None:
+        """Take in the stored facts of the stream `key`, which is not loaded yet."""
         ordered = sorted(facts, key=lambda f: f.key)
-        self.held += len(ordered) - len(self.facts.get(key, ()))
+        self.held += len(ordered)
         self.facts[key] = ordered
         self.tail[key] = self._replay(key, ordered)
         self._use(key)
