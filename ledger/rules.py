@@ -820,7 +820,7 @@ class RuleBook:
             account_id = f.account_id
             if account_id is None and f.view.deal_id in self._deals.tail:
                 account_id = self._deals.tail[f.view.deal_id].account_id
-            if f.view.type in ("contract_signed", "go_live") and account_id is not None:
+            if f.view.type == "contract_signed" and account_id is not None:
                 contracts.setdefault(account_id, set()).add(f.event_id)
         if t.family == "account" and t.account_id is not None:
             contracts.setdefault(t.account_id, set()).add(target.event_id)

@@ -751,3 +751,19 @@ def test_a_shed_book_holds_only_the_streams_it_keeps() -> None:
     assert book.size == 5  # 2 facts by id, streams D-1, D-2 and A-1
     book.shed(1)
     assert (book.size, book.facts_held) == (1, 1)  # D-2 alone, the deal used last
+
+
+def test_a_refused_retraction_of_an_account_event_names_the_later_ones_standing_on_it(
+    ledger: Ledger,
+) -> None:
+    live_customer(ledger)  # 100000 live from April
+    grown = ledger.admit("expansion", "2026-05-01", account_id="A-1", arr="50000")
+    cut = ledger.admit("contraction", "2026-06-01", account_id="A-1", arr="120000")
+    with pytest.raises(InputError) as refused:
+        ledger.admit("event_retracted", "2026-07-01", retracts=grown.event_id, reason="typo")
+    assert str(refused.value) == (
+        f"retracting that expansion (seq {grown.seq}) would leave the later contraction "
+        f"(seq {cut.seq}) invalid: the contraction of 120000 exceeds account A-1's live ARR of "
+        "100000 on 2026-06-01; retract what stands on it first, latest first: the contraction "
+        f"(seq {cut.seq})."
+    )

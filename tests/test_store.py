@@ -785,6 +785,22 @@ def test_a_message_names_the_first_event_of_the_import_as_earlier_in_it_not_by_a
     )
 
 
+def test_a_first_configuration_given_as_an_import_line_takes_the_defaults_it_leaves_out(
+    db_url: str,
+) -> None:
+    """With no configuration in force, a line that gives only some settings resets nothing:
+    the others are the defaults."""
+    store = LedgerStore.open(db_url, create=True)
+    try:
+        line = '{"type":"ledger_configured","effective_at":"2020-01-01","timezone":"Asia/Tokyo"}'
+        store.append_batch(events_from([line]))
+        config = store.config()
+        assert config is not None
+        assert (config.timezone, config.stages) == ("Asia/Tokyo", LedgerConfigured().stages)
+    finally:
+        store.close()
+
+
 def test_appends_one_by_one_follow_the_rules_as_one_batch_does(store: LedgerStore) -> None:
     """Each single append builds on the state the previous one left, across streams."""
     for line in [OPEN_D1, SIGN_D1, LIVE_D1]:
