@@ -179,8 +179,7 @@ class AccountState:
         a = self.account_id
         if t == "contract_signed":
             assert e.deal_id is not None and e.arr is not None
-            self.pending[e.deal_id] = e.arr
-            self.cancelled.discard(e.deal_id)
+            self.pending[e.deal_id] = e.arr  # once per deal: its own rules refuse a second
         elif t == "go_live":
             assert e.deal_id is not None
             if e.deal_id in self.went_live:
@@ -301,8 +300,9 @@ class _Streams:
         self._used.move_to_end(stream)
 
     def load(self, key: str, facts: Iterable[Fact]) -> None:
+        """Take in the stored facts of the stream `key`, which is not loaded yet."""
         ordered = sorted(facts, key=lambda f: f.key)
-        self.held += len(ordered) - len(self.facts.get(key, ()))
+        self.held += len(ordered)
         self.facts[key] = ordered
         self.tail[key] = self._replay(key, ordered)
         self._use(key)
@@ -820,7 +820,7 @@ class RuleBook:
             account_id = f.account_id
             if account_id is None and f.view.deal_id in self._deals.tail:
                 account_id = self._deals.tail[f.view.deal_id].account_id
-            if f.view.type in ("contract_signed", "go_live") and account_id is not None:
+            if f.view.type == "contract_signed" and account_id is not None:
                 contracts.setdefault(account_id, set()).add(f.event_id)
         if t.family == "account" and t.account_id is not None:
             contracts.setdefault(t.account_id, set()).add(target.event_id)

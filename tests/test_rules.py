@@ -646,3 +646,124 @@ def test_a_rule_book_is_freed_as_soon_as_it_is_dropped(ledger: Ledger) -> None:
         assert gone() is None
     finally:
         gc.enable()
+
+
+def test_a_deal_is_signed_once(ledger: Ledger) -> None:
+    open_deal(ledger)
+    ledger.admit("contract_signed", "2026-03-01", deal_id="D-1", arr="100000")
+    with pytest.raises(InputError, match=r"^deal D-1 is already signed\.$"):
+        ledger.admit("contract_signed", "2026-04-01", deal_id="D-1", arr="120000")
+    # Backdated before the signature, a second one is refused all the same.
+    with pytest.raises(InputError, match="deal D-1 is already signed"):
+        ledger.admit("contract_signed", "2026-02-01", deal_id="D-1", arr="120000")
+
+
+def test_a_reopened_deal_stands_in_the_stage_it_reopened_in(ledger: Ledger) -> None:
+    open_deal(ledger)  # in demo
+    ledger.admit("deal_lost", "2026-02-01", deal_id="D-1")
+    ledger.admit("deal_reopened", "2026-03-01", deal_id="D-1", stage="discovery")
+    with pytest.raises(InputError, match="deal D-1 is already in stage discovery"):
+        ledger.admit("stage_changed", "2026-04-01", deal_id="D-1", stage="discovery")
+    # From March on it stands in discovery, not demo: a pipeline without demo strands nothing,
+    # one without discovery strands it.
+    no_discovery = [{"name": "demo", "probability": "0.3"}]
+    with pytest.raises(InputError, match="drops the stage discovery, where the open deal D-1"):
+        ledger.admit("ledger_configured", "2026-05-01", stages=no_discovery)
+    ledger.admit(
+        "ledger_configured", "2026-05-01", stages=[{"name": "discovery", "probability": "0.2"}]
+    )
+
+
+def test_a_deal_signed_without_being_opened_is_won_not_unopened(ledger: Ledger) -> None:
+    """A contract may be the first event of a deal (history from before the ledger): the deal
+    is then won, and a move or a loss is refused for that reason."""
+    ledger.admit("contract_signed", "2026-03-01", deal_id="D-9", account_id="A-9", arr="1000")
+    moves: list[tuple[str, dict[str, Any]]] = [
+        ("stage_changed", {"stage": "demo"}),
+        ("deal_lost", {}),
+    ]
+    for type_name, fields in moves:
+        with pytest.raises(InputError, match=r"^deal D-9 is already won, so you cannot"):
+            ledger.admit(type_name, "2026-04-01", deal_id="D-9", **fields)
+    with pytest.raises(InputError, match=r"^deal D-9 was never opened"):
+        ledger.admit("stage_changed", "2026-02-01", deal_id="D-9", stage="demo")
+
+
+def test_live_arr_adds_up_the_contracts_gone_live_and_the_changes_since(ledger: Ledger) -> None:
+    live_customer(ledger)  # D-1: 100000 live from April
+    ledger.admit("contract_signed", "2026-04-10", deal_id="D-2", account_id="A-1", arr="50000")
+    ledger.admit("go_live", "2026-05-01", account_id="A-1", deal_id="D-2")
+    ledger.admit("contraction", "2026-06-01", account_id="A-1", arr="120000")  # of 150000
+    with pytest.raises(InputError, match="exceeds account A-1's live ARR of 30000 on 2026-07-01"):
+        ledger.admit("contraction", "2026-07-01", account_id="A-1", arr="30000.01")
+    ledger.admit("expansion", "2026-07-01", account_id="A-1", arr="5000")
+    ledger.admit("contraction", "2026-08-01", account_id="A-1", arr="35000")  # to zero
+    with pytest.raises(InputError, match="account A-1 has no live ARR on 2026-09-01"):
+        ledger.admit("expansion", "2026-09-01", account_id="A-1", arr="10")
+
+
+def test_a_churn_ends_the_contracts_awaiting_go_live_so_a_second_churn_is_refused(
+    ledger: Ledger,
+) -> None:
+    open_deal(ledger)
+    ledger.admit("contract_signed", "2026-03-01", deal_id="D-1", arr="100000")
+    ledger.admit("churn", "2026-03-15", account_id="A-1", reason="cancelled before go-live")
+    with pytest.raises(InputError, match=r"account A-1 has no ARR on 2026-04-01 .*only a customer"):
+        ledger.admit("churn", "2026-04-01", account_id="A-1", reason="again")
+
+
+def test_a_book_admitting_event_by_event_reads_each_stream_it_needs() -> None:
+    """One book admits one event after another (as a warm store does): an event whose stream
+    version it knows already may still need a stream or a target it has not read."""
+    ledger = Ledger()
+    live_customer(ledger)
+    expansion = ledger.admit("expansion", "2026-05-01", account_id="A-1", arr="100")
+    ledger.admit("contract_signed", "2026-05-01", deal_id="D-3", account_id="A-1", arr="7")
+    book = RuleBook(MemoryFacts(ledger.facts))
+
+    def admit(type_name: str, when: str, **fields: Any) -> None:
+        event = build_event(type_name, fields)
+        fact = Fact(parse_instant(when), len(ledger.facts) + 1, str(uuid.uuid4()), view_of(event))
+        placed = book.admit(fact, expected_version=None, where=None)
+        ledger.facts.append(fact._replace(account_id=placed.account_id))
+
+    admit("quota_set", "2026-05-02", period="2026-Q2", amount="1000")  # the ledger stream
+    admit("event_retracted", "2026-05-03", retracts=expansion.event_id, reason="typo")
+    admit("contract_signed", "2026-05-04", deal_id="D-2", account_id="A-2", arr="10")
+    admit("expansion", "2026-05-05", account_id="A-1", arr="5")  # reads A-1, not deal D-3
+    admit("go_live", "2026-05-07", account_id="A-1", deal_id="D-3")  # deal D-3 is read now
+    assert book.retracted == {expansion.event_id}
+
+
+def test_a_shed_book_holds_only_the_streams_it_keeps() -> None:
+    """Shedding forgets the facts held by event id too: the size a warm store judges by."""
+    ledger = Ledger()
+    book = RuleBook(MemoryFacts(ledger.facts))
+    for deal in ("D-1", "D-2"):
+        event = build_event(
+            "deal_opened",
+            {"deal_id": deal, "account_id": "A-1", "stage": "demo", "amount": "1",
+             "expected_close": "2026-09-30"},
+        )  # fmt: skip
+        fact = Fact(parse_instant("2026-01-05"), len(ledger.facts) + 1, deal, view_of(event))
+        book.admit(fact, expected_version=None, where=None)
+        ledger.facts.append(fact._replace(account_id="A-1"))
+    assert book.size == 5  # 2 facts by id, streams D-1, D-2 and A-1
+    book.shed(1)
+    assert (book.size, book.facts_held) == (1, 1)  # D-2 alone, the deal used last
+
+
+def test_a_refused_retraction_of_an_account_event_names_the_later_ones_standing_on_it(
+    ledger: Ledger,
+) -> None:
+    live_customer(ledger)  # 100000 live from April
+    grown = ledger.admit("expansion", "2026-05-01", account_id="A-1", arr="50000")
+    cut = ledger.admit("contraction", "2026-06-01", account_id="A-1", arr="120000")
+    with pytest.raises(InputError) as refused:
+        ledger.admit("event_retracted", "2026-07-01", retracts=grown.event_id, reason="typo")
+    assert str(refused.value) == (
+        f"retracting that expansion (seq {grown.seq}) would leave the later contraction "
+        f"(seq {cut.seq}) invalid: the contraction of 120000 exceeds account A-1's live ARR of "
+        "100000 on 2026-06-01; retract what stands on it first, latest first: the contraction "
+        f"(seq {cut.seq})."
+    )

@@ -720,6 +720,87 @@ def test_a_dry_run_leaves_no_trace_in_the_rule_state(store: LedgerStore) -> None
     assert store.head().seq == 1
 
 
+def _stage_line(deal: str, stage: str, when: str) -> str:
+    fields = {"type": "stage_changed", "effective_at": when, "deal_id": deal, "stage": stage}
+    return json.dumps(fields)
+
+
+def _config_line(when: str, extra_stage: str | None) -> str:
+    stages = [s.model_dump(mode="json") for s in LedgerConfigured().stages]
+    if extra_stage:
+        stages.append({"name": extra_stage, "probability": "0.5", "forecast_category": "pipeline"})
+    return json.dumps({"type": "ledger_configured", "effective_at": when, "stages": stages})
+
+
+@pytest.mark.parametrize("one_by_one", [False, True], ids=["one-batch", "one-append-each"])
+def test_a_new_pipeline_s_stages_are_the_ones_checked_from_the_next_event_on(
+    store: LedgerStore, one_by_one: bool
+) -> None:
+    """The stages an event may name are those of the pipeline in force when it is admitted,
+    also when the pipeline changed earlier in the same import or in the append before."""
+    to_pilot = _stage_line("D-1", "pilot", "2026-03-01")
+    lines = [OPEN_D1, _config_line("2026-02-01", "pilot"), to_pilot]
+    if one_by_one:
+        for line in lines:
+            store.append_batch(events_from([line]))
+    else:
+        store.append_batch(events_from(lines))
+    assert [e.type for e in store.read()][-1] == "stage_changed"
+    back = _stage_line("D-1", "demo", "2026-03-10")
+    opened_in_pilot = OPEN_D1.replace("D-1", "D-2").replace('"demo"', '"pilot"')
+    with pytest.raises(
+        InputError, match="line 3: field 'stage' = 'pilot': is not a stage of the configured"
+    ):
+        store.append_batch(events_from([back, _config_line("2026-04-01", None), opened_in_pilot]))
+
+
+def test_a_backdated_pipeline_in_the_import_that_opened_a_deal_is_held_to_its_stage(
+    store: LedgerStore,
+) -> None:
+    """A pipeline effective before the one in force must keep the stage a deal of the same
+    import stands in, though no stored configuration lists that stage yet."""
+    opened = OPEN_D1.replace('"demo"', '"pilot"').replace("2026-01-05", "2026-04-01")
+    with pytest.raises(
+        InputError, match="line 3: the new pipeline drops the stage pilot, where the open deal D-1"
+    ):
+        store.append_batch(
+            events_from(
+                [_config_line("2026-03-01", "pilot"), opened, _config_line("2026-01-15", None)]
+            )
+        )
+    assert store.count() == 1
+
+
+def test_a_message_names_the_first_event_of_the_import_as_earlier_in_it_not_by_a_seq(
+    store: LedgerStore,
+) -> None:
+    store.append_batch(events_from([OPEN_D1]))
+    moved = _stage_line("D-1", "legal_review", "2026-03-01")
+    lost = '{"type":"deal_lost","effective_at":"2026-02-01","deal_id":"D-1"}'
+    with pytest.raises(InputError) as refused:
+        store.append_batch(events_from([moved, lost]))
+    assert str(refused.value).startswith(
+        "line 2: this deal_lost would make the later stage_changed (earlier in this import, "
+        "effective 2026-03-01) invalid: deal D-1 is lost"
+    )
+
+
+def test_a_first_configuration_given_as_an_import_line_takes_the_defaults_it_leaves_out(
+    db_url: str,
+) -> None:
+    """With no configuration in force, a line that gives only some settings resets nothing:
+    the others are the defaults."""
+    store = LedgerStore.open(db_url, create=True)
+    try:
+        line = '{"type":"ledger_configured","effective_at":"2020-01-01","timezone":"Asia/Tokyo"}'
+        store.append_batch(events_from([line]))
+        config = store.config()
+        assert config is not None
+        assert (config.timezone, config.stages) == ("Asia/Tokyo", LedgerConfigured().stages)
+    finally:
+        store.close()
+
+
 def test_appends_one_by_one_follow_the_rules_as_one_batch_does(store: LedgerStore) -> None:
     """Each single append builds on the state the previous one left, across streams."""
     for line in [OPEN_D1, SIGN_D1, LIVE_D1]:
