@@ -148,3 +148,36 @@ def test_a_churn_cancels_the_contracts_still_waiting_for_go_live() -> None:
     log.add("contract_signed", "2025-10-01", deal_id="D-9", account_id="A-D-3", arr="20000")
     after = awaiting_go_live(replay_deals(log.events, UNTIL), UNTIL)
     assert [(r.deal_id, r.arr) for r in after] == [("D-9", Decimal(20000))]
+
+
+def test_a_window_counts_only_the_contracts_signed_in_it() -> None:
+    """May and June: D-1 (May 1, BAA, partner:epic, 120k) and D-2 (Jun 30, standard terms,
+    80k) were signed in them; D-3 (Apr 30) was not."""
+    lines = _lines(Span(day("2025-04-30"), day("2025-06-30")))
+
+    baa, standard = (
+        lines[("baa_rate", "signed contracts")],
+        lines[("standard_terms_rate", "signed contracts")],
+    )
+    assert (baa.count, baa.rate) == (2, Decimal("0.5"))
+    assert (standard.count, standard.rate) == (2, Decimal("0.5"))
+    epic = lines[("partner_share_won_arr", "partner:epic")]
+    assert (epic.count, epic.amount, epic.rate) == (1, Decimal(120000), Decimal("0.6"))
+    # Both reviewed: D-1 Jan 1 -> May 1 (120 days), D-2 Jan 1 -> Jun 30 (180 days).
+    reviewed = lines[("won_cycle", "with security review")]
+    assert (reviewed.count, reviewed.days.median) == (2, Decimal(150))
+    assert lines[("won_cycle", "without security review")].count == 0
+
+
+def test_the_contracts_waiting_longest_for_go_live_come_first() -> None:
+    log = _ledger()
+    log.add("contract_signed", "2025-09-01", deal_id="E-1", account_id="A-E-1", arr="10000")
+    log.add("contract_signed", "2025-02-01", deal_id="F-1", account_id="A-F-1", arr="20000")
+    rows = awaiting_go_live(replay_deals(log.events, UNTIL), UNTIL)
+
+    # To the close of Dec 31: from Feb 1, 334 days; from Apr 30, 246; from Sep 1, 122.
+    assert [(r.deal_id, r.age) for r in rows] == [
+        ("F-1", Decimal(334)),
+        ("D-3", Decimal(246)),
+        ("E-1", Decimal(122)),
+    ]

@@ -194,3 +194,37 @@ def test_a_free_pilot_is_a_won_deal_worth_nothing() -> None:
     assert (t.won, t.lost, t.win_rate) == (1, 1, Decimal("0.5"))
     assert (t.won_value, t.lost_value, t.value_win_rate) == (Decimal(0), Decimal(60000), Decimal(0))
     assert (t.cycle.count, t.cycle.median) == (1, Decimal(31))
+
+
+def test_a_lost_deal_is_worth_its_last_amount_even_when_updated_to_nothing() -> None:
+    log = InlineLog()
+    open_deal(log, "L-1", "2025-01-01", amount="100000")
+    log.add("deal_updated", "2025-02-01", deal_id="L-1", amount="0")  # scoped down to nothing
+    _lost(log, "L-1", "2025-03-01")
+    open_deal(log, "W-1", "2025-01-01", amount="40000")
+    _won(log, "W-1", "2025-03-01", "50000")
+    t = win_rates(replay_deals(log.events), H1).total
+
+    # By count one of two; by value 50k won of 50k + 0 lost.
+    assert (t.won, t.lost, t.win_rate) == (1, 1, Decimal("0.5"))
+    assert (t.won_value, t.lost_value, t.value_win_rate) == (Decimal(50000), Decimal(0), Decimal(1))
+
+
+def test_a_deal_signed_without_being_opened_has_no_place_in_the_funnel() -> None:
+    log = InlineLog()
+    log.add("contract_signed", "2025-02-01", deal_id="D-9", account_id="A-9", arr="5000")
+    open_deal(log, "D-1", "2025-01-01", stage="discovery")
+    _lost(log, "D-1", "2025-02-01")
+    lines = conversion(replay_deals(log.events))
+
+    # Only D-1 counts: it reached qualification and discovery (passed), then nothing further.
+    assert [(x.from_stage, x.reached, x.advanced) for x in lines[:3]] == [
+        ("qualification", 1, 1),
+        ("discovery", 1, 0),
+        ("demo", 0, 0),
+    ]
+    assert (lines[-1].from_stage, lines[-1].to_stage, lines[-1].reached) == (
+        "negotiation",
+        "won",
+        0,
+    )
