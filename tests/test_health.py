@@ -181,3 +181,16 @@ def test_the_contracts_waiting_longest_for_go_live_come_first() -> None:
         ("D-3", Decimal(246)),
         ("E-1", Decimal(122)),
     ]
+    book = replay_deals(log.events, UNTIL)
+    backlog: Any = next(x for x in health(book, UNTIL) if x.metric == "awaiting_go_live")
+    assert (backlog.count, backlog.amount, backlog.days.max) == (3, Decimal(80000), Decimal(334))
+
+
+def test_a_churn_cancels_a_contract_signed_without_a_deal_being_opened() -> None:
+    log = InlineLog()
+    log.add("contract_signed", "2025-03-01", deal_id="D-9", account_id="A-9", arr="20000")
+    log.add("churn", "2025-04-01", account_id="A-9", reason="budget cut")
+
+    before = awaiting_go_live(replay_deals(log.events, day("2025-03-31")), day("2025-03-31"))
+    assert [(r.deal_id, r.arr) for r in before] == [("D-9", Decimal(20000))]
+    assert awaiting_go_live(replay_deals(log.events, UNTIL), UNTIL) == []

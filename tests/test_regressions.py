@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from ledger.timeutil import parse_instant
 from projections.deals import replay_deals
 from projections.regressions import regressions
 from projections.slices import Span
@@ -155,3 +156,17 @@ def test_the_configuration_recorded_last_orders_the_stages_whatever_its_effectiv
         ("pilot", "intro", False, True)
     ]
     assert now.regressions == []
+
+
+def test_the_backward_moves_are_listed_in_replay_order_not_in_recording_order() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", stage="demo")
+    _move(log, "D-1", "2025-02-01", "qualification")
+    open_deal(log, "D-2", "2025-01-01", stage="demo")
+    _move(log, "D-2", "2025-01-15", "qualification")  # recorded later, effective earlier
+    result = regressions(replay_deals(log.events), Q1)
+
+    assert [(m.deal_id, m.move.at) for m in result.regressions] == [
+        ("D-2", parse_instant("2025-01-15")),
+        ("D-1", parse_instant("2025-02-01")),
+    ]

@@ -228,3 +228,40 @@ def test_a_deal_signed_without_being_opened_has_no_place_in_the_funnel() -> None
         "won",
         0,
     )
+
+
+def test_a_deal_counts_in_the_segment_it_has_at_the_as_of_bound() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", segment="idn")
+    log.add("deal_updated", "2025-02-01", deal_id="D-1", segment="payer")  # reassigned
+    _won(log, "D-1", "2025-03-01", "100000")
+    open_deal(log, "D-2", "2025-01-01", segment="payer")
+    _lost(log, "D-2", "2025-03-01")
+    lines = win_rates(replay_deals(log.events), H1, by="segment").lines
+
+    assert [(x.key, x.won, x.lost) for x in lines] == [("payer", 1, 1)]
+
+
+def test_a_persona_engaged_again_after_the_close_stays_in_the_committee() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", personas=["cfo"])
+    _won(log, "D-1", "2025-03-01", "100000")
+    # After the signature: the CFO comes back (a renewal talk), the CMIO is new.
+    log.add("persona_engaged", "2025-04-01", deal_id="D-1", persona="cfo")
+    log.add("persona_engaged", "2025-04-01", deal_id="D-1", persona="cmio")
+    lines = win_rates(replay_deals(log.events), H1, by="persona").lines
+
+    assert [(x.key, x.won) for x in lines] == [("cfo", 1)]
+
+
+def test_conversion_by_segment() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", segment="idn")
+    log.add("stage_changed", "2025-01-10", deal_id="D-1", stage="discovery")
+    open_deal(log, "D-2", "2025-01-01", segment="payer")
+    open_deal(log, "D-3", "2025-01-01", segment="idn")
+    _lost(log, "D-3", "2025-02-01")
+    lines = conversion(replay_deals(log.events), by="segment")
+
+    first_steps = [(x.key, x.reached, x.advanced) for x in lines if x.from_stage == "qualification"]
+    assert first_steps == [("idn", 2, 1), ("payer", 1, 0)]
