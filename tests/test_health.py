@@ -194,3 +194,24 @@ def test_a_churn_cancels_a_contract_signed_without_a_deal_being_opened() -> None
     before = awaiting_go_live(replay_deals(log.events, day("2025-03-31")), day("2025-03-31"))
     assert [(r.deal_id, r.arr) for r in before] == [("D-9", Decimal(20000))]
     assert awaiting_go_live(replay_deals(log.events, UNTIL), UNTIL) == []
+
+
+def test_a_completion_closes_the_latest_open_review_of_its_framework() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", stage="security_review")
+    log.add("security_review_started", "2025-02-01", deal_id="D-1", framework="soc2")
+    _review(log, "D-1", "hitrust", "2025-02-01", None)
+    _review(log, "D-1", "hitrust", "2025-03-01", "2025-03-21")  # the second one: 20 days
+    until = day("2025-03-31")
+    lines = health(replay_deals(log.events, until), until)
+
+    done = [(x.key, x.count) for x in lines if x.metric == "security_questionnaire"]
+    assert done == [("hitrust", 1), ("all", 1)]
+    hitrust: Any = next(x for x in lines if x.metric == "security_questionnaire")
+    assert hitrust.days.median == Decimal(20)
+    # Still open at the close of Mar 31, by framework name: the first hitrust review (59 days)
+    # and the soc2 one (59 days).
+    waiting = [(x.key, x.count) for x in lines if x.metric == "security_review_open"]
+    assert waiting == [("hitrust", 1), ("soc2", 1), ("all", 2)]
+    first: Any = next(x for x in lines if x.metric == "security_review_open")
+    assert first.days.max == Decimal(59)

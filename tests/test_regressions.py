@@ -164,9 +164,16 @@ def test_the_backward_moves_are_listed_in_replay_order_not_in_recording_order() 
     _move(log, "D-1", "2025-02-01", "qualification")
     open_deal(log, "D-2", "2025-01-01", stage="demo")
     _move(log, "D-2", "2025-01-15", "qualification")  # recorded later, effective earlier
+    # At the same instant, the move recorded first comes first.
+    open_deal(log, "D-3", "2025-01-01", stage="demo")
+    open_deal(log, "D-4", "2025-01-01", stage="demo")
+    _move(log, "D-4", "2025-03-01", "qualification")
+    _move(log, "D-3", "2025-03-01", "qualification")
     result = regressions(replay_deals(log.events), Q1)
 
     assert [(m.deal_id, m.move.at) for m in result.regressions] == [
         ("D-2", parse_instant("2025-01-15")),
         ("D-1", parse_instant("2025-02-01")),
+        ("D-4", parse_instant("2025-03-01")),
+        ("D-3", parse_instant("2025-03-01")),
     ]
