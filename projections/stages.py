@@ -185,7 +185,7 @@ def aging(book: DealBook, until: datetime, older_than_days: int) -> list[AgingLi
     threshold = timedelta(days=older_than_days)
     found: list[tuple[timedelta, AgingLine]] = []
     for d in book.deals.values():
-        if d.status != "open" or d.opened_at is None or not d.visits:
+        if d.status != "open" or d.opened_at is None:  # an opened deal has a visit
             continue
         age = until - d.opened_at
         if age <= threshold:

@@ -40,9 +40,10 @@ class VelocityLine:
     def velocity(self) -> Decimal | None:
         """Return open × win rate × average won size / average cycle days, in cents per day."""
         c = self.closed
-        # The mean cycle exactly, not as rounded for output.
+        # The mean cycle exactly, not as rounded for output; only won deals have a cycle, so a
+        # line without one (nothing won, or every cycle zero) has no velocity.
         total_days = exact_days(sum(c.cycles, timedelta()))
-        if not c.won or not total_days:
+        if not total_days:
             return None
         mean_days = total_days / len(c.cycles)
         exact = Decimal(self.open_deals) * c.won_value / Decimal(c.closed) / mean_days

@@ -148,3 +148,70 @@ def test_a_churn_cancels_the_contracts_still_waiting_for_go_live() -> None:
     log.add("contract_signed", "2025-10-01", deal_id="D-9", account_id="A-D-3", arr="20000")
     after = awaiting_go_live(replay_deals(log.events, UNTIL), UNTIL)
     assert [(r.deal_id, r.arr) for r in after] == [("D-9", Decimal(20000))]
+
+
+def test_a_window_counts_only_the_contracts_signed_in_it() -> None:
+    """May and June: D-1 (May 1, BAA, partner:epic, 120k) and D-2 (Jun 30, standard terms,
+    80k) were signed in them; D-3 (Apr 30) was not."""
+    lines = _lines(Span(day("2025-04-30"), day("2025-06-30")))
+
+    baa, standard = (
+        lines[("baa_rate", "signed contracts")],
+        lines[("standard_terms_rate", "signed contracts")],
+    )
+    assert (baa.count, baa.rate) == (2, Decimal("0.5"))
+    assert (standard.count, standard.rate) == (2, Decimal("0.5"))
+    epic = lines[("partner_share_won_arr", "partner:epic")]
+    assert (epic.count, epic.amount, epic.rate) == (1, Decimal(120000), Decimal("0.6"))
+    # Both reviewed: D-1 Jan 1 -> May 1 (120 days), D-2 Jan 1 -> Jun 30 (180 days).
+    reviewed = lines[("won_cycle", "with security review")]
+    assert (reviewed.count, reviewed.days.median) == (2, Decimal(150))
+    assert lines[("won_cycle", "without security review")].count == 0
+
+
+def test_the_contracts_waiting_longest_for_go_live_come_first() -> None:
+    log = _ledger()
+    log.add("contract_signed", "2025-09-01", deal_id="E-1", account_id="A-E-1", arr="10000")
+    log.add("contract_signed", "2025-02-01", deal_id="F-1", account_id="A-F-1", arr="20000")
+    rows = awaiting_go_live(replay_deals(log.events, UNTIL), UNTIL)
+
+    # To the close of Dec 31: from Feb 1, 334 days; from Apr 30, 246; from Sep 1, 122.
+    assert [(r.deal_id, r.age) for r in rows] == [
+        ("F-1", Decimal(334)),
+        ("D-3", Decimal(246)),
+        ("E-1", Decimal(122)),
+    ]
+    book = replay_deals(log.events, UNTIL)
+    backlog: Any = next(x for x in health(book, UNTIL) if x.metric == "awaiting_go_live")
+    assert (backlog.count, backlog.amount, backlog.days.max) == (3, Decimal(80000), Decimal(334))
+
+
+def test_a_churn_cancels_a_contract_signed_without_a_deal_being_opened() -> None:
+    log = InlineLog()
+    log.add("contract_signed", "2025-03-01", deal_id="D-9", account_id="A-9", arr="20000")
+    log.add("churn", "2025-04-01", account_id="A-9", reason="budget cut")
+
+    before = awaiting_go_live(replay_deals(log.events, day("2025-03-31")), day("2025-03-31"))
+    assert [(r.deal_id, r.arr) for r in before] == [("D-9", Decimal(20000))]
+    assert awaiting_go_live(replay_deals(log.events, UNTIL), UNTIL) == []
+
+
+def test_a_completion_closes_the_latest_open_review_of_its_framework() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", stage="security_review")
+    log.add("security_review_started", "2025-02-01", deal_id="D-1", framework="soc2")
+    _review(log, "D-1", "hitrust", "2025-02-01", None)
+    _review(log, "D-1", "hitrust", "2025-03-01", "2025-03-21")  # the second one: 20 days
+    until = day("2025-03-31")
+    lines = health(replay_deals(log.events, until), until)
+
+    done = [(x.key, x.count) for x in lines if x.metric == "security_questionnaire"]
+    assert done == [("hitrust", 1), ("all", 1)]
+    hitrust: Any = next(x for x in lines if x.metric == "security_questionnaire")
+    assert hitrust.days.median == Decimal(20)
+    # Still open at the close of Mar 31, by framework name: the first hitrust review (59 days)
+    # and the soc2 one (59 days).
+    waiting = [(x.key, x.count) for x in lines if x.metric == "security_review_open"]
+    assert waiting == [("hitrust", 1), ("soc2", 1), ("all", 2)]
+    first: Any = next(x for x in lines if x.metric == "security_review_open")
+    assert first.days.max == Decimal(59)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from ledger.timeutil import parse_instant
 from projections.deals import replay_deals
 from projections.regressions import regressions
 from projections.slices import Span
@@ -125,9 +126,54 @@ def test_a_pair_from_a_stage_dropped_since_is_neither_forward_nor_backward() -> 
     stages = [{"name": n, "probability": "0.5"} for n in ("qualification", "discovery")]
     log.add("ledger_configured", "2025-03-01", stages=stages)
 
-    pairs = regressions(replay_deals(log.events), Q1).pairs
+    result = regressions(replay_deals(log.events), Q1)
 
-    assert [(p.from_stage, p.to_stage, p.backward, p.forward) for p in pairs] == [
+    assert [(p.from_stage, p.to_stage, p.backward, p.forward) for p in result.pairs] == [
         ("qualification", "discovery", False, True),
         ("clinical_validation", "qualification", False, False),
+    ]
+    # Neither move is a regression: the deal moved, and nothing slid back.
+    assert (result.total.deals_moved, result.total.deals_regressed) == (1, 0)
+    assert (result.total.transitions, result.total.backward, result.regressions) == (2, 0, [])
+
+
+def test_the_configuration_recorded_last_orders_the_stages_whatever_its_effective_time() -> None:
+    log = InlineLog()
+    intro_first = [{"name": "intro", "probability": "0.2"}, {"name": "pilot", "probability": "0.5"}]
+    log.add("ledger_configured", "2024-01-01", stages=intro_first)
+    open_deal(log, "D-1", "2025-01-01", stage="pilot")
+    _move(log, "D-1", "2025-01-10", "intro")
+    before = log.now
+    # Recorded later, effective earlier than the first configuration: pilot now comes first.
+    log.add("ledger_configured", "2023-01-01", stages=list(reversed(intro_first)))
+
+    then = regressions(replay_deals(log.events, known_at=before), Q1)
+    assert (then.total.deals_moved, then.total.deals_regressed) == (1, 1)
+    assert [(m.deal_id, m.move.to_stage) for m in then.regressions] == [("D-1", "intro")]
+    now = regressions(replay_deals(log.events), Q1)
+    assert (now.total.deals_moved, now.total.deals_regressed, now.total.backward) == (1, 0, 0)
+    assert [(p.from_stage, p.to_stage, p.backward, p.forward) for p in now.pairs] == [
+        ("pilot", "intro", False, True)
+    ]
+    assert now.regressions == []
+
+
+def test_the_backward_moves_are_listed_in_replay_order_not_in_recording_order() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", stage="demo")
+    _move(log, "D-1", "2025-02-01", "qualification")
+    open_deal(log, "D-2", "2025-01-01", stage="demo")
+    _move(log, "D-2", "2025-01-15", "qualification")  # recorded later, effective earlier
+    # At the same instant, the move recorded first comes first.
+    open_deal(log, "D-3", "2025-01-01", stage="demo")
+    open_deal(log, "D-4", "2025-01-01", stage="demo")
+    _move(log, "D-4", "2025-03-01", "qualification")
+    _move(log, "D-3", "2025-03-01", "qualification")
+    result = regressions(replay_deals(log.events), Q1)
+
+    assert [(m.deal_id, m.move.at) for m in result.regressions] == [
+        ("D-2", parse_instant("2025-01-15")),
+        ("D-1", parse_instant("2025-02-01")),
+        ("D-4", parse_instant("2025-03-01")),
+        ("D-3", parse_instant("2025-03-01")),
     ]

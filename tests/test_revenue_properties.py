@@ -28,6 +28,7 @@ from ledger.events import (
     EventRetracted,
     Expansion,
     GoLive,
+    LedgerConfigured,
 )
 from projections.arr import arr_snapshot
 from projections.movements import movements
@@ -201,16 +202,22 @@ def test_final_arr_agrees_with_the_model_of_the_rules(ledger: GeneratedLedger) -
 
 
 def _constraints(log: Sequence[RecordedEvent]) -> dict[int, set[int]]:
-    """Return, per seq, the seqs that must be appended before it for the book to accept it."""
+    """Return, per seq, the seqs that must be appended before it for the book to accept it
+    (and for the same configuration to be the last one recorded)."""
     after: dict[int, set[int]] = {e.seq: set() for e in log}
     by_id = {e.event_id: e.seq for e in log}
     opened: dict[str, int] = {}
     last_at: dict[datetime, int] = {}
+    configured: int | None = None
     for e in log:
         p = e.payload
         if e.effective_at in last_at:  # equal effective times keep their relative order
             after[e.seq].add(last_at[e.effective_at])
         last_at[e.effective_at] = e.seq
+        if isinstance(p, LedgerConfigured):  # the configuration recorded last is the pipeline
+            if configured is not None:
+                after[e.seq].add(configured)
+            configured = e.seq
         if isinstance(p, DealOpened):
             opened[p.deal_id] = e.seq
         elif isinstance(p, ContractSigned) and p.deal_id in opened:

@@ -35,6 +35,11 @@ def test_a_deal_that_visits_a_stage_twice_has_cumulative_and_latest_days() -> No
     assert (rows["discovery"].visits, rows["discovery"].cumulative) == (1, Decimal(20))
     assert [r.stage for r in deal_stages(book, until)] == ["qualification", "discovery", "demo"]
     assert not rows["demo"].open
+    assert stage_durations(book.deals["D-1"], until) == {
+        "qualification": timedelta(days=10),
+        "demo": timedelta(days=30),
+        "discovery": timedelta(days=20),
+    }
 
     demo = _line(time_in_stage(book, until), "demo")
     assert (demo.deals, demo.visits, demo.completed.count, demo.open.count) == (1, 2, 2, 0)
@@ -207,3 +212,27 @@ def test_aging_lists_open_deals_older_than_the_threshold_oldest_first() -> None:
     assert (old.age, old.in_stage) == (Decimal(344), Decimal(192))
     assert (old.stage, old.owner) == ("demo", "ana")
     assert [r.deal_id for r in aging(replay_deals(log.events, until), until, 179)][-1] == "D-edge"
+
+
+def test_a_deal_back_in_a_stage_is_open_there_by_its_latest_visit() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01")
+    log.add("stage_changed", "2025-01-11", deal_id="D-1", stage="demo")
+    log.add("stage_changed", "2025-01-21", deal_id="D-1", stage="discovery")
+    log.add("stage_changed", "2025-02-10", deal_id="D-1", stage="demo")
+    until = day("2025-02-19")
+    book = replay_deals(log.events, until)
+
+    rows = {r.stage: r for r in deal_stages(book, until)}
+    # demo: Jan 11 -> Jan 21 (10 days, ended), then from Feb 10 to the close of Feb 19 (10 days).
+    demo = rows["demo"]
+    assert (demo.visits, demo.cumulative, demo.latest, demo.open) == (
+        2,
+        Decimal(20),
+        Decimal(10),
+        True,
+    )
+    assert not rows["discovery"].open
+    line = _line(time_in_stage(book, until), "demo")
+    assert (line.completed.count, line.completed.median) == (1, 10)
+    assert (line.open.count, line.open.max) == (1, 10)

@@ -216,3 +216,28 @@ def test_a_deal_won_on_the_first_day_of_the_next_period_is_not_closed_won_in_thi
 
     assert (q3.closed_won, q3.won_deals, q3.remaining) == (Decimal(0), 0, Decimal(500000))
     assert (q4.closed_won, q4.won_deals) == (Decimal(80000), 1)
+
+
+def test_velocity_by_persona_counts_an_open_deal_in_every_group_of_its_committee() -> None:
+    log = InlineLog()
+    open_deal(log, "W-1", "2025-01-01", personas=["cfo", "cmio"])
+    log.add("contract_signed", "2025-03-02", deal_id="W-1", arr="100000")  # 60 days
+    open_deal(log, "L-1", "2025-01-01", personas=["cfo"])
+    log.add("deal_lost", "2025-04-01", deal_id="L-1")
+    open_deal(log, "O-1", "2025-02-01", personas=["cfo", "cmio"])
+    open_deal(log, "O-2", "2025-02-01", personas=["cmio"])
+    open_deal(log, "O-3", "2025-02-01", personas=["it_security"])  # nothing closed with it
+    open_deal(log, "O-4", "2025-02-01")
+    book = replay_deals(log.events, day("2025-06-30"))
+    lines = velocity(book, H1, by="persona")
+
+    assert [(x.key, x.open_deals, x.velocity) for x in lines] == [
+        # cfo: 1 open × 1/2 won × 100,000 / 60 days = 833.33 a day.
+        ("cfo", 1, Decimal("833.33")),
+        # cmio: 2 open × 1/1 won × 100,000 / 60 days = 3,333.33 a day.
+        ("cmio", 2, Decimal("3333.33")),
+        ("it_security", 1, None),
+        ("(none)", 1, None),
+        # total: 4 open × 1/2 won × 100,000 / 60 days.
+        ("total", 4, Decimal("3333.33")),
+    ]

@@ -194,3 +194,74 @@ def test_a_free_pilot_is_a_won_deal_worth_nothing() -> None:
     assert (t.won, t.lost, t.win_rate) == (1, 1, Decimal("0.5"))
     assert (t.won_value, t.lost_value, t.value_win_rate) == (Decimal(0), Decimal(60000), Decimal(0))
     assert (t.cycle.count, t.cycle.median) == (1, Decimal(31))
+
+
+def test_a_lost_deal_is_worth_its_last_amount_even_when_updated_to_nothing() -> None:
+    log = InlineLog()
+    open_deal(log, "L-1", "2025-01-01", amount="100000")
+    log.add("deal_updated", "2025-02-01", deal_id="L-1", amount="0")  # scoped down to nothing
+    _lost(log, "L-1", "2025-03-01")
+    open_deal(log, "W-1", "2025-01-01", amount="40000")
+    _won(log, "W-1", "2025-03-01", "50000")
+    t = win_rates(replay_deals(log.events), H1).total
+
+    # By count one of two; by value 50k won of 50k + 0 lost.
+    assert (t.won, t.lost, t.win_rate) == (1, 1, Decimal("0.5"))
+    assert (t.won_value, t.lost_value, t.value_win_rate) == (Decimal(50000), Decimal(0), Decimal(1))
+
+
+def test_a_deal_signed_without_being_opened_has_no_place_in_the_funnel() -> None:
+    log = InlineLog()
+    log.add("contract_signed", "2025-02-01", deal_id="D-9", account_id="A-9", arr="5000")
+    open_deal(log, "D-1", "2025-01-01", stage="discovery")
+    _lost(log, "D-1", "2025-02-01")
+    lines = conversion(replay_deals(log.events))
+
+    # Only D-1 counts: it reached qualification and discovery (passed), then nothing further.
+    assert [(x.from_stage, x.reached, x.advanced) for x in lines[:3]] == [
+        ("qualification", 1, 1),
+        ("discovery", 1, 0),
+        ("demo", 0, 0),
+    ]
+    assert (lines[-1].from_stage, lines[-1].to_stage, lines[-1].reached) == (
+        "negotiation",
+        "won",
+        0,
+    )
+
+
+def test_a_deal_counts_in_the_segment_it_has_at_the_as_of_bound() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", segment="idn")
+    log.add("deal_updated", "2025-02-01", deal_id="D-1", segment="payer")  # reassigned
+    _won(log, "D-1", "2025-03-01", "100000")
+    open_deal(log, "D-2", "2025-01-01", segment="payer")
+    _lost(log, "D-2", "2025-03-01")
+    lines = win_rates(replay_deals(log.events), H1, by="segment").lines
+
+    assert [(x.key, x.won, x.lost) for x in lines] == [("payer", 1, 1)]
+
+
+def test_a_persona_engaged_again_after_the_close_stays_in_the_committee() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", personas=["cfo"])
+    _won(log, "D-1", "2025-03-01", "100000")
+    # After the signature: the CFO comes back (a renewal talk), the CMIO is new.
+    log.add("persona_engaged", "2025-04-01", deal_id="D-1", persona="cfo")
+    log.add("persona_engaged", "2025-04-01", deal_id="D-1", persona="cmio")
+    lines = win_rates(replay_deals(log.events), H1, by="persona").lines
+
+    assert [(x.key, x.won) for x in lines] == [("cfo", 1)]
+
+
+def test_conversion_by_segment() -> None:
+    log = InlineLog()
+    open_deal(log, "D-1", "2025-01-01", segment="idn")
+    log.add("stage_changed", "2025-01-10", deal_id="D-1", stage="discovery")
+    open_deal(log, "D-2", "2025-01-01", segment="payer")
+    open_deal(log, "D-3", "2025-01-01", segment="idn")
+    _lost(log, "D-3", "2025-02-01")
+    lines = conversion(replay_deals(log.events), by="segment")
+
+    first_steps = [(x.key, x.reached, x.advanced) for x in lines if x.from_stage == "qualification"]
+    assert first_steps == [("idn", 2, 1), ("payer", 1, 0)]
