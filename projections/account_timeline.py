@@ -182,10 +182,21 @@ class AccountTimeline:
         self._first_live_known = False
 
     def _first_live_us(self) -> int | None:
+        """Return the first instant after whose facts, taken together, live ARR is > 0.
+
+        A go-live undone at its own instant (a churn effective at the same time) leaves the
+        account never live: no valid-time bound sees live ARR from it.
+        """
         if not self._first_live_known:
             c = self._c
+            effective, live, last = c.effective, c.live, self._hi - 1
             self._first_live = next(
-                (c.effective[i] for i in range(self._lo, self._hi) if c.live[i] > 0), None
+                (
+                    effective[i]
+                    for i in range(self._lo, self._hi)
+                    if live[i] > 0 and (i == last or effective[i + 1] != effective[i])
+                ),
+                None,
             )
             self._first_live_known = True
         return self._first_live
@@ -247,7 +258,8 @@ class AccountTimeline:
         return first is not None and first < to_us(bound)
 
     def first_live(self) -> datetime | None:
-        """Return the effective time of the account's first go-live (live ARR > 0)."""
+        """Return the first valid time at which the account's live ARR became > 0 (the facts
+        of one instant taken together)."""
         first = self._first_live_us()
         return None if first is None else from_us(first)
 

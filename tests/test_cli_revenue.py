@@ -359,3 +359,41 @@ def test_an_arr_restatement_early_in_1900_reads_no_window(
     )
     assert nrr.exit_code == 3
     assert "reaches back to 1899-06-30, before 1900" in nrr.stderr
+
+
+def test_the_nrr_cohort_is_the_customers_live_at_the_close_of_the_start_day(
+    cli_at_clock, tmp_path: Path
+) -> None:
+    """As of Mar 31 over 1q the cohort is taken at the close of Dec 31: a customer that went
+    live during Dec 31 is in it."""
+    lines = [
+        {
+            "type": "deal_opened",
+            "effective_at": "2025-12-01",
+            "deal_id": "D-9",
+            "account_id": "A-9",
+            "stage": "negotiation",
+            "amount": "1000",
+            "expected_close": "2025-12-15",
+        },
+        {"type": "contract_signed", "effective_at": "2025-12-15", "deal_id": "D-9", "arr": "1000"},
+        {"type": "go_live", "effective_at": "2025-12-31", "account_id": "A-9", "deal_id": "D-9"},
+    ]
+    ledger = tmp_path / "late.jsonl"
+    ledger.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert cli_at_clock("init").exit_code == 0
+    assert cli_at_clock("import", str(ledger)).exit_code == 0
+    out = cli_at_clock("nrr", "--as-of", "2026-03-31", "--window", "1q", "--format", "json")
+    doc = json.loads(out.stdout)
+    assert doc["meta"]["options"]["start"] == "2025-12-31"
+    assert doc["rows"] == [
+        {
+            "key": "total",
+            "accounts": 1,
+            "start": "1000",
+            "end": "1000",
+            "retained": "1000",
+            "nrr": "1.0000",
+            "grr": "1.0000",
+        }
+    ]

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -355,3 +356,176 @@ def test_a_free_pilot_adds_no_arr_and_makes_no_customer_until_paid_arr_goes_live
         ("2025-Q1", 1, D(50000)),
         ("2025-Q2", 1, D(100000)),
     ]
+
+
+def test_a_go_live_undone_at_its_own_instant_leaves_the_account_never_live() -> None:
+    """Facts of one instant are taken together: a go-live and a churn effective at the same
+    time leave live ARR at 0 at every valid time, so the account's later first paid go-live is
+    `new` (not a reactivation), whichever window it falls in, and names its cohort."""
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100", "2025-01-10", "2025-02-01")
+    log.add("churn", "2025-02-01", account_id="A")
+    log.signed_and_live("A", "D-2", "50", "2025-03-01", "2025-04-01")
+    view = revenue_view(log.events)
+    for start in ("2025-01-31", "2025-02-15"):
+        t = movements(view, day(start), day("2025-04-30")).total
+        assert (t.new, t.reactivation, t.churn, t.end) == (D(50), D(0), D(0), D(50)), start
+    rows = quarter_cohorts(view, day("2025-06-30"))
+    assert [(r.cohort.label, r.accounts, r.start_arr) for r in rows] == [("2025-Q2", 1, D(50))]
+
+
+def test_a_contraction_larger_than_live_arr_takes_it_to_zero_as_a_churn() -> None:
+    """Live ARR never goes below zero: a contraction of more than the account has takes what
+    there is, and live ARR going to 0 is a churn of it (movements/2)."""
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "1000", "2025-01-10", "2025-02-01")
+    log.signed_and_live("B", "D-2", "400", "2025-01-10", "2025-02-01")
+    log.add("contraction", "2025-04-01", account_id="A", arr="1500")
+    view = revenue_view(log.events)
+    assert arr_snapshot(view, day("2025-04-30")).total.arr == D(400)
+    t = movements(view, day("2025-03-31"), day("2025-04-30")).total
+    assert (t.start, t.contraction, t.churn, t.end) == (D(1400), D(0), D(1000), D(400))
+
+
+def test_a_go_live_moves_only_its_own_contract_from_backlog_to_arr() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100", "2026-01-10", "2026-02-01")
+    log.add("contract_signed", "2026-01-10", deal_id="D-2", account_id="A", arr="30")
+    snap = arr_snapshot(revenue_view(log.events), day("2026-02-28")).total
+    assert (snap.arr, snap.backlog, snap.carr) == (D(100), D(30), D(130))
+
+
+def test_an_account_is_grouped_by_its_first_signed_deal_not_a_later_one() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100", "2025-01-10", "2025-02-01", segment="clinic")
+    log.signed_and_live("A", "D-2", "50", "2025-06-01", "2025-07-01", segment="payer")
+    lines = arr_snapshot(revenue_view(log.events), day("2025-09-30"), by="segment").lines
+    assert [(x.key, x.arr) for x in lines] == [("clinic", D(150))]
+
+
+def test_a_fact_backdated_by_one_microsecond_lands_before_the_later_one() -> None:
+    """Business order is by effective time, however close: an expansion recorded after a churn
+    but effective one microsecond before it is wiped out by the churn."""
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "1000", "2025-01-10", "2025-02-01")
+    log.add("churn", "2025-06-01T00:00:00.000001Z", account_id="A")
+    log.add("expansion", "2025-06-01T00:00:00Z", account_id="A", arr="500")
+    view = revenue_view(log.events)
+    assert arr_snapshot(view, day("2025-06-30")).total.arr == D(0)
+    t = movements(view, day("2025-05-31"), day("2025-06-30")).total
+    assert (t.expansion, t.churn) == (D(500), D(1500))
+
+
+def test_movements_by_account_leave_out_an_account_whose_live_arr_never_moved() -> None:
+    """A contract signed but not yet live inside the window moves no live ARR: the account has
+    no line, as an account without any fact in the window has none."""
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100", "2025-01-10", "2025-02-01")
+    log.add("expansion", "2025-05-01", account_id="A", arr="20")
+    log.add("contract_signed", "2025-05-10", deal_id="D-2", account_id="B", arr="70")
+    m = movements(revenue_view(log.events), day("2025-03-31"), day("2025-06-30"), by="account")
+    assert [(b.key, b.start, b.expansion, b.end) for b in m.lines] == [("A", D(100), D(20), D(120))]
+
+
+def test_a_window_of_no_time_has_no_movements() -> None:
+    """`(t, t]` is empty: start ARR is end ARR and every movement is 0."""
+    view = revenue_view(life_of_a_customer().events)
+    t = movements(view, day("2026-05-31"), day("2026-05-31")).total
+    assert (t.start, t.end) == (D(120000), D(120000))
+    assert (t.new, t.reactivation, t.expansion, t.contraction, t.churn) == (D(0),) * 5
+
+
+def test_retention_groups_come_largest_start_first() -> None:
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "20", "2025-01-10", "2025-02-01", segment="clinic")
+    log.signed_and_live("B", "D-2", "100", "2025-01-10", "2025-02-01", segment="payer")
+    r = retention(revenue_view(log.events), day("2025-03-31"), day("2025-06-30"), by="segment")
+    assert [(x.key, x.start) for x in r.lines] == [("payer", D(100)), ("clinic", D(20))]
+
+
+def test_nrr_on_carr_keeps_the_cents_of_a_scheduled_contraction() -> None:
+    """Contracted ARR takes a scheduled contraction off in full, cents included."""
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "1000", "2025-01-10", "2025-02-01")
+    log.add("contraction", "2026-01-15", account_id="A", arr="0.50")
+    r = retention(revenue_view(log.events), day("2025-03-31"), day("2025-06-30"), "carr").total
+    assert (r.accounts, r.start, r.end, r.nrr, r.grr) == (
+        1,
+        D("999.50"),
+        D("999.50"),
+        D(1),
+        D(1),
+    )
+
+
+def test_a_cohort_period_ends_at_the_close_of_its_last_day() -> None:
+    """A churn during a quarter's last day is in that quarter's column."""
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "1000", "2025-01-10", "2025-01-20")
+    log.signed_and_live("B", "D-2", "1000", "2025-01-10", "2025-01-20")
+    log.add("churn", "2025-03-31T12:00:00Z", account_id="A")
+    [q1] = quarter_cohorts(revenue_view(log.events), day("2025-06-30"))
+    assert (q1.accounts, q1.start_arr, q1.arr) == (2, D(1000), [D(1000), D(1000)])
+    assert q1.logos == [D(1), D(1)]
+
+
+def test_cohorts_follow_the_fiscal_quarters() -> None:
+    """With a fiscal year starting in February, fiscal Q1 is February to April: a go-live in
+    January is in the previous fiscal year's Q4, and an expansion on May 1 falls in Q2."""
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100", "2025-01-10", "2025-01-20")
+    log.signed_and_live("B", "D-2", "1000", "2025-02-01", "2025-02-10")
+    log.add("expansion", "2025-05-01", account_id="B", arr="500")
+    rows = cohorts(
+        revenue_view(log.events),
+        day("2025-07-31"),
+        grain="quarter",
+        fiscal_start=2,
+        day_of=lambda t: t.date(),
+        bound_of=lambda d: start_of_day(d, "UTC"),
+    )
+    assert [(r.cohort.label, r.arr) for r in rows] == [
+        ("2025-Q4", [D(100), D(100), D(100)]),
+        ("2026-Q1", [D(1000), D(1500)]),
+    ]
+
+
+def test_cohorts_take_the_day_of_first_go_live_in_the_ledgers_time_zone() -> None:
+    """16:00 UTC on March 31 is already April 1 in Tokyo: a Tokyo ledger's Q2 cohort."""
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100", "2025-03-10", "2025-03-31T16:00:00Z")
+    tokyo = ZoneInfo("Asia/Tokyo")
+    rows = cohorts(
+        revenue_view(log.events),
+        start_of_day(date(2025, 7, 1), "Asia/Tokyo"),
+        grain="quarter",
+        fiscal_start=1,
+        day_of=lambda t: t.astimezone(tokyo).date(),
+        bound_of=lambda d: start_of_day(d, "Asia/Tokyo"),
+    )
+    assert [(r.cohort.label, r.accounts, r.arr) for r in rows] == [("2025-Q2", 1, [D(100)])]
+
+
+def test_a_go_live_undone_one_microsecond_later_was_live_for_that_microsecond() -> None:
+    """Only facts of the very same instant are taken together: a churn one microsecond after
+    the go-live leaves the account live in between, so its next go-live is a reactivation."""
+    log = InlineLog()
+    log.signed_and_live("A", "D-1", "100", "2025-01-10", "2025-02-01")
+    log.add("churn", "2025-02-01T00:00:00.000001Z", account_id="A")
+    log.signed_and_live("A", "D-2", "50", "2025-03-01", "2025-04-01")
+    t = movements(revenue_view(log.events), day("2025-02-15"), day("2025-04-30")).total
+    assert (t.new, t.reactivation) == (D(0), D(50))
+
+
+def test_of_two_segment_changes_at_one_instant_the_later_recorded_holds_throughout() -> None:
+    """A deal signed without being opened takes its segment from its first change: when two
+    changes share that instant, the later recorded one decides, also before the instant."""
+    log = InlineLog()
+    log.add("contract_signed", "2025-01-10", deal_id="D-1", account_id="A", arr="100")
+    log.add("go_live", "2025-02-01", account_id="A", deal_id="D-1")
+    log.add("deal_updated", "2025-06-01", deal_id="D-1", segment="clinic")
+    log.add("deal_updated", "2025-06-01", deal_id="D-1", segment="payer")
+    view = revenue_view(log.events)
+    for when in ("2025-03-31", "2025-09-30"):
+        lines = arr_snapshot(view, day(when), by="segment").lines
+        assert [(x.key, x.arr) for x in lines] == [("payer", D(100))], when
