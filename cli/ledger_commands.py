@@ -40,6 +40,7 @@ from ledger.operations import (
     load_stages,
     restore_ledger,
     retract_import,
+    unknown_id_hint,
     verify_ledger,
 )
 from ledger.store import shown
@@ -496,15 +497,30 @@ def log(
             },
             "head": {"seq": head.seq, "hash": head.hash},
         }
+        shown = 0
+
+        def row(e: RecordedEvent, full: bool) -> dict[str, Any]:
+            nonlocal shown
+            shown += 1
+            return _log_row(e, full, retracted)
+
         if fmt == "table":
             # Measured, then written, each pass reading the events afresh (not held).
-            rows = Rows(found, lambda e: _log_row(e, False, retracted))
+            rows = Rows(found, partial(row, full=False))
             title = partial(counted, noun="event")
             echo_report(Report("", LOG_COLUMNS, rows, meta, title_for=title), fmt)
         else:
             # Written as read: a whole log in JSON held about 7 KB an event in rows.
-            full = (_log_row(e, True, retracted) for e in found)
-            echo_report(Report("", LOG_JSON_COLUMNS, full, meta), fmt)
+            echo_report(Report("", LOG_JSON_COLUMNS, (row(e, True) for e in found), meta), fmt)
+        named = (
+            ("--deal", "deal_id", deal_id) if deal_id else ("--account", "account_id", account_id)
+        )
+        if not shown and named[2]:
+            hint = unknown_id_hint(store, named[1], named[2], upto_seq=head.seq)
+            if hint:
+                click.echo(
+                    f"revledger: note: nothing listed for {named[0]} {named[2]!r}{hint}", err=True
+                )
 
 
 @click.command("verify")

@@ -46,6 +46,7 @@ from ledger.events import (
     StageSpec,
     build_event,
 )
+from ledger.events.fields import lookalike_finding
 from ledger.import_worker import (
     WORKER_MIN_BYTES,
     Block,
@@ -938,6 +939,21 @@ def filter_id(value: str | None, option: str) -> str | None:
             has_value=True,
         )
     return value.strip()
+
+
+def unknown_id_hint(store: LedgerStore, column: str, value: str, *, upto_seq: int) -> str:
+    """Return why an id (in `column`, `deal_id` or `account_id`) that names no event of the log
+    prefix ending at `upto_seq` may have been mistyped: the look-alike character it holds, and
+    the ids the ledger has that differ from it only in case (ids are compared exactly); each
+    part starts with "; ", and the text is empty when neither applies."""
+    lookalike = lookalike_finding(value)
+    other = store.ids_differing_in_case(column, value, upto_seq=upto_seq)
+    named = ", ".join(repr(o) for o in other[:3]) + (
+        f" and {len(other) - 3} more" if len(other) > 3 else ""
+    )
+    return (f"; it {lookalike}" if lookalike else "") + (
+        f"; the ledger has {named} (ids are compared exactly, case included)" if other else ""
+    )
 
 
 class LogAnswer(NamedTuple):

@@ -7,8 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.errors import InputError, UsageError
-from ledger.events.fields import lookalike_finding
-from ledger.operations import filter_id
+from ledger.operations import filter_id, unknown_id_hint
 from ledger.store import LedgerStore
 from ledger.timeutil import end_of_day, shown_instant
 from projections import restatements as restate_p
@@ -183,22 +182,10 @@ def history_query(
     stream = list(store.read(upto_seq=upto, deal_id=deal, account_id=account))
     if not stream:
         option, value = ("--deal", deal) if deal is not None else ("--account", account)
-        # An id typed or pasted with a look-alike character finds nothing: say which; an id
-        # typed in another case names the ids the ledger has (ids are compared exactly).
-        lookalike = lookalike_finding(value or "")
         column = "deal_id" if deal is not None else "account_id"
-        other = store.ids_differing_in_case(column, value or "", upto_seq=upto)
         raise InputError(
             "names no events in the ledger (as known then)"
-            + (f"; it {lookalike}" if lookalike else "")
-            + (
-                "; the ledger has "
-                + ", ".join(repr(o) for o in other[:3])
-                + (f" and {len(other) - 3} more" if len(other) > 3 else "")
-                + " (ids are compared exactly, case included)"
-                if other
-                else ""
-            ),
+            + unknown_id_hint(store, column, value or "", upto_seq=upto),
             field=option,
             value=value,
             has_value=True,

@@ -698,6 +698,24 @@ def test_mistakes_are_one_sentence_with_the_documented_exit_code(
     assert out.stderr.count("\n") == 1
 
 
+def test_a_log_filter_that_finds_nothing_names_the_id_the_ledger_has_in_another_case(
+    run,
+) -> None:
+    out = run("log", "--account", "a-pine", "--format", "json")
+    assert out.exit_code == 0, out.stderr
+    assert json.loads(out.stdout)["rows"] == []
+    assert out.stderr == (
+        "revledger: note: nothing listed for --account 'a-pine'; the ledger has 'A-PINE' "
+        "(ids are compared exactly, case included)\n"
+    )
+    # Nothing to say when the id is right and another filter leaves nothing, or no id is near.
+    for args in (("--deal", "D-PULL", "--type", "churn"), ("--deal", "D-NONE")):
+        quiet = run("log", *args)
+        assert quiet.exit_code == 0, quiet.stderr
+        assert quiet.stdout.startswith("0 events\n")
+        assert quiet.stderr == ""
+
+
 @pytest.mark.parametrize(
     ("signed", "reconfigure"),
     [
