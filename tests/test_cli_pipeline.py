@@ -527,3 +527,28 @@ def test_coverage_by_default_in_a_fiscal_quarter_named_after_the_last_year_says_
     given = run("coverage", "--as-of", "2199-12-31", "--period", "2199-Q4", "--format", "csv")
     assert given.exit_code == 0, given.output
     assert given.stdout.splitlines()[1].startswith("2199-Q4,")
+
+
+def test_coverage_of_a_fiscal_quarter_given_by_period(cli_at_clock) -> None:
+    # With fiscal years from February, 2026-Q4 runs 2025-11-01..2026-01-31: a deal expected
+    # to close on 2026-01-15 is its pipeline, 100,000 against a quota of 200,000.
+    run = cli_at_clock
+    assert run("init", "--fiscal-year-start", "2").exit_code == 0
+    for args in (
+        ("quota_set", "--period", "2026-Q4", "--amount", "200000", "--effective", "2025-10-01"),
+        ("deal_opened", "--deal-id", "D1", "--account-id", "A1", "--stage", "negotiation",
+         "--amount", "100000", "--expected-close", "2026-01-15", "--effective", "2025-10-01"),
+    ):  # fmt: skip
+        out = run("record", *args)
+        assert out.exit_code == 0, out.output
+    out = run("coverage", "--as-of", "2025-12-31", "--period", "2026-Q4", "--format", "json")
+    assert out.exit_code == 0, out.output
+    [row] = json.loads(out.stdout)["rows"]
+    assert (row["period"], row["quota"], row["open_deals"], row["pipeline"]) == (
+        "2026-Q4",
+        "200000",
+        1,
+        "100000",
+    )
+    assert row["coverage"] == "0.5000"
+    assert json.loads(out.stdout)["meta"]["options"] == {"period": "2026-Q4"}

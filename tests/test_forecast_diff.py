@@ -10,8 +10,8 @@ import pytest
 
 from ledger.errors import IntegrityError
 from ledger.periods import parse_period
-from ledger.timeutil import parse_instant
-from projections.forecast import Contribution
+from ledger.timeutil import parse_instant, zone
+from projections.forecast import Calendar, Contribution
 from projections.forecast_diff import ForecastDiff, View, check_sums, describe, forecast_diff
 from tests.inline_log import InlineLog, day
 from tests.test_forecast import open_deal
@@ -305,4 +305,76 @@ def test_a_win_retracted_and_signed_again_later_is_won_and_says_when() -> None:
     assert describe(change, diff.pipeline_before, diff.pipeline_after) == [
         "signed ARR 90000 → 95000",
         "closed 2026-10-15T00:00:00Z → 2026-11-20T00:00:00Z",
+    ]
+
+
+def test_an_amount_raised_alone_is_amount_up() -> None:
+    log = InlineLog("2026-03-01T00:00:00Z")
+    open_deal(log, "D-1", "demo", "100000", "2026-11-15")
+    log.add("deal_updated", "2026-10-18", deal_id="D-1", amount="150000")
+
+    diff = forecast_diff(
+        log.events, Q4, View(day("2026-10-01"), None), View(day("2026-11-01"), None)
+    )
+
+    # 50000 more at demo's 0.30: 15000 more weighted.
+    assert _rows(diff) == [("D-1", "amount_up", Decimal("50000"), Decimal("15000.00"))]
+
+
+def test_a_deal_not_yet_opened_in_view_b_is_lost_from_the_forecast() -> None:
+    # View B's as-of is before the opening: going from A to B the deal leaves the forecast.
+    log = InlineLog("2026-03-01T00:00:00Z")
+    open_deal(log, "D-1", "demo", "30000", "2026-12-01", when="2026-10-15")
+
+    diff = forecast_diff(
+        log.events, Q4, View(day("2026-11-01"), None), View(day("2026-10-01"), None)
+    )
+
+    assert _rows(diff) == [("D-1", "lost", Decimal("-30000"), Decimal("-9000.00"))]
+    assert [(c.event.payload.event_type, c.axis) for c in diff.changes[0].causes] == [
+        ("deal_opened", "valid")
+    ]
+
+
+def test_a_calendar_difference_no_configuration_explains_is_an_integrity_error() -> None:
+    # A reads 2026-Q4 with fiscal years from February (2025-11-01..2026-01-31), B as calendar
+    # quarters, yet no ledger_configured event lies between them: nothing explains D-1.
+    log = InlineLog("2026-03-01T00:00:00Z")
+    open_deal(log, "D-1", "demo", "100000", "2026-11-15")
+    view = View(day("2026-10-01"), None)
+    fiscal = Calendar(parse_period("2026-Q4", fiscal_start=2))
+
+    with pytest.raises(IntegrityError, match="no event between them explains it"):
+        forecast_diff(log.events, Q4, view, view, a_calendar=fiscal)
+
+
+def test_a_deal_opened_at_the_utc_close_of_a_new_york_day_is_restated_by_the_reconfiguration() -> (
+    None
+):
+    """View A knows the ledger on New York time; B (an earlier as-of) knows it on UTC. A deal
+    opened at 00:00 UTC on Nov 2, still Nov 1 in New York, is in A's forecast of Nov 1 only
+    by A's time zone: the reconfiguration is its one cause, not the opening."""
+    log = InlineLog("2026-03-01T00:00:00Z")
+    log.add("ledger_configured", "2026-01-01", timezone="America/New_York")
+    open_deal(log, "D-1", "demo", "100000", "2026-12-15", when="2026-11-02T00:00:00Z")
+    known_a = log.now
+    log.add("ledger_configured", "2026-01-01", timezone="UTC")
+    new_york = zone("America/New_York")
+    a = View(parse_instant("2026-11-02T04:00:00Z"), known_a)  # the close of Nov 1 in New York
+    b = View(day("2026-10-01"), None)
+
+    diff = forecast_diff(
+        log.events, Q4, a, b,
+        a_calendar=Calendar(Q4, lambda t: t.astimezone(new_york).date()),
+        a_bound_in_b=day("2026-11-01"),
+    )  # fmt: skip
+
+    [change] = diff.changes
+    assert (change.deal_id, change.category, change.delta.unweighted) == (
+        "D-1",
+        "restated",
+        Decimal("-100000"),
+    )
+    assert [(c.event.payload.event_type, c.axis) for c in change.causes] == [
+        ("ledger_configured", "known")
     ]

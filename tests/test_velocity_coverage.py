@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ledger.periods import parse_period
+from ledger.timeutil import zone
 from projections.coverage import coverage
 from projections.deals import replay_deals
 from projections.forecast import forecast
@@ -241,3 +242,21 @@ def test_velocity_by_persona_counts_an_open_deal_in_every_group_of_its_committee
         # total: 4 open × 1/2 won × 100,000 / 60 days.
         ("total", 4, Decimal("3333.33")),
     ]
+
+
+def test_closed_won_counts_a_win_in_the_period_of_its_day_in_the_ledger_time_zone() -> None:
+    # 02:00 UTC on Oct 1 is still Sep 30 in New York: closed won in Q3 there, in Q4 in UTC.
+    log = InlineLog()
+    log.add("quota_set", "2025-06-01", period="2025-Q3", amount="500000")
+    open_deal(log, "W-1", "2025-05-01", stage="negotiation", amount="80000", close="2025-09-30")
+    log.add("contract_signed", "2025-10-01T02:00:00Z", deal_id="W-1", arr="100000")
+    book = replay_deals(log.events, day("2025-10-31"))
+    new_york = zone("America/New_York")
+
+    def ny_day(t: datetime) -> date:
+        return t.astimezone(new_york).date()
+
+    q3 = parse_period("2025-Q3")
+    assert coverage(book, q3, _utc_day).closed_won == 0
+    ny = coverage(book, q3, ny_day)
+    assert (ny.closed_won, ny.won_deals, ny.remaining) == (Decimal(100000), 1, Decimal(400000))
