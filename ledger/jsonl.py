@@ -155,8 +155,8 @@ class ImportParser:
         self, event: EventModel, raw_eff: str, texts: tuple[str, str]
     ) -> tuple[str, ...]:
         """Return the keys a line derives when its effective time `raw_eff` is read in the
-        ledger's other time zones, where that gives another instant (a bare date, a time
-        without an offset): an import run again after the time zone changed (by hand, or by a
+        ledger's other time zones, where that gives another instant (a bare date: a time
+        must give its offset): an import run again after the time zone changed (by hand, or by a
         configuration line of the file itself) finds the lines it recorded before."""
         keys: list[str] = []
         for other in self.zones:

@@ -264,6 +264,26 @@ CASES: list[Case] = [
         message="revledger: line 2: field 'deal_id' = '': must not be empty.",
     ),
     imp(
+        "id-of-101-characters",
+        at("stage_changed", deal_id="D-" + "7" * 99, stage="negotiation"),
+        expect=("line 2: field 'deal_id' = ", "is longer than 100 characters."),
+    ),
+    imp(
+        "id-with-a-delete-character",
+        at("stage_changed", deal_id="D-\x7f1", stage="negotiation"),
+        expect=("line 2: field 'deal_id' = ", "contains control characters."),
+    ),
+    imp(
+        "id-with-an-escaped-control-character",
+        '{"type": "deal_lost", "effective_at": "2026-04-01", "deal_id": "D-1\\u0007"}',
+        expect=("line 2: field 'deal_id' = ", "contains control characters."),
+    ),
+    imp(
+        "id-with-a-c1-control-character",
+        at("stage_changed", deal_id="D-\x851", stage="negotiation"),
+        expect=("line 2: field 'deal_id' = ", "contains control characters."),
+    ),
+    imp(
         "list-given-as-text",
         {**GOOD_BEFORE, "deal_id": "D-92", "account_id": "A-92", "personas": "cmio"},
         message="revledger: line 2: field 'personas' = 'cmio': must be a list.",
@@ -383,6 +403,17 @@ CASES: list[Case] = [
         message="revledger: line 2: field 'arr' = '-1200': must not be negative.",
     ),
     imp(
+        "money-negative-zero",
+        at("expansion", account_id="A-2", arr="-0.00"),
+        message="revledger: line 2: field 'arr' = '-0.00': must not be negative.",
+    ),
+    imp(
+        "money-at-the-ledger-limit",
+        at("contract_signed", deal_id="D-1", arr="1000000000000"),
+        message="revledger: line 2: field 'arr' = '1000000000000': is beyond the ledger's "
+        "limit of 1,000,000,000,000.",
+    ),
+    imp(
         "contraction-of-zero",
         at("contraction", account_id="A-2", arr="0"),
         message="revledger: line 2: field 'arr' = '0': must be greater than zero.",
@@ -404,9 +435,36 @@ CASES: list[Case] = [
         message="revledger: line 2: field 'probability' = '1.5': must be between 0 and 1.",
     ),
     imp(
+        "probability-five-decimal-places",
+        at("deal_updated", deal_id="D-1", probability="0.12345"),
+        message="revledger: line 2: field 'probability' = '0.12345': has more than 4 decimal "
+        "places.",
+    ),
+    imp(
+        "name-of-41-characters",
+        at("deal_updated", deal_id="D-1", segment="s" * 41),
+        message=f"revledger: line 2: field 'segment' = '{'s' * 41}': is longer than 40 characters.",
+    ),
+    imp(
+        "name-starting-with-a-digit",
+        at("deal_updated", deal_id="D-1", segment="1st_tier"),
+        message="revledger: line 2: field 'segment' = '1st_tier': must be a lower-case name of "
+        "letters, digits and underscores (e.g. 'health_system').",
+    ),
+    imp(
         "flag-not-boolean",
         at("contract_signed", deal_id="D-1", arr="1000", baa_signed="yes"),
         message="revledger: line 2: field 'baa_signed' = 'yes': must be true or false.",
+    ),
+    imp(
+        "flag-given-as-a-number",
+        at("contract_signed", deal_id="D-1", arr="1000", baa_signed=1),
+        message="revledger: line 2: field 'baa_signed' = 1: must be true or false.",
+    ),
+    imp(
+        "whole-number-given-as-true",
+        at("contract_signed", deal_id="D-1", arr="1000", term_months=True),
+        message="revledger: line 2: field 'term_months' = true: must be a whole number.",
     ),
     imp(
         "forecast-best-case-below-commit",
@@ -431,6 +489,25 @@ CASES: list[Case] = [
         at("stage_changed", "2026-13-01", deal_id="D-1", stage="negotiation"),
         message="revledger: line 2: field 'effective_at' = '2026-13-01': is not a real "
         "calendar date (month must be in 1..12).",
+    ),
+    imp(
+        "date-in-arabic-indic-digits",
+        at(
+            "stage_changed",
+            "\u0662\u0660\u0662\u0666-\u0660\u0664-\u0660\u0661",
+            deal_id="D-1",
+            stage="negotiation",
+        ),
+        expect=(
+            "line 2: field 'effective_at' = ",
+            "is not a date (YYYY-MM-DD) or an RFC 3339 instant.",
+        ),
+    ),
+    imp(
+        "date-in-the-year-2200",
+        at("deal_updated", deal_id="D-1", expected_close="2200-01-01"),
+        message="revledger: line 2: field 'expected_close' = '2200-01-01': has a year outside "
+        "1900-2199.",
     ),
     imp(
         "date-us-format",
@@ -710,6 +787,16 @@ CASES: list[Case] = [
         ),
     ),
     imp(
+        "reason-with-a-tab",
+        at("deal_lost", deal_id="D-1", reason="budget\tcut"),
+        message="revledger: line 2: field 'reason': contains control characters.",
+    ),
+    imp(
+        "reason-with-a-delete-character",
+        at("deal_lost", deal_id="D-1", reason="budget\x7fcut"),
+        message="revledger: line 2: field 'reason': contains control characters.",
+    ),
+    imp(
         "reason-with-a-bidi-isolate",
         at("deal_lost", deal_id="D-1", reason="budget \u2067cut"),
         expect=("field 'reason'", "contains U+2067, a control that reorders the text around it."),
@@ -739,6 +826,12 @@ CASES: list[Case] = [
         "deal_lost --deal-id D-1 --effective 2199-12-31T23:59:59-05:00",
         message="revledger: option '--effective' = '2199-12-31T23:59:59-05:00': falls in UTC "
         "in a year outside 1900-2199.",
+    ),
+    rec(
+        "record-effective-in-2200-where-it-is-written",
+        "deal_lost --deal-id D-1 --effective 2200-01-01T01:00:00+05:00",
+        message="revledger: option '--effective' = '2200-01-01T01:00:00+05:00': has a year "
+        "outside 1900-2199.",
     ),
     rec(
         "record-configuration-without-a-setting",
@@ -1491,3 +1584,54 @@ def test_a_pipeline_that_strands_an_open_deal_is_refused_from_a_file_and_an_opti
     )
     assert imported == f"revledger: line 1: {expected}"
     assert head_of(ledger) == before
+
+
+def test_values_right_at_each_limit_are_accepted_as_given(ledger: str, tmp_path: Path) -> None:
+    """The limits the refusals above name are inclusive: a 100-character id, a 40-character
+    name, money a cent below one trillion, probability 1 and one of 4 decimal places, a
+    500-character reason, money as a whole JSON number and a date in 2199 are recorded as
+    written."""
+    deal = "D-" + "7" * 98
+    lines: list[Line] = [
+        at(
+            "deal_opened", deal_id=deal, account_id="A-" + "8" * 98, stage="demo",
+            amount="999999999999.99", expected_close="2026-12-31", segment="s" * 40,
+        ),
+        at("deal_updated", deal_id=deal, probability="1"),
+        at("deal_updated", deal_id=deal, probability="0.1234"),
+        at("deal_lost", deal_id=deal, reason="r" * 500),
+        at("deal_updated", deal_id="D-1", amount=250000, expected_close="2199-12-31"),
+    ]  # fmt: skip
+    seq, _ = head_of(ledger)
+    assert_ok(invoke(ledger, "import", str(write_lines(tmp_path / "edges.jsonl", lines))))
+    assert head_of(ledger)[0] == seq + 5
+    result = invoke(ledger, "log", "--deal", deal, "--format", "json")
+    assert_ok(result)
+    payloads = [row["payload"] for row in json.loads(result.stdout)["rows"]]
+    result = invoke(ledger, "log", "--deal", "D-1", "--type", "deal_updated", "--format", "json")
+    assert_ok(result)
+    assert [row["payload"] for row in json.loads(result.stdout)["rows"]] == [
+        {"deal_id": "D-1", "amount": "250000", "expected_close": "2199-12-31"}
+    ]
+    assert [p.get("amount") for p in payloads] == ["999999999999.99", None, None, None]
+    assert payloads[0]["deal_id"] == deal and payloads[0]["segment"] == "s" * 40
+    assert [p.get("probability") for p in payloads] == [None, "1", "0.1234", None]
+    assert payloads[3]["reason"] == "r" * 500
+
+
+def test_a_line_of_64_kib_characters_is_read_and_one_character_more_is_refused(
+    ledger: str, tmp_path: Path
+) -> None:
+    line = json.dumps(at("deal_lost", deal_id="D-1"))[:-1]
+
+    def padded(length: int) -> str:  # JSON allows blanks before the closing brace
+        return line + " " * (length - len(line) - 1) + "}"
+
+    before = head_of(ledger)
+    path = write_lines(tmp_path / "long.jsonl", [GOOD_BEFORE, padded(65537)])
+    refused = assert_one_clear_line(invoke(ledger, "import", str(path)), EXIT_VALIDATION)
+    assert refused == "revledger: line 2: is longer than 65536 characters."
+    assert head_of(ledger) == before
+    path = write_lines(tmp_path / "long.jsonl", [GOOD_BEFORE, padded(65536)])
+    assert_ok(invoke(ledger, "import", str(path)))
+    assert head_of(ledger)[0] == before[0] + 2

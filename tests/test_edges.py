@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -16,7 +16,7 @@ from ledger.canonical import GENESIS_HASH, canonical_json, chain_hash, envelope_
 from ledger.phi import identifier_finding, phi_finding
 from ledger.store.codec import envelope_fields
 from ledger.store.verify import verify_rows
-from ledger.timeutil import start_of_day
+from ledger.timeutil import parse_instant, start_of_day
 from projections.arr import arr_snapshot
 from projections.cohorts import cohorts
 from projections.revenue_book import RevenueBook, revenue_view
@@ -198,3 +198,18 @@ def test_win_rate_counts_a_deal_lost_on_the_from_day(cli_at_clock, tmp_path):
     out = run("win-rate", "--as-of", "2025-06-30", "--from", "2025-02-01", "--format", "json")
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["rows"][0]["lost"] == 1, out.stdout
+
+
+def test_a_day_whose_midnight_is_skipped_starts_when_its_clocks_start():
+    # São Paulo, 2018-11-04: clocks went from 00:00 straight to 01:00 (-02:00), so the day's
+    # first instant is 01:00 local, 03:00 UTC; never 02:00 UTC, which is still 3 November.
+    assert start_of_day(date(2018, 11, 4), "America/Sao_Paulo") == datetime(
+        2018, 11, 4, 3, tzinfo=UTC
+    )
+    assert parse_instant("2018-11-04", "America/Sao_Paulo") == datetime(2018, 11, 4, 3, tzinfo=UTC)
+
+
+def test_a_day_whose_midnight_comes_twice_starts_at_the_first():
+    # Havana, 2023-11-05: at 01:00 (-04:00) clocks went back to 00:00 (-05:00); the day began
+    # at the first midnight, 04:00 UTC, not the second, 05:00 UTC.
+    assert start_of_day(date(2023, 11, 5), "America/Havana") == datetime(2023, 11, 5, 4, tzinfo=UTC)

@@ -20,7 +20,9 @@ from ledger.phi import MAX_FREE_TEXT, identifier_finding, phi_finding
 from ledger.timeutil import TimeParseError, parse_date
 
 MONEY_LIMIT = Decimal("1000000000000")  # one trillion in the ledger currency
-_SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+SLUG_MAX = 40
+_SLUG_RE = re.compile(rf"^[a-z][a-z0-9_]{{0,{SLUG_MAX - 1}}}$")
+_SLUG_SHAPE = re.compile(r"^[a-z][a-z0-9_]*$")
 _DECIMAL_RE = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 """Decimal text as money and probabilities are written: digits, and a point with digits after
 it; no exponent, sign `+`, digit separators or thousands commas."""
@@ -212,6 +214,8 @@ def _slug(value: Any, info: ValidationInfo) -> str:
         raise ValueError("must be text")
     text = value.strip()
     if not _SLUG_RE.match(text):
+        if _SLUG_SHAPE.match(text):  # a good name, only too long
+            raise ValueError(f"is longer than {SLUG_MAX} characters")
         raise ValueError(
             "must be a lower-case name of letters, digits and underscores (e.g. 'health_system')"
         )
@@ -284,8 +288,6 @@ def _strict_int(value: Any) -> int:
         raise ValueError("must be a whole number")
     if isinstance(value, int):
         return value
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return int(value)
     if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]+\s*", value):
         if len(value.strip().lstrip("-").lstrip("0")) > 6:
             raise ValueError("must be a whole number of at most 6 digits")
