@@ -222,6 +222,20 @@ def test_a_win_counts_in_the_period_of_its_day_in_the_ledger_time_zone() -> None
     assert ny.lines[0].close == date(2026, 12, 31)
 
 
+def q4_calls(log: InlineLog, as_of: str, known: str | None) -> CallHistory:
+    """Return the 2026-Q4 forecast calls of `log` as of the close of `as_of` (UTC), as known at
+    `known` (None: everything recorded)."""
+    return forecast_calls(
+        log.events,
+        Q4,
+        bound=day(as_of),
+        known_at=parse_instant(known) if known else None,
+        bound_of=lambda d: day(d.isoformat()),
+        day_of=utc_day,
+        over=as_of >= "2026-12-31",
+    )
+
+
 def test_each_call_beside_the_pipeline_as_known_when_it_was_recorded() -> None:
     log = InlineLog("2026-09-30T00:00:00Z")
     open_deal(log, "D-1", "negotiation", "100000", "2026-11-30", recorded="2026-09-30T01:00:00Z")
@@ -258,15 +272,7 @@ def test_each_call_beside_the_pipeline_as_known_when_it_was_recorded() -> None:
             retracts=first.event_id, reason="duplicate of a CRM entry")  # fmt: skip
 
     def calls(known: str | None, as_of: str) -> CallHistory:
-        return forecast_calls(
-            log.events,
-            Q4,
-            bound=day(as_of),
-            known_at=parse_instant(known) if known else None,
-            bound_of=lambda d: day(d.isoformat()),
-            day_of=utc_day,
-            over=as_of >= "2026-12-31",
-        )
+        return q4_calls(log, as_of, known)
 
     before_retraction = calls("2026-10-26T00:00:00Z", "2026-11-01")
     assert [c.event for c in before_retraction.calls] == [first, second]
@@ -305,15 +311,7 @@ def test_a_call_is_judged_at_the_close_of_its_day_and_the_outcome_at_the_close_o
             deal_id="D-1", arr="90000")  # fmt: skip
 
     def calls(as_of: str, known: str | None = None) -> CallHistory:
-        return forecast_calls(
-            log.events,
-            Q4,
-            bound=day(as_of),
-            known_at=parse_instant(known) if known else None,
-            bound_of=lambda d: day(d.isoformat()),
-            day_of=utc_day,
-            over=as_of >= "2026-12-31",
-        )
+        return q4_calls(log, as_of, known)
 
     nov_1 = calls("2026-11-01")
     assert [c.event for c in nov_1.calls] == [first]
