@@ -512,15 +512,14 @@ def log(
         else:
             # Written as read: a whole log in JSON held about 7 KB an event in rows.
             echo_report(Report("", LOG_JSON_COLUMNS, (row(e, True) for e in found), meta), fmt)
-        named = (
+        option, column, value = (
             ("--deal", "deal_id", deal_id) if deal_id else ("--account", "account_id", account_id)
         )
-        if not shown and named[2]:
-            hint = unknown_id_hint(store, named[1], named[2], upto_seq=head.seq)
-            if hint:
-                click.echo(
-                    f"revledger: note: nothing listed for {named[0]} {named[2]!r}{hint}", err=True
-                )
+        hint = (
+            unknown_id_hint(store, column, value, upto_seq=head.seq) if value and not shown else ""
+        )
+        if hint:
+            click.echo(f"revledger: note: nothing listed for {option} {value!r}{hint}", err=True)
 
 
 @click.command("verify")
